@@ -1,0 +1,47 @@
+// kernels.h — the CPU backend's numeric kernels: dequantization and matrix
+// products for every weight format, each with a plain reference beside the
+// optimized path. No threads live here; callers split work by (ith, nth).
+#ifndef HEARTH_BACKENDS_CPU_KERNELS_H_
+#define HEARTH_BACKENDS_CPU_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::cpu {
+
+// Plain scalar dequantization of `n` elements (a multiple of the block size)
+// of `dtype` (hearth_dtype). Byte-exact with the gguf Python dequantizers.
+void DequantizeRowRef(uint32_t dtype, const void* src, float* dst, int64_t n);
+// Same result, SIMD where the CPU has it.
+void DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
+
+// y[n, m] = sum_k x[n, k] * w[m, k] for n < N, m < M, k < K.
+// Row m of w starts at w + m * w_row_bytes; x and y are F32 with row strides
+// in elements.
+struct MatMulArgs {
+  uint32_t w_dtype = 0;
+  const uint8_t* w = nullptr;
+  int64_t w_row_bytes = 0;
+  const float* x = nullptr;
+  int64_t x_row_stride = 0;
+  float* y = nullptr;
+  int64_t y_row_stride = 0;
+  int64_t K = 0, M = 0, N = 0;
+};
+
+// Bytes of scratch the two phases below need (e.g. x quantized to Q8).
+size_t MatMulScratchBytes(uint32_t w_dtype, int64_t K, int64_t N);
+// Phase 1: thread ith of nth prepares its share of the activations in scratch.
+void MatMulPrepare(const MatMulArgs& a, void* scratch, int ith, int nth);
+// Phase 2, after every thread finished phase 1: thread ith computes its
+// share of y.
+void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth);
+// Reference: dequantize w with DequantizeRowRef, accumulate in double.
+void MatMulRef(const MatMulArgs& a);
+
+// The ISA the fast paths use on this CPU: "avx512", "avx2" or "scalar".
+const char* KernelIsa();
+
+}  // namespace hearth::cpu
+
+#endif  // HEARTH_BACKENDS_CPU_KERNELS_H_

@@ -1,0 +1,394 @@
+/* hearth.h — the public C ABI of hearth (C11, stable, versioned).
+ *
+ * Conventions (they hold for every declaration below unless it says otherwise):
+ *
+ * Errors.  Every fallible call returns `hearth_error*`; NULL means success.
+ *   A non-NULL error is owned by the caller and freed with hearth_error_free().
+ *   hearth_error_code() values mirror absl::StatusCode (switch with a
+ *   `default:`); the message names the input that was wrong. On failure,
+ *   out-parameters are left untouched. Nothing aborts or exits on bad input.
+ *
+ * Parameters.  Parameter structs begin with `uint32_t struct_size`, grow at
+ *   the end only, and come with a HEARTH_*_INIT macro holding the defaults.
+ *   The library reads min(struct_size, its sizeof) bytes and defaults the
+ *   rest, so a program built against an older header keeps working.
+ *   Passing NULL for a params pointer means "all defaults".
+ *
+ * Ownership.  See docs/abi/ownership.md. Every *_create/*_load has a matching
+ *   *_free, which is void and accepts NULL. A returned `const char*` is
+ *   borrowed: it lives as long as the object it came from unless stated.
+ *   Strings passed to callbacks live for the duration of the callback only.
+ *
+ * Threads.  A hearth_runtime and a hearth_model are immutable once made and
+ *   may be shared by any number of threads. A hearth_session and a
+ *   hearth_sampler belong to one thread at a time. A model must outlive its
+ *   sessions (hearth_model_free on a model with live sessions is refused
+ *   politely: the model is kept until its last session is freed).
+ *
+ * Versioning.  See docs/abi/versioning.md. HEARTH_ABI_VERSION_MAJOR changes
+ *   only with a new SONAME (libhearth.so.<major>); MINOR grows when
+ *   declarations are appended. @since names the minor that added a thing.
+ *
+ * Text is UTF-8 everywhere; lengths are in bytes.
+ */
+#ifndef HEARTH_H_
+#define HEARTH_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define HEARTH_API __declspec(dllimport)
+#else
+#define HEARTH_API __attribute__((visibility("default")))
+#endif
+
+/** @since 1.0 */
+#define HEARTH_ABI_VERSION_MAJOR 1
+/** @since 1.0 */
+#define HEARTH_ABI_VERSION_MINOR 0
+
+/** The ABI version of the loaded library: (major << 16) | minor. @since 1.0 */
+HEARTH_API uint32_t hearth_abi_version(void);
+/** The library's release version, e.g. "0.1.0". Static. @since 1.0 */
+HEARTH_API const char* hearth_version_string(void);
+
+/* ------------------------------------------------------------------------- */
+/* Errors                                                                     */
+/* ------------------------------------------------------------------------- */
+
+/** @since 1.0 */
+typedef struct hearth_error hearth_error;
+
+/** Status codes mirror absl::StatusCode. @since 1.0 */
+typedef enum hearth_status_code {
+  HEARTH_OK = 0,
+  HEARTH_CANCELLED = 1,
+  HEARTH_UNKNOWN = 2,
+  HEARTH_INVALID_ARGUMENT = 3,
+  HEARTH_DEADLINE_EXCEEDED = 4,
+  HEARTH_NOT_FOUND = 5,
+  HEARTH_ALREADY_EXISTS = 6,
+  HEARTH_PERMISSION_DENIED = 7,
+  HEARTH_RESOURCE_EXHAUSTED = 8,
+  HEARTH_FAILED_PRECONDITION = 9,
+  HEARTH_ABORTED = 10,
+  HEARTH_OUT_OF_RANGE = 11,
+  HEARTH_UNIMPLEMENTED = 12,
+  HEARTH_INTERNAL = 13,
+  HEARTH_UNAVAILABLE = 14,
+  HEARTH_DATA_LOSS = 15,
+  HEARTH_UNAUTHENTICATED = 16
+} hearth_status_code;
+
+/** The code of `err`; HEARTH_OK for NULL. @since 1.0 */
+HEARTH_API hearth_status_code hearth_error_code(const hearth_error* err);
+/** The message of `err` (borrowed, lives as long as `err`); "" for NULL. @since 1.0 */
+HEARTH_API const char* hearth_error_message(const hearth_error* err);
+/** @since 1.0 */
+HEARTH_API void hearth_error_free(hearth_error* err);
+
+/* ------------------------------------------------------------------------- */
+/* Runtime: plugins and devices                                               */
+/* ------------------------------------------------------------------------- */
+
+/** @since 1.0 */
+typedef struct hearth_runtime hearth_runtime;
+
+/** Log callback; `message` lives for the call only. @since 1.0 */
+typedef void (*hearth_log_fn)(int level, const char* message, void* user_data);
+
+/** @since 1.0 */
+typedef struct hearth_runtime_params {
+  uint32_t struct_size;
+  /* Plugin files or folders to load first, ':'-separated; NULL for none. */
+  const char* plugin_path;
+  /* 0: also search HEARTH_PLUGIN_PATH (ignored when setuid) and
+     <libdir>/hearth/plugins. 1: load only `plugin_path`. */
+  uint32_t explicit_only;
+  hearth_log_fn log; /* NULL: warnings and errors go to stderr */
+  void* log_user_data;
+  int32_t log_level; /* 0 error, 1 warn (default), 2 info, 3 debug */
+} hearth_runtime_params;
+#define HEARTH_RUNTIME_PARAMS_INIT \
+  { sizeof(hearth_runtime_params), NULL, 0, NULL, NULL, 1 }
+
+/** Discovers and loads plugins. Plugins that fail to load are recorded (see
+ *  hearth_plugin_info.load_error) and do not fail the call. @since 1.0 */
+HEARTH_API hearth_error* hearth_runtime_create(const hearth_runtime_params* params,
+                                               hearth_runtime** out);
+/** @since 1.0 */
+HEARTH_API void hearth_runtime_free(hearth_runtime* rt);
+
+/** One plugin file the runtime looked at. Strings live as long as the runtime.
+ *  @since 1.0 */
+typedef struct hearth_plugin_info {
+  uint32_t struct_size;
+  const char* name;       /* "cpu", or the file name when it failed to load */
+  const char* path;
+  const char* version;    /* plugin's own version; "" when unknown */
+  uint32_t abi_major;     /* what the plugin declared; 0 when unknown */
+  uint32_t abi_minor;     /* the minor in use: min(host, plugin) */
+  int32_t probe_score;    /* 0: no usable device here */
+  const char* load_error; /* NULL when loaded; else why not */
+} hearth_plugin_info;
+#define HEARTH_PLUGIN_INFO_INIT { sizeof(hearth_plugin_info), NULL, NULL, NULL, 0, 0, 0, NULL }
+
+/** @since 1.0 */
+HEARTH_API size_t hearth_runtime_plugin_count(const hearth_runtime* rt);
+/** Fills `out` (set out->struct_size first). @since 1.0 */
+HEARTH_API hearth_error* hearth_runtime_plugin_info(const hearth_runtime* rt, size_t index,
+                                                    hearth_plugin_info* out);
+
+/** A device of a loaded plugin. Strings live as long as the runtime. @since 1.0 */
+typedef struct hearth_device_info {
+  uint32_t struct_size;
+  const char* name;        /* unique in the runtime: "cpu", "cuda:0" … */
+  const char* plugin;      /* plugin name */
+  const char* vendor;
+  const char* description;
+  uint64_t memory_total;
+  uint64_t memory_free;
+} hearth_device_info;
+#define HEARTH_DEVICE_INFO_INIT { sizeof(hearth_device_info), NULL, NULL, NULL, NULL, 0, 0 }
+
+/** Devices of every plugin that probed > 0, best first. @since 1.0 */
+HEARTH_API size_t hearth_runtime_device_count(const hearth_runtime* rt);
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_runtime_device_info(const hearth_runtime* rt, size_t index,
+                                                    hearth_device_info* out);
+
+/* ------------------------------------------------------------------------- */
+/* Models                                                                     */
+/* ------------------------------------------------------------------------- */
+
+/** @since 1.0 */
+typedef struct hearth_model hearth_model;
+
+/** @since 1.0 */
+typedef struct hearth_model_params {
+  uint32_t struct_size;
+  const char* device; /* device name; NULL or "" = the best device */
+  uint32_t n_threads; /* CPU threads for compute; 0 = all cores */
+} hearth_model_params;
+#define HEARTH_MODEL_PARAMS_INIT { sizeof(hearth_model_params), NULL, 0 }
+
+/** Loads a GGUF file. The file is validated before anything in it is
+ *  trusted; weights are memory-mapped where the device can use host memory.
+ *  The runtime must outlive the model. @since 1.0 */
+HEARTH_API hearth_error* hearth_model_load(hearth_runtime* rt, const char* path,
+                                           const hearth_model_params* params,
+                                           hearth_model** out);
+/** @since 1.0 */
+HEARTH_API void hearth_model_free(hearth_model* model);
+
+/** Tokenizer kinds. @since 1.0 */
+#define HEARTH_TOKENIZER_SPM 1
+#define HEARTH_TOKENIZER_BPE 2
+
+/** What a model is. Strings live as long as the model. @since 1.0 */
+typedef struct hearth_model_info {
+  uint32_t struct_size;
+  const char* architecture;  /* "llama", "qwen2", … */
+  const char* name;          /* general.name, or "" */
+  const char* quantization;  /* e.g. "Q4_K (mostly), Q6_K, F32" */
+  const char* tokenizer;     /* "llama (SentencePiece BPE)", "gpt2 (byte-level BPE, qwen2)" */
+  const char* device;        /* where it was placed */
+  uint64_t n_params;
+  uint64_t file_size;        /* bytes */
+  uint32_t n_vocab;
+  uint32_t n_ctx_train;
+  uint32_t n_embd;
+  uint32_t n_layer;
+  uint32_t n_head;
+  uint32_t n_head_kv;
+  int32_t token_bos;         /* -1 when the model has none */
+  int32_t token_eos;
+  uint32_t tokenizer_kind;   /* HEARTH_TOKENIZER_* */
+} hearth_model_info;
+#define HEARTH_MODEL_INFO_INIT \
+  { sizeof(hearth_model_info), NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, 0 }
+
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_model_get_info(const hearth_model* model, hearth_model_info* out);
+
+/** A metadata value of the model file rendered as text, or NULL when the key
+ *  is absent. Arrays render as "[n items]". Borrowed from the model. @since 1.0 */
+HEARTH_API const char* hearth_model_meta(const hearth_model* model, const char* key);
+
+/* ------------------------------------------------------------------------- */
+/* Tokens                                                                     */
+/* ------------------------------------------------------------------------- */
+
+/** Tokenize flags. @since 1.0 */
+#define HEARTH_TOKENIZE_ADD_SPECIAL 1u   /* add BOS/EOS as the model asks */
+#define HEARTH_TOKENIZE_PARSE_SPECIAL 2u /* "<|im_start|>" in text becomes its token */
+
+/** Tokenizes `len` bytes of `text` (invalid UTF-8 is an error).
+ *  With `tokens` NULL and `capacity` 0, only *n_tokens is written (the count
+ *  needed). Otherwise fails with HEARTH_RESOURCE_EXHAUSTED if `capacity` is
+ *  too small. @since 1.0 */
+HEARTH_API hearth_error* hearth_tokenize(const hearth_model* model, const char* text, size_t len,
+                                         uint32_t flags, int32_t* tokens, size_t capacity,
+                                         size_t* n_tokens);
+
+/** Detokenize flags. @since 1.0 */
+#define HEARTH_DETOKENIZE_RENDER_SPECIAL 1u /* write "<s>" etc. instead of skipping them */
+
+/** Turns token ids back into text. Same capacity protocol as hearth_tokenize;
+ *  the result is not NUL-terminated. An id outside [0, n_vocab) is an error
+ *  naming the id and its position. @since 1.0 */
+HEARTH_API hearth_error* hearth_detokenize(const hearth_model* model, const int32_t* tokens,
+                                           size_t n_tokens, uint32_t flags, char* text,
+                                           size_t capacity, size_t* text_len);
+
+/** The text of one token (raw bytes; may be a partial UTF-8 sequence).
+ *  Borrowed from the model. NULL for an id out of range. @since 1.0 */
+HEARTH_API const char* hearth_token_text(const hearth_model* model, int32_t token, size_t* len);
+
+/** 1 if `token` ends generation (EOS, EOT, <|im_end|> …). @since 1.0 */
+HEARTH_API int hearth_token_is_eog(const hearth_model* model, int32_t token);
+
+/* ------------------------------------------------------------------------- */
+/* Sampling                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/** The sampling chain, applied in this order: repetition penalties
+ *  (repeat, presence, frequency over the last `penalty_last_n` tokens),
+ *  top-k, top-p, min-p, temperature, then a draw. temperature <= 0 is greedy
+ *  (argmax, deterministic). @since 1.0 */
+typedef struct hearth_sampling_params {
+  uint32_t struct_size;
+  float temperature;       /* 0.8 */
+  int32_t top_k;           /* 40; <= 0 disables */
+  float top_p;             /* 0.95; 1 disables */
+  float min_p;             /* 0.05; 0 disables */
+  float repeat_penalty;    /* 1.0 = off (llama.cpp's CTRL-style penalty) */
+  float presence_penalty;  /* 0 = off */
+  float frequency_penalty; /* 0 = off */
+  int32_t penalty_last_n;  /* 64; -1 = whole context */
+  uint64_t seed;           /* same seed, same model, same prompt: same text */
+} hearth_sampling_params;
+#define HEARTH_SAMPLING_PARAMS_INIT \
+  { sizeof(hearth_sampling_params), 0.8f, 40, 0.95f, 0.05f, 1.0f, 0.0f, 0.0f, 64, 0xC0FFEEu }
+
+/** @since 1.0 */
+typedef struct hearth_sampler hearth_sampler;
+
+/** Invalid values (top_p outside (0,1], NaN temperature …) are errors.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_sampler_create(const hearth_sampling_params* params,
+                                               hearth_sampler** out);
+/** @since 1.0 */
+HEARTH_API void hearth_sampler_free(hearth_sampler* sampler);
+/** Picks a token from `logits` (n_vocab floats), considering the tokens
+ *  accepted so far for penalties. Does not accept it. @since 1.0 */
+HEARTH_API hearth_error* hearth_sampler_sample(hearth_sampler* sampler, const float* logits,
+                                               size_t n_vocab, int32_t* token);
+/** Records `token` as part of the history (prompt or generated). @since 1.0 */
+HEARTH_API void hearth_sampler_accept(hearth_sampler* sampler, int32_t token);
+/** Forgets the history and reseeds. @since 1.0 */
+HEARTH_API void hearth_sampler_reset(hearth_sampler* sampler);
+
+/* ------------------------------------------------------------------------- */
+/* Sessions                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/** A conversation's state: KV cache and buffers, planned once. @since 1.0 */
+typedef struct hearth_session hearth_session;
+
+/** @since 1.0 */
+typedef struct hearth_session_params {
+  uint32_t struct_size;
+  uint32_t n_ctx;     /* context length in tokens; 0 = min(model's, 4096) */
+  uint32_t n_batch;   /* tokens per prompt-processing step; 0 = 256 */
+  uint32_t n_threads; /* 0 = the model's */
+} hearth_session_params;
+#define HEARTH_SESSION_PARAMS_INIT { sizeof(hearth_session_params), 0, 0, 0 }
+
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_session_create(hearth_model* model,
+                                               const hearth_session_params* params,
+                                               hearth_session** out);
+/** @since 1.0 */
+HEARTH_API void hearth_session_free(hearth_session* session);
+
+/** Runs `n_tokens` tokens through the model, appending them to the context.
+ *  Ids out of range and contexts that would overflow are errors that change
+ *  nothing. Afterwards the logits of the last token are available. @since 1.0 */
+HEARTH_API hearth_error* hearth_session_feed(hearth_session* session, const int32_t* tokens,
+                                             size_t n_tokens);
+
+/** The logits of the last fed token: n_vocab floats, borrowed until the next
+ *  call on the session. FAILED_PRECONDITION before anything was fed. @since 1.0 */
+HEARTH_API hearth_error* hearth_session_logits(const hearth_session* session,
+                                               const float** logits, size_t* n_vocab);
+
+/** Tokens in the context so far. @since 1.0 */
+HEARTH_API size_t hearth_session_n_past(const hearth_session* session);
+/** Context size in tokens. @since 1.0 */
+HEARTH_API size_t hearth_session_n_ctx(const hearth_session* session);
+/** Forgets the context (keeps the buffers). @since 1.0 */
+HEARTH_API void hearth_session_reset(hearth_session* session);
+
+/** Streaming callback: `piece` (valid UTF-8, `len` bytes, not NUL-terminated,
+ *  lives for the call only) is the next text. Return non-zero to stop.
+ *  @since 1.0 */
+typedef int (*hearth_stream_fn)(const char* piece, size_t len, void* user_data);
+
+/** Why generation ended. @since 1.0 */
+typedef enum hearth_stop_reason {
+  HEARTH_STOP_MAX_TOKENS = 0,
+  HEARTH_STOP_EOG = 1,          /* the model produced an end-of-generation token */
+  HEARTH_STOP_STRING = 2,       /* a stop string appeared (it is not emitted) */
+  HEARTH_STOP_CALLBACK = 3,     /* the callback asked to stop */
+  HEARTH_STOP_CONTEXT_FULL = 4  /* the context filled up */
+} hearth_stop_reason;
+
+/** @since 1.0 */
+typedef struct hearth_generate_params {
+  uint32_t struct_size;
+  int32_t max_tokens;        /* 256; 0 generates nothing; < 0 = until context is full */
+  hearth_sampling_params sampling;
+  const char* const* stop;   /* stop strings, may be NULL */
+  size_t n_stop;
+  uint32_t tokenize_flags;   /* for the prompt; default ADD_SPECIAL when the
+                                session is empty, else 0 */
+  uint32_t use_default_flags; /* 1 (default): ignore tokenize_flags and use the rule above */
+} hearth_generate_params;
+#define HEARTH_GENERATE_PARAMS_INIT \
+  { sizeof(hearth_generate_params), 256, HEARTH_SAMPLING_PARAMS_INIT, NULL, 0, 0, 1 }
+
+/** Figures of one generation. @since 1.0 */
+typedef struct hearth_generate_result {
+  uint32_t struct_size;
+  uint32_t n_prompt_tokens;
+  uint32_t n_generated_tokens;
+  hearth_stop_reason stop_reason;
+  double prompt_seconds;
+  double generate_seconds;
+} hearth_generate_result;
+#define HEARTH_GENERATE_RESULT_INIT \
+  { sizeof(hearth_generate_result), 0, 0, HEARTH_STOP_MAX_TOKENS, 0.0, 0.0 }
+
+/** Tokenizes `prompt`, feeds it, then samples and streams text until
+ *  max_tokens, end of generation, a stop string or the callback says stop.
+ *  Text is streamed UTF-8-safe and held back while it could be the start of
+ *  a stop string. `on_text` may be NULL; `result` may be NULL. A prompt that
+ *  does not fit in the context is an error (INVALID_ARGUMENT, naming both
+ *  lengths). @since 1.0 */
+HEARTH_API hearth_error* hearth_session_generate(hearth_session* session, const char* prompt,
+                                                 size_t prompt_len,
+                                                 const hearth_generate_params* params,
+                                                 hearth_stream_fn on_text, void* user_data,
+                                                 hearth_generate_result* result);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HEARTH_H_ */

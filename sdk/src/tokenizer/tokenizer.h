@@ -1,0 +1,99 @@
+// tokenizer.h — text <-> token ids for the tokenizers GGUF files declare.
+//
+// Kinds register themselves by `tokenizer.ggml.model` name ("llama" =
+// SentencePiece BPE, "gpt2" = byte-level BPE with a named pre-tokenizer).
+// A Tokenizer is immutable after creation and safe to share between threads.
+#ifndef HEARTH_SDK_SRC_TOKENIZER_TOKENIZER_H_
+#define HEARTH_SDK_SRC_TOKENIZER_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sdk/src/format/gguf.h"
+
+namespace hearth::tok {
+
+// Token types as GGUF stores them (tokenizer.ggml.token_type).
+enum TokenType : int32_t {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+// Everything a tokenizer needs, read from GGUF metadata (or built by tests).
+struct VocabData {
+  std::string model;              // tokenizer.ggml.model: "llama", "gpt2", …
+  std::string pre;                // tokenizer.ggml.pre: "llama-bpe", "qwen2", … ("default" if absent)
+  std::vector<std::string> tokens;
+  std::vector<float> scores;      // may be empty (BPE)
+  std::vector<int32_t> token_types;  // may be empty (all normal)
+  std::vector<std::string> merges;   // BPE only: "a b" per line
+  int32_t bos = -1, eos = -1, unk = -1, pad = -1, eot = -1;
+  bool add_bos = false, add_eos = false;
+  bool add_space_prefix = true;   // SPM: tokenizer.ggml.add_space_prefix
+};
+
+// Reads tokenizer.ggml.* from `file`; errors name the key that is bad
+// (missing tokens, scores of the wrong length or type, special ids out of range).
+absl::StatusOr<VocabData> LoadVocab(const gguf::File& file);
+
+class Tokenizer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Create(VocabData vocab);
+  virtual ~Tokenizer() = default;
+
+  // add_special: BOS/EOS per the vocab's add_bos/add_eos.
+  // parse_special: control/user-defined token texts in `text` map to their ids.
+  // Invalid UTF-8 in `text` is INVALID_ARGUMENT naming the byte offset.
+  virtual absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special,
+                                                      bool parse_special) const = 0;
+
+  // The raw bytes a token stands for once decoded: SPM "▁" becomes " ",
+  // <0xNN> byte tokens become that byte, GPT-2 byte-level chars become bytes.
+  // Control tokens give "" unless render_special. Id must be in range.
+  virtual std::string TokenToPiece(int32_t id, bool render_special) const = 0;
+
+  // Concatenated pieces; SPM drops the leading space the encoder added.
+  // An id out of range is INVALID_ARGUMENT naming the id and position.
+  absl::StatusOr<std::string> Decode(const std::vector<int32_t>& ids, bool render_special) const;
+
+  const VocabData& vocab() const { return vocab_; }
+  int32_t n_vocab() const { return static_cast<int32_t>(vocab_.tokens.size()); }
+  // End of generation: eos, eot, and control tokens such as <|im_end|>, <end_of_turn>.
+  bool IsEog(int32_t id) const;
+  // "llama (SentencePiece BPE)" etc., for `hearth info`.
+  virtual std::string Describe() const = 0;
+
+ protected:
+  explicit Tokenizer(VocabData vocab);
+  VocabData vocab_;
+  std::vector<int32_t> eog_ids_;
+};
+
+// Turns a stream of token ids into UTF-8 text that never splits a code point:
+// bytes of an incomplete sequence are held until the next token completes them.
+// Pieces are rendered as TokenToPiece(id, false): no leading-space stripping,
+// since generated text continues a prompt.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  // Returns the complete UTF-8 text that this token made available.
+  std::string Push(int32_t id);
+  // Whatever is still held (invalid sequences become U+FFFD).
+  std::string Flush();
+
+ private:
+  const Tokenizer& tok_;
+  std::string pending_;
+};
+
+}  // namespace hearth::tok
+
+#endif  // HEARTH_SDK_SRC_TOKENIZER_TOKENIZER_H_
