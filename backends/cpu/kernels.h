@@ -6,8 +6,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace hearth::cpu {
+
+// Arguments these kernels reject are the caller's to report: every function
+// below does nothing (writes nothing) for a dtype KernelSupportsDtype() denies,
+// a length that is not a whole number of blocks, or MatMulArgs that
+// MatMulCheck() rejects. Nothing here aborts.
+
+// True for the formats these kernels implement: F32, F16, BF16, Q8_0, Q4_0,
+// Q5_0, Q4_K, Q6_K.
+bool KernelSupportsDtype(uint32_t dtype);
 
 // Plain scalar dequantization of `n` elements (a multiple of the block size)
 // of `dtype` (hearth_dtype). Byte-exact with the gguf Python dequantizers.
@@ -29,7 +39,13 @@ struct MatMulArgs {
   int64_t K = 0, M = 0, N = 0;
 };
 
-// Bytes of scratch the two phases below need (e.g. x quantized to Q8).
+// Empty when the kernels accept `a`; otherwise what is wrong with it, e.g.
+// "K = 100 is not a multiple of the Q4_K block size (256)". Callers prefix the
+// tensor's name.
+std::string MatMulCheck(const MatMulArgs& a);
+
+// Bytes of scratch the two phases below need (e.g. x quantized to Q8); 0 for
+// float weights. The scratch must be aligned to at least 4 bytes (64 is best).
 size_t MatMulScratchBytes(uint32_t w_dtype, int64_t K, int64_t N);
 // Phase 1: thread ith of nth prepares its share of the activations in scratch.
 void MatMulPrepare(const MatMulArgs& a, void* scratch, int ith, int nth);

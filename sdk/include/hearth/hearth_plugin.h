@@ -18,8 +18,10 @@
  *   matching plugin call. Strings a plugin returns in info structs are static
  *   or live as long as the plugin is loaded.
  * - Threads: `probe`, `device_count`, `device_info` may be called from any
- *   thread. A context is used by one thread at a time; buffers belong to the
- *   context that made them.
+ *   thread. A context is used by one thread at a time. Buffers belong to the
+ *   device: any context of the same device may read them in graph_compute
+ *   (one model's weights serve many sessions, each with its own context),
+ *   and any context of that device may free them.
  * - Tensors: up to 4 dims, ggml-style order: ne[0] is the innermost
  *   (contiguous) dimension, nb[i] are byte strides. For block-quantized
  *   dtypes ne[0] counts elements and nb[1] bytes per row of blocks.

@@ -58,7 +58,7 @@ enum GgmlType : uint32_t {
   kGgmlI64 = 27,
   kGgmlF64 = 28,
   kGgmlBF16 = 30,
-  kGgmlTypeCount = 40,  // ids >= this are rejected as out of range
+  kGgmlTypeCount = 64,  // ids >= this are rejected as out of range
 };
 
 // Block geometry of a ggml type: elements per block and bytes per block.
@@ -137,6 +137,7 @@ class File {
   uint64_t data_offset() const { return data_offset_; }
 
  private:
+  friend class Parser;  // gguf.cc: fills the fields below while validating
   File() = default;
   absl::Status Parse();
 

@@ -5,12 +5,20 @@
 // (ignored when the process is setuid/setgid), then <libdir>/hearth/plugins
 // where <libdir> is the folder holding libhearth. The current working
 // directory is never searched. Plugins are never dlclose'd while the host
-// lives (objects made by a plugin may outlive any one user of it).
+// lives (objects made by a plugin may outlive any one user of it); in fact
+// they are never dlclose'd at all, see docs/abi/plugins.md.
+//
+// Device names are unique within a host: when a second plugin reports a name
+// already taken ("cpu"), it becomes "<name>:<k>" with the smallest k >= 1
+// that is free ("cpu:1"). Names are given in load order, so the plugin found
+// first (an explicit path before HEARTH_PLUGIN_PATH before libdir) keeps the
+// plain name.
 #ifndef HEARTH_SDK_SRC_PLUGIN_HOST_PLUGIN_HOST_H_
 #define HEARTH_SDK_SRC_PLUGIN_HOST_PLUGIN_HOST_H_
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +27,8 @@
 #include "hearth/hearth_plugin.h"
 
 namespace hearth {
+
+class PluginHost;
 
 struct PluginHostOptions {
   std::vector<std::string> explicit_paths;  // files or folders
@@ -41,6 +51,7 @@ struct LoadedPlugin {
   std::string load_error;  // empty when loaded
   const hearth_backend_vtable* backend = nullptr;  // backends that loaded
   void* handle = nullptr;  // dlopen handle
+  const PluginHost* host = nullptr;  // the host that loaded it
 };
 
 struct DeviceRef {
@@ -56,6 +67,9 @@ class PluginHost {
  public:
   static absl::StatusOr<std::unique_ptr<PluginHost>> Create(const PluginHostOptions& options);
   ~PluginHost();
+  // Devices point into plugins_, so a host never moves.
+  PluginHost(const PluginHost&) = delete;
+  PluginHost& operator=(const PluginHost&) = delete;
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   // Devices of backends that probed > 0, best probe score first.
@@ -64,13 +78,23 @@ class PluginHost {
   absl::StatusOr<const DeviceRef*> FindDevice(const std::string& name) const;
   const hearth_host_services* services() const { return &services_; }
 
+  // Sends one line to the app's log callback (or stderr when it has none)
+  // when `level` (HEARTH_LOG_*) is at or below the configured level.
+  void Log(int level, const std::string& message) const;
+
  private:
+  enum class Origin { kExplicit, kEnv, kLibdir };
   PluginHost() = default;
-  void LoadFile(const std::string& path);
+  void AddPath(const std::string& path, Origin origin, std::set<std::string>* seen);
+  void LoadFile(const std::string& path, Origin origin, std::set<std::string>* seen);
+  absl::Status Negotiate(void* handle, LoadedPlugin* plugin);
+  void RecordFailure(const std::string& path, const std::string& error);
+  void BuildDeviceList();
   std::vector<LoadedPlugin> plugins_;
   std::vector<DeviceRef> devices_;
   hearth_host_services services_{};
   PluginHostOptions options_;
+  bool registered_ = false;
 };
 
 // Takes the error a plugin recorded through host->set_error on this thread

@@ -29,23 +29,30 @@ enum TokenType : int32_t {
 
 // Everything a tokenizer needs, read from GGUF metadata (or built by tests).
 struct VocabData {
-  std::string model;              // tokenizer.ggml.model: "llama", "gpt2", …
-  std::string pre;                // tokenizer.ggml.pre: "llama-bpe", "qwen2", … ("default" if absent)
+  std::string model;  // tokenizer.ggml.model: "llama", "gpt2", …
+  std::string pre;    // tokenizer.ggml.pre: "llama-bpe", "qwen2", … ("default" if absent)
   std::vector<std::string> tokens;
-  std::vector<float> scores;      // may be empty (BPE)
+  std::vector<float> scores;         // may be empty (BPE)
   std::vector<int32_t> token_types;  // may be empty (all normal)
   std::vector<std::string> merges;   // BPE only: "a b" per line
   int32_t bos = -1, eos = -1, unk = -1, pad = -1, eot = -1;
   bool add_bos = false, add_eos = false;
-  bool add_space_prefix = true;   // SPM: tokenizer.ggml.add_space_prefix
+  bool add_space_prefix = true;  // SPM: tokenizer.ggml.add_space_prefix
 };
 
 // Reads tokenizer.ggml.* from `file`; errors name the key that is bad
 // (missing tokens, scores of the wrong length or type, special ids out of range).
 absl::StatusOr<VocabData> LoadVocab(const gguf::File& file);
 
+// Checks what every kind relies on: tokens present, scores/token_type as long
+// as tokens, token types known, special ids in range, add_bos/add_eos backed
+// by an id. Errors name the GGUF key the field comes from.
+absl::Status ValidateVocab(const VocabData& vocab);
+
 class Tokenizer {
  public:
+  // Validates `vocab`, then builds the kind registered under vocab.model;
+  // an unknown kind is INVALID_ARGUMENT naming tokenizer.ggml.model.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Create(VocabData vocab);
   virtual ~Tokenizer() = default;
 
@@ -57,10 +64,12 @@ class Tokenizer {
 
   // The raw bytes a token stands for once decoded: SPM "▁" becomes " ",
   // <0xNN> byte tokens become that byte, GPT-2 byte-level chars become bytes.
-  // Control tokens give "" unless render_special. Id must be in range.
+  // Control tokens give "" unless render_special. An id out of range gives ""
+  // (Decode reports it as an error).
   virtual std::string TokenToPiece(int32_t id, bool render_special) const = 0;
 
-  // Concatenated pieces; SPM drops the leading space the encoder added.
+  // Concatenated pieces; SPM drops the leading space the encoder added
+  // (once, from the first piece that renders to something).
   // An id out of range is INVALID_ARGUMENT naming the id and position.
   absl::StatusOr<std::string> Decode(const std::vector<int32_t>& ids, bool render_special) const;
 
@@ -75,7 +84,16 @@ class Tokenizer {
   explicit Tokenizer(VocabData vocab);
   VocabData vocab_;
   std::vector<int32_t> eog_ids_;
+  // Set by kinds whose encoder prefixes a space (SPM with add_space_prefix).
+  bool decode_strips_leading_space_ = false;
 };
+
+// The registry of kinds, keyed by tokenizer.ggml.model. The built-in kinds
+// ("llama", "gpt2") are listed in tokenizer.cc; RegisterTokenizerKind adds
+// others at run time (returns false if the name is taken).
+using TokenizerFactory = absl::StatusOr<std::unique_ptr<Tokenizer>> (*)(VocabData vocab);
+bool RegisterTokenizerKind(std::string name, TokenizerFactory factory);
+std::vector<std::string> RegisteredTokenizerKinds();
 
 // Turns a stream of token ids into UTF-8 text that never splits a code point:
 // bytes of an incomplete sequence are held until the next token completes them.
@@ -84,7 +102,8 @@ class Tokenizer {
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
-  // Returns the complete UTF-8 text that this token made available.
+  // Returns the complete UTF-8 text that this token made available. Bytes
+  // that can never become valid UTF-8 come out as U+FFFD at once.
   std::string Push(int32_t id);
   // Whatever is still held (invalid sequences become U+FFFD).
   std::string Flush();

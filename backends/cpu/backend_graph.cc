@@ -1,0 +1,321 @@
+// backend_graph.cc — graph_compute and supports() of the CPU backend: resolve
+// and check every descriptor and node of a graph before anything runs, size
+// the context's scratch once, then run the nodes in order on the pool.
+#include <algorithm>
+#include <exception>
+#include <new>
+
+#include "backends/cpu/backend.h"
+
+namespace hearth::cpu {
+namespace {
+
+const char* OpNameOf(uint32_t op) {
+  const OpInfo* info = FindOp(op);
+  return info ? info->name : "unknown op";
+}
+
+// Resolves descriptor `id` into *t; false and *why on a bad descriptor.
+bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buffers, Tensor* t,
+                   std::string* why) {
+  const int64_t be = hearth_dtype_block_elems(d.dtype);
+  if (be == 0) {
+    *why = StrFormat("dtype %u is unknown", d.dtype);
+    return false;
+  }
+  if (d.n_dims < 1 || d.n_dims > 4) {
+    *why = StrFormat("n_dims is %u; want 1..4", d.n_dims);
+    return false;
+  }
+  t->dtype = d.dtype;
+  for (int i = 0; i < 4; ++i) {
+    if (i < static_cast<int>(d.n_dims)) {
+      if (d.ne[i] < 0 || d.nb[i] < 0) {
+        *why = StrFormat("ne[%d] = %lld, nb[%d] = %lld; both must be >= 0", i,
+                         static_cast<long long>(d.ne[i]), i, static_cast<long long>(d.nb[i]));
+        return false;
+      }
+      t->ne[i] = d.ne[i];
+      t->nb[i] = d.nb[i];
+    } else {
+      t->ne[i] = 1;  // the header's rule; whatever the host left there is ignored
+      t->nb[i] = 0;
+    }
+  }
+  if (t->ne[0] % be != 0) {
+    *why = StrFormat("ne[0] = %lld is not a multiple of the %s block (%lld elements)",
+                     static_cast<long long>(t->ne[0]), DtypeName(d.dtype),
+                     static_cast<long long>(be));
+    return false;
+  }
+  if (d.buffer == nullptr || !buffers.Contains(d.buffer)) {
+    *why = StrFormat("buffer %p is not a live buffer of the cpu plugin",
+                     static_cast<void*>(d.buffer));
+    return false;
+  }
+  // No CPU holds 2^48 elements; the bound keeps every later product exact.
+  unsigned __int128 count = 1;
+  for (int i = 0; i < 4; ++i) count *= static_cast<unsigned __int128>(t->ne[i]);
+  if (count > (static_cast<unsigned __int128>(1) << 48)) {
+    *why = "shape " + ShapeStr(*t) + " has more than 2^48 elements";
+    return false;
+  }
+  const int64_t elem = PlainElemBytes(d.dtype);
+  // The extent, with every product checked: hostile strides must not wrap.
+  unsigned __int128 span = 0;
+  bool empty = false;
+  for (int i = 0; i < 4; ++i) empty = empty || t->ne[i] == 0;
+  if (!empty) {
+    span = elem > 0 ? static_cast<unsigned __int128>(t->ne[0] - 1) * t->nb[0] + elem
+                    : static_cast<unsigned __int128>(RowBytes(d.dtype, t->ne[0]));
+    for (int i = 1; i < 4; ++i) span += static_cast<unsigned __int128>(t->ne[i] - 1) * t->nb[i];
+  }
+  const unsigned __int128 end = static_cast<unsigned __int128>(d.offset) + span;
+  if (end > d.buffer->size) {
+    if (end > UINT64_MAX) {
+      *why = StrFormat("offset %llu plus the bytes its strides span is past 2^64; shape %s",
+                       static_cast<unsigned long long>(d.offset), ShapeStr(*t).c_str());
+    } else {
+      *why = StrFormat("bytes [%llu, %llu) are past the end of its buffer (%llu bytes); shape %s",
+                       static_cast<unsigned long long>(d.offset),
+                       static_cast<unsigned long long>(end),
+                       static_cast<unsigned long long>(d.buffer->size), ShapeStr(*t).c_str());
+    }
+    return false;
+  }
+  t->data = d.buffer->data + d.offset;
+  // Plain elements are read as their type, quantized blocks start with an f16.
+  const int64_t align = elem > 0 ? elem : 2;
+  if (reinterpret_cast<uintptr_t>(t->data) % align != 0) {
+    *why = StrFormat("address %p (offset %llu) is not aligned to %lld bytes for %s",
+                     static_cast<void*>(t->data), static_cast<unsigned long long>(d.offset),
+                     static_cast<long long>(align), DtypeName(d.dtype));
+    return false;
+  }
+  for (int i = elem > 0 ? 0 : 1; i < 4; ++i) {
+    if (t->ne[i] > 1 && t->nb[i] % align != 0) {
+      *why = StrFormat("nb[%d] = %lld is not a multiple of %lld bytes for %s", i,
+                       static_cast<long long>(t->nb[i]), static_cast<long long>(align),
+                       DtypeName(d.dtype));
+      return false;
+    }
+  }
+  return true;
+}
+
+// Two threads must never write the same byte of an output: every stride,
+// taken in increasing order, must step over everything the smaller ones span.
+bool OutputHasNoSelfOverlap(const Tensor& t, std::string* why) {
+  int dims[4];
+  int n = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (t.ne[i] > 1) dims[n++] = i;
+  }
+  for (int i = 1; i < n; ++i) {  // insertion sort by stride; n <= 4
+    for (int k = i; k > 0 && t.nb[dims[k]] < t.nb[dims[k - 1]]; --k) {
+      int tmp = dims[k];
+      dims[k] = dims[k - 1];
+      dims[k - 1] = tmp;
+    }
+  }
+  int64_t covered = PlainElemBytes(t.dtype);
+  for (int k = 0; k < n; ++k) {
+    const int d = dims[k];
+    if (t.nb[d] < covered) {
+      *why = StrFormat("its strides make elements overlap (nb[%d] = %lld < %lld bytes spanned by "
+                       "the smaller dims); shape %s",
+                       d, static_cast<long long>(t.nb[d]), static_cast<long long>(covered),
+                       ShapeStr(t).c_str());
+      return false;
+    }
+    covered = t.nb[d] * t.ne[d];
+  }
+  return true;
+}
+
+bool SameView(const Tensor& a, const Tensor& b) {
+  if (a.data != b.data || a.dtype != b.dtype) return false;
+  for (int i = 0; i < 4; ++i) {
+    if (a.ne[i] != b.ne[i] || (a.ne[i] > 1 && a.nb[i] != b.nb[i])) return false;
+  }
+  return true;
+}
+
+bool Overlap(const Tensor& a, const Tensor& b) {
+  uintptr_t alo, ahi, blo, bhi;
+  ByteSpan(a, &alo, &ahi);
+  ByteSpan(b, &blo, &bhi);
+  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
+}
+
+// Resolves tensor `id` once per graph.
+bool UseTensor(hearth_pcontext* ctx, const hearth_graph* g, int32_t id,
+               const BufferRegistryReader& buffers, std::string* why) {
+  if (id < 0 || static_cast<uint32_t>(id) >= g->n_tensors) {
+    *why = StrFormat("tensor index %d is out of range (graph has %u tensors)", id, g->n_tensors);
+    return false;
+  }
+  if (ctx->tensor_state[id]) return true;
+  if (!ResolveTensor(g->tensors[id], buffers, &ctx->tensors[id], why)) {
+    *why = StrFormat("tensor %d: ", id) + *why;
+    return false;
+  }
+  ctx->tensor_state[id] = 1;
+  return true;
+}
+
+// Fills *n for node `index`; false and *why (prefixed by the caller).
+bool ResolveNode(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index,
+                 const BufferRegistryReader& buffers, Node* n, const OpInfo** op_out,
+                 std::string* why) {
+  const hearth_node& hn = g->nodes[index];
+  const OpInfo* op = FindOp(hn.op);
+  if (op == nullptr) {
+    *why = StrFormat("op %u is unknown to the cpu plugin", hn.op);
+    return false;
+  }
+  *op_out = op;
+  *n = Node();
+  n->node = &hn;
+  n->index = index;
+  n->out_id = hn.output;
+  if (!UseTensor(ctx, g, hn.output, buffers, why)) {
+    *why = "output: " + *why;
+    return false;
+  }
+  n->out = ctx->tensors[hn.output];
+  const int n_slots = op->n_required + op->n_optional;
+  for (int s = 0; s < n_slots; ++s) {
+    const int32_t id = hn.inputs[s];
+    n->in_id[s] = id;
+    if (id == -1) {
+      if (s < op->n_required) {
+        *why = StrFormat("input %d is missing (-1); %s needs %d inputs", s, op->name,
+                         op->n_required);
+        return false;
+      }
+      continue;
+    }
+    if (!UseTensor(ctx, g, id, buffers, why)) {
+      *why = StrFormat("input %d: ", s) + *why;
+      return false;
+    }
+    n->has[s] = true;
+    n->in[s] = ctx->tensors[id];
+  }
+  if (!op->dtypes_ok(*n, why)) return false;
+  if (!OutputHasNoSelfOverlap(n->out, why)) {
+    *why = SlotName(*n, -1) + ": " + *why;
+    return false;
+  }
+  for (int s = 0; s < n_slots; ++s) {
+    if (!n->has[s] || !Overlap(n->out, n->in[s])) continue;
+    if (op->in_place_ok && SameView(n->out, n->in[s])) continue;
+    *why = SlotName(*n, -1) + " overlaps " + SlotName(*n, s) +
+           (op->in_place_ok ? "; only an exactly identical view (in place) is allowed"
+                            : "; this op cannot run in place");
+    return false;
+  }
+  return op->check(*n, why);
+}
+
+hearth_pstatus GraphComputeImpl(hearth_pcontext* ctx, const hearth_graph* g) {
+  if (ctx == nullptr || g == nullptr) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT, "cpu graph_compute: ctx or graph is NULL");
+  }
+  if (!HEARTH_PLUGIN_HAS_SLOT(g, hearth_graph, nodes)) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("cpu graph_compute: graph->struct_size is %u; want at least %zu",
+                          g->struct_size, sizeof(hearth_graph)));
+  }
+  if ((g->n_tensors > 0 && g->tensors == nullptr) || (g->n_nodes > 0 && g->nodes == nullptr)) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("cpu graph_compute: graph has %u tensors and %u nodes but a NULL array",
+                          g->n_tensors, g->n_nodes));
+  }
+  ctx->tensors.resize(g->n_tensors);
+  ctx->tensor_state.assign(g->n_tensors, 0);
+  ctx->nodes.resize(g->n_nodes);
+  size_t scratch = 0;
+  {
+    BufferRegistryReader buffers;
+    std::string why;
+    for (uint32_t i = 0; i < g->n_nodes; ++i) {
+      const OpInfo* op = nullptr;
+      if (!ResolveNode(ctx, g, i, buffers, &ctx->nodes[i], &op, &why)) {
+        return Fail(HEARTH_P_INVALID_ARGUMENT, StrFormat("cpu graph_compute: node %u (%s): %s", i,
+                                                         OpNameOf(g->nodes[i].op), why.c_str()));
+      }
+      scratch = std::max(scratch, op->scratch(ctx->nodes[i], ctx->n_threads));
+    }
+  }
+  if (scratch > ctx->scratch_bytes) {
+    HostFree(ctx->scratch);
+    ctx->scratch_bytes = 0;
+    ctx->scratch = static_cast<uint8_t*>(HostAlloc(scratch, 64));
+    if (ctx->scratch == nullptr) {
+      return Fail(HEARTH_P_RESOURCE_EXHAUSTED,
+                  StrFormat("cpu graph_compute: cannot allocate %zu bytes of scratch", scratch));
+    }
+    ctx->scratch_bytes = scratch;
+  }
+  ExecEnv env;
+  env.pool = ctx->pool.get();
+  env.n_threads = ctx->n_threads;
+  env.scratch = ctx->scratch;
+  env.scratch_bytes = ctx->scratch_bytes;
+  env.dnnl = ctx->dnnl.get();
+  std::string why;
+  for (uint32_t i = 0; i < g->n_nodes; ++i) {
+    const OpInfo* op = FindOp(g->nodes[i].op);
+    if (!op->run(ctx->nodes[i], env, &why)) {
+      return Fail(HEARTH_P_INVALID_ARGUMENT,
+                  StrFormat("cpu graph_compute: node %u (%s): %s", i, op->name, why.c_str()));
+    }
+  }
+  return HEARTH_P_OK;
+}
+
+}  // namespace
+
+hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* graph) {
+  try {
+    return GraphComputeImpl(ctx, graph);
+  } catch (const std::bad_alloc&) {
+    return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "cpu graph_compute: out of memory");
+  } catch (const std::exception& e) {
+    return Fail(HEARTH_P_INTERNAL, std::string("cpu graph_compute: ") + e.what());
+  }
+}
+
+int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) {
+  if (ctx == nullptr || g == nullptr || !HEARTH_PLUGIN_HAS_SLOT(g, hearth_graph, nodes) ||
+      index >= g->n_nodes || g->nodes == nullptr || g->tensors == nullptr) {
+    return 0;
+  }
+  const hearth_node& hn = g->nodes[index];
+  const OpInfo* op = FindOp(hn.op);
+  if (op == nullptr) return 0;
+  // Capability only: dtypes of the node's tensors. Shapes and buffers are
+  // graph_compute's to check, with a message.
+  Node n;
+  n.node = &hn;
+  n.index = index;
+  auto dtype_of = [&](int32_t id, Tensor* t) {
+    if (id < 0 || static_cast<uint32_t>(id) >= g->n_tensors) return false;
+    t->dtype = g->tensors[id].dtype;
+    return true;
+  };
+  if (!dtype_of(hn.output, &n.out)) return 0;
+  n.out_id = hn.output;
+  for (int s = 0; s < op->n_required + op->n_optional; ++s) {
+    n.in_id[s] = hn.inputs[s];
+    if (hn.inputs[s] == -1 && s >= op->n_required) continue;
+    if (!dtype_of(hn.inputs[s], &n.in[s])) return 0;
+    n.has[s] = true;
+  }
+  std::string why;
+  return op->dtypes_ok(n, &why) ? 1 : 0;
+}
+
+}  // namespace hearth::cpu

@@ -1,0 +1,133 @@
+// ops.h — the CPU backend's graph operations: a registry with one entry per
+// hearth_op holding its contract check, its scratch needs and its parallel
+// kernel, plus the resolved tensor/node views the entries work on.
+//
+// graph_compute (backend_graph.cc) resolves every descriptor into a Tensor,
+// checks what is common to all ops (indices, dtypes known, bytes inside the
+// buffer, alignment, output overlap) and then asks the op's entry to check
+// its own contract. Only after the whole graph passed does anything run.
+#ifndef HEARTH_BACKENDS_CPU_OPS_H_
+#define HEARTH_BACKENDS_CPU_OPS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "backends/cpu/threadpool.h"
+#include "hearth/hearth_plugin.h"
+
+namespace hearth::cpu {
+
+// A descriptor resolved to an address. Dims past n_dims have ne = 1.
+struct Tensor {
+  uint8_t* data = nullptr;  // element 0: buffer base + offset
+  uint32_t dtype = 0;
+  int64_t ne[4] = {1, 1, 1, 1};
+  int64_t nb[4] = {0, 0, 0, 0};
+
+  int64_t Rows() const { return ne[1] * ne[2] * ne[3]; }
+  int64_t Elems() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
+  uint8_t* Row(int64_t i1, int64_t i2 = 0, int64_t i3 = 0) const {
+    return data + i1 * nb[1] + i2 * nb[2] + i3 * nb[3];
+  }
+  // Row r of the ne[1] x ne[2] x ne[3] rows, in order.
+  uint8_t* FlatRow(int64_t r) const {
+    int64_t i1 = r % ne[1];
+    int64_t i23 = r / ne[1];
+    return Row(i1, i23 % ne[2], i23 / ne[2]);
+  }
+  float* F32Row(int64_t r) const { return reinterpret_cast<float*>(FlatRow(r)); }
+};
+
+// A node with its tensors resolved.
+struct Node {
+  const hearth_node* node = nullptr;
+  uint32_t index = 0;
+  int32_t out_id = -1;
+  Tensor out;
+  int32_t in_id[HEARTH_MAX_NODE_INPUTS] = {-1, -1, -1, -1, -1, -1};
+  bool has[HEARTH_MAX_NODE_INPUTS] = {};
+  Tensor in[HEARTH_MAX_NODE_INPUTS];
+};
+
+class DnnlMatMul;
+
+// What a running op may use. Scratch is 64-byte aligned, sized by the op's
+// scratch() answer, and lives as long as the context: compute allocates
+// nothing.
+struct ExecEnv {
+  ThreadPool* pool = nullptr;
+  int n_threads = 1;
+  uint8_t* scratch = nullptr;
+  size_t scratch_bytes = 0;
+  DnnlMatMul* dnnl = nullptr;
+};
+
+struct OpInfo {
+  const char* name;
+  int n_required;  // inputs 0..n_required-1 must be present
+  int n_optional;  // the next n_optional may be -1
+  // The output may be exactly the same view as an input (in-place); other
+  // overlaps of output and inputs are always refused.
+  bool in_place_ok;
+  // dtype combination implemented (supports()); *why says which is not.
+  bool (*dtypes_ok)(const Node& n, std::string* why);
+  // The op's whole contract: shapes, strides, params, and index data read
+  // up front (ids, positions: no op produces I32, so they are graph inputs).
+  bool (*check)(const Node& n, std::string* why);
+  // Scratch bytes (all threads together) for a pool of nth threads.
+  size_t (*scratch)(const Node& n, int nth);
+  // Runs the op. Returns false with *why only for a data error that slipped
+  // past check(); nothing is read or written out of bounds either way.
+  bool (*run)(const Node& n, ExecEnv& env, std::string* why);
+};
+
+// nullptr for HEARTH_OP_NONE and unknown values.
+const OpInfo* FindOp(uint32_t op);
+const char* DtypeName(uint32_t dtype);
+// Bytes of one element for F32/F16/BF16/I32, else 0.
+int64_t PlainElemBytes(uint32_t dtype);
+// Bytes that ne0 elements of dtype occupy laid out contiguously (whole
+// blocks for quantized dtypes; ne0 must be a multiple of the block).
+int64_t RowBytes(uint32_t dtype, int64_t ne0);
+// The address range [*lo, *hi) a checked tensor touches; empty when any ne is
+// 0. For quantized dtypes nb[0] is ignored (a row is its blocks, in order).
+void ByteSpan(const Tensor& t, uintptr_t* lo, uintptr_t* hi);
+
+// printf into a std::string.
+std::string StrFormat(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// "input 1 (tensor 7)" / "output (tensor 9)"; slot -1 is the output.
+std::string SlotName(const Node& n, int slot);
+// "[4096, 32, 7, 1]"
+std::string ShapeStr(const Tensor& t);
+
+// Shared contract checks; each sets *why naming the slot on failure.
+bool WantDtype(const Node& n, int slot, uint32_t dtype, std::string* why);
+bool WantDtypeIn(const Node& n, int slot, uint32_t mask, std::string* why);  // bit per dtype
+bool WantRowContiguous(const Node& n, int slot, std::string* why);  // nb[0] == elem
+bool WantSameShape(const Node& n, int slot_a, int slot_b, std::string* why);
+bool WantDims(const Node& n, int slot, int max_dims, std::string* why);  // ne[d] == 1 for d >= max
+const Tensor& SlotTensor(const Node& n, int slot);
+
+// Splits [0, n_items) over up to env.n_threads threads, at least min_items
+// per thread, calling f(begin, end, ith) on each (ith indexes scratch).
+template <typename F>
+void ParallelFor(ExecEnv& env, int64_t n_items, int64_t min_items, F&& f) {
+  if (n_items <= 0) return;
+  int64_t want = min_items > 0 ? n_items / min_items : n_items;
+  int nth = static_cast<int>(want < 1 ? 1 : (want > env.n_threads ? env.n_threads : want));
+  env.pool->Run(nth, [&](int ith, int nt) {
+    int64_t chunk = (n_items + nt - 1) / nt;
+    int64_t begin = chunk * ith;
+    int64_t end = begin + chunk < n_items ? begin + chunk : n_items;
+    if (begin < end) f(begin, end, ith);
+  });
+}
+
+// Registry entries, one per file of ops.
+extern const OpInfo kOpGetRows, kOpMulMat, kOpAdd, kOpMul, kOpScale, kOpRmsNorm, kOpRope,
+    kOpAttention, kOpSiluMul, kOpGeluMul, kOpSoftmax, kOpCopy;
+
+}  // namespace hearth::cpu
+
+#endif  // HEARTH_BACKENDS_CPU_OPS_H_

@@ -1,0 +1,101 @@
+// ops_dnnl.cc — oneDNN matmul primitives for the CPU backend's dense F32
+// products, cached by shape. oneDNN 2.6 here runs on OpenMP, so the thread
+// count is set on the calling thread before each creation and execution.
+#include "backends/cpu/ops_dnnl.h"
+
+#include <array>
+#include <unordered_map>
+
+#include "dnnl.hpp"
+
+#if defined(HEARTH_CPU_HAVE_OMP)
+#include <omp.h>
+#endif
+
+namespace hearth::cpu {
+namespace {
+
+// Prompt lengths vary, so shapes do too; a cache that only grows would keep
+// every length ever seen. Past this many entries it starts over.
+constexpr size_t kMaxCachedPrimitives = 64;
+
+using Key = std::array<int64_t, 6>;  // K, M, N, ldx, ldw, ldy
+
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    size_t h = 1469598103934665603ull;
+    for (int64_t v : k) h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
+    return h;
+  }
+};
+
+void SetThreads(int n_threads) {
+#if defined(HEARTH_CPU_HAVE_OMP)
+  omp_set_num_threads(n_threads > 0 ? n_threads : 1);
+#else
+  (void)n_threads;
+#endif
+}
+
+}  // namespace
+
+struct DnnlMatMul::State {
+  dnnl::engine engine;
+  dnnl::stream stream;
+  std::unordered_map<Key, dnnl::matmul, KeyHash> cache;
+};
+
+DnnlMatMul::DnnlMatMul(std::unique_ptr<State> state) : state_(std::move(state)) {}
+DnnlMatMul::~DnnlMatMul() = default;
+
+std::unique_ptr<DnnlMatMul> DnnlMatMul::Create(std::string* error) {
+  try {
+    auto state = std::make_unique<State>();
+    state->engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    state->stream = dnnl::stream(state->engine);
+    return std::unique_ptr<DnnlMatMul>(new DnnlMatMul(std::move(state)));
+  } catch (const dnnl::error& e) {
+    *error = std::string("oneDNN: cannot create a CPU engine: ") + e.what();
+  } catch (const std::exception& e) {
+    *error = std::string("oneDNN: ") + e.what();
+  }
+  return nullptr;
+}
+
+size_t DnnlMatMul::cached_primitives() const { return state_->cache.size(); }
+
+bool DnnlMatMul::Run(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
+                     int64_t ldy, int64_t K, int64_t M, int64_t N, int n_threads,
+                     std::string* error) {
+  using dt = dnnl::memory::data_type;
+  try {
+    // Row-major w[M, K] is the column-major K x M weights matrix oneDNN wants.
+    dnnl::memory::desc src_md({N, K}, dt::f32, dnnl::memory::dims{ldx, 1});
+    dnnl::memory::desc wei_md({K, M}, dt::f32, dnnl::memory::dims{1, ldw});
+    dnnl::memory::desc dst_md({N, M}, dt::f32, dnnl::memory::dims{ldy, 1});
+    SetThreads(n_threads);
+    Key key = {K, M, N, ldx, ldw, ldy};
+    auto it = state_->cache.find(key);
+    if (it == state_->cache.end()) {
+      if (state_->cache.size() >= kMaxCachedPrimitives) state_->cache.clear();
+      dnnl::matmul::desc desc(src_md, wei_md, dst_md);
+      dnnl::matmul::primitive_desc pd(desc, state_->engine);
+      it = state_->cache.emplace(key, dnnl::matmul(pd)).first;
+    }
+    dnnl::memory src(src_md, state_->engine, const_cast<float*>(x));
+    dnnl::memory wei(wei_md, state_->engine, const_cast<float*>(w));
+    dnnl::memory dst(dst_md, state_->engine, y);
+    it->second.execute(state_->stream,
+                       {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    state_->stream.wait();
+  } catch (const dnnl::error& e) {
+    *error = std::string("oneDNN matmul failed: ") + e.what();
+    return false;
+  } catch (const std::exception& e) {
+    *error = std::string("oneDNN matmul failed: ") + e.what();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace hearth::cpu

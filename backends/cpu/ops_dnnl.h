@@ -1,0 +1,36 @@
+// ops_dnnl.h — the CPU backend's one use of oneDNN: dense F32 matrix
+// products for prompts (N >= 16 rows of activations), where a blocked GEMM
+// beats the dot-product kernels. Primitives are created once per shape and
+// kept in a small per-context cache, since the same shapes recur every step.
+#ifndef HEARTH_BACKENDS_CPU_OPS_DNNL_H_
+#define HEARTH_BACKENDS_CPU_OPS_DNNL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hearth::cpu {
+
+class DnnlMatMul {
+ public:
+  // nullptr and *error when oneDNN cannot give a CPU engine.
+  static std::unique_ptr<DnnlMatMul> Create(std::string* error);
+  ~DnnlMatMul();
+
+  // y[n, m] = sum_k x[n, k] * w[m, k] (all F32; leading dimensions ldx, ldw,
+  // ldy in elements) on n_threads OpenMP threads. False and *error when
+  // oneDNN refuses (never for well-formed strides).
+  bool Run(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
+           int64_t K, int64_t M, int64_t N, int n_threads, std::string* error);
+
+  size_t cached_primitives() const;
+
+ private:
+  struct State;
+  explicit DnnlMatMul(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace hearth::cpu
+
+#endif  // HEARTH_BACKENDS_CPU_OPS_DNNL_H_

@@ -1,0 +1,270 @@
+// ops_matmul.cc — the weight-reading graph ops of the CPU backend: GET_ROWS
+// (embedding gather from a table in any format) and MUL_MAT.
+//
+// MUL_MAT picks one of three paths per node:
+//   - F32 weights, N >= kDnnlMinN activation rows: oneDNN matmul, directly.
+//   - F16/BF16 weights, N >= kDnnlMinN: weights dequantized by the pool into
+//     a scratch slab of rows (bounded size), then oneDNN on each slab.
+//   - everything else (decode, every quantized format): the two-phase kernels
+//     of kernels.h (prepare activations, then compute), split over the pool.
+#include <cstring>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/ops.h"
+#include "backends/cpu/ops_dnnl.h"
+#include "backends/cpu/ops_vec.h"
+
+namespace hearth::cpu {
+namespace {
+
+constexpr uint32_t kWeightDtypes =
+    (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) | (1u << HEARTH_DTYPE_BF16) |
+    (1u << HEARTH_DTYPE_Q8_0) | (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
+    (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K);
+
+// Below this many activation rows the kernels' dot products win (decode).
+constexpr int64_t kDnnlMinN = 16;
+// Size of one dequantized F16/BF16 weight slab handed to oneDNN.
+constexpr int64_t kSlabBytes = 2 << 20;
+
+size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
+
+// Converts one contiguous row of any weight dtype to F32.
+void RowToF32(uint32_t dtype, const uint8_t* src, float* dst, int64_t n, const VecOps& vec) {
+  switch (dtype) {
+    case HEARTH_DTYPE_F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      break;
+    case HEARTH_DTYPE_F16:
+      vec.f16_to_f32(dst, reinterpret_cast<const uint16_t*>(src), n);
+      break;
+    case HEARTH_DTYPE_BF16: {
+      const uint16_t* b = reinterpret_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFloat(b[i]);
+      break;
+    }
+    default:
+      DequantizeRow(dtype, src, dst, n);
+  }
+}
+
+// ----------------------------------------------------------------- GET_ROWS
+
+bool GetRowsDtypes(const Node& n, std::string* why) {
+  return WantDtype(n, -1, HEARTH_DTYPE_F32, why) && WantDtypeIn(n, 0, kWeightDtypes, why) &&
+         WantDtype(n, 1, HEARTH_DTYPE_I32, why);
+}
+
+bool GetRowsCheck(const Node& n, std::string* why) {
+  const Tensor& table = n.in[0];
+  const Tensor& ids = n.in[1];
+  if (!WantRowContiguous(n, -1, why) || !WantRowContiguous(n, 0, why) ||
+      !WantRowContiguous(n, 1, why) || !WantDims(n, 0, 2, why) || !WantDims(n, 1, 1, why) ||
+      !WantDims(n, -1, 2, why)) {
+    return false;
+  }
+  if (n.out.ne[0] != table.ne[0] || n.out.ne[1] != ids.ne[0]) {
+    *why = StrFormat("output %s has shape %s; want [%lld, %lld] (table row length, number of ids)",
+                     SlotName(n, -1).c_str(), ShapeStr(n.out).c_str(),
+                     static_cast<long long>(table.ne[0]), static_cast<long long>(ids.ne[0]));
+    return false;
+  }
+  const int32_t* id = reinterpret_cast<const int32_t*>(ids.data);
+  for (int64_t t = 0; t < ids.ne[0]; ++t) {
+    if (id[t] < 0 || id[t] >= table.ne[1]) {
+      *why = StrFormat("ids[%lld] = %d is out of range: table %s has %lld rows",
+                       static_cast<long long>(t), id[t], SlotName(n, 0).c_str(),
+                       static_cast<long long>(table.ne[1]));
+      return false;
+    }
+  }
+  return true;
+}
+
+size_t NoScratch(const Node&, int) { return 0; }
+
+bool GetRowsRun(const Node& n, ExecEnv& env, std::string* why) {
+  const Tensor& table = n.in[0];
+  const int32_t* id = reinterpret_cast<const int32_t*>(n.in[1].data);
+  const int64_t n_ids = n.in[1].ne[0], d = table.ne[0];
+  for (int64_t t = 0; t < n_ids; ++t) {
+    if (id[t] < 0 || id[t] >= table.ne[1]) {
+      *why = StrFormat("ids[%lld] = %d is out of range: table has %lld rows",
+                       static_cast<long long>(t), id[t], static_cast<long long>(table.ne[1]));
+      return false;
+    }
+  }
+  const VecOps& vec = Vec();
+  int64_t min_rows = 16384 / (d > 0 ? d : 1);
+  ParallelFor(env, n_ids, min_rows > 0 ? min_rows : 1, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      RowToF32(table.dtype, table.Row(id[t]), n.out.F32Row(t), d, vec);
+    }
+  });
+  return true;
+}
+
+// ------------------------------------------------------------------ MUL_MAT
+
+enum class MatMulPath { kKernels, kDnnlF32, kDnnlSlabs };
+
+MatMulPath ChoosePath(const Node& n) {
+  const uint32_t w = n.in[0].dtype;
+  if (n.in[1].ne[1] < kDnnlMinN) return MatMulPath::kKernels;
+  if (w == HEARTH_DTYPE_F32) return MatMulPath::kDnnlF32;
+  if (w == HEARTH_DTYPE_F16 || w == HEARTH_DTYPE_BF16) return MatMulPath::kDnnlSlabs;
+  return MatMulPath::kKernels;
+}
+
+int64_t SlabRows(const Node& n) {
+  int64_t k = n.in[0].ne[0], m = n.in[0].ne[1];
+  int64_t rows = kSlabBytes / (k > 0 ? k * 4 : 4);
+  if (rows < 16) rows = 16;
+  return rows < m ? rows : m;
+}
+
+bool MulMatDtypes(const Node& n, std::string* why) {
+  return WantDtype(n, -1, HEARTH_DTYPE_F32, why) && WantDtypeIn(n, 0, kWeightDtypes, why) &&
+         WantDtype(n, 1, HEARTH_DTYPE_F32, why);
+}
+
+MatMulArgs ArgsFor(const Node& n, int64_t i2, int64_t i3) {
+  const Tensor& w = n.in[0];
+  const Tensor& x = n.in[1];
+  MatMulArgs a;
+  a.w_dtype = w.dtype;
+  a.w = w.Row(0, w.ne[2] == 1 ? 0 : i2, w.ne[3] == 1 ? 0 : i3);
+  a.w_row_bytes = w.nb[1];
+  a.x = reinterpret_cast<const float*>(x.Row(0, i2, i3));
+  a.x_row_stride = x.nb[1] / static_cast<int64_t>(sizeof(float));
+  a.y = reinterpret_cast<float*>(n.out.Row(0, i2, i3));
+  a.y_row_stride = n.out.nb[1] / static_cast<int64_t>(sizeof(float));
+  a.K = w.ne[0];
+  a.M = w.ne[1];
+  a.N = x.ne[1];
+  return a;
+}
+
+bool MulMatCheck(const Node& n, std::string* why) {
+  const Tensor& w = n.in[0];
+  const Tensor& x = n.in[1];
+  const Tensor& out = n.out;
+  if (!WantRowContiguous(n, -1, why) || !WantRowContiguous(n, 0, why) ||
+      !WantRowContiguous(n, 1, why)) {
+    return false;
+  }
+  if (w.ne[0] != x.ne[0]) {
+    *why = StrFormat("weights %s have K = %lld (ne[0]) but activations %s have K = %lld",
+                     SlotName(n, 0).c_str(), static_cast<long long>(w.ne[0]),
+                     SlotName(n, 1).c_str(), static_cast<long long>(x.ne[0]));
+    return false;
+  }
+  if (out.ne[0] != w.ne[1] || out.ne[1] != x.ne[1] || out.ne[2] != x.ne[2] ||
+      out.ne[3] != x.ne[3]) {
+    *why = StrFormat("output %s has shape %s; want [%lld, %lld, %lld, %lld] "
+                     "(w ne[1], x ne[1], x ne[2], x ne[3])",
+                     SlotName(n, -1).c_str(), ShapeStr(out).c_str(),
+                     static_cast<long long>(w.ne[1]), static_cast<long long>(x.ne[1]),
+                     static_cast<long long>(x.ne[2]), static_cast<long long>(x.ne[3]));
+    return false;
+  }
+  for (int d = 2; d < 4; ++d) {
+    if (w.ne[d] != 1 && w.ne[d] != x.ne[d]) {
+      *why = StrFormat("weights %s have shape %s, activations %s; w ne[%d] must be 1 or %lld",
+                       SlotName(n, 0).c_str(), ShapeStr(w).c_str(), ShapeStr(x).c_str(), d,
+                       static_cast<long long>(x.ne[d]));
+      return false;
+    }
+  }
+  if (w.ne[0] > 0 && w.ne[1] > 0 && x.ne[1] > 0) {
+    std::string bad = MatMulCheck(ArgsFor(n, 0, 0));
+    if (!bad.empty()) {
+      *why = SlotName(n, 0) + ": " + bad;
+      return false;
+    }
+  }
+  return true;
+}
+
+size_t MulMatScratch(const Node& n, int nth) {
+  (void)nth;
+  const int64_t k = n.in[0].ne[0];
+  switch (ChoosePath(n)) {
+    case MatMulPath::kDnnlF32:
+      return 0;
+    case MatMulPath::kDnnlSlabs:
+      return Align64(static_cast<size_t>(SlabRows(n) * k) * sizeof(float));
+    case MatMulPath::kKernels:
+      break;
+  }
+  return Align64(MatMulScratchBytes(n.in[0].dtype, k, n.in[1].ne[1]));
+}
+
+bool RunKernels(const MatMulArgs& a, ExecEnv& env) {
+  env.pool->Run(env.n_threads, [&](int ith, int nth) { MatMulPrepare(a, env.scratch, ith, nth); });
+  env.pool->Run(env.n_threads, [&](int ith, int nth) { MatMulCompute(a, env.scratch, ith, nth); });
+  return true;
+}
+
+bool RunDnnlSlabs(const MatMulArgs& a, ExecEnv& env, int64_t slab_rows, std::string* why) {
+  float* slab = reinterpret_cast<float*>(env.scratch);
+  const VecOps& vec = Vec();
+  for (int64_t m0 = 0; m0 < a.M; m0 += slab_rows) {
+    const int64_t rows = a.M - m0 < slab_rows ? a.M - m0 : slab_rows;
+    ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r) {
+        RowToF32(a.w_dtype, a.w + (m0 + r) * a.w_row_bytes, slab + r * a.K, a.K, vec);
+      }
+    });
+    env.pool->Park();
+    if (!env.dnnl->Run(a.x, a.x_row_stride, slab, a.K, a.y + m0, a.y_row_stride, a.K, rows, a.N,
+                       env.n_threads, why)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
+  const Tensor& x = n.in[1];
+  const int64_t K = n.in[0].ne[0], M = n.in[0].ne[1], N = x.ne[1];
+  if (M == 0 || N == 0) return true;
+  MatMulPath path = ChoosePath(n);
+  // Without a oneDNN engine the kernels cover every dtype, just slower.
+  if (env.dnnl == nullptr) path = MatMulPath::kKernels;
+  for (int64_t i3 = 0; i3 < x.ne[3]; ++i3) {
+    for (int64_t i2 = 0; i2 < x.ne[2]; ++i2) {
+      MatMulArgs a = ArgsFor(n, i2, i3);
+      if (K == 0) {
+        for (int64_t r = 0; r < N; ++r) std::memset(a.y + r * a.y_row_stride, 0, M * sizeof(float));
+        continue;
+      }
+      bool ok = true;
+      switch (path) {
+        case MatMulPath::kKernels:
+          ok = RunKernels(a, env);
+          break;
+        case MatMulPath::kDnnlF32:
+          env.pool->Park();
+          ok = env.dnnl->Run(a.x, a.x_row_stride, reinterpret_cast<const float*>(a.w),
+                             a.w_row_bytes / static_cast<int64_t>(sizeof(float)), a.y,
+                             a.y_row_stride, K, M, N, env.n_threads, why);
+          break;
+        case MatMulPath::kDnnlSlabs:
+          ok = RunDnnlSlabs(a, env, SlabRows(n), why);
+          break;
+      }
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const OpInfo kOpGetRows = {"GET_ROWS", 2, 0, false, GetRowsDtypes, GetRowsCheck, NoScratch,
+                           GetRowsRun};
+const OpInfo kOpMulMat = {"MUL_MAT", 2, 0, false, MulMatDtypes, MulMatCheck, MulMatScratch,
+                          MulMatRun};
+
+}  // namespace hearth::cpu

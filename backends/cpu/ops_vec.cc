@@ -1,0 +1,119 @@
+// ops_vec.cc — the scalar vector primitives and the run-time choice between
+// them and the AVX2 table (ops_vec_avx2.cc).
+#include "backends/cpu/ops_vec.h"
+
+#include <cmath>
+#include <limits>
+
+namespace hearth::cpu {
+
+// Defined in ops_vec_avx2.cc, compiled with -mavx2 -mfma -mf16c.
+const VecOps& VecAvx2Table();
+
+namespace {
+
+float DotF32(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+float DotF16(const float* a, const uint16_t* b, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * HalfToFloat(b[i]);
+  return s;
+}
+
+void AxpyF32(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void AxpyF16(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * HalfToFloat(x[i]);
+}
+
+float SumSq(const float* x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += x[i] * x[i];
+  return s;
+}
+
+void ScaleMul(float* y, const float* x, float s, const float* w, int64_t n) {
+  if (w) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s * w[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s;
+  }
+}
+
+float Max(const float* x, int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+float ExpSum(float* y, const float* x, float scale, float sub, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = std::exp(x[i] * scale - sub);
+    s += y[i];
+  }
+  return s;
+}
+
+void Softcap(float* x, float cap, int64_t n) {
+  float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
+void SiluMul(float* y, const float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void GeluMul(float* y, const float* g, const float* u, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    float x = g[i];
+    float t = std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x));
+    y[i] = 0.5f * x * (1.0f + t) * u[i];
+  }
+}
+
+void F32ToF16(uint16_t* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = FloatToHalf(x[i]);
+}
+
+void F16ToF32(float* y, const uint16_t* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = HalfToFloat(x[i]);
+}
+
+const VecOps kScalar = {
+    "scalar", DotF32, DotF16,  AxpyF32, AxpyF16, SumSq,    ScaleMul,
+    Max,      ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32,
+};
+
+bool CpuHasAvx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+const VecOps& VecScalar() { return kScalar; }
+
+const VecOps* VecAvx2() {
+  static const bool has = CpuHasAvx2();
+  return has ? &VecAvx2Table() : nullptr;
+}
+
+const VecOps& Vec() {
+  static const VecOps* best = VecAvx2() ? VecAvx2() : &kScalar;
+  return *best;
+}
+
+}  // namespace hearth::cpu

@@ -1,0 +1,95 @@
+// quant_avx2.h — small AVX2 helpers shared by the *_avx2.cc kernel files and
+// the table that maps a tile's (rw, rx) to a fully unrolled instantiation.
+// Include only from files compiled with -mavx2 -mfma -mf16c.
+#ifndef HEARTH_BACKENDS_CPU_QUANT_AVX2_H_
+#define HEARTH_BACKENDS_CPU_QUANT_AVX2_H_
+
+#include <immintrin.h>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "backends/cpu/quant_dispatch.h"
+
+namespace hearth::cpu::avx2 {
+
+inline float Hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int HsumI32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float Hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float Half(const uint8_t* p) {
+  uint16_t h;
+  __builtin_memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+inline __m256i Load256(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// 16 bytes of nibbles to 32 bytes: low nibbles first, then high nibbles
+// (the Q4_0/Q5_0 element order).
+inline __m256i Nibbles32(const uint8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i both =
+      _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// Byte j of the result is 0x10 where bit j of qh is set, else 0 (Q5_0).
+inline __m256i HighBits32(uint32_t qh) {
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                       3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// A kernel class K has `template <int RW, int RX> static void Run(const
+// TileArgs&)` and kMaxRw, kMaxRx; Dispatch<K> picks the instantiation for the
+// tile's actual size, so edge tiles are unrolled too.
+template <class K, int... I>
+constexpr std::array<TileFn, sizeof...(I)> MakeTileTable(std::integer_sequence<int, I...>) {
+  return {{&K::template Run<I / K::kMaxRx + 1, I % K::kMaxRx + 1>...}};
+}
+
+template <class K>
+void Dispatch(const TileArgs& t) {
+  static constexpr std::array<TileFn, K::kMaxRw * K::kMaxRx> kTable =
+      MakeTileTable<K>(std::make_integer_sequence<int, K::kMaxRw * K::kMaxRx>{});
+  kTable[(t.rw - 1) * K::kMaxRx + (t.rx - 1)](t);
+}
+
+template <class K>
+TileKernel MakeTileKernel(int decode_rw) {
+  TileKernel k;
+  k.fn = Dispatch<K>;
+  k.max_rw = K::kMaxRw;
+  k.max_rx = K::kMaxRx;
+  k.decode_rw = decode_rw;
+  return k;
+}
+
+}  // namespace hearth::cpu::avx2
+
+#endif  // HEARTH_BACKENDS_CPU_QUANT_AVX2_H_

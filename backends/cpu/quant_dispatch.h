@@ -1,0 +1,63 @@
+// quant_dispatch.h — the seam between the ISA-neutral driver of the matrix
+// products (kernels_matmul.cc: argument checks, work split, phases) and the
+// per-ISA kernels (scalar in kernels_*_scalar.cc, AVX2 in *_avx2.cc).
+// Internal to the CPU backend; tests include it to pin an ISA.
+#ifndef HEARTH_BACKENDS_CPU_QUANT_DISPATCH_H_
+#define HEARTH_BACKENDS_CPU_QUANT_DISPATCH_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::cpu {
+
+enum class Isa { kScalar = 0, kAvx2 = 1 };
+
+// The best ISA this CPU runs, unless a test pinned one.
+Isa ActiveIsa();
+// Pins the ISA (tests and benchmarks); a request the CPU cannot run falls
+// back to scalar. Not thread-safe with running kernels.
+void ForceIsaForTesting(Isa isa);
+void ClearForcedIsaForTesting();
+bool CpuHasAvx2();
+
+// How activations are prepared for a weight format in phase 1.
+enum class XFormat { kF32, kQ8Block32, kQ8Block256 };
+XFormat XFormatFor(uint32_t w_dtype);
+
+// One register tile of the product: y[n0+j, m0+i] for i < rw, j < rx.
+struct TileArgs {
+  const uint8_t* w;     // row m0 of the weights
+  int64_t w_row_bytes;
+  const uint8_t* x;     // row n0 of x (F32) or of its quantized blocks
+  int64_t x_row_bytes;
+  int64_t k_units;      // K for float weights, K / block elements otherwise
+  float* y;             // &y[n0, m0]
+  int64_t y_row_stride; // elements
+  int rw, rx;
+};
+using TileFn = void (*)(const TileArgs&);
+
+// The tile kernels of one ISA for one weight format.
+struct TileKernel {
+  TileFn fn = nullptr;
+  int max_rw = 1;     // rw and rx may be anything from 1 to these
+  int max_rx = 1;
+  int decode_rw = 1;  // w rows per tile when N == 1 (memory-bound), <= max_rw
+};
+
+TileKernel ScalarTileKernel(uint32_t w_dtype);
+// Quantizes blocks [b0, b1) (block size per `fmt`) of the row starting at `x`
+// into the row of blocks starting at `dst`.
+void ScalarQuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_t* dst);
+
+// Defined in the AVX2 files; call only when CpuHasAvx2().
+TileKernel Avx2TileKernel(uint32_t w_dtype);
+TileKernel Avx2FloatTileKernel(uint32_t w_dtype);
+TileKernel Avx2Q0TileKernel(uint32_t w_dtype);
+TileKernel Avx2QKTileKernel(uint32_t w_dtype);
+void Avx2QuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_t* dst);
+void Avx2DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
+
+}  // namespace hearth::cpu
+
+#endif  // HEARTH_BACKENDS_CPU_QUANT_DISPATCH_H_

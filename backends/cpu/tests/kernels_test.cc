@@ -1,0 +1,495 @@
+// kernels_test.cc — the CPU kernels against independent references:
+// dequantization bit-exact against fixtures made by the gguf Python package
+// (scripts/make_dequant_fixtures.py) and SIMD against scalar; matrix products
+// against MatMulRef (dequantize, accumulate in double) on both ISAs, many
+// shapes and thread counts, with poisoned outputs.
+//
+// Tolerance of the quantized products against the reference: x is quantized
+// per block to q = round(x / d_x), d_x = max|x_block| / 127, so each element
+// is off by at most d_x / 2 (+ float rounding of d_x and x/d_x, < 1e-3 of
+// that). Hence, per output,
+//   |y - y_ref| <= 0.5005 * sum_k |w_k| * d_x(k) + 1e-4 * sum_k |w_k x_k|,
+// the second term covering float rounding of the block scales and of the
+// per-block float accumulation. Float weights: |y - y_ref| <= 1e-5 *
+// sum_k |w_k x_k| (K <= 768 terms accumulated 8 lanes wide in float).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/quant_dispatch.h"
+#include "hearth/hearth_plugin.h"
+
+namespace hearth::cpu {
+namespace {
+
+struct Format {
+  uint32_t dtype;
+  const char* name;  // fixture file stem
+};
+
+const Format kFormats[] = {
+    {HEARTH_DTYPE_F32, "f32"},   {HEARTH_DTYPE_F16, "f16"},   {HEARTH_DTYPE_BF16, "bf16"},
+    {HEARTH_DTYPE_Q8_0, "q8_0"}, {HEARTH_DTYPE_Q4_0, "q4_0"}, {HEARTH_DTYPE_Q5_0, "q5_0"},
+    {HEARTH_DTYPE_Q4_K, "q4_k"}, {HEARTH_DTYPE_Q6_K, "q6_k"},
+};
+
+std::string FormatName(const testing::TestParamInfo<Format>& info) { return info.param.name; }
+
+bool IsQuantized(uint32_t dtype) { return hearth_dtype_block_elems(dtype) > 1; }
+
+int64_t RowBytes(uint32_t dtype, int64_t k) {
+  return k / hearth_dtype_block_elems(dtype) * hearth_dtype_block_bytes(dtype);
+}
+
+uint32_t FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+bool SameBitsOrBothNaN(float a, float b) {
+  return FloatBits(a) == FloatBits(b) || (std::isnan(a) && std::isnan(b));
+}
+
+std::vector<uint8_t> ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+// Pins an ISA for one scope.
+class ScopedIsa {
+ public:
+  explicit ScopedIsa(Isa isa) { ForceIsaForTesting(isa); }
+  ~ScopedIsa() { ClearForcedIsaForTesting(); }
+};
+
+std::vector<Isa> IsasToTest() {
+  std::vector<Isa> isas = {Isa::kScalar};
+  if (CpuHasAvx2()) isas.push_back(Isa::kAvx2);
+  return isas;
+}
+
+// A random half with the given exponent range (biased), random sign and
+// mantissa: finite, moderate scales for weights.
+uint16_t RandomHalf(std::mt19937& rng, int exp_lo, int exp_hi) {
+  const uint32_t exp = exp_lo + rng() % (exp_hi - exp_lo + 1);
+  return static_cast<uint16_t>(((rng() & 1u) << 15) | (exp << 10) | (rng() & 0x3ffu));
+}
+
+void PutHalf(uint8_t* p, uint16_t h) { std::memcpy(p, &h, 2); }
+
+// `rows` rows of K weights of `dtype`, each row_bytes apart: random bytes with
+// moderate finite scales (quantized) or random values (floats).
+std::vector<uint8_t> RandomWeights(uint32_t dtype, int64_t rows, int64_t k, int64_t row_bytes,
+                                   std::mt19937& rng) {
+  std::vector<uint8_t> w(static_cast<size_t>(rows * row_bytes + 64));
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t bb = hearth_dtype_block_bytes(dtype), be = hearth_dtype_block_elems(dtype);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* row = w.data() + r * row_bytes;
+    for (int64_t i = 0; i < k / be; ++i) {
+      uint8_t* blk = row + i * bb;
+      switch (dtype) {
+        case HEARTH_DTYPE_F32: {
+          const float v = normal(rng);
+          std::memcpy(blk, &v, 4);
+          break;
+        }
+        case HEARTH_DTYPE_F16: PutHalf(blk, RandomHalf(rng, 10, 16)); break;
+        case HEARTH_DTYPE_BF16: {
+          const uint32_t bits = FloatBits(normal(rng));
+          PutHalf(blk, static_cast<uint16_t>(bits >> 16));
+          break;
+        }
+        case HEARTH_DTYPE_Q8_0: case HEARTH_DTYPE_Q4_0: case HEARTH_DTYPE_Q5_0:
+          PutHalf(blk, RandomHalf(rng, 8, 12));
+          break;
+        case HEARTH_DTYPE_Q4_K:
+          PutHalf(blk, RandomHalf(rng, 8, 12));
+          PutHalf(blk + 2, RandomHalf(rng, 8, 12));
+          break;
+        case HEARTH_DTYPE_Q6_K: PutHalf(blk + 208, RandomHalf(rng, 8, 12)); break;
+        default: break;
+      }
+    }
+  }
+  return w;
+}
+
+// ---------------------------------------------------------------- dequantize
+
+class DequantTest : public testing::TestWithParam<Format> {};
+
+TEST_P(DequantTest, MatchesGgufFixtureBitExactly) {
+  const Format f = GetParam();
+  const std::string base = std::string(HEARTH_TEST_DATA) + "/dequant/" + f.name;
+  const std::vector<uint8_t> blocks = ReadFile(base + ".bin");
+  const std::vector<uint8_t> expected_bytes = ReadFile(base + ".f32");
+  ASSERT_FALSE(blocks.empty()) << base << ".bin is missing; see scripts/make_dequant_fixtures.py";
+  ASSERT_EQ(expected_bytes.size() % 4, 0u);
+  const int64_t n = static_cast<int64_t>(expected_bytes.size() / 4);
+  ASSERT_GT(n, 0);
+  ASSERT_EQ(static_cast<int64_t>(blocks.size()), RowBytes(f.dtype, n)) << f.name;
+  std::vector<float> expected(n);
+  std::memcpy(expected.data(), expected_bytes.data(), expected_bytes.size());
+
+  std::vector<float> got(n, std::nanf(""));
+  DequantizeRowRef(f.dtype, blocks.data(), got.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(FloatBits(got[i]), FloatBits(expected[i]))
+        << f.name << " reference, element " << i << ": " << got[i] << " vs " << expected[i];
+  }
+  for (Isa isa : IsasToTest()) {
+    ScopedIsa pin(isa);
+    std::fill(got.begin(), got.end(), std::nanf(""));
+    DequantizeRow(f.dtype, blocks.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(FloatBits(got[i]), FloatBits(expected[i]))
+          << f.name << " isa " << static_cast<int>(isa) << ", element " << i << ": " << got[i]
+          << " vs " << expected[i];
+    }
+  }
+}
+
+// Fully random bytes, scales included (NaN, infinity, subnormal halves): the
+// SIMD path still equals the reference bit for bit (NaN payloads aside).
+TEST_P(DequantTest, SimdMatchesReferenceOnRandomBytes) {
+  const Format f = GetParam();
+  if (!CpuHasAvx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(7 + f.dtype);
+  const int64_t n = 256 * 40 + (IsQuantized(f.dtype) ? 0 : 5);  // odd tail for floats
+  std::vector<uint8_t> src(static_cast<size_t>(RowBytes(f.dtype, n)));
+  for (auto& b : src) b = static_cast<uint8_t>(rng());
+  std::vector<float> ref(n + 1, 1.5f), simd(n + 1, 2.5f);
+  DequantizeRowRef(f.dtype, src.data(), ref.data(), n);
+  {
+    ScopedIsa pin(Isa::kAvx2);
+    DequantizeRow(f.dtype, src.data(), simd.data(), n);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(SameBitsOrBothNaN(ref[i], simd[i]))
+        << f.name << " element " << i << ": " << ref[i] << " vs " << simd[i];
+  }
+  EXPECT_EQ(ref[n], 1.5f) << "wrote past n";
+  EXPECT_EQ(simd[n], 2.5f) << "wrote past n";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFormats, DequantTest, testing::ValuesIn(kFormats), FormatName);
+
+TEST(DequantArgs, RejectedArgumentsWriteNothing) {
+  std::vector<uint8_t> src(1024, 0x3c);
+  std::vector<float> dst(64, 7.0f);
+  DequantizeRow(99, src.data(), dst.data(), 32);                 // unknown dtype
+  DequantizeRowRef(HEARTH_DTYPE_I32, src.data(), dst.data(), 32);  // no kernel for I32
+  DequantizeRow(HEARTH_DTYPE_Q4_K, src.data(), dst.data(), 32);  // not whole blocks
+  DequantizeRow(HEARTH_DTYPE_Q8_0, nullptr, dst.data(), 32);
+  DequantizeRow(HEARTH_DTYPE_F32, src.data(), dst.data(), -8);
+  for (float v : dst) EXPECT_EQ(v, 7.0f);
+  EXPECT_FALSE(KernelSupportsDtype(HEARTH_DTYPE_I32));
+  EXPECT_FALSE(KernelSupportsDtype(HEARTH_DTYPE_COUNT_));
+  for (const Format& f : kFormats) EXPECT_TRUE(KernelSupportsDtype(f.dtype)) << f.name;
+}
+
+TEST(KernelIsaTest, NamesTheActivePath) {
+  const std::string isa = KernelIsa();
+  EXPECT_EQ(isa, CpuHasAvx2() ? "avx2" : "scalar");
+  ScopedIsa pin(Isa::kScalar);
+  EXPECT_STREQ(KernelIsa(), "scalar");
+}
+
+// ------------------------------------------------------------ matrix product
+
+struct Problem {
+  uint32_t dtype = 0;
+  int64_t K = 0, M = 0, N = 0;
+  int64_t w_row_bytes = 0, x_stride = 0, y_stride = 0;
+  std::vector<uint8_t> w;
+  std::vector<float> x;
+  std::vector<float> wf;  // w dequantized by the reference, M x K
+};
+
+// Random weights and activations with padded strides; some x blocks are all
+// zeros (d_x = 0) and some rows are 1000x larger.
+Problem MakeProblem(uint32_t dtype, int64_t k, int64_t m, int64_t n, std::mt19937& rng) {
+  Problem p;
+  p.dtype = dtype;
+  p.K = k;
+  p.M = m;
+  p.N = n;
+  p.w_row_bytes = RowBytes(dtype, k) + (m % 2 ? hearth_dtype_block_bytes(dtype) : 0);
+  p.x_stride = k + 3;
+  p.y_stride = m + 5;
+  p.w = RandomWeights(dtype, m, k, p.w_row_bytes, rng);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  p.x.assign(static_cast<size_t>(n * p.x_stride), std::nanf(""));  // padding stays NaN
+  for (int64_t r = 0; r < n; ++r) {
+    const float scale = r % 5 == 2 ? 1000.0f : 1.0f;
+    for (int64_t i = 0; i < k; ++i) {
+      p.x[r * p.x_stride + i] = (r % 3 == 1 && i < 32) ? 0.0f : scale * normal(rng);
+    }
+  }
+  p.wf.resize(static_cast<size_t>(m * k));
+  for (int64_t r = 0; r < m; ++r) {
+    DequantizeRowRef(dtype, p.w.data() + r * p.w_row_bytes, p.wf.data() + r * k, k);
+  }
+  return p;
+}
+
+MatMulArgs ArgsFor(const Problem& p, float* y) {
+  MatMulArgs a;
+  a.w_dtype = p.dtype;
+  a.w = p.w.data();
+  a.w_row_bytes = p.w_row_bytes;
+  a.x = p.x.data();
+  a.x_row_stride = p.x_stride;
+  a.y = y;
+  a.y_row_stride = p.y_stride;
+  a.K = p.K;
+  a.M = p.M;
+  a.N = p.N;
+  return a;
+}
+
+// Both phases the way a thread pool runs them: phase 1 for every ith, then
+// (after the barrier) phase 2 for every ith. y starts poisoned with NaN.
+std::vector<float> RunKernel(const Problem& p, int nth, std::vector<uint8_t>* scratch_out = nullptr) {
+  std::vector<float> y(static_cast<size_t>(p.N * p.y_stride), std::nanf(""));
+  const MatMulArgs a = ArgsFor(p, y.data());
+  const size_t bytes = MatMulScratchBytes(p.dtype, p.K, p.N);
+  std::vector<uint64_t> scratch(bytes / 8 + 1, 0xdeadbeefdeadbeefull);
+  for (int ith = 0; ith < nth; ++ith) MatMulPrepare(a, scratch.data(), ith, nth);
+  for (int ith = 0; ith < nth; ++ith) MatMulCompute(a, scratch.data(), ith, nth);
+  if (scratch_out != nullptr) {
+    const uint8_t* s = reinterpret_cast<const uint8_t*>(scratch.data());
+    scratch_out->assign(s, s + bytes);
+  }
+  return y;
+}
+
+// Error bounds per output (see the file comment): `quant` is the activation
+// quantization term, `sum_abs` is sum_k |w_k x_k|.
+struct Bound {
+  double quant = 0, sum_abs = 0;
+};
+
+Bound BoundFor(const Problem& p, int64_t n, int64_t m) {
+  const float* x = p.x.data() + n * p.x_stride;
+  const float* w = p.wf.data() + m * p.K;
+  const int64_t xb = hearth_dtype_block_elems(p.dtype) == 256 ? 256 : 32;
+  Bound b;
+  for (int64_t k0 = 0; k0 < p.K; k0 += xb) {
+    double amax = 0, wsum = 0;
+    for (int64_t k = k0; k < k0 + xb && k < p.K; ++k) {
+      amax = std::fmax(amax, std::fabs(x[k]));
+      wsum += std::fabs(w[k]);
+      b.sum_abs += std::fabs(static_cast<double>(w[k]) * x[k]);
+    }
+    b.quant += 0.5005 * wsum * amax / 127.0;
+  }
+  return b;
+}
+
+double Tolerance(uint32_t dtype, const Bound& b) {
+  if (!IsQuantized(dtype)) return 1e-5 * b.sum_abs + 1e-30;
+  return b.quant + 1e-4 * b.sum_abs + 1e-30;
+}
+
+std::vector<int64_t> KsFor(uint32_t dtype) {
+  if (hearth_dtype_block_elems(dtype) == 256) return {256, 512, 768};
+  if (IsQuantized(dtype)) return {32, 64, 256, 512, 768};
+  return {3, 32, 37, 64, 256, 512, 768};  // 3 and 37 exercise the non-SIMD tail
+}
+
+class MatMulTest : public testing::TestWithParam<Format> {};
+
+TEST_P(MatMulTest, MatchesReferenceForAllShapesIsasAndThreadCounts) {
+  const Format f = GetParam();
+  std::mt19937 rng(1000 + f.dtype);
+  for (int64_t k : KsFor(f.dtype)) {
+    for (int64_t m : {1, 3, 64, 67}) {
+      for (int64_t n : {1, 2, 7, 33}) {
+        SCOPED_TRACE(std::string(f.name) + " K=" + std::to_string(k) + " M=" + std::to_string(m) +
+                     " N=" + std::to_string(n));
+        const Problem p = MakeProblem(f.dtype, k, m, n, rng);
+        std::vector<float> ref(static_cast<size_t>(n * p.y_stride), std::nanf(""));
+        MatMulRef(ArgsFor(p, ref.data()));
+        std::vector<Bound> bounds(static_cast<size_t>(n * m));
+        for (int64_t r = 0; r < n; ++r) {
+          for (int64_t c = 0; c < m; ++c) bounds[r * m + c] = BoundFor(p, r, c);
+        }
+        std::vector<std::vector<float>> per_isa;
+        for (Isa isa : IsasToTest()) {
+          ScopedIsa pin(isa);
+          std::vector<float> first;
+          for (int nth : {1, 2, 3, 5}) {
+            const std::vector<float> y = RunKernel(p, nth);
+            for (int64_t r = 0; r < n; ++r) {
+              for (int64_t c = 0; c < p.y_stride; ++c) {
+                const float got = y[r * p.y_stride + c];
+                if (c >= m) {
+                  ASSERT_TRUE(std::isnan(got)) << "wrote into y's row padding at " << r << "," << c;
+                  continue;
+                }
+                const double want = ref[r * p.y_stride + c];
+                const double tol = Tolerance(f.dtype, bounds[r * m + c]);
+                ASSERT_LE(std::fabs(got - want), tol)
+                    << "isa " << static_cast<int>(isa) << " nth " << nth << " y[" << r << "," << c
+                    << "] = " << got << ", reference " << want;
+              }
+            }
+            // Each output is summed in the same order whatever the split.
+            if (first.empty()) {
+              first = y;
+            } else {
+              for (size_t i = 0; i < y.size(); ++i) {
+                ASSERT_TRUE(SameBitsOrBothNaN(y[i], first[i])) << "nth " << nth << " index " << i;
+              }
+            }
+          }
+          per_isa.push_back(first);
+        }
+        // Scalar and AVX2 compute the same integer dot products on the same
+        // scratch; only float summation order differs.
+        if (per_isa.size() == 2 && IsQuantized(f.dtype)) {
+          for (int64_t r = 0; r < n; ++r) {
+            for (int64_t c = 0; c < m; ++c) {
+              const size_t i = r * p.y_stride + c;
+              ASSERT_LE(std::fabs(per_isa[0][i] - per_isa[1][i]),
+                        1e-4 * bounds[r * m + c].sum_abs + 1e-30)
+                  << "scalar vs avx2 at " << r << "," << c;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MatMulTest, ScratchIsTheSameOnEveryIsa) {
+  const Format f = GetParam();
+  if (!IsQuantized(f.dtype)) {
+    EXPECT_EQ(MatMulScratchBytes(f.dtype, 512, 7), 0u);
+    return;
+  }
+  if (!CpuHasAvx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(3);
+  const Problem p = MakeProblem(f.dtype, 768, 5, 7, rng);
+  std::vector<uint8_t> scalar, simd;
+  {
+    ScopedIsa pin(Isa::kScalar);
+    RunKernel(p, 3, &scalar);
+  }
+  {
+    ScopedIsa pin(Isa::kAvx2);
+    RunKernel(p, 2, &simd);
+  }
+  ASSERT_FALSE(scalar.empty());
+  EXPECT_TRUE(scalar == simd);
+}
+
+TEST_P(MatMulTest, NaNInXReachesItsRowOfY) {
+  const Format f = GetParam();
+  std::mt19937 rng(5);
+  Problem p = MakeProblem(f.dtype, 512, 6, 3, rng);
+  p.x[1 * p.x_stride + 300] = std::nanf("");
+  for (Isa isa : IsasToTest()) {
+    ScopedIsa pin(isa);
+    const std::vector<float> y = RunKernel(p, 2);
+    for (int64_t c = 0; c < p.M; ++c) {
+      EXPECT_TRUE(std::isnan(y[1 * p.y_stride + c])) << "isa " << static_cast<int>(isa) << " m " << c;
+      EXPECT_FALSE(std::isnan(y[0 * p.y_stride + c]));
+      EXPECT_FALSE(std::isnan(y[2 * p.y_stride + c]));
+    }
+  }
+}
+
+TEST_P(MatMulTest, EmptyShapes) {
+  const Format f = GetParam();
+  std::mt19937 rng(9);
+  const Problem p = MakeProblem(f.dtype, 0, 3, 2, rng);  // K = 0: y = 0
+  for (Isa isa : IsasToTest()) {
+    ScopedIsa pin(isa);
+    const std::vector<float> y = RunKernel(p, 3);
+    for (int64_t r = 0; r < 2; ++r) {
+      for (int64_t c = 0; c < 3; ++c) EXPECT_EQ(y[r * p.y_stride + c], 0.0f);
+    }
+  }
+  for (int64_t m : {0, 4}) {  // M = 0 or N = 0: nothing to write, nothing read
+    std::vector<float> y(8, 5.0f);
+    MatMulArgs a;
+    a.w_dtype = f.dtype;
+    a.y = y.data();
+    a.K = hearth_dtype_block_elems(f.dtype) * 32;
+    a.M = m;
+    a.N = m == 0 ? 1 : 0;
+    EXPECT_EQ(MatMulCheck(a), "");
+    MatMulPrepare(a, nullptr, 0, 1);
+    MatMulCompute(a, nullptr, 0, 1);
+    MatMulRef(a);
+    for (float v : y) EXPECT_EQ(v, 5.0f);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFormats, MatMulTest, testing::ValuesIn(kFormats), FormatName);
+
+TEST(MatMulArgsTest, RejectsBadArgumentsAndWritesNothing) {
+  std::mt19937 rng(11);
+  const Problem p = MakeProblem(HEARTH_DTYPE_Q4_K, 512, 4, 2, rng);
+  std::vector<float> y(static_cast<size_t>(p.N * p.y_stride), 5.0f);
+  const MatMulArgs good = ArgsFor(p, y.data());
+  EXPECT_EQ(MatMulCheck(good), "");
+
+  struct Case {
+    MatMulArgs a;
+    const char* expect;  // substring of the message
+  };
+  std::vector<Case> cases;
+  MatMulArgs a = good;
+  a.K = 100;
+  cases.push_back({a, "K = 100 is not a multiple of the Q4_K block size (256)"});
+  a = good;
+  a.w_dtype = HEARTH_DTYPE_I32;
+  cases.push_back({a, "weight dtype 3 has no CPU matmul kernel"});
+  a = good;
+  a.w_row_bytes = 100;
+  cases.push_back({a, "weight row stride 100 bytes is less than a row of 512 Q4_K elements (288"});
+  a = good;
+  a.x_row_stride = 10;
+  cases.push_back({a, "x row stride 10 is less than K = 512"});
+  a = good;
+  a.y_row_stride = 1;
+  cases.push_back({a, "y row stride 1 is less than M = 4"});
+  a = good;
+  a.N = -1;
+  cases.push_back({a, "negative shape"});
+  a = good;
+  a.x = nullptr;
+  cases.push_back({a, "null"});
+  for (const Case& c : cases) {
+    const std::string why = MatMulCheck(c.a);
+    EXPECT_NE(why.find(c.expect), std::string::npos) << "got: " << why;
+    std::vector<uint64_t> scratch(MatMulScratchBytes(good.w_dtype, good.K, good.N) / 8 + 1);
+    MatMulPrepare(c.a, scratch.data(), 0, 1);
+    MatMulCompute(c.a, scratch.data(), 0, 1);
+    MatMulRef(c.a);
+  }
+  // A thread index outside [0, nth) does nothing either.
+  std::vector<uint64_t> scratch(MatMulScratchBytes(good.w_dtype, good.K, good.N) / 8 + 1);
+  MatMulPrepare(good, scratch.data(), 2, 2);
+  MatMulCompute(good, scratch.data(), -1, 2);
+  MatMulCompute(good, scratch.data(), 0, 0);
+  for (float v : y) EXPECT_EQ(v, 5.0f);
+}
+
+}  // namespace
+}  // namespace hearth::cpu

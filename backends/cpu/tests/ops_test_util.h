@@ -1,0 +1,250 @@
+// ops_test_util.h — what the CPU backend's op tests share: a host-services
+// table that records errors, a context per thread count, a small graph
+// builder that gives every tensor its own NaN-poisoned buffer, random data
+// and reference conversions that do not reuse the backend's own code.
+#ifndef HEARTH_BACKENDS_CPU_TESTS_OPS_TEST_UTIL_H_
+#define HEARTH_BACKENDS_CPU_TESTS_OPS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/backend.h"
+#include "hearth/hearth_plugin.h"
+
+namespace hearth::cpu::testing {
+
+struct HostRecorder {
+  int32_t last_code = 0;
+  std::string last_error;
+  int errors = 0;
+  std::vector<std::string> logs;
+};
+
+inline HostRecorder& Recorder() {
+  static HostRecorder r;
+  return r;
+}
+
+inline const hearth_host_services* TestHost() {
+  static const hearth_host_services host = {
+      sizeof(hearth_host_services),
+      &Recorder(),
+      [](void* ctx, hearth_pstatus code, const char* msg) {
+        auto* r = static_cast<HostRecorder*>(ctx);
+        r->last_code = code;
+        r->last_error = msg ? msg : "";
+        ++r->errors;
+      },
+      [](void* ctx, int, const char* msg) { static_cast<HostRecorder*>(ctx)->logs.push_back(msg); },
+      [](void*, size_t size, size_t align) -> void* {
+        size = (size + align - 1) / align * align;
+        return std::aligned_alloc(align, size ? size : align);
+      },
+      [](void*, void* p) { std::free(p); },
+  };
+  return &host;
+}
+
+inline const hearth_backend_vtable* InitPlugin() {
+  hearth_plugin_init_info info{};
+  info.struct_size = sizeof(info);
+  info.host_abi_major = HEARTH_PLUGIN_ABI_MAJOR;
+  info.host_abi_minor = HEARTH_PLUGIN_ABI_MINOR;
+  info.host = TestHost();
+  if (PluginInit(&info) != HEARTH_P_OK) return nullptr;
+  return static_cast<const hearth_backend_vtable*>(info.vtable);
+}
+
+// Reference conversions, written independently of ops_vec.h.
+inline double HalfToDouble(uint16_t h) {
+  int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  double v = e == 0 ? std::ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY)
+                                                   : std::ldexp(1024 + m, e - 25);
+  return (h & 0x8000) ? -v : v;
+}
+inline uint16_t DoubleToHalf(double v) {
+  _Float16 h = static_cast<_Float16>(static_cast<float>(v));
+  uint16_t u;
+  std::memcpy(&u, &h, 2);
+  return u;
+}
+inline double Bf16ToDouble(uint16_t b) {
+  uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// Nearest bfloat16 by comparing the two neighbours in double; ties to even.
+inline uint16_t FloatToBf16Ref(float f) {
+  if (std::isnan(f)) return 0x7fc0;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint16_t lo = static_cast<uint16_t>(u >> 16), hi = static_cast<uint16_t>(lo + 1);
+  double dlo = std::fabs(Bf16ToDouble(lo) - f), dhi = std::fabs(Bf16ToDouble(hi) - f);
+  if (dlo < dhi) return lo;
+  if (dhi < dlo) return hi;
+  return (lo & 1) ? hi : lo;
+}
+
+inline std::vector<float> RandomF32(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A context with n threads, and graphs built against it.
+class Backend {
+ public:
+  explicit Backend(uint32_t n_threads) {
+    vt_ = InitPlugin();
+    if (!vt_) return;
+    hearth_pcontext_options opt{sizeof(opt), 0, n_threads};
+    if (vt_->context_create(&opt, &ctx_) != HEARTH_P_OK) ctx_ = nullptr;
+  }
+  ~Backend() {
+    for (hearth_pbuffer* b : buffers_) vt_->buffer_free(ctx_, b);
+    if (ctx_) vt_->context_free(ctx_);
+  }
+  bool ok() const { return vt_ && ctx_; }
+  const hearth_backend_vtable* vt() const { return vt_; }
+  hearth_pcontext* ctx() const { return ctx_; }
+
+  // A new tensor with its own buffer. `nb` empty = contiguous; `data` (bytes)
+  // uploaded when given, else the buffer is filled with NaN.
+  int Add(uint32_t dtype, std::vector<int64_t> ne, const void* data = nullptr,
+          std::vector<int64_t> nb = {}) {
+    hearth_tensor_desc d{};
+    d.dtype = dtype;
+    d.n_dims = static_cast<uint32_t>(ne.size());
+    int64_t be = hearth_dtype_block_elems(dtype), bb = hearth_dtype_block_bytes(dtype);
+    for (int i = 0; i < 4; ++i) d.ne[i] = i < static_cast<int>(ne.size()) ? ne[i] : 1;
+    if (nb.empty()) {
+      d.nb[0] = bb;
+      d.nb[1] = d.ne[0] / be * bb;
+      for (int i = 2; i < 4; ++i) d.nb[i] = d.nb[i - 1] * d.ne[i - 1];
+    } else {
+      for (int i = 0; i < 4; ++i) d.nb[i] = i < static_cast<int>(nb.size()) ? nb[i] : 0;
+    }
+    int64_t bytes = be == 1 ? (d.ne[0] - 1) * d.nb[0] + bb : d.ne[0] / be * bb;
+    for (int i = 1; i < 4; ++i) bytes += (d.ne[i] - 1) * d.nb[i];
+    for (int i = 0; i < 4; ++i) {
+      if (d.ne[i] == 0) bytes = 0;
+    }
+    hearth_pbuffer* buf = nullptr;
+    EXPECT_EQ(vt_->buffer_alloc(ctx_, bytes, &buf), HEARTH_P_OK);
+    buffers_.push_back(buf);
+    void* p = vt_->buffer_host_ptr(ctx_, buf);
+    if (data) {
+      std::memcpy(p, data, static_cast<size_t>(bytes));
+    } else {
+      std::memset(p, 0xff, static_cast<size_t>(bytes));  // NaN in F32, F16 and BF16
+    }
+    d.buffer = buf;
+    bytes_.push_back(bytes);
+    tensors_.push_back(d);
+    return static_cast<int>(tensors_.size()) - 1;
+  }
+  hearth_tensor_desc& desc(int id) { return tensors_[id]; }
+  void* ptr(int id) { return static_cast<uint8_t*>(vt_->buffer_host_ptr(ctx_, tensors_[id].buffer)) +
+                             tensors_[id].offset; }
+  int64_t bytes(int id) const { return bytes_[id]; }
+
+  void Node(uint32_t op, int out, std::initializer_list<int> inputs,
+            std::initializer_list<float> f = {}, std::initializer_list<int32_t> i = {}) {
+    hearth_node n{};
+    n.op = op;
+    n.output = out;
+    for (int& x : n.inputs) x = -1;
+    int k = 0;
+    for (int in : inputs) n.inputs[k++] = in;
+    k = 0;
+    for (float v : f) n.fparams[k++] = v;
+    k = 0;
+    for (int32_t v : i) n.iparams[k++] = v;
+    nodes_.push_back(n);
+  }
+  std::vector<hearth_node>& nodes() { return nodes_; }
+  void ClearNodes() { nodes_.clear(); }
+
+  hearth_pstatus Compute() {
+    hearth_graph g{};
+    g.struct_size = sizeof(g);
+    g.n_tensors = static_cast<uint32_t>(tensors_.size());
+    g.tensors = tensors_.data();
+    g.n_nodes = static_cast<uint32_t>(nodes_.size());
+    g.nodes = nodes_.data();
+    Recorder().last_error.clear();
+    return vt_->graph_compute(ctx_, &g);
+  }
+  int32_t Supports(uint32_t index) {
+    hearth_graph g{};
+    g.struct_size = sizeof(g);
+    g.n_tensors = static_cast<uint32_t>(tensors_.size());
+    g.tensors = tensors_.data();
+    g.n_nodes = static_cast<uint32_t>(nodes_.size());
+    g.nodes = nodes_.data();
+    return vt_->supports(ctx_, &g, index);
+  }
+
+  // The F32 elements of tensor id in ne order, honouring strides.
+  std::vector<float> Read(int id) {
+    const hearth_tensor_desc& d = tensors_[id];
+    const uint8_t* base = static_cast<const uint8_t*>(ptr(id));
+    std::vector<float> out;
+    for (int64_t i3 = 0; i3 < d.ne[3]; ++i3)
+      for (int64_t i2 = 0; i2 < d.ne[2]; ++i2)
+        for (int64_t i1 = 0; i1 < d.ne[1]; ++i1)
+          for (int64_t i0 = 0; i0 < d.ne[0]; ++i0) {
+            const uint8_t* p = base + i0 * d.nb[0] + i1 * d.nb[1] + i2 * d.nb[2] + i3 * d.nb[3];
+            uint16_t h;
+            float f;
+            switch (d.dtype) {
+              case HEARTH_DTYPE_F32: std::memcpy(&f, p, 4); break;
+              case HEARTH_DTYPE_F16: std::memcpy(&h, p, 2); f = static_cast<float>(HalfToDouble(h)); break;
+              default: std::memcpy(&h, p, 2); f = static_cast<float>(Bf16ToDouble(h)); break;
+            }
+            out.push_back(f);
+          }
+    return out;
+  }
+
+ private:
+  const hearth_backend_vtable* vt_ = nullptr;
+  hearth_pcontext* ctx_ = nullptr;
+  std::vector<hearth_pbuffer*> buffers_;
+  std::vector<hearth_tensor_desc> tensors_;
+  std::vector<int64_t> bytes_;
+  std::vector<hearth_node> nodes_;
+};
+
+// Every element finite and within atol + rtol*|ref| of the reference.
+inline ::testing::AssertionResult Near(const std::vector<float>& got, const std::vector<double>& ref,
+                                       double atol, double rtol) {
+  if (got.size() != ref.size()) {
+    return ::testing::AssertionFailure() << "size " << got.size() << " vs " << ref.size();
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    double tol = atol + rtol * std::fabs(ref[i]);
+    if (!std::isfinite(got[i]) || std::fabs(got[i] - ref[i]) > tol) {
+      return ::testing::AssertionFailure()
+             << "element " << i << ": got " << got[i] << ", want " << ref[i] << " (tol " << tol
+             << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace hearth::cpu::testing
+
+#endif  // HEARTH_BACKENDS_CPU_TESTS_OPS_TEST_UTIL_H_

@@ -1,0 +1,215 @@
+// ops_validation_test.cc — graph_compute refuses malformed graphs before
+// running anything, with INVALID_ARGUMENT and a message naming the node, the
+// op and the problem; supports() answers for every implemented combination.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/tests/ops_test_util.h"
+
+namespace hearth::cpu::testing {
+namespace {
+
+class ValidationTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(b_.ok()); }
+  // Compute must fail with INVALID_ARGUMENT and every fragment in the message.
+  void ExpectRejected(std::initializer_list<const char*> fragments) {
+    EXPECT_EQ(b_.Compute(), HEARTH_P_INVALID_ARGUMENT);
+    for (const char* f : fragments) {
+      EXPECT_NE(Recorder().last_error.find(f), std::string::npos)
+          << "message \"" << Recorder().last_error << "\" lacks \"" << f << "\"";
+    }
+  }
+  Backend b_{2};
+};
+
+TEST_F(ValidationTest, InputIndexOutOfRange) {
+  std::vector<float> a(8, 1.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {8}, a.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {8});
+  b_.Node(HEARTH_OP_ADD, oi, {ai, 99});
+  ExpectRejected({"node 0 (ADD)", "input 1", "tensor index 99", "2 tensors"});
+}
+
+TEST_F(ValidationTest, ShapeMismatch) {
+  std::vector<float> a(33, 1.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {11, 3}, a.data());
+  int bi = b_.Add(HEARTH_DTYPE_F32, {10, 3}, a.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {11, 3});
+  b_.Node(HEARTH_OP_MUL, oi, {ai, bi});
+  ExpectRejected({"node 0 (MUL)", "[10, 3, 1, 1]", "does not broadcast"});
+}
+
+TEST_F(ValidationTest, MulMatInnerDimensionMismatch) {
+  std::vector<float> w(12 * 5, 0.5f), x(13 * 2, 0.5f);
+  int wi = b_.Add(HEARTH_DTYPE_F32, {12, 5}, w.data());
+  int xi = b_.Add(HEARTH_DTYPE_F32, {13, 2}, x.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {5, 2});
+  b_.Node(HEARTH_OP_MUL_MAT, oi, {wi, xi});
+  ExpectRejected({"node 0 (MUL_MAT)", "K = 12", "K = 13"});
+}
+
+TEST_F(ValidationTest, RowIdOutOfRange) {
+  std::vector<float> table(4 * 6, 1.0f);
+  std::vector<int32_t> ids = {1, 5, 6};
+  int ti = b_.Add(HEARTH_DTYPE_F32, {4, 6}, table.data());
+  int ii = b_.Add(HEARTH_DTYPE_I32, {3}, ids.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {4, 3});
+  b_.Node(HEARTH_OP_GET_ROWS, oi, {ti, ii});
+  ExpectRejected({"node 0 (GET_ROWS)", "ids[2] = 6", "6 rows"});
+  ids = {-1};
+  int i2 = b_.Add(HEARTH_DTYPE_I32, {1}, ids.data());
+  int o2 = b_.Add(HEARTH_DTYPE_F32, {4, 1});
+  b_.ClearNodes();
+  b_.Node(HEARTH_OP_GET_ROWS, o2, {ti, i2});
+  ExpectRejected({"ids[0] = -1"});
+}
+
+TEST_F(ValidationTest, PositionOutsideCache) {
+  const int64_t d = 8, n_ctx = 4;
+  std::vector<float> q(d * 2, 0.1f), cache(d * n_ctx, 0.0f);
+  std::vector<int32_t> pos = {4};
+  int qi = b_.Add(HEARTH_DTYPE_F32, {d, 2, 1}, q.data());
+  int ki = b_.Add(HEARTH_DTYPE_F32, {d, 1, 1}, q.data());
+  int vi = b_.Add(HEARTH_DTYPE_F32, {d, 1, 1}, q.data());
+  int kc = b_.Add(HEARTH_DTYPE_F32, {d, 1, n_ctx}, cache.data());
+  int vc = b_.Add(HEARTH_DTYPE_F32, {d, 1, n_ctx}, cache.data());
+  int pi = b_.Add(HEARTH_DTYPE_I32, {1}, pos.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {d, 2, 1});
+  b_.Node(HEARTH_OP_ATTENTION, oi, {qi, ki, vi, kc, vc, pi}, {1.0f});
+  ExpectRejected({"node 0 (ATTENTION)", "pos[0] = 4", "[0, 4)"});
+  // Nothing was written into the caches.
+  std::vector<float> after = b_.Read(kc);
+  for (float x : after) EXPECT_EQ(x, 0.0f);
+}
+
+TEST_F(ValidationTest, NothingRunsWhenALaterNodeIsBad) {
+  std::vector<float> a(6, 2.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {6}, a.data());
+  int o1 = b_.Add(HEARTH_DTYPE_F32, {6});
+  int o2 = b_.Add(HEARTH_DTYPE_F32, {6});
+  b_.Node(HEARTH_OP_SCALE, o1, {ai}, {3.0f});
+  b_.Node(HEARTH_OP_RMS_NORM, o2, {o1}, {-1.0f});
+  ExpectRejected({"node 1 (RMS_NORM)", "eps (fparams[0]) is -1"});
+  for (float x : b_.Read(o1)) EXPECT_TRUE(std::isnan(x)) << "node 0 must not have run";
+}
+
+TEST_F(ValidationTest, UnknownOpAndMissingInput) {
+  std::vector<float> a(6, 2.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {6}, a.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {6});
+  b_.Node(999, oi, {ai});
+  ExpectRejected({"node 0", "op 999 is unknown"});
+  EXPECT_EQ(b_.Supports(0), 0);
+  b_.ClearNodes();
+  b_.Node(HEARTH_OP_SILU_MUL, oi, {ai});
+  ExpectRejected({"node 0 (SILU_MUL)", "input 1 is missing"});
+}
+
+TEST_F(ValidationTest, TensorPastItsBuffer) {
+  std::vector<float> a(16, 1.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {16}, a.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {16});
+  b_.desc(ai).offset = 8;
+  b_.Node(HEARTH_OP_SCALE, oi, {ai}, {1.0f});
+  ExpectRejected({"node 0 (SCALE)", "tensor 0", "bytes [8, 72)", "(64 bytes)"});
+  b_.desc(ai).offset = 0;
+  b_.desc(ai).nb[0] = INT64_MAX / 2;  // hostile stride: must not wrap
+  ExpectRejected({"tensor 0", "past"});
+  b_.desc(ai).nb[0] = 4;
+  b_.desc(ai).buffer = reinterpret_cast<hearth_pbuffer*>(&a);
+  ExpectRejected({"tensor 0", "not a live buffer"});
+}
+
+TEST_F(ValidationTest, BadDescriptorFields) {
+  std::vector<float> a(16, 1.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {16}, a.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {16});
+  b_.Node(HEARTH_OP_SCALE, oi, {ai}, {1.0f});
+  b_.desc(ai).dtype = 77;
+  ExpectRejected({"tensor 0", "dtype 77 is unknown"});
+  b_.desc(ai).dtype = HEARTH_DTYPE_F32;
+  b_.desc(ai).n_dims = 0;
+  ExpectRejected({"n_dims is 0"});
+  b_.desc(ai).n_dims = 1;
+  b_.desc(ai).ne[0] = -2;
+  ExpectRejected({"ne[0] = -2"});
+  b_.desc(ai).ne[0] = 15;
+  b_.desc(ai).offset = 2;
+  ExpectRejected({"not aligned to 4 bytes"});
+}
+
+TEST_F(ValidationTest, OutputOverlapsInput) {
+  std::vector<float> w(16 * 16, 0.5f);
+  int wi = b_.Add(HEARTH_DTYPE_F32, {16, 16}, w.data());
+  int xi = b_.Add(HEARTH_DTYPE_F32, {16, 16}, w.data());
+  b_.Node(HEARTH_OP_MUL_MAT, xi, {wi, xi});
+  ExpectRejected({"node 0 (MUL_MAT)", "overlaps input 1", "cannot run in place"});
+  // An output whose rows overlap each other (stride 0).
+  b_.ClearNodes();
+  int oi = b_.Add(HEARTH_DTYPE_F32, {16, 4}, nullptr, {4, 0});
+  int ai = b_.Add(HEARTH_DTYPE_F32, {16, 4}, w.data());
+  b_.Node(HEARTH_OP_SCALE, oi, {ai}, {1.0f});
+  ExpectRejected({"node 0 (SCALE)", "output", "overlap"});
+}
+
+TEST_F(ValidationTest, WrongDtypeAndBadParams) {
+  std::vector<float> x(8 * 2 * 3, 1.0f);
+  std::vector<int32_t> pos = {0, 1, 2};
+  int xi = b_.Add(HEARTH_DTYPE_F32, {8, 2, 3}, x.data());
+  int pi = b_.Add(HEARTH_DTYPE_I32, {3}, pos.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {8, 2, 3});
+  b_.Node(HEARTH_OP_ROPE, oi, {xi, pi}, {10000.0f, 1.0f}, {7, HEARTH_ROPE_NORMAL});
+  ExpectRejected({"node 0 (ROPE)", "n_rot (iparams[0]) is 7"});
+  b_.ClearNodes();
+  b_.Node(HEARTH_OP_ROPE, oi, {xi, pi}, {10000.0f, 1.0f}, {8, 1});
+  ExpectRejected({"mode (iparams[1]) is 1"});
+  b_.ClearNodes();
+  b_.Node(HEARTH_OP_ROPE, oi, {xi, xi}, {10000.0f, 1.0f}, {8, 0});
+  ExpectRejected({"input 1 (tensor 0) has dtype F32, want I32"});
+  EXPECT_EQ(b_.Supports(0), 0);
+}
+
+TEST_F(ValidationTest, SupportsEveryImplementedCombination) {
+  std::vector<float> x(64, 1.0f);
+  int f32 = b_.Add(HEARTH_DTYPE_F32, {64}, x.data());
+  int f16 = b_.Add(HEARTH_DTYPE_F16, {64}, x.data());
+  int bf16 = b_.Add(HEARTH_DTYPE_BF16, {64}, x.data());
+  int i32 = b_.Add(HEARTH_DTYPE_I32, {64}, x.data());
+  int q4k = b_.Add(HEARTH_DTYPE_Q4_K, {256}, nullptr);
+  int q8 = b_.Add(HEARTH_DTYPE_Q8_0, {64}, nullptr);
+  struct Case {
+    uint32_t op;
+    int out;
+    std::vector<int> in;
+    int32_t want;
+  };
+  const std::vector<Case> cases = {
+      {HEARTH_OP_GET_ROWS, f32, {q4k, i32}, 1}, {HEARTH_OP_GET_ROWS, f32, {bf16, i32}, 1},
+      {HEARTH_OP_GET_ROWS, f32, {i32, i32}, 0}, {HEARTH_OP_MUL_MAT, f32, {q8, f32}, 1},
+      {HEARTH_OP_MUL_MAT, f32, {f16, f32}, 1},  {HEARTH_OP_MUL_MAT, f32, {f32, f16}, 0},
+      {HEARTH_OP_ADD, f32, {f32, f32}, 1},      {HEARTH_OP_ADD, f16, {f32, f32}, 0},
+      {HEARTH_OP_COPY, bf16, {f16}, 1},         {HEARTH_OP_COPY, f32, {q8}, 0},
+      {HEARTH_OP_RMS_NORM, f32, {f32, -1}, 1},  {HEARTH_OP_SOFTMAX, f32, {f32}, 1},
+      {HEARTH_OP_ATTENTION, f32, {f32, f32, f32, f16, f32, i32}, 1},
+      {HEARTH_OP_ATTENTION, f32, {f32, f32, f32, bf16, f32, i32}, 0},
+      {HEARTH_OP_NONE, f32, {f32}, 0},
+  };
+  for (const Case& c : cases) {
+    b_.ClearNodes();
+    hearth_node n{};
+    n.op = c.op;
+    n.output = c.out;
+    for (int& s : n.inputs) s = -1;
+    for (size_t i = 0; i < c.in.size(); ++i) n.inputs[i] = c.in[i];
+    b_.nodes().push_back(n);
+    EXPECT_EQ(b_.Supports(0), c.want) << "op " << c.op;
+  }
+  EXPECT_EQ(b_.Supports(5), 0) << "index past the nodes";
+}
+
+}  // namespace
+}  // namespace hearth::cpu::testing

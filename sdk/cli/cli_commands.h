@@ -1,0 +1,17 @@
+// cli_commands.h — the entry point of each `hearth` subcommand. Each takes
+// the arguments after "hearth" (argv[0] is the command name) and returns the
+// process exit code (see args.h).
+#ifndef HEARTH_SDK_CLI_CLI_COMMANDS_H_
+#define HEARTH_SDK_CLI_CLI_COMMANDS_H_
+
+namespace hearth::cli {
+
+int RunGenerate(int argc, char** argv);    // cli_generate.cc
+int RunTokenize(int argc, char** argv);    // cli_tokenize.cc
+int RunDetokenize(int argc, char** argv);  // cli_tokenize.cc
+int RunInfo(int argc, char** argv);        // cli_info.cc
+int RunBench(int argc, char** argv);       // cli_bench.cc
+
+}  // namespace hearth::cli
+
+#endif  // HEARTH_SDK_CLI_CLI_COMMANDS_H_

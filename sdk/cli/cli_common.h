@@ -1,0 +1,62 @@
+// cli_common.h — what the `hearth` subcommands share: owning handles over
+// the C ABI, the flags that open a runtime and a model, and error reporting
+// ("hearth: <message>" on stderr, exit code 1).
+#ifndef HEARTH_SDK_CLI_CLI_COMMON_H_
+#define HEARTH_SDK_CLI_CLI_COMMON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "hearth/hearth.h"
+
+namespace hearth::cli {
+
+template <auto kFree>
+struct HandleDeleter {
+  template <class T>
+  void operator()(T* p) const {
+    kFree(p);
+  }
+};
+using Runtime = std::unique_ptr<hearth_runtime, HandleDeleter<hearth_runtime_free>>;
+using Model = std::unique_ptr<hearth_model, HandleDeleter<hearth_model_free>>;
+using Session = std::unique_ptr<hearth_session, HandleDeleter<hearth_session_free>>;
+using Sampler = std::unique_ptr<hearth_sampler, HandleDeleter<hearth_sampler_free>>;
+
+// Flags every command that loads a model takes.
+struct ModelFlags {
+  std::string model;        // -m
+  std::string device;       // --device
+  std::string plugin_path;  // --plugin-path
+  int64_t threads = 0;      // --threads; 0 = all cores
+  bool verbose = false;     // -v: library log level info
+};
+void AddRuntimeFlags(ArgParser& parser, ModelFlags* flags);
+void AddModelFlags(ArgParser& parser, ModelFlags* flags,
+                   const char* model_help = "the model, a GGUF file (required)");
+
+// Prints "hearth: <message>" to stderr, frees `err`, returns kExitRuntimeError.
+// `context` (may be empty) is put before the message unless the message
+// already names it (e.g. the model path).
+int ReportError(hearth_error* err, const std::string& context = "");
+
+// Both return kExitOk or an exit code after printing why.
+int OpenRuntime(const ModelFlags& flags, Runtime* out);
+int OpenModel(hearth_runtime* rt, const ModelFlags& flags, Model* out);
+
+// Tokenizes `text`; kExitOk or an error already reported.
+int Tokenize(const hearth_model* model, const std::string& text, uint32_t flags,
+             std::vector<int32_t>* out);
+
+// Reads a whole file; false with `error` set when it cannot.
+bool ReadFile(const std::string& path, std::string* out, std::string* error);
+
+// "1.23 GiB" style.
+std::string HumanBytes(double bytes);
+
+}  // namespace hearth::cli
+
+#endif  // HEARTH_SDK_CLI_CLI_COMMON_H_

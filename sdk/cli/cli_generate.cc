@@ -1,0 +1,207 @@
+// cli_generate.cc — `hearth generate`: stream a completion of a prompt to stdout.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli_commands.h"
+#include "cli_common.h"
+
+namespace hearth::cli {
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void OnInterrupt(int) { g_interrupted = 1; }
+
+struct StreamState {
+  bool wrote_any = false;
+  bool ends_with_newline = false;
+  int write_errno = 0;
+};
+
+// Each piece is flushed at once so a reader sees tokens as they come.
+int OnText(const char* piece, size_t len, void* user_data) {
+  auto* state = static_cast<StreamState*>(user_data);
+  if (g_interrupted) return 1;
+  if (len == 0) return 0;
+  if (std::fwrite(piece, 1, len, stdout) != len || std::fflush(stdout) != 0) {
+    state->write_errno = errno ? errno : EIO;
+    return 1;
+  }
+  state->wrote_any = true;
+  state->ends_with_newline = piece[len - 1] == '\n';
+  return 0;
+}
+
+const char* StopReasonName(hearth_stop_reason r) {
+  switch (r) {
+    case HEARTH_STOP_MAX_TOKENS:
+      return "max tokens";
+    case HEARTH_STOP_EOG:
+      return "end of generation";
+    case HEARTH_STOP_STRING:
+      return "stop string";
+    case HEARTH_STOP_CALLBACK:
+      return "interrupted";
+    case HEARTH_STOP_CONTEXT_FULL:
+      return "context full";
+    default:
+      return "unknown";
+  }
+}
+
+double PerSecond(uint32_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }
+
+// The library names the params field ("top_p"); the user typed a flag.
+std::string SamplingFlagFor(const std::string& message) {
+  static const char* const kMap[][2] = {
+      {"temperature", "--temp"},
+      {"top_k", "--top-k"},
+      {"top_p", "--top-p"},
+      {"min_p", "--min-p"},
+      {"repeat_penalty", "--repeat-penalty"},
+      {"presence_penalty", "--presence-penalty"},
+      {"frequency_penalty", "--frequency-penalty"},
+      {"penalty_last_n", "--repeat-last-n"},
+  };
+  for (const auto& m : kMap) {
+    if (message.find(std::string(m[0]) + " ") != std::string::npos) return m[1];
+  }
+  return "sampling flags";
+}
+
+}  // namespace
+
+int RunGenerate(int argc, char** argv) {
+  ModelFlags mf;
+  std::string prompt, prompt_file;
+  std::vector<std::string> stops;
+  int64_t n_predict = 64, n_ctx = 0, n_batch = 0, last_n = 64;
+  uint64_t seed = 0xC0FFEE;
+  bool quiet = false, parse_special = false;
+  hearth_sampling_params sp = HEARTH_SAMPLING_PARAMS_INIT;
+  float temp = sp.temperature, top_p = sp.top_p, min_p = sp.min_p;
+  float repeat = sp.repeat_penalty, presence = sp.presence_penalty, frequency = sp.frequency_penalty;
+  int64_t top_k = sp.top_k;
+
+  ArgParser p("generate", "generate -m MODEL (-p PROMPT | -f FILE) [flags]",
+              "Generates a completion of the prompt and streams it to stdout as it is made.\n"
+              "A timing line goes to stderr unless --quiet. Ctrl-C stops generation cleanly.");
+  AddModelFlags(p, &mf);
+  p.AddString("-p,--prompt", "TEXT", &prompt, "the prompt");
+  p.AddString("-f,--file", "FILE", &prompt_file, "read the prompt from a file");
+  p.AddInt("-n,--n-predict", "N", &n_predict, -1, INT32_MAX,
+           "tokens to generate (default 64; -1: until the context is full)");
+  p.AddFloat("--temp", "T", &temp, "temperature (default 0.8; <= 0: greedy, deterministic)");
+  p.AddInt("--top-k", "K", &top_k, INT32_MIN, INT32_MAX, "keep the K most likely (default 40; 0: off)");
+  p.AddFloat("--top-p", "P", &top_p, "nucleus sampling, in (0, 1] (default 0.95; 1: off)");
+  p.AddFloat("--min-p", "P", &min_p, "drop tokens below P x the best one's probability (default 0.05)");
+  p.AddFloat("--repeat-penalty", "X", &repeat, "penalise repeated tokens, > 0 (default 1: off)");
+  p.AddInt("--repeat-last-n", "N", &last_n, -1, INT32_MAX,
+           "how many recent tokens the penalties see (default 64; -1: all)");
+  p.AddFloat("--presence-penalty", "X", &presence, "subtract X from seen tokens (default 0)");
+  p.AddFloat("--frequency-penalty", "X", &frequency,
+             "subtract X per occurrence of seen tokens (default 0)");
+  p.AddUint64("-s,--seed", "N", &seed, "random seed (default 0xC0FFEE); same seed, same text");
+  p.AddStringList("--stop", "STR", &stops, "stop when STR appears (not printed); repeatable");
+  p.AddInt("-c,--ctx", "N", &n_ctx, 0, INT32_MAX, "context length (default 0: min(model's, 4096))");
+  p.AddInt("-b,--batch", "N", &n_batch, 0, INT32_MAX,
+           "prompt tokens per step (default 0: the library's, 256)");
+  p.AddSwitch("--parse-special", &parse_special,
+              "turn special-token texts in the prompt (e.g. <|im_start|>) into their tokens");
+  p.AddSwitch("-q,--quiet", &quiet, "no timing line on stderr");
+  if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+
+  if (!p.positional().empty()) {
+    return p.UsageError("unexpected argument '" + p.positional()[0] +
+                        "' (the prompt goes after -p)");
+  }
+  if (mf.model.empty()) return p.UsageError("-m MODEL is required");
+  if (p.Seen("-p") == p.Seen("-f")) return p.UsageError("give exactly one of -p PROMPT or -f FILE");
+  if (p.Seen("-f")) {
+    std::string error;
+    if (!ReadFile(prompt_file, &prompt, &error)) {
+      std::fprintf(stderr, "hearth: %s\n", error.c_str());
+      return kExitRuntimeError;
+    }
+  }
+
+  sp.temperature = temp;
+  sp.top_k = static_cast<int32_t>(top_k);
+  sp.top_p = top_p;
+  sp.min_p = min_p;
+  sp.repeat_penalty = repeat;
+  sp.presence_penalty = presence;
+  sp.frequency_penalty = frequency;
+  sp.penalty_last_n = static_cast<int32_t>(last_n);
+  sp.seed = seed;
+  // Bad sampling values are the user's flags: catch them before the model loads.
+  hearth_sampler* probe = nullptr;
+  if (hearth_error* err = hearth_sampler_create(&sp, &probe)) {
+    const std::string message = hearth_error_message(err);
+    hearth_error_free(err);
+    return p.UsageError(SamplingFlagFor(message) + ": " + message);
+  }
+  hearth_sampler_free(probe);
+
+  Runtime rt;
+  if (int rc = OpenRuntime(mf, &rt)) return rc;
+  Model model;
+  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
+  sparams.n_ctx = static_cast<uint32_t>(n_ctx);
+  sparams.n_batch = static_cast<uint32_t>(n_batch);
+  hearth_session* raw_session = nullptr;
+  if (hearth_error* err = hearth_session_create(model.get(), &sparams, &raw_session)) {
+    return ReportError(err);
+  }
+  Session session(raw_session);
+
+  std::vector<const char*> stop_ptrs;
+  for (const std::string& s : stops) stop_ptrs.push_back(s.c_str());
+  hearth_generate_params gp = HEARTH_GENERATE_PARAMS_INIT;
+  gp.max_tokens = static_cast<int32_t>(n_predict);
+  gp.sampling = sp;
+  gp.stop = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
+  gp.n_stop = stop_ptrs.size();
+  if (parse_special) {
+    gp.use_default_flags = 0;
+    gp.tokenize_flags = HEARTH_TOKENIZE_ADD_SPECIAL | HEARTH_TOKENIZE_PARSE_SPECIAL;
+  }
+
+  StreamState state;
+  hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
+  g_interrupted = 0;
+  auto previous = std::signal(SIGINT, OnInterrupt);
+  hearth_error* err = hearth_session_generate(session.get(), prompt.data(), prompt.size(), &gp,
+                                              OnText, &state, &result);
+  std::signal(SIGINT, previous);
+  if (state.wrote_any && !state.ends_with_newline && isatty(fileno(stdout))) std::fputc('\n', stdout);
+  std::fflush(stdout);
+  if (err != nullptr) return ReportError(err);
+  if (state.write_errno != 0) {
+    // `hearth generate ... | head` closing the pipe is not worth a message.
+    if (state.write_errno != EPIPE) {
+      std::fprintf(stderr, "hearth: writing to stdout failed: %s\n", std::strerror(state.write_errno));
+    }
+    return kExitRuntimeError;
+  }
+  if (!quiet) {
+    std::fprintf(stderr,
+                 "prompt: %u tokens, %.3f s, %.2f tok/s | generated: %u tokens, %.3f s, "
+                 "%.2f tok/s | stop: %s\n",
+                 result.n_prompt_tokens, result.prompt_seconds,
+                 PerSecond(result.n_prompt_tokens, result.prompt_seconds),
+                 result.n_generated_tokens, result.generate_seconds,
+                 PerSecond(result.n_generated_tokens, result.generate_seconds),
+                 StopReasonName(result.stop_reason));
+  }
+  return kExitOk;
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,99 @@
+// cli_info.cc — `hearth info`: what the runtime found (plugins, devices) and,
+// with -m, what a model is.
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+
+#include "cli_commands.h"
+#include "cli_common.h"
+
+namespace hearth::cli {
+namespace {
+
+std::string HumanCount(uint64_t n) {
+  char buf[32];
+  if (n >= 1000000000ull) {
+    std::snprintf(buf, sizeof(buf), "%.2f B", n / 1e9);
+  } else if (n >= 1000000ull) {
+    std::snprintf(buf, sizeof(buf), "%.2f M", n / 1e6);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64, n);
+  }
+  return buf;
+}
+
+const char* OrDash(const char* s) { return (s && *s) ? s : "-"; }
+
+int PrintRuntime(const hearth_runtime* rt) {
+  const size_t n_plugins = hearth_runtime_plugin_count(rt);
+  std::printf("plugins: %zu\n", n_plugins);
+  for (size_t i = 0; i < n_plugins; ++i) {
+    hearth_plugin_info pi = HEARTH_PLUGIN_INFO_INIT;
+    if (hearth_error* err = hearth_runtime_plugin_info(rt, i, &pi)) return ReportError(err);
+    std::printf("  %s\n    path: %s\n", OrDash(pi.name), OrDash(pi.path));
+    if (pi.load_error != nullptr) {
+      std::printf("    load error: %s\n", pi.load_error);
+      continue;
+    }
+    std::printf("    version: %s\n    abi: %u.%u\n    probe score: %d%s\n", OrDash(pi.version),
+                pi.abi_major, pi.abi_minor, pi.probe_score,
+                pi.probe_score <= 0 ? " (no usable device here)" : "");
+  }
+  const size_t n_devices = hearth_runtime_device_count(rt);
+  std::printf("devices: %zu\n", n_devices);
+  for (size_t i = 0; i < n_devices; ++i) {
+    hearth_device_info di = HEARTH_DEVICE_INFO_INIT;
+    if (hearth_error* err = hearth_runtime_device_info(rt, i, &di)) return ReportError(err);
+    std::printf("  %s\n    plugin: %s\n    vendor: %s\n    description: %s\n", OrDash(di.name),
+                OrDash(di.plugin), OrDash(di.vendor), OrDash(di.description));
+    std::printf("    memory: %s total, %s free\n", HumanBytes(double(di.memory_total)).c_str(),
+                HumanBytes(double(di.memory_free)).c_str());
+  }
+  return kExitOk;
+}
+
+int PrintModel(const hearth_model* model, const std::string& path) {
+  hearth_model_info mi = HEARTH_MODEL_INFO_INIT;
+  if (hearth_error* err = hearth_model_get_info(model, &mi)) return ReportError(err);
+  std::printf("model: %s\n", path.c_str());
+  std::printf("  architecture: %s\n", OrDash(mi.architecture));
+  std::printf("  name: %s\n", OrDash(mi.name));
+  std::printf("  size: %s params, %s (%" PRIu64 " bytes)\n", HumanCount(mi.n_params).c_str(),
+              HumanBytes(double(mi.file_size)).c_str(), mi.file_size);
+  std::printf("  quantization: %s\n", OrDash(mi.quantization));
+  std::printf("  tokenizer: %s\n", OrDash(mi.tokenizer));
+  std::printf("  vocabulary: %u tokens\n", mi.n_vocab);
+  std::printf("  context length (trained): %u\n", mi.n_ctx_train);
+  std::printf("  embedding size: %u\n", mi.n_embd);
+  std::printf("  layers: %u\n", mi.n_layer);
+  std::printf("  heads: %u (kv heads: %u)\n", mi.n_head, mi.n_head_kv);
+  std::printf("  BOS id: %d\n  EOS id: %d\n", mi.token_bos, mi.token_eos);
+  std::printf("  device: %s\n", OrDash(mi.device));
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunInfo(int argc, char** argv) {
+  ModelFlags mf;
+  ArgParser p("info", "info [-m MODEL] [flags]",
+              "Lists the plugins the runtime looked at (name, path, version, ABI, probe\n"
+              "score, or why it failed to load) and the devices they offer. With -m, also\n"
+              "describes the model: architecture, size, quantization, tokenizer, shape.");
+  AddModelFlags(p, &mf, "also describe this GGUF model");
+  if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  if (!p.positional().empty()) {
+    return p.UsageError("unexpected argument '" + p.positional()[0] + "'");
+  }
+  const uint32_t abi = hearth_abi_version();
+  std::printf("hearth %s (ABI %u.%u)\n", hearth_version_string(), abi >> 16, abi & 0xFFFFu);
+  Runtime rt;
+  if (int rc = OpenRuntime(mf, &rt)) return rc;
+  if (int rc = PrintRuntime(rt.get())) return rc;
+  if (mf.model.empty()) return kExitOk;
+  Model model;
+  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  return PrintModel(model.get(), mf.model);
+}
+
+}  // namespace hearth::cli

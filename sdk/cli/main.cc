@@ -1,0 +1,98 @@
+// main.cc — `hearth`: dispatches to a subcommand. The CLI is one more client
+// of hearth.h; it links libhearth and nothing else of the SDK.
+//
+// Exit codes: 0 ok, 1 runtime error ("hearth: <message>" on stderr),
+// 2 usage error.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "args.h"
+#include "cli_commands.h"
+#include "hearth/hearth.h"
+
+namespace hearth::cli {
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);  // argv[0] is the command name
+};
+
+constexpr Command kCommands[] = {
+    {"generate", "generate text from a prompt, streamed to stdout", RunGenerate},
+    {"tokenize", "print the token ids of a text", RunTokenize},
+    {"detokenize", "print the text of token ids", RunDetokenize},
+    {"info", "list plugins and devices, or describe a model (-m)", RunInfo},
+    {"bench", "measure prompt processing and generation speed, and memory bandwidth", RunBench},
+};
+
+void PrintTopHelp(std::FILE* out) {
+  std::fprintf(out,
+               "usage: hearth <command> [flags]\n\n"
+               "hearth %s runs open language models on this machine.\n\ncommands:\n",
+               hearth_version_string());
+  for (const Command& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nRun 'hearth <command> --help' for a command's flags.\n"
+               "Other flags: -h, --help (this text); --version.\n"
+               "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n");
+}
+
+int Main(int argc, char** argv) {
+  // A closed pipe (hearth generate ... | head) must end the run with an
+  // error from write(), not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  if (argc < 2) {
+    PrintTopHelp(stderr);
+    return kExitUsage;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help") {
+    PrintTopHelp(stdout);
+    return kExitOk;
+  }
+  if (cmd == "help") {
+    if (argc < 3) {
+      PrintTopHelp(stdout);
+      return kExitOk;
+    }
+    for (const Command& c : kCommands) {
+      if (std::strcmp(argv[2], c.name) == 0) {
+        char help_flag[] = "--help";
+        char* sub_argv[] = {argv[2], help_flag, nullptr};
+        return c.run(2, sub_argv);
+      }
+    }
+    std::fprintf(stderr, "hearth: unknown command '%s'\n", argv[2]);
+    return kExitUsage;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    const uint32_t abi = hearth_abi_version();
+    std::printf("hearth %s (ABI %u.%u)\n", hearth_version_string(), abi >> 16, abi & 0xFFFFu);
+    return kExitOk;
+  }
+  for (const Command& c : kCommands) {
+    if (cmd == c.name) return c.run(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "hearth: unknown command '%s'\n\n", cmd.c_str());
+  PrintTopHelp(stderr);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace hearth::cli
+
+int main(int argc, char** argv) {
+  try {
+    return hearth::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hearth: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "hearth: unexpected error\n");
+  }
+  return hearth::cli::kExitRuntimeError;
+}

@@ -1,0 +1,26 @@
+// handles.h — the definitions behind the opaque model and session handles.
+// A hearth_model handle holds one reference to the shared Model; sessions
+// hold their own, so freeing the handle while sessions live is safe.
+#ifndef HEARTH_SDK_SRC_CAPI_HANDLES_H_
+#define HEARTH_SDK_SRC_CAPI_HANDLES_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sdk/src/runtime/model.h"
+#include "sdk/src/runtime/session.h"
+
+struct hearth_model {
+  std::shared_ptr<hearth::Model> model;
+  // Decoded token texts for hearth_token_text, built on first use.
+  mutable std::once_flag pieces_once;
+  mutable std::vector<std::string> pieces;
+};
+
+struct hearth_session {
+  std::unique_ptr<hearth::Session> session;
+};
+
+#endif  // HEARTH_SDK_SRC_CAPI_HANDLES_H_

@@ -1,0 +1,138 @@
+// session.cc — hearth_session_* of the C ABI.
+#include <string>
+#include <vector>
+
+#include "hearth/hearth.h"
+#include "sdk/src/capi/capi_internal.h"
+#include "sdk/src/capi/handles.h"
+#include "sdk/src/runtime/generate.h"
+
+namespace hearth::capi {
+// Defined in sampler.cc: the one conversion of sampling params.
+hearth_error* ReadSamplingParams(const char* func, const char* arg,
+                                 const hearth_sampling_params* user,
+                                 sampling::SamplerConfig* out) noexcept;
+}  // namespace hearth::capi
+
+extern "C" {
+
+hearth_error* hearth_session_create(hearth_model* model, const hearth_session_params* params,
+                                    hearth_session** out) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(model);
+  HEARTH_CAPI_CHECK_NOT_NULL(out);
+  hearth_session_params p;
+  const hearth_session_params defaults = HEARTH_SESSION_PARAMS_INIT;
+  HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
+  hearth::SessionOptions options;
+  options.n_ctx = p.n_ctx;
+  options.n_batch = p.n_batch;
+  options.n_threads = p.n_threads;
+  auto s = hearth::Session::Create(model->model, options);
+  if (!s.ok()) return hearth::capi::ToError(s.status());
+  *out = new hearth_session{std::move(s).value()};
+  return nullptr;
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+void hearth_session_free(hearth_session* session) { delete session; }
+
+hearth_error* hearth_session_feed(hearth_session* session, const int32_t* tokens,
+                                  size_t n_tokens) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(session);
+  if (tokens == nullptr && n_tokens > 0) return hearth::capi::NullArgumentError(__func__, "tokens");
+  return hearth::capi::ToError(
+      session->session->Feed(absl::Span<const int32_t>(tokens, n_tokens)));
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+hearth_error* hearth_session_logits(const hearth_session* session, const float** logits,
+                                    size_t* n_vocab) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(session);
+  HEARTH_CAPI_CHECK_NOT_NULL(logits);
+  HEARTH_CAPI_CHECK_NOT_NULL(n_vocab);
+  const hearth::Session& s = *session->session;
+  if (!s.has_logits()) {
+    return hearth::capi::MakeError(HEARTH_FAILED_PRECONDITION,
+                                   "hearth_session_logits: nothing has been fed yet");
+  }
+  *logits = s.logits().data();
+  *n_vocab = s.logits().size();
+  return nullptr;
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+size_t hearth_session_n_past(const hearth_session* session) {
+  return session ? static_cast<size_t>(session->session->n_past()) : 0;
+}
+
+size_t hearth_session_n_ctx(const hearth_session* session) {
+  return session ? static_cast<size_t>(session->session->n_ctx()) : 0;
+}
+
+void hearth_session_reset(hearth_session* session) {
+  if (session) session->session->Reset();
+}
+
+hearth_error* hearth_session_generate(hearth_session* session, const char* prompt,
+                                      size_t prompt_len, const hearth_generate_params* params,
+                                      hearth_stream_fn on_text, void* user_data,
+                                      hearth_generate_result* result) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(session);
+  if (prompt == nullptr && prompt_len > 0) return hearth::capi::NullArgumentError(__func__, "prompt");
+  if (result != nullptr) {
+    HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::CheckOutStruct(__func__, "result", result));
+  }
+  hearth_generate_params p;
+  const hearth_generate_params defaults = HEARTH_GENERATE_PARAMS_INIT;
+  HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
+  hearth::GenerateOptions options;
+  options.max_tokens = p.max_tokens;
+  HEARTH_CAPI_RETURN_IF_ERROR(
+      hearth::capi::ReadSamplingParams(__func__, "params->sampling", &p.sampling, &options.sampling));
+  if (p.stop == nullptr && p.n_stop > 0) {
+    return hearth::capi::NullArgumentError(__func__, "params->stop");
+  }
+  for (size_t i = 0; i < p.n_stop; ++i) {
+    if (p.stop[i] == nullptr) {
+      return hearth::capi::MakeError(
+          HEARTH_INVALID_ARGUMENT,
+          std::string(__func__) + ": params->stop[" + std::to_string(i) + "] is NULL");
+    }
+    options.stop.emplace_back(p.stop[i]);
+  }
+  hearth::Session& s = *session->session;
+  if (p.use_default_flags) {
+    options.add_special = s.n_past() == 0;
+    options.parse_special = false;
+  } else {
+    options.add_special = (p.tokenize_flags & HEARTH_TOKENIZE_ADD_SPECIAL) != 0;
+    options.parse_special = (p.tokenize_flags & HEARTH_TOKENIZE_PARSE_SPECIAL) != 0;
+  }
+  hearth::TextSink sink;
+  if (on_text != nullptr) {
+    sink = [on_text, user_data](std::string_view piece) {
+      return on_text(piece.data(), piece.size(), user_data) == 0;
+    };
+  }
+  hearth::GenerateStats stats;
+  absl::Status st = hearth::Generate(s, std::string_view(prompt ? prompt : "", prompt_len),
+                                     options, sink, &stats);
+  if (!st.ok()) return hearth::capi::ToError(st);
+  if (result != nullptr) {
+    hearth_generate_result r = HEARTH_GENERATE_RESULT_INIT;
+    r.n_prompt_tokens = static_cast<uint32_t>(stats.n_prompt_tokens);
+    r.n_generated_tokens = static_cast<uint32_t>(stats.n_generated_tokens);
+    r.stop_reason = static_cast<hearth_stop_reason>(stats.stop_reason);
+    r.prompt_seconds = stats.prompt_seconds;
+    r.generate_seconds = stats.generate_seconds;
+    hearth::capi::WriteOutStruct(r, result);
+  }
+  return nullptr;
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+}  // extern "C"

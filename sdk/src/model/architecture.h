@@ -1,0 +1,105 @@
+// architecture.h — what a model architecture provides to the runtime: read
+// its hyper-parameters from GGUF metadata, check that the file holds every
+// weight it needs with the right shape, and build the graph of one step.
+//
+// Architectures are listed in registry.cc (one line each); their code lives
+// in one file per family (llama.cc holds llama and qwen2).
+#ifndef HEARTH_SDK_SRC_MODEL_ARCHITECTURE_H_
+#define HEARTH_SDK_SRC_MODEL_ARCHITECTURE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "hearth/hearth_plugin.h"
+#include "sdk/src/format/gguf.h"
+#include "sdk/src/graph/graph.h"
+
+namespace hearth {
+
+// Plain hyper-parameters, named as in the papers and GGUF keys.
+struct ModelConfig {
+  std::string arch;
+  int64_t n_vocab = 0;      // rows of the token embedding
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;     // per head, for q and k
+  int64_t head_dim_v = 0;   // per head, for v
+  int64_t n_ff = 0;
+  int64_t n_ctx_train = 0;
+  int64_t n_rot = 0;        // rotated dims per head
+  float rope_theta = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  float rms_eps = 1e-5f;
+  int32_t rope_mode = HEARTH_ROPE_NORMAL;
+  float attn_scale = 0.0f;  // 0: 1/sqrt(head_dim)
+  float embd_scale = 1.0f;  // token embeddings are multiplied by this
+  // Interleaved local attention (Gemma 3): layers l with
+  // (l + 1) % sliding_window_pattern != 0 attend to the last
+  // `sliding_window` positions with RoPE base rope_theta_local.
+  int64_t sliding_window = 0;
+  int64_t sliding_window_pattern = 0;
+  float rope_theta_local = 0.0f;
+};
+
+// The model's weights as descriptors (already pointing at backend buffers).
+class WeightSet {
+ public:
+  void Add(std::string name, const hearth_tensor_desc& desc);
+  const hearth_tensor_desc* Find(std::string_view name) const;
+  // The tensor `name` with exactly the dims `ne` (trailing 1s implied);
+  // errors name the tensor and both shapes.
+  absl::StatusOr<hearth_tensor_desc> Require(std::string_view name,
+                                             std::initializer_list<int64_t> ne) const;
+  // Same, but absence is fine (returns dtype COUNT_ sentinel via `present`).
+  absl::StatusOr<bool> Optional(std::string_view name, std::initializer_list<int64_t> ne,
+                                hearth_tensor_desc* out) const;
+
+ private:
+  absl::flat_hash_map<std::string, hearth_tensor_desc> by_name_;
+};
+
+// The KV cache of one session: per layer, k and v of [head_dim, n_head_kv, n_ctx].
+struct KvCacheRefs {
+  std::vector<hearth_tensor_desc> k, v;
+  int64_t n_ctx = 0;
+};
+
+// Tensors of one step graph the runtime fills or reads.
+struct StepTensors {
+  int tokens = -1;     // I32 [n_tokens], uploaded before compute
+  int positions = -1;  // I32 [n_tokens]
+  int logits = -1;     // F32 [n_vocab], logits of the last token
+};
+
+class Architecture {
+ public:
+  virtual ~Architecture() = default;
+  virtual absl::Status ReadConfig(const gguf::File& file, ModelConfig* config) const = 0;
+  // Every weight the graph will use exists with the right shape and a dtype
+  // the graph can use it in; run once at load.
+  virtual absl::Status CheckWeights(const ModelConfig& config, const WeightSet& w) const = 0;
+  // The graph for one step of `n_tokens` tokens.
+  virtual absl::StatusOr<StepTensors> Build(const ModelConfig& config, const WeightSet& w,
+                                            const KvCacheRefs& kv, int64_t n_tokens,
+                                            Graph* graph) const = 0;
+};
+
+// nullptr when no architecture has that name.
+const Architecture* FindArchitecture(std::string_view name);
+// Names of every registered architecture, for error messages.
+std::string ArchitectureNames();
+
+// Factories of the families (one per file), listed in registry.cc.
+std::unique_ptr<Architecture> NewLlamaArchitecture(bool qwen2);
+std::unique_ptr<Architecture> NewGemma3Architecture();
+
+}  // namespace hearth
+
+#endif  // HEARTH_SDK_SRC_MODEL_ARCHITECTURE_H_

@@ -1,0 +1,88 @@
+// registry.cc — the list of architectures hearth can run, and WeightSet.
+// Adding an architecture: one line here plus its own file and test.
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sdk/src/model/architecture.h"
+
+namespace hearth {
+namespace {
+
+struct Entry {
+  const char* name;
+  std::unique_ptr<Architecture> arch;
+};
+
+const std::vector<Entry>& Registry() {
+  static const std::vector<Entry>* entries = [] {
+    auto* v = new std::vector<Entry>();
+    v->push_back({"llama", NewLlamaArchitecture(/*qwen2=*/false)});
+    v->push_back({"qwen2", NewLlamaArchitecture(/*qwen2=*/true)});
+    v->push_back({"gemma3", NewGemma3Architecture()});
+    return v;
+  }();
+  return *entries;
+}
+
+std::string ShapeString(const int64_t* ne, int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) absl::StrAppend(&s, i ? ", " : "", ne[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+const Architecture* FindArchitecture(std::string_view name) {
+  for (const Entry& e : Registry()) {
+    if (name == e.name) return e.arch.get();
+  }
+  return nullptr;
+}
+
+std::string ArchitectureNames() {
+  std::vector<std::string> names;
+  for (const Entry& e : Registry()) names.push_back(e.name);
+  return absl::StrJoin(names, ", ");
+}
+
+void WeightSet::Add(std::string name, const hearth_tensor_desc& desc) {
+  by_name_[std::move(name)] = desc;
+}
+
+const hearth_tensor_desc* WeightSet::Find(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<hearth_tensor_desc> WeightSet::Require(std::string_view name,
+                                                      std::initializer_list<int64_t> ne) const {
+  const hearth_tensor_desc* d = Find(name);
+  if (d == nullptr) {
+    return absl::NotFoundError(absl::StrCat("model file has no tensor '", std::string(name), "'"));
+  }
+  int64_t want[4] = {1, 1, 1, 1};
+  int i = 0;
+  for (int64_t v : ne) want[i++] = v;
+  for (int k = 0; k < 4; ++k) {
+    if (d->ne[k] != want[k]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", std::string(name), "' has shape ", ShapeString(d->ne, 4), ", expected ",
+          ShapeString(want, 4), " from the model's hyper-parameters"));
+    }
+  }
+  return *d;
+}
+
+absl::StatusOr<bool> WeightSet::Optional(std::string_view name,
+                                         std::initializer_list<int64_t> ne,
+                                         hearth_tensor_desc* out) const {
+  if (Find(name) == nullptr) return false;
+  auto d = Require(name, ne);
+  if (!d.ok()) return d.status();
+  *out = *d;
+  return true;
+}
+
+}  // namespace hearth

@@ -1,0 +1,135 @@
+// generate.cc — see generate.h.
+#include "sdk/src/runtime/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
+
+namespace hearth {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Emits text while honouring stop strings: text that could still become a
+// stop string is held back until the next piece decides.
+class StopFilter {
+ public:
+  StopFilter(const std::vector<std::string>& stops, const TextSink& sink)
+      : stops_(stops), sink_(sink) {}
+
+  // Adds text. Returns false when generation must end (stop string found or
+  // the sink asked to stop); `*hit_stop` says which.
+  bool Add(std::string_view text, bool* hit_stop) {
+    pending_.append(text.data(), text.size());
+    size_t first = std::string::npos;
+    for (const std::string& s : stops_) {
+      if (s.empty()) continue;
+      size_t at = pending_.find(s);
+      if (at != std::string::npos) first = std::min(first, at);
+    }
+    if (first != std::string::npos) {
+      *hit_stop = true;
+      Emit(first);
+      return false;
+    }
+    return Emit(pending_.size() - StopHoldback(pending_, stops_));
+  }
+  // Emits whatever is held (generation ended for another reason).
+  bool Flush() { return Emit(pending_.size()); }
+
+ private:
+  bool Emit(size_t n) {
+    if (n == 0) return true;
+    bool go_on = !sink_ || sink_(std::string_view(pending_.data(), n));
+    pending_.erase(0, n);
+    return go_on;
+  }
+  const std::vector<std::string>& stops_;
+  const TextSink& sink_;
+  std::string pending_;
+};
+
+}  // namespace
+
+size_t StopHoldback(std::string_view text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const std::string& s : stops) {
+    // Longest proper prefix of s that is a suffix of text.
+    for (size_t len = std::min(s.size() - (s.empty() ? 0 : 1), text.size()); len > hold; --len) {
+      if (text.substr(text.size() - len) == std::string_view(s).substr(0, len)) {
+        hold = len;
+        break;
+      }
+    }
+  }
+  return hold;
+}
+
+absl::Status Generate(Session& session, std::string_view prompt, const GenerateOptions& options,
+                      const TextSink& sink, GenerateStats* stats) {
+  GenerateStats st;
+  const tok::Tokenizer& tok = session.model().tokenizer();
+  HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::Create(options.sampling));
+  HEARTH_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                          tok.Encode(prompt, options.add_special, options.parse_special));
+  const int64_t room = session.n_ctx() - session.n_past();
+  if (static_cast<int64_t>(ids.size()) > room) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt is ", ids.size(), " tokens but the context has room for ", room,
+        " (n_ctx ", session.n_ctx(), ", ", session.n_past(), " already used)"));
+  }
+  if (ids.empty() && !session.has_logits()) {
+    return absl::InvalidArgumentError(
+        "the prompt is empty and the session holds nothing to continue from");
+  }
+  st.n_prompt_tokens = static_cast<int32_t>(ids.size());
+  auto t0 = std::chrono::steady_clock::now();
+  HEARTH_RETURN_IF_ERROR(session.Feed(ids));
+  auto t1 = std::chrono::steady_clock::now();
+  st.prompt_seconds = Seconds(t0, t1);
+  for (int32_t id : session.history()) sampler->Accept(id);
+
+  tok::StreamDecoder decoder(tok);
+  StopFilter filter(options.stop, sink);
+  bool hit_stop = false, go_on = true;
+  st.stop_reason = StopReason::kMaxTokens;
+  while (options.max_tokens < 0 || st.n_generated_tokens < options.max_tokens) {
+    HEARTH_ASSIGN_OR_RETURN(int32_t id, sampler->Sample(session.logits()));
+    sampler->Accept(id);
+    if (tok.IsEog(id)) {
+      st.stop_reason = StopReason::kEog;
+      break;
+    }
+    ++st.n_generated_tokens;
+    go_on = filter.Add(decoder.Push(id), &hit_stop);
+    if (!go_on) {
+      st.stop_reason = hit_stop ? StopReason::kStopString : StopReason::kCallback;
+      break;
+    }
+    if (session.n_past() >= session.n_ctx()) {
+      st.stop_reason = StopReason::kContextFull;
+      break;
+    }
+    if (options.max_tokens >= 0 && st.n_generated_tokens >= options.max_tokens) {
+      session.SetPending(id);  // part of the conversation; run by the next feed
+      break;
+    }
+    HEARTH_RETURN_IF_ERROR(session.Feed({id}));
+  }
+  if (go_on) {
+    if (!filter.Add(decoder.Flush(), &hit_stop)) {
+      st.stop_reason = hit_stop ? StopReason::kStopString : StopReason::kCallback;
+    } else if (!filter.Flush()) {
+      st.stop_reason = StopReason::kCallback;
+    }
+  }
+  st.generate_seconds = Seconds(t1, std::chrono::steady_clock::now());
+  if (stats) *stats = st;
+  return absl::OkStatus();
+}
+
+}  // namespace hearth

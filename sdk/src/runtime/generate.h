@@ -1,0 +1,46 @@
+// generate.h — the text-in, text-out loop over a session: tokenize, feed,
+// sample, stream UTF-8-safe text, stop on EOG / stop strings / max tokens.
+#ifndef HEARTH_SDK_SRC_RUNTIME_GENERATE_H_
+#define HEARTH_SDK_SRC_RUNTIME_GENERATE_H_
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sdk/src/runtime/session.h"
+#include "sdk/src/sampling/sampler.h"
+
+namespace hearth {
+
+enum class StopReason { kMaxTokens = 0, kEog = 1, kStopString = 2, kCallback = 3, kContextFull = 4 };
+
+struct GenerateOptions {
+  int32_t max_tokens = 256;  // < 0: until the context is full
+  sampling::SamplerConfig sampling;
+  std::vector<std::string> stop;
+  bool add_special = true;    // BOS etc. for the prompt
+  bool parse_special = false; // special-token texts in the prompt become tokens
+};
+
+struct GenerateStats {
+  int32_t n_prompt_tokens = 0;
+  int32_t n_generated_tokens = 0;
+  StopReason stop_reason = StopReason::kMaxTokens;
+  double prompt_seconds = 0, generate_seconds = 0;
+};
+
+// Receives each piece of text; returns false to stop.
+using TextSink = std::function<bool(std::string_view piece)>;
+
+absl::Status Generate(Session& session, std::string_view prompt, const GenerateOptions& options,
+                      const TextSink& sink, GenerateStats* stats);
+
+// Of `text`, how many trailing bytes could be the start of one of `stops`
+// (held back until the next piece decides). Exposed for tests.
+size_t StopHoldback(std::string_view text, const std::vector<std::string>& stops);
+
+}  // namespace hearth
+
+#endif  // HEARTH_SDK_SRC_RUNTIME_GENERATE_H_

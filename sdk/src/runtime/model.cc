@@ -1,0 +1,168 @@
+// model.cc — loading a model: validate the file, pick the architecture,
+// build the tokenizer, place the weights on the device (wrapping the mapped
+// file without a copy where the device reads host memory), and check that
+// the backend supports every op the model's graph uses.
+#include "sdk/src/runtime/model.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "sdk/src/common/status.h"
+
+namespace hearth {
+
+Model::~Model() {
+  if (loader_ && weight_buffer_) loader_->Free(weight_buffer_);
+}
+
+absl::StatusOr<std::shared_ptr<Model>> Model::Load(std::shared_ptr<PluginHost> host,
+                                                   const std::string& path,
+                                                   const ModelLoadOptions& options) {
+  std::shared_ptr<Model> m(new Model());
+  m->host_ = std::move(host);
+  HEARTH_ASSIGN_OR_RETURN(m->file_, gguf::File::Open(path));
+  const gguf::File& f = *m->file_;
+
+  auto arch_name = f.GetString("general.architecture");
+  if (!arch_name.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": no 'general.architecture' string in the metadata (",
+                     arch_name.status().message(), ")"));
+  }
+  m->arch_ = FindArchitecture(*arch_name);
+  if (m->arch_ == nullptr) {
+    return absl::UnimplementedError(absl::StrCat(path, ": architecture '", *arch_name,
+                                                 "' is not supported (supported: ",
+                                                 ArchitectureNames(), ")"));
+  }
+  HEARTH_RETURN_IF_ERROR(m->arch_->ReadConfig(f, &m->config_));
+
+  HEARTH_ASSIGN_OR_RETURN(tok::VocabData vocab, tok::LoadVocab(f));
+  if (static_cast<int64_t>(vocab.tokens.size()) > m->config_.n_vocab) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the tokenizer has ", vocab.tokens.size(),
+        " tokens but token_embd.weight has only ", m->config_.n_vocab, " rows"));
+  }
+  HEARTH_ASSIGN_OR_RETURN(m->tokenizer_, tok::Tokenizer::Create(std::move(vocab)));
+
+  HEARTH_ASSIGN_OR_RETURN(const DeviceRef* dev, m->host_->FindDevice(options.device));
+  m->device_ = *dev;
+  m->n_threads_ = options.n_threads;
+  HEARTH_ASSIGN_OR_RETURN(m->loader_, Backend::Create(m->device_, m->n_threads_));
+  HEARTH_RETURN_IF_ERROR(m->PlaceWeights());
+  HEARTH_RETURN_IF_ERROR(m->arch_->CheckWeights(m->config_, m->weights_));
+  HEARTH_RETURN_IF_ERROR(m->CheckBackendSupport());
+  m->Describe();
+  return m;
+}
+
+absl::Status Model::PlaceWeights() {
+  const gguf::File& f = *file_;
+  bool wrapped = false;
+  HEARTH_ASSIGN_OR_RETURN(weight_buffer_,
+                          loader_->WrapOrUpload(f.data(), f.file_size(), &wrapped));
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    const int32_t dtype = gguf::GgmlTypeToHearthDtype(t.type);
+    if (dtype < 0) {
+      return absl::UnimplementedError(absl::StrCat(
+          f.name(), ": tensor '", t.name, "' has type ", gguf::GgmlTypeName(t.type),
+          ", which hearth cannot compute with yet"));
+    }
+    Shape s;
+    s.n_dims = t.n_dims;
+    for (int i = 0; i < 4; ++i) s.ne[i] = t.ne[i];
+    hearth_tensor_desc d = ContiguousDesc(static_cast<uint32_t>(dtype), s);
+    d.buffer = weight_buffer_;
+    d.offset = t.offset;
+    weights_.Add(t.name, d);
+    n_params_ += static_cast<uint64_t>(t.n_elements());
+    if (t.name != "token_embd.weight") {
+      decode_weight_bytes_ += t.size;
+    }
+  }
+  // A tied output reads the embedding table in full every step.
+  if (weights_.Find("output.weight") == nullptr) {
+    if (const gguf::TensorInfo* e = f.FindTensor("token_embd.weight")) {
+      decode_weight_bytes_ += e->size;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::CheckBackendSupport() {
+  // A one-token graph over placeholder caches: supports() looks at ops,
+  // dtypes and shapes, never at buffers.
+  KvCacheRefs kv;
+  kv.n_ctx = 1;
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    kv.k.push_back(ContiguousDesc(HEARTH_DTYPE_F32,
+                                  Shape::Of({config_.head_dim, config_.n_head_kv, 1})));
+    kv.v.push_back(ContiguousDesc(HEARTH_DTYPE_F32,
+                                  Shape::Of({config_.head_dim_v, config_.n_head_kv, 1})));
+  }
+  Graph g;
+  HEARTH_RETURN_IF_ERROR(arch_->Build(config_, weights_, kv, 1, &g).status());
+  hearth_graph view = g.view();
+  for (uint32_t i = 0; i < view.n_nodes; ++i) {
+    if (!loader_->Supports(view, i)) {
+      const hearth_node& n = view.nodes[i];
+      const hearth_tensor_desc& w = view.tensors[n.inputs[0]];
+      return absl::UnimplementedError(absl::StrCat(
+          "device '", device_.name, "' (plugin ", device_.plugin->name,
+          ") does not support op ", OpName(n.op), " (node ", i, ", first input ",
+          DtypeName(w.dtype),
+          ") that architecture '", config_.arch, "' needs"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Model::Describe() {
+  const gguf::File& f = *file_;
+  auto n = f.GetString("general.name");
+  name_ = n.ok() ? *n : "";
+  // Quantization: types by share of weight bytes, largest first.
+  std::map<std::string, uint64_t> bytes;
+  uint64_t total = 0;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    bytes[gguf::GgmlTypeName(t.type)] += t.size;
+    total += t.size;
+  }
+  std::vector<std::pair<std::string, uint64_t>> order(bytes.begin(), bytes.end());
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<std::string> parts;
+  for (const auto& [type, b] : order) {
+    parts.push_back(absl::StrFormat("%s %.1f%%", type, total ? 100.0 * b / total : 0.0));
+  }
+  quantization_ = absl::StrJoin(parts, ", ");
+  tokenizer_desc_ = tokenizer_->Describe();
+}
+
+const std::string* Model::Meta(const std::string& key) const {
+  absl::MutexLock lock(&meta_mu_);
+  auto it = meta_text_.find(key);
+  if (it != meta_text_.end()) return &it->second;
+  const gguf::Value* v = file_->Find(key);
+  if (v == nullptr) return nullptr;
+  std::string text;
+  switch (v->type) {
+    case gguf::ValueType::kString: text = std::string(v->str); break;
+    case gguf::ValueType::kArray: text = absl::StrCat("[", v->array_count, " items]"); break;
+    case gguf::ValueType::kFloat32:
+    case gguf::ValueType::kFloat64: text = absl::StrCat(v->f); break;
+    case gguf::ValueType::kBool: text = v->u ? "true" : "false"; break;
+    case gguf::ValueType::kInt8:
+    case gguf::ValueType::kInt16:
+    case gguf::ValueType::kInt32:
+    case gguf::ValueType::kInt64: text = absl::StrCat(v->i); break;
+    default: text = absl::StrCat(v->u); break;
+  }
+  return &meta_text_.emplace(key, std::move(text)).first->second;
+}
+
+}  // namespace hearth

@@ -1,0 +1,78 @@
+// model.h — a loaded model: the mapped GGUF file, its tokenizer, its
+// architecture and hyper-parameters, and its weights placed on one device.
+// Immutable after Load; shared (shared_ptr) by every session made from it.
+#ifndef HEARTH_SDK_SRC_RUNTIME_MODEL_H_
+#define HEARTH_SDK_SRC_RUNTIME_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/node_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "sdk/src/format/gguf.h"
+#include "sdk/src/model/architecture.h"
+#include "sdk/src/plugin_host/plugin_host.h"
+#include "sdk/src/tokenizer/tokenizer.h"
+
+namespace hearth {
+
+struct ModelLoadOptions {
+  std::string device;      // "" = best device
+  uint32_t n_threads = 0;  // 0 = all cores
+};
+
+class Model {
+ public:
+  static absl::StatusOr<std::shared_ptr<Model>> Load(std::shared_ptr<PluginHost> host,
+                                                     const std::string& path,
+                                                     const ModelLoadOptions& options);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const gguf::File& file() const { return *file_; }
+  const tok::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const ModelConfig& config() const { return config_; }
+  const Architecture& architecture() const { return *arch_; }
+  const WeightSet& weights() const { return weights_; }
+  const DeviceRef& device() const { return device_; }
+  uint32_t n_threads() const { return n_threads_; }
+
+  // Descriptive facts for hearth_model_info / `hearth info`.
+  const std::string& name() const { return name_; }
+  const std::string& quantization() const { return quantization_; }
+  const std::string& tokenizer_description() const { return tokenizer_desc_; }
+  uint64_t n_params() const { return n_params_; }
+  // Bytes of weights a decode step reads (all tensors but the embedding
+  // table, from which one row per token is gathered).
+  uint64_t decode_weight_bytes() const { return decode_weight_bytes_; }
+  // A metadata value rendered as text (cached; "" never means absent).
+  const std::string* Meta(const std::string& key) const;
+
+ private:
+  Model() = default;
+  absl::Status PlaceWeights();
+  absl::Status CheckBackendSupport();
+  void Describe();
+
+  std::shared_ptr<PluginHost> host_;
+  std::unique_ptr<gguf::File> file_;
+  std::unique_ptr<tok::Tokenizer> tokenizer_;
+  const Architecture* arch_ = nullptr;
+  ModelConfig config_;
+  DeviceRef device_;
+  uint32_t n_threads_ = 0;
+  std::unique_ptr<Backend> loader_;  // owns the weight buffer
+  hearth_pbuffer* weight_buffer_ = nullptr;
+  WeightSet weights_;
+  std::string name_, quantization_, tokenizer_desc_;
+  uint64_t n_params_ = 0, decode_weight_bytes_ = 0;
+  mutable absl::node_hash_map<std::string, std::string> meta_text_;  // stable addresses
+  mutable absl::Mutex meta_mu_;
+};
+
+}  // namespace hearth
+
+#endif  // HEARTH_SDK_SRC_RUNTIME_MODEL_H_

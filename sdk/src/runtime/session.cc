@@ -1,0 +1,170 @@
+// session.cc — KV cache allocation, step-graph planning and the feed loop.
+#include "sdk/src/runtime/session.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
+
+namespace hearth {
+namespace {
+
+constexpr int64_t kMaxCtx = int64_t{1} << 22;
+constexpr size_t kMaxCachedSteps = 6;
+
+}  // namespace
+
+Session::~Session() {
+  steps_.clear();
+  if (backend_) {
+    if (arena_) backend_->Free(arena_);
+    if (kv_buffer_) backend_->Free(kv_buffer_);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> model,
+                                                         const SessionOptions& options) {
+  std::unique_ptr<Session> s(new Session());
+  s->model_ = std::move(model);
+  const ModelConfig& c = s->model_->config();
+  int64_t n_ctx = options.n_ctx ? options.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
+  if (n_ctx < 1 || n_ctx > kMaxCtx) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_ctx ", n_ctx, " is outside [1, ", kMaxCtx, "]"));
+  }
+  if (n_ctx > c.n_ctx_train) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "n_ctx ", n_ctx, " exceeds the model's training context of ", c.n_ctx_train,
+        " tokens (", c.arch, " positions past it are not meaningful)"));
+  }
+  s->n_ctx_ = n_ctx;
+  s->n_batch_ = std::min<int64_t>(options.n_batch ? options.n_batch : 256, n_ctx);
+  const uint32_t threads = options.n_threads ? options.n_threads : s->model_->n_threads();
+  HEARTH_ASSIGN_OR_RETURN(s->backend_, Backend::Create(s->model_->device(), threads));
+
+  // KV cache: per layer k [head_dim, n_head_kv, n_ctx] then v, all F32.
+  const uint64_t k_bytes = ContiguousBytes(HEARTH_DTYPE_F32, Shape::Of({c.head_dim, c.n_head_kv, n_ctx}));
+  const uint64_t v_bytes = ContiguousBytes(HEARTH_DTYPE_F32, Shape::Of({c.head_dim_v, c.n_head_kv, n_ctx}));
+  const uint64_t per_layer = k_bytes + v_bytes;
+  if (per_layer == 0 || static_cast<uint64_t>(c.n_layer) >
+                            std::numeric_limits<uint64_t>::max() / per_layer) {
+    return absl::InvalidArgumentError("KV cache size overflows");
+  }
+  auto kv = s->backend_->Alloc(per_layer * static_cast<uint64_t>(c.n_layer));
+  if (!kv.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate the KV cache (", per_layer * c.n_layer, " bytes for n_ctx ", n_ctx,
+        "): ", kv.status().message()));
+  }
+  s->kv_buffer_ = *kv;
+  s->kv_.n_ctx = n_ctx;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    hearth_tensor_desc k = ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({c.head_dim, c.n_head_kv, n_ctx}));
+    hearth_tensor_desc v = ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({c.head_dim_v, c.n_head_kv, n_ctx}));
+    k.buffer = v.buffer = s->kv_buffer_;
+    k.offset = per_layer * l;
+    v.offset = per_layer * l + k_bytes;
+    s->kv_.k.push_back(k);
+    s->kv_.v.push_back(v);
+  }
+  s->logits_.assign(static_cast<size_t>(c.n_vocab), 0.0f);
+  s->positions_.resize(static_cast<size_t>(s->n_batch_));
+  // Plan the two shapes every conversation uses up front, so the arena has
+  // its final size before the first token and decoding never allocates.
+  HEARTH_RETURN_IF_ERROR(s->StepFor(s->n_batch_).status());
+  HEARTH_RETURN_IF_ERROR(s->StepFor(1).status());
+  return s;
+}
+
+absl::StatusOr<Session::Step*> Session::StepFor(int64_t n_tokens) {
+  auto it = steps_.find(n_tokens);
+  if (it != steps_.end()) return it->second.get();
+  if (steps_.size() >= kMaxCachedSteps) {
+    // Keep the decode and full-batch graphs; drop an odd-sized one.
+    for (auto e = steps_.begin(); e != steps_.end(); ++e) {
+      if (e->first != 1 && e->first != n_batch_) {
+        steps_.erase(e);
+        break;
+      }
+    }
+  }
+  auto step = std::make_unique<Step>();
+  HEARTH_ASSIGN_OR_RETURN(step->io, model_->architecture().Build(model_->config(),
+                                                                 model_->weights(), kv_,
+                                                                 n_tokens, &step->graph));
+  step->arena_bytes = step->graph.Plan();
+  if (step->arena_bytes > arena_bytes_) {
+    if (arena_) backend_->Free(arena_);
+    arena_ = nullptr;
+    auto a = backend_->Alloc(step->arena_bytes);
+    if (!a.ok()) {
+      arena_bytes_ = 0;
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "cannot allocate ", step->arena_bytes, " bytes of activations for a step of ",
+          n_tokens, " tokens: ", a.status().message()));
+    }
+    arena_ = *a;
+    arena_bytes_ = step->arena_bytes;
+    for (auto& [n, other] : steps_) other->graph.Bind(arena_);
+  }
+  step->graph.Bind(arena_);
+  Step* raw = step.get();
+  steps_[n_tokens] = std::move(step);
+  return raw;
+}
+
+absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
+  absl::Span<const int32_t> tokens = user_tokens;
+  if (pending_ >= 0) {
+    feed_scratch_.assign(1, pending_);
+    feed_scratch_.insert(feed_scratch_.end(), user_tokens.begin(), user_tokens.end());
+    tokens = feed_scratch_;
+  }
+  const size_t first_user = tokens.size() - user_tokens.size();
+  const int64_t n_vocab = model_->config().n_vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at position ",
+                                                     i - first_user,
+                                                     " is out of range [0, ", n_vocab, ")"));
+    }
+  }
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n > n_ctx_ - n_past_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "context overflow: ", n_past(), " tokens in the context + ", user_tokens.size(),
+        " new > n_ctx ", n_ctx_));
+  }
+  pending_ = -1;
+  for (int64_t off = 0; off < n; off += n_batch_) {
+    const int64_t t = std::min(n_batch_, n - off);
+    HEARTH_ASSIGN_OR_RETURN(Step * step, StepFor(t));
+    for (int64_t i = 0; i < t; ++i) positions_[i] = static_cast<int32_t>(n_past_ + i);
+    const hearth_tensor_desc& td = step->graph.tensor(step->io.tokens);
+    const hearth_tensor_desc& pd = step->graph.tensor(step->io.positions);
+    HEARTH_RETURN_IF_ERROR(backend_->Upload(td.buffer, td.offset, tokens.data() + off,
+                                            static_cast<uint64_t>(t) * sizeof(int32_t)));
+    HEARTH_RETURN_IF_ERROR(backend_->Upload(pd.buffer, pd.offset, positions_.data(),
+                                            static_cast<uint64_t>(t) * sizeof(int32_t)));
+    HEARTH_RETURN_IF_ERROR(backend_->Compute(step->graph.view()));
+    n_past_ += t;
+    history_.insert(history_.end(), tokens.begin() + off, tokens.begin() + off + t);
+    if (off + t == n) {
+      const hearth_tensor_desc& ld = step->graph.tensor(step->io.logits);
+      HEARTH_RETURN_IF_ERROR(backend_->Download(ld.buffer, ld.offset, logits_.data(),
+                                                logits_.size() * sizeof(float)));
+      has_logits_ = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Session::Reset() {
+  n_past_ = 0;
+  pending_ = -1;
+  has_logits_ = false;
+  history_.clear();
+}
+
+}  // namespace hearth

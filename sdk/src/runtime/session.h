@@ -1,0 +1,82 @@
+// session.h — one conversation's state on one device: the KV cache, one
+// arena for activations, and the step graphs (planned once per batch size
+// and reused every step, so decoding allocates nothing).
+#ifndef HEARTH_SDK_SRC_RUNTIME_SESSION_H_
+#define HEARTH_SDK_SRC_RUNTIME_SESSION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "sdk/src/graph/graph.h"
+#include "sdk/src/runtime/model.h"
+
+namespace hearth {
+
+struct SessionOptions {
+  uint32_t n_ctx = 0;     // 0 = min(model's training context, 4096)
+  uint32_t n_batch = 0;   // 0 = 256
+  uint32_t n_threads = 0; // 0 = the model's
+};
+
+class Session {
+ public:
+  static absl::StatusOr<std::unique_ptr<Session>> Create(std::shared_ptr<const Model> model,
+                                                         const SessionOptions& options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Appends `tokens` to the context. Bad ids or overflow change nothing.
+  // A pending token (see SetPending) is fed first.
+  absl::Status Feed(absl::Span<const int32_t> tokens);
+  // A sampled token that belongs to the conversation but has not been run
+  // yet: generation ends without paying a step for its last token, and the
+  // next Feed runs it first. Counted by n_past().
+  void SetPending(int32_t token) { pending_ = token; }
+  // Logits of the last fed token (n_vocab floats); empty before any feed.
+  absl::Span<const float> logits() const { return logits_; }
+  bool has_logits() const { return has_logits_; }
+
+  int64_t n_past() const { return n_past_ + (pending_ >= 0 ? 1 : 0); }
+  int64_t n_ctx() const { return n_ctx_; }
+  void Reset();
+
+  const Model& model() const { return *model_; }
+  std::shared_ptr<const Model> model_ptr() const { return model_; }
+  // Every token fed so far, in order (for penalties and inspection); a
+  // pending token is not included.
+  const std::vector<int32_t>& history() const { return history_; }
+
+ private:
+  struct Step {
+    Graph graph;
+    StepTensors io;
+    uint64_t arena_bytes = 0;
+  };
+  Session() = default;
+  absl::StatusOr<Step*> StepFor(int64_t n_tokens);
+
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<Backend> backend_;
+  int64_t n_ctx_ = 0, n_batch_ = 0;
+  hearth_pbuffer* kv_buffer_ = nullptr;
+  KvCacheRefs kv_;
+  hearth_pbuffer* arena_ = nullptr;
+  uint64_t arena_bytes_ = 0;
+  std::map<int64_t, std::unique_ptr<Step>> steps_;
+  std::vector<float> logits_;
+  std::vector<int32_t> positions_;
+  std::vector<int32_t> history_;
+  bool has_logits_ = false;
+  int32_t pending_ = -1;
+  std::vector<int32_t> feed_scratch_;
+  int64_t n_past_ = 0;
+};
+
+}  // namespace hearth
+
+#endif  // HEARTH_SDK_SRC_RUNTIME_SESSION_H_

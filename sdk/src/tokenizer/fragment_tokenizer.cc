@@ -1,0 +1,106 @@
+// fragment_tokenizer.cc — special-token splitting and the shared Encode flow.
+#include "sdk/src/tokenizer/fragment_tokenizer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "sdk/src/common/status.h"
+#include "sdk/src/tokenizer/unicode_class.h"
+
+namespace hearth::tok {
+
+SpecialTokenMatcher::SpecialTokenMatcher(const VocabData& vocab) {
+  nodes_.emplace_back();
+  for (size_t id = 0; id < vocab.token_types.size() && id < vocab.tokens.size(); ++id) {
+    const int32_t type = vocab.token_types[id];
+    if (type != kControl && type != kUnknown && type != kUserDefined) continue;
+    const std::string& text = vocab.tokens[id];
+    if (text.empty()) continue;
+    int32_t node = 0;
+    for (unsigned char c : text) {
+      auto& next = nodes_[node].next;
+      auto it = std::lower_bound(next.begin(), next.end(), std::make_pair(c, int32_t{-1}));
+      if (it != next.end() && it->first == c) {
+        node = it->second;
+        continue;
+      }
+      const int32_t child = static_cast<int32_t>(nodes_.size());
+      next.insert(it, {c, child});
+      nodes_.emplace_back();  // invalidates `next`; not used again
+      node = child;
+    }
+    if (nodes_[node].token < 0) {  // the first of duplicate texts wins
+      nodes_[node].token = static_cast<int32_t>(id);
+      nodes_[node].always = type == kUserDefined;
+    }
+  }
+}
+
+int32_t SpecialTokenMatcher::Match(std::string_view text, size_t pos, bool parse_special,
+                                   size_t* len) const {
+  int32_t best = -1;
+  int32_t node = 0;
+  for (size_t i = pos; i < text.size(); ++i) {
+    const auto& next = nodes_[node].next;
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    auto it = std::lower_bound(next.begin(), next.end(), std::make_pair(c, int32_t{-1}));
+    if (it == next.end() || it->first != c) break;
+    node = it->second;
+    const Node& n = nodes_[node];
+    if (n.token >= 0 && (parse_special || n.always)) {
+      best = n.token;
+      *len = i + 1 - pos;
+    }
+  }
+  return best;
+}
+
+FragmentTokenizer::FragmentTokenizer(VocabData vocab)
+    : Tokenizer(std::move(vocab)), specials_(vocab_) {}
+
+bool FragmentTokenizer::IsPlainTokenType(int32_t id) const {
+  if (vocab_.token_types.empty()) return true;
+  const int32_t t = vocab_.token_types[id];
+  return t != kControl && t != kUnknown && t != kByte && t != kUnused;
+}
+
+absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::Encode(std::string_view text,
+                                                               bool add_special,
+                                                               bool parse_special) const {
+  const size_t valid = ValidUtf8Prefix(text);
+  if (valid != text.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "text is not valid UTF-8: byte 0x%02x at offset %d does not continue a valid sequence",
+        static_cast<unsigned char>(text[valid]), valid));
+  }
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 2);
+  if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);
+  bool after_special = true;
+  size_t fragment = 0;
+  size_t pos = 0;
+  while (!specials_.empty() && pos < text.size()) {
+    size_t len = 0;
+    const int32_t id = specials_.Match(text, pos, parse_special, &len);
+    if (id < 0) {
+      pos += Utf8SequenceLength(static_cast<unsigned char>(text[pos]));
+      continue;
+    }
+    if (fragment < pos) {
+      HEARTH_RETURN_IF_ERROR(
+          EncodeFragment(text.substr(fragment, pos - fragment), after_special, &out));
+    }
+    out.push_back(id);
+    after_special = true;
+    pos += len;
+    fragment = pos;
+  }
+  if (fragment < text.size()) {
+    HEARTH_RETURN_IF_ERROR(EncodeFragment(text.substr(fragment), after_special, &out));
+  }
+  if (add_special && vocab_.add_eos) out.push_back(vocab_.eos);
+  return out;
+}
+
+}  // namespace hearth::tok

@@ -1,0 +1,252 @@
+/* layout_check.c — the public headers compiled as plain C11 with
+ * -pedantic -Wall -Wextra -Werror, and the layout of every public struct
+ * pinned for x86_64 LP64. A failing _Static_assert here means a change moved
+ * or resized a field of the ABI: within a major only appending at the end of
+ * a struct is allowed (docs/abi/versioning.md). If the change is an intended
+ * append, add a pin for the new field and update the size pin.
+ *
+ * Enum values and the INIT macros are checked too: values are append-only,
+ * and -Wextra (missing-field-initializers) fails an INIT macro that forgot a
+ * field.
+ */
+#include "hearth/hearth.h"
+#include "hearth/hearth_plugin.h"
+
+#include <stddef.h>
+
+_Static_assert(HEARTH_ABI_VERSION_MAJOR == 1, "these pins describe hearth ABI 1.x");
+_Static_assert(HEARTH_PLUGIN_ABI_MAJOR == 1, "these pins describe hearth plugin ABI 1.x");
+
+/* Status codes mirror absl::StatusCode; plugin codes mirror them too. */
+_Static_assert(HEARTH_OK == 0 && HEARTH_CANCELLED == 1 && HEARTH_UNKNOWN == 2, "status codes");
+_Static_assert(HEARTH_INVALID_ARGUMENT == 3 && HEARTH_DEADLINE_EXCEEDED == 4, "status codes");
+_Static_assert(HEARTH_NOT_FOUND == 5 && HEARTH_ALREADY_EXISTS == 6, "status codes");
+_Static_assert(HEARTH_PERMISSION_DENIED == 7 && HEARTH_RESOURCE_EXHAUSTED == 8, "status codes");
+_Static_assert(HEARTH_FAILED_PRECONDITION == 9 && HEARTH_ABORTED == 10, "status codes");
+_Static_assert(HEARTH_OUT_OF_RANGE == 11 && HEARTH_UNIMPLEMENTED == 12, "status codes");
+_Static_assert(HEARTH_INTERNAL == 13 && HEARTH_UNAVAILABLE == 14, "status codes");
+_Static_assert(HEARTH_DATA_LOSS == 15 && HEARTH_UNAUTHENTICATED == 16, "status codes");
+_Static_assert(HEARTH_P_OK == HEARTH_OK && HEARTH_P_INVALID_ARGUMENT == HEARTH_INVALID_ARGUMENT &&
+                   HEARTH_P_NOT_FOUND == HEARTH_NOT_FOUND &&
+                   HEARTH_P_OUT_OF_RANGE == HEARTH_OUT_OF_RANGE &&
+                   HEARTH_P_RESOURCE_EXHAUSTED == HEARTH_RESOURCE_EXHAUSTED &&
+                   HEARTH_P_FAILED_PRECONDITION == HEARTH_FAILED_PRECONDITION &&
+                   HEARTH_P_UNIMPLEMENTED == HEARTH_UNIMPLEMENTED &&
+                   HEARTH_P_INTERNAL == HEARTH_INTERNAL &&
+                   HEARTH_P_UNAVAILABLE == HEARTH_UNAVAILABLE,
+               "plugin status codes equal the public ones");
+_Static_assert(HEARTH_STOP_MAX_TOKENS == 0 && HEARTH_STOP_EOG == 1 && HEARTH_STOP_STRING == 2 &&
+                   HEARTH_STOP_CALLBACK == 3 && HEARTH_STOP_CONTEXT_FULL == 4,
+               "stop reasons");
+_Static_assert(HEARTH_TOKENIZER_SPM == 1 && HEARTH_TOKENIZER_BPE == 2, "tokenizer kinds");
+_Static_assert(HEARTH_TOKENIZE_ADD_SPECIAL == 1u && HEARTH_TOKENIZE_PARSE_SPECIAL == 2u &&
+                   HEARTH_DETOKENIZE_RENDER_SPECIAL == 1u,
+               "token flags");
+_Static_assert(HEARTH_DTYPE_F32 == 0 && HEARTH_DTYPE_F16 == 1 && HEARTH_DTYPE_BF16 == 2 &&
+                   HEARTH_DTYPE_I32 == 3 && HEARTH_DTYPE_Q8_0 == 4 && HEARTH_DTYPE_Q4_0 == 5 &&
+                   HEARTH_DTYPE_Q5_0 == 6 && HEARTH_DTYPE_Q4_K == 7 && HEARTH_DTYPE_Q6_K == 8,
+               "dtypes are append-only");
+_Static_assert(HEARTH_OP_NONE == 0 && HEARTH_OP_GET_ROWS == 1 && HEARTH_OP_MUL_MAT == 2 &&
+                   HEARTH_OP_ADD == 3 && HEARTH_OP_MUL == 4 && HEARTH_OP_SCALE == 5 &&
+                   HEARTH_OP_RMS_NORM == 6 && HEARTH_OP_ROPE == 7 && HEARTH_OP_ATTENTION == 8 &&
+                   HEARTH_OP_SILU_MUL == 9 && HEARTH_OP_GELU_MUL == 10 &&
+                   HEARTH_OP_SOFTMAX == 11 && HEARTH_OP_COPY == 12,
+               "ops are append-only");
+_Static_assert(HEARTH_ROPE_NORMAL == 0 && HEARTH_ROPE_NEOX == 2, "rope modes");
+_Static_assert(HEARTH_MAX_NODE_INPUTS == 6, "node inputs (changes hearth_node's layout)");
+_Static_assert(HEARTH_LOG_ERROR == 0 && HEARTH_LOG_WARN == 1 && HEARTH_LOG_INFO == 2 &&
+                   HEARTH_LOG_DEBUG == 3,
+               "log levels");
+_Static_assert(HEARTH_PLUGIN_KIND_BACKEND == 1 && HEARTH_PLUGIN_KIND_EXTENSION == 2,
+               "plugin kinds");
+
+/* Every INIT macro is a complete, valid C initializer. */
+static const hearth_runtime_params kRuntimeParams = HEARTH_RUNTIME_PARAMS_INIT;
+static const hearth_plugin_info kPluginInfo = HEARTH_PLUGIN_INFO_INIT;
+static const hearth_device_info kDeviceInfo = HEARTH_DEVICE_INFO_INIT;
+static const hearth_model_params kModelParams = HEARTH_MODEL_PARAMS_INIT;
+static const hearth_model_info kModelInfo = HEARTH_MODEL_INFO_INIT;
+static const hearth_sampling_params kSamplingParams = HEARTH_SAMPLING_PARAMS_INIT;
+static const hearth_session_params kSessionParams = HEARTH_SESSION_PARAMS_INIT;
+static const hearth_generate_params kGenerateParams = HEARTH_GENERATE_PARAMS_INIT;
+static const hearth_generate_result kGenerateResult = HEARTH_GENERATE_RESULT_INIT;
+
+/* Referenced so the objects above are not unused; never called. */
+size_t hearth_abi_layout_check_total_(void);
+size_t hearth_abi_layout_check_total_(void) {
+  return kRuntimeParams.struct_size + kPluginInfo.struct_size + kDeviceInfo.struct_size +
+         kModelParams.struct_size + kModelInfo.struct_size + kSamplingParams.struct_size +
+         kSessionParams.struct_size + kGenerateParams.struct_size +
+         kGenerateResult.struct_size + kGenerateParams.sampling.struct_size;
+}
+
+#if defined(__x86_64__) && defined(__LP64__)
+
+#define PIN_SIZE(type, size) _Static_assert(sizeof(type) == (size), "sizeof(" #type ") changed")
+#define PIN_OFFSET(type, member, off) \
+  _Static_assert(offsetof(type, member) == (off), #type "." #member " moved")
+
+PIN_SIZE(hearth_runtime_params, 48);
+PIN_OFFSET(hearth_runtime_params, struct_size, 0);
+PIN_OFFSET(hearth_runtime_params, plugin_path, 8);
+PIN_OFFSET(hearth_runtime_params, explicit_only, 16);
+PIN_OFFSET(hearth_runtime_params, log, 24);
+PIN_OFFSET(hearth_runtime_params, log_user_data, 32);
+PIN_OFFSET(hearth_runtime_params, log_level, 40);
+
+PIN_SIZE(hearth_plugin_info, 56);
+PIN_OFFSET(hearth_plugin_info, struct_size, 0);
+PIN_OFFSET(hearth_plugin_info, name, 8);
+PIN_OFFSET(hearth_plugin_info, path, 16);
+PIN_OFFSET(hearth_plugin_info, version, 24);
+PIN_OFFSET(hearth_plugin_info, abi_major, 32);
+PIN_OFFSET(hearth_plugin_info, abi_minor, 36);
+PIN_OFFSET(hearth_plugin_info, probe_score, 40);
+PIN_OFFSET(hearth_plugin_info, load_error, 48);
+
+PIN_SIZE(hearth_device_info, 56);
+PIN_OFFSET(hearth_device_info, struct_size, 0);
+PIN_OFFSET(hearth_device_info, name, 8);
+PIN_OFFSET(hearth_device_info, plugin, 16);
+PIN_OFFSET(hearth_device_info, vendor, 24);
+PIN_OFFSET(hearth_device_info, description, 32);
+PIN_OFFSET(hearth_device_info, memory_total, 40);
+PIN_OFFSET(hearth_device_info, memory_free, 48);
+
+PIN_SIZE(hearth_model_params, 24);
+PIN_OFFSET(hearth_model_params, struct_size, 0);
+PIN_OFFSET(hearth_model_params, device, 8);
+PIN_OFFSET(hearth_model_params, n_threads, 16);
+
+PIN_SIZE(hearth_model_info, 104);
+PIN_OFFSET(hearth_model_info, struct_size, 0);
+PIN_OFFSET(hearth_model_info, architecture, 8);
+PIN_OFFSET(hearth_model_info, name, 16);
+PIN_OFFSET(hearth_model_info, quantization, 24);
+PIN_OFFSET(hearth_model_info, tokenizer, 32);
+PIN_OFFSET(hearth_model_info, device, 40);
+PIN_OFFSET(hearth_model_info, n_params, 48);
+PIN_OFFSET(hearth_model_info, file_size, 56);
+PIN_OFFSET(hearth_model_info, n_vocab, 64);
+PIN_OFFSET(hearth_model_info, n_ctx_train, 68);
+PIN_OFFSET(hearth_model_info, n_embd, 72);
+PIN_OFFSET(hearth_model_info, n_layer, 76);
+PIN_OFFSET(hearth_model_info, n_head, 80);
+PIN_OFFSET(hearth_model_info, n_head_kv, 84);
+PIN_OFFSET(hearth_model_info, token_bos, 88);
+PIN_OFFSET(hearth_model_info, token_eos, 92);
+PIN_OFFSET(hearth_model_info, tokenizer_kind, 96);
+
+PIN_SIZE(hearth_sampling_params, 48);
+PIN_OFFSET(hearth_sampling_params, struct_size, 0);
+PIN_OFFSET(hearth_sampling_params, temperature, 4);
+PIN_OFFSET(hearth_sampling_params, top_k, 8);
+PIN_OFFSET(hearth_sampling_params, top_p, 12);
+PIN_OFFSET(hearth_sampling_params, min_p, 16);
+PIN_OFFSET(hearth_sampling_params, repeat_penalty, 20);
+PIN_OFFSET(hearth_sampling_params, presence_penalty, 24);
+PIN_OFFSET(hearth_sampling_params, frequency_penalty, 28);
+PIN_OFFSET(hearth_sampling_params, penalty_last_n, 32);
+PIN_OFFSET(hearth_sampling_params, seed, 40);
+
+PIN_SIZE(hearth_session_params, 16);
+PIN_OFFSET(hearth_session_params, struct_size, 0);
+PIN_OFFSET(hearth_session_params, n_ctx, 4);
+PIN_OFFSET(hearth_session_params, n_batch, 8);
+PIN_OFFSET(hearth_session_params, n_threads, 12);
+
+PIN_SIZE(hearth_generate_params, 80);
+PIN_OFFSET(hearth_generate_params, struct_size, 0);
+PIN_OFFSET(hearth_generate_params, max_tokens, 4);
+PIN_OFFSET(hearth_generate_params, sampling, 8);
+PIN_OFFSET(hearth_generate_params, stop, 56);
+PIN_OFFSET(hearth_generate_params, n_stop, 64);
+PIN_OFFSET(hearth_generate_params, tokenize_flags, 72);
+PIN_OFFSET(hearth_generate_params, use_default_flags, 76);
+
+PIN_SIZE(hearth_generate_result, 32);
+PIN_OFFSET(hearth_generate_result, struct_size, 0);
+PIN_OFFSET(hearth_generate_result, n_prompt_tokens, 4);
+PIN_OFFSET(hearth_generate_result, n_generated_tokens, 8);
+PIN_OFFSET(hearth_generate_result, stop_reason, 12);
+PIN_OFFSET(hearth_generate_result, prompt_seconds, 16);
+PIN_OFFSET(hearth_generate_result, generate_seconds, 24);
+
+PIN_SIZE(hearth_status_code, 4);
+
+PIN_SIZE(hearth_stop_reason, 4);
+
+PIN_SIZE(hearth_tensor_desc, 88);
+PIN_OFFSET(hearth_tensor_desc, dtype, 0);
+PIN_OFFSET(hearth_tensor_desc, n_dims, 4);
+PIN_OFFSET(hearth_tensor_desc, ne, 8);
+PIN_OFFSET(hearth_tensor_desc, nb, 40);
+PIN_OFFSET(hearth_tensor_desc, buffer, 72);
+PIN_OFFSET(hearth_tensor_desc, offset, 80);
+
+PIN_SIZE(hearth_node, 64);
+PIN_OFFSET(hearth_node, op, 0);
+PIN_OFFSET(hearth_node, output, 4);
+PIN_OFFSET(hearth_node, inputs, 8);
+PIN_OFFSET(hearth_node, fparams, 32);
+PIN_OFFSET(hearth_node, iparams, 48);
+
+PIN_SIZE(hearth_graph, 40);
+PIN_OFFSET(hearth_graph, struct_size, 0);
+PIN_OFFSET(hearth_graph, n_tensors, 4);
+PIN_OFFSET(hearth_graph, tensors, 8);
+PIN_OFFSET(hearth_graph, n_nodes, 16);
+PIN_OFFSET(hearth_graph, nodes, 24);
+PIN_OFFSET(hearth_graph, shape_key, 32);
+
+PIN_SIZE(hearth_host_services, 48);
+PIN_OFFSET(hearth_host_services, struct_size, 0);
+PIN_OFFSET(hearth_host_services, ctx, 8);
+PIN_OFFSET(hearth_host_services, set_error, 16);
+PIN_OFFSET(hearth_host_services, log, 24);
+PIN_OFFSET(hearth_host_services, alloc, 32);
+PIN_OFFSET(hearth_host_services, free, 40);
+
+PIN_SIZE(hearth_pdevice_info, 56);
+PIN_OFFSET(hearth_pdevice_info, struct_size, 0);
+PIN_OFFSET(hearth_pdevice_info, name, 8);
+PIN_OFFSET(hearth_pdevice_info, vendor, 16);
+PIN_OFFSET(hearth_pdevice_info, description, 24);
+PIN_OFFSET(hearth_pdevice_info, memory_total, 32);
+PIN_OFFSET(hearth_pdevice_info, memory_free, 40);
+PIN_OFFSET(hearth_pdevice_info, host_visible, 48);
+
+PIN_SIZE(hearth_pcontext_options, 12);
+PIN_OFFSET(hearth_pcontext_options, struct_size, 0);
+PIN_OFFSET(hearth_pcontext_options, device, 4);
+PIN_OFFSET(hearth_pcontext_options, n_threads, 8);
+
+PIN_SIZE(hearth_backend_vtable, 112);
+PIN_OFFSET(hearth_backend_vtable, struct_size, 0);
+PIN_OFFSET(hearth_backend_vtable, probe, 8);
+PIN_OFFSET(hearth_backend_vtable, device_count, 16);
+PIN_OFFSET(hearth_backend_vtable, device_info, 24);
+PIN_OFFSET(hearth_backend_vtable, context_create, 32);
+PIN_OFFSET(hearth_backend_vtable, context_free, 40);
+PIN_OFFSET(hearth_backend_vtable, buffer_alloc, 48);
+PIN_OFFSET(hearth_backend_vtable, buffer_free, 56);
+PIN_OFFSET(hearth_backend_vtable, buffer_wrap_host, 64);
+PIN_OFFSET(hearth_backend_vtable, buffer_upload, 72);
+PIN_OFFSET(hearth_backend_vtable, buffer_download, 80);
+PIN_OFFSET(hearth_backend_vtable, buffer_host_ptr, 88);
+PIN_OFFSET(hearth_backend_vtable, supports, 96);
+PIN_OFFSET(hearth_backend_vtable, graph_compute, 104);
+
+PIN_SIZE(hearth_plugin_init_info, 64);
+PIN_OFFSET(hearth_plugin_init_info, struct_size, 0);
+PIN_OFFSET(hearth_plugin_init_info, host_abi_major, 4);
+PIN_OFFSET(hearth_plugin_init_info, host_abi_minor, 8);
+PIN_OFFSET(hearth_plugin_init_info, host, 16);
+PIN_OFFSET(hearth_plugin_init_info, plugin_abi_major, 24);
+PIN_OFFSET(hearth_plugin_init_info, plugin_abi_minor, 28);
+PIN_OFFSET(hearth_plugin_init_info, kind, 32);
+PIN_OFFSET(hearth_plugin_init_info, name, 40);
+PIN_OFFSET(hearth_plugin_init_info, version, 48);
+PIN_OFFSET(hearth_plugin_init_info, vtable, 56);
+
+#endif /* x86_64 LP64 */
