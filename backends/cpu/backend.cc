@@ -30,7 +30,8 @@ constexpr uint32_t kMaxThreads = 1024;
 
 std::atomic<const hearth_host_services*> g_host{nullptr};
 
-#define HOST_HAS(h, member) ((h) && HEARTH_PLUGIN_HAS_SLOT(h, hearth_host_services, member) && (h)->member)
+#define HOST_HAS(h, member) \
+  ((h) && HEARTH_PLUGIN_HAS_SLOT(h, hearth_host_services, member) && (h)->member)
 
 // ------------------------------------------------------------ buffer registry
 
@@ -92,7 +93,7 @@ const CpuInfo& GetCpuInfo() {
     }
     ci.cores = AvailableCpus();
     ci.description = ci.model + ", " + KernelIsa() + " kernels, " + std::to_string(ci.cores) +
-                     (ci.cores == 1 ? " core" : " cores");
+                     (ci.cores == 1 ? " CPU" : " CPUs");
     return ci;
   }();
   return info;
@@ -108,7 +109,8 @@ hearth_pstatus DeviceInfo(uint32_t device, hearth_pdevice_info* out) try {
   if (out == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, "cpu device_info: out is NULL");
   if (device != 0) {
     return Fail(HEARTH_P_NOT_FOUND, StrFormat("cpu device_info: device %u does not exist (the cpu "
-                                              "plugin has 1 device, index 0)", device));
+                                              "plugin has 1 device, index 0)",
+                                              device));
   }
   const CpuInfo& ci = GetCpuInfo();
   struct sysinfo si;
@@ -128,9 +130,10 @@ hearth_pstatus DeviceInfo(uint32_t device, hearth_pdevice_info* out) try {
   // The caller's struct may be older (smaller) than ours: fill what it has.
   uint32_t n = out->struct_size < sizeof(info) ? out->struct_size : sizeof(info);
   if (n <= sizeof(uint32_t)) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu device_info: out->struct_size is %u; set it to sizeof(hearth_pdevice_info)",
-                          out->struct_size));
+    return Fail(
+        HEARTH_P_INVALID_ARGUMENT,
+        StrFormat("cpu device_info: out->struct_size is %u; set it to sizeof(hearth_pdevice_info)",
+                  out->struct_size));
   }
   std::memcpy(reinterpret_cast<uint8_t*>(out) + sizeof(uint32_t),
               reinterpret_cast<const uint8_t*>(&info) + sizeof(uint32_t), n - sizeof(uint32_t));
@@ -156,7 +159,8 @@ hearth_pstatus ContextCreate(const hearth_pcontext_options* options, hearth_pcon
   }
   if (device != 0) {
     return Fail(HEARTH_P_NOT_FOUND, StrFormat("cpu context_create: device %u does not exist (the "
-                                              "cpu plugin has 1 device, index 0)", device));
+                                              "cpu plugin has 1 device, index 0)",
+                                              device));
   }
   if (n_threads > kMaxThreads) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
@@ -173,8 +177,8 @@ hearth_pstatus ContextCreate(const hearth_pcontext_options* options, hearth_pcon
   if (!ctx->dnnl) {
     Log(HEARTH_LOG_WARN, "cpu: " + error + "; dense products fall back to the built-in kernels");
   }
-  Log(HEARTH_LOG_INFO, StrFormat("cpu: context with %d threads, %s kernels", ctx->n_threads,
-                                 KernelIsa()));
+  Log(HEARTH_LOG_INFO,
+      StrFormat("cpu: context with %d threads, %s kernels", ctx->n_threads, KernelIsa()));
   *out = ctx.release();
   return HEARTH_P_OK;
 } catch (const std::bad_alloc&) {
@@ -215,8 +219,8 @@ hearth_pstatus BufferAlloc(hearth_pcontext* ctx, uint64_t size, hearth_pbuffer**
 void BufferFree(hearth_pcontext*, hearth_pbuffer* buf) {
   if (buf == nullptr) return;
   if (!UnregisterBuffer(buf)) {
-    Log(HEARTH_LOG_ERROR, StrFormat("cpu buffer_free: %p is not a live buffer; ignored",
-                                    static_cast<void*>(buf)));
+    Log(HEARTH_LOG_ERROR,
+        StrFormat("cpu buffer_free: %p is not a live buffer; ignored", static_cast<void*>(buf)));
     return;
   }
   if (buf->owned) HostFree(buf->data);
@@ -252,26 +256,26 @@ hearth_pstatus BufferWrapHost(hearth_pcontext* ctx, void* ptr, uint64_t size,
 // Checks buf, data and [offset, offset + size) for upload/download.
 hearth_pstatus CheckTransfer(const char* what, hearth_pcontext* ctx, const hearth_pbuffer* buf,
                              uint64_t offset, const void* data, uint64_t size) {
-  if (ctx == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, StrFormat("cpu %s: ctx is NULL", what));
+  if (ctx == nullptr)
+    return Fail(HEARTH_P_INVALID_ARGUMENT, StrFormat("cpu %s: ctx is NULL", what));
   if (buf == nullptr || !BufferIsLive(buf)) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
                 StrFormat("cpu %s: %p is not a live buffer", what, static_cast<const void*>(buf)));
   }
   if (data == nullptr && size > 0) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu %s: data is NULL but size is %llu", what,
-                          static_cast<unsigned long long>(size)));
+    return Fail(HEARTH_P_INVALID_ARGUMENT, StrFormat("cpu %s: data is NULL but size is %llu", what,
+                                                     static_cast<unsigned long long>(size)));
   }
   if (offset > UINT64_MAX - size) {
-    return Fail(HEARTH_P_OUT_OF_RANGE,
-                StrFormat("cpu %s: offset %llu + size %llu overflows", what,
-                          static_cast<unsigned long long>(offset),
-                          static_cast<unsigned long long>(size)));
+    return Fail(HEARTH_P_OUT_OF_RANGE, StrFormat("cpu %s: offset %llu + size %llu overflows", what,
+                                                 static_cast<unsigned long long>(offset),
+                                                 static_cast<unsigned long long>(size)));
   }
   if (offset + size > buf->size) {
     return Fail(HEARTH_P_OUT_OF_RANGE,
                 StrFormat("cpu %s: offset %llu + size %llu is past the end of the buffer "
-                          "(%llu bytes)", what, static_cast<unsigned long long>(offset),
+                          "(%llu bytes)",
+                          what, static_cast<unsigned long long>(offset),
                           static_cast<unsigned long long>(size),
                           static_cast<unsigned long long>(buf->size)));
   }
@@ -368,7 +372,8 @@ hearth_pstatus PluginInit(hearth_plugin_init_info* info) {
   if (!HEARTH_PLUGIN_HAS_SLOT(info, hearth_plugin_init_info, plugin_abi_minor)) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
                 StrFormat("cpu plugin init: info->struct_size %u is too small to hold the "
-                          "plugin's ABI version", info->struct_size));
+                          "plugin's ABI version",
+                          info->struct_size));
   }
   // First, so a host that we refuse can still say which ABI we speak.
   info->plugin_abi_major = HEARTH_PLUGIN_ABI_MAJOR;
@@ -376,14 +381,15 @@ hearth_pstatus PluginInit(hearth_plugin_init_info* info) {
   if (info->host_abi_major != HEARTH_PLUGIN_ABI_MAJOR) {
     return Fail(HEARTH_P_FAILED_PRECONDITION,
                 StrFormat("cpu plugin speaks plugin ABI %d.%d but the host speaks %u.%u; the "
-                          "major versions must match", HEARTH_PLUGIN_ABI_MAJOR,
-                          HEARTH_PLUGIN_ABI_MINOR, info->host_abi_major, info->host_abi_minor));
+                          "major versions must match",
+                          HEARTH_PLUGIN_ABI_MAJOR, HEARTH_PLUGIN_ABI_MINOR, info->host_abi_major,
+                          info->host_abi_minor));
   }
   if (!HEARTH_PLUGIN_HAS_SLOT(info, hearth_plugin_init_info, vtable)) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu plugin init: info->struct_size %u is smaller than ABI %d.0's %zu",
-                          info->struct_size, HEARTH_PLUGIN_ABI_MAJOR,
-                          sizeof(hearth_plugin_init_info)));
+    return Fail(
+        HEARTH_P_INVALID_ARGUMENT,
+        StrFormat("cpu plugin init: info->struct_size %u is smaller than ABI %d.0's %zu",
+                  info->struct_size, HEARTH_PLUGIN_ABI_MAJOR, sizeof(hearth_plugin_init_info)));
   }
   if (host == nullptr) {
     return HEARTH_P_INVALID_ARGUMENT;  // nowhere to say why

@@ -43,14 +43,14 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
     }
   }
   if (t->ne[0] % be != 0) {
-    *why = StrFormat("ne[0] = %lld is not a multiple of the %s block (%lld elements)",
-                     static_cast<long long>(t->ne[0]), DtypeName(d.dtype),
-                     static_cast<long long>(be));
+    *why =
+        StrFormat("ne[0] = %lld is not a multiple of the %s block (%lld elements)",
+                  static_cast<long long>(t->ne[0]), DtypeName(d.dtype), static_cast<long long>(be));
     return false;
   }
   if (d.buffer == nullptr || !buffers.Contains(d.buffer)) {
-    *why = StrFormat("buffer %p is not a live buffer of the cpu plugin",
-                     static_cast<void*>(d.buffer));
+    *why =
+        StrFormat("buffer %p is not a live buffer of the cpu plugin", static_cast<void*>(d.buffer));
     return false;
   }
   // No CPU holds 2^48 elements; the bound keeps every later product exact.
@@ -76,10 +76,10 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
       *why = StrFormat("offset %llu plus the bytes its strides span is past 2^64; shape %s",
                        static_cast<unsigned long long>(d.offset), ShapeStr(*t).c_str());
     } else {
-      *why = StrFormat("bytes [%llu, %llu) are past the end of its buffer (%llu bytes); shape %s",
-                       static_cast<unsigned long long>(d.offset),
-                       static_cast<unsigned long long>(end),
-                       static_cast<unsigned long long>(d.buffer->size), ShapeStr(*t).c_str());
+      *why =
+          StrFormat("bytes [%llu, %llu) are past the end of its buffer (%llu bytes); shape %s",
+                    static_cast<unsigned long long>(d.offset), static_cast<unsigned long long>(end),
+                    static_cast<unsigned long long>(d.buffer->size), ShapeStr(*t).c_str());
     }
     return false;
   }
@@ -122,10 +122,10 @@ bool OutputHasNoSelfOverlap(const Tensor& t, std::string* why) {
   for (int k = 0; k < n; ++k) {
     const int d = dims[k];
     if (t.nb[d] < covered) {
-      *why = StrFormat("its strides make elements overlap (nb[%d] = %lld < %lld bytes spanned by "
-                       "the smaller dims); shape %s",
-                       d, static_cast<long long>(t.nb[d]), static_cast<long long>(covered),
-                       ShapeStr(t).c_str());
+      *why = StrFormat(
+          "its strides make elements overlap (nb[%d] = %lld < %lld bytes spanned by "
+          "the smaller dims); shape %s",
+          d, static_cast<long long>(t.nb[d]), static_cast<long long>(covered), ShapeStr(t).c_str());
       return false;
     }
     covered = t.nb[d] * t.ne[d];
@@ -190,8 +190,8 @@ bool ResolveNode(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index,
     n->in_id[s] = id;
     if (id == -1) {
       if (s < op->n_required) {
-        *why = StrFormat("input %d is missing (-1); %s needs %d inputs", s, op->name,
-                         op->n_required);
+        *why =
+            StrFormat("input %d is missing (-1); %s needs %d inputs", s, op->name, op->n_required);
         return false;
       }
       continue;

@@ -80,12 +80,18 @@ using BlockDequant = void (*)(const uint8_t*, float*);
 
 BlockDequant BlockDequantFor(uint32_t dtype) {
   switch (dtype) {
-    case HEARTH_DTYPE_Q8_0: return DequantQ8_0;
-    case HEARTH_DTYPE_Q4_0: return DequantQ4_0;
-    case HEARTH_DTYPE_Q5_0: return DequantQ5_0;
-    case HEARTH_DTYPE_Q4_K: return DequantQ4_K;
-    case HEARTH_DTYPE_Q6_K: return DequantQ6_K;
-    default: return nullptr;
+    case HEARTH_DTYPE_Q8_0:
+      return DequantQ8_0;
+    case HEARTH_DTYPE_Q4_0:
+      return DequantQ4_0;
+    case HEARTH_DTYPE_Q5_0:
+      return DequantQ5_0;
+    case HEARTH_DTYPE_Q4_K:
+      return DequantQ4_K;
+    case HEARTH_DTYPE_Q6_K:
+      return DequantQ6_K;
+    default:
+      return nullptr;
   }
 }
 
@@ -99,9 +105,14 @@ bool DequantArgsOk(uint32_t dtype, const void* src, float* dst, int64_t n) {
 
 bool KernelSupportsDtype(uint32_t dtype) {
   switch (dtype) {
-    case HEARTH_DTYPE_F32: case HEARTH_DTYPE_F16: case HEARTH_DTYPE_BF16:
-    case HEARTH_DTYPE_Q8_0: case HEARTH_DTYPE_Q4_0: case HEARTH_DTYPE_Q5_0:
-    case HEARTH_DTYPE_Q4_K: case HEARTH_DTYPE_Q6_K:
+    case HEARTH_DTYPE_F32:
+    case HEARTH_DTYPE_F16:
+    case HEARTH_DTYPE_BF16:
+    case HEARTH_DTYPE_Q8_0:
+    case HEARTH_DTYPE_Q4_0:
+    case HEARTH_DTYPE_Q5_0:
+    case HEARTH_DTYPE_Q4_K:
+    case HEARTH_DTYPE_Q6_K:
       return true;
     default:
       return false;

@@ -67,7 +67,8 @@ void RowQ4_K(const uint8_t* s, float* y, int64_t nb) {
     uint8_t sc[8], m[8];
     UnpackQ4KScales(s + kQ4_KScales, sc, m);
     for (int p = 0; p < 4; ++p) {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + kQ4_KQs + 32 * p));
+      const __m256i raw =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + kQ4_KQs + 32 * p));
       const __m256i nib[2] = {_mm256_and_si256(raw, low4),
                               _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4)};
       for (int h = 0; h < 2; ++h) {
@@ -78,7 +79,8 @@ void RowQ4_K(const uint8_t* s, float* y, int64_t nb) {
         const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
         for (int k = 0; k < 4; ++k) {
           const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]));
-          _mm256_storeu_ps(y + 32 * sub + 8 * k, _mm256_sub_ps(NoContract(_mm256_mul_ps(ds, q)), dm));
+          _mm256_storeu_ps(y + 32 * sub + 8 * k,
+                           _mm256_sub_ps(NoContract(_mm256_mul_ps(ds, q)), dm));
         }
       }
     }
@@ -144,12 +146,23 @@ void Avx2DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n) {
       for (; i < n; ++i) dst[i] = BF16ToFloat(LoadU16(s + 2 * i));
       return;
     }
-    case HEARTH_DTYPE_Q8_0: RowQ8_0(s, dst, n / 32); return;
-    case HEARTH_DTYPE_Q4_0: RowQ4_0(s, dst, n / 32); return;
-    case HEARTH_DTYPE_Q5_0: RowQ5_0(s, dst, n / 32); return;
-    case HEARTH_DTYPE_Q4_K: RowQ4_K(s, dst, n / 256); return;
-    case HEARTH_DTYPE_Q6_K: RowQ6_K(s, dst, n / 256); return;
-    default: return;
+    case HEARTH_DTYPE_Q8_0:
+      RowQ8_0(s, dst, n / 32);
+      return;
+    case HEARTH_DTYPE_Q4_0:
+      RowQ4_0(s, dst, n / 32);
+      return;
+    case HEARTH_DTYPE_Q5_0:
+      RowQ5_0(s, dst, n / 32);
+      return;
+    case HEARTH_DTYPE_Q4_K:
+      RowQ4_K(s, dst, n / 256);
+      return;
+    case HEARTH_DTYPE_Q6_K:
+      RowQ6_K(s, dst, n / 256);
+      return;
+    default:
+      return;
   }
 }
 

@@ -8,6 +8,10 @@
 // rows of w once from memory (decode) and reuses them from cache across the
 // rows of x (prompts). Inside a job, register tiles of max_rw w rows by
 // max_rx x rows sweep the w block for each group of x rows.
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -25,15 +29,24 @@ std::atomic<int> g_forced_isa{-1};
 
 const char* DtypeName(uint32_t dtype) {
   switch (dtype) {
-    case HEARTH_DTYPE_F32: return "F32";
-    case HEARTH_DTYPE_F16: return "F16";
-    case HEARTH_DTYPE_BF16: return "BF16";
-    case HEARTH_DTYPE_Q8_0: return "Q8_0";
-    case HEARTH_DTYPE_Q4_0: return "Q4_0";
-    case HEARTH_DTYPE_Q5_0: return "Q5_0";
-    case HEARTH_DTYPE_Q4_K: return "Q4_K";
-    case HEARTH_DTYPE_Q6_K: return "Q6_K";
-    default: return "unknown";
+    case HEARTH_DTYPE_F32:
+      return "F32";
+    case HEARTH_DTYPE_F16:
+      return "F16";
+    case HEARTH_DTYPE_BF16:
+      return "BF16";
+    case HEARTH_DTYPE_Q8_0:
+      return "Q8_0";
+    case HEARTH_DTYPE_Q4_0:
+      return "Q4_0";
+    case HEARTH_DTYPE_Q5_0:
+      return "Q5_0";
+    case HEARTH_DTYPE_Q4_K:
+      return "Q4_K";
+    case HEARTH_DTYPE_Q6_K:
+      return "Q6_K";
+    default:
+      return "unknown";
   }
 }
 
@@ -57,11 +70,29 @@ void Share(int64_t total, int ith, int nth, int64_t* begin, int64_t* end) {
 
 bool ThreadArgsOk(int ith, int nth) { return nth >= 1 && ith >= 0 && ith < nth; }
 
+// AVX2, FMA and F16C in the CPU, and YMM state enabled by the OS. cpuid by
+// hand: clang's __builtin_cpu_supports does not know "f16c".
+bool DetectAvx2FmaF16c() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool fma = ecx & (1u << 12), osxsave = ecx & (1u << 27), avx = ecx & (1u << 28);
+  const bool f16c = ecx & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6u) != 0x6u) return false;  // XMM and YMM state
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx & (1u << 5);
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 bool CpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+  static const bool has = DetectAvx2FmaF16c();
   return has;
 }
 
@@ -80,9 +111,12 @@ const char* KernelIsa() { return ActiveIsa() == Isa::kAvx2 ? "avx2" : "scalar"; 
 
 XFormat XFormatFor(uint32_t w_dtype) {
   switch (w_dtype) {
-    case HEARTH_DTYPE_Q8_0: case HEARTH_DTYPE_Q4_0: case HEARTH_DTYPE_Q5_0:
+    case HEARTH_DTYPE_Q8_0:
+    case HEARTH_DTYPE_Q4_0:
+    case HEARTH_DTYPE_Q5_0:
       return XFormat::kQ8Block32;
-    case HEARTH_DTYPE_Q4_K: case HEARTH_DTYPE_Q6_K:
+    case HEARTH_DTYPE_Q4_K:
+    case HEARTH_DTYPE_Q6_K:
       return XFormat::kQ8Block256;
     default:
       return XFormat::kF32;
@@ -110,12 +144,12 @@ std::string MatMulCheck(const MatMulArgs& a) {
            std::to_string(row_bytes) + " bytes)";
   }
   if (a.N > 1 && a.x_row_stride < a.K) {
-    return "x row stride " + std::to_string(a.x_row_stride) + " is less than K = " +
-           std::to_string(a.K);
+    return "x row stride " + std::to_string(a.x_row_stride) +
+           " is less than K = " + std::to_string(a.K);
   }
   if (a.N > 1 && a.y_row_stride < a.M) {
-    return "y row stride " + std::to_string(a.y_row_stride) + " is less than M = " +
-           std::to_string(a.M);
+    return "y row stride " + std::to_string(a.y_row_stride) +
+           " is less than M = " + std::to_string(a.M);
   }
   if (a.y == nullptr || (a.K > 0 && (a.w == nullptr || a.x == nullptr))) {
     return "null weight, x or y pointer";

@@ -18,7 +18,9 @@ using avx2::Hsum;
 
 struct F32Format {
   static constexpr int kBytes = 4;
-  static __m256 Load8(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static __m256 Load8(const uint8_t* p) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  }
   static float Load1(const uint8_t* p) {
     float v;
     std::memcpy(&v, p, 4);
@@ -41,8 +43,6 @@ struct BF16Format {
   static float Load1(const uint8_t* p) { return BF16ToFloat(LoadU16(p)); }
 };
 
-constexpr int kPrefetchBytes = 1024;
-
 template <class F>
 struct FloatKernel {
   static constexpr int kMaxRw = 4;
@@ -59,13 +59,13 @@ struct FloatKernel {
     const float* xrow[RX];
     for (int j = 0; j < RX; ++j) xrow[j] = reinterpret_cast<const float*>(t.x + j * t.x_row_bytes);
     const int64_t k8 = t.k_units / 8 * 8;
+    const avx2::RowPrefetcher prefetch(t, RW, F::kBytes);
     for (int64_t k = 0; k < k8; k += 8) {
       __m256 w[RW];
       for (int i = 0; i < RW; ++i) {
         const uint8_t* p = wrow[i] + k * F::kBytes;
-        if ((k & 31) == 0) {
-          _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
-        }
+        // One prefetch per cache line: every 64 / (8 * kBytes) steps.
+        if (((k * F::kBytes) & 63) == 0) prefetch.Ahead<1>(p, k * F::kBytes);
         w[i] = F::Load8(p);
       }
       for (int j = 0; j < RX; ++j) {
@@ -89,10 +89,14 @@ struct FloatKernel {
 
 TileKernel Avx2FloatTileKernel(uint32_t w_dtype) {
   switch (w_dtype) {
-    case HEARTH_DTYPE_F32: return avx2::MakeTileKernel<FloatKernel<F32Format>>(4);
-    case HEARTH_DTYPE_F16: return avx2::MakeTileKernel<FloatKernel<F16Format>>(4);
-    case HEARTH_DTYPE_BF16: return avx2::MakeTileKernel<FloatKernel<BF16Format>>(4);
-    default: return TileKernel{};
+    case HEARTH_DTYPE_F32:
+      return avx2::MakeTileKernel<FloatKernel<F32Format>>(4);
+    case HEARTH_DTYPE_F16:
+      return avx2::MakeTileKernel<FloatKernel<F16Format>>(4);
+    case HEARTH_DTYPE_BF16:
+      return avx2::MakeTileKernel<FloatKernel<BF16Format>>(4);
+    default:
+      return TileKernel{};
   }
 }
 

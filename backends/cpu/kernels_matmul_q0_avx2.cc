@@ -45,10 +45,6 @@ struct Q5_0Format {
   }
 };
 
-// How far ahead (bytes) each weight row is prefetched, so that the row
-// streams of a decode step keep enough misses in flight.
-constexpr int kPrefetchBytes = 768;
-
 template <class F>
 struct Q0Kernel {
   static constexpr int kMaxRw = 4;
@@ -64,14 +60,16 @@ struct Q0Kernel {
     const uint8_t* wrow[RW];
     for (int i = 0; i < RW; ++i) wrow[i] = t.w + i * t.w_row_bytes;
     const XBlock32* xrow[RX];
-    for (int j = 0; j < RX; ++j) xrow[j] = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
+    for (int j = 0; j < RX; ++j)
+      xrow[j] = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
 
+    const avx2::RowPrefetcher prefetch(t, RW, F::kBytes);
     for (int64_t b = 0; b < t.k_units; ++b) {
       __m256i wq[RW], wabs[RW];
       __m256 dw[RW];
       for (int i = 0; i < RW; ++i) {
         const uint8_t* blk = wrow[i] + b * F::kBytes;
-        _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+        prefetch.Ahead<F::kBytes>(blk, b * F::kBytes);
         wq[i] = F::Weights(blk);
         if constexpr (F::kOffset == 0) wabs[i] = _mm256_abs_epi8(wq[i]);
         dw[i] = _mm256_set1_ps(Half(blk));
@@ -106,10 +104,14 @@ struct Q0Kernel {
 
 TileKernel Avx2Q0TileKernel(uint32_t w_dtype) {
   switch (w_dtype) {
-    case HEARTH_DTYPE_Q8_0: return avx2::MakeTileKernel<Q0Kernel<Q8_0Format>>(4);
-    case HEARTH_DTYPE_Q4_0: return avx2::MakeTileKernel<Q0Kernel<Q4_0Format>>(4);
-    case HEARTH_DTYPE_Q5_0: return avx2::MakeTileKernel<Q0Kernel<Q5_0Format>>(4);
-    default: return TileKernel{};
+    case HEARTH_DTYPE_Q8_0:
+      return avx2::MakeTileKernel<Q0Kernel<Q8_0Format>>(4);
+    case HEARTH_DTYPE_Q4_0:
+      return avx2::MakeTileKernel<Q0Kernel<Q4_0Format>>(4);
+    case HEARTH_DTYPE_Q5_0:
+      return avx2::MakeTileKernel<Q0Kernel<Q5_0Format>>(4);
+    default:
+      return TileKernel{};
   }
 }
 

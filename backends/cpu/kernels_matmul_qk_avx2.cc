@@ -23,12 +23,6 @@ using avx2::Half;
 using avx2::Hsum;
 using avx2::Load256;
 
-constexpr int kPrefetchBytes = 1024;
-
-inline void Prefetch(const uint8_t* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
-}
-
 // Broadcasts 16-bit element e of each 128-bit lane to the whole lane.
 inline __m256i LaneBroadcast16(__m256i v, int e0, int e1) {
   const __m256i mask = _mm256_setr_epi8(
@@ -54,6 +48,7 @@ inline void StoreAcc(const TileArgs& t, __m256 (&acc)[RW][RX]) {
 }
 
 struct Q4KKernel {
+  static constexpr int kBytes = kQ4_KBytes;
   static constexpr int kMaxRw = 4;
   static constexpr int kMaxRx = 2;
 
@@ -62,6 +57,7 @@ struct Q4KKernel {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     __m256 acc[RW][RX];
     ZeroAcc(acc);
+    const avx2::RowPrefetcher prefetch(t, RW, kBytes);
     for (int64_t b = 0; b < t.k_units; ++b) {
       const uint8_t* blk[RW];
       const XBlock256* xb[RX];
@@ -71,16 +67,16 @@ struct Q4KKernel {
       __m256i scales[RW];  // the 8 sub-block scales as s16, in both lanes
       __m256 d[RW];
       for (int i = 0; i < RW; ++i) {
-        blk[i] = t.w + i * t.w_row_bytes + b * kQ4_KBytes;
-        Prefetch(blk[i] + kPrefetchBytes);
+        blk[i] = t.w + i * t.w_row_bytes + b * kBytes;
+        prefetch.Ahead<kBytes>(blk[i], b * kBytes);
         uint8_t sc[8], m[8];
         UnpackQ4KScales(blk[i] + kQ4_KScales, sc, m);
         scales[i] = _mm256_broadcastsi128_si256(
             _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
         // Minimums: m[s] pairs with the sums of x's groups 2s and 2s+1.
         const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
-        const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
-            m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+        const __m256i mins = _mm256_cvtepu8_epi16(
+            _mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
         d[i] = _mm256_set1_ps(Half(blk[i]));
         const __m256 dmin = _mm256_set1_ps(Half(blk[i] + 2));
         for (int j = 0; j < RX; ++j) {
@@ -121,6 +117,7 @@ struct Q4KKernel {
 };
 
 struct Q6KKernel {
+  static constexpr int kBytes = kQ6_KBytes;
   static constexpr int kMaxRw = 4;
   static constexpr int kMaxRx = 2;
 
@@ -129,6 +126,7 @@ struct Q6KKernel {
     const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
     __m256 acc[RW][RX];
     ZeroAcc(acc);
+    const avx2::RowPrefetcher prefetch(t, RW, kBytes);
     for (int64_t b = 0; b < t.k_units; ++b) {
       const uint8_t* blk[RW];
       const XBlock256* xb[RX];
@@ -138,9 +136,8 @@ struct Q6KKernel {
       __m256i sc_lo[RW], sc_hi[RW];  // scales 0-7 / 8-15 as s16, in both lanes
       __m256i isum[RW][RX];
       for (int i = 0; i < RW; ++i) {
-        blk[i] = t.w + i * t.w_row_bytes + b * kQ6_KBytes;
-        Prefetch(blk[i] + kPrefetchBytes);
-        Prefetch(blk[i] + kPrefetchBytes + 64);
+        blk[i] = t.w + i * t.w_row_bytes + b * kBytes;
+        prefetch.Ahead<kBytes>(blk[i], b * kBytes);
         const __m256i sc16 = _mm256_cvtepi8_epi16(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[i] + kQ6_KScales)));
         sc_lo[i] = _mm256_permute2x128_si256(sc16, sc16, 0x00);
@@ -194,9 +191,12 @@ struct Q6KKernel {
 
 TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
   switch (w_dtype) {
-    case HEARTH_DTYPE_Q4_K: return avx2::MakeTileKernel<Q4KKernel>(4);
-    case HEARTH_DTYPE_Q6_K: return avx2::MakeTileKernel<Q6KKernel>(4);
-    default: return TileKernel{};
+    case HEARTH_DTYPE_Q4_K:
+      return avx2::MakeTileKernel<Q4KKernel>(4);
+    case HEARTH_DTYPE_Q6_K:
+      return avx2::MakeTileKernel<Q6KKernel>(4);
+    default:
+      return TileKernel{};
   }
 }
 

@@ -115,7 +115,8 @@ float DotQ4_K(const uint8_t* w, const XBlock256* x, int64_t nb) {
     for (int s = 0; s < 8; ++s) {
       const int shift = (s & 1) * 4;
       int sub = 0;
-      for (int l = 0; l < 32; ++l) sub += ((qs[32 * (s / 2) + l] >> shift) & 0x0f) * x->q[32 * s + l];
+      for (int l = 0; l < 32; ++l)
+        sub += ((qs[32 * (s / 2) + l] >> shift) & 0x0f) * x->q[32 * s + l];
       isum += sc[s] * sub;
       msum += m[s] * (x->bsums[2 * s] + x->bsums[2 * s + 1]);
     }
@@ -196,15 +197,32 @@ TileKernel ScalarTileKernel(uint32_t w_dtype) {
   k.max_rx = 4;
   k.decode_rw = 4;
   switch (w_dtype) {
-    case HEARTH_DTYPE_F32: k.fn = Tile<float, DotF32>; break;
-    case HEARTH_DTYPE_F16: k.fn = Tile<float, DotF16>; break;
-    case HEARTH_DTYPE_BF16: k.fn = Tile<float, DotBF16>; break;
-    case HEARTH_DTYPE_Q8_0: k.fn = Tile<XBlock32, DotQ8_0>; break;
-    case HEARTH_DTYPE_Q4_0: k.fn = Tile<XBlock32, DotQ4_0>; break;
-    case HEARTH_DTYPE_Q5_0: k.fn = Tile<XBlock32, DotQ5_0>; break;
-    case HEARTH_DTYPE_Q4_K: k.fn = Tile<XBlock256, DotQ4_K>; break;
-    case HEARTH_DTYPE_Q6_K: k.fn = Tile<XBlock256, DotQ6_K>; break;
-    default: break;
+    case HEARTH_DTYPE_F32:
+      k.fn = Tile<float, DotF32>;
+      break;
+    case HEARTH_DTYPE_F16:
+      k.fn = Tile<float, DotF16>;
+      break;
+    case HEARTH_DTYPE_BF16:
+      k.fn = Tile<float, DotBF16>;
+      break;
+    case HEARTH_DTYPE_Q8_0:
+      k.fn = Tile<XBlock32, DotQ8_0>;
+      break;
+    case HEARTH_DTYPE_Q4_0:
+      k.fn = Tile<XBlock32, DotQ4_0>;
+      break;
+    case HEARTH_DTYPE_Q5_0:
+      k.fn = Tile<XBlock32, DotQ5_0>;
+      break;
+    case HEARTH_DTYPE_Q4_K:
+      k.fn = Tile<XBlock256, DotQ4_K>;
+      break;
+    case HEARTH_DTYPE_Q6_K:
+      k.fn = Tile<XBlock256, DotQ6_K>;
+      break;
+    default:
+      break;
   }
   return k;
 }

@@ -71,8 +71,8 @@ void QuantizeBlock256(const float* x, XBlock256* out) {
   const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
   for (int c = 0; c < 8; ++c) {
     const float* xc = x + 32 * c;
-    const __m256i q = PackI8(Round8(xc, idv), Round8(xc + 8, idv), Round8(xc + 16, idv),
-                             Round8(xc + 24, idv));
+    const __m256i q =
+        PackI8(Round8(xc, idv), Round8(xc + 8, idv), Round8(xc + 16, idv), Round8(xc + 24, idv));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->q + 32 * c), q);
     // Sums of 4 bytes in each int32 lane; lanes 0-3 are the first 16 elements.
     const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
@@ -98,9 +98,12 @@ void Avx2QuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_t*
 
 TileKernel Avx2TileKernel(uint32_t w_dtype) {
   switch (XFormatFor(w_dtype)) {
-    case XFormat::kF32: return Avx2FloatTileKernel(w_dtype);
-    case XFormat::kQ8Block32: return Avx2Q0TileKernel(w_dtype);
-    case XFormat::kQ8Block256: return Avx2QKTileKernel(w_dtype);
+    case XFormat::kF32:
+      return Avx2FloatTileKernel(w_dtype);
+    case XFormat::kQ8Block32:
+      return Avx2Q0TileKernel(w_dtype);
+    case XFormat::kQ8Block256:
+      return Avx2QKTileKernel(w_dtype);
   }
   return TileKernel{};
 }

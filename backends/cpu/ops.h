@@ -104,7 +104,7 @@ std::string ShapeStr(const Tensor& t);
 // Shared contract checks; each sets *why naming the slot on failure.
 bool WantDtype(const Node& n, int slot, uint32_t dtype, std::string* why);
 bool WantDtypeIn(const Node& n, int slot, uint32_t mask, std::string* why);  // bit per dtype
-bool WantRowContiguous(const Node& n, int slot, std::string* why);  // nb[0] == elem
+bool WantRowContiguous(const Node& n, int slot, std::string* why);           // nb[0] == elem
 bool WantSameShape(const Node& n, int slot_a, int slot_b, std::string* why);
 bool WantDims(const Node& n, int slot, int max_dims, std::string* why);  // ne[d] == 1 for d >= max
 const Tensor& SlotTensor(const Node& n, int slot);
@@ -121,6 +121,30 @@ void ParallelFor(ExecEnv& env, int64_t n_items, int64_t min_items, F&& f) {
     int64_t begin = chunk * ith;
     int64_t end = begin + chunk < n_items ? begin + chunk : n_items;
     if (begin < end) f(begin, end, ith);
+  });
+}
+
+// For row-wise elementwise ops: splits rows x ne0 elements over the threads,
+// cutting rows into column chunks (multiples of 64 elements) when there are
+// fewer rows than threads (decode has one row per op), at least min_elems
+// per thread. Calls f(row, i0, i1) for each piece.
+template <typename F>
+void ParallelRowPieces(ExecEnv& env, int64_t rows, int64_t ne0, int64_t min_elems, F&& f) {
+  if (rows <= 0 || ne0 <= 0) return;
+  const int64_t total = rows * ne0;
+  int64_t want = min_elems > 0 ? total / min_elems : total;
+  const int nth = static_cast<int>(want < 1 ? 1 : (want > env.n_threads ? env.n_threads : want));
+  int64_t per_row = rows >= nth ? 1 : (nth + rows - 1) / rows;
+  int64_t chunk = (ne0 + per_row - 1) / per_row;
+  chunk = (chunk + 63) / 64 * 64;
+  per_row = (ne0 + chunk - 1) / chunk;
+  const int64_t n_pieces = rows * per_row;
+  env.pool->Run(nth, [&](int ith, int nt) {
+    const int64_t begin = n_pieces * ith / nt, end = n_pieces * (ith + 1) / nt;
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t row = p / per_row, i0 = p % per_row * chunk;
+      f(row, i0, i0 + chunk < ne0 ? i0 + chunk : ne0);
+    }
   });
 }
 

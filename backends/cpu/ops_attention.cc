@@ -7,6 +7,7 @@
 // positions resolve to the last token, deterministically; (2) every
 // (token, head) pair scores its visible cache rows into a per-thread scratch
 // of n_ctx floats, takes a float softmax (max subtracted) and accumulates V.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -40,7 +41,7 @@ bool WantShape3(const Node& n, int slot, int64_t a, int64_t b, int64_t c, const 
   *why = StrFormat("%s %s has shape %s; want [%lld, %lld, %lld, 1] (%s)", what,
                    SlotName(n, slot).c_str(), ShapeStr(t).c_str(), static_cast<long long>(a),
                    static_cast<long long>(b), static_cast<long long>(c),
-                   slot == kQ || slot == -1 ? "head_dim, n_head, T"
+                   slot == kQ || slot == -1             ? "head_dim, n_head, T"
                    : slot == kKCache || slot == kVCache ? "head_dim, n_head_kv, n_ctx"
                                                         : "head_dim, n_head_kv, T");
   return false;
@@ -151,17 +152,23 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
     }
   }
 
-  ParallelFor(env, n_head_kv, 1, [&](int64_t g0, int64_t g1, int) {
-    for (int64_t g = g0; g < g1; ++g) {
-      for (int64_t t = 0; t < n_tok; ++t) {
-        StoreRow(reinterpret_cast<const float*>(k.Row(g, t)), kc.Row(g, pos[t]), kc.dtype, dk, vec);
-        StoreRow(reinterpret_cast<const float*>(v.Row(g, t)), vc.Row(g, pos[t]), vc.dtype, dv, vec);
-      }
-    }
-  });
+  // The write is a copy of T * (dk + dv) floats per kv head: tiny in decode.
+  const int64_t per_head = std::max<int64_t>(n_tok * (dk + dv), 1);
+  ParallelFor(env, n_head_kv, per_head > 16384 ? 1 : 16384 / per_head,
+              [&](int64_t g0, int64_t g1, int) {
+                for (int64_t g = g0; g < g1; ++g) {
+                  for (int64_t t = 0; t < n_tok; ++t) {
+                    StoreRow(reinterpret_cast<const float*>(k.Row(g, t)), kc.Row(g, pos[t]),
+                             kc.dtype, dk, vec);
+                    StoreRow(reinterpret_cast<const float*>(v.Row(g, t)), vc.Row(g, pos[t]),
+                             vc.dtype, dv, vec);
+                  }
+                }
+              });
 
   const size_t per_thread = PerThreadBytes(n);
   const int64_t n_items = n_tok * n_head;
+  if (n_items == 0) return true;
   // Hand out work round-robin (later tokens see more rows, so contiguous
   // chunks would load the last thread most); keep the q heads of one kv head
   // together when there are enough such groups to go round.
@@ -210,7 +217,7 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
 
 }  // namespace
 
-const OpInfo kOpAttention = {"ATTENTION", 6, 0, false, AttentionDtypes, AttentionCheck,
-                             AttentionScratch, AttentionRun};
+const OpInfo kOpAttention = {
+    "ATTENTION", 6, 0, false, AttentionDtypes, AttentionCheck, AttentionScratch, AttentionRun};
 
 }  // namespace hearth::cpu

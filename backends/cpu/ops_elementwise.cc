@@ -19,12 +19,6 @@ constexpr int64_t kCheapElemsPerThread = 32768;
 // Ops that evaluate exp/tanh per element.
 constexpr int64_t kTranscendentalElemsPerThread = 4096;
 
-int64_t MinRows(const Tensor& t, int64_t elems_per_thread) {
-  int64_t per_row = t.ne[0] > 0 ? t.ne[0] : 1;
-  int64_t rows = elems_per_thread / per_row;
-  return rows > 0 ? rows : 1;
-}
-
 bool AllF32(const Node& n, int n_in, std::string* why) {
   for (int s = -1; s < n_in; ++s) {
     if (!WantDtype(n, s, HEARTH_DTYPE_F32, why)) return false;
@@ -51,9 +45,10 @@ bool BinaryCheck(const Node& n, std::string* why) {
   const Tensor& b = n.in[1];
   for (int d = 0; d < 4; ++d) {
     if (b.ne[d] == a.ne[d] || (d > 0 && b.ne[d] == 1)) continue;
-    *why = StrFormat("input 1 (tensor %d) has shape %s, which does not broadcast to input 0's %s "
-                     "(each of ne[1..3] must equal a's or be 1; ne[0] must equal)",
-                     n.in_id[1], ShapeStr(b).c_str(), ShapeStr(a).c_str());
+    *why = StrFormat(
+        "input 1 (tensor %d) has shape %s, which does not broadcast to input 0's %s "
+        "(each of ne[1..3] must equal a's or be 1; ne[0] must equal)",
+        n.in_id[1], ShapeStr(b).c_str(), ShapeStr(a).c_str());
     return false;
   }
   return true;
@@ -64,22 +59,20 @@ bool BinaryRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& a = n.in[0];
   const Tensor& b = n.in[1];
   const Tensor& out = n.out;
-  const int64_t ne0 = a.ne[0];
-  ParallelFor(env, a.Rows(), MinRows(a, kCheapElemsPerThread), [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t i1 = r % a.ne[1], i23 = r / a.ne[1];
-      int64_t i2 = i23 % a.ne[2], i3 = i23 / a.ne[2];
-      const float* x = reinterpret_cast<const float*>(a.Row(i1, i2, i3));
-      const float* y = reinterpret_cast<const float*>(
-          b.Row(b.ne[1] == 1 ? 0 : i1, b.ne[2] == 1 ? 0 : i2, b.ne[3] == 1 ? 0 : i3));
-      float* o = reinterpret_cast<float*>(out.Row(i1, i2, i3));
-      if (kMul) {
-        for (int64_t i = 0; i < ne0; ++i) o[i] = x[i] * y[i];
-      } else {
-        for (int64_t i = 0; i < ne0; ++i) o[i] = x[i] + y[i];
-      }
-    }
-  });
+  ParallelRowPieces(
+      env, a.Rows(), a.ne[0], kCheapElemsPerThread, [&](int64_t r, int64_t i0, int64_t i1) {
+        const int64_t i23 = r / a.ne[1];
+        const int64_t j1 = r % a.ne[1], j2 = i23 % a.ne[2], j3 = i23 / a.ne[2];
+        const float* x = reinterpret_cast<const float*>(a.Row(j1, j2, j3));
+        const float* y = reinterpret_cast<const float*>(
+            b.Row(b.ne[1] == 1 ? 0 : j1, b.ne[2] == 1 ? 0 : j2, b.ne[3] == 1 ? 0 : j3));
+        float* o = reinterpret_cast<float*>(out.Row(j1, j2, j3));
+        if (kMul) {
+          for (int64_t i = i0; i < i1; ++i) o[i] = x[i] * y[i];
+        } else {
+          for (int64_t i = i0; i < i1; ++i) o[i] = x[i] + y[i];
+        }
+      });
   return true;
 }
 
@@ -95,9 +88,10 @@ bool ScaleRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& a = n.in[0];
   const float s = n.node->fparams[0];
   const VecOps& vec = Vec();
-  ParallelFor(env, a.Rows(), MinRows(a, kCheapElemsPerThread), [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) vec.scale_mul(n.out.F32Row(r), a.F32Row(r), s, nullptr, a.ne[0]);
-  });
+  ParallelRowPieces(env, a.Rows(), a.ne[0], kCheapElemsPerThread,
+                    [&](int64_t r, int64_t i0, int64_t i1) {
+                      vec.scale_mul(n.out.F32Row(r) + i0, a.F32Row(r) + i0, s, nullptr, i1 - i0);
+                    });
   return true;
 }
 
@@ -106,8 +100,7 @@ bool ScaleRun(const Node& n, ExecEnv& env, std::string*) {
 bool GatedDtypes(const Node& n, std::string* why) { return AllF32(n, 2, why); }
 
 bool GatedCheck(const Node& n, std::string* why) {
-  return AllRowContiguous(n, 2, why) && WantSameShape(n, 1, 0, why) &&
-         WantSameShape(n, -1, 0, why);
+  return AllRowContiguous(n, 2, why) && WantSameShape(n, 1, 0, why) && WantSameShape(n, -1, 0, why);
 }
 
 template <bool kGelu>
@@ -115,16 +108,17 @@ bool GatedRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& g = n.in[0];
   const Tensor& u = n.in[1];
   const VecOps& vec = Vec();
-  ParallelFor(env, g.Rows(), MinRows(g, kTranscendentalElemsPerThread),
-              [&](int64_t r0, int64_t r1, int) {
-                for (int64_t r = r0; r < r1; ++r) {
-                  if (kGelu) {
-                    vec.gelu_mul(n.out.F32Row(r), g.F32Row(r), u.F32Row(r), g.ne[0]);
-                  } else {
-                    vec.silu_mul(n.out.F32Row(r), g.F32Row(r), u.F32Row(r), g.ne[0]);
-                  }
-                }
-              });
+  ParallelRowPieces(env, g.Rows(), g.ne[0], kTranscendentalElemsPerThread,
+                    [&](int64_t r, int64_t i0, int64_t i1) {
+                      float* y = n.out.F32Row(r) + i0;
+                      const float* gr = g.F32Row(r) + i0;
+                      const float* ur = u.F32Row(r) + i0;
+                      if (kGelu) {
+                        vec.gelu_mul(y, gr, ur, i1 - i0);
+                      } else {
+                        vec.silu_mul(y, gr, ur, i1 - i0);
+                      }
+                    });
   return true;
 }
 
@@ -139,14 +133,15 @@ bool CopyCheck(const Node& n, std::string* why) { return WantSameShape(n, -1, 0,
 inline float LoadAsFloat(const uint8_t* p, uint32_t dtype) {
   if (dtype == HEARTH_DTYPE_F32) return *reinterpret_cast<const float*>(p);
   uint16_t h = *reinterpret_cast<const uint16_t*>(p);
-  return dtype == HEARTH_DTYPE_F16 ? HalfToFloat(h) : Bf16ToFloat(h);
+  return dtype == HEARTH_DTYPE_F16 ? HalfBitsToFloat(h) : Bf16BitsToFloat(h);
 }
 
 inline void StoreFloat(uint8_t* p, uint32_t dtype, float v) {
   if (dtype == HEARTH_DTYPE_F32) {
     *reinterpret_cast<float*>(p) = v;
   } else {
-    *reinterpret_cast<uint16_t*>(p) = dtype == HEARTH_DTYPE_F16 ? FloatToHalf(v) : FloatToBf16(v);
+    *reinterpret_cast<uint16_t*>(p) =
+        dtype == HEARTH_DTYPE_F16 ? FloatToHalfBits(v) : FloatToBf16Bits(v);
   }
 }
 
@@ -170,19 +165,18 @@ bool CopyRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& out = n.out;
   const int64_t sb = PlainElemBytes(x.dtype), db = PlainElemBytes(out.dtype);
   const bool rows_contiguous = (x.nb[0] == sb && out.nb[0] == db) || x.ne[0] <= 1;
-  ParallelFor(env, x.Rows(), MinRows(x, kCheapElemsPerThread), [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* src = x.FlatRow(r);
-      uint8_t* dst = out.FlatRow(r);
-      if (rows_contiguous) {
-        ConvertRow(src, x.dtype, dst, out.dtype, x.ne[0]);
-      } else {
-        for (int64_t i = 0; i < x.ne[0]; ++i) {
+  ParallelRowPieces(
+      env, x.Rows(), x.ne[0], kCheapElemsPerThread, [&](int64_t r, int64_t i0, int64_t i1) {
+        const uint8_t* src = x.FlatRow(r);
+        uint8_t* dst = out.FlatRow(r);
+        if (rows_contiguous) {
+          ConvertRow(src + i0 * sb, x.dtype, dst + i0 * db, out.dtype, i1 - i0);
+          return;
+        }
+        for (int64_t i = i0; i < i1; ++i) {
           StoreFloat(dst + i * out.nb[0], out.dtype, LoadAsFloat(src + i * x.nb[0], x.dtype));
         }
-      }
-    }
-  });
+      });
   return true;
 }
 
@@ -191,10 +185,10 @@ bool CopyRun(const Node& n, ExecEnv& env, std::string*) {
 const OpInfo kOpAdd = {"ADD", 2, 0, true, BinaryDtypes, BinaryCheck, NoScratch, BinaryRun<false>};
 const OpInfo kOpMul = {"MUL", 2, 0, true, BinaryDtypes, BinaryCheck, NoScratch, BinaryRun<true>};
 const OpInfo kOpScale = {"SCALE", 1, 0, true, ScaleDtypes, ScaleCheck, NoScratch, ScaleRun};
-const OpInfo kOpSiluMul = {"SILU_MUL", 2, 0, true, GatedDtypes, GatedCheck, NoScratch,
-                           GatedRun<false>};
-const OpInfo kOpGeluMul = {"GELU_MUL", 2, 0, true, GatedDtypes, GatedCheck, NoScratch,
-                           GatedRun<true>};
+const OpInfo kOpSiluMul = {"SILU_MUL",  2,          0,         true,
+                           GatedDtypes, GatedCheck, NoScratch, GatedRun<false>};
+const OpInfo kOpGeluMul = {"GELU_MUL",  2,          0,         true,
+                           GatedDtypes, GatedCheck, NoScratch, GatedRun<true>};
 const OpInfo kOpCopy = {"COPY", 1, 0, true, CopyDtypes, CopyCheck, NoScratch, CopyRun};
 
 }  // namespace hearth::cpu

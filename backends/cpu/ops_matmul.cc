@@ -17,10 +17,10 @@
 namespace hearth::cpu {
 namespace {
 
-constexpr uint32_t kWeightDtypes =
-    (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) | (1u << HEARTH_DTYPE_BF16) |
-    (1u << HEARTH_DTYPE_Q8_0) | (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
-    (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K);
+constexpr uint32_t kWeightDtypes = (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) |
+                                   (1u << HEARTH_DTYPE_BF16) | (1u << HEARTH_DTYPE_Q8_0) |
+                                   (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
+                                   (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K);
 
 // Below this many activation rows the kernels' dot products win (decode).
 constexpr int64_t kDnnlMinN = 16;
@@ -40,7 +40,7 @@ void RowToF32(uint32_t dtype, const uint8_t* src, float* dst, int64_t n, const V
       break;
     case HEARTH_DTYPE_BF16: {
       const uint16_t* b = reinterpret_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFloat(b[i]);
+      for (int64_t i = 0; i < n; ++i) dst[i] = Bf16BitsToFloat(b[i]);
       break;
     }
     default:
@@ -161,11 +161,12 @@ bool MulMatCheck(const Node& n, std::string* why) {
   }
   if (out.ne[0] != w.ne[1] || out.ne[1] != x.ne[1] || out.ne[2] != x.ne[2] ||
       out.ne[3] != x.ne[3]) {
-    *why = StrFormat("output %s has shape %s; want [%lld, %lld, %lld, %lld] "
-                     "(w ne[1], x ne[1], x ne[2], x ne[3])",
-                     SlotName(n, -1).c_str(), ShapeStr(out).c_str(),
-                     static_cast<long long>(w.ne[1]), static_cast<long long>(x.ne[1]),
-                     static_cast<long long>(x.ne[2]), static_cast<long long>(x.ne[3]));
+    *why = StrFormat(
+        "output %s has shape %s; want [%lld, %lld, %lld, %lld] "
+        "(w ne[1], x ne[1], x ne[2], x ne[3])",
+        SlotName(n, -1).c_str(), ShapeStr(out).c_str(), static_cast<long long>(w.ne[1]),
+        static_cast<long long>(x.ne[1]), static_cast<long long>(x.ne[2]),
+        static_cast<long long>(x.ne[3]));
     return false;
   }
   for (int d = 2; d < 4; ++d) {
@@ -201,7 +202,13 @@ size_t MulMatScratch(const Node& n, int nth) {
 }
 
 bool RunKernels(const MatMulArgs& a, ExecEnv& env) {
-  env.pool->Run(env.n_threads, [&](int ith, int nth) { MatMulPrepare(a, env.scratch, ith, nth); });
+  // Phase 1 only exists for block formats, and quantizing one decode row is
+  // cheaper than waking the pool for it.
+  if (MatMulScratchBytes(a.w_dtype, a.K, a.N) > 0) {
+    const int64_t want = a.K * a.N / 16384;
+    const int nth = static_cast<int>(want < 1 ? 1 : (want > env.n_threads ? env.n_threads : want));
+    env.pool->Run(nth, [&](int ith, int nt) { MatMulPrepare(a, env.scratch, ith, nt); });
+  }
   env.pool->Run(env.n_threads, [&](int ith, int nth) { MatMulCompute(a, env.scratch, ith, nth); });
   return true;
 }
@@ -262,9 +269,9 @@ bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
 
 }  // namespace
 
-const OpInfo kOpGetRows = {"GET_ROWS", 2, 0, false, GetRowsDtypes, GetRowsCheck, NoScratch,
-                           GetRowsRun};
-const OpInfo kOpMulMat = {"MUL_MAT", 2, 0, false, MulMatDtypes, MulMatCheck, MulMatScratch,
-                          MulMatRun};
+const OpInfo kOpGetRows = {"GET_ROWS",   2,         0,         false, GetRowsDtypes,
+                           GetRowsCheck, NoScratch, GetRowsRun};
+const OpInfo kOpMulMat = {"MUL_MAT",     2,        0, false, MulMatDtypes, MulMatCheck,
+                          MulMatScratch, MulMatRun};
 
 }  // namespace hearth::cpu

@@ -109,9 +109,9 @@ bool SoftmaxRun(const Node& n, ExecEnv& env, std::string*) {
 
 }  // namespace
 
-const OpInfo kOpRmsNorm = {"RMS_NORM", 1, 1, true, RmsNormDtypes, RmsNormCheck, NoScratch,
-                           RmsNormRun};
-const OpInfo kOpSoftmax = {"SOFTMAX", 1, 0, true, SoftmaxDtypes, SoftmaxCheck, NoScratch,
-                           SoftmaxRun};
+const OpInfo kOpRmsNorm = {"RMS_NORM",   1,         1,         true, RmsNormDtypes,
+                           RmsNormCheck, NoScratch, RmsNormRun};
+const OpInfo kOpSoftmax = {"SOFTMAX",    1,         0,         true, SoftmaxDtypes,
+                           SoftmaxCheck, NoScratch, SoftmaxRun};
 
 }  // namespace hearth::cpu

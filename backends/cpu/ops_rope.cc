@@ -5,6 +5,7 @@
 // Angles are computed in double (positions reach 1e5 and more, where a float
 // theta loses the low bits) once per token per thread and reused for every
 // head of that token.
+#include <algorithm>
 #include <cmath>
 
 #include "backends/cpu/ops.h"
@@ -33,15 +34,15 @@ bool RopeCheck(const Node& n, std::string* why) {
   }
   if (pos.ne[0] != x.ne[2]) {
     *why = StrFormat("positions %s have %lld entries but x %s has %lld tokens (ne[2])",
-                     SlotName(n, 1).c_str(), static_cast<long long>(pos.ne[0]),
-                     ShapeStr(x).c_str(), static_cast<long long>(x.ne[2]));
+                     SlotName(n, 1).c_str(), static_cast<long long>(pos.ne[0]), ShapeStr(x).c_str(),
+                     static_cast<long long>(x.ne[2]));
     return false;
   }
   const int32_t n_rot = n.node->iparams[0];
   const int32_t mode = n.node->iparams[1];
   if (n_rot < 2 || n_rot % 2 != 0 || n_rot > x.ne[0]) {
-    *why = StrFormat("n_rot (iparams[0]) is %d; want an even number in [2, head_dim = %lld]",
-                     n_rot, static_cast<long long>(x.ne[0]));
+    *why = StrFormat("n_rot (iparams[0]) is %d; want an even number in [2, head_dim = %lld]", n_rot,
+                     static_cast<long long>(x.ne[0]));
     return false;
   }
   if (mode != HEARTH_ROPE_NORMAL && mode != HEARTH_ROPE_NEOX) {
@@ -87,7 +88,9 @@ bool RopeRun(const Node& n, ExecEnv& env, std::string*) {
   const double step = std::pow(static_cast<double>(n.node->fparams[0]), -2.0 / n_rot);
   const size_t table_bytes = TableBytes(n_rot);
 
-  ParallelFor(env, n_tok * n_head, 4, [&](int64_t begin, int64_t end, int ith) {
+  // At least a few heads per thread: each thread recomputes the angle table.
+  const int64_t min_heads = std::max<int64_t>(4, 16384 / std::max<int64_t>(head_dim, 1));
+  ParallelFor(env, n_tok * n_head, min_heads, [&](int64_t begin, int64_t end, int ith) {
     float* cos_t = reinterpret_cast<float*>(env.scratch + table_bytes * ith);
     float* sin_t = cos_t + half;
     int64_t table_tok = -1;

@@ -5,6 +5,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace hearth::cpu {
 
 // Defined in ops_vec_avx2.cc, compiled with -mavx2 -mfma -mf16c.
@@ -20,7 +24,7 @@ float DotF32(const float* a, const float* b, int64_t n) {
 
 float DotF16(const float* a, const uint16_t* b, int64_t n) {
   float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * HalfToFloat(b[i]);
+  for (int64_t i = 0; i < n; ++i) s += a[i] * HalfBitsToFloat(b[i]);
   return s;
 }
 
@@ -29,7 +33,7 @@ void AxpyF32(float a, const float* x, float* y, int64_t n) {
 }
 
 void AxpyF16(float a, const uint16_t* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * HalfToFloat(x[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] += a * HalfBitsToFloat(x[i]);
 }
 
 float SumSq(const float* x, int64_t n) {
@@ -80,11 +84,11 @@ void GeluMul(float* y, const float* g, const float* u, int64_t n) {
 }
 
 void F32ToF16(uint16_t* y, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = FloatToHalf(x[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = FloatToHalfBits(x[i]);
 }
 
 void F16ToF32(float* y, const uint16_t* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = HalfToFloat(x[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = HalfBitsToFloat(x[i]);
 }
 
 const VecOps kScalar = {
@@ -92,11 +96,21 @@ const VecOps kScalar = {
     Max,      ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32,
 };
 
-bool CpuHasAvx2() {
+// AVX2, FMA and F16C, and an OS that saves the YMM registers. Read from
+// CPUID directly: not every compiler's __builtin_cpu_supports knows "f16c".
+bool CpuRunsAvx2Table() {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+             f16c = c & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 6u) != 6u) return false;  // XMM and YMM state enabled
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, a, b, c, d);
+  return b & (1u << 5);  // AVX2
 #else
   return false;
 #endif
@@ -107,7 +121,7 @@ bool CpuHasAvx2() {
 const VecOps& VecScalar() { return kScalar; }
 
 const VecOps* VecAvx2() {
-  static const bool has = CpuHasAvx2();
+  static const bool has = CpuRunsAvx2Table();
   return has ? &VecAvx2Table() : nullptr;
 }
 

@@ -53,7 +53,7 @@ inline float BitsFloat(uint32_t u) {
 }
 
 // IEEE binary16 -> binary32, exact (subnormals, inf and NaN kept).
-inline float HalfToFloat(uint16_t h) {
+inline float HalfBitsToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t man = h & 0x3ffu;
@@ -67,7 +67,7 @@ inline float HalfToFloat(uint16_t h) {
 }
 
 // binary32 -> binary16, round to nearest even; overflow -> inf, NaN stays NaN.
-inline uint16_t FloatToHalf(float f) {
+inline uint16_t FloatToHalfBits(float f) {
   uint32_t u = FloatBits(f);
   uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   uint32_t abs = u & 0x7fffffffu;
@@ -86,10 +86,10 @@ inline uint16_t FloatToHalf(float f) {
   return sign | static_cast<uint16_t>((abs - 0x38000000u) >> 13);
 }
 
-inline float Bf16ToFloat(uint16_t b) { return BitsFloat(static_cast<uint32_t>(b) << 16); }
+inline float Bf16BitsToFloat(uint16_t b) { return BitsFloat(static_cast<uint32_t>(b) << 16); }
 
 // binary32 -> bfloat16, round to nearest even; NaN stays (quiet) NaN.
-inline uint16_t FloatToBf16(float f) {
+inline uint16_t FloatToBf16Bits(float f) {
   uint32_t u = FloatBits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
   u += 0x7fffu + ((u >> 16) & 1u);

@@ -53,7 +53,8 @@ inline __m256 Exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -96,7 +97,7 @@ float DotF16(const float* a, const uint16_t* b, int64_t n) {
   }
   for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LoadHalf8(b + i), s0);
   float s = HorizontalSum(_mm256_add_ps(s0, s1));
-  for (; i < n; ++i) s += a[i] * HalfToFloat(b[i]);
+  for (; i < n; ++i) s += a[i] * HalfBitsToFloat(b[i]);
   return s;
 }
 
@@ -115,7 +116,7 @@ void AxpyF16(float a, const uint16_t* x, float* y, int64_t n) {
   for (; i + 8 <= n; i += 8) {
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, LoadHalf8(x + i), _mm256_loadu_ps(y + i)));
   }
-  for (; i < n; ++i) y[i] += a * HalfToFloat(x[i]);
+  for (; i < n; ++i) y[i] += a * HalfBitsToFloat(x[i]);
 }
 
 float SumSq(const float* x, int64_t n) {
@@ -184,7 +185,8 @@ void Softcap(float* x, float cap, int64_t n) {
   __m256 vcap = _mm256_set1_ps(cap), vinv = _mm256_set1_ps(inv);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(x + i, _mm256_mul_ps(vcap, Tanh8(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv))));
+    _mm256_storeu_ps(x + i,
+                     _mm256_mul_ps(vcap, Tanh8(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv))));
   }
   for (; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
 }
@@ -226,13 +228,13 @@ void F32ToF16(uint16_t* y, const float* x, int64_t n) {
     __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), h);
   }
-  for (; i < n; ++i) y[i] = FloatToHalf(x[i]);
+  for (; i < n; ++i) y[i] = FloatToHalfBits(x[i]);
 }
 
 void F16ToF32(float* y, const uint16_t* x, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, LoadHalf8(x + i));
-  for (; i < n; ++i) y[i] = HalfToFloat(x[i]);
+  for (; i < n; ++i) y[i] = HalfBitsToFloat(x[i]);
 }
 
 const VecOps kAvx2 = {

@@ -41,29 +41,51 @@ inline float Half(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-inline __m256i Load256(const void* p) {
-  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
+inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // 16 bytes of nibbles to 32 bytes: low nibbles first, then high nibbles
 // (the Q4_0/Q5_0 element order).
 inline __m256i Nibbles32(const uint8_t* p) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m256i both =
-      _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
 // Byte j of the result is 0x10 where bit j of qh is set, else 0 (Q5_0).
 inline __m256i HighBits32(uint32_t qh) {
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int>(qh)),
-      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
-                       3, 3, 3, 3, 3, 3, 3));
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
   const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
+
+// Software prefetch of the weight rows. A tile reads RW rows in lock step;
+// near the end of a row the stream continues into the row RW below, which
+// the next tile reads: a thread's rows are one contiguous region, and its RW
+// interleaved streams are each too short for the hardware prefetcher to
+// train on (a 2048-wide Q4_0 row is 18 cache lines).
+inline constexpr int64_t kPrefetchDistance = 1024;
+
+struct RowPrefetcher {
+  int64_t row_payload;  // bytes of one row that the tile reads
+  int64_t next_tile;    // from the end of a row to the same row of the next tile
+
+  RowPrefetcher(const TileArgs& t, int rw, int64_t unit_bytes)
+      : row_payload(t.k_units * unit_bytes),
+        next_tile(rw * t.w_row_bytes - t.k_units * unit_bytes) {}
+
+  // Prefetches what this row stream reads kPrefetchDistance bytes after
+  // [p, p + kBytes), p being `offset` bytes into its row.
+  template <int kBytes>
+  void Ahead(const uint8_t* p, int64_t offset) const {
+    const int64_t skip = offset + kPrefetchDistance < row_payload ? 0 : next_tile;
+    const char* q = reinterpret_cast<const char*>(p + kPrefetchDistance + skip);
+    for (int o = 0; o < kBytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
+  }
+};
 
 // A kernel class K has `template <int RW, int RX> static void Run(const
 // TileArgs&)` and kMaxRw, kMaxRx; Dispatch<K> picks the instantiation for the
@@ -75,7 +97,7 @@ constexpr std::array<TileFn, sizeof...(I)> MakeTileTable(std::integer_sequence<i
 
 template <class K>
 void Dispatch(const TileArgs& t) {
-  static constexpr std::array<TileFn, K::kMaxRw * K::kMaxRx> kTable =
+  static constexpr std::array<TileFn, K::kMaxRw* K::kMaxRx> kTable =
       MakeTileTable<K>(std::make_integer_sequence<int, K::kMaxRw * K::kMaxRx>{});
   kTable[(t.rw - 1) * K::kMaxRx + (t.rx - 1)](t);
 }

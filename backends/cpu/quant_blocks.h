@@ -28,11 +28,11 @@ inline constexpr int kQ4_0Bytes = 18;
 inline constexpr int kQ5_0Bytes = 22;
 inline constexpr int kQ4_KBytes = 144;
 inline constexpr int kQ6_KBytes = 210;
-inline constexpr int kQ4_KScales = 4;   // offset of scales[12]
-inline constexpr int kQ4_KQs = 16;      // offset of qs[128]
-inline constexpr int kQ6_KQh = 128;     // offset of qh[64]
-inline constexpr int kQ6_KScales = 192; // offset of scales[16]
-inline constexpr int kQ6_KD = 208;      // offset of d
+inline constexpr int kQ4_KScales = 4;    // offset of scales[12]
+inline constexpr int kQ4_KQs = 16;       // offset of qs[128]
+inline constexpr int kQ6_KQh = 128;      // offset of qh[64]
+inline constexpr int kQ6_KScales = 192;  // offset of scales[16]
+inline constexpr int kQ6_KD = 208;       // offset of d
 
 // Activations of a quantized product, quantized per row in phase 1.
 // For the 32-element formats: q = round(x/d), d = max|x|/127, and
@@ -52,6 +52,12 @@ struct XBlock256 {
 };
 static_assert(sizeof(XBlock32) == 40, "XBlock32 layout");
 static_assert(sizeof(XBlock256) == 292, "XBlock256 layout");
+
+// The helpers below are included both by files compiled for AVX2 and by
+// baseline ones. Internal linkage keeps the linker from merging an inline
+// copy compiled with AVX2 (unoptimized builds do not inline) into a baseline
+// caller, which would fault on a CPU without AVX2.
+namespace {
 
 // Scale d = max|x| / 127 of an activation block and the inverse that
 // quantizes it, q = round(x * id); the same arithmetic on every ISA so that
@@ -136,6 +142,8 @@ inline void UnpackQ4KScales(const uint8_t* s12, uint8_t sc[8], uint8_t m[8]) {
   std::memcpy(m, &m_lo, 4);
   std::memcpy(m + 4, &m_hi, 4);
 }
+
+}  // namespace
 
 }  // namespace hearth::cpu
 

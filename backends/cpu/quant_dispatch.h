@@ -26,13 +26,13 @@ XFormat XFormatFor(uint32_t w_dtype);
 
 // One register tile of the product: y[n0+j, m0+i] for i < rw, j < rx.
 struct TileArgs {
-  const uint8_t* w;     // row m0 of the weights
+  const uint8_t* w;  // row m0 of the weights
   int64_t w_row_bytes;
-  const uint8_t* x;     // row n0 of x (F32) or of its quantized blocks
+  const uint8_t* x;  // row n0 of x (F32) or of its quantized blocks
   int64_t x_row_bytes;
-  int64_t k_units;      // K for float weights, K / block elements otherwise
-  float* y;             // &y[n0, m0]
-  int64_t y_row_stride; // elements
+  int64_t k_units;       // K for float weights, K / block elements otherwise
+  float* y;              // &y[n0, m0]
+  int64_t y_row_stride;  // elements
   int rw, rx;
 };
 using TileFn = void (*)(const TileArgs&);
@@ -40,7 +40,7 @@ using TileFn = void (*)(const TileArgs&);
 // The tile kernels of one ISA for one weight format.
 struct TileKernel {
   TileFn fn = nullptr;
-  int max_rw = 1;     // rw and rx may be anything from 1 to these
+  int max_rw = 1;  // rw and rx may be anything from 1 to these
   int max_rx = 1;
   int decode_rw = 1;  // w rows per tile when N == 1 (memory-bound), <= max_rw
 };

@@ -18,6 +18,9 @@ namespace {
 // sampling between decode steps, short enough that an idle context costs
 // nothing measurable.
 constexpr auto kSpinTime = std::chrono::microseconds(200);
+// Past this, a waiting thread yields between checks instead of pausing: on a
+// loaded machine the thread it waits for may need this very core.
+constexpr auto kPauseTime = std::chrono::microseconds(20);
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -96,27 +99,38 @@ void ThreadPool::Run(TaskFn fn, void* arg, int nth) {
 }
 
 void ThreadPool::WaitForWorkers() {
+  bool yield = oversubscribed_;
+  std::chrono::steady_clock::time_point start;
   for (uint32_t spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (oversubscribed_ || spins > 4096) {
+    if (yield) {
       std::this_thread::yield();
-    } else {
-      CpuRelax();
+      continue;
+    }
+    CpuRelax();
+    if (spins == 64) start = std::chrono::steady_clock::now();
+    if (spins > 64 && (spins & 63) == 0) {
+      yield = std::chrono::steady_clock::now() - start > kPauseTime;
     }
   }
 }
 
 uint64_t ThreadPool::WaitForJob(uint64_t seen) {
-  auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  const auto start = std::chrono::steady_clock::now();
+  bool yield = oversubscribed_;
   for (uint32_t spins = 1;; ++spins) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     if (g != seen) return g;
     if (park_.load(std::memory_order_relaxed)) break;
-    if (oversubscribed_) {
+    if (yield) {
       std::this_thread::yield();
     } else {
       CpuRelax();
     }
-    if ((spins & 127) == 0 && std::chrono::steady_clock::now() > deadline) break;
+    if ((spins & 63) == 0) {
+      auto waited = std::chrono::steady_clock::now() - start;
+      if (waited > kSpinTime) break;
+      yield = yield || waited > kPauseTime;
+    }
   }
   std::unique_lock<std::mutex> lock(mu_);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);

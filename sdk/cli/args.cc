@@ -29,8 +29,33 @@ std::vector<std::string> SplitNames(const char* names) {
 }
 
 bool LooksLikeNumber(const std::string& s) {
-  return s.size() >= 2 && s[0] == '-' && (std::isdigit(static_cast<unsigned char>(s[1])) ||
-                                          s[1] == '.');
+  return s.size() >= 2 && s[0] == '-' &&
+         (std::isdigit(static_cast<unsigned char>(s[1])) || s[1] == '.');
+}
+
+constexpr size_t kHelpColumn = 28;
+constexpr size_t kHelpWidth = 100;
+
+// Breaks a flag's help at spaces so no line passes kHelpWidth columns.
+std::string WrapHelp(const std::string& text) {
+  std::string out;
+  size_t col = kHelpColumn, pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(pos, end - pos);
+    if (col > kHelpColumn && col + 1 + word.size() > kHelpWidth) {
+      out += "\n" + std::string(kHelpColumn, ' ');
+      col = kHelpColumn;
+    } else if (col > kHelpColumn) {
+      out += ' ';
+      ++col;
+    }
+    out += word;
+    col += word.size();
+    pos = end + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -73,11 +98,12 @@ bool ParseUint64(const std::string& text, uint64_t* out) {
 }  // namespace
 
 ArgParser::ArgParser(std::string command, std::string usage, std::string description)
-    : command_(std::move(command)), usage_(std::move(usage)),
+    : command_(std::move(command)),
+      usage_(std::move(usage)),
       description_(std::move(description)) {}
 
-void ArgParser::Add(const char* names, const char* metavar, Kind kind, void* out,
-                    const char* help, int64_t min, int64_t max) {
+void ArgParser::Add(const char* names, const char* metavar, Kind kind, void* out, const char* help,
+                    int64_t min, int64_t max) {
   Flag f;
   f.names = SplitNames(names);
   f.metavar = metavar ? metavar : "";
@@ -93,16 +119,15 @@ void ArgParser::AddString(const char* names, const char* metavar, std::string* o
                           const char* help) {
   Add(names, metavar, Kind::kString, out, help);
 }
-void ArgParser::AddStringList(const char* names, const char* metavar,
-                              std::vector<std::string>* out, const char* help) {
+void ArgParser::AddStringList(const char* names, const char* metavar, std::vector<std::string>* out,
+                              const char* help) {
   Add(names, metavar, Kind::kStringList, out, help);
 }
 void ArgParser::AddInt(const char* names, const char* metavar, int64_t* out, int64_t min,
                        int64_t max, const char* help) {
   Add(names, metavar, Kind::kInt, out, help, min, max);
 }
-void ArgParser::AddUint64(const char* names, const char* metavar, uint64_t* out,
-                          const char* help) {
+void ArgParser::AddUint64(const char* names, const char* metavar, uint64_t* out, const char* help) {
   Add(names, metavar, Kind::kUint64, out, help);
 }
 void ArgParser::AddFloat(const char* names, const char* metavar, float* out, const char* help) {
@@ -146,8 +171,8 @@ bool ArgParser::Store(Flag& flag, const std::string& spelled, const std::string&
         return false;
       }
       if (v < flag.min || v > flag.max) {
-        error_ = spelled + ": " + value + " is out of range [" + std::to_string(flag.min) +
-                 ", " + std::to_string(flag.max) + "]";
+        error_ = spelled + ": " + value + " is out of range [" + std::to_string(flag.min) + ", " +
+                 std::to_string(flag.max) + "]";
         return false;
       }
       *static_cast<int64_t*>(flag.out) = v;
@@ -230,12 +255,12 @@ std::string ArgParser::Help() const {
     std::string left = "  ";
     for (size_t i = 0; i < f.names.size(); ++i) left += (i ? ", " : "") + f.names[i];
     if (!f.metavar.empty()) left += " " + f.metavar;
-    if (left.size() < 28) {
-      left.resize(28, ' ');
+    if (left.size() < kHelpColumn) {
+      left.resize(kHelpColumn, ' ');
     } else {
-      left += "\n" + std::string(28, ' ');
+      left += "\n" + std::string(kHelpColumn, ' ');
     }
-    out += left + f.help + "\n";
+    out += left + WrapHelp(f.help) + "\n";
   }
   out += "  -h, --help                show this help\n";
   return out;

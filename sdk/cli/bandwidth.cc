@@ -92,8 +92,20 @@ uint64_t AvailableMemoryBytes() {
   return (pages > 0 && page > 0) ? static_cast<uint64_t>(pages) * page : 0;
 }
 
+uint64_t LastLevelCacheBytes() {
+  long bytes = 0;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+#ifdef _SC_LEVEL2_CACHE_SIZE
+  if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+  return bytes > 0 ? static_cast<uint64_t>(bytes) : 0;
+}
+
 uint64_t DefaultBandwidthBufferBytes(uint64_t model_file_bytes) {
-  uint64_t bytes = std::max(kGiB, std::min(4 * model_file_bytes, 4 * kGiB));
+  uint64_t bytes =
+      std::max({kGiB, 4 * LastLevelCacheBytes(), std::min(4 * model_file_bytes, 4 * kGiB)});
   const uint64_t avail = AvailableMemoryBytes();
   if (avail > 0) bytes = std::min(bytes, avail / 2);
   return std::max<uint64_t>(bytes, 64ull << 20);

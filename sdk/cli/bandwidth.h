@@ -19,14 +19,19 @@ struct BandwidthResult {
   int passes = 0;
 };
 
-// Buffer size for MeasureReadBandwidth: 1 GiB, or 4x the model file when that
-// is larger (capped at 4 GiB), and never more than half the available memory.
+// Buffer size for MeasureReadBandwidth: the largest of 1 GiB, 4x the
+// last-level cache and 4x the model file (that one capped at 4 GiB), but
+// never more than half the available memory.
 uint64_t DefaultBandwidthBufferBytes(uint64_t model_file_bytes);
 
 // `threads` <= 0 means one per hardware thread. False with `error` set when
 // the buffer cannot be allocated or a thread cannot start.
 bool MeasureReadBandwidth(int threads, uint64_t buffer_bytes, int passes, BandwidthResult* out,
                           std::string* error);
+
+// The size of one last-level (L3, else L2) cache as the C library reports it,
+// or 0 when unknown. On chips with several L3 slices this is one slice.
+uint64_t LastLevelCacheBytes();
 
 // The host's bytes of memory available to a new allocation (/proc/meminfo
 // MemAvailable), or 0 when unknown.

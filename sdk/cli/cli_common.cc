@@ -26,7 +26,8 @@ void AddModelFlags(ArgParser& parser, ModelFlags* flags, const char* model_help)
 
 int ReportError(hearth_error* err, const std::string& context) {
   std::string message = hearth_error_message(err);
-  if (message.empty()) message = "unknown error (code " + std::to_string(hearth_error_code(err)) + ")";
+  if (message.empty())
+    message = "unknown error (code " + std::to_string(hearth_error_code(err)) + ")";
   if (!context.empty() && message.find(context) == std::string::npos) {
     message = context + ": " + message;
   }

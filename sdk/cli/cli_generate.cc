@@ -2,8 +2,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -86,7 +86,8 @@ int RunGenerate(int argc, char** argv) {
   bool quiet = false, parse_special = false;
   hearth_sampling_params sp = HEARTH_SAMPLING_PARAMS_INIT;
   float temp = sp.temperature, top_p = sp.top_p, min_p = sp.min_p;
-  float repeat = sp.repeat_penalty, presence = sp.presence_penalty, frequency = sp.frequency_penalty;
+  float repeat = sp.repeat_penalty, presence = sp.presence_penalty,
+        frequency = sp.frequency_penalty;
   int64_t top_k = sp.top_k;
 
   ArgParser p("generate", "generate -m MODEL (-p PROMPT | -f FILE) [flags]",
@@ -98,9 +99,11 @@ int RunGenerate(int argc, char** argv) {
   p.AddInt("-n,--n-predict", "N", &n_predict, -1, INT32_MAX,
            "tokens to generate (default 64; -1: until the context is full)");
   p.AddFloat("--temp", "T", &temp, "temperature (default 0.8; <= 0: greedy, deterministic)");
-  p.AddInt("--top-k", "K", &top_k, INT32_MIN, INT32_MAX, "keep the K most likely (default 40; 0: off)");
+  p.AddInt("--top-k", "K", &top_k, INT32_MIN, INT32_MAX,
+           "keep the K most likely (default 40; 0: off)");
   p.AddFloat("--top-p", "P", &top_p, "nucleus sampling, in (0, 1] (default 0.95; 1: off)");
-  p.AddFloat("--min-p", "P", &min_p, "drop tokens below P x the best one's probability (default 0.05)");
+  p.AddFloat("--min-p", "P", &min_p,
+             "drop tokens below P x the best one's probability (default 0.05)");
   p.AddFloat("--repeat-penalty", "X", &repeat, "penalise repeated tokens, > 0 (default 1: off)");
   p.AddInt("--repeat-last-n", "N", &last_n, -1, INT32_MAX,
            "how many recent tokens the penalties see (default 64; -1: all)");
@@ -143,8 +146,12 @@ int RunGenerate(int argc, char** argv) {
   // Bad sampling values are the user's flags: catch them before the model loads.
   hearth_sampler* probe = nullptr;
   if (hearth_error* err = hearth_sampler_create(&sp, &probe)) {
-    const std::string message = hearth_error_message(err);
+    std::string message = hearth_error_message(err);
     hearth_error_free(err);
+    const std::string kPrefix = "sampling params: ";  // the library's wording; keep what follows
+    if (size_t at = message.find(kPrefix); at != std::string::npos) {
+      message = message.substr(at + kPrefix.size());
+    }
     return p.UsageError(SamplingFlagFor(message) + ": " + message);
   }
   hearth_sampler_free(probe);
@@ -181,13 +188,15 @@ int RunGenerate(int argc, char** argv) {
   hearth_error* err = hearth_session_generate(session.get(), prompt.data(), prompt.size(), &gp,
                                               OnText, &state, &result);
   std::signal(SIGINT, previous);
-  if (state.wrote_any && !state.ends_with_newline && isatty(fileno(stdout))) std::fputc('\n', stdout);
+  if (state.wrote_any && !state.ends_with_newline && isatty(fileno(stdout)))
+    std::fputc('\n', stdout);
   std::fflush(stdout);
   if (err != nullptr) return ReportError(err);
   if (state.write_errno != 0) {
     // `hearth generate ... | head` closing the pipe is not worth a message.
     if (state.write_errno != EPIPE) {
-      std::fprintf(stderr, "hearth: writing to stdout failed: %s\n", std::strerror(state.write_errno));
+      std::fprintf(stderr, "hearth: writing to stdout failed: %s\n",
+                   std::strerror(state.write_errno));
     }
     return kExitRuntimeError;
   }

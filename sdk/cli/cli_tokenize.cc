@@ -32,10 +32,9 @@ int RunTokenize(int argc, char** argv) {
     }
   } else {
     if (p.positional().size() != 1) {
-      return p.UsageError(p.positional().empty()
-                              ? "TEXT is missing"
-                              : "expected one TEXT argument (quote it), got " +
-                                    std::to_string(p.positional().size()));
+      return p.UsageError(p.positional().empty() ? "TEXT is missing"
+                                                 : "expected one TEXT argument (quote it), got " +
+                                                       std::to_string(p.positional().size()));
     }
     text = p.positional()[0];
   }

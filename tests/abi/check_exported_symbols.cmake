@@ -17,7 +17,9 @@ endforeach()
 # 1. Declarations: a line starting with HEARTH_API up to its ';'. The first
 #    `hearth_x(` in it is the function name (return types have no '(').
 file(READ "${HEADER}" header_text)
-string(REGEX MATCHALL "\nHEARTH_API [^;]*;" decls "${header_text}")
+# ';' separates CMake list items, so declarations end at '|' here.
+string(REPLACE ";" "|" header_text "${header_text}")
+string(REGEX MATCHALL "\nHEARTH_API [^|]*[|]" decls "${header_text}")
 set(declared)
 foreach(decl IN LISTS decls)
   string(REGEX MATCH "(hearth_[a-z0-9_]+)[ \t\r\n]*\\(" _ "${decl}")

@@ -3,9 +3,11 @@
 // arguments, struct_size growth in both directions, error ownership, plugin
 // and device listing over the fixture plugins of tests/plugins.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <regex>
 #include <string>
@@ -316,6 +318,125 @@ TEST(CppWrapperTest, ErrorsThrowWithCodeAndMessage) {
     EXPECT_EQ(e.code(), HEARTH_INVALID_ARGUMENT);
     EXPECT_TRUE(HasSubstr(e.what(), "params->log_level is -3"));
   }
+}
+
+TEST(CppWrapperTest, SamplerIsGreedyAtZeroTemperatureAndRejectsBadParams) {
+  hearth_sampling_params sp = HEARTH_SAMPLING_PARAMS_INIT;
+  sp.temperature = 0.0f;
+  hearth::Sampler greedy(sp);
+  const float logits[5] = {0.1f, 2.0f, -1.0f, 7.5f, 7.25f};
+  EXPECT_EQ(greedy.Sample(logits, 5), 3);
+  greedy.Accept(3);
+  greedy.Reset();
+
+  sp.top_p = 1.5f;  // outside (0, 1]
+  try {
+    hearth::Sampler bad(sp);
+    FAIL() << "no exception";
+  } catch (const hearth::Error& e) {
+    EXPECT_EQ(e.code(), HEARTH_INVALID_ARGUMENT);
+    EXPECT_TRUE(HasSubstr(e.what(), "top_p"));
+  }
+}
+
+TEST(CppWrapperTest, ModelLoadFailureThrows) {
+  LogLines log;
+  hearth::Runtime rt(FixtureParams(&log));
+  try {
+    hearth::Model model(rt, "/nonexistent-hearth-dir/model.gguf");
+    FAIL() << "no exception";
+  } catch (const hearth::Error& e) {
+    EXPECT_NE(e.code(), HEARTH_OK);
+    EXPECT_TRUE(HasSubstr(e.what(), "/nonexistent-hearth-dir/model.gguf"));
+  }
+}
+
+// hearth.hpp's Model and Session over a tiny real model (tests/data/models).
+class CppModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string cpu = HEARTH_PLUGIN_DIR "/libhearth-backend-cpu.so";
+    if (access(kModel.c_str(), R_OK) != 0 || access(cpu.c_str(), R_OK) != 0) {
+      GTEST_SKIP() << "needs " << kModel << " and " << cpu;
+    }
+    hearth_runtime_params p = HEARTH_RUNTIME_PARAMS_INIT;
+    p.plugin_path = cpu.c_str();
+    p.explicit_only = 1;
+    rt_.emplace(p);
+    model_.emplace(*rt_, kModel);
+  }
+
+  static hearth_generate_params Greedy(int32_t max_tokens) {
+    hearth_generate_params g = HEARTH_GENERATE_PARAMS_INIT;
+    g.max_tokens = max_tokens;
+    g.sampling.temperature = 0.0f;
+    return g;
+  }
+
+  const std::string kModel = HEARTH_TEST_DATA "/models/tiny-llama-f32.gguf";
+  std::optional<hearth::Runtime> rt_;
+  std::optional<hearth::Model> model_;
+};
+
+TEST_F(CppModelTest, TokenizeDetokenizeAndInfo) {
+  EXPECT_EQ(model_->Info().n_vocab, 512u);
+  EXPECT_STREQ(model_->Info().architecture, "llama");
+  const std::vector<int32_t> tokens = model_->Tokenize("hello world", 0);
+  ASSERT_FALSE(tokens.empty());
+  EXPECT_EQ(model_->Detokenize(tokens), "hello world");
+  std::string joined;
+  for (int32_t t : tokens) joined += std::string(model_->TokenText(t));
+  EXPECT_FALSE(joined.empty());
+  EXPECT_THROW(model_->TokenText(-1), hearth::Error);
+  EXPECT_EQ(model_->Meta("no.such.key"), std::nullopt);
+  EXPECT_EQ(model_->Meta("general.architecture"), "llama");
+}
+
+TEST_F(CppModelTest, GenerateStreamsAndStops) {
+  const hearth_generate_params g = Greedy(6);
+  hearth::Session a(*model_);
+  hearth_generate_result r1 = HEARTH_GENERATE_RESULT_INIT;
+  const std::string text = a.GenerateText("hello", &g, &r1);
+  EXPECT_EQ(r1.stop_reason, HEARTH_STOP_MAX_TOKENS);
+  EXPECT_EQ(r1.n_generated_tokens, 6u);
+
+  // Same prompt, fresh session, greedy: the same pieces through a callback.
+  hearth::Session b(*model_);
+  std::string streamed;
+  b.Generate("hello", &g, [&](std::string_view piece) {
+    streamed.append(piece);
+    return true;
+  });
+  EXPECT_EQ(streamed, text);
+
+  // false stops after the first piece.
+  hearth::Session c(*model_);
+  int calls = 0;
+  const hearth_generate_result r3 = c.Generate("hello", &g, [&](std::string_view) {
+    ++calls;
+    return false;
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r3.stop_reason, HEARTH_STOP_CALLBACK);
+}
+
+TEST_F(CppModelTest, ExceptionFromCallbackIsRethrownAfterTheCall) {
+  struct Boom : std::exception {};
+  const hearth_generate_params g = Greedy(6);
+  hearth::Session s(*model_);
+  int calls = 0;
+  EXPECT_THROW(s.Generate("hello", &g,
+                          [&](std::string_view) -> bool {
+                            ++calls;
+                            throw Boom();
+                          }),
+               Boom);
+  EXPECT_EQ(calls, 1);  // generation stopped at the first throw
+  // The session is still usable.
+  s.Reset();
+  EXPECT_EQ(s.NPast(), 0u);
+  EXPECT_NO_THROW(s.GenerateText("hello", &g));
+  EXPECT_GT(s.NPast(), 0u);
 }
 
 }  // namespace

@@ -329,7 +329,7 @@ TEST(GgmlTypes, GeometryAndNamesOfEveryKnownType) {
 }
 
 TEST(GgmlTypes, GapsRemovedAndOutOfRangeIdsAreUnknown) {
-  for (uint32_t id : {4u, 5u, 16u, 17u, 23u, 29u, 31u, 39u, 40u, 99u, 0xffffffffu}) {
+  for (uint32_t id : {4u, 5u, 16u, 17u, 23u, 29u, 31u, 39u, 40u, 64u, 99u, 0xffffffffu}) {
     int64_t elems = -7, bytes = -7;
     EXPECT_FALSE(GgmlTypeGeometry(id, &elems, &bytes)) << id;
     EXPECT_EQ(elems, -7);
@@ -597,8 +597,11 @@ TEST(GgufReject, TypesAndBlocks) {
                   StatusCode::kUnimplemented, "tensor 't'", "ggml type 16");
   EXPECT_REJECTED(B().AddTensor("t", 99, {32}, std::vector<uint8_t>(32)).Build(),
                   StatusCode::kInvalidArgument, "tensor 't'", "ggml type 99", "out of range");
+  EXPECT_REJECTED(B().AddTensor("t", 64, {32}, std::vector<uint8_t>(32)).Build(),
+                  StatusCode::kInvalidArgument, "ggml type 64", "out of range");
+  // Ids newer ggml defines (40 NVFP4, 41 Q1_0) are known-unsupported, not garbage.
   EXPECT_REJECTED(B().AddTensor("t", 40, {32}, std::vector<uint8_t>(32)).Build(),
-                  StatusCode::kInvalidArgument, "ggml type 40", "out of range");
+                  StatusCode::kUnimplemented, "ggml type 40");
 }
 
 TEST(GgufReject, Offsets) {

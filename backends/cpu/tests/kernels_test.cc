@@ -12,6 +12,8 @@
 // the second term covering float rounding of the block scales and of the
 // per-block float accumulation. Float weights: |y - y_ref| <= 1e-5 *
 // sum_k |w_k x_k| (K <= 768 terms accumulated 8 lanes wide in float).
+#include "backends/cpu/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,7 +26,6 @@
 #include <string>
 #include <vector>
 
-#include "backends/cpu/kernels.h"
 #include "backends/cpu/quant_dispatch.h"
 #include "hearth/hearth_plugin.h"
 
@@ -105,21 +106,28 @@ std::vector<uint8_t> RandomWeights(uint32_t dtype, int64_t rows, int64_t k, int6
           std::memcpy(blk, &v, 4);
           break;
         }
-        case HEARTH_DTYPE_F16: PutHalf(blk, RandomHalf(rng, 10, 16)); break;
+        case HEARTH_DTYPE_F16:
+          PutHalf(blk, RandomHalf(rng, 10, 16));
+          break;
         case HEARTH_DTYPE_BF16: {
           const uint32_t bits = FloatBits(normal(rng));
           PutHalf(blk, static_cast<uint16_t>(bits >> 16));
           break;
         }
-        case HEARTH_DTYPE_Q8_0: case HEARTH_DTYPE_Q4_0: case HEARTH_DTYPE_Q5_0:
+        case HEARTH_DTYPE_Q8_0:
+        case HEARTH_DTYPE_Q4_0:
+        case HEARTH_DTYPE_Q5_0:
           PutHalf(blk, RandomHalf(rng, 8, 12));
           break;
         case HEARTH_DTYPE_Q4_K:
           PutHalf(blk, RandomHalf(rng, 8, 12));
           PutHalf(blk + 2, RandomHalf(rng, 8, 12));
           break;
-        case HEARTH_DTYPE_Q6_K: PutHalf(blk + 208, RandomHalf(rng, 8, 12)); break;
-        default: break;
+        case HEARTH_DTYPE_Q6_K:
+          PutHalf(blk + 208, RandomHalf(rng, 8, 12));
+          break;
+        default:
+          break;
       }
     }
   }
@@ -189,9 +197,9 @@ INSTANTIATE_TEST_SUITE_P(AllFormats, DequantTest, testing::ValuesIn(kFormats), F
 TEST(DequantArgs, RejectedArgumentsWriteNothing) {
   std::vector<uint8_t> src(1024, 0x3c);
   std::vector<float> dst(64, 7.0f);
-  DequantizeRow(99, src.data(), dst.data(), 32);                 // unknown dtype
+  DequantizeRow(99, src.data(), dst.data(), 32);                   // unknown dtype
   DequantizeRowRef(HEARTH_DTYPE_I32, src.data(), dst.data(), 32);  // no kernel for I32
-  DequantizeRow(HEARTH_DTYPE_Q4_K, src.data(), dst.data(), 32);  // not whole blocks
+  DequantizeRow(HEARTH_DTYPE_Q4_K, src.data(), dst.data(), 32);    // not whole blocks
   DequantizeRow(HEARTH_DTYPE_Q8_0, nullptr, dst.data(), 32);
   DequantizeRow(HEARTH_DTYPE_F32, src.data(), dst.data(), -8);
   for (float v : dst) EXPECT_EQ(v, 7.0f);
@@ -262,7 +270,8 @@ MatMulArgs ArgsFor(const Problem& p, float* y) {
 
 // Both phases the way a thread pool runs them: phase 1 for every ith, then
 // (after the barrier) phase 2 for every ith. y starts poisoned with NaN.
-std::vector<float> RunKernel(const Problem& p, int nth, std::vector<uint8_t>* scratch_out = nullptr) {
+std::vector<float> RunKernel(const Problem& p, int nth,
+                             std::vector<uint8_t>* scratch_out = nullptr) {
   std::vector<float> y(static_cast<size_t>(p.N * p.y_stride), std::nanf(""));
   const MatMulArgs a = ArgsFor(p, y.data());
   const size_t bytes = MatMulScratchBytes(p.dtype, p.K, p.N);
@@ -406,7 +415,8 @@ TEST_P(MatMulTest, NaNInXReachesItsRowOfY) {
     ScopedIsa pin(isa);
     const std::vector<float> y = RunKernel(p, 2);
     for (int64_t c = 0; c < p.M; ++c) {
-      EXPECT_TRUE(std::isnan(y[1 * p.y_stride + c])) << "isa " << static_cast<int>(isa) << " m " << c;
+      EXPECT_TRUE(std::isnan(y[1 * p.y_stride + c]))
+          << "isa " << static_cast<int>(isa) << " m " << c;
       EXPECT_FALSE(std::isnan(y[0 * p.y_stride + c]));
       EXPECT_FALSE(std::isnan(y[2 * p.y_stride + c]));
     }

@@ -66,7 +66,8 @@ class Reference {
         for (double& d : sc) sum += (d = std::exp(d - m));
         for (int64_t i = 0; i < s_.dv; ++i) {
           double acc = 0;
-          for (size_t r = 0; r < rows.size(); ++r) acc += sc[r] * vc_[(rows[r] * hk + g) * s_.dv + i];
+          for (size_t r = 0; r < rows.size(); ++r)
+            acc += sc[r] * vc_[(rows[r] * hk + g) * s_.dv + i];
           out.push_back(acc / sum);
         }
       }
@@ -203,8 +204,9 @@ TEST_P(AttentionTest, PromptThenDecodeEqualsOneShot) {
     steps.Run(slice(q, per_tok_q, 0, 5), slice(k, per_tok_k, 0, 5), slice(v, per_tok_v, 0, 5),
               {0, 1, 2, 3, 4});
     for (int32_t t = 5; t < 8; ++t) {
-      std::vector<float> one = steps.Run(slice(q, per_tok_q, t, t + 1), slice(k, per_tok_k, t, t + 1),
-                                         slice(v, per_tok_v, t, t + 1), {t});
+      std::vector<float> one =
+          steps.Run(slice(q, per_tok_q, t, t + 1), slice(k, per_tok_k, t, t + 1),
+                    slice(v, per_tok_v, t, t + 1), {t});
       std::vector<float> want = slice(all, s.dv * s.n_head, t, t + 1);
       ASSERT_EQ(one.size(), want.size());
       for (size_t i = 0; i < one.size(); ++i) {

@@ -170,7 +170,8 @@ TEST_P(OpsTest, MulMatEveryDtypeDecodeAndPrompt) {
 
 TEST_P(OpsTest, MulMatStridedAndBatched) {
   uint32_t seed = 200;
-  for (uint32_t dtype : {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, HEARTH_DTYPE_Q4_0}) {
+  for (uint32_t dtype :
+       {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, HEARTH_DTYPE_Q4_0}) {
     for (int64_t n : {2, 20}) {
       CheckMulMat(b_, dtype, KFor(dtype, 33), 9, n, 2, false, true, seed++);
       CheckMulMat(b_, dtype, KFor(dtype, 33), 9, n, 3, true, false, seed++);
@@ -188,8 +189,8 @@ TEST_P(OpsTest, AddAndMulBroadcast) {
   const int64_t ne0 = 37, ne1 = 5, ne2 = 3;
   std::vector<float> a = RandomF32(ne0 * ne1 * ne2, 1);
   for (uint32_t op : {HEARTH_OP_ADD, HEARTH_OP_MUL}) {
-    for (std::vector<int64_t> bs : std::vector<std::vector<int64_t>>{
-             {ne0, ne1, ne2}, {ne0}, {ne0, 1, ne2}, {ne0, ne1, 1}}) {
+    for (std::vector<int64_t> bs :
+         std::vector<std::vector<int64_t>>{{ne0, ne1, ne2}, {ne0}, {ne0, 1, ne2}, {ne0, ne1, 1}}) {
       int64_t nb_elems = bs[0] * (bs.size() > 1 ? bs[1] : 1) * (bs.size() > 2 ? bs[2] : 1);
       std::vector<float> bv = RandomF32(nb_elems, 2);
       int ai = b_.Add(HEARTH_DTYPE_F32, {ne0, ne1, ne2}, a.data());
@@ -337,9 +338,10 @@ TEST_P(OpsTest, GatedActivations) {
     std::vector<double> ref;
     for (size_t i = 0; i < g.size(); ++i) {
       double x = g[i];
-      double act = op == HEARTH_OP_SILU_MUL
-                       ? x / (1.0 + std::exp(-x))
-                       : 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+      double act =
+          op == HEARTH_OP_SILU_MUL
+              ? x / (1.0 + std::exp(-x))
+              : 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
       ref.push_back(act * u[i]);
     }
     EXPECT_TRUE(Near(b_.Read(oi), ref, 2e-6, 1e-5)) << "op " << op;
@@ -360,7 +362,8 @@ TEST_P(OpsTest, Softmax) {
       double m = -INFINITY, sum = 0;
       for (int64_t i = 0; i < d; ++i) m = std::max(m, double{x[r * d + i]} * scale);
       for (int64_t i = 0; i < d; ++i) sum += std::exp(double{x[r * d + i]} * scale - m);
-      for (int64_t i = 0; i < d; ++i) ref.push_back(std::exp(double{x[r * d + i]} * scale - m) / sum);
+      for (int64_t i = 0; i < d; ++i)
+        ref.push_back(std::exp(double{x[r * d + i]} * scale - m) / sum);
     }
     EXPECT_TRUE(Near(b_.Read(oi), ref, 1e-7, 1e-5)) << "scale " << scale;
     b_.ClearNodes();
@@ -377,8 +380,8 @@ TEST_P(OpsTest, CopyConvertsAndHonoursStrides) {
   const int64_t ne0 = 13, ne1 = 7;
   std::vector<float> src = RandomF32(ne0 * ne1, 14, -60000, 60000);
   for (size_t i = 0; i < src.size(); i += 3) src[i] *= 1e-4f;  // small magnitudes too
-  src[1] = 1e-6f;     // F16 subnormal
-  src[2] = 65519.0f;  // rounds down to 65504 in F16
+  src[1] = 1e-6f;                                              // F16 subnormal
+  src[2] = 65519.0f;                                           // rounds down to 65504 in F16
   src[3] = -0.0f;
   const uint32_t dtypes[] = {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16};
   for (uint32_t from : dtypes) {
@@ -395,8 +398,8 @@ TEST_P(OpsTest, CopyConvertsAndHonoursStrides) {
       for (bool transposed : {false, true}) {
         const int64_t eb = to == HEARTH_DTYPE_F32 ? 4 : 2;
         int xi = b_.Add(from, {ne0, ne1}, bytes.data());
-        int oi = transposed ? b_.Add(to, {ne0, ne1}, nullptr, {eb * ne1, eb})
-                            : b_.Add(to, {ne0, ne1});
+        int oi =
+            transposed ? b_.Add(to, {ne0, ne1}, nullptr, {eb * ne1, eb}) : b_.Add(to, {ne0, ne1});
         b_.Node(HEARTH_OP_COPY, oi, {xi});
         ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
         std::vector<float> in = b_.Read(xi);

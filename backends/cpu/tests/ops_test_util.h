@@ -67,8 +67,9 @@ inline const hearth_backend_vtable* InitPlugin() {
 // Reference conversions, written independently of ops_vec.h.
 inline double HalfToDouble(uint16_t h) {
   int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  double v = e == 0 ? std::ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY)
-                                                   : std::ldexp(1024 + m, e - 25);
+  double v = e == 0    ? std::ldexp(m, -24)
+             : e == 31 ? (m ? NAN : INFINITY)
+                       : std::ldexp(1024 + m, e - 25);
   return (h & 0x8000) ? -v : v;
 }
 inline uint16_t DoubleToHalf(double v) {
@@ -156,8 +157,10 @@ class Backend {
     return static_cast<int>(tensors_.size()) - 1;
   }
   hearth_tensor_desc& desc(int id) { return tensors_[id]; }
-  void* ptr(int id) { return static_cast<uint8_t*>(vt_->buffer_host_ptr(ctx_, tensors_[id].buffer)) +
-                             tensors_[id].offset; }
+  void* ptr(int id) {
+    return static_cast<uint8_t*>(vt_->buffer_host_ptr(ctx_, tensors_[id].buffer)) +
+           tensors_[id].offset;
+  }
   int64_t bytes(int id) const { return bytes_[id]; }
 
   void Node(uint32_t op, int out, std::initializer_list<int> inputs,
@@ -177,23 +180,18 @@ class Backend {
   std::vector<hearth_node>& nodes() { return nodes_; }
   void ClearNodes() { nodes_.clear(); }
 
+  hearth_graph Graph() const {
+    return hearth_graph{sizeof(hearth_graph), static_cast<uint32_t>(tensors_.size()),
+                        tensors_.data(),      static_cast<uint32_t>(nodes_.size()),
+                        nodes_.data(),        0};
+  }
   hearth_pstatus Compute() {
-    hearth_graph g{};
-    g.struct_size = sizeof(g);
-    g.n_tensors = static_cast<uint32_t>(tensors_.size());
-    g.tensors = tensors_.data();
-    g.n_nodes = static_cast<uint32_t>(nodes_.size());
-    g.nodes = nodes_.data();
     Recorder().last_error.clear();
+    hearth_graph g = Graph();
     return vt_->graph_compute(ctx_, &g);
   }
   int32_t Supports(uint32_t index) {
-    hearth_graph g{};
-    g.struct_size = sizeof(g);
-    g.n_tensors = static_cast<uint32_t>(tensors_.size());
-    g.tensors = tensors_.data();
-    g.n_nodes = static_cast<uint32_t>(nodes_.size());
-    g.nodes = nodes_.data();
+    hearth_graph g = Graph();
     return vt_->supports(ctx_, &g, index);
   }
 
@@ -210,9 +208,17 @@ class Backend {
             uint16_t h;
             float f;
             switch (d.dtype) {
-              case HEARTH_DTYPE_F32: std::memcpy(&f, p, 4); break;
-              case HEARTH_DTYPE_F16: std::memcpy(&h, p, 2); f = static_cast<float>(HalfToDouble(h)); break;
-              default: std::memcpy(&h, p, 2); f = static_cast<float>(Bf16ToDouble(h)); break;
+              case HEARTH_DTYPE_F32:
+                std::memcpy(&f, p, 4);
+                break;
+              case HEARTH_DTYPE_F16:
+                std::memcpy(&h, p, 2);
+                f = static_cast<float>(HalfToDouble(h));
+                break;
+              default:
+                std::memcpy(&h, p, 2);
+                f = static_cast<float>(Bf16ToDouble(h));
+                break;
             }
             out.push_back(f);
           }
@@ -229,17 +235,17 @@ class Backend {
 };
 
 // Every element finite and within atol + rtol*|ref| of the reference.
-inline ::testing::AssertionResult Near(const std::vector<float>& got, const std::vector<double>& ref,
-                                       double atol, double rtol) {
+inline ::testing::AssertionResult Near(const std::vector<float>& got,
+                                       const std::vector<double>& ref, double atol, double rtol) {
   if (got.size() != ref.size()) {
     return ::testing::AssertionFailure() << "size " << got.size() << " vs " << ref.size();
   }
   for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i] == ref[i]) continue;  // also equal infinities; NaN never passes
     double tol = atol + rtol * std::fabs(ref[i]);
     if (!std::isfinite(got[i]) || std::fabs(got[i] - ref[i]) > tol) {
-      return ::testing::AssertionFailure()
-             << "element " << i << ": got " << got[i] << ", want " << ref[i] << " (tol " << tol
-             << ")";
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want "
+                                           << ref[i] << " (tol " << tol << ")";
     }
   }
   return ::testing::AssertionSuccess();

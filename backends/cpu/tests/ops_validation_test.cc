@@ -3,7 +3,11 @@
 // op and the problem; supports() answers for every implemented combination.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -188,12 +192,18 @@ TEST_F(ValidationTest, SupportsEveryImplementedCombination) {
     int32_t want;
   };
   const std::vector<Case> cases = {
-      {HEARTH_OP_GET_ROWS, f32, {q4k, i32}, 1}, {HEARTH_OP_GET_ROWS, f32, {bf16, i32}, 1},
-      {HEARTH_OP_GET_ROWS, f32, {i32, i32}, 0}, {HEARTH_OP_MUL_MAT, f32, {q8, f32}, 1},
-      {HEARTH_OP_MUL_MAT, f32, {f16, f32}, 1},  {HEARTH_OP_MUL_MAT, f32, {f32, f16}, 0},
-      {HEARTH_OP_ADD, f32, {f32, f32}, 1},      {HEARTH_OP_ADD, f16, {f32, f32}, 0},
-      {HEARTH_OP_COPY, bf16, {f16}, 1},         {HEARTH_OP_COPY, f32, {q8}, 0},
-      {HEARTH_OP_RMS_NORM, f32, {f32, -1}, 1},  {HEARTH_OP_SOFTMAX, f32, {f32}, 1},
+      {HEARTH_OP_GET_ROWS, f32, {q4k, i32}, 1},
+      {HEARTH_OP_GET_ROWS, f32, {bf16, i32}, 1},
+      {HEARTH_OP_GET_ROWS, f32, {i32, i32}, 0},
+      {HEARTH_OP_MUL_MAT, f32, {q8, f32}, 1},
+      {HEARTH_OP_MUL_MAT, f32, {f16, f32}, 1},
+      {HEARTH_OP_MUL_MAT, f32, {f32, f16}, 0},
+      {HEARTH_OP_ADD, f32, {f32, f32}, 1},
+      {HEARTH_OP_ADD, f16, {f32, f32}, 0},
+      {HEARTH_OP_COPY, bf16, {f16}, 1},
+      {HEARTH_OP_COPY, f32, {q8}, 0},
+      {HEARTH_OP_RMS_NORM, f32, {f32, -1}, 1},
+      {HEARTH_OP_SOFTMAX, f32, {f32}, 1},
       {HEARTH_OP_ATTENTION, f32, {f32, f32, f32, f16, f32, i32}, 1},
       {HEARTH_OP_ATTENTION, f32, {f32, f32, f32, bf16, f32, i32}, 0},
       {HEARTH_OP_NONE, f32, {f32}, 0},
@@ -209,6 +219,115 @@ TEST_F(ValidationTest, SupportsEveryImplementedCombination) {
     EXPECT_EQ(b_.Supports(0), c.want) << "op " << c.op;
   }
   EXPECT_EQ(b_.Supports(5), 0) << "index past the nodes";
+}
+
+TEST_F(ValidationTest, EmptyTensorsRunAndTouchNothing) {
+  std::vector<float> a(8, 1.0f);
+  int ai = b_.Add(HEARTH_DTYPE_F32, {8, 0}, a.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {8, 0});
+  b_.Node(HEARTH_OP_ADD, oi, {ai, ai});
+  b_.Node(HEARTH_OP_SILU_MUL, oi, {ai, ai});
+  b_.Node(HEARTH_OP_RMS_NORM, oi, {ai}, {1e-6f});
+  b_.Node(HEARTH_OP_SOFTMAX, oi, {ai}, {1.0f});
+  EXPECT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+  // Attention over zero tokens and zero query heads.
+  b_.ClearNodes();
+  std::vector<float> cache(8 * 4, 0.0f);
+  int q = b_.Add(HEARTH_DTYPE_F32, {8, 0, 0}, a.data());
+  int k = b_.Add(HEARTH_DTYPE_F32, {8, 1, 0}, a.data());
+  int kc = b_.Add(HEARTH_DTYPE_F32, {8, 1, 4}, cache.data());
+  int vc = b_.Add(HEARTH_DTYPE_F32, {8, 1, 4}, cache.data());
+  int pos = b_.Add(HEARTH_DTYPE_I32, {0}, a.data());
+  int out = b_.Add(HEARTH_DTYPE_F32, {8, 0, 0});
+  b_.Node(HEARTH_OP_ATTENTION, out, {q, k, k, kc, vc, pos}, {1.0f});
+  EXPECT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+}
+
+// Random malformed (and sometimes well-formed) graphs: graph_compute must
+// answer OK or INVALID_ARGUMENT and never touch memory it should not (the
+// sanitizer builds run this too).
+TEST_F(ValidationTest, RandomGraphsNeverCrash) {
+  std::mt19937 rng(2024);
+  auto pick = [&](std::initializer_list<int64_t> v) {
+    return *(v.begin() + std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng));
+  };
+  const float fvals[] = {0.0f, 1.0f, -1.0f, 0.5f, 1e4f, NAN, INFINITY};
+  std::vector<hearth_pbuffer*> bufs;
+  int ok = 0, rejected = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::vector<hearth_tensor_desc> t(6);
+    // Mostly one shared shape and F32, so that a fair share of graphs is
+    // valid and runs; the rest is mutated.
+    const int64_t base[3] = {pick({1, 2, 3, 5, 8, 32, 64, 256}), pick({1, 2, 3, 4}),
+                             pick({1, 2, 3})};
+    for (hearth_tensor_desc& d : t) {
+      d = {};
+      const uint32_t roll = rng() % 20;
+      d.dtype = roll < 13 ? 0 : roll < 16 ? 3 : static_cast<uint32_t>(pick({1, 2, 4, 5, 7, 8, 9}));
+      d.n_dims = 3;
+      d.ne[0] = base[0];
+      d.ne[1] = base[1];
+      d.ne[2] = base[2];
+      d.ne[3] = 1;
+      if (d.dtype == HEARTH_DTYPE_I32) {
+        d.n_dims = 1;
+        d.ne[0] = base[rng() % 3];
+      }
+      if (rng() % 6 == 0) d.n_dims = static_cast<uint32_t>(pick({1, 2, 4, 0, 5}));
+      if (rng() % 6 == 0) d.ne[rng() % 4] = pick({0, 1, 2, 3, 5, 64});
+      const int64_t be = std::max<int64_t>(hearth_dtype_block_elems(d.dtype), 1);
+      const int64_t bb = std::max<int64_t>(hearth_dtype_block_bytes(d.dtype), 1);
+      d.nb[0] = bb;
+      d.nb[1] = std::max<int64_t>(d.ne[0] / be, 1) * bb + (rng() % 8 == 0 ? pick({4, -2}) : 0);
+      for (int i = 2; i < 4; ++i) d.nb[i] = d.nb[i - 1] * std::max<int64_t>(d.ne[i - 1], 1);
+      if (rng() % 10 == 0) d.nb[rng() % 4] = pick({0, 2, 6, -4, 1 << 20});
+      const int64_t want = d.nb[3] * std::max<int64_t>(d.ne[3], 1);
+      const int64_t bytes =
+          std::max<int64_t>(std::min<int64_t>(want, 1 << 16) + (rng() % 10 == 0 ? -4 : 0), 0);
+      hearth_pbuffer* buf = nullptr;
+      ASSERT_EQ(b_.vt()->buffer_alloc(b_.ctx(), static_cast<uint64_t>(bytes), &buf), HEARTH_P_OK);
+      bufs.push_back(buf);
+      uint8_t* p = static_cast<uint8_t*>(b_.vt()->buffer_host_ptr(b_.ctx(), buf));
+      if (d.dtype == HEARTH_DTYPE_I32) {
+        for (int64_t i = 0; i + 4 <= bytes; i += 4) {
+          int32_t v = static_cast<int32_t>(rng() % 5) - (rng() % 40 == 0 ? 3 : 0);
+          std::memcpy(p + i, &v, 4);
+        }
+      } else {
+        for (int64_t i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(rng() & 0x3f);
+      }
+      d.buffer = rng() % 50 == 0 ? nullptr : buf;
+      d.offset = rng() % 10 == 0 ? static_cast<uint64_t>(pick({2, 4, 64})) : 0;
+    }
+    std::vector<hearth_node> nodes(1 + rng() % 3);
+    for (hearth_node& n : nodes) {
+      n = {};
+      n.op = static_cast<uint32_t>(rng() % 15);
+      n.output = static_cast<int32_t>(rng() % 40 == 0 ? pick({6, -1}) : rng() % 6);
+      for (int& in : n.inputs)
+        in = static_cast<int32_t>(rng() % 30 == 0 ? pick({-1, 9}) : rng() % 6);
+      if (rng() % 2) n.inputs[2] = -1;  // the optional slots of RMS_NORM and ROPE
+      for (float& f : n.fparams) f = rng() % 4 ? 0.5f : fvals[rng() % 7];
+      for (int32_t& v : n.iparams) v = static_cast<int32_t>(pick({0, 2, 2, 2, 4, 8, -1, 64}));
+    }
+    hearth_graph g{sizeof(g),    static_cast<uint32_t>(t.size()),
+                   t.data(),     static_cast<uint32_t>(nodes.size()),
+                   nodes.data(), 0};
+    hearth_pstatus st = b_.vt()->graph_compute(b_.ctx(), &g);
+    ASSERT_TRUE(st == HEARTH_P_OK || st == HEARTH_P_INVALID_ARGUMENT) << st;
+    if (st == HEARTH_P_OK) {
+      ++ok;
+    } else {
+      ++rejected;
+      EXPECT_NE(Recorder().last_error.find("node "), std::string::npos) << Recorder().last_error;
+    }
+    for (uint32_t i = 0; i < nodes.size(); ++i) b_.vt()->supports(b_.ctx(), &g, i);
+    for (hearth_pbuffer* b : bufs) b_.vt()->buffer_free(b_.ctx(), b);
+    bufs.clear();
+  }
+  std::printf("random graphs: %d ran, %d refused\n", ok, rejected);
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(rejected, 0);
 }
 
 }  // namespace

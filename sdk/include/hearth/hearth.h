@@ -14,8 +14,8 @@
  *   rest, so a program built against an older header keeps working.
  *   Passing NULL for a params pointer means "all defaults".
  *
- * Ownership.  See docs/abi/ownership.md. Every *_create/*_load has a matching
- *   *_free, which is void and accepts NULL. A returned `const char*` is
+ * Ownership.  See docs/abi/ownership.md. Every create or load function has a matching
+ *   free function, which is void and accepts NULL. A returned `const char*` is
  *   borrowed: it lives as long as the object it came from unless stated.
  *   Strings passed to callbacks live for the duration of the callback only.
  *

@@ -1,11 +1,12 @@
 // sampler.cc — hearth_sampler_*: the public face of sampling::Sampler, and
 // the one conversion from hearth_sampling_params to sampling::SamplerConfig
 // (hearth_session_generate's embedded params convert through it too).
+#include "sdk/src/sampling/sampler.h"
+
 #include <memory>
 
 #include "hearth/hearth.h"
 #include "sdk/src/capi/capi_internal.h"
-#include "sdk/src/sampling/sampler.h"
 
 struct hearth_sampler {
   std::unique_ptr<hearth::sampling::Sampler> impl;
@@ -42,8 +43,7 @@ hearth_error* ReadSamplingParams(const char* func, const char* arg,
 
 extern "C" {
 
-hearth_error* hearth_sampler_create(const hearth_sampling_params* params,
-                                    hearth_sampler** out) {
+hearth_error* hearth_sampler_create(const hearth_sampling_params* params, hearth_sampler** out) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(out);
   hearth::sampling::SamplerConfig config;
@@ -58,8 +58,8 @@ hearth_error* hearth_sampler_create(const hearth_sampling_params* params,
 
 void hearth_sampler_free(hearth_sampler* sampler) { delete sampler; }
 
-hearth_error* hearth_sampler_sample(hearth_sampler* sampler, const float* logits,
-                                    size_t n_vocab, int32_t* token) {
+hearth_error* hearth_sampler_sample(hearth_sampler* sampler, const float* logits, size_t n_vocab,
+                                    int32_t* token) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(sampler);
   HEARTH_CAPI_CHECK_NOT_NULL(logits);

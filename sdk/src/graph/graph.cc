@@ -180,7 +180,7 @@ int Graph::Reshape(int base, const Shape& shape) {
 }
 
 int Graph::Rows(int base, int64_t first, int64_t count) {
-  const hearth_tensor_desc& b = tensors_[base];
+  const hearth_tensor_desc b = tensors_[base];  // a copy: push_back below may reallocate
   Shape s = Shape::Of({b.ne[0], count});
   hearth_tensor_desc d = ContiguousDesc(b.dtype, s);
   d.buffer = b.buffer;

@@ -4,8 +4,11 @@
 // message into an absl::Status.
 #include "sdk/src/plugin_host/host_services.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,6 +72,9 @@ void SetError(void* /*ctx*/, hearth_pstatus code, const char* message) {
 }
 
 void Log(void* ctx, int level, const char* message) {
+  // Out-of-range levels from a plugin are read as the nearest real one.
+  if (level < HEARTH_LOG_ERROR) level = HEARTH_LOG_ERROR;
+  if (level > HEARTH_LOG_DEBUG) level = HEARTH_LOG_DEBUG;
   try {
     std::string line;
     std::unique_lock<std::mutex> lock(RegistryMutex());
@@ -95,6 +101,9 @@ void Log(void* ctx, int level, const char* message) {
 
 void* Alloc(void* /*ctx*/, size_t size, size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) return nullptr;
+  // No object may be larger than PTRDIFF_MAX; refusing here also keeps
+  // sanitizer runtimes from aborting on an absurd size.
+  if (size > static_cast<size_t>(PTRDIFF_MAX)) return nullptr;
   if (alignment < sizeof(void*)) alignment = sizeof(void*);
   void* p = nullptr;
   if (posix_memalign(&p, alignment, size == 0 ? 1 : size) != 0) return nullptr;

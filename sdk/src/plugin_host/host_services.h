@@ -24,8 +24,8 @@ namespace plugin_host_internal {
 // The table lent to the plugin file at `real_path` (same pointer on every
 // call with the same path). Never freed.
 const hearth_host_services* ServicesForPlugin(const std::string& real_path);
-// Sets the label that prefixes the plugin's log lines ("cpu: …"); until then
-// the file name is used.
+// Sets the label that prefixes the plugin's log lines ("cpu: …"; the file
+// name while init runs).
 void SetPluginLogName(const hearth_host_services* services, const std::string& name);
 // A table not tied to a plugin file (PluginHost::services()); lines are
 // labelled "plugin". Never freed.

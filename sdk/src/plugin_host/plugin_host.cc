@@ -135,7 +135,7 @@ absl::StatusOr<std::unique_ptr<PluginHost>> PluginHost::Create(const PluginHostO
   }
   auto host = absl::WrapUnique(new PluginHost());
   host->options_ = options;
-  host->services_ = *plugin_host_internal::GenericServices();
+  host->services_ = plugin_host_internal::GenericServices();
   plugin_host_internal::RegisterHost(host.get());
   host->registered_ = true;
   ScopedLogTarget log_target(host.get());
@@ -270,6 +270,7 @@ void PluginHost::LoadFile(const std::string& path, Origin origin, std::set<std::
   absl::Status status = Negotiate(handle, &p);
   if (!status.ok()) {
     p.load_error = std::string(status.message());
+    p.name = BaseName(real);  // hearth.h: a failed plugin is known by its file
     p.backend = nullptr;
     p.probe_score = 0;
     Log(HEARTH_LOG_WARN, absl::StrCat("plugin not loaded: ", p.load_error));
@@ -291,6 +292,9 @@ absl::Status PluginHost::Negotiate(void* handle, LoadedPlugin* p) {
   }
   const auto init = reinterpret_cast<hearth_plugin_init_fn>(sym);
   const hearth_host_services* services = plugin_host_internal::ServicesForPlugin(path);
+  // The name is unknown until init returns: lines logged during init carry
+  // the file name, every time (init runs once per runtime).
+  plugin_host_internal::SetPluginLogName(services, BaseName(path));
 
   hearth_plugin_init_info info{};
   info.struct_size = sizeof(info);

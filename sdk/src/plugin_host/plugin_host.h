@@ -76,7 +76,9 @@ class PluginHost {
   const std::vector<DeviceRef>& devices() const { return devices_; }
   // By name; "" = the best. NOT_FOUND lists the devices there are.
   absl::StatusOr<const DeviceRef*> FindDevice(const std::string& name) const;
-  const hearth_host_services* services() const { return &services_; }
+  // A services table not tied to any plugin file; valid for the life of the
+  // process (plugins keep such pointers), not just of this host.
+  const hearth_host_services* services() const { return services_; }
 
   // Sends one line to the app's log callback (or stderr when it has none)
   // when `level` (HEARTH_LOG_*) is at or below the configured level.
@@ -92,7 +94,7 @@ class PluginHost {
   void BuildDeviceList();
   std::vector<LoadedPlugin> plugins_;
   std::vector<DeviceRef> devices_;
-  hearth_host_services services_{};
+  const hearth_host_services* services_ = nullptr;
   PluginHostOptions options_;
   bool registered_ = false;
 };

@@ -26,13 +26,13 @@ namespace hearth::sampling {
 // Mirrors hearth_sampling_params field for field (src/capi converts).
 struct SamplerConfig {
   float temperature = 0.8f;
-  int32_t top_k = 40;             // <= 0 disables
-  float top_p = 0.95f;            // 1 disables; must be in (0, 1]
-  float min_p = 0.05f;            // 0 disables; must be in [0, 1]
-  float repeat_penalty = 1.0f;    // 1 = off; must be > 0
-  float presence_penalty = 0.0f;  // 0 = off
-  float frequency_penalty = 0.0f; // 0 = off
-  int32_t penalty_last_n = 64;    // 0 = off; -1 = the whole history
+  int32_t top_k = 40;              // <= 0 disables
+  float top_p = 0.95f;             // 1 disables; must be in (0, 1]
+  float min_p = 0.05f;             // 0 disables; must be in [0, 1]
+  float repeat_penalty = 1.0f;     // 1 = off; must be > 0
+  float presence_penalty = 0.0f;   // 0 = off
+  float frequency_penalty = 0.0f;  // 0 = off
+  int32_t penalty_last_n = 64;     // 0 = off; -1 = the whole history
   uint64_t seed = 0xC0FFEEu;
 };
 
@@ -63,8 +63,9 @@ class Sampler {
   // so is a row where every logit is -inf.
   absl::StatusOr<int32_t> Sample(absl::Span<const float> logits);
 
-  // Records a token of the history (prompt or generated). Negative ids are
-  // ignored; ids beyond the vocabulary of a later Sample() do not count there.
+  // Records a token of the history (prompt or generated). Only kept while a
+  // penalty is on (nothing else reads it). Negative ids are ignored; ids
+  // beyond the vocabulary of a later Sample() do not count there.
   void Accept(int32_t token);
 
   // Forgets the history and restarts the PRNG from the configured seed.
@@ -99,10 +100,11 @@ class Sampler {
   size_t history_head_ = 0;  // oldest entry once the ring is full
 
   // Scratch kept between calls; sized on the first Sample() for a vocabulary.
-  std::vector<Candidate> cand_;     // candidates still in the running
-  std::vector<uint32_t> counts_;    // per-id occurrences in the window; kept all-zero
-  std::vector<double> weights_;     // the draw's unnormalised probabilities, as cand_
-  bool sorted_ = false;             // cand_ is in (logit desc, id asc) order
+  std::vector<Candidate> cand_;   // candidates still in the running
+  std::vector<uint32_t> counts_;  // per-id occurrences in the window; kept all-zero
+  std::vector<double> weights_;   // the draw's unnormalised probabilities, as cand_
+  std::vector<Candidate> heap_;   // top-k's bounded heap
+  bool sorted_ = false;           // cand_ is in (logit desc, id asc) order
 };
 
 }  // namespace hearth::sampling

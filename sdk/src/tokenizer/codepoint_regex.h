@@ -51,10 +51,6 @@ class CodepointRegex {
   void SplitIsolated(const CodepointText& text, size_t begin, size_t end,
                      std::vector<std::pair<size_t, size_t>>* out) const;
 
-  // End of the match that starts exactly at `start` (within [begin, end)),
-  // or -1. Exposed for tests.
-  int64_t MatchAt(const CodepointText& text, size_t begin, size_t end, size_t start) const;
-
   const std::string& pattern() const { return pattern_; }
 
   struct Program;

@@ -4,7 +4,6 @@
 // while their concatenation is a token, highest score first, leftmost on
 // ties. Characters that end up in no token become <0xNN> byte tokens.
 #include <array>
-#include <cstdio>
 #include <queue>
 #include <utility>
 

@@ -57,7 +57,10 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   // add_special: BOS/EOS per the vocab's add_bos/add_eos.
-  // parse_special: control/user-defined token texts in `text` map to their ids.
+  // parse_special: control (and unknown) token texts in `text` map to their
+  // ids; without it they are plain text. User-defined tokens map to their ids
+  // either way, as in SentencePiece, HF tokenizers and llama.cpp (they are
+  // pieces of the vocabulary, not markup). Longest match first.
   // Invalid UTF-8 in `text` is INVALID_ARGUMENT naming the byte offset.
   virtual absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special,
                                                       bool parse_special) const = 0;
@@ -68,8 +71,9 @@ class Tokenizer {
   // (Decode reports it as an error).
   virtual std::string TokenToPiece(int32_t id, bool render_special) const = 0;
 
-  // Concatenated pieces; SPM drops the leading space the encoder added
-  // (once, from the first piece that renders to something).
+  // Concatenated pieces (raw bytes: ids that split a character give invalid
+  // UTF-8; StreamDecoder is the sanitizing path). SPM drops the leading space
+  // the encoder added (once, from the first piece that renders to something).
   // An id out of range is INVALID_ARGUMENT naming the id and position.
   absl::StatusOr<std::string> Decode(const std::vector<int32_t>& ids, bool render_special) const;
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sdk/src/common/status.h"
@@ -13,9 +14,11 @@
 namespace hearth::tok {
 namespace {
 
-// Prefixes the file name; keeps the code.
+// Prefixes the file name (the gguf getters' own errors already carry it).
 absl::Status InFile(const gguf::File& file, const absl::Status& s) {
-  return absl::Status(s.code(), absl::StrCat(file.name(), ": ", s.message()));
+  const std::string prefix = absl::StrCat(file.name(), ": ");
+  if (absl::StartsWith(s.message(), prefix)) return s;
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
 
 // Absent keys leave *out alone; a present key of the wrong type is an error.

@@ -1,0 +1,254 @@
+// plugin_test.cc — the CPU plugin's shell: the ABI handshake (through the
+// static library and through the built .so's one exported symbol), device
+// info, contexts, and buffer bounds checks with messages naming the numbers.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/tests/ops_test_util.h"
+
+namespace hearth::cpu::testing {
+namespace {
+
+hearth_plugin_init_info MakeInfo(uint32_t major, uint32_t minor) {
+  hearth_plugin_init_info info{};
+  info.struct_size = sizeof(info);
+  info.host_abi_major = major;
+  info.host_abi_minor = minor;
+  info.host = TestHost();
+  return info;
+}
+
+void ExpectMessage(std::initializer_list<const char*> fragments) {
+  for (const char* f : fragments) {
+    EXPECT_NE(Recorder().last_error.find(f), std::string::npos)
+        << "message \"" << Recorder().last_error << "\" lacks \"" << f << "\"";
+  }
+}
+
+TEST(HandshakeTest, AcceptsMajorOneAnyMinor) {
+  for (uint32_t minor : {0u, 7u}) {
+    hearth_plugin_init_info info = MakeInfo(1, minor);
+    ASSERT_EQ(PluginInit(&info), HEARTH_P_OK);
+    EXPECT_EQ(info.plugin_abi_major, 1u);
+    EXPECT_EQ(info.plugin_abi_minor, 0u);
+    EXPECT_EQ(info.kind, static_cast<uint32_t>(HEARTH_PLUGIN_KIND_BACKEND));
+    EXPECT_STREQ(info.name, "cpu");
+    EXPECT_NE(info.version, nullptr);
+    const auto* vt = static_cast<const hearth_backend_vtable*>(info.vtable);
+    ASSERT_NE(vt, nullptr);
+    EXPECT_EQ(vt->struct_size, sizeof(hearth_backend_vtable));
+    EXPECT_TRUE(HEARTH_PLUGIN_HAS_SLOT(vt, hearth_backend_vtable, graph_compute));
+    EXPECT_EQ(vt->probe(), 1);
+    EXPECT_NE(vt->buffer_wrap_host, nullptr);
+  }
+}
+
+TEST(HandshakeTest, RejectsOtherMajorAndStillSaysItsOwn) {
+  hearth_plugin_init_info info = MakeInfo(2, 3);
+  Recorder().last_error.clear();
+  EXPECT_EQ(PluginInit(&info), HEARTH_P_FAILED_PRECONDITION);
+  EXPECT_EQ(info.plugin_abi_major, 1u) << "filled even when the handshake fails";
+  EXPECT_EQ(info.vtable, nullptr);
+  ExpectMessage({"1.0", "2.3", "major"});
+}
+
+TEST(HandshakeTest, RejectsTruncatedInfo) {
+  hearth_plugin_init_info info = MakeInfo(1, 0);
+  info.struct_size = offsetof(hearth_plugin_init_info, kind);
+  Recorder().last_error.clear();
+  EXPECT_EQ(PluginInit(&info), HEARTH_P_INVALID_ARGUMENT);
+  EXPECT_EQ(info.plugin_abi_major, 1u);
+  ExpectMessage({"struct_size"});
+  EXPECT_EQ(PluginInit(nullptr), HEARTH_P_INVALID_ARGUMENT);
+}
+
+TEST(HandshakeTest, SharedObjectExportsOnlyInit) {
+  const std::string path = std::string(HEARTH_PLUGIN_DIR) + "/libhearth-backend-cpu.so";
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto init = reinterpret_cast<hearth_plugin_init_fn>(dlsym(handle, HEARTH_PLUGIN_INIT_SYMBOL));
+  ASSERT_NE(init, nullptr);
+  EXPECT_EQ(dlsym(handle, "_ZN6hearth3cpu10PluginInitEP23hearth_plugin_init_info"), nullptr)
+      << "internal symbols stay hidden";
+  hearth_plugin_init_info info = MakeInfo(1, 0);
+  ASSERT_EQ(init(&info), HEARTH_P_OK);
+  EXPECT_STREQ(info.name, "cpu");
+  info = MakeInfo(0, 9);
+  Recorder().last_error.clear();
+  EXPECT_EQ(init(&info), HEARTH_P_FAILED_PRECONDITION);
+  EXPECT_EQ(info.plugin_abi_major, 1u);
+  ExpectMessage({"0.9"});
+  // Never dlclose a plugin (see hearth_plugin.h); the process ends soon.
+}
+
+TEST(DeviceTest, DescribesTheCpu) {
+  const hearth_backend_vtable* vt = InitPlugin();
+  ASSERT_NE(vt, nullptr);
+  EXPECT_EQ(vt->device_count(), 1u);
+  hearth_pdevice_info info{};
+  info.struct_size = sizeof(info);
+  ASSERT_EQ(vt->device_info(0, &info), HEARTH_P_OK);
+  EXPECT_STREQ(info.name, "cpu");
+  EXPECT_GT(std::strlen(info.vendor), 0u);
+  EXPECT_NE(std::string(info.description).find(KernelIsa()), std::string::npos) << info.description;
+  EXPECT_GT(info.memory_total, uint64_t{1} << 20);
+  EXPECT_LE(info.memory_free, info.memory_total);
+  EXPECT_EQ(info.host_visible, 1u);
+
+  // An older, shorter struct is filled only as far as it goes.
+  struct {
+    hearth_pdevice_info info;
+    uint64_t guard;
+  } small{};
+  small.info.struct_size = offsetof(hearth_pdevice_info, vendor);
+  small.guard = 0x1234;
+  ASSERT_EQ(vt->device_info(0, &small.info), HEARTH_P_OK);
+  EXPECT_STREQ(small.info.name, "cpu");
+  EXPECT_EQ(small.info.vendor, nullptr);
+  EXPECT_EQ(small.guard, 0x1234u);
+
+  Recorder().last_error.clear();
+  EXPECT_EQ(vt->device_info(1, &info), HEARTH_P_NOT_FOUND);
+  ExpectMessage({"device 1"});
+  EXPECT_EQ(vt->device_info(0, nullptr), HEARTH_P_INVALID_ARGUMENT);
+}
+
+TEST(ContextTest, ThreadCountsAndBadOptions) {
+  const hearth_backend_vtable* vt = InitPlugin();
+  ASSERT_NE(vt, nullptr);
+  for (uint32_t n : {0u, 1u, 4u}) {
+    hearth_pcontext_options opt{sizeof(opt), 0, n};
+    hearth_pcontext* ctx = nullptr;
+    ASSERT_EQ(vt->context_create(&opt, &ctx), HEARTH_P_OK);
+    vt->context_free(ctx);
+  }
+  hearth_pcontext* ctx = nullptr;
+  ASSERT_EQ(vt->context_create(nullptr, &ctx), HEARTH_P_OK) << "NULL options mean defaults";
+  vt->context_free(ctx);
+  vt->context_free(nullptr);
+  hearth_pcontext_options opt{sizeof(opt), 3, 1};
+  EXPECT_EQ(vt->context_create(&opt, &ctx), HEARTH_P_NOT_FOUND);
+  ExpectMessage({"device 3"});
+  opt = {sizeof(opt), 0, 100000};
+  EXPECT_EQ(vt->context_create(&opt, &ctx), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"n_threads 100000"});
+}
+
+class BufferTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vt_ = InitPlugin();
+    ASSERT_NE(vt_, nullptr);
+    hearth_pcontext_options opt{sizeof(opt), 0, 2};
+    ASSERT_EQ(vt_->context_create(&opt, &ctx_), HEARTH_P_OK);
+  }
+  void TearDown() override {
+    if (ctx_) vt_->context_free(ctx_);
+  }
+  const hearth_backend_vtable* vt_ = nullptr;
+  hearth_pcontext* ctx_ = nullptr;
+};
+
+TEST_F(BufferTest, AllocUploadDownload) {
+  for (uint64_t size : {0ull, 1ull, 100ull, 4096ull}) {
+    hearth_pbuffer* buf = nullptr;
+    ASSERT_EQ(vt_->buffer_alloc(ctx_, size, &buf), HEARTH_P_OK);
+    void* p = vt_->buffer_host_ptr(ctx_, buf);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+    std::vector<uint8_t> in(size), out(size, 0);
+    for (size_t i = 0; i < size; ++i) in[i] = static_cast<uint8_t>(i * 7);
+    ASSERT_EQ(vt_->buffer_upload(ctx_, buf, 0, in.data(), size), HEARTH_P_OK);
+    ASSERT_EQ(vt_->buffer_download(ctx_, buf, 0, out.data(), size), HEARTH_P_OK);
+    EXPECT_EQ(in, out);
+    if (size > 10) {
+      uint8_t part[4];
+      ASSERT_EQ(vt_->buffer_download(ctx_, buf, size - 4, part, 4), HEARTH_P_OK);
+      EXPECT_EQ(std::memcmp(part, &in[size - 4], 4), 0);
+    }
+    vt_->buffer_free(ctx_, buf);
+  }
+}
+
+TEST_F(BufferTest, BoundsErrorsNameTheNumbers) {
+  hearth_pbuffer* buf = nullptr;
+  ASSERT_EQ(vt_->buffer_alloc(ctx_, 100, &buf), HEARTH_P_OK);
+  uint8_t data[64] = {};
+  EXPECT_EQ(vt_->buffer_upload(ctx_, buf, 90, data, 11), HEARTH_P_OUT_OF_RANGE);
+  ExpectMessage({"buffer_upload", "offset 90 + size 11", "(100 bytes)"});
+  EXPECT_EQ(vt_->buffer_download(ctx_, buf, 101, data, 0), HEARTH_P_OUT_OF_RANGE);
+  ExpectMessage({"buffer_download", "offset 101 + size 0"});
+  EXPECT_EQ(vt_->buffer_download(ctx_, buf, UINT64_MAX - 3, data, 8), HEARTH_P_OUT_OF_RANGE);
+  ExpectMessage({"18446744073709551612 + size 8 overflows"});
+  EXPECT_EQ(vt_->buffer_upload(ctx_, buf, 0, nullptr, 8), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"data is NULL"});
+  // Bytes past the checked range were not touched by the refused calls.
+  std::vector<uint8_t> all(100, 1);
+  ASSERT_EQ(vt_->buffer_download(ctx_, buf, 0, all.data(), 100), HEARTH_P_OK);
+  vt_->buffer_free(ctx_, buf);
+  // A freed buffer is no longer live; a second free is ignored (and logged).
+  EXPECT_EQ(vt_->buffer_upload(ctx_, buf, 0, data, 1), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"not a live buffer"});
+  size_t logs = Recorder().logs.size();
+  vt_->buffer_free(ctx_, buf);
+  EXPECT_EQ(Recorder().logs.size(), logs + 1);
+  EXPECT_EQ(vt_->buffer_host_ptr(ctx_, buf), nullptr);
+}
+
+TEST_F(BufferTest, WrapHostDoesNotCopy) {
+  alignas(64) float host[16] = {};
+  hearth_pbuffer* buf = nullptr;
+  ASSERT_EQ(vt_->buffer_wrap_host(ctx_, host, sizeof(host), &buf), HEARTH_P_OK);
+  EXPECT_EQ(vt_->buffer_host_ptr(ctx_, buf), static_cast<void*>(host));
+  float v = 3.5f;
+  ASSERT_EQ(vt_->buffer_upload(ctx_, buf, 8, &v, 4), HEARTH_P_OK);
+  EXPECT_EQ(host[2], 3.5f);
+  EXPECT_EQ(vt_->buffer_upload(ctx_, buf, 64, &v, 4), HEARTH_P_OUT_OF_RANGE);
+  vt_->buffer_free(ctx_, buf);
+  EXPECT_EQ(host[2], 3.5f) << "freeing a wrapped buffer leaves the host memory alone";
+  EXPECT_EQ(vt_->buffer_wrap_host(ctx_, nullptr, 16, &buf), HEARTH_P_INVALID_ARGUMENT);
+}
+
+TEST_F(BufferTest, BuffersBelongToTheDevice) {
+  // Weights made through one context serve a graph in another, which frees them.
+  hearth_pcontext* other = nullptr;
+  hearth_pcontext_options opt{sizeof(opt), 0, 1};
+  ASSERT_EQ(vt_->context_create(&opt, &other), HEARTH_P_OK);
+  hearth_pbuffer* in = nullptr;
+  hearth_pbuffer* out = nullptr;
+  ASSERT_EQ(vt_->buffer_alloc(ctx_, 16, &in), HEARTH_P_OK);
+  ASSERT_EQ(vt_->buffer_alloc(other, 16, &out), HEARTH_P_OK);
+  const float x[4] = {1, 2, 3, 4};
+  ASSERT_EQ(vt_->buffer_upload(ctx_, in, 0, x, sizeof(x)), HEARTH_P_OK);
+  hearth_tensor_desc t[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    t[i].dtype = HEARTH_DTYPE_F32;
+    t[i].n_dims = 1;
+    t[i].ne[0] = 4;
+    t[i].nb[0] = 4;
+    t[i].buffer = i == 0 ? in : out;
+  }
+  hearth_node n{};
+  n.op = HEARTH_OP_SCALE;
+  n.output = 1;
+  for (int& s : n.inputs) s = -1;
+  n.inputs[0] = 0;
+  n.fparams[0] = 2.0f;
+  hearth_graph g{sizeof(g), 2, t, 1, &n, 0};
+  ASSERT_EQ(vt_->graph_compute(other, &g), HEARTH_P_OK) << Recorder().last_error;
+  float y[4];
+  ASSERT_EQ(vt_->buffer_download(ctx_, out, 0, y, sizeof(y)), HEARTH_P_OK);
+  EXPECT_EQ(y[3], 8.0f);
+  vt_->buffer_free(other, in);
+  vt_->buffer_free(ctx_, out);
+  vt_->context_free(other);
+}
+
+}  // namespace
+}  // namespace hearth::cpu::testing
