@@ -155,7 +155,7 @@ PIN_OFFSET(hearth_session_params, n_ctx, 4);
 PIN_OFFSET(hearth_session_params, n_batch, 8);
 PIN_OFFSET(hearth_session_params, n_threads, 12);
 
-PIN_SIZE(hearth_generate_params, 80);
+PIN_SIZE(hearth_generate_params, 88);
 PIN_OFFSET(hearth_generate_params, struct_size, 0);
 PIN_OFFSET(hearth_generate_params, max_tokens, 4);
 PIN_OFFSET(hearth_generate_params, sampling, 8);
@@ -163,6 +163,10 @@ PIN_OFFSET(hearth_generate_params, stop, 56);
 PIN_OFFSET(hearth_generate_params, n_stop, 64);
 PIN_OFFSET(hearth_generate_params, tokenize_flags, 72);
 PIN_OFFSET(hearth_generate_params, use_default_flags, 76);
+PIN_OFFSET(hearth_generate_params, reuse_prefix, 80);
+PIN_SIZE(hearth_chat_message, 16);
+PIN_OFFSET(hearth_chat_message, role, 0);
+PIN_OFFSET(hearth_chat_message, content, 8);
 
 PIN_SIZE(hearth_generate_result, 32);
 PIN_OFFSET(hearth_generate_result, struct_size, 0);

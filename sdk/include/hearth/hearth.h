@@ -359,9 +359,13 @@ typedef struct hearth_generate_params {
   uint32_t tokenize_flags;   /* for the prompt; default ADD_SPECIAL when the
                                 session is empty, else 0 */
   uint32_t use_default_flags; /* 1 (default): ignore tokenize_flags and use the rule above */
+  /* 1: `prompt` is the whole conversation so far (e.g. a re-rendered chat).
+     The session keeps the longest token prefix it already holds (its KV
+     cache) and computes only the rest. 0 (default): `prompt` is appended. */
+  uint32_t reuse_prefix;
 } hearth_generate_params;
 #define HEARTH_GENERATE_PARAMS_INIT \
-  { sizeof(hearth_generate_params), 256, HEARTH_SAMPLING_PARAMS_INIT, NULL, 0, 0, 1 }
+  { sizeof(hearth_generate_params), 256, HEARTH_SAMPLING_PARAMS_INIT, NULL, 0, 0, 1, 0 }
 
 /** Figures of one generation. @since 1.0 */
 typedef struct hearth_generate_result {
@@ -386,6 +390,38 @@ HEARTH_API hearth_error* hearth_session_generate(hearth_session* session, const 
                                                  const hearth_generate_params* params,
                                                  hearth_stream_fn on_text, void* user_data,
                                                  hearth_generate_result* result);
+
+/** Feeds `tokens` like hearth_session_feed and scores them: logprobs[i]
+ *  (caller-allocated, n_tokens - 1 floats; may be NULL when n_tokens < 2)
+ *  is the natural-log probability the model gave tokens[i + 1] after
+ *  everything before it. Computes logits at every position, so it is slower
+ *  than a feed; perplexity is exp(-mean(logprobs)). Afterwards the logits of
+ *  the last token are available as after a feed. @since 1.0 */
+HEARTH_API hearth_error* hearth_session_score(hearth_session* session, const int32_t* tokens,
+                                              size_t n_tokens, float* logprobs);
+
+/* ------------------------------------------------------------------------- */
+/* Chat                                                                       */
+/* ------------------------------------------------------------------------- */
+
+/** One chat turn. role: "system", "user" or "assistant" ("model" is an
+ *  alias). @since 1.0 */
+typedef struct hearth_chat_message {
+  const char* role;
+  const char* content;
+} hearth_chat_message;
+
+/** Renders `messages` in the model's chat format (detected from the file's
+ *  tokenizer.chat_template, else from its architecture: Gemma, ChatML,
+ *  Llama 3, Llama 2) and, when `add_generation_prompt` is non-zero, opens
+ *  the assistant's turn. The text holds special-token markers and no BOS:
+ *  generate from it with HEARTH_TOKENIZE_PARSE_SPECIAL (plus ADD_SPECIAL for
+ *  a fresh session). Same capacity protocol as hearth_detokenize. A model
+ *  with no known format is NOT_FOUND. @since 1.0 */
+HEARTH_API hearth_error* hearth_chat_format(const hearth_model* model,
+                                            const hearth_chat_message* messages,
+                                            size_t n_messages, int add_generation_prompt,
+                                            char* text, size_t capacity, size_t* text_len);
 
 #ifdef __cplusplus
 } /* extern "C" */

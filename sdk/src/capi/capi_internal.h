@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "hearth/hearth.h"
 #include "sdk/src/plugin_host/plugin_host.h"
+#include "sdk/src/sampling/sampler.h"
 
 struct hearth_error {
   hearth_status_code code;
@@ -106,6 +107,34 @@ void WriteOutStruct(const T& full, T* out) noexcept {
                 reinterpret_cast<const char*>(&full) + kHead, n - kHead);
   }
 }
+
+// The capacity protocol of functions that return arrays or text
+// (hearth_tokenize, hearth_detokenize, hearth_chat_format): a NULL `dst`
+// with capacity 0 asks for the size; otherwise the result must fit, else
+// RESOURCE_EXHAUSTED and *n_out untouched.
+template <class T>
+hearth_error* CopyOut(const char* func, const T* src, size_t n, T* dst, size_t capacity,
+                      size_t* n_out) noexcept {
+  if (dst == nullptr && capacity == 0) {
+    *n_out = n;
+    return nullptr;
+  }
+  if (dst == nullptr) return NullArgumentError(func, "output buffer");
+  if (capacity < n) {
+    return MakeError(HEARTH_RESOURCE_EXHAUSTED, std::string(func) + ": capacity " +
+                                                    std::to_string(capacity) + " < " +
+                                                    std::to_string(n) + " needed");
+  }
+  if (n) std::memcpy(dst, src, n * sizeof(T));
+  *n_out = n;
+  return nullptr;
+}
+
+// Defined in sampler.cc: the one conversion of hearth_sampling_params
+// (hearth_sampler_create and hearth_session_generate both use it).
+hearth_error* ReadSamplingParams(const char* func, const char* arg,
+                                 const hearth_sampling_params* user,
+                                 sampling::SamplerConfig* out) noexcept;
 
 }  // namespace hearth::capi
 

@@ -10,28 +10,8 @@
 
 namespace {
 
-using hearth::capi::MakeError;
+using hearth::capi::CopyOut;
 using hearth::capi::ToError;
-
-// The capacity protocol of hearth_tokenize / hearth_detokenize: NULL buffer
-// with capacity 0 asks for the size; otherwise it must fit.
-template <class T>
-hearth_error* CopyOut(const char* func, const T* src, size_t n, T* dst, size_t capacity,
-                      size_t* n_out) {
-  if (dst == nullptr && capacity == 0) {
-    *n_out = n;
-    return nullptr;
-  }
-  if (dst == nullptr) return hearth::capi::NullArgumentError(func, "output buffer");
-  if (capacity < n) {
-    return MakeError(HEARTH_RESOURCE_EXHAUSTED,
-                     std::string(func) + ": capacity " + std::to_string(capacity) + " < " +
-                         std::to_string(n) + " needed");
-  }
-  if (n) std::memcpy(dst, src, n * sizeof(T));
-  *n_out = n;
-  return nullptr;
-}
 
 }  // namespace
 

@@ -7,13 +7,6 @@
 #include "sdk/src/capi/handles.h"
 #include "sdk/src/runtime/generate.h"
 
-namespace hearth::capi {
-// Defined in sampler.cc: the one conversion of sampling params.
-hearth_error* ReadSamplingParams(const char* func, const char* arg,
-                                 const hearth_sampling_params* user,
-                                 sampling::SamplerConfig* out) noexcept;
-}  // namespace hearth::capi
-
 extern "C" {
 
 hearth_error* hearth_session_create(hearth_model* model, const hearth_session_params* params,
@@ -112,6 +105,7 @@ hearth_error* hearth_session_generate(hearth_session* session, const char* promp
     options.add_special = (p.tokenize_flags & HEARTH_TOKENIZE_ADD_SPECIAL) != 0;
     options.parse_special = (p.tokenize_flags & HEARTH_TOKENIZE_PARSE_SPECIAL) != 0;
   }
+  options.reuse_prefix = p.reuse_prefix != 0;
   hearth::TextSink sink;
   if (on_text != nullptr) {
     sink = [on_text, user_data](std::string_view piece) {
@@ -132,6 +126,19 @@ hearth_error* hearth_session_generate(hearth_session* session, const char* promp
     hearth::capi::WriteOutStruct(r, result);
   }
   return nullptr;
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+hearth_error* hearth_session_score(hearth_session* session, const int32_t* tokens,
+                                   size_t n_tokens, float* logprobs) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(session);
+  if (tokens == nullptr && n_tokens > 0) return hearth::capi::NullArgumentError(__func__, "tokens");
+  if (logprobs == nullptr && n_tokens > 1) {
+    return hearth::capi::NullArgumentError(__func__, "logprobs");
+  }
+  return hearth::capi::ToError(session->session->Score(
+      absl::Span<const int32_t>(tokens, n_tokens), logprobs));
   HEARTH_CAPI_CATCH_ERROR
 }
 

@@ -75,7 +75,7 @@ struct KvCacheRefs {
 struct StepTensors {
   int tokens = -1;     // I32 [n_tokens], uploaded before compute
   int positions = -1;  // I32 [n_tokens]
-  int logits = -1;     // F32 [n_vocab], logits of the last token
+  int logits = -1;     // F32 [n_vocab, 1] (last token) or [n_vocab, n_tokens] (all_logits)
 };
 
 class Architecture {
@@ -85,10 +85,11 @@ class Architecture {
   // Every weight the graph will use exists with the right shape and a dtype
   // the graph can use it in; run once at load.
   virtual absl::Status CheckWeights(const ModelConfig& config, const WeightSet& w) const = 0;
-  // The graph for one step of `n_tokens` tokens.
+  // The graph for one step of `n_tokens` tokens; logits for every token
+  // when `all_logits` (scoring, perplexity), else for the last one only.
   virtual absl::StatusOr<StepTensors> Build(const ModelConfig& config, const WeightSet& w,
                                             const KvCacheRefs& kv, int64_t n_tokens,
-                                            Graph* graph) const = 0;
+                                            bool all_logits, Graph* graph) const = 0;
 };
 
 // nullptr when no architecture has that name.

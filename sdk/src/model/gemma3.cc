@@ -84,7 +84,7 @@ class Gemma3Architecture : public Architecture {
   }
 
   absl::StatusOr<StepTensors> Build(const ModelConfig& c, const WeightSet& w,
-                                    const KvCacheRefs& kv, int64_t n_tokens,
+                                    const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
                                     Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
     const int64_t Dv = c.head_dim_v, T = n_tokens, F = c.n_ff;
@@ -145,9 +145,10 @@ class Gemma3Architecture : public Architecture {
       down = norm(down, p + "post_ffw_norm.weight", et);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, et, {x, down});
     }
-    int last = g->Rows(x, T - 1, 1);
-    int hn = norm(last, "output_norm.weight", Shape::Of({E, 1}));
-    io.logits = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_vocab, 1}),
+    const int64_t rows = all_logits ? T : 1;
+    int last = all_logits ? x : g->Rows(x, T - 1, 1);
+    int hn = norm(last, "output_norm.weight", Shape::Of({E, rows}));
+    io.logits = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_vocab, rows}),
                       {weight("token_embd.weight"), hn});
     g->MarkOutput(io.logits);
     return io;

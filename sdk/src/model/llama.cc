@@ -60,7 +60,7 @@ class LlamaArchitecture : public Architecture {
   }
 
   absl::StatusOr<StepTensors> Build(const ModelConfig& c, const WeightSet& w,
-                                    const KvCacheRefs& kv, int64_t n_tokens,
+                                    const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
                                     Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
     const int64_t Dv = c.head_dim_v, T = n_tokens;
@@ -120,12 +120,14 @@ class LlamaArchitecture : public Architecture {
                        {weight(p + "ffn_down.weight"), act});
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({E, T}), {x, down});
     }
-    int last = g->Rows(x, T - 1, 1);
-    int hn = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, 1}),
+    const int64_t rows = all_logits ? T : 1;
+    int last = all_logits ? x : g->Rows(x, T - 1, 1);
+    int hn = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, rows}),
                    {last, weight("output_norm.weight")}, {eps});
     int out_w = weight("output.weight");
     if (out_w < 0) out_w = weight("token_embd.weight");  // tied output
-    io.logits = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_vocab, 1}), {out_w, hn});
+    io.logits = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_vocab, rows}),
+                      {out_w, hn});
     g->MarkOutput(io.logits);
     return io;
   }

@@ -255,6 +255,11 @@ void PluginHost::LoadFile(const std::string& path, Origin origin, std::set<std::
   }
   Log(HEARTH_LOG_DEBUG,
       absl::StrCat("loading plugin ", real, " (from ", OriginName(static_cast<int>(origin)), ")"));
+  // Backends may bring an OpenMP runtime (the CPU plugin's oneDNN does),
+  // which reads its settings once, when it is loaded. Its default is to
+  // spin for a while after each parallel region, stealing the cores our own
+  // decode threads need next; ask for passive waiting unless the user chose.
+  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/0);
   dlerror();
   void* handle = dlopen(real.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {

@@ -76,6 +76,20 @@ absl::Status Generate(Session& session, std::string_view prompt, const GenerateO
   HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::Create(options.sampling));
   HEARTH_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
                           tok.Encode(prompt, options.add_special, options.parse_special));
+  if (options.reuse_prefix) {
+    // What the session holds, in order: fed history, then a pending token.
+    const std::vector<int32_t>& held = session.history();
+    size_t common = 0;
+    while (common < ids.size() && common < held.size() && ids[common] == held[common]) ++common;
+    if (common == held.size() && common < ids.size() && session.pending() == ids[common]) {
+      ++common;  // the pending token matches too: Feed runs it first
+    }
+    // Recompute at least the last prompt token, so its logits are fresh.
+    if (common == ids.size() && common > 0) --common;
+    session.TruncateTo(static_cast<int64_t>(common));
+    // A kept pending token is fed by Feed itself, so it leaves `ids` too.
+    ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(common));
+  }
   const int64_t room = session.n_ctx() - session.n_past();
   if (static_cast<int64_t>(ids.size()) > room) {
     return absl::InvalidArgumentError(absl::StrCat(

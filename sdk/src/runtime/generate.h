@@ -22,6 +22,9 @@ struct GenerateOptions {
   std::vector<std::string> stop;
   bool add_special = true;    // BOS etc. for the prompt
   bool parse_special = false; // special-token texts in the prompt become tokens
+  // The prompt is the whole conversation: keep the longest token prefix the
+  // session already holds (its KV cache) and compute only the rest.
+  bool reuse_prefix = false;
 };
 
 struct GenerateStats {

@@ -105,7 +105,7 @@ absl::Status Model::CheckBackendSupport() {
                                   Shape::Of({config_.head_dim_v, config_.n_head_kv, 1})));
   }
   Graph g;
-  HEARTH_RETURN_IF_ERROR(arch_->Build(config_, weights_, kv, 1, &g).status());
+  HEARTH_RETURN_IF_ERROR(arch_->Build(config_, weights_, kv, 1, /*all_logits=*/false, &g).status());
   hearth_graph view = g.view();
   for (uint32_t i = 0; i < view.n_nodes; ++i) {
     if (!loader_->Supports(view, i)) {

@@ -2,6 +2,7 @@
 #include "sdk/src/runtime/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -72,18 +73,19 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const M
   s->positions_.resize(static_cast<size_t>(s->n_batch_));
   // Plan the two shapes every conversation uses up front, so the arena has
   // its final size before the first token and decoding never allocates.
-  HEARTH_RETURN_IF_ERROR(s->StepFor(s->n_batch_).status());
-  HEARTH_RETURN_IF_ERROR(s->StepFor(1).status());
+  HEARTH_RETURN_IF_ERROR(s->StepFor(s->n_batch_, false).status());
+  HEARTH_RETURN_IF_ERROR(s->StepFor(1, false).status());
   return s;
 }
 
-absl::StatusOr<Session::Step*> Session::StepFor(int64_t n_tokens) {
-  auto it = steps_.find(n_tokens);
+absl::StatusOr<Session::Step*> Session::StepFor(int64_t n_tokens, bool all_logits) {
+  const std::pair<int64_t, bool> key(n_tokens, all_logits);
+  auto it = steps_.find(key);
   if (it != steps_.end()) return it->second.get();
   if (steps_.size() >= kMaxCachedSteps) {
     // Keep the decode and full-batch graphs; drop an odd-sized one.
     for (auto e = steps_.begin(); e != steps_.end(); ++e) {
-      if (e->first != 1 && e->first != n_batch_) {
+      if (e->first.second || (e->first.first != 1 && e->first.first != n_batch_)) {
         steps_.erase(e);
         break;
       }
@@ -92,7 +94,8 @@ absl::StatusOr<Session::Step*> Session::StepFor(int64_t n_tokens) {
   auto step = std::make_unique<Step>();
   HEARTH_ASSIGN_OR_RETURN(step->io, model_->architecture().Build(model_->config(),
                                                                  model_->weights(), kv_,
-                                                                 n_tokens, &step->graph));
+                                                                 n_tokens, all_logits,
+                                                                 &step->graph));
   step->arena_bytes = step->graph.Plan();
   if (step->arena_bytes > arena_bytes_) {
     if (arena_) backend_->Free(arena_);
@@ -110,8 +113,42 @@ absl::StatusOr<Session::Step*> Session::StepFor(int64_t n_tokens) {
   }
   step->graph.Bind(arena_);
   Step* raw = step.get();
-  steps_[n_tokens] = std::move(step);
+  steps_[key] = std::move(step);
   return raw;
+}
+
+absl::Status Session::ValidateNew(absl::Span<const int32_t> tokens, size_t first_user,
+                                  size_t n_user) const {
+  const int64_t n_vocab = model_->config().n_vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at position ",
+                                                     i - first_user, " is out of range [0, ",
+                                                     n_vocab, ")"));
+    }
+  }
+  if (static_cast<int64_t>(tokens.size()) > n_ctx_ - n_past_) {
+    return absl::InvalidArgumentError(absl::StrCat("context overflow: ", n_past(),
+                                                   " tokens in the context + ", n_user,
+                                                   " new > n_ctx ", n_ctx_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Session::Step*> Session::RunChunk(const int32_t* tokens, int64_t t,
+                                                 bool all_logits) {
+  HEARTH_ASSIGN_OR_RETURN(Step * step, StepFor(t, all_logits));
+  for (int64_t i = 0; i < t; ++i) positions_[i] = static_cast<int32_t>(n_past_ + i);
+  const hearth_tensor_desc& td = step->graph.tensor(step->io.tokens);
+  const hearth_tensor_desc& pd = step->graph.tensor(step->io.positions);
+  HEARTH_RETURN_IF_ERROR(backend_->Upload(td.buffer, td.offset, tokens,
+                                          static_cast<uint64_t>(t) * sizeof(int32_t)));
+  HEARTH_RETURN_IF_ERROR(backend_->Upload(pd.buffer, pd.offset, positions_.data(),
+                                          static_cast<uint64_t>(t) * sizeof(int32_t)));
+  HEARTH_RETURN_IF_ERROR(backend_->Compute(step->graph.view()));
+  n_past_ += t;
+  history_.insert(history_.end(), tokens, tokens + t);
+  return step;
 }
 
 absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
@@ -121,35 +158,13 @@ absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
     feed_scratch_.insert(feed_scratch_.end(), user_tokens.begin(), user_tokens.end());
     tokens = feed_scratch_;
   }
-  const size_t first_user = tokens.size() - user_tokens.size();
-  const int64_t n_vocab = model_->config().n_vocab;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at position ",
-                                                     i - first_user,
-                                                     " is out of range [0, ", n_vocab, ")"));
-    }
-  }
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  if (n > n_ctx_ - n_past_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "context overflow: ", n_past(), " tokens in the context + ", user_tokens.size(),
-        " new > n_ctx ", n_ctx_));
-  }
+  HEARTH_RETURN_IF_ERROR(
+      ValidateNew(tokens, tokens.size() - user_tokens.size(), user_tokens.size()));
   pending_ = -1;
+  const int64_t n = static_cast<int64_t>(tokens.size());
   for (int64_t off = 0; off < n; off += n_batch_) {
     const int64_t t = std::min(n_batch_, n - off);
-    HEARTH_ASSIGN_OR_RETURN(Step * step, StepFor(t));
-    for (int64_t i = 0; i < t; ++i) positions_[i] = static_cast<int32_t>(n_past_ + i);
-    const hearth_tensor_desc& td = step->graph.tensor(step->io.tokens);
-    const hearth_tensor_desc& pd = step->graph.tensor(step->io.positions);
-    HEARTH_RETURN_IF_ERROR(backend_->Upload(td.buffer, td.offset, tokens.data() + off,
-                                            static_cast<uint64_t>(t) * sizeof(int32_t)));
-    HEARTH_RETURN_IF_ERROR(backend_->Upload(pd.buffer, pd.offset, positions_.data(),
-                                            static_cast<uint64_t>(t) * sizeof(int32_t)));
-    HEARTH_RETURN_IF_ERROR(backend_->Compute(step->graph.view()));
-    n_past_ += t;
-    history_.insert(history_.end(), tokens.begin() + off, tokens.begin() + off + t);
+    HEARTH_ASSIGN_OR_RETURN(Step * step, RunChunk(tokens.data() + off, t, false));
     if (off + t == n) {
       const hearth_tensor_desc& ld = step->graph.tensor(step->io.logits);
       HEARTH_RETURN_IF_ERROR(backend_->Download(ld.buffer, ld.offset, logits_.data(),
@@ -158,6 +173,48 @@ absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status Session::Score(absl::Span<const int32_t> tokens, float* logprobs) {
+  if (pending_ >= 0) HEARTH_RETURN_IF_ERROR(Feed({}));
+  HEARTH_RETURN_IF_ERROR(ValidateNew(tokens, 0, tokens.size()));
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n_vocab = model_->config().n_vocab;
+  const int64_t by_memory = std::max<int64_t>(1, (int64_t{64} << 20) / (n_vocab * 4));
+  const int64_t chunk = std::min(n_batch_, by_memory);
+  score_scratch_.resize(static_cast<size_t>(std::min(chunk, std::max<int64_t>(n, 1)) * n_vocab));
+  for (int64_t off = 0; off < n; off += chunk) {
+    const int64_t t = std::min(chunk, n - off);
+    HEARTH_ASSIGN_OR_RETURN(Step * step, RunChunk(tokens.data() + off, t, true));
+    const hearth_tensor_desc& ld = step->graph.tensor(step->io.logits);
+    HEARTH_RETURN_IF_ERROR(backend_->Download(ld.buffer, ld.offset, score_scratch_.data(),
+                                              static_cast<uint64_t>(t * n_vocab) * 4));
+    for (int64_t i = 0; i < t; ++i) {
+      const float* row = score_scratch_.data() + i * n_vocab;
+      const int64_t g = off + i;
+      if (g + 1 < n) {
+        float mx = row[0];
+        for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, row[v]);
+        double sum = 0;
+        for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(row[v] - mx));
+        logprobs[g] = static_cast<float>(row[tokens[g + 1]] - mx - std::log(sum));
+      }
+      if (g + 1 == n) {
+        std::copy(row, row + n_vocab, logits_.begin());
+        has_logits_ = true;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Session::TruncateTo(int64_t n) {
+  if (pending_ >= 0 && n >= n_past_ + 1) return;  // keeps everything, pending included
+  pending_ = -1;
+  n = std::clamp<int64_t>(n, 0, n_past_);
+  if (n < n_past_) has_logits_ = false;  // they belonged to a dropped token
+  n_past_ = n;
+  history_.resize(static_cast<size_t>(n));
 }
 
 void Session::Reset() {

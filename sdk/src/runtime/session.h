@@ -37,6 +37,17 @@ class Session {
   // yet: generation ends without paying a step for its last token, and the
   // next Feed runs it first. Counted by n_past().
   void SetPending(int32_t token) { pending_ = token; }
+
+  // Feeds `tokens` and scores them: logprobs[i] = log p(tokens[i + 1] |
+  // everything before it), natural log, for i < tokens.size() - 1. Computes
+  // logits at every position, in chunks small enough that a chunk's logits
+  // stay under ~64 MiB.
+  absl::Status Score(absl::Span<const int32_t> tokens, float* logprobs);
+
+  // Keeps only the first `n` tokens of the context (n <= n_past()); later
+  // KV entries are simply overwritten by what comes next, since attention
+  // never reads past a query's own position.
+  void TruncateTo(int64_t n);
   // Logits of the last fed token (n_vocab floats); empty before any feed.
   absl::Span<const float> logits() const { return logits_; }
   bool has_logits() const { return has_logits_; }
@@ -50,6 +61,8 @@ class Session {
   // Every token fed so far, in order (for penalties and inspection); a
   // pending token is not included.
   const std::vector<int32_t>& history() const { return history_; }
+  // The pending token, or -1.
+  int32_t pending() const { return pending_; }
 
  private:
   struct Step {
@@ -58,7 +71,11 @@ class Session {
     uint64_t arena_bytes = 0;
   };
   Session() = default;
-  absl::StatusOr<Step*> StepFor(int64_t n_tokens);
+  absl::StatusOr<Step*> StepFor(int64_t n_tokens, bool all_logits);
+  absl::Status ValidateNew(absl::Span<const int32_t> tokens, size_t first_user,
+                           size_t n_user) const;
+  // Runs one chunk (t <= n_batch tokens at position n_past_) and advances.
+  absl::StatusOr<Step*> RunChunk(const int32_t* tokens, int64_t t, bool all_logits);
 
   std::shared_ptr<const Model> model_;
   std::unique_ptr<Backend> backend_;
@@ -67,13 +84,14 @@ class Session {
   KvCacheRefs kv_;
   hearth_pbuffer* arena_ = nullptr;
   uint64_t arena_bytes_ = 0;
-  std::map<int64_t, std::unique_ptr<Step>> steps_;
+  std::map<std::pair<int64_t, bool>, std::unique_ptr<Step>> steps_;  // by (n_tokens, all_logits)
   std::vector<float> logits_;
   std::vector<int32_t> positions_;
   std::vector<int32_t> history_;
   bool has_logits_ = false;
   int32_t pending_ = -1;
   std::vector<int32_t> feed_scratch_;
+  std::vector<float> score_scratch_;  // [n_vocab, chunk] logits while scoring
   int64_t n_past_ = 0;
 };
 

@@ -1,0 +1,90 @@
+// binding.h — what the translation units of hearth._hearth share: the
+// shared-ownership handles that keep C objects alive in the order hearth.h
+// needs (runtime > model > session), the per-session "in use" guard, and the
+// helpers that turn C results into Python objects.
+//
+// This extension is a client of hearth.h (through hearth.hpp) and nothing
+// else. Argument checking that is about Python types lives in the pure-Python
+// layer (bindings/python/hearth/*.py); the functions here take already-typed
+// values (bytes, int32 arrays, plain ints).
+#ifndef HEARTH_BINDINGS_PYTHON_SRC_BINDING_H_
+#define HEARTH_BINDINGS_PYTHON_SRC_BINDING_H_
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "hearth/hearth.h"
+#include "hearth/hearth.hpp"
+
+namespace hearth_py {
+
+namespace py = pybind11;
+
+// A runtime shared by every model made from it (hearth.h: the runtime must
+// outlive its models).
+struct RuntimeHandle {
+  explicit RuntimeHandle(const hearth_runtime_params& params) : runtime(params) {}
+  hearth::Runtime runtime;
+};
+
+// A model keeps its runtime alive; sessions keep the model alive.
+struct ModelHandle {
+  ModelHandle(std::shared_ptr<RuntimeHandle> rt, const std::string& path,
+              const hearth_model_params& params)
+      : runtime(std::move(rt)), model(runtime->runtime, path, params) {}
+  std::shared_ptr<RuntimeHandle> runtime;
+  hearth::Model model;
+};
+
+// A session and the flag that enforces hearth.h's "one thread at a time":
+// every call that touches the C session takes `busy` first, and a second
+// caller gets FAILED_PRECONDITION instead of a data race.
+struct SessionCore {
+  SessionCore(std::shared_ptr<ModelHandle> m, const hearth_session_params& params)
+      : model(std::move(m)), session(model->model, params) {}
+  std::shared_ptr<ModelHandle> model;
+  hearth::Session session;
+  std::atomic<bool> busy{false};
+};
+
+// Takes SessionCore::busy for its lifetime; throws hearth::Error
+// (FAILED_PRECONDITION) when another call or an unfinished stream holds it.
+class BusyGuard {
+ public:
+  explicit BusyGuard(SessionCore& core);
+  ~BusyGuard();
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+  // Hands the flag to someone else (the stream's worker thread), who clears it.
+  void Release() { core_ = nullptr; }
+
+ private:
+  SessionCore* core_;
+};
+
+// UTF-8 → str, replacing invalid sequences (text from a model file is data,
+// and a UnicodeDecodeError from a metadata string would be a poor error).
+py::str ToStr(std::string_view text);
+py::str ToStr(const char* text);  // NULL → ""
+
+// A copy of a 1-D int32 array, taken with the GIL held: another thread could
+// write to the array once the GIL is released.
+std::vector<int32_t> CopyIds(const py::array_t<int32_t, py::array::c_style>& ids);
+
+// Reads the fields of a hearth.SamplingParams (or anything with the same
+// attributes) into the C struct.
+hearth_sampling_params SamplingFromPy(const py::handle& params);
+
+// Registration of the classes of each translation unit.
+void RegisterSession(py::module_& m);
+
+}  // namespace hearth_py
+
+#endif  // HEARTH_BINDINGS_PYTHON_SRC_BINDING_H_

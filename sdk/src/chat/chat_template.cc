@@ -1,0 +1,140 @@
+// chat_template.cc — the chat formats hearth knows, one function each, and
+// the table that names them. Adding a format: one function and one row.
+#include "sdk/src/chat/chat_template.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace hearth::chat {
+namespace {
+
+using Renderer = absl::StatusOr<std::string> (*)(const std::vector<Message>&, bool);
+
+absl::StatusOr<std::string> CanonicalRole(const std::vector<Message>& m, size_t i) {
+  const std::string& r = m[i].role;
+  if (r == "system" || r == "user" || r == "assistant") return r;
+  if (r == "model") return std::string("assistant");
+  return absl::InvalidArgumentError(absl::StrCat("message ", i, ": unknown role '", r,
+                                                 "' (use system, user or assistant)"));
+}
+
+// Gemma: user/model turns; no system role, so a system message is put in
+// front of the first user turn, as Google's template does.
+absl::StatusOr<std::string> RenderGemma(const std::vector<Message>& m, bool gen) {
+  std::string out, system;
+  bool seen_turn = false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    auto role = CanonicalRole(m, i);
+    if (!role.ok()) return role.status();
+    if (*role == "system") {
+      if (seen_turn) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", i, ": gemma takes a system message only first"));
+      }
+      absl::StrAppend(&system, m[i].content, "\n\n");
+      continue;
+    }
+    if (!seen_turn && *role != "user") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("message ", i, ": gemma conversations start with a user turn"));
+    }
+    const char* who = *role == "user" ? "user" : "model";
+    absl::StrAppend(&out, "<start_of_turn>", who, "\n", seen_turn ? "" : system, m[i].content,
+                    "<end_of_turn>\n");
+    seen_turn = true;
+  }
+  if (gen) absl::StrAppend(&out, "<start_of_turn>model\n");
+  return out;
+}
+
+absl::StatusOr<std::string> RenderChatml(const std::vector<Message>& m, bool gen) {
+  std::string out;
+  for (size_t i = 0; i < m.size(); ++i) {
+    auto role = CanonicalRole(m, i);
+    if (!role.ok()) return role.status();
+    absl::StrAppend(&out, "<|im_start|>", *role, "\n", m[i].content, "<|im_end|>\n");
+  }
+  if (gen) absl::StrAppend(&out, "<|im_start|>assistant\n");
+  return out;
+}
+
+absl::StatusOr<std::string> RenderLlama3(const std::vector<Message>& m, bool gen) {
+  std::string out;
+  for (size_t i = 0; i < m.size(); ++i) {
+    auto role = CanonicalRole(m, i);
+    if (!role.ok()) return role.status();
+    absl::StrAppend(&out, "<|start_header_id|>", *role, "<|end_header_id|>\n\n", m[i].content,
+                    "<|eot_id|>");
+  }
+  if (gen) absl::StrAppend(&out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  return out;
+}
+
+// Llama 2 / Mistral: [INST] blocks; the system prompt goes inside the first.
+absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen) {
+  std::string out, system;
+  bool first_user = true, open = false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    auto role = CanonicalRole(m, i);
+    if (!role.ok()) return role.status();
+    if (*role == "system") {
+      absl::StrAppend(&system, "<<SYS>>\n", m[i].content, "\n<</SYS>>\n\n");
+    } else if (*role == "user") {
+      absl::StrAppend(&out, first_user ? "" : "<s>", "[INST] ", first_user ? system : "",
+                      m[i].content, " [/INST]");
+      first_user = false;
+      open = true;
+    } else {
+      if (!open) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", i, ": an assistant turn must follow a user turn"));
+      }
+      absl::StrAppend(&out, " ", m[i].content, " </s>");
+      open = false;
+    }
+  }
+  (void)gen;  // the [/INST] already opens the assistant's turn
+  return out;
+}
+
+struct Format {
+  const char* name;
+  const char* marker;     // text of tokenizer.chat_template that identifies it
+  const char* arch;       // architecture that uses it when the file has no template
+  Renderer render;
+};
+
+constexpr Format kFormats[] = {
+    {"gemma", "<start_of_turn>", "gemma3", RenderGemma},
+    {"chatml", "<|im_start|>", "qwen2", RenderChatml},
+    {"llama3", "<|start_header_id|>", "", RenderLlama3},
+    {"llama2", "[INST]", "llama", RenderLlama2},
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> DetectFormat(const std::string& source, const std::string& arch) {
+  if (!source.empty()) {
+    for (const Format& f : kFormats) {
+      if (source.find(f.marker) != std::string::npos) return std::string(f.name);
+    }
+  }
+  for (const Format& f : kFormats) {
+    if (arch == f.arch) return std::string(f.name);
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "no known chat format for this model (architecture '", arch, "'",
+      source.empty() ? ", no tokenizer.chat_template" : ", unrecognized tokenizer.chat_template",
+      ")"));
+}
+
+absl::StatusOr<std::string> Render(const std::string& format,
+                                   const std::vector<Message>& messages,
+                                   bool add_generation_prompt) {
+  if (messages.empty()) return absl::InvalidArgumentError("no messages to format");
+  for (const Format& f : kFormats) {
+    if (format == f.name) return f.render(messages, add_generation_prompt);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown chat format '", format, "'"));
+}
+
+}  // namespace hearth::chat

@@ -1,0 +1,35 @@
+// chat_template.h — turns a list of chat messages into the prompt text a
+// model was trained on. Formats register by name; which one a model uses is
+// detected from its `tokenizer.chat_template` (by the markers it contains)
+// or, failing that, from its architecture.
+#ifndef HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
+#define HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace hearth::chat {
+
+struct Message {
+  std::string role;  // "system", "user", "assistant" ("model" is an alias)
+  std::string content;
+};
+
+// The name of the format for a model ("gemma", "chatml", "llama3",
+// "llama2"), or NOT_FOUND naming the architecture.
+absl::StatusOr<std::string> DetectFormat(const std::string& chat_template_source,
+                                         const std::string& architecture);
+
+// Renders `messages` (without BOS: the tokenizer adds it) and, when
+// `add_generation_prompt`, the opening of the assistant's turn. Unknown
+// roles, an empty list, or a format's own rules (e.g. Gemma: no assistant
+// turn first) are INVALID_ARGUMENT naming the message index.
+absl::StatusOr<std::string> Render(const std::string& format,
+                                   const std::vector<Message>& messages,
+                                   bool add_generation_prompt);
+
+}  // namespace hearth::chat
+
+#endif  // HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
