@@ -152,11 +152,12 @@ TEST_F(Gemma3Reference, LogitsMatchAtStoredPositions) {
 }
 
 // Decodes one token at a time along the reference's greedy continuation
-// (teacher forcing, so one differing token cannot derail the rest) and checks
-// hearth's argmax wherever the reference's margin exceeds what the tolerance
-// can move.
+// (teacher forcing, so one differing token cannot derail the rest). With every
+// logit within tol * scale of the reference, hearth must pick the reference's
+// token wherever the reference's margin exceeds 2 * tol * scale, and
+// everywhere that token must be within 2 * tol * scale of hearth's best.
 TEST_F(Gemma3Reference, GreedyContinuationMatches) {
-  int checked = 0;
+  int checked = 0, steps = 0, same = 0;
   for (const auto& prompt : (*ref_)["prompts"]) {
     const std::string name = prompt["name"].get<std::string>();
     const auto tokens = prompt["tokens"].get<std::vector<int32_t>>();
@@ -168,17 +169,30 @@ TEST_F(Gemma3Reference, GreedyContinuationMatches) {
     auto s = NewSession();
     ASSERT_NE(s, nullptr);
     ASSERT_TRUE(s->Feed(tokens).ok()) << name;
+    std::vector<int32_t> ours;
     for (size_t i = 0; i < greedy.size(); ++i) {
-      if (margins[i] > 2 * tol_ * scales[i]) {
-        EXPECT_EQ(ArgMax(s->logits()), greedy[i]) << name << " greedy step " << i;
+      const absl::Span<const float> got = s->logits();
+      const int32_t best = ArgMax(got);
+      const double slack = 2 * tol_ * scales[i];
+      EXPECT_LE(got[best] - got[greedy[i]], slack) << name << " greedy step " << i;
+      if (margins[i] > slack) {
+        EXPECT_EQ(best, greedy[i]) << name << " greedy step " << i;
         ++checked;
       }
+      same += best == greedy[i];
+      ++steps;
+      ours.push_back(best);
       ASSERT_TRUE(s->Feed({greedy[i]}).ok()) << name;
     }
+    std::printf("  %-14s hearth's argmax along the reference's greedy path:", name.c_str());
+    for (int32_t t : ours) std::printf(" %d", t);
+    std::printf("\n");
   }
-  // Most steps have clear margins (see the fixture); a check that skips
-  // everything would prove nothing.
-  EXPECT_GE(checked, 16);
+  std::printf("  greedy: %d/%d steps equal the reference, %d with a margin that requires it\n",
+              same, steps, checked);
+  // The fixture has 8 steps whose margin exceeds 2 * tol * scale; a check
+  // that skipped them all would prove nothing.
+  EXPECT_GE(checked, 6);
 }
 
 }  // namespace

@@ -145,3 +145,61 @@ TEST(RuntimeErrors, BadTokensAndOverflowChangeNothing) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// Scoring computes every position's logits; its log-probabilities must agree
+// with the reference logits' log-softmax, and with feeding token by token.
+TEST(RuntimeScore, LogprobsMatchReference) {
+  const std::string model_name = "tiny-qwen2-f32";
+  std::ifstream in(kModels + model_name + ".ref.json");
+  ASSERT_TRUE(in.good());
+  nlohmann::json ref = nlohmann::json::parse(in);
+  auto model = Model::Load(CpuHost(), kModels + model_name + ".gguf", {});
+  ASSERT_TRUE(model.ok()) << model.status();
+  const size_t n_vocab = ref["n_vocab"].get<size_t>();
+  for (const auto& prompt : ref["prompts"]) {
+    const std::vector<int32_t> tokens = prompt["tokens"].get<std::vector<int32_t>>();
+    if (tokens.size() < 2) continue;
+    const std::vector<float> want = ReadF32(kModels + prompt["logits"].get<std::string>());
+    SessionOptions o;
+    o.n_batch = 5;  // several chunks
+    auto s = Session::Create(*model, o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    std::vector<float> lp(tokens.size() - 1);
+    ASSERT_TRUE((*s)->Score(tokens, lp.data()).ok());
+    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+      const float* row = want.data() + i * n_vocab;
+      double mx = row[0], sum = 0;
+      for (size_t v = 0; v < n_vocab; ++v) mx = std::max(mx, static_cast<double>(row[v]));
+      for (size_t v = 0; v < n_vocab; ++v) sum += std::exp(row[v] - mx);
+      const double expect = row[tokens[i + 1]] - mx - std::log(sum);
+      EXPECT_NEAR(lp[i], expect, 1e-4 * std::max(1.0, std::fabs(expect))) << "position " << i;
+    }
+    // The last logits are there too, as after a feed.
+    const float* last = want.data() + (tokens.size() - 1) * n_vocab;
+    EXPECT_LE(RelErr((*s)->logits().data(), last, n_vocab), 1e-4);
+    EXPECT_EQ((*s)->n_past(), static_cast<int64_t>(tokens.size()));
+  }
+}
+
+// Truncating the context and feeding again gives the same logits as a
+// fresh session: the KV entries past the cut are never read.
+TEST(RuntimeScore, TruncateThenRefeedMatchesFresh) {
+  auto model = Model::Load(CpuHost(), kModels + "tiny-llama-f32.gguf", {});
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto a = Session::Create(*model, {});
+  auto b = Session::Create(*model, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->Feed({1, 50, 60, 70, 80, 90}).ok());
+  (*a)->TruncateTo(3);
+  EXPECT_EQ((*a)->n_past(), 3);
+  EXPECT_FALSE((*a)->has_logits());
+  ASSERT_TRUE((*a)->Feed({100, 110}).ok());
+  ASSERT_TRUE((*b)->Feed({1, 50, 60, 100, 110}).ok());
+  EXPECT_LE(RelErr((*a)->logits().data(), (*b)->logits().data(), (*b)->logits().size()), 1e-6);
+}
+
+}  // namespace
+}  // namespace hearth

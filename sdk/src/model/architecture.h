@@ -65,6 +65,19 @@ class WeightSet {
   absl::flat_hash_map<std::string, hearth_tensor_desc> by_name_;
 };
 
+// Adds each weight to a graph once, however often the graph reads it.
+class WeightBinder {
+ public:
+  WeightBinder(const WeightSet& w, Graph* g) : w_(w), g_(g) {}
+  // The graph tensor for weight `name`, or -1 when the file lacks it.
+  int operator()(const std::string& name);
+
+ private:
+  const WeightSet& w_;
+  Graph* g_;
+  absl::flat_hash_map<std::string, int> bound_;
+};
+
 // The KV cache of one session: per layer, k and v of [head_dim, n_head_kv, n_ctx].
 struct KvCacheRefs {
   std::vector<hearth_tensor_desc> k, v;

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/model/architecture.h"
@@ -89,15 +88,7 @@ class Gemma3Architecture : public Architecture {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
     const int64_t Dv = c.head_dim_v, T = n_tokens, F = c.n_ff;
     const float eps = c.rms_eps;
-    absl::flat_hash_map<std::string, int> bound;
-    auto weight = [&](const std::string& name) -> int {
-      auto it = bound.find(name);
-      if (it != bound.end()) return it->second;
-      const hearth_tensor_desc* d = w.Find(name);
-      int idx = d ? g->External(*d) : -1;
-      bound[name] = idx;
-      return idx;
-    };
+    WeightBinder weight(w, g);
     auto norm = [&](int x, const std::string& name, const Shape& s) {
       return g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, s, {x, weight(name)}, {eps});
     };

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/model/architecture.h"
@@ -64,15 +63,7 @@ class LlamaArchitecture : public Architecture {
                                     Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
     const int64_t Dv = c.head_dim_v, T = n_tokens;
-    absl::flat_hash_map<std::string, int> bound;
-    auto weight = [&](const std::string& name) -> int {
-      auto it = bound.find(name);
-      if (it != bound.end()) return it->second;
-      const hearth_tensor_desc* d = w.Find(name);
-      int idx = d ? g->External(*d) : -1;
-      bound[name] = idx;
-      return idx;
-    };
+    WeightBinder weight(w, g);
     StepTensors io;
     io.tokens = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));
     io.positions = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));

@@ -75,6 +75,15 @@ absl::StatusOr<hearth_tensor_desc> WeightSet::Require(std::string_view name,
   return *d;
 }
 
+int WeightBinder::operator()(const std::string& name) {
+  auto it = bound_.find(name);
+  if (it != bound_.end()) return it->second;
+  const hearth_tensor_desc* d = w_.Find(name);
+  const int idx = d ? g_->External(*d) : -1;
+  bound_[name] = idx;
+  return idx;
+}
+
 absl::StatusOr<bool> WeightSet::Optional(std::string_view name,
                                          std::initializer_list<int64_t> ne,
                                          hearth_tensor_desc* out) const {

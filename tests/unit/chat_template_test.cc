@@ -1,0 +1,57 @@
+// Chat formats: detection from a model's template or architecture, and the
+// exact text each format renders.
+#include "sdk/src/chat/chat_template.h"
+
+#include <gtest/gtest.h>
+
+namespace hearth::chat {
+namespace {
+
+TEST(ChatTemplate, DetectsFromTemplateThenArchitecture) {
+  EXPECT_EQ(*DetectFormat("{% ... '<start_of_turn>' ... %}", "llama"), "gemma");
+  EXPECT_EQ(*DetectFormat("{{ '<|im_start|>' + role }}", "llama"), "chatml");
+  EXPECT_EQ(*DetectFormat("<|start_header_id|>", "llama"), "llama3");
+  EXPECT_EQ(*DetectFormat("", "gemma3"), "gemma");
+  EXPECT_EQ(*DetectFormat("", "qwen2"), "chatml");
+  auto none = DetectFormat("", "mystery");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(none.status().message()).find("mystery"), std::string::npos);
+}
+
+TEST(ChatTemplate, GemmaTurnsAndSystemPrompt) {
+  auto text = Render("gemma",
+                     {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"},
+                      {"user", "What is 12 times 12?"}},
+                     true);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text,
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
+            "<start_of_turn>model\nHello!<end_of_turn>\n"
+            "<start_of_turn>user\nWhat is 12 times 12?<end_of_turn>\n"
+            "<start_of_turn>model\n");
+  EXPECT_FALSE(Render("gemma", {{"assistant", "x"}}, true).ok());
+  EXPECT_FALSE(Render("gemma", {{"user", "x"}, {"system", "late"}}, true).ok());
+}
+
+TEST(ChatTemplate, ChatmlAndLlama3) {
+  EXPECT_EQ(*Render("chatml", {{"system", "S"}, {"user", "U"}}, true),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  EXPECT_EQ(*Render("llama3", {{"user", "U"}}, false),
+            "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>");
+  EXPECT_EQ(*Render("llama2", {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}},
+                    true),
+            "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST] A </s><s>[INST] V [/INST]");
+}
+
+TEST(ChatTemplate, BadInputIsNamed) {
+  auto bad = Render("chatml", {{"user", "a"}, {"robot", "b"}}, true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("message 1"), std::string::npos);
+  EXPECT_NE(std::string(bad.status().message()).find("robot"), std::string::npos);
+  EXPECT_FALSE(Render("chatml", {}, true).ok());
+  EXPECT_FALSE(Render("nope", {{"user", "a"}}, true).ok());
+}
+
+}  // namespace
+}  // namespace hearth::chat
