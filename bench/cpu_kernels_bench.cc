@@ -5,7 +5,7 @@
 // 2. For each weight format and shape, runs y = W x (N = 1) on T threads of
 //    its own (phase 1, spin barrier, phase 2), rotating over ~200 MB of
 //    distinct weight matrices so that no matrix is in cache when it is read,
-//    and reports GB/s of weights streamed (best of 5 timed windows) and the
+//    and reports GB/s of weights streamed (best of 20 timed windows) and the
 //    fraction of (1).
 // 3. For information, the prompt-processing rate (N = 64) in GFLOP/s.
 //
@@ -173,8 +173,8 @@ struct Result {
   int64_t products = 0;            // in all windows
 };
 
-// Runs y = W_i x over the weight set, on nth threads, in 5 timed windows of
-// about seconds / 5 each; the best window counts (other processes on a
+// Runs y = W_i x over the weight set, on nth threads, in 20 timed windows of
+// about seconds / 20 each; the best window counts (other processes on a
 // shared machine only ever slow a window down).
 Result RunProducts(uint32_t dtype, const std::vector<uint8_t*>& mats, int64_t m, int64_t k,
                    int64_t n, int nth, double seconds) {
@@ -194,7 +194,7 @@ Result RunProducts(uint32_t dtype, const std::vector<uint8_t*>& mats, int64_t m,
   a.K = k;
   a.M = m;
   a.N = n;
-  constexpr int kWindows = 5;
+  constexpr int kWindows = 20;
   const double window = seconds / kWindows;
   SpinBarrier barrier(nth);
   std::atomic<bool> stop{false};

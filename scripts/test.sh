@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: builds hearth and runs every test (ctest), then the
-# same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole test suite: builds hearth and runs every test (ctest, then
+# pytest for the Python package), then the C++ suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (tests labelled "slow",
+# which need the real default model, are left out of that pass).
 # HEARTH_SKIP_SANITIZERS=1 skips the second pass (quicker local runs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
-echo "== build (Release) and test" >&2
-HEARTH_BUILD_DIR=$root/build "$root/scripts/build.sh"
+echo "== build (Release, with the Python module) and test" >&2
+HEARTH_BUILD_DIR=$root/build "$root/scripts/build.sh" -DHEARTH_PYTHON=ON \
+  -DPython_EXECUTABLE="$(command -v python3)"
 ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
+
+echo "== Python tests" >&2
+python3 -c 'import numpy, pytest' 2>/dev/null || python3 -m pip install -q numpy pytest
+PYTHONPATH="$root/build/python" python3 -m pytest -q "$root/tests/python"
 
 if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "== build and test under ASan + UBSan" >&2

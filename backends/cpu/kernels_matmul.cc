@@ -203,6 +203,7 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth) {
   const XFormat f = XFormatFor(a.w_dtype);
   if (f != XFormat::kF32 && scratch == nullptr) return;
   const TileKernel tk = KernelFor(a.w_dtype);
+  const TileFn tile_fn = a.N == 1 && tk.decode_fn != nullptr ? tk.decode_fn : tk.fn;
   const int64_t rw = a.N == 1 ? tk.decode_rw : tk.max_rw, rx = tk.max_rx;
 
   // Job geometry (see the file comment). Rows of x per job: at most 64, a
@@ -249,7 +250,7 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth) {
         t.rw = static_cast<int>(m_end - m0 < rw ? m_end - m0 : rw);
         t.w = a.w + m0 * a.w_row_bytes;
         t.y = a.y + n0 * a.y_row_stride + m0;
-        tk.fn(t);
+        tile_fn(t);
       }
     }
   }

@@ -192,9 +192,9 @@ struct Q6KKernel {
 TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
   switch (w_dtype) {
     case HEARTH_DTYPE_Q4_K:
-      return avx2::MakeTileKernel<Q4KKernel>(4);
+      return avx2::MakeTileKernel<Q4KKernel>(1);
     case HEARTH_DTYPE_Q6_K:
-      return avx2::MakeTileKernel<Q6KKernel>(4);
+      return avx2::MakeTileKernel<Q6KKernel>(1);
     default:
       return TileKernel{};
   }

@@ -42,7 +42,11 @@ struct TileKernel {
   TileFn fn = nullptr;
   int max_rw = 1;  // rw and rx may be anything from 1 to these
   int max_rx = 1;
-  int decode_rw = 1;  // w rows per tile when N == 1 (memory-bound), <= max_rw
+  // When N == 1 (decode, memory-bound): tiles of decode_rw (<= max_rw) rows
+  // by 1, computed by decode_fn if set, else by fn. Every output of a product
+  // is summed in one order whatever the tile, so results do not depend on nth.
+  int decode_rw = 1;
+  TileFn decode_fn = nullptr;
 };
 
 TileKernel ScalarTileKernel(uint32_t w_dtype);

@@ -11,6 +11,8 @@ int RunTokenize(int argc, char** argv);    // cli_tokenize.cc
 int RunDetokenize(int argc, char** argv);  // cli_tokenize.cc
 int RunInfo(int argc, char** argv);        // cli_info.cc
 int RunBench(int argc, char** argv);       // cli_bench.cc
+int RunChat(int argc, char** argv);        // cli_chat.cc
+int RunPerplexity(int argc, char** argv);  // cli_perplexity.cc
 
 }  // namespace hearth::cli
 

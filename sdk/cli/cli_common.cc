@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -22,6 +23,63 @@ void AddModelFlags(ArgParser& parser, ModelFlags* flags, const char* model_help)
   parser.AddInt("-t,--threads", "N", &flags->threads, 0, 4096,
                 "CPU threads for compute (default 0: all cores)");
   AddRuntimeFlags(parser, flags);
+}
+
+void AddSamplingFlags(ArgParser& p, SamplingFlags* f) {
+  hearth_sampling_params& sp = f->params;
+  p.AddFloat("--temp", "T", &sp.temperature,
+             "temperature (default 0.8; <= 0: greedy, deterministic)");
+  p.AddInt("--top-k", "K", &f->top_k, INT32_MIN, INT32_MAX,
+           "keep the K most likely (default 40; 0: off)");
+  p.AddFloat("--top-p", "P", &sp.top_p, "nucleus sampling, in (0, 1] (default 0.95; 1: off)");
+  p.AddFloat("--min-p", "P", &sp.min_p,
+             "drop tokens below P x the best one's probability (default 0.05)");
+  p.AddFloat("--repeat-penalty", "X", &sp.repeat_penalty,
+             "penalise repeated tokens, > 0 (default 1: off)");
+  p.AddInt("--repeat-last-n", "N", &f->last_n, -1, INT32_MAX,
+           "how many recent tokens the penalties see (default 64; -1: all)");
+  p.AddFloat("--presence-penalty", "X", &sp.presence_penalty,
+             "subtract X from seen tokens (default 0)");
+  p.AddFloat("--frequency-penalty", "X", &sp.frequency_penalty,
+             "subtract X per occurrence of seen tokens (default 0)");
+  p.AddUint64("-s,--seed", "N", &sp.seed, "random seed (default 0xC0FFEE); same seed, same text");
+}
+
+int CheckSamplingFlags(const ArgParser& parser, SamplingFlags* f) {
+  f->params.top_k = static_cast<int32_t>(f->top_k);
+  f->params.penalty_last_n = static_cast<int32_t>(f->last_n);
+  hearth_sampler* probe = nullptr;
+  hearth_error* err = hearth_sampler_create(&f->params, &probe);
+  if (err == nullptr) {
+    hearth_sampler_free(probe);
+    return kExitOk;
+  }
+  std::string message = hearth_error_message(err);
+  hearth_error_free(err);
+  // The library names the params field ("top_p = 1.5 is outside ..."); the
+  // user typed a flag, so name that instead of the library's prefix.
+  const std::string kPrefix = "sampling params: ";
+  if (size_t at = message.find(kPrefix); at != std::string::npos) {
+    message = message.substr(at + kPrefix.size());
+  }
+  static const char* const kFlagOf[][2] = {
+      {"temperature", "--temp"},
+      {"top_k", "--top-k"},
+      {"top_p", "--top-p"},
+      {"min_p", "--min-p"},
+      {"repeat_penalty", "--repeat-penalty"},
+      {"presence_penalty", "--presence-penalty"},
+      {"frequency_penalty", "--frequency-penalty"},
+      {"penalty_last_n", "--repeat-last-n"},
+  };
+  std::string flag = "sampling flags";
+  for (const auto& m : kFlagOf) {
+    if (message.find(std::string(m[0]) + " ") != std::string::npos) {
+      flag = m[1];
+      break;
+    }
+  }
+  return parser.UsageError(flag + ": " + message);
 }
 
 int ReportError(hearth_error* err, const std::string& context) {

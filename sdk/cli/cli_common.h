@@ -38,6 +38,19 @@ void AddRuntimeFlags(ArgParser& parser, ModelFlags* flags);
 void AddModelFlags(ArgParser& parser, ModelFlags* flags,
                    const char* model_help = "the model, a GGUF file (required)");
 
+// The sampling flags of commands that generate (--temp, --top-k, ...), with
+// the library's defaults in place.
+struct SamplingFlags {
+  hearth_sampling_params params = HEARTH_SAMPLING_PARAMS_INIT;
+  int64_t top_k = params.top_k;
+  int64_t last_n = params.penalty_last_n;
+};
+void AddSamplingFlags(ArgParser& parser, SamplingFlags* flags);
+// Copies the parsed flags into flags->params and asks the library whether
+// they are valid, before any model loads. kExitOk, or a usage error printed
+// naming the flag.
+int CheckSamplingFlags(const ArgParser& parser, SamplingFlags* flags);
+
 // Prints "hearth: <message>" to stderr, frees `err`, returns kExitRuntimeError.
 // `context` (may be empty) is put before the message unless the message
 // already names it (e.g. the model path).

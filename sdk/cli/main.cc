@@ -24,6 +24,9 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"generate", "generate text from a prompt, streamed to stdout", RunGenerate},
+    {"chat", "talk with a chat model: one question (-p) or a conversation on stdin", RunChat},
+    {"perplexity", "measure how well a model predicts a text file (llama.cpp's method)",
+     RunPerplexity},
     {"tokenize", "print the token ids of a text", RunTokenize},
     {"detokenize", "print the text of token ids", RunDetokenize},
     {"info", "list plugins and devices, or describe a model (-m)", RunInfo},

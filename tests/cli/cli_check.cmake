@@ -7,14 +7,39 @@
 #   -DMODE=same_twice    run CMD twice: exit 0, non-empty, identical stdout
 #   -DMODE=bench_json    run CMD (a bench --json); every stdout line must be a
 #                        JSON object with the documented keys and sane values
+#   -DMODE=chat          run REF_CMD (a one-shot `hearth chat -p`) and CMD (a
+#                        conversation fed on stdin); CMD's stdout must be
+#                        REF_CMD's repeated REPEAT times (REPEAT=N), or start
+#                        with it and go on (EXTENDS=1); optional STDERR_REGEX
+#   -DMODE=perplexity    run CMD (a `hearth perplexity`) RUNS times (default
+#                        2): exit 0, the documented result line, a finite
+#                        positive figure, the same every run; with EXPECT_PPL
+#                        (4 decimals) it must be within TOLERANCE_PPM parts per
+#                        million of it
 #
 # CMD is a '|'-separated argument list (ctest would split a ';' list).
+# Common options: STDIN, text fed to the command ('^' stands for a newline);
+# TEXT_FILE + TEXT + TEXT_REPEAT, a file written first (TEXT repeated);
+# SKIP_UNLESS_EXISTS, '|'-separated files without which the test prints HEARTH_TEST_SKIPPED
+# and SKIP_HINT (the test's SKIP_REGULAR_EXPRESSION) and ends; CMD_TIMEOUT,
+# seconds (default 300).
 cmake_minimum_required(VERSION 3.22)
+
+if(NOT DEFINED CMD_TIMEOUT)
+  set(CMD_TIMEOUT 300)
+endif()
 
 function(run_cmd out_var err_var rc_var)
   string(REPLACE "|" ";" argv "${ARGN}")
-  execute_process(COMMAND ${argv} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc
-                  TIMEOUT 300)
+  set(input_args "")
+  if(NOT run_stdin STREQUAL "")
+    string(REPLACE "^" "\n" input "${run_stdin}")
+    set(input_file "${WORK_DIR}/${TEST_NAME}.stdin")
+    file(WRITE "${input_file}" "${input}")
+    set(input_args INPUT_FILE "${input_file}")
+  endif()
+  execute_process(COMMAND ${argv} ${input_args} OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  RESULT_VARIABLE rc TIMEOUT ${CMD_TIMEOUT})
   set(${out_var} "${out}" PARENT_SCOPE)
   set(${err_var} "${err}" PARENT_SCOPE)
   set(${rc_var} "${rc}" PARENT_SCOPE)
@@ -22,6 +47,33 @@ endfunction()
 
 function(fail msg)
   message(FATAL_ERROR "${msg}")
+endfunction()
+
+set(run_stdin "${STDIN}")  # what run_cmd feeds; empty: nothing
+
+string(REPLACE "|" ";" skip_files "${SKIP_UNLESS_EXISTS}")
+foreach(f IN LISTS skip_files)
+  if(NOT EXISTS "${f}")
+    message(STATUS "HEARTH_TEST_SKIPPED: ${f} is absent. ${SKIP_HINT}")
+    return()
+  endif()
+endforeach()
+
+if(DEFINED TEXT_FILE)
+  if(NOT DEFINED TEXT_REPEAT)
+    set(TEXT_REPEAT 1)
+  endif()
+  string(REPEAT "${TEXT}" ${TEXT_REPEAT} content)
+  file(WRITE "${TEXT_FILE}" "${content}")
+endif()
+
+# "12.3456" -> 123456, for integer arithmetic on figures with 4 decimals.
+function(ten_thousandths out_var value)
+  if(NOT value MATCHES "^([0-9]+)\\.([0-9][0-9][0-9][0-9])$")
+    fail("'${value}' is not a number with 4 decimals")
+  endif()
+  string(REGEX REPLACE "^0+([0-9])" "\\1" v "${CMAKE_MATCH_1}${CMAKE_MATCH_2}")
+  set(${out_var} ${v} PARENT_SCOPE)
 endfunction()
 
 if(MODE STREQUAL "expect")
@@ -117,6 +169,81 @@ elseif(MODE STREQUAL "bench_json")
     fail("expected the tests pp then tg, got '${tests_seen}'")
   endif()
   message(STATUS "${out}")
+
+elseif(MODE STREQUAL "chat")
+  set(run_stdin "")
+  run_cmd(ref err_ref rc_ref "${REF_CMD}")
+  set(run_stdin "${STDIN}")
+  if(NOT rc_ref EQUAL 0 OR ref STREQUAL "")
+    fail("one-shot chat exited ${rc_ref} with stdout '${ref}'\nstderr:\n${err_ref}")
+  endif()
+  run_cmd(out err rc "${CMD}")
+  if(NOT rc EQUAL 0)
+    fail("chat exited ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+  endif()
+  if(DEFINED REPEAT)
+    string(REPEAT "${ref}" ${REPEAT} want)
+    if(NOT out STREQUAL want)
+      fail("expected the one-shot reply ${REPEAT} times:\n--- one-shot\n${ref}\n--- chat\n${out}")
+    endif()
+  endif()
+  if(EXTENDS)
+    string(LENGTH "${ref}" n_ref)
+    string(LENGTH "${out}" n_out)
+    string(SUBSTRING "${out}" 0 ${n_ref} head)
+    if(NOT head STREQUAL ref OR NOT n_out GREATER n_ref)
+      fail("the conversation should start with the one-shot reply and go on:\n--- one-shot\n"
+           "${ref}\n--- chat\n${out}")
+    endif()
+  endif()
+  if(DEFINED STDERR_REGEX AND NOT err MATCHES "${STDERR_REGEX}")
+    fail("stderr does not match '${STDERR_REGEX}':\n${err}")
+  endif()
+  message(STATUS "one-shot: ${ref}chat: ${out}")
+
+elseif(MODE STREQUAL "perplexity")
+  if(NOT DEFINED RUNS)
+    set(RUNS 2)
+  endif()
+  set(first_out "")
+  foreach(i RANGE 1 ${RUNS})
+    run_cmd(out err rc "${CMD}")
+    if(NOT rc EQUAL 0)
+      fail("run ${i}: exit ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+    endif()
+    set(num "[0-9]+\\.[0-9][0-9][0-9][0-9]")
+    set(re "^perplexity: (${num}) \\+/- (${num}) over ([0-9]+) windows of ([0-9]+) tokens ")
+    string(APPEND re "\\(([0-9]+) scored tokens\\)\n$")
+    if(NOT out MATCHES "${re}")
+      fail("run ${i}: stdout is not the result line:\n${out}\nstderr:\n${err}")
+    endif()
+    set(ppl ${CMAKE_MATCH_1})
+    if(NOT ppl GREATER 0)
+      fail("run ${i}: perplexity ${ppl} is not positive")
+    endif()
+    if(i EQUAL 1)
+      set(first_out "${out}")
+    elseif(NOT out STREQUAL first_out)
+      fail("runs differ:\n--- run 1\n${first_out}--- run ${i}\n${out}")
+    endif()
+  endforeach()
+  if(DEFINED EXPECT_PPL)
+    ten_thousandths(got ${ppl})
+    ten_thousandths(want ${EXPECT_PPL})
+    math(EXPR diff "${got} - ${want}")
+    if(diff LESS 0)
+      math(EXPR diff "-(${diff})")
+    endif()
+    # |got - want| / want <= TOLERANCE_PPM / 1e6, in 64-bit integers.
+    math(EXPR lhs "${diff} * 1000000")
+    math(EXPR rhs "${want} * ${TOLERANCE_PPM}")
+    if(lhs GREATER rhs)
+      fail("perplexity ${ppl} is more than ${TOLERANCE_PPM} ppm from the expected "
+           "${EXPECT_PPL} (${EXPECT_HINT})\n${err}")
+    endif()
+    message(STATUS "expected ${EXPECT_PPL}, within ${TOLERANCE_PPM} ppm")
+  endif()
+  message(STATUS "${out}${err}")
 
 else()
   fail("unknown MODE '${MODE}'")

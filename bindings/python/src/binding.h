@@ -10,7 +10,6 @@
 #ifndef HEARTH_BINDINGS_PYTHON_SRC_BINDING_H_
 #define HEARTH_BINDINGS_PYTHON_SRC_BINDING_H_
 
-#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <atomic>
@@ -74,9 +73,18 @@ class BusyGuard {
 py::str ToStr(std::string_view text);
 py::str ToStr(const char* text);  // NULL → ""
 
-// A copy of a 1-D int32 array, taken with the GIL held: another thread could
-// write to the array once the GIL is released.
-std::vector<int32_t> CopyIds(const py::array_t<int32_t, py::array::c_style>& ids);
+// Arrays cross as Python buffers (PEP 3118), not through numpy's C API: the
+// module then works with any numpy (pybind11 < 2.12 misreads numpy 2's dtype
+// struct), and the Python layer makes the numpy arrays.
+//
+// A copy of a 1-D int32 buffer, taken with the GIL held: another thread could
+// write to the buffer once the GIL is released.
+std::vector<int32_t> CopyIds(const py::buffer& ids);
+// A 1-D float32 buffer of exactly `n` elements to write to (a contiguous one,
+// which is what numpy.empty gives); `what` names it in errors.
+float* FloatOut(const py::buffer_info& info, size_t n, const char* what);
+// The elements of a 1-D contiguous float32 buffer.
+std::vector<float> CopyFloats(const py::buffer& values, const char* what);
 
 // Reads the fields of a hearth.SamplingParams (or anything with the same
 // attributes) into the C struct.

@@ -5,11 +5,11 @@
 // Every C call that can take long (plugin discovery, model load,
 // tokenization of a long text) runs with the GIL released; calls that only
 // read a few fields keep it.
-#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,13 +109,35 @@ std::vector<int32_t> Tokenize(const ModelHandle& m, const std::string& text, uin
   return m.model.Tokenize(text, flags);
 }
 
-py::bytes Detokenize(const ModelHandle& m, const py::array_t<int32_t, py::array::c_style>& ids,
-                     uint32_t flags) {
+py::bytes Detokenize(const ModelHandle& m, const py::buffer& ids, uint32_t flags) {
   std::vector<int32_t> copy = CopyIds(ids);
   std::string text;
   {
     py::gil_scoped_release release;
     text = m.model.Detokenize(copy, flags);
+  }
+  return py::bytes(text);
+}
+
+// `messages` are (role, content) pairs, already checked for NUL bytes.
+py::bytes ChatFormat(const ModelHandle& m,
+                     const std::vector<std::pair<std::string, std::string>>& messages,
+                     bool add_generation_prompt) {
+  std::vector<hearth_chat_message> list;
+  list.reserve(messages.size());
+  for (const auto& [role, content] : messages) list.push_back({role.c_str(), content.c_str()});
+  std::string text;
+  {
+    py::gil_scoped_release release;
+    size_t len = 0;
+    hearth::Check(hearth_chat_format(m.model.get(), list.data(), list.size(),
+                                     add_generation_prompt ? 1 : 0, nullptr, 0, &len));
+    text.resize(len);
+    if (len > 0) {
+      hearth::Check(hearth_chat_format(m.model.get(), list.data(), list.size(),
+                                       add_generation_prompt ? 1 : 0, &text[0], text.size(), &len));
+      text.resize(len);
+    }
   }
   return py::bytes(text);
 }
@@ -133,11 +155,9 @@ class PySampler {
  public:
   explicit PySampler(const py::handle& params) : sampler_(SamplingFromPy(params)) {}
 
-  int32_t Sample(const py::array_t<float, py::array::c_style>& logits) {
-    if (logits.ndim() != 1) {
-      throw hearth::Error(HEARTH_INVALID_ARGUMENT, "logits must be a 1-D float32 array");
-    }
-    return sampler_.Sample(logits.data(), static_cast<size_t>(logits.size()));
+  int32_t Sample(const py::buffer& logits) {
+    const std::vector<float> copy = CopyFloats(logits, "logits");
+    return sampler_.Sample(copy.data(), copy.size());
   }
   void Accept(int32_t token) { sampler_.Accept(token); }
   void Reset() { sampler_.Reset(); }
@@ -177,11 +197,44 @@ BusyGuard::~BusyGuard() {
   if (core_ != nullptr) core_->busy.store(false);
 }
 
-std::vector<int32_t> CopyIds(const py::array_t<int32_t, py::array::c_style>& ids) {
-  if (ids.ndim() != 1) {
-    throw hearth::Error(HEARTH_INVALID_ARGUMENT, "token ids must be a 1-D sequence");
+std::vector<int32_t> CopyIds(const py::buffer& ids) {
+  const py::buffer_info info = ids.request();
+  if (info.ndim != 1 || info.itemsize != 4 ||
+      info.format != py::format_descriptor<int32_t>::format()) {
+    throw hearth::Error(HEARTH_INVALID_ARGUMENT, "token ids must be a 1-D int32 buffer");
   }
-  return std::vector<int32_t>(ids.data(), ids.data() + ids.size());
+  std::vector<int32_t> out(static_cast<size_t>(info.shape[0]));
+  const char* base = static_cast<const char*>(info.ptr);
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::memcpy(&out[i], base + static_cast<py::ssize_t>(i) * info.strides[0], sizeof(int32_t));
+  }
+  return out;
+}
+
+float* FloatOut(const py::buffer_info& info, size_t n, const char* what) {
+  if (info.readonly || info.ndim != 1 || info.itemsize != 4 ||
+      info.format != py::format_descriptor<float>::format() ||
+      static_cast<size_t>(info.shape[0]) != n || (n > 1 && info.strides[0] != 4)) {
+    throw hearth::Error(HEARTH_INVALID_ARGUMENT,
+                        std::string(what) + " must be a writable contiguous float32 buffer of " +
+                            std::to_string(n) + " elements");
+  }
+  return static_cast<float*>(info.ptr);
+}
+
+std::vector<float> CopyFloats(const py::buffer& values, const char* what) {
+  const py::buffer_info info = values.request();
+  if (info.ndim != 1 || info.itemsize != 4 ||
+      info.format != py::format_descriptor<float>::format()) {
+    throw hearth::Error(HEARTH_INVALID_ARGUMENT,
+                        std::string(what) + " must be a 1-D float32 buffer");
+  }
+  std::vector<float> out(static_cast<size_t>(info.shape[0]));
+  const char* base = static_cast<const char*>(info.ptr);
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::memcpy(&out[i], base + static_cast<py::ssize_t>(i) * info.strides[0], sizeof(float));
+  }
+  return out;
 }
 
 py::str ToStr(std::string_view text) {
@@ -257,9 +310,13 @@ PYBIND11_MODULE(_hearth, m) {
       .def("tokenize", &Tokenize, py::arg("text"), py::arg("flags"))
       .def("detokenize", &Detokenize, py::arg("ids"), py::arg("flags"))
       .def("token_bytes", &TokenBytes, py::arg("token"))
-      .def("is_eog", [](const ModelHandle& m, int32_t token) {
-        return hearth_token_is_eog(m.model.get(), token) != 0;
-      }, py::arg("token"));
+      .def("chat_format", &ChatFormat, py::arg("messages"), py::arg("add_generation_prompt"))
+      .def(
+          "is_eog",
+          [](const ModelHandle& m, int32_t token) {
+            return hearth_token_is_eog(m.model.get(), token) != 0;
+          },
+          py::arg("token"));
 
   py::class_<PySampler>(m, "Sampler")
       .def(py::init<const py::handle&>(), py::arg("params"))

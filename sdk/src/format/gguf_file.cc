@@ -60,13 +60,13 @@ absl::StatusOr<std::unique_ptr<File>> File::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot open: ", std::strerror(err)));
+    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot open"));
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot stat: ", std::strerror(err)));
+    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot stat"));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -86,8 +86,7 @@ absl::StatusOr<std::unique_ptr<File>> File::Open(const std::string& path) {
   const int map_err = errno;
   ::close(fd);  // the mapping keeps the file alive
   if (map == MAP_FAILED) {
-    return absl::ErrnoToStatus(map_err,
-                               absl::StrCat(path, ": cannot mmap: ", std::strerror(map_err)));
+    return absl::ErrnoToStatus(map_err, absl::StrCat(path, ": cannot mmap"));
   }
   std::unique_ptr<File> f(new File());
   f->name_ = path;

@@ -122,6 +122,8 @@ absl::Status Generate(Session& session, std::string_view prompt, const GenerateO
     go_on = filter.Add(decoder.Push(id), &hit_stop);
     if (!go_on) {
       st.stop_reason = hit_stop ? StopReason::kStopString : StopReason::kCallback;
+      // Counted, so part of the conversation: n_past = prompt + generated.
+      if (session.n_past() < session.n_ctx()) session.SetPending(id);
       break;
     }
     if (session.n_past() >= session.n_ctx()) {

@@ -1,0 +1,295 @@
+"""Models: a loaded GGUF file, its tokenizer, and one-shot generation."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from hearth import _hearth
+from hearth._request import (
+    Request,
+    TokenIds,
+    check_count,
+    encode_text,
+    make_request,
+    token_array,
+)
+from hearth._runtime import PathLike, Runtime, _fspath_bytes, default_runtime
+from hearth._session import Session, overrides, with_generate_args
+from hearth._types import ModelInfo, SamplingParams
+from hearth.errors import InvalidArgumentError
+
+
+class Model:
+    """A language model loaded from a GGUF file (``hearth_model``).
+
+    Args:
+        path: the ``.gguf`` file. It is validated before anything in it is
+            trusted; weights are memory-mapped where the device allows.
+        device: a device name from :func:`hearth.devices` (``"cpu"``,
+            ``"cuda:0"`` …); None picks the best one.
+        threads: CPU threads for compute; None uses all cores.
+        runtime: the :class:`hearth.Runtime` to load into; None uses the
+            process-wide default.
+
+    Raises:
+        hearth.NotFoundError: no such file or device (also a FileNotFoundError).
+        hearth.InvalidArgumentError: the file is not a valid GGUF model.
+        hearth.UnimplementedError: the architecture or a weight format is not
+            supported.
+
+    A model is immutable and may be shared by any number of threads; each
+    thread makes its own :class:`Session`. The GIL is released while it loads.
+
+    Example::
+
+        model = hearth.Model("qwen2.5-0.5b-instruct-q8_0.gguf", threads=4)
+        print(model.generate("The capital of France is", max_tokens=16, temperature=0))
+        for piece in model.stream("Write a haiku about rain", seed=1):
+            print(piece, end="", flush=True)
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        device: Optional[str] = None,
+        threads: Optional[int] = None,
+        runtime: Optional[Runtime] = None,
+    ) -> None:
+        raw_path = _fspath_bytes("path", path)
+        if device is not None:
+            if not isinstance(device, str):
+                raise TypeError(f"device must be a str or None, not {type(device).__name__}")
+            if "\0" in device:
+                raise InvalidArgumentError(f"device contains a NUL character: {device!r}")
+        if runtime is not None and not isinstance(runtime, Runtime):
+            raise TypeError(f"runtime must be a hearth.Runtime, not {type(runtime).__name__}")
+        n_threads = check_count("threads", threads)
+        self._runtime = runtime if runtime is not None else default_runtime()
+        self._m = _hearth.Model(self._runtime._rt, raw_path, device, n_threads)
+        self._info = ModelInfo._from_dict(self._m.info())
+        #: The path the model was loaded from.
+        self.path: str = os.fsdecode(raw_path)
+
+    # -- description -----------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the model is: architecture, size, vocabulary, tokenizer, device."""
+        return self._info
+
+    @property
+    def n_vocab(self) -> int:
+        return self._info.n_vocab
+
+    def meta(self, key: str) -> Optional[str]:
+        """A metadata value of the file rendered as text (arrays as
+        ``"[n items]"``), or None when the key is absent.
+
+        >>> model.meta("general.architecture")
+        'llama'
+        """
+        raw = encode_text("key", key)
+        if b"\0" in raw:
+            return None  # no GGUF key can contain NUL
+        return self._m.meta(raw)
+
+    # -- tokens ----------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_special: bool = True,
+                 parse_special: bool = False) -> List[int]:
+        """Text to token ids.
+
+        Args:
+            add_special: add BOS/EOS as the model asks.
+            parse_special: special-token texts (``"<|im_start|>"``) become
+                their tokens instead of being tokenized as plain text.
+        """
+        flags = 0
+        if add_special:
+            flags |= _hearth.TOKENIZE_ADD_SPECIAL
+        if parse_special:
+            flags |= _hearth.TOKENIZE_PARSE_SPECIAL
+        return self._m.tokenize(encode_text("text", text), flags)
+
+    def detokenize(self, ids: TokenIds, *, render_special: bool = False) -> str:
+        """Token ids to text. Special tokens are skipped unless
+        ``render_special``. Bytes that do not form valid UTF-8 (a multi-byte
+        character cut between ids) come out as U+FFFD.
+
+        Raises:
+            hearth.InvalidArgumentError: an id outside [0, n_vocab), naming it.
+        """
+        raw = self.detokenize_bytes(ids, render_special=render_special)
+        return raw.decode("utf-8", errors="replace")
+
+    def detokenize_bytes(self, ids: TokenIds, *, render_special: bool = False) -> bytes:
+        """Like :meth:`detokenize`, but the raw bytes."""
+        flags = _hearth.DETOKENIZE_RENDER_SPECIAL if render_special else 0
+        return self._m.detokenize(token_array(ids), flags)
+
+    def token_bytes(self, token: int) -> bytes:
+        """The raw bytes of one token (may be part of a UTF-8 character).
+
+        Raises:
+            hearth.OutOfRangeError: `token` is not in [0, n_vocab).
+        """
+        t = _token_id(token)
+        raw = self._m.token_bytes(t) if t is not None else None
+        if raw is None:
+            from hearth.errors import OutOfRangeError
+
+            raise OutOfRangeError(f"token id {token} is outside [0, {self.n_vocab})")
+        return raw
+
+    def is_eog(self, token: int) -> bool:
+        """True if `token` ends generation (EOS, EOT, ``<|im_end|>`` …)."""
+        t = _token_id(token)
+        return t is not None and self._m.is_eog(t)
+
+    def chat_format(
+        self,
+        messages: Sequence[Union[Mapping[str, str], Tuple[str, str]]],
+        *,
+        add_generation_prompt: bool = True,
+    ) -> str:
+        """Renders a conversation in the model's chat format.
+
+        The format is detected from the file's ``tokenizer.chat_template``,
+        else from its architecture (Gemma, ChatML, Llama 3, Llama 2).
+
+        Args:
+            messages: ``{"role": ..., "content": ...}`` dicts or
+                ``(role, content)`` pairs; role is "system", "user" or
+                "assistant" ("model" is an alias).
+            add_generation_prompt: open the assistant's turn at the end.
+
+        Returns:
+            Text with special-token markers and no BOS. Generate from it with
+            ``parse_special=True``; in a session, re-render the whole
+            conversation each turn and pass ``reuse_prefix=True`` so only the
+            new part is computed::
+
+                history = [{"role": "user", "content": "Hi!"}]
+                with model.session() as s:
+                    reply = s.generate(model.chat_format(history),
+                                       parse_special=True, reuse_prefix=True)
+
+        Raises:
+            hearth.NotFoundError: the model has no known chat format.
+        """
+        if isinstance(messages, (str, bytes, Mapping)):
+            raise TypeError("messages must be a sequence of messages")
+        pairs = []
+        for i, msg in enumerate(messages):
+            if isinstance(msg, Mapping):
+                if "role" not in msg or "content" not in msg:
+                    raise InvalidArgumentError(f"messages[{i}] needs 'role' and 'content'")
+                role, content = msg["role"], msg["content"]
+            elif isinstance(msg, tuple) and len(msg) == 2:
+                role, content = msg
+            else:
+                raise TypeError(f"messages[{i}] must be a dict or a (role, content) pair, "
+                                f"not {type(msg).__name__}")
+            raw_role = encode_text(f"messages[{i}] role", role)
+            raw_content = encode_text(f"messages[{i}] content", content)
+            if b"\0" in raw_role or b"\0" in raw_content:
+                raise InvalidArgumentError(f"messages[{i}] contains a NUL character")
+            pairs.append((raw_role, raw_content))
+        raw = self._m.chat_format(pairs, bool(add_generation_prompt))
+        return raw.decode("utf-8", errors="replace")
+
+    # -- generation ------------------------------------------------------------
+
+    def session(
+        self,
+        *,
+        ctx: Optional[int] = None,
+        batch: Optional[int] = None,
+        threads: Optional[int] = None,
+    ) -> Session:
+        """A new :class:`Session` for multi-turn use (see there for the args)."""
+        return Session(self, ctx=ctx, batch=batch, threads=threads)
+
+    @with_generate_args
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: Optional[int] = 256,
+        stop: Union[str, Sequence[str], None] = None,
+        sampling: Optional[SamplingParams] = None,
+        temperature: Optional[float] = None,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        presence_penalty: Optional[float] = None,
+        frequency_penalty: Optional[float] = None,
+        penalty_last_n: Optional[int] = None,
+        seed: Optional[int] = None,
+        add_special: Optional[bool] = None,
+        parse_special: bool = False,
+    ) -> str:
+        """Generates a completion of `prompt` in a fresh session and returns it.
+
+        Each call starts from an empty context; for a conversation use
+        :meth:`session`. The GIL is released while it runs.
+
+        {generate_args}
+        """
+        req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
+                           overrides(locals()))
+        with Session(self) as s:
+            return s._generate(req)
+
+    @with_generate_args
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: Optional[int] = 256,
+        stop: Union[str, Sequence[str], None] = None,
+        sampling: Optional[SamplingParams] = None,
+        temperature: Optional[float] = None,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        min_p: Optional[float] = None,
+        repeat_penalty: Optional[float] = None,
+        presence_penalty: Optional[float] = None,
+        frequency_penalty: Optional[float] = None,
+        penalty_last_n: Optional[int] = None,
+        seed: Optional[int] = None,
+        add_special: Optional[bool] = None,
+        parse_special: bool = False,
+    ) -> Iterator[str]:
+        """Like :meth:`generate`, but yields text pieces as they are made.
+
+        Arguments are checked now; generation runs on a worker thread from the
+        first ``next()``. Breaking out of the loop stops it.
+
+        {generate_args}
+        """
+        req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
+                           overrides(locals()))
+        return self._stream(req)
+
+    def _stream(self, req: Request) -> Iterator[str]:
+        with Session(self) as s:
+            yield from s._stream(req)
+
+    def __repr__(self) -> str:
+        i = self._info
+        return (f"<hearth.Model {os.path.basename(self.path)!r} {i.architecture} "
+                f"{i.n_params:,} params, {i.quantization}, on {i.device}>")
+
+
+def _token_id(token: object) -> Optional[int]:
+    """`token` as an int32, or None when it cannot be one (→ out of range)."""
+    import numbers
+
+    if isinstance(token, bool) or not isinstance(token, numbers.Integral):
+        raise TypeError(f"token must be an int, not {type(token).__name__}")
+    t = int(token)
+    return t if -(2**31) <= t < 2**31 else None

@@ -1,0 +1,169 @@
+"""Turning Python arguments into what the extension takes.
+
+The extension module is strict (bytes, int32 arrays, C-sized ints); this file
+is where Python values are checked and converted, so that a wrong type is a
+TypeError and a wrong value a :class:`hearth.InvalidArgumentError` naming the
+argument, before anything reaches C.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+import numpy as np
+
+from hearth import _hearth
+from hearth._types import SamplingParams
+from hearth.errors import InvalidArgumentError
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_UINT32_MAX = 2**32 - 1
+
+#: The sampling fields that generate()/stream() take as keywords.
+SAMPLING_FIELDS = (
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "penalty_last_n",
+    "seed",
+)
+
+TokenIds = Union[Sequence[int], "np.ndarray"]
+
+
+def check_count(name: str, value: Optional[int], hi: int = _UINT32_MAX) -> int:
+    """An optional non-negative count for a uint32 field; None → 0 (the C default)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
+    value = int(value)
+    if not 0 <= value <= hi:
+        raise InvalidArgumentError(f"{name} = {value} is outside [0, {hi}]")
+    return value
+
+
+def token_array(ids: Any) -> np.ndarray:
+    """`ids` as a contiguous 1-D int32 array (a copy when needed)."""
+    if isinstance(ids, (str, bytes, bytearray)) or not isinstance(ids, (Iterable, np.ndarray)):
+        raise TypeError(f"token ids must be a sequence of ints, not {type(ids).__name__}")
+    if not isinstance(ids, np.ndarray):
+        ids = list(ids)
+        for i, x in enumerate(ids):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+                raise TypeError(f"token ids must be ints; item {i} is {type(x).__name__}")
+            if not _INT32_MIN <= int(x) <= _INT32_MAX:
+                raise InvalidArgumentError(f"token id {int(x)} at position {i} is not a valid id")
+        return np.array(ids, dtype=np.int32).reshape(-1)
+    arr = ids
+    if arr.ndim != 1:
+        raise InvalidArgumentError(f"token ids must be 1-D, got an array of shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int32)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"token ids must be an integer array, not {arr.dtype}")
+    bad = np.flatnonzero((arr < _INT32_MIN) | (arr > _INT32_MAX))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidArgumentError(f"token id {int(arr[i])} at position {i} is not a valid id")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def encode_text(name: str, text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, not {type(text).__name__}")
+    return text.encode("utf-8")
+
+
+def sampling_params(sampling: Optional[SamplingParams],
+                    overrides: Dict[str, Any]) -> SamplingParams:
+    """`sampling` (or the defaults) with the non-None keyword overrides applied."""
+    if sampling is not None and not isinstance(sampling, SamplingParams):
+        raise TypeError(f"sampling must be a hearth.SamplingParams, not {type(sampling).__name__}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if sampling is None:
+        return SamplingParams(**changes)
+    return sampling.replace(**changes) if changes else sampling
+
+
+class Request(NamedTuple):
+    """A checked generate()/stream() call."""
+
+    prompt: bytes
+    max_tokens: int  # -1: no limit
+    sampling: SamplingParams
+    stop: List[bytes]
+    add_special: Optional[bool]  # None: hearth.h's rule (only into an empty session)
+    parse_special: bool
+    reuse_prefix: bool = False
+
+    def c_args(self, session_is_empty: Callable[[], bool]) -> Tuple[Any, ...]:
+        """The arguments of _hearth.Session.generate / .stream, in order."""
+        if self.add_special is None and not self.parse_special:
+            return (self.prompt, self.max_tokens, self.sampling, self.stop, 0, True,
+                    self.reuse_prefix)
+        # C's default rule cannot be combined with PARSE_SPECIAL, so it is
+        # applied here.
+        add = self.add_special if self.add_special is not None else session_is_empty()
+        flags = _hearth.TOKENIZE_ADD_SPECIAL if add else 0
+        if self.parse_special:
+            flags |= _hearth.TOKENIZE_PARSE_SPECIAL
+        return (self.prompt, self.max_tokens, self.sampling, self.stop, flags, False,
+                self.reuse_prefix)
+
+
+def make_request(
+    prompt: Any,
+    max_tokens: Optional[int],
+    stop: Union[str, Sequence[str], None],
+    sampling: Optional[SamplingParams],
+    add_special: Optional[bool],
+    parse_special: bool,
+    overrides: Dict[str, Any],
+    reuse_prefix: bool = False,
+) -> Request:
+    """Checks the arguments of generate()/stream() and packs them."""
+    raw_prompt = encode_text("prompt", prompt)
+    if max_tokens is None:
+        n = -1  # until end of generation or a full context
+    else:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, numbers.Integral):
+            raise TypeError(f"max_tokens must be an int or None, not {type(max_tokens).__name__}")
+        n = int(max_tokens)
+        if not 0 <= n <= _INT32_MAX:
+            raise InvalidArgumentError(
+                f"max_tokens = {n} is outside [0, {_INT32_MAX}] (use None for no limit)")
+    if stop is None:
+        stops: List[bytes] = []
+    elif isinstance(stop, str):
+        stops = [stop.encode("utf-8")]
+    else:
+        if isinstance(stop, (bytes, bytearray)) or not isinstance(stop, Iterable):
+            raise TypeError(f"stop must be a str or a sequence of str, not {type(stop).__name__}")
+        stops = [encode_text("each stop string", s) for s in stop]
+    for s in stops:
+        if not s:
+            raise InvalidArgumentError("a stop string is empty")
+        if b"\0" in s:
+            raise InvalidArgumentError(f"stop string {s!r} contains a NUL character")
+    if add_special is not None and not isinstance(add_special, bool):
+        raise TypeError(f"add_special must be a bool or None, not {type(add_special).__name__}")
+    params = sampling_params(sampling, overrides)
+    return Request(raw_prompt, n, params, stops, add_special, bool(parse_special),
+                   bool(reuse_prefix))
