@@ -25,6 +25,18 @@ void* operator new(size_t n) {
 __attribute__((noinline)) static void Release(void* p) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { Release(p); }
 void operator delete(void* p, size_t) noexcept { Release(p); }
+// Every other replaceable form too, so nothing mixes our malloc with the
+// runtime's allocator (std::stable_sort's buffer uses the nothrow form).
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n ? n : 1);
+}
+void* operator new[](size_t n) { return operator new(n); }
+void* operator new[](size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { Release(p); }
+void operator delete[](void* p) noexcept { Release(p); }
+void operator delete[](void* p, size_t) noexcept { Release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { Release(p); }
 
 namespace hearth::sampling {
 namespace {
