@@ -109,8 +109,7 @@ class Gemma3Reference : public ::testing::TestWithParam<std::string> {
     o.explicit_only = true;
     auto host = PluginHost::Create(o);
     ASSERT_TRUE(host.ok()) << host.status();
-    auto model = Model::Load(std::shared_ptr<PluginHost>(std::move(host).value()), kModelPath,
-                             {});
+    auto model = Model::Load(std::shared_ptr<PluginHost>(std::move(host).value()), kModelPath, {});
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = new std::shared_ptr<Model>(std::move(model).value());
   }
@@ -126,6 +125,11 @@ class Gemma3Reference : public ::testing::TestWithParam<std::string> {
     }
     ASSERT_NE(model_, nullptr);
     ASSERT_TRUE(ref_ != nullptr && ref_->is_object()) << "missing fixture " << kRefPath;
+    // The fixture's sha256 is checked by scripts/fetch-model.sh; the size is
+    // a cheap guard against another file under the same name.
+    std::ifstream f(kModelPath, std::ios::binary | std::ios::ate);
+    ASSERT_EQ(static_cast<int64_t>(f.tellg()), (*ref_)["model_bytes"].get<int64_t>())
+        << kModelPath << " is not the file the reference was computed from";
     ASSERT_EQ((*model_)->config().n_vocab, (*ref_)["n_vocab"].get<int64_t>());
     tol_ = (*ref_)["tolerance"]["rel"].get<double>();
   }
@@ -192,7 +196,12 @@ TEST_P(Gemma3Reference, MatchesFloat64Transformers) {
     if (margins[i] > slack) {
       EXPECT_EQ(best, greedy[i]) << "greedy step " << i;
     }
-    same += best == greedy[i];
+    if (best == greedy[i]) {
+      ++same;
+    } else {
+      std::printf("  greedy step %zu: hearth %d, reference %d (margin %.2f, allowed %.2f)\n", i,
+                  best, greedy[i], margins[i], slack);
+    }
     ASSERT_TRUE((*s)->Feed({greedy[i]}).ok());
   }
   std::printf("  greedy: %d/%zu steps pick the reference's token\n", same, greedy.size());
