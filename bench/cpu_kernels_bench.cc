@@ -6,7 +6,9 @@
 //    its own (phase 1, spin barrier, phase 2), rotating over ~200 MB of
 //    distinct weight matrices so that no matrix is in cache when it is read,
 //    and reports GB/s of weights streamed (best of 20 timed windows) and the
-//    fraction of (1).
+//    fraction of (1) and of the bandwidth measured again just before the
+//    case (256 MB, best of 3); beside it, one thread's compute ceiling: GB/s of the
+//    same product on ~256 KB of rows read from L2 again and again.
 // 3. For information, the prompt-processing rate (N = 64) in GFLOP/s.
 //
 // Usage: cpu_kernels_bench [threads=2] [weight_set_MB=200] [seconds_per_case=1] [formats]
@@ -91,15 +93,15 @@ uint64_t SumScalar(const uint8_t* p, size_t n) {
   return a + b;
 }
 
-double MeasureBandwidth(int nth) {
-  const size_t bytes = size_t{1} << 30;
+// Best of `reps` streaming sums of `bytes` split over nth threads, in GB/s.
+double MeasureBandwidth(int nth, size_t bytes, int reps) {
   uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
   if (buf == nullptr) return 0;
   std::memset(buf, 1, bytes);
   const bool avx2 = __builtin_cpu_supports("avx2");
   double best = 0;
   std::atomic<uint64_t> sink{0};
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     SpinBarrier start(nth);
     std::vector<double> secs(nth);
     std::vector<std::thread> threads;
@@ -247,13 +249,13 @@ int main(int argc, char** argv) {
 
   std::printf("hearth CPU kernels bench: isa %s, %d threads, weight set %.0f MB\n",
               hearth::cpu::KernelIsa(), nth, set_mb);
-  const double bw = MeasureBandwidth(nth);
+  const double bw = MeasureBandwidth(nth, size_t{1} << 30, 5);
   std::printf("memory read bandwidth (%d threads, 1 GiB streaming sum, best of 5): %.2f GB/s\n\n",
               nth, bw);
 
   std::printf("decode, y = W x (N = 1):\n");
-  std::printf("%-6s %6s %6s %10s %10s %9s %8s\n", "format", "M", "K", "MB/matrix", "us/matvec",
-              "GB/s", "of bw");
+  std::printf("%-6s %6s %6s %10s %10s %9s %8s %11s %14s\n", "format", "M", "K", "MB/matrix",
+              "us/matvec", "GB/s", "of bw", "of bw now", "1 thread, L2");
   const int64_t shapes[][2] = {{2048, 2048}, {8192, 2048}};
   for (const Case& c : kCases) {
     if (!only.empty() && only.find(std::string(",") + c.name + ",") == std::string::npos) continue;
@@ -274,11 +276,19 @@ int main(int argc, char** argv) {
         FillWeights(c.dtype, p, mat_bytes, rng);
         mats.push_back(p);
       }
+      // Bandwidth again, just before: on a shared machine it moves.
+      const double bw_now = MeasureBandwidth(nth, size_t{256} << 20, 3);
       const Result r = RunProducts(c.dtype, mats, m, k, 1, nth, seconds);
       const double gbs = mat_bytes / r.seconds_per_product / 1e9;
-      std::printf("%-6s %6lld %6lld %10.2f %10.1f %9.2f %7.0f%%\n", c.name,
+      // The compute ceiling of one thread: the first ~256 KB of rows of one
+      // matrix over and over, from L2.
+      const int64_t hot_rows = std::max<int64_t>(8, (256 << 10) / row_bytes);
+      const Result h = RunProducts(c.dtype, {mats[0]}, hot_rows, k, 1, 1, seconds / 2);
+      const double hot_gbs = hot_rows * row_bytes / h.seconds_per_product / 1e9;
+      std::printf("%-6s %6lld %6lld %10.2f %10.1f %9.2f %7.0f%% %10.0f%% %14.2f\n", c.name,
                   static_cast<long long>(m), static_cast<long long>(k), mat_bytes / 1e6,
-                  r.seconds_per_product * 1e6, gbs, 100.0 * gbs / bw);
+                  r.seconds_per_product * 1e6, gbs, 100.0 * gbs / bw, 100.0 * gbs / bw_now,
+                  hot_gbs);
       std::fflush(stdout);
       if (s[0] == 2048) {
         // Prompt processing on the same (cache-cold) set, N = 64.

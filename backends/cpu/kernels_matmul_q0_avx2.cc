@@ -6,7 +6,8 @@
 // accumulator. Q8_0 weights are signed, so they go through the sign trick
 // (|w| times x with w's sign). Q4_0/Q5_0 weights are used unsigned (0..15,
 // 0..31) and their offset is taken off as maddubs(offset, x), one product per
-// x block shared by all w rows of the tile. No step can saturate: |pair| <=
+// x block shared by all w rows of the tile (the decode tile instead sums
+// d_w * d_x * sum(q_x) in a scalar). No step can saturate: |pair| <=
 // 2 * 128 * 127 < 32768.
 #include <immintrin.h>
 
@@ -51,7 +52,7 @@ struct Q0Kernel {
   static constexpr int kMaxRx = 3;
 
   // Adds block b of the tile's rows into acc.
-  template <int RW, int RX, bool kPrefetch = true>
+  template <int RW, int RX>
   static inline void Block(const uint8_t* const (&wrow)[RW], const XBlock32* const (&xrow)[RX],
                            int64_t b, const avx2::RowPrefetcher& prefetch, __m256 (&acc)[RW][RX]) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -59,7 +60,7 @@ struct Q0Kernel {
     __m256 dw[RW];
     for (int i = 0; i < RW; ++i) {
       const uint8_t* blk = wrow[i] + b * F::kBytes;
-      if constexpr (kPrefetch) prefetch.Ahead<F::kBytes>(blk, b * F::kBytes);
+      prefetch.Ahead<F::kBytes>(blk, b * F::kBytes);
       wq[i] = F::Weights(blk);
       if constexpr (F::kOffset == 0) wabs[i] = _mm256_abs_epi8(wq[i]);
       dw[i] = _mm256_set1_ps(Half(blk));
@@ -85,17 +86,11 @@ struct Q0Kernel {
     }
   }
 
-  // kSplit (1 or 2) accumulator sets take alternate blocks, so that a lone
-  // row (the decode tile) is not bound by the latency of one FMA chain. With
-  // two, blocks smaller than half a cache line prefetch every other block.
-  template <int RW, int RX, int kSplit = 1>
+  template <int RW, int RX>
   static void Run(const TileArgs& t) {
-    static_assert(kSplit == 1 || kSplit == 2, "kSplit");
-    __m256 acc[kSplit][RW][RX];
-    for (int s = 0; s < kSplit; ++s) {
-      for (int i = 0; i < RW; ++i) {
-        for (int j = 0; j < RX; ++j) acc[s][i][j] = _mm256_setzero_ps();
-      }
+    __m256 acc[RW][RX];
+    for (int i = 0; i < RW; ++i) {
+      for (int j = 0; j < RX; ++j) acc[i][j] = _mm256_setzero_ps();
     }
     const uint8_t* wrow[RW];
     for (int i = 0; i < RW; ++i) wrow[i] = t.w + i * t.w_row_bytes;
@@ -104,29 +99,59 @@ struct Q0Kernel {
       xrow[j] = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
     }
     const avx2::RowPrefetcher prefetch(t, RW, F::kBytes);
-    int64_t b = 0;
-    for (; b + kSplit <= t.k_units; b += kSplit) {
-      Block<RW, RX>(wrow, xrow, b, prefetch, acc[0]);
-      if constexpr (kSplit == 2) {
-        Block<RW, RX, (2 * F::kBytes > 64)>(wrow, xrow, b + 1, prefetch, acc[kSplit - 1]);
-      }
-    }
-    for (; b < t.k_units; ++b) Block<RW, RX>(wrow, xrow, b, prefetch, acc[0]);
-    for (int s = 1; s < kSplit; ++s) {
-      for (int i = 0; i < RW; ++i) {
-        for (int j = 0; j < RX; ++j) acc[0][i][j] = _mm256_add_ps(acc[0][i][j], acc[s][i][j]);
-      }
-    }
+    for (int64_t b = 0; b < t.k_units; ++b) Block<RW, RX>(wrow, xrow, b, prefetch, acc);
     for (int j = 0; j < RX; ++j) {
-      for (int i = 0; i < RW; ++i) t.y[j * t.y_row_stride + i] = Hsum(acc[0][i][j]);
+      for (int i = 0; i < RW; ++i) t.y[j * t.y_row_stride + i] = Hsum(acc[i][j]);
     }
+  }
+};
+
+// The decode tile (one row of w, one of x; every output of an N = 1 product
+// goes through it): two accumulators on alternate blocks against the FMA
+// latency, and the Q4_0/Q5_0 offset as one scalar FMA per block on
+// d_x * sum(q_x) in place of the vector correction.
+template <class F>
+struct Q0Decode {
+  template <bool kPrefetch>
+  static inline void Block(const uint8_t* w, const XBlock32* x, int64_t b,
+                           const avx2::RowPrefetcher& prefetch, __m256& acc, float& off) {
+    const uint8_t* blk = w + b * F::kBytes;
+    if constexpr (kPrefetch) prefetch.Ahead<F::kBytes>(blk, b * F::kBytes);
+    const __m256i wq = F::Weights(blk);
+    const __m256i xq = Load256(x[b].q);
+    const float dw = Half(blk);
+    __m256i p16;
+    if constexpr (F::kOffset == 0) {
+      p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(wq), _mm256_sign_epi8(xq, wq));
+    } else {
+      p16 = _mm256_maddubs_epi16(wq, xq);
+      off += dw * x[b].dsum;
+    }
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * x[b].d), acc);
+  }
+
+  static void Run(const TileArgs& t) {
+    const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x);
+    const avx2::RowPrefetcher prefetch(t, 1, F::kBytes);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float off0 = 0.0f, off1 = 0.0f;
+    int64_t b = 0;
+    for (; b + 2 <= t.k_units; b += 2) {
+      Block<true>(t.w, x, b, prefetch, acc0, off0);
+      // Blocks under half a cache line: one prefetch per two blocks is enough.
+      Block<(2 * F::kBytes > 64)>(t.w, x, b + 1, prefetch, acc1, off1);
+    }
+    if (b < t.k_units) Block<true>(t.w, x, b, prefetch, acc0, off0);
+    const float off = static_cast<float>(F::kOffset) * (off0 + off1);
+    t.y[0] = Hsum(_mm256_add_ps(acc0, acc1)) - off;
   }
 };
 
 template <class F>
 TileKernel MakeQ0Kernel() {
   TileKernel k = avx2::MakeTileKernel<Q0Kernel<F>>(1);
-  k.decode_fn = Q0Kernel<F>::template Run<1, 1, 2>;
+  k.decode_fn = Q0Decode<F>::Run;
   return k;
 }
 
