@@ -55,6 +55,9 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth);
 // Reference: dequantize w with DequantizeRowRef, accumulate in double.
 void MatMulRef(const MatMulArgs& a);
 
+// "F32", "Q4_K", … ("unknown" for values this build does not know).
+const char* DtypeName(uint32_t dtype);
+
 // The ISA the fast paths use on this CPU: "avx512", "avx2" or "scalar".
 const char* KernelIsa();
 

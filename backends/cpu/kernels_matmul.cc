@@ -27,28 +27,6 @@ namespace {
 
 std::atomic<int> g_forced_isa{-1};
 
-const char* DtypeName(uint32_t dtype) {
-  switch (dtype) {
-    case HEARTH_DTYPE_F32:
-      return "F32";
-    case HEARTH_DTYPE_F16:
-      return "F16";
-    case HEARTH_DTYPE_BF16:
-      return "BF16";
-    case HEARTH_DTYPE_Q8_0:
-      return "Q8_0";
-    case HEARTH_DTYPE_Q4_0:
-      return "Q4_0";
-    case HEARTH_DTYPE_Q5_0:
-      return "Q5_0";
-    case HEARTH_DTYPE_Q4_K:
-      return "Q4_K";
-    case HEARTH_DTYPE_Q6_K:
-      return "Q6_K";
-    default:
-      return "unknown";
-  }
-}
 
 int64_t XBlockElems(XFormat f) { return f == XFormat::kQ8Block256 ? 256 : 32; }
 int64_t XBlockBytes(XFormat f) {
@@ -90,6 +68,31 @@ bool DetectAvx2FmaF16c() {
 }
 
 }  // namespace
+
+const char* DtypeName(uint32_t dtype) {
+  switch (dtype) {
+    case HEARTH_DTYPE_F32:
+      return "F32";
+    case HEARTH_DTYPE_F16:
+      return "F16";
+    case HEARTH_DTYPE_BF16:
+      return "BF16";
+    case HEARTH_DTYPE_I32:
+      return "I32";
+    case HEARTH_DTYPE_Q8_0:
+      return "Q8_0";
+    case HEARTH_DTYPE_Q4_0:
+      return "Q4_0";
+    case HEARTH_DTYPE_Q5_0:
+      return "Q5_0";
+    case HEARTH_DTYPE_Q4_K:
+      return "Q4_K";
+    case HEARTH_DTYPE_Q6_K:
+      return "Q6_K";
+    default:
+      return "unknown";
+  }
+}
 
 bool CpuHasAvx2() {
   static const bool has = DetectAvx2FmaF16c();

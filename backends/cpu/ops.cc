@@ -15,30 +15,6 @@ const OpInfo* FindOp(uint32_t op) {
   return op < HEARTH_OP_COUNT_ ? kOps[op] : nullptr;
 }
 
-const char* DtypeName(uint32_t dtype) {
-  switch (dtype) {
-    case HEARTH_DTYPE_F32:
-      return "F32";
-    case HEARTH_DTYPE_F16:
-      return "F16";
-    case HEARTH_DTYPE_BF16:
-      return "BF16";
-    case HEARTH_DTYPE_I32:
-      return "I32";
-    case HEARTH_DTYPE_Q8_0:
-      return "Q8_0";
-    case HEARTH_DTYPE_Q4_0:
-      return "Q4_0";
-    case HEARTH_DTYPE_Q5_0:
-      return "Q5_0";
-    case HEARTH_DTYPE_Q4_K:
-      return "Q4_K";
-    case HEARTH_DTYPE_Q6_K:
-      return "Q6_K";
-    default:
-      return "unknown";
-  }
-}
 
 int64_t PlainElemBytes(uint32_t dtype) {
   switch (dtype) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backends/cpu/kernels.h"  // DtypeName
 #include "backends/cpu/threadpool.h"
 #include "hearth/hearth_plugin.h"
 
@@ -84,7 +85,6 @@ struct OpInfo {
 
 // nullptr for HEARTH_OP_NONE and unknown values.
 const OpInfo* FindOp(uint32_t op);
-const char* DtypeName(uint32_t dtype);
 // Bytes of one element for F32/F16/BF16/I32, else 0.
 int64_t PlainElemBytes(uint32_t dtype);
 // Bytes that ne0 elements of dtype occupy laid out contiguously (whole

@@ -165,22 +165,6 @@ int OnReplyText(const char* piece, size_t len, void* user_data) {
   return 0;
 }
 
-const char* StopName(hearth_stop_reason r) {
-  switch (r) {
-    case HEARTH_STOP_MAX_TOKENS:
-      return "max tokens";
-    case HEARTH_STOP_EOG:
-      return "end of turn";
-    case HEARTH_STOP_STRING:
-      return "stop string";
-    case HEARTH_STOP_CALLBACK:
-      return "interrupted";
-    case HEARTH_STOP_CONTEXT_FULL:
-      return "context full";
-    default:
-      return "unknown";
-  }
-}
 
 // Renders the history in the model's chat format, opening the assistant's
 // turn. kExitOk or an error already reported.
@@ -279,7 +263,7 @@ TurnOutcome Reply(hearth_model* model, hearth_session* session, const ChatOption
         result.generate_seconds > 0 ? result.n_generated_tokens / result.generate_seconds : 0.0;
     std::fprintf(stderr, "[prompt %u tokens, %.3f s | reply %u tokens, %.2f tok/s | stop: %s]\n",
                  result.n_prompt_tokens, result.prompt_seconds, result.n_generated_tokens, tps,
-                 StopName(result.stop_reason));
+                 StopReasonName(result.stop_reason));
   }
   if (result.stop_reason == HEARTH_STOP_CONTEXT_FULL) {
     std::fprintf(stderr, "hearth: the reply stopped because the context is full (%zu tokens): %s\n",

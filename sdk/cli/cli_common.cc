@@ -160,4 +160,21 @@ std::string HumanBytes(double bytes) {
   return buf;
 }
 
+const char* StopReasonName(hearth_stop_reason r) {
+  switch (r) {
+    case HEARTH_STOP_MAX_TOKENS:
+      return "max tokens";
+    case HEARTH_STOP_EOG:
+      return "end of generation";
+    case HEARTH_STOP_STRING:
+      return "stop string";
+    case HEARTH_STOP_CALLBACK:
+      return "interrupted";
+    case HEARTH_STOP_CONTEXT_FULL:
+      return "context full";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace hearth::cli

@@ -69,6 +69,8 @@ bool ReadFile(const std::string& path, std::string* out, std::string* error);
 
 // "1.23 GiB" style.
 std::string HumanBytes(double bytes);
+// "max tokens", "end of generation", … for timing lines.
+const char* StopReasonName(hearth_stop_reason reason);
 
 }  // namespace hearth::cli
 

@@ -38,22 +38,6 @@ int OnText(const char* piece, size_t len, void* user_data) {
   return 0;
 }
 
-const char* StopReasonName(hearth_stop_reason r) {
-  switch (r) {
-    case HEARTH_STOP_MAX_TOKENS:
-      return "max tokens";
-    case HEARTH_STOP_EOG:
-      return "end of generation";
-    case HEARTH_STOP_STRING:
-      return "stop string";
-    case HEARTH_STOP_CALLBACK:
-      return "interrupted";
-    case HEARTH_STOP_CONTEXT_FULL:
-      return "context full";
-    default:
-      return "unknown";
-  }
-}
 
 double PerSecond(uint32_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }
 
