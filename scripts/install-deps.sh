@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libabsl-dev libdnnl-dev libgtest-dev
-          nlohmann-json3-dev pybind11-dev python3)
+          nlohmann-json3-dev pybind11-dev python3 clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

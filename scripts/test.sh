@@ -3,7 +3,8 @@
 # pytest for the Python package), then the C++ suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (tests labelled "slow",
 # which need the real default model, are left out of that pass).
-# HEARTH_SKIP_SANITIZERS=1 skips the second pass (quicker local runs).
+# Last, every libFuzzer target runs for 20 s (clang, ASan+UBSan).
+# HEARTH_SKIP_SANITIZERS=1 / HEARTH_SKIP_FUZZ=1 skip those passes locally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
@@ -27,4 +28,9 @@ if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     LSAN_OPTIONS=use_tls=0:print_suppressions=0:suppressions=$root/tests/sanitizers/lsan.supp \
     ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" -LE slow
+fi
+
+if [[ "${HEARTH_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzz targets, 20 s each (scripts/fuzz.sh; docs/reliability.md)" >&2
+  "$root/scripts/fuzz.sh" 20
 fi

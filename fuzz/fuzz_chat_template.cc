@@ -1,0 +1,40 @@
+// fuzz_chat_template.cc — libFuzzer target for chat rendering and format
+// detection. The input is split into messages: lines of "role\tcontent"
+// separated by '\x1e' (record separator), so content may hold newlines.
+// The first byte picks add_generation_prompt. Every format renders the list;
+// DetectFormat sees the whole input as a template source.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sdk/src/chat/chat_template.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const bool gen = data[0] & 1;
+  std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+
+  std::vector<hearth::chat::Message> messages;
+  while (!in.empty() && messages.size() < 64) {
+    size_t end = in.find('\x1e');
+    std::string_view rec = in.substr(0, end);
+    in = end == std::string_view::npos ? std::string_view() : in.substr(end + 1);
+    size_t tab = rec.find('\t');
+    hearth::chat::Message m;
+    m.role = std::string(rec.substr(0, tab));
+    if (tab != std::string_view::npos) m.content = std::string(rec.substr(tab + 1));
+    messages.push_back(std::move(m));
+  }
+
+  for (const char* format : {"gemma", "chatml", "llama3", "llama2", "no-such-format"}) {
+    (void)hearth::chat::Render(format, messages, gen);
+  }
+  const std::string source(reinterpret_cast<const char*>(data), size);
+  for (const char* arch : {"", "llama", "qwen2", "gemma3", "unknown"}) {
+    auto fmt = hearth::chat::DetectFormat(source, arch);
+    if (fmt.ok()) (void)hearth::chat::Render(*fmt, messages, gen);
+  }
+  return 0;
+}

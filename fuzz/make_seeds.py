@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under fuzz/corpus/<target>/ (run from anywhere).
+
+Owns: the starting inputs of every fuzz target, kept small (< 2 MB in all):
+  gguf, model_load  tiny but complete llama, qwen2 and gemma3 models (1 layer,
+                    n_embd 8, the test models' real tokenizer metadata) and the
+                    header + metadata + tensor-info prefix of each test model
+                    (its tensor data cut off);
+  tokenizer_*       the strings of ../shared/data/tokenizers/*.inp, one a file;
+  chat_template     hand-written message lists in fuzz_chat_template's format.
+Re-running replaces the files it wrote and keeps the rest: the text targets'
+directories also hold inputs merged in from longer runs (libFuzzer -merge=1,
+named by SHA-1), the GGUF targets' do not (their finds are too big to keep).
+"""
+
+import hashlib
+import pathlib
+import tempfile
+
+import numpy as np
+
+import gguf
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "fuzz" / "corpus"
+MODELS = ROOT / "tests" / "data" / "models"
+TOKENIZERS = ROOT.parent / "shared" / "data" / "tokenizers"
+PREFIX_CAP = 48 * 1024  # bytes of a test model kept as a metadata-only seed
+
+
+def put(target, data, name=None):
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    name = name or hashlib.sha1(data).hexdigest()[:16]
+    (d / name).write_bytes(data)
+
+
+def copy_tokenizer(reader, writer):
+    for key, field in reader.fields.items():
+        if not key.startswith("tokenizer."):
+            continue
+        vtype = gguf.GGUFValueType(field.types[0])
+        if vtype == gguf.GGUFValueType.ARRAY:
+            sub = gguf.GGUFValueType(field.types[1])
+            if sub == gguf.GGUFValueType.STRING:
+                val = [bytes(field.parts[i]).decode("utf-8", "replace") for i in field.data]
+            else:
+                val = [field.parts[i][0].item() for i in field.data]
+            writer.add_key_value(key, val, vtype, sub)
+        elif vtype == gguf.GGUFValueType.STRING:
+            writer.add_key_value(key, bytes(field.parts[field.data[0]]).decode("utf-8"), vtype)
+        else:
+            writer.add_key_value(key, field.parts[field.data[0]][0].item(), vtype)
+
+
+def tiny_model(arch, tokenizer_source):
+    """A complete one-layer model of `arch` with zero weights."""
+    reader = gguf.GGUFReader(str(tokenizer_source))
+    n_vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
+    n_embd, n_head, n_head_kv, head_dim, n_ff = 8, 2, 1, 4, 16
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as tmp:
+        w = gguf.GGUFWriter(tmp.name, arch)
+        w.add_name(f"fuzz-seed-{arch}")
+        w.add_context_length(64)
+        w.add_embedding_length(n_embd)
+        w.add_block_count(1)
+        w.add_feed_forward_length(n_ff)
+        w.add_head_count(n_head)
+        w.add_head_count_kv(n_head_kv)
+        w.add_rope_dimension_count(head_dim)
+        w.add_layer_norm_rms_eps(1e-6)
+        if arch == "gemma3":
+            w.add_key_value("gemma3.attention.sliding_window", 16, gguf.GGUFValueType.UINT32)
+            # One layer: the pattern may be at most n_layer + 1 (layer 0 local).
+            w.add_key_value("gemma3.attention.sliding_window_pattern", 2,
+                            gguf.GGUFValueType.UINT32)
+            w.add_key_value("gemma3.attention.key_length", head_dim, gguf.GGUFValueType.UINT32)
+            w.add_key_value("gemma3.attention.value_length", head_dim, gguf.GGUFValueType.UINT32)
+        copy_tokenizer(reader, w)
+
+        def t(name, *shape, dtype=np.float32):
+            # numpy shapes are outermost-first; GGUF's ne[0] is the last.
+            w.add_tensor(name, np.zeros(tuple(reversed(shape)), dtype=dtype))
+
+        q_dim, kv_dim = n_head * head_dim, n_head_kv * head_dim
+        t("token_embd.weight", n_embd, n_vocab, dtype=np.float16)
+        t("output_norm.weight", n_embd)
+        p = "blk.0."
+        t(p + "attn_norm.weight", n_embd)
+        t(p + "attn_q.weight", n_embd, q_dim)
+        t(p + "attn_k.weight", n_embd, kv_dim)
+        t(p + "attn_v.weight", n_embd, kv_dim)
+        t(p + "attn_output.weight", q_dim, n_embd)
+        t(p + "ffn_norm.weight", n_embd)
+        t(p + "ffn_gate.weight", n_embd, n_ff)
+        t(p + "ffn_up.weight", n_embd, n_ff)
+        t(p + "ffn_down.weight", n_ff, n_embd)
+        if arch == "qwen2":
+            t(p + "attn_q.bias", q_dim)
+            t(p + "attn_k.bias", kv_dim)
+            t(p + "attn_v.bias", kv_dim)
+        if arch == "gemma3":
+            t(p + "post_attention_norm.weight", n_embd)
+            t(p + "post_ffw_norm.weight", n_embd)
+            t(p + "attn_q_norm.weight", head_dim)
+            t(p + "attn_k_norm.weight", head_dim)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return pathlib.Path(tmp.name).read_bytes()
+
+
+def metadata_prefix(path):
+    """The bytes before the tensor data (header, metadata, tensor infos)."""
+    reader = gguf.GGUFReader(str(path))
+    end = min(reader.data_offset, PREFIX_CAP)
+    return path.read_bytes()[:end]
+
+
+def main():
+    llama_tok = MODELS / "tiny-llama-f32.gguf"
+    qwen2_tok = MODELS / "tiny-qwen2-f32.gguf"
+    for arch, tok in (("llama", llama_tok), ("qwen2", qwen2_tok), ("gemma3", llama_tok)):
+        data = tiny_model(arch, tok)
+        for target in ("gguf", "model_load"):
+            put(target, data, f"tiny-{arch}.gguf")
+    for path in sorted(MODELS.glob("*.gguf")):
+        data = metadata_prefix(path)
+        for target in ("gguf", "model_load"):
+            put(target, data, f"{path.stem}.prefix")
+    put("gguf", b"GGUF\x03\x00\x00\x00" + bytes(16), "empty-v3")
+
+    for kind in ("llama-spm", "gpt-2", "deepseek-llm"):
+        text = (TOKENIZERS / f"ggml-vocab-{kind}.gguf.inp").read_text("utf-8")
+        target = "tokenizer_" + kind.replace("-", "_")
+        for s in text.split("\n__ggml_vocab_test__\n"):
+            if s:
+                put(target, s)
+        for s in ("<s>Hello</s> world", "<|endoftext|><|im_start|>user\nhi<|im_end|>",
+                  "<unk> \u2581\u2581x <0x41>", "\xff\xfe bad"):
+            put(target, s)
+        # Little-endian id arrays for the Decode/StreamDecoder half.
+        put(target, np.arange(0, 64, dtype="<i4").tobytes())
+        put(target, np.array([0xE2, 0x82, 0xAC, 259, 300, -1, 1 << 30], dtype="<i4").tobytes())
+
+    chats = [
+        "\x01system\tYou are terse.\x1euser\tHi!\x1eassistant\tHello.\x1euser\tAgain?",
+        "\x00user\tone turn",
+        "\x01model\tgemma says first\x1euser\tthen user",
+        "\x01user\t<|im_start|>assistant\n<|im_end|>[INST] <<SYS>>\x1eassistant\t<end_of_turn>",
+        "\x00robot\tunknown role",
+        "\x01system\t\x1esystem\ttwo systems\x1euser\t",
+        "\x01{% for message in messages %}<|start_header_id|>{% endfor %}",
+        "\x00",
+    ]
+    for c in chats:
+        put("chat_template", c)
+
+
+if __name__ == "__main__":
+    main()
