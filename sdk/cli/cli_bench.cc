@@ -41,16 +41,11 @@ uint64_t SplitMix64(uint64_t* state) {
   return z ^ (z >> 31);
 }
 
-// Weight bytes one decode step reads. hearth_model_info has no per-tensor
-// sizes, so the token-embedding table (a gather of one row per token, not a
-// full read) is estimated as n_vocab * n_embd parameters at the file's
-// average bytes per parameter and left out. That undercounts models whose
-// output layer shares that table, so the fraction errs low, never high.
+// Weight bytes one decode step reads, as the library counts them (tensors
+// the step reads in full; a tied output table included).
 double BytesPerToken(const hearth_model_info& mi) {
-  const double file = static_cast<double>(mi.file_size);
-  if (mi.n_params == 0) return file;
-  const double embd = double(mi.n_vocab) * mi.n_embd * (file / double(mi.n_params));
-  return embd < file ? file - embd : file;
+  return mi.decode_bytes_per_token > 0 ? static_cast<double>(mi.decode_bytes_per_token)
+                                       : static_cast<double>(mi.file_size);
 }
 
 std::string JsonNumber(double v) {
@@ -83,7 +78,7 @@ int RunBench(int argc, char** argv) {
               "feed N random token ids to an empty context) and token generation (tg: feed\n"
               "N tokens one at a time), each repeated R times after one untimed warm-up.\n"
               "Prints tokens/s (median, min, max) and, for tg, the fraction of the measured\n"
-              "bandwidth reached. See docs/cli.md for how that fraction is estimated.");
+              "bandwidth reached. See docs/cli.md for how that fraction is computed.");
   AddModelFlags(p, &mf);
   p.AddInt("-p,--n-prompt", "N", &n_prompt, 0, 1 << 20, "pp tokens (default 512; 0 skips pp)");
   p.AddInt("-n,--n-gen", "N", &n_gen, 0, 1 << 20, "tg tokens (default 128; 0 skips tg)");
@@ -190,7 +185,7 @@ int RunBench(int argc, char** argv) {
   std::printf("device: %s\n", mi.device ? mi.device : "?");
   std::printf("memory read bandwidth: %.1f GB/s (best of %d reads of %s, %d threads)\n", gbps,
               bw.passes, HumanBytes(double(bw.buffer_bytes)).c_str(), bw.threads);
-  std::printf("weight bytes read per generated token (estimate): %s\n\n",
+  std::printf("weight bytes read per generated token: %s\n\n",
               HumanBytes(bytes_per_token).c_str());
   // Weights that stay in cache are not streamed from memory each token, so
   // the fraction can pass 1 there and says nothing about memory efficiency.

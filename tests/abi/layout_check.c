@@ -118,7 +118,7 @@ PIN_OFFSET(hearth_model_params, struct_size, 0);
 PIN_OFFSET(hearth_model_params, device, 8);
 PIN_OFFSET(hearth_model_params, n_threads, 16);
 
-PIN_SIZE(hearth_model_info, 104);
+PIN_SIZE(hearth_model_info, 112);
 PIN_OFFSET(hearth_model_info, struct_size, 0);
 PIN_OFFSET(hearth_model_info, architecture, 8);
 PIN_OFFSET(hearth_model_info, name, 16);
@@ -136,6 +136,7 @@ PIN_OFFSET(hearth_model_info, n_head_kv, 84);
 PIN_OFFSET(hearth_model_info, token_bos, 88);
 PIN_OFFSET(hearth_model_info, token_eos, 92);
 PIN_OFFSET(hearth_model_info, tokenizer_kind, 96);
+PIN_OFFSET(hearth_model_info, decode_bytes_per_token, 104);
 
 PIN_SIZE(hearth_sampling_params, 48);
 PIN_OFFSET(hearth_sampling_params, struct_size, 0);

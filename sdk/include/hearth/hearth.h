@@ -209,9 +209,13 @@ typedef struct hearth_model_info {
   int32_t token_bos;         /* -1 when the model has none */
   int32_t token_eos;
   uint32_t tokenizer_kind;   /* HEARTH_TOKENIZER_* */
+  /* Weight bytes one decode step reads: every tensor but the token-embedding
+     table (one row is gathered), plus that table when the output layer
+     shares it. What `hearth bench` divides by to get a bandwidth fraction. */
+  uint64_t decode_bytes_per_token;
 } hearth_model_info;
 #define HEARTH_MODEL_INFO_INIT \
-  { sizeof(hearth_model_info), NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, 0 }
+  { sizeof(hearth_model_info), NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, 0, 0 }
 
 /** @since 1.0 */
 HEARTH_API hearth_error* hearth_model_get_info(const hearth_model* model, hearth_model_info* out);

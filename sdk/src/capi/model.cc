@@ -64,6 +64,7 @@ hearth_error* hearth_model_get_info(const hearth_model* model, hearth_model_info
   info.token_bos = vocab.bos;
   info.token_eos = vocab.eos;
   info.tokenizer_kind = vocab.model == "gpt2" ? HEARTH_TOKENIZER_BPE : HEARTH_TOKENIZER_SPM;
+  info.decode_bytes_per_token = m.decode_weight_bytes();
   hearth::capi::WriteOutStruct(info, out);
   return nullptr;
   HEARTH_CAPI_CATCH_ERROR
