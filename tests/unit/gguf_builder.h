@@ -273,8 +273,10 @@ class GgufBuilder {
   static std::vector<uint8_t> U32(uint32_t v) { return LE(v, 4); }
   static std::vector<uint8_t> U64(uint64_t v) { return LE(v, 8); }
   static std::vector<uint8_t> Str(const std::string& s) {
-    std::vector<uint8_t> b = U64(s.size());
-    b.insert(b.end(), s.begin(), s.end());
+    // Sized once: GCC 12 misreads insert() after an 8-byte vector (-Warray-bounds).
+    std::vector<uint8_t> b(8 + s.size());
+    for (unsigned i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(uint64_t{s.size()} >> (8 * i));
+    std::copy(s.begin(), s.end(), b.begin() + 8);
     return b;
   }
   static std::vector<uint8_t> Cat(std::initializer_list<std::vector<uint8_t>> parts) {

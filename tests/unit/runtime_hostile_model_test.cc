@@ -1,0 +1,142 @@
+// Hostile model files that are valid GGUF but lie about the model: each must
+// be refused at load with an error naming the bad key or tensor, never
+// crash, never allocate what the lie asks for.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "sdk/src/runtime/model.h"
+#include "tests/unit/gguf_builder.h"
+
+namespace hearth {
+namespace {
+
+using testing::GgufBuilder;
+
+std::shared_ptr<PluginHost> CpuHost() {
+  PluginHostOptions o;
+  o.explicit_paths = {std::string(HEARTH_PLUGIN_DIR) + "/libhearth-backend-cpu.so"};
+  o.explicit_only = true;
+  return std::shared_ptr<PluginHost>(std::move(PluginHost::Create(o)).value());
+}
+
+// A complete, loadable one-layer llama (hidden 32, 2 heads) with a tiny
+// SentencePiece vocabulary; each test breaks one thing.
+struct TinyLlama {
+  uint32_t block_count = 1, head_count = 2, head_count_kv = 2;
+  int32_t bos = 1;
+  bool scores_as_int = false;
+  std::string drop_tensor;
+
+  std::vector<uint8_t> Build() const {
+    const uint64_t E = 32, F = 64, V = 8;
+    GgufBuilder b;
+    b.AddString("general.architecture", "llama")
+        .AddU32("llama.embedding_length", E)
+        .AddU32("llama.block_count", block_count)
+        .AddU32("llama.feed_forward_length", F)
+        .AddU32("llama.attention.head_count", head_count)
+        .AddU32("llama.attention.head_count_kv", head_count_kv)
+        .AddU32("llama.context_length", 64)
+        .AddString("tokenizer.ggml.model", "llama")
+        .AddStringArray("tokenizer.ggml.tokens",
+                        {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "c"})
+        .AddI32("tokenizer.ggml.bos_token_id", bos)
+        .AddI32("tokenizer.ggml.eos_token_id", 2);
+    if (scores_as_int) {
+      b.AddArray<int32_t>("tokenizer.ggml.scores", GgufBuilder::kI32, {0, 0, 0, -1, -2, -3, -4, -5});
+    } else {
+      b.AddArray<float>("tokenizer.ggml.scores", GgufBuilder::kF32, {0, 0, 0, -1, -2, -3, -4, -5});
+    }
+    auto t = [&](const std::string& name, std::vector<uint64_t> dims) {
+      if (name != drop_tensor) b.AddTensor(name, GgufBuilder::kTF32, std::move(dims));
+    };
+    t("token_embd.weight", {E, V});
+    t("output_norm.weight", {E});
+    t("output.weight", {E, V});
+    for (uint32_t l = 0; l < std::min<uint32_t>(block_count, 1); ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      t(p + "attn_norm.weight", {E});
+      t(p + "attn_q.weight", {E, E});
+      t(p + "attn_k.weight", {E, E});
+      t(p + "attn_v.weight", {E, E});
+      t(p + "attn_output.weight", {E, E});
+      t(p + "ffn_norm.weight", {E});
+      t(p + "ffn_gate.weight", {E, F});
+      t(p + "ffn_up.weight", {E, F});
+      t(p + "ffn_down.weight", {F, E});
+    }
+    return b.Build();
+  }
+};
+
+absl::Status LoadImage(const std::vector<uint8_t>& image) {
+  const std::string path = ::testing::TempDir() + "/hostile_model.gguf";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(image.data()),
+              static_cast<std::streamsize>(image.size()));
+  }
+  auto m = Model::Load(CpuHost(), path, {});
+  std::remove(path.c_str());
+  return m.status();
+}
+
+void ExpectRefused(const TinyLlama& spec, const std::string& must_name) {
+  absl::Status s = LoadImage(spec.Build());
+  ASSERT_FALSE(s.ok()) << "loaded a model that should be refused (" << must_name << ")";
+  EXPECT_NE(std::string(s.message()).find(must_name), std::string::npos) << s;
+}
+
+TEST(HostileModel, TheBaselineLoads) {
+  absl::Status s = LoadImage(TinyLlama{}.Build());
+  EXPECT_TRUE(s.ok()) << s;
+}
+
+TEST(HostileModel, ZeroHeads) {
+  TinyLlama m;
+  m.head_count = 0;
+  ExpectRefused(m, "attention.head_count");
+}
+
+TEST(HostileModel, KvHeadsThatDoNotDivide) {
+  TinyLlama m;
+  m.head_count_kv = 3;
+  ExpectRefused(m, "head_count_kv");
+}
+
+TEST(HostileModel, BlockCountAboveTheMaximum) {
+  TinyLlama m;
+  m.block_count = 100000;
+  ExpectRefused(m, "block_count");
+}
+
+TEST(HostileModel, BlockCountLargerThanTheTensors) {
+  TinyLlama m;
+  m.block_count = 3;  // tensors exist for layer 0 only
+  ExpectRefused(m, "blk.1.");
+}
+
+TEST(HostileModel, SpecialTokenIdOutOfRange) {
+  TinyLlama m;
+  m.bos = 4096;
+  ExpectRefused(m, "bos_token_id");
+}
+
+TEST(HostileModel, ScoresOfTheWrongElementType) {
+  TinyLlama m;
+  m.scores_as_int = true;
+  ExpectRefused(m, "tokenizer.ggml.scores");
+}
+
+TEST(HostileModel, MissingWeight) {
+  TinyLlama m;
+  m.drop_tensor = "blk.0.ffn_down.weight";
+  ExpectRefused(m, "blk.0.ffn_down.weight");
+}
+
+}  // namespace
+}  // namespace hearth
