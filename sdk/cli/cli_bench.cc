@@ -124,11 +124,8 @@ int RunBench(int argc, char** argv) {
   sparams.n_ctx = static_cast<uint32_t>(std::max(n_prompt, n_gen));
   sparams.n_batch = static_cast<uint32_t>(std::max<int64_t>(1, std::min(n_batch, n_prompt)));
   sparams.n_threads = static_cast<uint32_t>(mf.threads);
-  hearth_session* raw_session = nullptr;
-  if (hearth_error* err = hearth_session_create(model.get(), &sparams, &raw_session)) {
-    return ReportError(err);
-  }
-  Session session(raw_session);
+  Session session;
+  if (int rc = OpenSession(model.get(), sparams, &session)) return rc;
 
   uint64_t rng = seed;
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));

@@ -388,11 +388,8 @@ int RunChat(int argc, char** argv) {
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.n_ctx = static_cast<uint32_t>(n_ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
-  hearth_session* raw_session = nullptr;
-  if (hearth_error* err = hearth_session_create(model.get(), &sparams, &raw_session)) {
-    return ReportError(err);
-  }
-  Session session(raw_session);
+  Session session;
+  if (int rc = OpenSession(model.get(), sparams, &session)) return rc;
 
   // Fail before reading any input when the model has no chat format or the
   // system message is not text.

@@ -177,4 +177,14 @@ const char* StopReasonName(hearth_stop_reason r) {
   }
 }
 
+int OpenSession(hearth_model* model, const hearth_session_params& params, Session* out,
+                const std::string& context) {
+  hearth_session* raw = nullptr;
+  if (hearth_error* err = hearth_session_create(model, &params, &raw)) {
+    return ReportError(err, context);
+  }
+  out->reset(raw);
+  return 0;
+}
+
 }  // namespace hearth::cli

@@ -59,6 +59,10 @@ int ReportError(hearth_error* err, const std::string& context = "");
 // Both return kExitOk or an exit code after printing why.
 int OpenRuntime(const ModelFlags& flags, Runtime* out);
 int OpenModel(hearth_runtime* rt, const ModelFlags& flags, Model* out);
+// A session with `params`; on failure reports the error (prefixed by
+// `context` when given) and returns the exit code.
+int OpenSession(hearth_model* model, const hearth_session_params& params, Session* out,
+                const std::string& context = "");
 
 // Tokenizes `text`; kExitOk or an error already reported.
 int Tokenize(const hearth_model* model, const std::string& text, uint32_t flags,

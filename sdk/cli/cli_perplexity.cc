@@ -172,11 +172,8 @@ int RunPerplexity(int argc, char** argv) {
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.n_ctx = static_cast<uint32_t>(ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
-  hearth_session* raw_session = nullptr;
-  if (hearth_error* err = hearth_session_create(model.get(), &sparams, &raw_session)) {
-    return ReportError(err, "--ctx " + std::to_string(ctx));
-  }
-  Session session(raw_session);
+  Session session;
+  if (int rc = OpenSession(model.get(), sparams, &session, "--ctx " + std::to_string(ctx))) return rc;
 
   const int64_t first = ctx / 2;  // positions before this are context only
   std::fprintf(stderr,
