@@ -3,7 +3,8 @@
 # pytest for the Python package), then the C++ suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (tests labelled "slow",
 # which need the real default model, are left out of that pass).
-# Last, every libFuzzer target runs for 20 s (clang, ASan+UBSan).
+# Then the concurrency tests under ThreadSanitizer, and last, every
+# libFuzzer target runs for 20 s (clang, ASan+UBSan).
 # HEARTH_SKIP_SANITIZERS=1 / HEARTH_SKIP_FUZZ=1 skip those passes locally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,16 @@ if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     LSAN_OPTIONS=use_tls=0:print_suppressions=0:suppressions=$root/tests/sanitizers/lsan.supp \
     ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" -LE slow
+fi
+
+if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  echo "== concurrency tests under ThreadSanitizer" >&2
+  cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DHEARTH_SANITIZE=thread >/dev/null
+  ninja -C "$root/build-tsan" -j"$jobs" session_test threadpool_test hearth_backend_cpu
+  # Sessions on many threads over one model (C ABI), and the CPU thread pool.
+  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/session_test"
+  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/threadpool_test"
 fi
 
 if [[ "${HEARTH_SKIP_FUZZ:-0}" != 1 ]]; then

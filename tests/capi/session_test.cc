@@ -3,6 +3,7 @@
 // caller gets for bad input.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -258,6 +259,45 @@ TEST_F(CapiSession, ThreadsWithOwnSessionsAgree) {
   for (auto& r : results) threads.emplace_back(run, &r);
   for (auto& t : threads) t.join();
   for (size_t i = 1; i < results.size(); ++i) EXPECT_EQ(results[i], results[0]);
+}
+
+TEST_F(CapiSession, SessionsComeAndGoWhileOthersDecode) {
+  std::vector<int32_t> ids = Tokenize("a steady stream of tokens", HEARTH_TOKENIZE_ADD_SPECIAL);
+  std::atomic<bool> done{false};
+  std::vector<float> churned_logits;
+  auto decode = [&](std::vector<float>* out) {
+    hearth_session* s = nullptr;
+    ASSERT_EQ(hearth_session_create(model_, nullptr, &s), nullptr);
+    ASSERT_EQ(hearth_session_feed(s, ids.data(), ids.size()), nullptr);
+    for (int step = 0; step < 24; ++step) {
+      int32_t next = static_cast<int32_t>(3 + step);
+      ASSERT_EQ(hearth_session_feed(s, &next, 1), nullptr);
+    }
+    const float* l = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(hearth_session_logits(s, &l, &n), nullptr);
+    out->assign(l, l + n);
+    hearth_session_free(s);
+  };
+  auto churn = [&] {
+    while (!done.load()) {
+      hearth_session* s = nullptr;
+      hearth_session_params sp = HEARTH_SESSION_PARAMS_INIT;
+      sp.n_ctx = 32;
+      sp.n_threads = 1;
+      ASSERT_EQ(hearth_session_create(model_, &sp, &s), nullptr);
+      ASSERT_EQ(hearth_session_feed(s, ids.data(), ids.size()), nullptr);
+      hearth_session_free(s);
+    }
+  };
+  std::vector<float> alone, with_churn;
+  decode(&alone);
+  std::thread a(churn), b(churn);
+  decode(&with_churn);
+  done = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(with_churn, alone);  // other sessions never disturb this one
 }
 
 TEST_F(CapiSession, LoadErrorsNameThePath) {
