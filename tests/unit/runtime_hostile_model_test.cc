@@ -3,6 +3,8 @@
 // crash, never allocate what the lie asks for.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -74,7 +76,11 @@ struct TinyLlama {
 };
 
 absl::Status LoadImage(const std::vector<uint8_t>& image) {
-  const std::string path = ::testing::TempDir() + "/hostile_model.gguf";
+  // One file per test and process: ctest runs these tests in parallel.
+  const std::string path =
+      ::testing::TempDir() + "/hostile_model_" +
+      ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+      std::to_string(::getpid()) + ".gguf";
   {
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(image.data()),
