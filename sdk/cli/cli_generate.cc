@@ -38,26 +38,7 @@ int OnText(const char* piece, size_t len, void* user_data) {
   return 0;
 }
 
-
 double PerSecond(uint32_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }
-
-// The library names the params field ("top_p"); the user typed a flag.
-std::string SamplingFlagFor(const std::string& message) {
-  static const char* const kMap[][2] = {
-      {"temperature", "--temp"},
-      {"top_k", "--top-k"},
-      {"top_p", "--top-p"},
-      {"min_p", "--min-p"},
-      {"repeat_penalty", "--repeat-penalty"},
-      {"presence_penalty", "--presence-penalty"},
-      {"frequency_penalty", "--frequency-penalty"},
-      {"penalty_last_n", "--repeat-last-n"},
-  };
-  for (const auto& m : kMap) {
-    if (message.find(std::string(m[0]) + " ") != std::string::npos) return m[1];
-  }
-  return "sampling flags";
-}
 
 }  // namespace
 
@@ -65,14 +46,9 @@ int RunGenerate(int argc, char** argv) {
   ModelFlags mf;
   std::string prompt, prompt_file;
   std::vector<std::string> stops;
-  int64_t n_predict = 64, n_ctx = 0, n_batch = 0, last_n = 64;
-  uint64_t seed = 0xC0FFEE;
+  int64_t n_predict = 64, n_ctx = 0, n_batch = 0;
   bool quiet = false, parse_special = false;
-  hearth_sampling_params sp = HEARTH_SAMPLING_PARAMS_INIT;
-  float temp = sp.temperature, top_p = sp.top_p, min_p = sp.min_p;
-  float repeat = sp.repeat_penalty, presence = sp.presence_penalty,
-        frequency = sp.frequency_penalty;
-  int64_t top_k = sp.top_k;
+  SamplingFlags sf;
 
   ArgParser p("generate", "generate -m MODEL (-p PROMPT | -f FILE) [flags]",
               "Generates a completion of the prompt and streams it to stdout as it is made.\n"
@@ -82,19 +58,7 @@ int RunGenerate(int argc, char** argv) {
   p.AddString("-f,--file", "FILE", &prompt_file, "read the prompt from a file");
   p.AddInt("-n,--n-predict", "N", &n_predict, -1, INT32_MAX,
            "tokens to generate (default 64; -1: until the context is full)");
-  p.AddFloat("--temp", "T", &temp, "temperature (default 0.8; <= 0: greedy, deterministic)");
-  p.AddInt("--top-k", "K", &top_k, INT32_MIN, INT32_MAX,
-           "keep the K most likely (default 40; 0: off)");
-  p.AddFloat("--top-p", "P", &top_p, "nucleus sampling, in (0, 1] (default 0.95; 1: off)");
-  p.AddFloat("--min-p", "P", &min_p,
-             "drop tokens below P x the best one's probability (default 0.05)");
-  p.AddFloat("--repeat-penalty", "X", &repeat, "penalise repeated tokens, > 0 (default 1: off)");
-  p.AddInt("--repeat-last-n", "N", &last_n, -1, INT32_MAX,
-           "how many recent tokens the penalties see (default 64; -1: all)");
-  p.AddFloat("--presence-penalty", "X", &presence, "subtract X from seen tokens (default 0)");
-  p.AddFloat("--frequency-penalty", "X", &frequency,
-             "subtract X per occurrence of seen tokens (default 0)");
-  p.AddUint64("-s,--seed", "N", &seed, "random seed (default 0xC0FFEE); same seed, same text");
+  AddSamplingFlags(p, &sf);
   p.AddStringList("--stop", "STR", &stops, "stop when STR appears (not printed); repeatable");
   p.AddInt("-c,--ctx", "N", &n_ctx, 0, INT32_MAX, "context length (default 0: min(model's, 4096))");
   p.AddInt("-b,--batch", "N", &n_batch, 0, INT32_MAX,
@@ -118,27 +82,8 @@ int RunGenerate(int argc, char** argv) {
     }
   }
 
-  sp.temperature = temp;
-  sp.top_k = static_cast<int32_t>(top_k);
-  sp.top_p = top_p;
-  sp.min_p = min_p;
-  sp.repeat_penalty = repeat;
-  sp.presence_penalty = presence;
-  sp.frequency_penalty = frequency;
-  sp.penalty_last_n = static_cast<int32_t>(last_n);
-  sp.seed = seed;
   // Bad sampling values are the user's flags: catch them before the model loads.
-  hearth_sampler* probe = nullptr;
-  if (hearth_error* err = hearth_sampler_create(&sp, &probe)) {
-    std::string message = hearth_error_message(err);
-    hearth_error_free(err);
-    const std::string kPrefix = "sampling params: ";  // the library's wording; keep what follows
-    if (size_t at = message.find(kPrefix); at != std::string::npos) {
-      message = message.substr(at + kPrefix.size());
-    }
-    return p.UsageError(SamplingFlagFor(message) + ": " + message);
-  }
-  hearth_sampler_free(probe);
+  if (int rc = CheckSamplingFlags(p, &sf)) return rc;
 
   Runtime rt;
   if (int rc = OpenRuntime(mf, &rt)) return rc;
@@ -154,7 +99,7 @@ int RunGenerate(int argc, char** argv) {
   for (const std::string& s : stops) stop_ptrs.push_back(s.c_str());
   hearth_generate_params gp = HEARTH_GENERATE_PARAMS_INIT;
   gp.max_tokens = static_cast<int32_t>(n_predict);
-  gp.sampling = sp;
+  gp.sampling = sf.params;
   gp.stop = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
   gp.n_stop = stop_ptrs.size();
   if (parse_special) {
