@@ -51,7 +51,7 @@ void CheckModel(const hearth::gguf::File& f) {
   for (int64_t n_tokens = 1; n_tokens <= 3; ++n_tokens) {
     for (bool all_logits : {false, true}) {
       hearth::Graph g;
-      auto step = arch->Build(config, weights, kv, n_tokens, all_logits, &g);
+      auto step = arch->Build(config, weights, kv, n_tokens, all_logits, nullptr, &g);
       if (!step.ok()) continue;
       (void)g.Plan();
       hearth_graph view = g.view();

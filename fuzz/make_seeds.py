@@ -7,14 +7,20 @@ Owns: the starting inputs of every fuzz target, kept small (< 2 MB in all):
                     header + metadata + tensor-info prefix of each test model
                     (its tensor data cut off);
   tokenizer_*       the strings of ../shared/data/tokenizers/*.inp, one a file;
-  chat_template     hand-written message lists in fuzz_chat_template's format.
+  chat_template     hand-written message lists in fuzz_chat_template's format;
+  safetensors       the reference writer's fixture and small images of every dtype;
+  lora_file         adapter_config.json, a NUL byte, adapter_model.safetensors
+                    (PEFT) and tiny GGUF LoRA files, as fuzz_lora_file reads them.
+`make_seeds.py safetensors lora_file` writes only those targets' seeds.
 Re-running replaces the files it wrote and keeps the rest: the text targets'
 directories also hold inputs merged in from longer runs (libFuzzer -merge=1,
 named by SHA-1), the GGUF targets' do not (their finds are too big to keep).
 """
 
 import hashlib
+import json
 import pathlib
+import sys
 import tempfile
 
 import numpy as np
@@ -158,7 +164,89 @@ def main():
     ]
     for c in chats:
         put("chat_template", c)
+    safetensors_seeds()
+    lora_file_seeds()
+
+
+def safetensors_image(tensors, metadata=None):
+    """A safetensors file's bytes, written by the reference writer."""
+    from safetensors.numpy import save
+
+    return save(tensors, metadata=metadata)
+
+
+def safetensors_seeds():
+    put("safetensors", (ROOT / "tests" / "data" / "safetensors" / "small.safetensors").read_bytes(),
+        "small.safetensors")
+    put("safetensors", safetensors_image({
+        "f64": np.arange(3, dtype="<f8"), "i32": np.array([[1, -2], [3, 4]], dtype="<i4"),
+        "bool": np.array([True, False]), "u16": np.arange(2, dtype="<u2"),
+        "i8": np.zeros((1, 1, 1, 2), dtype="i1")}, {"format": "np"}), "dtypes.safetensors")
+    put("safetensors", safetensors_image({}), "empty.safetensors")
+    header = b'{"__metadata__":{"a":"b"},"t":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}'
+    put("safetensors", len(header).to_bytes(8, "little") + header + bytes(4), "hand.safetensors")
+
+
+def peft_weights(modules, r, n, adapter=""):
+    name = (lambda m, ab: f"base_model.model.{m}.lora_{ab}"
+            + (f".{adapter}" if adapter else "") + ".weight")
+    tensors = {}
+    for i, m in enumerate(modules):
+        rank = r[i] if isinstance(r, list) else r
+        tensors[name(m, "A")] = np.full((rank, n), 0.01 * (i + 1), dtype=np.float32)
+        tensors[name(m, "B")] = np.full((n, rank), -0.02 * (i + 1), dtype=np.float32)
+    return tensors
+
+
+def gguf_lora(pairs, alpha=8.0, dtype=np.float32, arch="llama"):
+    """A GGUF LoRA as llama.cpp's converter writes it: lora_a ne [n_in, r]."""
+    with tempfile.NamedTemporaryFile(suffix=".gguf") as tmp:
+        w = gguf.GGUFWriter(tmp.name, arch)
+        w.add_string("general.type", "adapter")
+        w.add_string("adapter.type", "lora")
+        w.add_float32("adapter.lora.alpha", alpha)
+        w.add_name("fuzz-seed-lora")
+        for weight, r, n_in, n_out in pairs:
+            # numpy shapes are outermost-first: lora_a is (r, n_in), ne [n_in, r].
+            w.add_tensor(weight + ".lora_a", np.full((r, n_in), 0.5, dtype=dtype))
+            w.add_tensor(weight + ".lora_b", np.full((n_out, r), -0.25, dtype=dtype))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return pathlib.Path(tmp.name).read_bytes()
+
+
+def lora_file_seeds():
+    q, v, down = ("model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj",
+                  "model.layers.0.mlp.down_proj")
+    configs = {
+        "plain": {"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"],
+                  "use_rslora": False, "use_dora": False, "fan_in_fan_out": False,
+                  "base_model_name_or_path": "tiny", "rank_pattern": {}, "alpha_pattern": {}},
+        "patterns": {"r": 2, "lora_alpha": 4, "use_rslora": True,
+                     "rank_pattern": {"model.layers.1.self_attn.v_proj": 3},
+                     "alpha_pattern": {"v_proj": 6.5}, "target_modules": "all-linear"},
+    }
+    seeds = {
+        "plain": (configs["plain"], peft_weights([q, down, "lm_head"], 2, 4)),
+        "patterns": (configs["patterns"], peft_weights([q, v], [2, 3], 4)),
+        "adapter-name": (configs["plain"], peft_weights([q], 2, 4, adapter="default")),
+        "gemma3": (configs["plain"],
+                   peft_weights(["model.language_model.layers.2.mlp.gate_proj"], 2, 4)),
+    }
+    for name, (config, tensors) in seeds.items():
+        put("lora_file", json.dumps(config).encode() + b"\0" + safetensors_image(tensors),
+            f"peft-{name}")
+    put("lora_file", gguf_lora([("blk.0.attn_q.weight", 2, 4, 4),
+                                ("output.weight", 1, 4, 6)]), "gguf-f32.gguf")
+    put("lora_file", gguf_lora([("blk.1.ffn_up.weight", 2, 4, 8)], alpha=2.0,
+                               dtype=np.float16), "gguf-f16.gguf")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:]:
+        for target in sys.argv[1:]:
+            {"safetensors": safetensors_seeds, "lora_file": lora_file_seeds}[target]()
+    else:
+        main()

@@ -6,8 +6,8 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
-# Targets: gguf model_load chat_template tokenizer_llama_spm tokenizer_gpt_2
-# tokenizer_deepseek_llm (default: all; the "fuzz_" prefix is optional).
+# Targets: gguf safetensors lora_file model_load chat_template tokenizer_llama_spm
+# tokenizer_gpt_2 tokenizer_deepseek_llm (default: all; the "fuzz_" prefix is optional).
 # Environment: HEARTH_FUZZ_BUILD_DIR (default build-fuzz), HEARTH_FUZZ_JOBS
 # (targets run at once, default: nproc), HEARTH_FUZZ_OUT (work dir: corpora,
 # logs, crash inputs; default $HEARTH_FUZZ_BUILD_DIR/fuzz-out).
@@ -20,7 +20,8 @@ shift || true
 build=${HEARTH_FUZZ_BUILD_DIR:-$root/build-fuzz}
 out=${HEARTH_FUZZ_OUT:-$build/fuzz-out}
 jobs=${HEARTH_FUZZ_JOBS:-$(nproc)}
-all=(gguf model_load chat_template tokenizer_llama_spm tokenizer_gpt_2 tokenizer_deepseek_llm)
+all=(gguf safetensors lora_file model_load chat_template tokenizer_llama_spm tokenizer_gpt_2
+  tokenizer_deepseek_llm)
 
 targets=()
 for t in "${@:-${all[@]}}"; do
@@ -37,6 +38,7 @@ done
 max_len() {
   case $1 in
     gguf | model_load) echo 65536 ;;
+    safetensors | lora_file) echo 16384 ;;
     chat_template) echo 4096 ;;
     tokenizer_*) echo 2048 ;;
   esac

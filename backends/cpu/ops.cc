@@ -11,6 +11,7 @@ const OpInfo* FindOp(uint32_t op) {
   static const OpInfo* const kOps[HEARTH_OP_COUNT_] = {
       nullptr,  &kOpGetRows,   &kOpMulMat,  &kOpAdd,     &kOpMul,     &kOpScale, &kOpRmsNorm,
       &kOpRope, &kOpAttention, &kOpSiluMul, &kOpGeluMul, &kOpSoftmax, &kOpCopy,
+      &kOpLoraMulMat,
   };
   return op < HEARTH_OP_COUNT_ ? kOps[op] : nullptr;
 }

@@ -150,7 +150,7 @@ void ParallelRowPieces(ExecEnv& env, int64_t rows, int64_t ne0, int64_t min_elem
 
 // Registry entries, one per file of ops.
 extern const OpInfo kOpGetRows, kOpMulMat, kOpAdd, kOpMul, kOpScale, kOpRmsNorm, kOpRope,
-    kOpAttention, kOpSiluMul, kOpGeluMul, kOpSoftmax, kOpCopy;
+    kOpAttention, kOpSiluMul, kOpGeluMul, kOpSoftmax, kOpCopy, kOpLoraMulMat;
 
 }  // namespace hearth::cpu
 

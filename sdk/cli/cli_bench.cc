@@ -80,6 +80,7 @@ int RunBench(int argc, char** argv) {
               "Prints tokens/s (median, min, max) and, for tg, the fraction of the measured\n"
               "bandwidth reached. See docs/cli.md for how that fraction is computed.");
   AddModelFlags(p, &mf);
+  AddLoraFlag(p, &mf);
   p.AddInt("-p,--n-prompt", "N", &n_prompt, 0, 1 << 20, "pp tokens (default 512; 0 skips pp)");
   p.AddInt("-n,--n-gen", "N", &n_gen, 0, 1 << 20, "tg tokens (default 128; 0 skips tg)");
   p.AddInt("-r,--repetitions", "N", &reps, 1, 1000, "timed runs per test (default 5)");
@@ -101,6 +102,8 @@ int RunBench(int argc, char** argv) {
   if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  Adapters adapters;
+  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
   hearth_model_info mi = HEARTH_MODEL_INFO_INIT;
   if (hearth_error* err = hearth_model_get_info(model.get(), &mi)) return ReportError(err);
   if (mi.n_vocab == 0) {
@@ -125,7 +128,7 @@ int RunBench(int argc, char** argv) {
   sparams.n_batch = static_cast<uint32_t>(std::max<int64_t>(1, std::min(n_batch, n_prompt)));
   sparams.n_threads = static_cast<uint32_t>(mf.threads);
   Session session;
-  if (int rc = OpenSession(model.get(), sparams, &session)) return rc;
+  if (int rc = OpenSession(model.get(), sparams, &session, "", &adapters)) return rc;
 
   uint64_t rng = seed;
   std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));

@@ -358,6 +358,7 @@ int RunChat(int argc, char** argv) {
               "to stdout. In a conversation, /reset forgets it and /exit (or EOF) quits;\n"
               "Ctrl-C stops a reply, and at the prompt (or twice quickly) quits.");
   AddModelFlags(p, &mf);
+  AddLoraFlag(p, &mf);
   p.AddString("-p,--prompt", "TEXT", &prompt, "ask one question, print the reply, exit");
   p.AddString("--system", "TEXT", &system, "a system message that opens the conversation");
   p.AddInt("-n,--n-predict", "N", &options.n_predict, -1, INT32_MAX,
@@ -385,11 +386,13 @@ int RunChat(int argc, char** argv) {
   if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  Adapters adapters;
+  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.n_ctx = static_cast<uint32_t>(n_ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
   Session session;
-  if (int rc = OpenSession(model.get(), sparams, &session)) return rc;
+  if (int rc = OpenSession(model.get(), sparams, &session, "", &adapters)) return rc;
 
   // Fail before reading any input when the model has no chat format or the
   // system message is not text.

@@ -13,6 +13,7 @@ int RunInfo(int argc, char** argv);        // cli_info.cc
 int RunBench(int argc, char** argv);       // cli_bench.cc
 int RunChat(int argc, char** argv);        // cli_chat.cc
 int RunPerplexity(int argc, char** argv);  // cli_perplexity.cc
+int RunExport(int argc, char** argv);      // cli_export.cc
 
 }  // namespace hearth::cli
 

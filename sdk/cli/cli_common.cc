@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -178,13 +179,64 @@ const char* StopReasonName(hearth_stop_reason r) {
 }
 
 int OpenSession(hearth_model* model, const hearth_session_params& params, Session* out,
-                const std::string& context) {
+                const std::string& context, const Adapters* adapters) {
   hearth_session* raw = nullptr;
   if (hearth_error* err = hearth_session_create(model, &params, &raw)) {
     return ReportError(err, context);
   }
-  out->reset(raw);
+  Session session(raw);
+  if (adapters != nullptr && !adapters->handles.empty()) {
+    std::vector<const hearth_adapter*> list;
+    for (const Adapter& a : adapters->handles) list.push_back(a.get());
+    if (hearth_error* err = hearth_session_set_adapters(raw, list.data(), adapters->scales.data(),
+                                                        list.size())) {
+      return ReportError(err, "--lora");
+    }
+  }
+  *out = std::move(session);
   return 0;
+}
+
+void AddLoraFlag(ArgParser& parser, ModelFlags* flags) {
+  parser.AddStringList("--lora", "PATH[:SCALE]", &flags->lora,
+                       "apply a LoRA adapter (PEFT folder or GGUF LoRA file) at SCALE "
+                       "(default 1); repeatable, the adapters add up");
+}
+
+bool ParseLoraSpec(const std::string& spec, std::string* path, float* scale,
+                   std::string* error) {
+  *path = spec;
+  *scale = 1.0f;
+  const size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) return true;
+  float v = 0;
+  // No number after the last ':' means the colon belongs to the path.
+  if (!ParseFloat(spec.substr(colon + 1), &v)) return true;
+  if (!std::isfinite(v)) {
+    *error = "--lora " + spec + ": the scale must be finite";
+    return false;
+  }
+  *path = spec.substr(0, colon);
+  *scale = v;
+  return true;
+}
+
+int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out) {
+  for (const std::string& spec : specs) {
+    std::string path, error;
+    float scale = 1.0f;
+    if (!ParseLoraSpec(spec, &path, &scale, &error)) {
+      std::fprintf(stderr, "hearth: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    hearth_adapter* raw = nullptr;
+    if (hearth_error* err = hearth_adapter_load(model, path.c_str(), nullptr, &raw)) {
+      return ReportError(err, path);
+    }
+    out->handles.emplace_back(raw);
+    out->scales.push_back(scale);
+  }
+  return kExitOk;
 }
 
 }  // namespace hearth::cli

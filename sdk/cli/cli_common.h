@@ -25,6 +25,7 @@ using Runtime = std::unique_ptr<hearth_runtime, HandleDeleter<hearth_runtime_fre
 using Model = std::unique_ptr<hearth_model, HandleDeleter<hearth_model_free>>;
 using Session = std::unique_ptr<hearth_session, HandleDeleter<hearth_session_free>>;
 using Sampler = std::unique_ptr<hearth_sampler, HandleDeleter<hearth_sampler_free>>;
+using Adapter = std::unique_ptr<hearth_adapter, HandleDeleter<hearth_adapter_free>>;
 
 // Flags every command that loads a model takes.
 struct ModelFlags {
@@ -33,10 +34,27 @@ struct ModelFlags {
   std::string plugin_path;  // --plugin-path
   int64_t threads = 0;      // --threads; 0 = all cores
   bool verbose = false;     // -v: library log level info
+  std::vector<std::string> lora;  // --lora PATH[:SCALE], repeatable
 };
 void AddRuntimeFlags(ArgParser& parser, ModelFlags* flags);
 void AddModelFlags(ArgParser& parser, ModelFlags* flags,
                    const char* model_help = "the model, a GGUF file (required)");
+
+// --lora PATH[:SCALE] (repeatable), for commands that run a session.
+void AddLoraFlag(ArgParser& parser, ModelFlags* flags);
+
+// Adapters loaded for one model, with the scales the user gave.
+struct Adapters {
+  std::vector<Adapter> handles;
+  std::vector<float> scales;
+};
+// Splits "PATH[:SCALE]": a suffix after the last ':' that parses as a
+// number is the scale (default 1). False with `error` set for a bad scale.
+bool ParseLoraSpec(const std::string& spec, std::string* path, float* scale,
+                   std::string* error);
+// Loads every --lora for `model` (model may be NULL: inspection only).
+// kExitOk or an exit code after printing why.
+int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out);
 
 // The sampling flags of commands that generate (--temp, --top-k, ...), with
 // the library's defaults in place.
@@ -61,8 +79,9 @@ int OpenRuntime(const ModelFlags& flags, Runtime* out);
 int OpenModel(hearth_runtime* rt, const ModelFlags& flags, Model* out);
 // A session with `params`; on failure reports the error (prefixed by
 // `context` when given) and returns the exit code.
+// `adapters` (may be NULL or empty) are attached to it.
 int OpenSession(hearth_model* model, const hearth_session_params& params, Session* out,
-                const std::string& context = "");
+                const std::string& context = "", const Adapters* adapters = nullptr);
 
 // Tokenizes `text`; kExitOk or an error already reported.
 int Tokenize(const hearth_model* model, const std::string& text, uint32_t flags,

@@ -54,6 +54,7 @@ int RunGenerate(int argc, char** argv) {
               "Generates a completion of the prompt and streams it to stdout as it is made.\n"
               "A timing line goes to stderr unless --quiet. Ctrl-C stops generation cleanly.");
   AddModelFlags(p, &mf);
+  AddLoraFlag(p, &mf);
   p.AddString("-p,--prompt", "TEXT", &prompt, "the prompt");
   p.AddString("-f,--file", "FILE", &prompt_file, "read the prompt from a file");
   p.AddInt("-n,--n-predict", "N", &n_predict, -1, INT32_MAX,
@@ -89,11 +90,13 @@ int RunGenerate(int argc, char** argv) {
   if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  Adapters adapters;
+  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.n_ctx = static_cast<uint32_t>(n_ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
   Session session;
-  if (int rc = OpenSession(model.get(), sparams, &session)) return rc;
+  if (int rc = OpenSession(model.get(), sparams, &session, "", &adapters)) return rc;
 
   std::vector<const char*> stop_ptrs;
   for (const std::string& s : stops) stop_ptrs.push_back(s.c_str());

@@ -72,28 +72,76 @@ int PrintModel(const hearth_model* model, const std::string& path) {
   return kExitOk;
 }
 
+int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
+  hearth_adapter_info ai = HEARTH_ADAPTER_INFO_INIT;
+  if (hearth_error* err = hearth_adapter_get_info(adapter, &ai)) return ReportError(err);
+  std::printf("adapter: %s\n", path.c_str());
+  std::printf("  format: %s\n", ai.format == HEARTH_ADAPTER_PEFT ? "PEFT (safetensors)"
+                                                                   : "GGUF LoRA");
+  std::printf("  base architecture: %s\n", OrDash(ai.base_architecture));
+  std::printf("  base model: %s\n", OrDash(ai.base_model));
+  std::printf("  rank: %u\n  alpha: %g\n  scaling: alpha / %s\n", ai.rank,
+              static_cast<double>(ai.alpha), ai.use_rslora ? "sqrt(rank) (rsLoRA)" : "rank");
+  std::printf("  parameters: %s\n", HumanCount(ai.n_params).c_str());
+  std::printf("  checked against a model: %s\n", ai.bound ? "yes" : "no (give -m to check)");
+  std::printf("  targets: %u\n", ai.n_targets);
+  for (uint32_t i = 0; i < ai.n_targets; ++i) {
+    hearth_adapter_target t = HEARTH_ADAPTER_TARGET_INIT;
+    if (hearth_error* err = hearth_adapter_get_target(adapter, i, &t)) return ReportError(err);
+    std::printf("    %-24s rank %-3u scale %-8g %" PRId64 " -> %" PRId64 "  (%s)\n", t.weight,
+                t.rank, static_cast<double>(t.scale), t.n_in, t.n_out, t.source);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunInfo(int argc, char** argv) {
   ModelFlags mf;
-  ArgParser p("info", "info [-m MODEL] [flags]",
+  ArgParser p("info", "info [-m MODEL] [--lora ADAPTER] [flags]",
               "Lists the plugins the runtime looked at (name, path, version, ABI, probe\n"
               "score, or why it failed to load) and the devices they offer. With -m, also\n"
-              "describes the model: architecture, size, quantization, tokenizer, shape.");
+              "describes the model: architecture, size, quantization, tokenizer, shape.\n"
+              "With --lora, describes adapters: targets, rank, alpha, base architecture.");
   AddModelFlags(p, &mf, "also describe this GGUF model");
+  p.AddStringList("--lora", "PATH", &mf.lora,
+                  "describe a LoRA adapter (PEFT folder or GGUF LoRA file) instead of the "
+                  "runtime; with -m, also check it against that model; repeatable");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] + "'");
+  }
+  if (!mf.lora.empty() && mf.model.empty()) {
+    for (const std::string& path : mf.lora) {
+      hearth_adapter* raw = nullptr;
+      if (hearth_error* err = hearth_adapter_load(nullptr, path.c_str(), nullptr, &raw)) {
+        return ReportError(err, path);
+      }
+      Adapter adapter(raw);
+      if (int rc = PrintAdapter(adapter.get(), path)) return rc;
+    }
+    return kExitOk;
   }
   const uint32_t abi = hearth_abi_version();
   std::printf("hearth %s (ABI %u.%u)\n", hearth_version_string(), abi >> 16, abi & 0xFFFFu);
   Runtime rt;
   if (int rc = OpenRuntime(mf, &rt)) return rc;
-  if (int rc = PrintRuntime(rt.get())) return rc;
+  if (mf.lora.empty()) {
+    if (int rc = PrintRuntime(rt.get())) return rc;
+  }
   if (mf.model.empty()) return kExitOk;
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
-  return PrintModel(model.get(), mf.model);
+  if (int rc = PrintModel(model.get(), mf.model)) return rc;
+  for (const std::string& path : mf.lora) {
+    hearth_adapter* raw = nullptr;
+    if (hearth_error* err = hearth_adapter_load(model.get(), path.c_str(), nullptr, &raw)) {
+      return ReportError(err, path);
+    }
+    Adapter adapter(raw);
+    if (int rc = PrintAdapter(adapter.get(), path)) return rc;
+  }
+  return kExitOk;
 }
 
 }  // namespace hearth::cli

@@ -104,6 +104,7 @@ int RunPerplexity(int argc, char** argv) {
               "SE is the standard error of the estimate (PPL x the standard error of the mean\n"
               "negative log-likelihood). The text needs at least 2 x --ctx tokens.");
   AddModelFlags(p, &mf);
+  AddLoraFlag(p, &mf);
   p.AddString("-f,--file", "FILE", &file, "the text to score (required)");
   p.AddInt("-c,--ctx", "N", &n_ctx, 8, INT32_MAX, "tokens per window (default 512)");
   p.AddInt("--chunks", "N", &chunks, 0, INT32_MAX,
@@ -132,6 +133,8 @@ int RunPerplexity(int argc, char** argv) {
   if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  Adapters adapters;
+  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
   hearth_model_info info = HEARTH_MODEL_INFO_INIT;
   if (hearth_error* err = hearth_model_get_info(model.get(), &info)) return ReportError(err);
   bool add_bos = false, add_eos = false;
@@ -173,7 +176,8 @@ int RunPerplexity(int argc, char** argv) {
   sparams.n_ctx = static_cast<uint32_t>(ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
   Session session;
-  if (int rc = OpenSession(model.get(), sparams, &session, "--ctx " + std::to_string(ctx))) return rc;
+  if (int rc = OpenSession(model.get(), sparams, &session, "--ctx " + std::to_string(ctx),
+                               &adapters)) return rc;
 
   const int64_t first = ctx / 2;  // positions before this are context only
   std::fprintf(stderr,

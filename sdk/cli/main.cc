@@ -31,6 +31,7 @@ constexpr Command kCommands[] = {
     {"detokenize", "print the text of token ids", RunDetokenize},
     {"info", "list plugins and devices, or describe a model (-m)", RunInfo},
     {"bench", "measure prompt processing and generation speed, and memory bandwidth", RunBench},
+    {"export", "write a standalone GGUF with LoRA adapters merged in (--merge)", RunExport},
 };
 
 void PrintTopHelp(std::FILE* out) {

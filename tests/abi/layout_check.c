@@ -50,7 +50,8 @@ _Static_assert(HEARTH_OP_NONE == 0 && HEARTH_OP_GET_ROWS == 1 && HEARTH_OP_MUL_M
                    HEARTH_OP_ADD == 3 && HEARTH_OP_MUL == 4 && HEARTH_OP_SCALE == 5 &&
                    HEARTH_OP_RMS_NORM == 6 && HEARTH_OP_ROPE == 7 && HEARTH_OP_ATTENTION == 8 &&
                    HEARTH_OP_SILU_MUL == 9 && HEARTH_OP_GELU_MUL == 10 &&
-                   HEARTH_OP_SOFTMAX == 11 && HEARTH_OP_COPY == 12,
+                   HEARTH_OP_SOFTMAX == 11 && HEARTH_OP_COPY == 12 &&
+                   HEARTH_OP_LORA_MUL_MAT == 13,
                "ops are append-only");
 _Static_assert(HEARTH_ROPE_NORMAL == 0 && HEARTH_ROPE_NEOX == 2, "rope modes");
 _Static_assert(HEARTH_MAX_NODE_INPUTS == 6, "node inputs (changes hearth_node's layout)");
@@ -70,6 +71,10 @@ static const hearth_sampling_params kSamplingParams = HEARTH_SAMPLING_PARAMS_INI
 static const hearth_session_params kSessionParams = HEARTH_SESSION_PARAMS_INIT;
 static const hearth_generate_params kGenerateParams = HEARTH_GENERATE_PARAMS_INIT;
 static const hearth_generate_result kGenerateResult = HEARTH_GENERATE_RESULT_INIT;
+static const hearth_adapter_params kAdapterParams = HEARTH_ADAPTER_PARAMS_INIT;
+static const hearth_adapter_info kAdapterInfo = HEARTH_ADAPTER_INFO_INIT;
+static const hearth_adapter_target kAdapterTarget = HEARTH_ADAPTER_TARGET_INIT;
+static const hearth_export_params kExportParams = HEARTH_EXPORT_PARAMS_INIT;
 
 /* Referenced so the objects above are not unused; never called. */
 size_t hearth_abi_layout_check_total_(void);
@@ -77,7 +82,9 @@ size_t hearth_abi_layout_check_total_(void) {
   return kRuntimeParams.struct_size + kPluginInfo.struct_size + kDeviceInfo.struct_size +
          kModelParams.struct_size + kModelInfo.struct_size + kSamplingParams.struct_size +
          kSessionParams.struct_size + kGenerateParams.struct_size +
-         kGenerateResult.struct_size + kGenerateParams.sampling.struct_size;
+         kGenerateResult.struct_size + kGenerateParams.sampling.struct_size +
+         kAdapterParams.struct_size + kAdapterInfo.struct_size + kAdapterTarget.struct_size +
+         kExportParams.struct_size;
 }
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -176,6 +183,32 @@ PIN_OFFSET(hearth_generate_result, n_generated_tokens, 8);
 PIN_OFFSET(hearth_generate_result, stop_reason, 12);
 PIN_OFFSET(hearth_generate_result, prompt_seconds, 16);
 PIN_OFFSET(hearth_generate_result, generate_seconds, 24);
+
+PIN_SIZE(hearth_adapter_params, 8);
+PIN_OFFSET(hearth_adapter_params, reserved, 4);
+
+PIN_SIZE(hearth_adapter_info, 64);
+PIN_OFFSET(hearth_adapter_info, format, 4);
+PIN_OFFSET(hearth_adapter_info, path, 8);
+PIN_OFFSET(hearth_adapter_info, base_architecture, 16);
+PIN_OFFSET(hearth_adapter_info, base_model, 24);
+PIN_OFFSET(hearth_adapter_info, rank, 32);
+PIN_OFFSET(hearth_adapter_info, alpha, 36);
+PIN_OFFSET(hearth_adapter_info, use_rslora, 40);
+PIN_OFFSET(hearth_adapter_info, n_targets, 44);
+PIN_OFFSET(hearth_adapter_info, n_params, 48);
+PIN_OFFSET(hearth_adapter_info, bound, 56);
+
+PIN_SIZE(hearth_adapter_target, 48);
+PIN_OFFSET(hearth_adapter_target, weight, 8);
+PIN_OFFSET(hearth_adapter_target, source, 16);
+PIN_OFFSET(hearth_adapter_target, rank, 24);
+PIN_OFFSET(hearth_adapter_target, scale, 28);
+PIN_OFFSET(hearth_adapter_target, n_in, 32);
+PIN_OFFSET(hearth_adapter_target, n_out, 40);
+
+PIN_SIZE(hearth_export_params, 16);
+PIN_OFFSET(hearth_export_params, merged_type, 8);
 
 PIN_SIZE(hearth_status_code, 4);
 

@@ -9,6 +9,8 @@
     with model.session(ctx=4096) as s:      # multi-turn: the context persists
         s.feed(model.tokenize("hello"))
         logits = s.logits()                 # numpy float32, shape (n_vocab,)
+    notes = model.load_adapter("lora/notes")  # LoRA: a PEFT directory or a GGUF file
+    print(model.generate("Summary:", adapters=[(notes, 0.8)]))
 
 The package is a client of hearth's C ABI (hearth.h). Compute releases the
 GIL; a Model may be shared by threads, each with its own Session. Errors are
@@ -16,6 +18,7 @@ subclasses of hearth.Error (see hearth.errors).
 """
 
 from hearth import _hearth
+from hearth._adapter import Adapter, AdapterTarget
 from hearth._model import Model
 from hearth._runtime import Runtime, default_runtime, devices, plugins
 from hearth._sampler import Sampler
@@ -62,6 +65,8 @@ def abi_version() -> "tuple[int, int]":
 __all__ = [
     "Model",
     "Session",
+    "Adapter",
+    "AdapterTarget",
     "Sampler",
     "Runtime",
     "default_runtime",

@@ -6,6 +6,7 @@ import os
 from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from hearth import _hearth
+from hearth._adapter import Adapter, AdapterSpec, adapter_pairs, c_pairs
 from hearth._request import (
     Request,
     TokenIds,
@@ -208,9 +209,79 @@ class Model:
         ctx: Optional[int] = None,
         batch: Optional[int] = None,
         threads: Optional[int] = None,
+        adapters: Optional[AdapterSpec] = None,
     ) -> Session:
         """A new :class:`Session` for multi-turn use (see there for the args)."""
-        return Session(self, ctx=ctx, batch=batch, threads=threads)
+        return Session(self, ctx=ctx, batch=batch, threads=threads, adapters=adapters)
+
+    # -- adapters --------------------------------------------------------------
+
+    def load_adapter(self, path: PathLike) -> Adapter:
+        """Loads a LoRA adapter for this model.
+
+        Args:
+            path: a PEFT directory (``adapter_config.json`` and
+                ``adapter_model.safetensors``), either of those two files, or
+                a GGUF LoRA file.
+
+        Returns:
+            A :class:`hearth.Adapter` to pass as ``adapters=`` to
+            :meth:`generate`, :meth:`stream`, :meth:`session` or
+            :meth:`Session.set_adapters`. It keeps this model alive.
+
+        Everything is checked against the model first: the base architecture,
+        every target weight present, shapes, ranks, complete (A, B) pairs,
+        alpha finite and non-zero. The GIL is released while it loads.
+
+        Raises:
+            hearth.NotFoundError: no such file or directory.
+            hearth.InvalidArgumentError: the adapter is malformed or does not
+                fit this model (the message names the file and the tensor).
+        """
+        return Adapter._load(self, path)
+
+    def export_merged(
+        self,
+        path: PathLike,
+        adapters: AdapterSpec,
+        *,
+        merged_type: Optional[str] = None,
+    ) -> None:
+        """Writes a standalone GGUF model with the adapters merged in.
+
+        Every targeted weight becomes ``W + sum(scale * factor * B A)``; the
+        metadata and every other tensor are copied unchanged, so the result
+        loads like any model and needs no adapter at run time. The file is
+        written under a temporary name and renamed when complete. The GIL is
+        released while it runs.
+
+        Args:
+            path: the ``.gguf`` file to write.
+            adapters: as in :meth:`generate`: adapters loaded for this model,
+                or ``(adapter, scale)`` pairs.
+            merged_type: type of the merged tensors: ``"f32"``, ``"f16"``,
+                ``"q8_0"``, or None for the base tensor's own type when it is
+                F32/F16/BF16, else Q8_0 (hearth does not re-quantize to
+                K-quants).
+
+        Raises:
+            hearth.InvalidArgumentError: an adapter loaded for another model
+                or only inspected, or a bad `merged_type`.
+            hearth.Error: the file cannot be written (the message names it).
+        """
+        raw_path = _fspath_bytes("path", path)
+        if adapters is None:
+            raise TypeError("adapters must be an iterable of hearth.Adapter or (Adapter, scale) "
+                            "pairs, not None")
+        pairs = adapter_pairs(adapters)
+        if merged_type is not None:
+            if not isinstance(merged_type, str):
+                raise TypeError(
+                    f"merged_type must be a str or None, not {type(merged_type).__name__}")
+            if "\0" in merged_type:
+                raise InvalidArgumentError(
+                    f"merged_type contains a NUL character: {merged_type!r}")
+        _hearth.export_merged(self._m, c_pairs(pairs), raw_path, merged_type)
 
     @with_generate_args
     def generate(
@@ -231,6 +302,7 @@ class Model:
         seed: Optional[int] = None,
         add_special: Optional[bool] = None,
         parse_special: bool = False,
+        adapters: Optional[AdapterSpec] = None,
     ) -> str:
         """Generates a completion of `prompt` in a fresh session and returns it.
 
@@ -241,7 +313,8 @@ class Model:
         """
         req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
                            overrides(locals()))
-        with Session(self) as s:
+        pairs = adapter_pairs(adapters)
+        with Session(self, adapters=pairs) as s:
             return s._generate(req)
 
     @with_generate_args
@@ -263,20 +336,25 @@ class Model:
         seed: Optional[int] = None,
         add_special: Optional[bool] = None,
         parse_special: bool = False,
+        adapters: Optional[AdapterSpec] = None,
     ) -> Iterator[str]:
         """Like :meth:`generate`, but yields text pieces as they are made.
 
         Arguments are checked now; generation runs on a worker thread from the
-        first ``next()``. Breaking out of the loop stops it.
+        first ``next()``. Breaking out of the loop stops it. With `adapters`,
+        the session is made and the adapters attached now too, so an adapter
+        that does not fit raises here rather than at the first ``next()``.
 
         {generate_args}
         """
         req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
                            overrides(locals()))
-        return self._stream(req)
+        pairs = adapter_pairs(adapters)
+        session = Session(self, adapters=pairs) if pairs else None
+        return self._stream(req, session)
 
-    def _stream(self, req: Request) -> Iterator[str]:
-        with Session(self) as s:
+    def _stream(self, req: Request, session: Optional[Session]) -> Iterator[str]:
+        with session if session is not None else Session(self) as s:
             yield from s._stream(req)
 
     def __repr__(self) -> str:

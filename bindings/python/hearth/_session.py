@@ -13,8 +13,10 @@ from typing import (
     Callable,
     Dict,
     Iterator,
+    List,
     Optional,
     Sequence,
+    Tuple,
     TypeVar,
     Union,
 )
@@ -22,6 +24,7 @@ from typing import (
 import numpy as np
 
 from hearth import _hearth
+from hearth._adapter import Adapter, AdapterSpec, adapter_pairs, c_pairs
 from hearth._request import (
     SAMPLING_FIELDS,
     Request,
@@ -59,6 +62,11 @@ GENERATE_ARGS = """
                 so far, e.g. a re-rendered chat: the session keeps the
                 longest token prefix it already holds and computes only the
                 rest. False (default): `prompt` is appended.
+            adapters: (models only; sessions use :meth:`Session.set_adapters`)
+                LoRA adapters for this call: an iterable of
+                :class:`hearth.Adapter` (scale 1.0) or ``(adapter, scale)``
+                pairs, loaded for this model with
+                :meth:`hearth.Model.load_adapter`. None runs the base model.
 
         Raises:
             hearth.InvalidArgumentError: bad parameters, or a prompt that does
@@ -91,6 +99,7 @@ class Session:
         ctx: context length in tokens; None = min(model's, 4096).
         batch: tokens per prompt-processing step; None = 256.
         threads: CPU threads; None = the model's.
+        adapters: LoRA adapters to attach, as in :meth:`set_adapters`.
 
     Every generate()/stream()/feed() appends to the context, so later calls
     continue the conversation; :meth:`reset` forgets it. A session belongs to
@@ -105,16 +114,25 @@ class Session:
         ctx: Optional[int] = None,
         batch: Optional[int] = None,
         threads: Optional[int] = None,
+        adapters: Optional[AdapterSpec] = None,
     ) -> None:
         from hearth._model import Model  # the two files refer to each other
 
         if not isinstance(model, Model):
             raise TypeError(f"model must be a hearth.Model, not {type(model).__name__}")
+        pairs = adapter_pairs(adapters)
         self._model = model
+        self._adapters: Tuple[Tuple[Adapter, float], ...] = ()
         self._s = _hearth.Session(model._m, check_count("ctx", ctx), check_count("batch", batch),
                                   check_count("threads", threads))
         #: Figures of the last generate()/stream() on this session (None before).
         self.last_result: Optional[GenerationResult] = None
+        if pairs:
+            try:
+                self._set_adapters(pairs)
+            except BaseException:
+                self._s.close()  # free the KV cache now, not at garbage collection
+                raise
 
     # -- lifetime ------------------------------------------------------------
 
@@ -150,8 +168,45 @@ class Session:
         return self._s.n_ctx()
 
     def reset(self) -> None:
-        """Forgets the context (keeps the buffers)."""
+        """Forgets the context (keeps the buffers and the adapters)."""
         self._s.reset()
+
+    # -- adapters --------------------------------------------------------------
+
+    @property
+    def adapters(self) -> Tuple[Tuple[Adapter, float], ...]:
+        """The attached LoRA adapters as ``(adapter, scale)`` pairs."""
+        return self._adapters
+
+    def set_adapters(self, adapters: Optional[AdapterSpec]) -> None:
+        """Replaces the session's LoRA adapters.
+
+        Args:
+            adapters: an iterable of :class:`hearth.Adapter` (scale 1.0) or
+                ``(adapter, scale)`` pairs, each loaded for this session's
+                model with :meth:`hearth.Model.load_adapter`; ``[]`` or None
+                detaches all. Several adapters stack: their terms add up.
+
+        When the set or any scale changes, the context is reset
+        (:attr:`n_past` becomes 0): its KV cache was computed with other
+        weights, so continuing from it would mix two models. Setting the same
+        adapters and scales again keeps the context. Other sessions on the
+        model are unaffected. The GIL is released while the session re-plans
+        its compute graphs.
+
+        Raises:
+            TypeError: an item is neither an Adapter nor an (Adapter, scale)
+                pair (the message names it).
+            hearth.InvalidArgumentError: an adapter was loaded for another
+                model or only inspected, or a scale is not finite. On error
+                nothing changes.
+            hearth.FailedPreconditionError: the session is busy or closed.
+        """
+        self._set_adapters(adapter_pairs(adapters))
+
+    def _set_adapters(self, pairs: List[Tuple[Adapter, float]]) -> None:
+        self._s.set_adapters(c_pairs(pairs))
+        self._adapters = tuple(pairs)
 
     # -- tokens in, logits out -------------------------------------------------
 
@@ -285,6 +340,7 @@ class Session:
         if self.closed:
             return "<hearth.Session closed>"
         try:
-            return f"<hearth.Session n_past={self.n_past} n_ctx={self.n_ctx}>"
+            extra = f" adapters={len(self._adapters)}" if self._adapters else ""
+            return f"<hearth.Session n_past={self.n_past} n_ctx={self.n_ctx}{extra}>"
         except Exception:  # busy with a stream
             return "<hearth.Session busy>"

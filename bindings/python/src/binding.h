@@ -1,7 +1,7 @@
 // binding.h — what the translation units of hearth._hearth share: the
 // shared-ownership handles that keep C objects alive in the order hearth.h
-// needs (runtime > model > session), the per-session "in use" guard, and the
-// helpers that turn C results into Python objects.
+// needs (runtime > model > session, model > adapter), the per-session "in
+// use" guard, and the helpers that turn C results into Python objects.
 //
 // This extension is a client of hearth.h (through hearth.hpp) and nothing
 // else. Argument checking that is about Python types lives in the pure-Python
@@ -40,6 +40,28 @@ struct ModelHandle {
       : runtime(std::move(rt)), model(runtime->runtime, path, params) {}
   std::shared_ptr<RuntimeHandle> runtime;
   hearth::Model model;
+};
+
+// A LoRA adapter. The C adapter holds its own reference to the C model, but
+// the model's runtime must outlive it too, so the whole ModelHandle is kept.
+// `model` is null for an adapter loaded for inspection only.
+struct AdapterHandle {
+  AdapterHandle(std::shared_ptr<ModelHandle> m, const std::string& path)
+      : model(std::move(m)), adapter(model ? &model->model : nullptr, path) {}
+  std::shared_ptr<ModelHandle> model;
+  hearth::Adapter adapter;
+};
+
+// Adapters with their scales, as the Python layer passes them (already
+// checked: no None, finite scales).
+using AdapterList = std::vector<std::pair<std::shared_ptr<AdapterHandle>, float>>;
+
+// The C arrays of hearth_session_set_adapters / hearth_model_export_merged;
+// borrows the handles of `list`, which must outlive it.
+struct AdapterArrays {
+  explicit AdapterArrays(const AdapterList& list);
+  std::vector<const hearth_adapter*> handles;
+  std::vector<float> scales;
 };
 
 // A session and the flag that enforces hearth.h's "one thread at a time":
@@ -92,6 +114,7 @@ hearth_sampling_params SamplingFromPy(const py::handle& params);
 
 // Registration of the classes of each translation unit.
 void RegisterSession(py::module_& m);
+void RegisterAdapter(py::module_& m);
 
 }  // namespace hearth_py
 

@@ -1,6 +1,6 @@
 // module.cc — the hearth._hearth extension: error translation, constants,
 // runtimes, models (tokens, info, metadata) and samplers. Sessions and
-// streaming live in session.cc.
+// streaming live in session.cc, LoRA adapters in adapter.cc.
 //
 // Every C call that can take long (plugin discovery, model load,
 // tokenization of a long text) runs with the GIL released; calls that only
@@ -324,5 +324,6 @@ PYBIND11_MODULE(_hearth, m) {
       .def("accept", &PySampler::Accept, py::arg("token"))
       .def("reset", &PySampler::Reset);
 
+  RegisterAdapter(m);  // first: Session.set_adapters takes adapters
   RegisterSession(m);
 }

@@ -1,4 +1,5 @@
-// session.cc — sessions and streaming for hearth._hearth.
+// session.cc — sessions, their LoRA adapters, and streaming for
+// hearth._hearth.
 //
 // hearth_session_generate blocks and reports text through a callback. The
 // non-streaming path runs it on the calling thread with the GIL released.
@@ -274,6 +275,17 @@ class PySession {
     core->session.Reset();
   }
 
+  // Replaces the session's adapters. The C call re-plans the session's
+  // graphs when the set changes, so it runs without the GIL.
+  void SetAdapters(const AdapterList& adapters) {
+    std::shared_ptr<SessionCore> core = Core();
+    AdapterArrays arrays(adapters);
+    BusyGuard guard(*core);
+    py::gil_scoped_release release;
+    hearth::Check(hearth_session_set_adapters(core->session.get(), arrays.handles.data(),
+                                              arrays.scales.data(), arrays.handles.size()));
+  }
+
   // (text bytes, result tuple). Ctrl-C on the main thread stops generation
   // at the next piece and raises KeyboardInterrupt here.
   py::tuple Generate(std::string prompt, int32_t max_tokens, const py::handle& sampling,
@@ -349,6 +361,7 @@ void RegisterSession(py::module_& m) {
       .def("n_past", &PySession::NPast)
       .def("n_ctx", &PySession::NCtx)
       .def("reset", &PySession::Reset)
+      .def("set_adapters", &PySession::SetAdapters, py::arg("adapters"))
       .def("generate", &PySession::Generate, py::arg("prompt"), py::arg("max_tokens"),
            py::arg("sampling"), py::arg("stop"), py::arg("tokenize_flags"),
            py::arg("use_default_flags"), py::arg("reuse_prefix"))

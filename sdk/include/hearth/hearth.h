@@ -427,6 +427,115 @@ HEARTH_API hearth_error* hearth_chat_format(const hearth_model* model,
                                             size_t n_messages, int add_generation_prompt,
                                             char* text, size_t capacity, size_t* text_len);
 
+/* ------------------------------------------------------------------------- */
+/* LoRA adapters                                                              */
+/* ------------------------------------------------------------------------- */
+
+/** A LoRA adapter: pairs (A, B) of low-rank matrices beside some of a
+ *  model's projections. Attached to a session with a scale s, each target
+ *  computes y = W x + s * scale_file * B (A x); the base weights are never
+ *  modified. @since 1.0 */
+typedef struct hearth_adapter hearth_adapter;
+
+/** @since 1.0 */
+typedef struct hearth_adapter_params {
+  uint32_t struct_size;
+  uint32_t reserved; /* 0 */
+} hearth_adapter_params;
+#define HEARTH_ADAPTER_PARAMS_INIT { sizeof(hearth_adapter_params), 0 }
+
+/** Loads a LoRA adapter from `path`: a PEFT directory (adapter_config.json
+ *  and adapter_model.safetensors), either of those two files, or a GGUF
+ *  LoRA file (general.type = adapter, as llama.cpp's converter writes it).
+ *  Everything is validated against `model`: the base architecture, every
+ *  target weight present, shapes, ranks, pairs complete, alpha finite and
+ *  non-zero; errors name the file and the tensor. The adapter's weights are
+ *  placed on the model's device and the adapter holds a reference to the
+ *  model. `model` may be NULL: the file is then only parsed and checked on
+ *  its own (for inspection, `hearth info --lora`); such an adapter cannot be
+ *  attached. `params` may be NULL. @since 1.0 */
+HEARTH_API hearth_error* hearth_adapter_load(hearth_model* model, const char* path,
+                                             const hearth_adapter_params* params,
+                                             hearth_adapter** out);
+/** Safe while sessions use the adapter (they hold their own reference).
+ *  @since 1.0 */
+HEARTH_API void hearth_adapter_free(hearth_adapter* adapter);
+
+/** Adapter file formats. @since 1.0 */
+#define HEARTH_ADAPTER_PEFT 1
+#define HEARTH_ADAPTER_GGUF 2
+
+/** What an adapter is. Strings live as long as the adapter. @since 1.0 */
+typedef struct hearth_adapter_info {
+  uint32_t struct_size;
+  uint32_t format;               /* HEARTH_ADAPTER_* */
+  const char* path;
+  const char* base_architecture; /* GGUF: general.architecture; PEFT: the model's
+                                    when bound, else "" */
+  const char* base_model;        /* PEFT base_model_name_or_path, GGUF general.name,
+                                    or "" */
+  uint32_t rank;                 /* the adapter's r (largest over targets) */
+  float alpha;                   /* lora_alpha / adapter.lora.alpha */
+  uint32_t use_rslora;           /* 1: scale = alpha / sqrt(r), else alpha / r */
+  uint32_t n_targets;
+  uint64_t n_params;
+  uint32_t bound;                /* 1 when loaded against a model */
+} hearth_adapter_info;
+#define HEARTH_ADAPTER_INFO_INIT \
+  { sizeof(hearth_adapter_info), 0, NULL, NULL, NULL, 0, 0.0f, 0, 0, 0, 0 }
+
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_adapter_get_info(const hearth_adapter* adapter,
+                                                 hearth_adapter_info* out);
+
+/** One projection an adapter modifies. Strings live as long as the adapter.
+ *  @since 1.0 */
+typedef struct hearth_adapter_target {
+  uint32_t struct_size;
+  const char* weight; /* the base weight, GGUF naming: "blk.3.attn_q.weight" */
+  const char* source; /* its name in the adapter file, e.g. "model.layers.3.self_attn.q_proj" */
+  uint32_t rank;
+  float scale;        /* the file's own factor: alpha / r (or / sqrt(r)) for this target */
+  int64_t n_in;       /* columns of A */
+  int64_t n_out;      /* rows of B */
+} hearth_adapter_target;
+#define HEARTH_ADAPTER_TARGET_INIT { sizeof(hearth_adapter_target), NULL, NULL, 0, 0.0f, 0, 0 }
+
+/** Target `index` (< n_targets), in file order by layer. @since 1.0 */
+HEARTH_API hearth_error* hearth_adapter_get_target(const hearth_adapter* adapter, size_t index,
+                                                   hearth_adapter_target* out);
+
+/** Replaces the session's adapters by `adapters[i]` at `scales[i]` (n = 0
+ *  detaches all; scales may be NULL for 1.0 each). Several adapters stack:
+ *  their terms add up. Each adapter must have been loaded for the session's
+ *  model. When the set or any scale changes, the context is reset: its KV
+ *  cache was computed with other weights. Other sessions are unaffected.
+ *  On error nothing changes. @since 1.0 */
+HEARTH_API hearth_error* hearth_session_set_adapters(hearth_session* session,
+                                                     const hearth_adapter* const* adapters,
+                                                     const float* scales, size_t n);
+
+/** @since 1.0 */
+typedef struct hearth_export_params {
+  uint32_t struct_size;
+  /* Type of the merged (modified) tensors: "f32", "f16", "bf16", "q8_0", or NULL/""
+     for the default: the base tensor's own type when it is F32/F16/BF16,
+     else Q8_0 (hearth does not re-quantize to K-quants). Tensors no adapter
+     touches are copied byte for byte. */
+  const char* merged_type;
+} hearth_export_params;
+#define HEARTH_EXPORT_PARAMS_INIT { sizeof(hearth_export_params), NULL }
+
+/** Writes a standalone GGUF model to `path`: the model's file with
+ *  W + sum_i scales[i] * scale_file * B_i A_i in place of every targeted
+ *  weight, metadata kept. The merge runs on the model's device; the file is
+ *  written to a temporary name and renamed when complete. @since 1.0 */
+HEARTH_API hearth_error* hearth_model_export_merged(const hearth_model* model,
+                                                    const hearth_adapter* const* adapters,
+                                                    const float* scales, size_t n,
+                                                    const char* path,
+                                                    const hearth_export_params* params);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

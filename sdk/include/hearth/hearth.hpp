@@ -61,6 +61,9 @@ struct SessionFree {
 struct SamplerFree {
   void operator()(hearth_sampler* p) const noexcept { hearth_sampler_free(p); }
 };
+struct AdapterFree {
+  void operator()(hearth_adapter* p) const noexcept { hearth_adapter_free(p); }
+};
 
 }  // namespace detail
 
@@ -212,6 +215,39 @@ struct LogitsView {
   size_t size = 0;
 };
 
+// A LoRA adapter, bound to a model (or to none, for inspection). Immutable;
+// may be shared by threads and sessions.
+class Adapter {
+ public:
+  // `model` may be NULL: the file is only parsed and checked.
+  Adapter(Model* model, const std::string& path, const hearth_adapter_params* params = nullptr) {
+    hearth_adapter* a = nullptr;
+    Check(hearth_adapter_load(model ? model->get() : nullptr, path.c_str(), params, &a));
+    handle_.reset(a);
+  }
+
+  hearth_adapter* get() const noexcept { return handle_.get(); }
+  hearth_adapter* release() noexcept { return handle_.release(); }
+
+  // Strings are borrowed from the adapter.
+  hearth_adapter_info Info() const {
+    hearth_adapter_info info = HEARTH_ADAPTER_INFO_INIT;
+    Check(hearth_adapter_get_info(get(), &info));
+    return info;
+  }
+  std::vector<hearth_adapter_target> Targets() const {
+    std::vector<hearth_adapter_target> out(Info().n_targets);
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i] = hearth_adapter_target HEARTH_ADAPTER_TARGET_INIT;
+      Check(hearth_adapter_get_target(get(), i, &out[i]));
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<hearth_adapter, detail::AdapterFree> handle_;
+};
+
 // A conversation's state. One thread at a time.
 class Session {
  public:
@@ -237,6 +273,17 @@ class Session {
     LogitsView v;
     Check(hearth_session_logits(get(), &v.data, &v.size));
     return v;
+  }
+  // Replaces the session's adapters (empty: none); resets the context when
+  // the set changes.
+  void SetAdapters(const std::vector<std::pair<const Adapter*, float>>& adapters) {
+    std::vector<const hearth_adapter*> handles;
+    std::vector<float> scales;
+    for (const auto& [a, s] : adapters) {
+      handles.push_back(a ? a->get() : nullptr);
+      scales.push_back(s);
+    }
+    Check(hearth_session_set_adapters(get(), handles.data(), scales.data(), handles.size()));
   }
   size_t NPast() const { return hearth_session_n_past(get()); }
   size_t NCtx() const { return hearth_session_n_ctx(get()); }

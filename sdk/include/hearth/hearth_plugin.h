@@ -167,7 +167,15 @@ typedef enum hearth_op {
   HEARTH_OP_SOFTMAX = 11,
   /* out = convert(x) into out's dtype (F32/F16/BF16), strides honoured. */
   HEARTH_OP_COPY = 12,
-  HEARTH_OP_COUNT_ = 13 /* not an op; grows as ops are appended */
+  /* A LoRA pair beside a MUL_MAT of the same activations:
+     out[M, T] = y[M, T] + s_t * b . (a . x[:, t]),  s_t = fparams[0] * scales[t].
+     in: y (F32 [M, T]: the base projection), a (F32/F16/BF16 [K, R]: R rows
+         of K, PEFT's lora_A), b (F32/F16/BF16 [R, M]: M rows of R, lora_B),
+         x (F32 [K, T]), optional scales (F32 [T]; absent = 1 for every
+         token, so one batch can carry tokens of several adapter sets).
+     out may be the same view as y (in place). */
+  HEARTH_OP_LORA_MUL_MAT = 13,
+  HEARTH_OP_COUNT_ = 14 /* not an op; grows as ops are appended */
 } hearth_op;
 
 /** Rope modes. @since 1.0 */

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sdk/src/runtime/adapter.h"
 #include "sdk/src/runtime/model.h"
 #include "sdk/src/runtime/session.h"
 
@@ -17,6 +18,12 @@ struct hearth_model {
   // Decoded token texts for hearth_token_text, built on first use.
   mutable std::once_flag pieces_once;
   mutable std::vector<std::string> pieces;
+};
+
+// Holds one reference to the adapter; sessions using it hold their own.
+struct hearth_adapter {
+  std::shared_ptr<hearth::Adapter> adapter;
+  std::string base_architecture;     // for hearth_adapter_info (bound model's for PEFT)
 };
 
 struct hearth_session {

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "sdk/src/format/mapped_file.h"
 
 namespace hearth::gguf {
 
@@ -144,7 +145,7 @@ class File {
   std::string name_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
-  void* mapping_ = nullptr;  // non-null when we own an mmap
+  format::MappedFile mapping_;  // empty unless Open mapped the file
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

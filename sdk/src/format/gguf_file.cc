@@ -1,21 +1,16 @@
 // gguf_file.cc — the life of a GGUF File: mapping a path read-only (or
 // wrapping a caller's buffer), unmapping, and the typed metadata getters.
 //
-// The mapping is private and read-only and the descriptor is closed right
-// after mmap, so a File holds no fd and tensor data is never copied. Getters
-// say which key was missing or which type it had instead of the one wanted.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+// The mapping (mapped_file.h) is private and read-only and holds no fd, so
+// tensor data is never copied. Getters say which key was missing or which
+// type it had instead of the one wanted.
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -57,42 +52,12 @@ std::string TypeDescription(const Value& v) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<File>> File::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot open"));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot stat"));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": file is empty (0 bytes)"));
-  }
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (size > std::numeric_limits<size_t>::max()) {
-    ::close(fd);
-    return absl::ResourceExhaustedError(
-        absl::StrCat(path, ": file of ", size, " bytes does not fit in the address space"));
-  }
-  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) {
-    return absl::ErrnoToStatus(map_err, absl::StrCat(path, ": cannot mmap"));
-  }
+  HEARTH_ASSIGN_OR_RETURN(format::MappedFile mapping, format::MappedFile::Map(path));
   std::unique_ptr<File> f(new File());
   f->name_ = path;
-  f->mapping_ = map;
-  f->base_ = static_cast<const uint8_t*>(map);
-  f->size_ = size;
+  f->base_ = mapping.data();
+  f->size_ = mapping.size();
+  f->mapping_ = std::move(mapping);
   HEARTH_RETURN_IF_ERROR(f->Parse());  // ~File unmaps on failure
   return f;
 }
@@ -110,9 +75,7 @@ absl::StatusOr<std::unique_ptr<File>> File::FromMemory(const uint8_t* bytes, siz
   return f;
 }
 
-File::~File() {
-  if (mapping_ != nullptr) ::munmap(mapping_, static_cast<size_t>(size_));
-}
+File::~File() = default;
 
 const Value* File::Find(std::string_view key) const {
   auto it = kv_index_.find(Absl(key));

@@ -79,7 +79,7 @@ std::string OpName(uint32_t op) {
   static const char* const kNames[] = {"none",      "get_rows", "mul_mat",  "add",
                                        "mul",       "scale",    "rms_norm", "rope",
                                        "attention", "silu_mul", "gelu_mul", "softmax",
-                                       "copy"};
+                                       "copy",      "lora_mul_mat"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == HEARTH_OP_COUNT_, "name every op");
   if (op < HEARTH_OP_COUNT_) return kNames[op];
   return "op " + std::to_string(op);

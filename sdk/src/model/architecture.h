@@ -84,6 +84,32 @@ struct KvCacheRefs {
   int64_t n_ctx = 0;
 };
 
+// LoRA terms attached to a session, by the base weight they sit beside
+// ("blk.3.attn_q.weight"): each adds scale * B (A x) to that projection.
+// A and B are descriptors of device buffers the adapters own.
+struct LoraTerm {
+  hearth_tensor_desc a;  // [n_in, rank]
+  hearth_tensor_desc b;  // [rank, n_out]
+  float scale = 1.0f;    // the file's alpha/r times the user's scale
+};
+
+class LoraStack {
+ public:
+  void Add(const std::string& weight, const LoraTerm& term) { by_weight_[weight].push_back(term); }
+  // nullptr when no term targets `weight`.
+  const std::vector<LoraTerm>* Find(const std::string& weight) const;
+  bool empty() const { return by_weight_.empty(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::vector<LoraTerm>> by_weight_;
+};
+
+// y = W x (MUL_MAT of weight `name` over x [n_in, T]) plus one
+// LORA_MUL_MAT per term `lora` holds for that weight (lora may be null).
+// `w` is the graph tensor of the weight (WeightBinder).
+int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x,
+            int64_t rows, int64_t n_tokens);
+
 // Tensors of one step graph the runtime fills or reads.
 struct StepTensors {
   int tokens = -1;     // I32 [n_tokens], uploaded before compute
@@ -100,9 +126,12 @@ class Architecture {
   virtual absl::Status CheckWeights(const ModelConfig& config, const WeightSet& w) const = 0;
   // The graph for one step of `n_tokens` tokens; logits for every token
   // when `all_logits` (scoring, perplexity), else for the last one only.
+  // `lora` (may be null) adds adapter terms beside the projections it names;
+  // every projection goes through Project() so any of them can carry one.
   virtual absl::StatusOr<StepTensors> Build(const ModelConfig& config, const WeightSet& w,
                                             const KvCacheRefs& kv, int64_t n_tokens,
-                                            bool all_logits, Graph* graph) const = 0;
+                                            bool all_logits, const LoraStack* lora,
+                                            Graph* graph) const = 0;
 };
 
 // nullptr when no architecture has that name.

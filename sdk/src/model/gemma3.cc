@@ -84,7 +84,7 @@ class Gemma3Architecture : public Architecture {
 
   absl::StatusOr<StepTensors> Build(const ModelConfig& c, const WeightSet& w,
                                     const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
-                                    Graph* g) const override {
+                                    const LoraStack* lora, Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
     const int64_t Dv = c.head_dim_v, T = n_tokens, F = c.n_ff;
     const float eps = c.rms_eps;
@@ -105,8 +105,8 @@ class Gemma3Architecture : public Architecture {
       const float theta = global ? c.rope_theta : c.rope_theta_local;
       const int32_t window = global ? 0 : static_cast<int32_t>(c.sliding_window);
       auto mm = [&](const std::string& name, int in, int64_t rows) {
-        return g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({rows, T}),
-                     {weight(p + name + ".weight"), in});
+        const std::string w_name = p + name + ".weight";
+        return Project(g, weight(w_name), w_name, lora, in, rows, T);
       };
       int h = norm(x, p + "attn_norm.weight", et);
       int q = g->Reshape(mm("attn_q", h, H * D), Shape::Of({D, H, T}));
@@ -122,8 +122,7 @@ class Gemma3Architecture : public Architecture {
       int a = g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, Shape::Of({Dv, H, T}),
                     {q, k, v, kc, vc, io.positions}, {c.attn_scale, 0.0f}, {window});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
-      int o = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, et,
-                    {weight(p + "attn_output.weight"), a});
+      int o = mm("attn_output", a, E);
       o = norm(o, p + "post_attention_norm.weight", et);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, et, {x, o});
 
@@ -131,16 +130,18 @@ class Gemma3Architecture : public Architecture {
       int gate = mm("ffn_gate", h, F);
       int up = mm("ffn_up", h, F);
       int act = g->Op(HEARTH_OP_GELU_MUL, HEARTH_DTYPE_F32, Shape::Of({F, T}), {gate, up});
-      int down = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, et,
-                       {weight(p + "ffn_down.weight"), act});
+      int down = mm("ffn_down", act, E);
       down = norm(down, p + "post_ffw_norm.weight", et);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, et, {x, down});
     }
     const int64_t rows = all_logits ? T : 1;
     int last = all_logits ? x : g->Rows(x, T - 1, 1);
     int hn = norm(last, "output_norm.weight", Shape::Of({E, rows}));
-    io.logits = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_vocab, rows}),
-                      {weight("token_embd.weight"), hn});
+    // Gemma ties its output to the embedding table; a file with its own
+    // output.weight (e.g. an export with an lm_head adapter merged) uses it.
+    int out_w = weight("output.weight");
+    if (out_w < 0) out_w = weight("token_embd.weight");
+    io.logits = Project(g, out_w, "output.weight", lora, hn, c.n_vocab, rows);
     g->MarkOutput(io.logits);
     return io;
   }

@@ -60,7 +60,7 @@ class LlamaArchitecture : public Architecture {
 
   absl::StatusOr<StepTensors> Build(const ModelConfig& c, const WeightSet& w,
                                     const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
-                                    Graph* g) const override {
+                                    const LoraStack* lora, Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
     const int64_t Dv = c.head_dim_v, T = n_tokens;
     WeightBinder weight(w, g);
@@ -76,8 +76,8 @@ class LlamaArchitecture : public Architecture {
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const std::string p = absl::StrCat("blk.", l, ".");
       auto proj = [&](const std::string& name, int in, int64_t rows) {
-        int y = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({rows, T}),
-                      {weight(p + name + ".weight"), in});
+        const std::string w_name = p + name + ".weight";
+        int y = Project(g, weight(w_name), w_name, lora, in, rows, T);
         int bias = weight(p + name + ".bias");
         if (bias >= 0) y = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({rows, T}), {y, bias});
         return y;
@@ -96,19 +96,15 @@ class LlamaArchitecture : public Architecture {
       int a = g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, Shape::Of({Dv, H, T}),
                     {q, k, v, kc, vc, io.positions}, {scale, 0.0f}, {0});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
-      int o = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({E, T}),
-                    {weight(p + "attn_output.weight"), a});
+      int o = proj("attn_output", a, E);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({E, T}), {x, o});
 
       h = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, T}),
                 {x, weight(p + "ffn_norm.weight")}, {eps});
-      int gate = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_ff, T}),
-                       {weight(p + "ffn_gate.weight"), h});
-      int up = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_ff, T}),
-                     {weight(p + "ffn_up.weight"), h});
+      int gate = proj("ffn_gate", h, c.n_ff);
+      int up = proj("ffn_up", h, c.n_ff);
       int act = g->Op(HEARTH_OP_SILU_MUL, HEARTH_DTYPE_F32, Shape::Of({c.n_ff, T}), {gate, up});
-      int down = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({E, T}),
-                       {weight(p + "ffn_down.weight"), act});
+      int down = proj("ffn_down", act, E);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({E, T}), {x, down});
     }
     const int64_t rows = all_logits ? T : 1;
@@ -117,8 +113,9 @@ class LlamaArchitecture : public Architecture {
                    {last, weight("output_norm.weight")}, {eps});
     int out_w = weight("output.weight");
     if (out_w < 0) out_w = weight("token_embd.weight");  // tied output
-    io.logits = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({c.n_vocab, rows}),
-                      {out_w, hn});
+    // A LoRA on the output layer (PEFT's lm_head) applies whether or not
+    // the file ties it to the embedding table.
+    io.logits = Project(g, out_w, "output.weight", lora, hn, c.n_vocab, rows);
     g->MarkOutput(io.logits);
     return io;
   }

@@ -75,6 +75,24 @@ absl::StatusOr<hearth_tensor_desc> WeightSet::Require(std::string_view name,
   return *d;
 }
 
+const std::vector<LoraTerm>* LoraStack::Find(const std::string& weight) const {
+  auto it = by_weight_.find(weight);
+  return it == by_weight_.end() ? nullptr : &it->second;
+}
+
+int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x,
+            int64_t rows, int64_t n_tokens) {
+  const Shape shape = Shape::Of({rows, n_tokens});
+  int y = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x});
+  const std::vector<LoraTerm>* terms = lora ? lora->Find(name) : nullptr;
+  if (terms == nullptr) return y;
+  for (const LoraTerm& t : *terms) {
+    y = g->Op(HEARTH_OP_LORA_MUL_MAT, HEARTH_DTYPE_F32, shape,
+              {y, g->External(t.a), g->External(t.b), x, -1}, {t.scale});
+  }
+  return y;
+}
+
 int WeightBinder::operator()(const std::string& name) {
   auto it = bound_.find(name);
   if (it != bound_.end()) return it->second;

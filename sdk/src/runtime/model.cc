@@ -55,7 +55,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Load(std::shared_ptr<PluginHost> h
   HEARTH_ASSIGN_OR_RETURN(m->loader_, Backend::Create(m->device_, m->n_threads_));
   HEARTH_RETURN_IF_ERROR(m->PlaceWeights());
   HEARTH_RETURN_IF_ERROR(m->arch_->CheckWeights(m->config_, m->weights_));
-  HEARTH_RETURN_IF_ERROR(m->CheckBackendSupport());
+  HEARTH_RETURN_IF_ERROR(m->CheckBackendSupport(*m->loader_, nullptr));
   m->Describe();
   return m;
 }
@@ -93,7 +93,7 @@ absl::Status Model::PlaceWeights() {
   return absl::OkStatus();
 }
 
-absl::Status Model::CheckBackendSupport() {
+absl::Status Model::CheckBackendSupport(Backend& backend, const LoraStack* lora) const {
   // A one-token graph over placeholder caches: supports() looks at ops,
   // dtypes and shapes, never at buffers.
   KvCacheRefs kv;
@@ -105,10 +105,11 @@ absl::Status Model::CheckBackendSupport() {
                                   Shape::Of({config_.head_dim_v, config_.n_head_kv, 1})));
   }
   Graph g;
-  HEARTH_RETURN_IF_ERROR(arch_->Build(config_, weights_, kv, 1, /*all_logits=*/false, &g).status());
+  HEARTH_RETURN_IF_ERROR(
+      arch_->Build(config_, weights_, kv, 1, /*all_logits=*/false, lora, &g).status());
   hearth_graph view = g.view();
   for (uint32_t i = 0; i < view.n_nodes; ++i) {
-    if (!loader_->Supports(view, i)) {
+    if (!backend.Supports(view, i)) {
       const hearth_node& n = view.nodes[i];
       const hearth_tensor_desc& w = view.tensors[n.inputs[0]];
       return absl::UnimplementedError(absl::StrCat(

@@ -51,10 +51,14 @@ class Model {
   // A metadata value rendered as text (cached; "" never means absent).
   const std::string* Meta(const std::string& key) const;
 
+  // OK when `backend` (a context on this model's device) supports every
+  // node of a one-token step graph with `lora` (may be null) attached; else
+  // UNIMPLEMENTED naming the op.
+  absl::Status CheckBackendSupport(Backend& backend, const LoraStack* lora) const;
+
  private:
   Model() = default;
   absl::Status PlaceWeights();
-  absl::Status CheckBackendSupport();
   void Describe();
 
   std::shared_ptr<PluginHost> host_;

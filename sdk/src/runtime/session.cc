@@ -92,21 +92,21 @@ absl::StatusOr<Session::Step*> Session::StepFor(int64_t n_tokens, bool all_logit
     }
   }
   auto step = std::make_unique<Step>();
-  HEARTH_ASSIGN_OR_RETURN(step->io, model_->architecture().Build(model_->config(),
-                                                                 model_->weights(), kv_,
-                                                                 n_tokens, all_logits,
-                                                                 &step->graph));
+  HEARTH_ASSIGN_OR_RETURN(
+      step->io, model_->architecture().Build(model_->config(), model_->weights(), kv_, n_tokens,
+                                             all_logits, lora_.empty() ? nullptr : &lora_,
+                                             &step->graph));
   step->arena_bytes = step->graph.Plan();
   if (step->arena_bytes > arena_bytes_) {
-    if (arena_) backend_->Free(arena_);
-    arena_ = nullptr;
+    // The bigger arena first: on failure the old one and the graphs bound
+    // to it stay as they were.
     auto a = backend_->Alloc(step->arena_bytes);
     if (!a.ok()) {
-      arena_bytes_ = 0;
       return absl::ResourceExhaustedError(absl::StrCat(
           "cannot allocate ", step->arena_bytes, " bytes of activations for a step of ",
           n_tokens, " tokens: ", a.status().message()));
     }
+    if (arena_) backend_->Free(arena_);
     arena_ = *a;
     arena_bytes_ = step->arena_bytes;
     for (auto& [n, other] : steps_) other->graph.Bind(arena_);
@@ -160,6 +160,16 @@ absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
   }
   HEARTH_RETURN_IF_ERROR(
       ValidateNew(tokens, tokens.size() - user_tokens.size(), user_tokens.size()));
+  // A device error in any step leaves the session as it was: the tokens of
+  // earlier steps are forgotten again (their KV rows are simply overwritten
+  // later) and the logits are replaced only once all of them arrived.
+  const Checkpoint before = Save();
+  absl::Status status = FeedSteps(tokens);
+  if (!status.ok()) Restore(before);
+  return status;
+}
+
+absl::Status Session::FeedSteps(absl::Span<const int32_t> tokens) {
   pending_ = -1;
   const int64_t n = static_cast<int64_t>(tokens.size());
   for (int64_t off = 0; off < n; off += n_batch_) {
@@ -167,8 +177,10 @@ absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
     HEARTH_ASSIGN_OR_RETURN(Step * step, RunChunk(tokens.data() + off, t, false));
     if (off + t == n) {
       const hearth_tensor_desc& ld = step->graph.tensor(step->io.logits);
-      HEARTH_RETURN_IF_ERROR(backend_->Download(ld.buffer, ld.offset, logits_.data(),
-                                                logits_.size() * sizeof(float)));
+      logits_scratch_.resize(logits_.size());
+      HEARTH_RETURN_IF_ERROR(backend_->Download(ld.buffer, ld.offset, logits_scratch_.data(),
+                                                logits_scratch_.size() * sizeof(float)));
+      logits_.swap(logits_scratch_);
       has_logits_ = true;
     }
   }
@@ -178,11 +190,23 @@ absl::Status Session::Feed(absl::Span<const int32_t> user_tokens) {
 absl::Status Session::Score(absl::Span<const int32_t> tokens, float* logprobs) {
   if (pending_ >= 0) HEARTH_RETURN_IF_ERROR(Feed({}));
   HEARTH_RETURN_IF_ERROR(ValidateNew(tokens, 0, tokens.size()));
+  const Checkpoint before = Save();
+  absl::Status status = ScoreSteps(tokens);
+  if (!status.ok()) {
+    Restore(before);
+    return status;
+  }
+  if (tokens.size() > 1) std::copy(logprob_scratch_.begin(), logprob_scratch_.end(), logprobs);
+  return absl::OkStatus();
+}
+
+absl::Status Session::ScoreSteps(absl::Span<const int32_t> tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t n_vocab = model_->config().n_vocab;
   const int64_t by_memory = std::max<int64_t>(1, (int64_t{64} << 20) / (n_vocab * 4));
   const int64_t chunk = std::min(n_batch_, by_memory);
   score_scratch_.resize(static_cast<size_t>(std::min(chunk, std::max<int64_t>(n, 1)) * n_vocab));
+  logprob_scratch_.resize(static_cast<size_t>(std::max<int64_t>(n - 1, 0)));
   for (int64_t off = 0; off < n; off += chunk) {
     const int64_t t = std::min(chunk, n - off);
     HEARTH_ASSIGN_OR_RETURN(Step * step, RunChunk(tokens.data() + off, t, true));
@@ -197,7 +221,7 @@ absl::Status Session::Score(absl::Span<const int32_t> tokens, float* logprobs) {
         for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, row[v]);
         double sum = 0;
         for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(row[v] - mx));
-        logprobs[g] = static_cast<float>(row[tokens[g + 1]] - mx - std::log(sum));
+        logprob_scratch_[g] = static_cast<float>(row[tokens[g + 1]] - mx - std::log(sum));
       }
       if (g + 1 == n) {
         std::copy(row, row + n_vocab, logits_.begin());
@@ -208,6 +232,16 @@ absl::Status Session::Score(absl::Span<const int32_t> tokens, float* logprobs) {
   return absl::OkStatus();
 }
 
+Session::Checkpoint Session::Save() const {
+  return Checkpoint{n_past_, history_.size(), pending_};
+}
+
+void Session::Restore(const Checkpoint& c) {
+  n_past_ = c.n_past;
+  history_.resize(c.history);
+  pending_ = c.pending;
+}
+
 void Session::TruncateTo(int64_t n) {
   if (pending_ >= 0 && n >= n_past_ + 1) return;  // keeps everything, pending included
   pending_ = -1;
@@ -215,6 +249,46 @@ void Session::TruncateTo(int64_t n) {
   if (n < n_past_) has_logits_ = false;  // they belonged to a dropped token
   n_past_ = n;
   history_.resize(static_cast<size_t>(n));
+}
+
+absl::Status Session::SetAdapters(AdapterSet adapters) {
+  LoraStack stack;
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    const auto& [adapter, scale] = adapters[i];
+    if (adapter == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("adapter #", i, " is null"));
+    }
+    if (adapter->model() != model_.get()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "adapter #", i, " (", adapter->file().path, ") was ",
+          adapter->model() ? "loaded for another model" : "loaded without a model",
+          "; load it with this session's model"));
+    }
+    if (!std::isfinite(scale)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("adapter #", i, " (", adapter->file().path, "): scale ", scale,
+                       " is not finite"));
+    }
+    adapter->AddTo(scale, &stack);
+  }
+  if (adapters == adapters_) return absl::OkStatus();
+  // Plan the two usual shapes with the new terms before committing, so a
+  // failure (an arena too big) leaves the old set in place.
+  std::swap(lora_, stack);
+  auto old_steps = std::move(steps_);
+  steps_.clear();
+  absl::Status planned = StepFor(n_batch_, false).status();
+  if (planned.ok()) planned = StepFor(1, false).status();
+  if (!planned.ok()) {
+    std::swap(lora_, stack);
+    // A new arena may have been bound; the old graphs fit in it too.
+    steps_ = std::move(old_steps);
+    for (auto& [key, step] : steps_) step->graph.Bind(arena_);
+    return planned;
+  }
+  adapters_ = std::move(adapters);
+  Reset();
+  return absl::OkStatus();
 }
 
 void Session::Reset() {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "sdk/src/graph/graph.h"
+#include "sdk/src/runtime/adapter.h"
 #include "sdk/src/runtime/model.h"
 
 namespace hearth {
@@ -52,6 +53,14 @@ class Session {
   absl::Span<const float> logits() const { return logits_; }
   bool has_logits() const { return has_logits_; }
 
+  // The session's LoRA adapters and their scales; replaces the previous
+  // set. Each must be bound to this session's model. A different set (or
+  // scale) resets the context, whose KV cache was computed without it, and
+  // re-plans the step graphs. On error nothing changes.
+  using AdapterSet = std::vector<std::pair<std::shared_ptr<const Adapter>, float>>;
+  absl::Status SetAdapters(AdapterSet adapters);
+  const AdapterSet& adapters() const { return adapters_; }
+
   int64_t n_past() const { return n_past_ + (pending_ >= 0 ? 1 : 0); }
   int64_t n_ctx() const { return n_ctx_; }
   void Reset();
@@ -76,6 +85,16 @@ class Session {
                            size_t n_user) const;
   // Runs one chunk (t <= n_batch tokens at position n_past_) and advances.
   absl::StatusOr<Step*> RunChunk(const int32_t* tokens, int64_t t, bool all_logits);
+  absl::Status FeedSteps(absl::Span<const int32_t> tokens);
+  absl::Status ScoreSteps(absl::Span<const int32_t> tokens);
+  // What a failed Feed or Score puts back.
+  struct Checkpoint {
+    int64_t n_past;
+    size_t history;
+    int32_t pending;
+  };
+  Checkpoint Save() const;
+  void Restore(const Checkpoint& c);
 
   std::shared_ptr<const Model> model_;
   std::unique_ptr<Backend> backend_;
@@ -85,6 +104,8 @@ class Session {
   hearth_pbuffer* arena_ = nullptr;
   uint64_t arena_bytes_ = 0;
   std::map<std::pair<int64_t, bool>, std::unique_ptr<Step>> steps_;  // by (n_tokens, all_logits)
+  AdapterSet adapters_;
+  LoraStack lora_;  // the terms of adapters_, what step graphs are built with
   std::vector<float> logits_;
   std::vector<int32_t> positions_;
   std::vector<int32_t> history_;
@@ -92,6 +113,8 @@ class Session {
   int32_t pending_ = -1;
   std::vector<int32_t> feed_scratch_;
   std::vector<float> score_scratch_;  // [n_vocab, chunk] logits while scoring
+  std::vector<float> logprob_scratch_;  // a Score's results until it succeeded
+  std::vector<float> logits_scratch_;   // a Feed's logits until they all arrived
   int64_t n_past_ = 0;
 };
 

@@ -1,0 +1,44 @@
+// strict_json.h — JSON for hearth's readers, on nlohmann::json without
+// exceptions: a DOM parser for small config files (adapter_config.json) that
+// refuses duplicate keys and deep nesting, and the helpers that quote
+// file-supplied text in error messages (shared with the streaming
+// safetensors header parser).
+//
+// Why not json::parse: it keeps the last of two equal keys silently (a file
+// could then mean different things to hearth and to Python), and a document
+// of a million '[' builds a million nested values.
+#ifndef HEARTH_SDK_SRC_FORMAT_STRICT_JSON_H_
+#define HEARTH_SDK_SRC_FORMAT_STRICT_JSON_H_
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace hearth::format {
+
+inline constexpr int kMaxJsonDepth = 64;
+
+// Parses `text` as exactly one JSON value (RFC 8259: UTF-8, no comments, no
+// NaN). Objects keep file order. INVALID_ARGUMENT on a syntax error (with
+// line and column), a duplicate key (named, with the object it is in) or
+// nesting deeper than `max_depth`; every message starts with `what`.
+absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, std::string_view what,
+                                                       int max_depth = kMaxJsonDepth);
+
+// "a string", "an integer", "null", … for "x is <kind>, expected …".
+const char* JsonKind(const nlohmann::ordered_json& v);
+
+// File-supplied text for an error message: control bytes escaped, capped at
+// 120 bytes (cut at a UTF-8 boundary, with the full length noted).
+std::string ShowText(std::string_view s);
+
+// A syntax error from nlohmann without its "[json.exception.parse_error.101]"
+// prefix, capped like ShowText.
+std::string JsonErrorText(const char* what);
+
+}  // namespace hearth::format
+
+#endif  // HEARTH_SDK_SRC_FORMAT_STRICT_JSON_H_

@@ -1,0 +1,54 @@
+// adapter.h — a LoRA adapter bound to a loaded model: the parsed file (see
+// sdk/src/adapter/lora_file.h), checked against the model's architecture
+// and weight shapes, with its A and B matrices placed on the model's device.
+// Immutable after Load and shared (shared_ptr) by every session using it.
+#ifndef HEARTH_SDK_SRC_RUNTIME_ADAPTER_H_
+#define HEARTH_SDK_SRC_RUNTIME_ADAPTER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/model/architecture.h"
+#include "sdk/src/runtime/model.h"
+
+namespace hearth {
+
+class Adapter {
+ public:
+  // Parses `path` and, when `model` is not null, validates it against the
+  // model and uploads it. Errors name the file and the tensor.
+  static absl::StatusOr<std::shared_ptr<Adapter>> Load(std::shared_ptr<const Model> model,
+                                                       const std::string& path);
+  ~Adapter();
+  Adapter(const Adapter&) = delete;
+  Adapter& operator=(const Adapter&) = delete;
+
+  const LoraFile& file() const { return *file_; }
+  // Null for an adapter loaded for inspection only.
+  const Model* model() const { return model_.get(); }
+  std::shared_ptr<const Model> model_ptr() const { return model_; }
+
+  // Adds every target's term at `scale` times the file's own factor.
+  void AddTo(float scale, LoraStack* stack) const;
+  // The device tensors of target i (same order as file().targets); only
+  // for a bound adapter. B's rows are in the model's (GGUF) order.
+  const LoraTerm& term(size_t i) const { return terms_[i]; }
+
+ private:
+  Adapter() = default;
+  absl::Status Validate() const;
+  absl::Status Place();
+
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<LoraFile> file_;
+  std::unique_ptr<Backend> backend_;  // owns buffer_
+  hearth_pbuffer* buffer_ = nullptr;
+  std::vector<LoraTerm> terms_;       // scale = the file's factor
+};
+
+}  // namespace hearth
+
+#endif  // HEARTH_SDK_SRC_RUNTIME_ADAPTER_H_
