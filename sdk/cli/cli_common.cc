@@ -210,12 +210,9 @@ bool ParseLoraSpec(const std::string& spec, std::string* path, float* scale,
   const size_t colon = spec.rfind(':');
   if (colon == std::string::npos) return true;
   float v = 0;
-  // No number after the last ':' means the colon belongs to the path.
+  // No finite number after the last ':' means the colon belongs to the
+  // path (which then fails to open, naming it).
   if (!ParseFloat(spec.substr(colon + 1), &v)) return true;
-  if (!std::isfinite(v)) {
-    *error = "--lora " + spec + ": the scale must be finite";
-    return false;
-  }
   *path = spec.substr(0, colon);
   *scale = v;
   return true;

@@ -49,7 +49,7 @@ struct Adapters {
   std::vector<float> scales;
 };
 // Splits "PATH[:SCALE]": a suffix after the last ':' that parses as a
-// number is the scale (default 1). False with `error` set for a bad scale.
+// finite number is the scale (default 1); anything else is part of PATH.
 bool ParseLoraSpec(const std::string& spec, std::string* path, float* scale,
                    std::string* error);
 // Loads every --lora for `model` (model may be NULL: inspection only).
