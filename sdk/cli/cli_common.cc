@@ -203,29 +203,23 @@ void AddLoraFlag(ArgParser& parser, ModelFlags* flags) {
                        "(default 1); repeatable, the adapters add up");
 }
 
-bool ParseLoraSpec(const std::string& spec, std::string* path, float* scale,
-                   std::string* error) {
+void ParseLoraSpec(const std::string& spec, std::string* path, float* scale) {
   *path = spec;
   *scale = 1.0f;
   const size_t colon = spec.rfind(':');
-  if (colon == std::string::npos) return true;
   float v = 0;
   // No finite number after the last ':' means the colon belongs to the
   // path (which then fails to open, naming it).
-  if (!ParseFloat(spec.substr(colon + 1), &v)) return true;
+  if (colon == std::string::npos || !ParseFloat(spec.substr(colon + 1), &v)) return;
   *path = spec.substr(0, colon);
   *scale = v;
-  return true;
 }
 
 int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out) {
   for (const std::string& spec : specs) {
-    std::string path, error;
+    std::string path;
     float scale = 1.0f;
-    if (!ParseLoraSpec(spec, &path, &scale, &error)) {
-      std::fprintf(stderr, "hearth: %s\n", error.c_str());
-      return kExitUsage;
-    }
+    ParseLoraSpec(spec, &path, &scale);
     hearth_adapter* raw = nullptr;
     if (hearth_error* err = hearth_adapter_load(model, path.c_str(), nullptr, &raw)) {
       return ReportError(err, path);

@@ -50,8 +50,7 @@ struct Adapters {
 };
 // Splits "PATH[:SCALE]": a suffix after the last ':' that parses as a
 // finite number is the scale (default 1); anything else is part of PATH.
-bool ParseLoraSpec(const std::string& spec, std::string* path, float* scale,
-                   std::string* error);
+void ParseLoraSpec(const std::string& spec, std::string* path, float* scale);
 // Loads every --lora for `model` (model may be NULL: inspection only).
 // kExitOk or an exit code after printing why.
 int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out);
