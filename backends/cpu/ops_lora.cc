@@ -4,9 +4,11 @@
 // matmul, scale, add) the composed form costs.
 //
 // Phase 1 runs the matmul kernels with A as the weight: t[R, T] = A x, into
-// scratch. Phase 2 splits the M output rows over the pool; each row m takes
-// R-long dot products of B's row m with every token's t. R is small (4..64),
-// so phase 2 reads B once and t stays in L1.
+// scratch. Phase 2 splits the M outputs over the pool in column ranges; B
+// arrives transposed ([M, R]: each rank's M outputs contiguous), so a
+// token's term is R full-width axpys, out += s_t t[r] B^T[r], in place of M
+// tiny R-long dot products. For decode-sized A x every thread computes t
+// itself, so the node costs one wake-up, not two.
 #include <cmath>
 #include <cstring>
 
@@ -42,9 +44,9 @@ bool LoraCheck(const Node& n, std::string* why) {
   const Tensor& b = n.in[kB];
   const Tensor& x = n.in[kX];
   const Tensor& y = n.in[kY];
-  if (a.ne[0] != x.ne[0] || b.ne[0] != a.ne[1] || b.ne[1] != y.ne[0] || x.ne[1] != y.ne[1]) {
+  if (a.ne[0] != x.ne[0] || b.ne[1] != a.ne[1] || b.ne[0] != y.ne[0] || x.ne[1] != y.ne[1]) {
     *why = StrFormat(
-        "shapes do not chain: a %s, b %s, x %s, y %s; want a [K, R], b [R, M], x [K, T], "
+        "shapes do not chain: a %s, b %s, x %s, y %s; want a [K, R], b [M, R], x [K, T], "
         "y [M, T]",
         ShapeStr(a).c_str(), ShapeStr(b).c_str(), ShapeStr(x).c_str(), ShapeStr(y).c_str());
     return false;
@@ -64,70 +66,119 @@ bool LoraCheck(const Node& n, std::string* why) {
   return true;
 }
 
-// Scratch: t [T][R] F32, then one R-float row per thread for BF16 rows of B.
+// Below this many multiply-adds in A x (decode), every thread computes all
+// of t itself: cheaper than a second pool wake-up and barrier per node.
+constexpr int64_t kRedundantAxMacs = int64_t{1} << 18;
+
+// BF16 rows of B are converted in blocks of this many values.
+constexpr int64_t kConvBlock = 1024;
+
+// Scratch: the shared t [T][R] F32, then per thread a private t and a
+// conversion block for BF16.
+size_t SharedBytes(int64_t R, int64_t T) { return Align64(static_cast<size_t>(R * T) * 4); }
+size_t PerThreadBytes(int64_t R, int64_t T) {
+  return Align64(static_cast<size_t>(R * T) * 4) + Align64(kConvBlock * 4);
+}
+
 size_t LoraScratch(const Node& n, int nth) {
   const int64_t R = n.in[kA].ne[1], T = n.in[kX].ne[1];
-  size_t bytes = Align64(static_cast<size_t>(R * T) * sizeof(float));
-  bytes += static_cast<size_t>(nth) * Align64(static_cast<size_t>(R) * sizeof(float));
-  return bytes;
+  return SharedBytes(R, T) + static_cast<size_t>(nth) * PerThreadBytes(R, T);
+}
+
+MatMulArgs AxArgs(const Node& n, float* t) {
+  const Tensor& a = n.in[kA];
+  const Tensor& x = n.in[kX];
+  MatMulArgs ax;
+  ax.w_dtype = a.dtype;
+  ax.w = a.data;
+  ax.w_row_bytes = a.nb[1];
+  ax.x = reinterpret_cast<const float*>(x.data);
+  ax.x_row_stride = x.nb[1] / static_cast<int64_t>(sizeof(float));
+  ax.y = t;
+  ax.y_row_stride = a.ne[1];
+  ax.K = a.ne[0];
+  ax.M = a.ne[1];
+  ax.N = x.ne[1];
+  return ax;
+}
+
+// Outputs [m0, m1) of every token: out = y + s_t * sum_r t[r] B^T[r].
+void OutputColumns(const Node& n, const float* t, float* conv, int64_t m0, int64_t m1) {
+  const Tensor& b = n.in[kB];
+  const Tensor& y = n.in[kY];
+  const int64_t R = b.ne[1], T = n.in[kX].ne[1], width = m1 - m0;
+  const float base = n.node->fparams[0];
+  const float* scales =
+      n.has[kScales] ? reinterpret_cast<const float*>(n.in[kScales].data) : nullptr;
+  const VecOps& vec = Vec();
+  for (int64_t tok = 0; tok < T; ++tok) {
+    const float* yr = reinterpret_cast<const float*>(y.Row(tok)) + m0;
+    float* out = reinterpret_cast<float*>(n.out.Row(tok)) + m0;
+    if (out != yr) std::memcpy(out, yr, static_cast<size_t>(width) * sizeof(float));
+    const float s = scales ? base * scales[tok] : base;
+    const float* tt = t + tok * R;
+    for (int64_t r = 0; r < R; ++r) {
+      const float c = s * tt[r];
+      const uint8_t* row = b.Row(r);
+      switch (b.dtype) {
+        case HEARTH_DTYPE_F32:
+          vec.axpy_f32(c, reinterpret_cast<const float*>(row) + m0, out, width);
+          break;
+        case HEARTH_DTYPE_F16:
+          vec.axpy_f16(c, reinterpret_cast<const uint16_t*>(row) + m0, out, width);
+          break;
+        default: {  // BF16
+          const uint16_t* h = reinterpret_cast<const uint16_t*>(row) + m0;
+          for (int64_t i0 = 0; i0 < width; i0 += kConvBlock) {
+            const int64_t len = width - i0 < kConvBlock ? width - i0 : kConvBlock;
+            for (int64_t i = 0; i < len; ++i) conv[i] = Bf16BitsToFloat(h[i0 + i]);
+            vec.axpy_f32(c, conv, out + i0, len);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Column ranges in multiples of 16 outputs (64-byte lines of F32).
+int64_t Cut(int64_t M, int i, int n) {
+  if (i >= n) return M;
+  const int64_t c = M * i / n / 16 * 16;
+  return c < M ? c : M;
 }
 
 bool LoraRun(const Node& n, ExecEnv& env, std::string*) {
-  const Tensor& a = n.in[kA];
-  const Tensor& b = n.in[kB];
-  const Tensor& x = n.in[kX];
-  const Tensor& y = n.in[kY];
-  const int64_t K = a.ne[0], R = a.ne[1], M = b.ne[1], T = x.ne[1];
+  const int64_t K = n.in[kA].ne[0], R = n.in[kA].ne[1], M = n.in[kB].ne[0];
+  const int64_t T = n.in[kX].ne[1];
   if (M == 0 || T == 0) return true;
-  float* t = reinterpret_cast<float*>(env.scratch);
-  uint8_t* row_scratch = env.scratch + Align64(static_cast<size_t>(R * T) * sizeof(float));
-  const size_t row_stride = Align64(static_cast<size_t>(R) * sizeof(float));
+  float* shared = reinterpret_cast<float*>(env.scratch);
+  uint8_t* per_thread = env.scratch + SharedBytes(R, T);
+  const size_t stride = PerThreadBytes(R, T);
+  auto private_t = [&](int ith) { return reinterpret_cast<float*>(per_thread + ith * stride); };
+  auto conv = [&](int ith) {
+    return reinterpret_cast<float*>(per_thread + ith * stride + Align64(R * T * 4));
+  };
 
-  if (R > 0 && K > 0) {
-    MatMulArgs ax;
-    ax.w_dtype = a.dtype;
-    ax.w = a.data;
-    ax.w_row_bytes = a.nb[1];
-    ax.x = reinterpret_cast<const float*>(x.data);
-    ax.x_row_stride = x.nb[1] / static_cast<int64_t>(sizeof(float));
-    ax.y = t;
-    ax.y_row_stride = R;
-    ax.K = K;
-    ax.M = R;
-    ax.N = T;
-    // Float weights need no prepared activations (MatMulScratchBytes is 0).
-    env.pool->Run(env.n_threads,
-                  [&](int ith, int nth) { MatMulCompute(ax, nullptr, ith, nth); });
+  const int64_t want = M * (R + 1) * T / kMacsPerThread;
+  const int nth = static_cast<int>(want < 1 ? 1 : (want > env.n_threads ? env.n_threads : want));
+  if (R == 0 || K == 0) {
+    std::memset(shared, 0, static_cast<size_t>(R * T) * sizeof(float));
+  } else if (K * R * T <= kRedundantAxMacs) {
+    // One wake-up: each thread forms t on its own, then its outputs.
+    env.pool->Run(nth, [&](int ith, int nt) {
+      float* t = private_t(ith);
+      MatMulCompute(AxArgs(n, t), nullptr, 0, 1);
+      OutputColumns(n, t, conv(ith), Cut(M, ith, nt), Cut(M, ith + 1, nt));
+    });
+    return true;
   } else {
-    std::memset(t, 0, static_cast<size_t>(R * T) * sizeof(float));
+    // Float weights need no prepared activations (MatMulScratchBytes is 0).
+    const MatMulArgs ax = AxArgs(n, shared);
+    env.pool->Run(env.n_threads,
+                  [&](int ith, int nt) { MatMulCompute(ax, nullptr, ith, nt); });
   }
-
-  const float base = n.node->fparams[0];
-  const float* scales = n.has[kScales] ? reinterpret_cast<const float*>(n.in[kScales].data)
-                                       : nullptr;
-  const VecOps& vec = Vec();
-  const int64_t min_rows = kMacsPerThread / (R * T > 0 ? R * T : 1);
-  ParallelFor(env, M, min_rows > 0 ? min_rows : 1, [&](int64_t m0, int64_t m1, int ith) {
-    float* conv = reinterpret_cast<float*>(row_scratch + static_cast<size_t>(ith) * row_stride);
-    for (int64_t m = m0; m < m1; ++m) {
-      const uint8_t* brow = b.Row(m);
-      const float* bf = nullptr;
-      if (b.dtype == HEARTH_DTYPE_F32) {
-        bf = reinterpret_cast<const float*>(brow);
-      } else if (b.dtype == HEARTH_DTYPE_BF16) {
-        const uint16_t* h = reinterpret_cast<const uint16_t*>(brow);
-        for (int64_t r = 0; r < R; ++r) conv[r] = Bf16BitsToFloat(h[r]);
-        bf = conv;
-      }
-      for (int64_t tok = 0; tok < T; ++tok) {
-        const float* tt = t + tok * R;
-        const float d = bf ? vec.dot_f32(bf, tt, R)
-                           : vec.dot_f16(tt, reinterpret_cast<const uint16_t*>(brow), R);
-        const float s = scales ? base * scales[tok] : base;
-        const float yv = reinterpret_cast<const float*>(y.Row(tok))[m];
-        reinterpret_cast<float*>(n.out.Row(tok))[m] = yv + s * d;
-      }
-    }
+  env.pool->Run(nth, [&](int ith, int nt) {
+    OutputColumns(n, shared, conv(ith), Cut(M, ith, nt), Cut(M, ith + 1, nt));
   });
   return true;
 }

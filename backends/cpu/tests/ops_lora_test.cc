@@ -68,7 +68,7 @@ void CheckLora(Backend& b, const Case& c, uint32_t seed) {
 
   const int yi = b.Add(HEARTH_DTYPE_F32, {c.M, c.T}, y.data());
   const int ai = b.Add(c.a_dtype, {c.K, c.R}, a.bytes.data());
-  const int bi = b.Add(c.b_dtype, {c.R, c.M}, bv.bytes.data());
+  const int bi = b.Add(c.b_dtype, {c.M, c.R}, bv.bytes.data());  // B^T: R rows of M
   const int xi = b.Add(HEARTH_DTYPE_F32, {c.K, c.T}, x.data());
   const int si = c.per_token_scales ? b.Add(HEARTH_DTYPE_F32, {c.T}, scales.data()) : -1;
   const int oi = c.in_place ? yi : b.Add(HEARTH_DTYPE_F32, {c.M, c.T});
@@ -87,7 +87,7 @@ void CheckLora(Backend& b, const Case& c, uint32_t seed) {
     const double st = base * (c.per_token_scales ? scales[t] : 1.0);
     for (int64_t m = 0; m < c.M; ++m) {
       double s = 0;
-      for (int64_t r = 0; r < c.R; ++r) s += bv.exact[m * c.R + r] * ax[r];
+      for (int64_t r = 0; r < c.R; ++r) s += bv.exact[r * c.M + m] * ax[r];
       want[t * c.M + m] = y[t * c.M + m] + st * s;
     }
   }
@@ -119,11 +119,17 @@ TEST_P(LoraOpTest, RankOneAndLargeRank) {
   CheckLora(b_, {HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, 128, 64, 130, 17, false, false}, 610);
 }
 
+TEST_P(LoraOpTest, PromptSizedAxTakesTheSharedTwoPhasePath) {
+  // K * R * T above the op's threshold for computing A x once per thread.
+  CheckLora(b_, {HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, 512, 16, 100, 40, true, false}, 700);
+  CheckLora(b_, {HEARTH_DTYPE_F32, HEARTH_DTYPE_F32, 1024, 32, 64, 9, false, true}, 710);
+}
+
 TEST_P(LoraOpTest, RefusesShapesThatDoNotChain) {
   std::vector<float> zeros(64 * 64, 0.0f);
   const int yi = b_.Add(HEARTH_DTYPE_F32, {8, 2}, zeros.data());
   const int ai = b_.Add(HEARTH_DTYPE_F32, {16, 4}, zeros.data());
-  const int b_bad = b_.Add(HEARTH_DTYPE_F32, {4, 9}, zeros.data());  // M 9 != y's 8
+  const int b_bad = b_.Add(HEARTH_DTYPE_F32, {9, 4}, zeros.data());  // M 9 != y's 8
   const int xi = b_.Add(HEARTH_DTYPE_F32, {16, 2}, zeros.data());
   const int oi = b_.Add(HEARTH_DTYPE_F32, {8, 2});
   b_.Node(HEARTH_OP_LORA_MUL_MAT, oi, {yi, ai, b_bad, xi}, {1.0f});
@@ -131,7 +137,7 @@ TEST_P(LoraOpTest, RefusesShapesThatDoNotChain) {
   EXPECT_NE(Recorder().last_error.find("do not chain"), std::string::npos)
       << Recorder().last_error;
 
-  const int bi = b_.Add(HEARTH_DTYPE_F32, {4, 8}, zeros.data());
+  const int bi = b_.Add(HEARTH_DTYPE_F32, {8, 4}, zeros.data());
   const int s_bad = b_.Add(HEARTH_DTYPE_F32, {3}, zeros.data());  // 3 scales for 2 tokens
   b_.ClearNodes();
   b_.Node(HEARTH_OP_LORA_MUL_MAT, oi, {yi, ai, bi, xi, s_bad}, {1.0f});

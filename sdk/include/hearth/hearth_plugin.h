@@ -170,7 +170,8 @@ typedef enum hearth_op {
   /* A LoRA pair beside a MUL_MAT of the same activations:
      out[M, T] = y[M, T] + s_t * b . (a . x[:, t]),  s_t = fparams[0] * scales[t].
      in: y (F32 [M, T]: the base projection), a (F32/F16/BF16 [K, R]: R rows
-         of K, PEFT's lora_A), b (F32/F16/BF16 [R, M]: M rows of R, lora_B),
+         of K, PEFT's lora_A), b (F32/F16/BF16 [M, R]: R rows of M, i.e.
+         lora_B transposed, so that each rank's M outputs are contiguous),
          x (F32 [K, T]), optional scales (F32 [T]; absent = 1 for every
          token, so one batch can carry tokens of several adapter sets).
      out may be the same view as y (in place). */

@@ -88,8 +88,8 @@ struct KvCacheRefs {
 // ("blk.3.attn_q.weight"): each adds scale * B (A x) to that projection.
 // A and B are descriptors of device buffers the adapters own.
 struct LoraTerm {
-  hearth_tensor_desc a;  // [n_in, rank]
-  hearth_tensor_desc b;  // [rank, n_out]
+  hearth_tensor_desc a;  // [n_in, rank]: rank rows of n_in (lora_A)
+  hearth_tensor_desc b;  // [n_out, rank]: rank rows of n_out (lora_B transposed)
   float scale = 1.0f;    // the file's alpha/r times the user's scale
 };
 

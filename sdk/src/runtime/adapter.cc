@@ -41,6 +41,17 @@ std::vector<uint8_t> PermuteRowsForInterleavedRope(const uint8_t* src, int64_t r
   return out;
 }
 
+// B [n_out rows of rank] as the op wants it: rank rows of n_out.
+std::vector<uint8_t> Transpose(const uint8_t* src, int64_t rows, int64_t cols, size_t elem) {
+  std::vector<uint8_t> out(static_cast<size_t>(rows * cols) * elem);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      std::memcpy(out.data() + (c * rows + r) * elem, src + (r * cols + c) * elem, elem);
+    }
+  }
+  return out;
+}
+
 // Heads whose rows a PEFT B must be permuted by on this model, or 0.
 int64_t PermuteHeads(const LoraTarget& t, const ModelConfig& c) {
   if (!t.hf_row_order || c.rope_mode != HEARTH_ROPE_NORMAL) return 0;
@@ -130,8 +141,9 @@ absl::Status Adapter::Place() {
   }
   buffer_ = *buf;
   uint64_t offset = 0;
-  auto put = [&](const LoraTensor& lt, const uint8_t* bytes) -> absl::StatusOr<hearth_tensor_desc> {
-    hearth_tensor_desc d = ContiguousDesc(lt.dtype, Shape::Of({lt.ne[0], lt.ne[1]}));
+  auto put = [&](const LoraTensor& lt, const uint8_t* bytes,
+                 const Shape& shape) -> absl::StatusOr<hearth_tensor_desc> {
+    hearth_tensor_desc d = ContiguousDesc(lt.dtype, shape);
     d.buffer = buffer_;
     d.offset = offset;
     HEARTH_RETURN_IF_ERROR(backend_->Upload(buffer_, offset, bytes, lt.bytes));
@@ -141,14 +153,18 @@ absl::Status Adapter::Place() {
   for (const LoraTarget& t : f.targets) {
     LoraTerm term;
     term.scale = t.scale;
-    HEARTH_ASSIGN_OR_RETURN(term.a, put(t.a, t.a.data));
+    HEARTH_ASSIGN_OR_RETURN(term.a, put(t.a, t.a.data, Shape::Of({t.a.ne[0], t.a.ne[1]})));
+    const int64_t rank = t.b.ne[0], n_out = t.b.ne[1];
+    const uint8_t* b = t.b.data;
+    std::vector<uint8_t> permuted;
     if (const int64_t heads = PermuteHeads(t, c)) {
-      const std::vector<uint8_t> rows = PermuteRowsForInterleavedRope(
-          t.b.data, t.b.ne[1], t.b.bytes / static_cast<uint64_t>(t.b.ne[1]), heads);
-      HEARTH_ASSIGN_OR_RETURN(term.b, put(t.b, rows.data()));
-    } else {
-      HEARTH_ASSIGN_OR_RETURN(term.b, put(t.b, t.b.data));
+      permuted = PermuteRowsForInterleavedRope(
+          b, n_out, t.b.bytes / static_cast<uint64_t>(n_out), heads);
+      b = permuted.data();
     }
+    const std::vector<uint8_t> bt =
+        Transpose(b, n_out, rank, static_cast<size_t>(t.b.bytes / (n_out * rank)));
+    HEARTH_ASSIGN_OR_RETURN(term.b, put(t.b, bt.data(), Shape::Of({n_out, rank})));
     terms_.push_back(term);
   }
   LoraStack all;

@@ -34,7 +34,8 @@ class Adapter {
   // Adds every target's term at `scale` times the file's own factor.
   void AddTo(float scale, LoraStack* stack) const;
   // The device tensors of target i (same order as file().targets); only
-  // for a bound adapter. B's rows are in the model's (GGUF) order.
+  // for a bound adapter. B is stored transposed ([n_out, rank]: rank rows
+  // of n_out, as LORA_MUL_MAT takes it), its outputs in the model's order.
   const LoraTerm& term(size_t i) const { return terms_[i]; }
 
  private:

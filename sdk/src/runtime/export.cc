@@ -1,7 +1,7 @@
 // export.cc — folding LoRA adapters into a model file. Each targeted weight
 // is rebuilt in row chunks by a small graph on the model's device:
-// GET_ROWS dequantizes W's rows to F32, COPY turns A (through a transposed
-// view) and B's rows into F32, MUL_MAT forms B·A for those rows, SCALE and
+// GET_ROWS dequantizes W's rows to F32, COPY turns A and B (both through
+// transposed views) into F32, MUL_MAT forms B·A for those rows, SCALE and
 // ADD fold it in. The host only encodes the result (F32/F16/BF16/Q8_0) and
 // streams it to the writer, one chunk at a time.
 #include "sdk/src/runtime/export.h"
@@ -93,13 +93,15 @@ class Merger {
         at.nb[1] = lt.a.nb[0];
         const int a_t = g.Op(HEARTH_OP_COPY, HEARTH_DTYPE_F32, Shape::Of({R, K}),
                              {g.External(at)});
-        hearth_tensor_desc bc = lt.b;  // rows m0 .. m0 + rows of B [R, M]
+        // Outputs m0 .. m0 + rows of B^T [M, R], seen as B's rows [R, rows].
+        hearth_tensor_desc bc = lt.b;
+        bc.ne[0] = R;
         bc.ne[1] = rows;
-        bc.offset += static_cast<uint64_t>(m0 * lt.b.nb[1]);
-        int b_rows = g.External(bc);
-        if (bc.dtype != HEARTH_DTYPE_F32) {
-          b_rows = g.Op(HEARTH_OP_COPY, HEARTH_DTYPE_F32, Shape::Of({R, rows}), {b_rows});
-        }
+        bc.nb[0] = lt.b.nb[1];
+        bc.nb[1] = lt.b.nb[0];
+        bc.offset += static_cast<uint64_t>(m0 * lt.b.nb[0]);
+        const int b_rows = g.Op(HEARTH_OP_COPY, HEARTH_DTYPE_F32, Shape::Of({R, rows}),
+                                {g.External(bc)});
         int delta = g.Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({K, rows}),
                          {a_t, b_rows});
         delta = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({K, rows}), {delta},
