@@ -35,9 +35,13 @@ if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   echo "== concurrency tests under ThreadSanitizer" >&2
   cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DHEARTH_SANITIZE=thread >/dev/null
-  ninja -C "$root/build-tsan" -j"$jobs" session_test threadpool_test hearth_backend_cpu
-  # Sessions on many threads over one model (C ABI), and the CPU thread pool.
+  ninja -C "$root/build-tsan" -j"$jobs" session_test adapter_test threadpool_test \
+    hearth_backend_cpu
+  # Sessions on many threads over one model (C ABI), with and without
+  # adapters, and the CPU thread pool.
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/session_test"
+  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/adapter_test" \
+    --gtest_filter='*Threads*:*Detach*'
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/threadpool_test"
 fi
 

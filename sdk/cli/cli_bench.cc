@@ -99,11 +99,9 @@ int RunBench(int argc, char** argv) {
   if (n_prompt == 0 && n_gen == 0) return p.UsageError("-p 0 and -n 0 leave nothing to measure");
 
   Runtime rt;
-  if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
-  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
   Adapters adapters;
-  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
+  if (int rc = OpenModelWithAdapters(mf, &rt, &model, &adapters)) return rc;
   hearth_model_info mi = HEARTH_MODEL_INFO_INIT;
   if (hearth_error* err = hearth_model_get_info(model.get(), &mi)) return ReportError(err);
   if (mi.n_vocab == 0) {

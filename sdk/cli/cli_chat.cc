@@ -383,11 +383,9 @@ int RunChat(int argc, char** argv) {
   options.sampling = sf.params;
 
   Runtime rt;
-  if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
-  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
   Adapters adapters;
-  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
+  if (int rc = OpenModelWithAdapters(mf, &rt, &model, &adapters)) return rc;
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.n_ctx = static_cast<uint32_t>(n_ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);

@@ -197,6 +197,13 @@ int OpenSession(hearth_model* model, const hearth_session_params& params, Sessio
   return 0;
 }
 
+int OpenModelWithAdapters(const ModelFlags& flags, Runtime* rt, Model* model,
+                          Adapters* adapters) {
+  if (int rc = OpenRuntime(flags, rt)) return rc;
+  if (int rc = OpenModel(rt->get(), flags, model)) return rc;
+  return LoadAdapters(model->get(), flags.lora, adapters);
+}
+
 void AddLoraFlag(ArgParser& parser, ModelFlags* flags) {
   parser.AddStringList("--lora", "PATH[:SCALE]", &flags->lora,
                        "apply a LoRA adapter (PEFT folder or GGUF LoRA file) at SCALE "

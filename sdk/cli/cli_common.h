@@ -54,6 +54,9 @@ void ParseLoraSpec(const std::string& spec, std::string* path, float* scale);
 // Loads every --lora for `model` (model may be NULL: inspection only).
 // kExitOk or an exit code after printing why.
 int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out);
+// OpenRuntime, OpenModel and LoadAdapters(flags.lora), for the commands that
+// run a session.
+int OpenModelWithAdapters(const ModelFlags& flags, Runtime* rt, Model* model, Adapters* adapters);
 
 // The sampling flags of commands that generate (--temp, --top-k, ...), with
 // the library's defaults in place.

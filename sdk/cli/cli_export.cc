@@ -34,11 +34,9 @@ int RunExport(int argc, char** argv) {
   if (out.empty()) return p.UsageError("-o OUT is required");
 
   Runtime rt;
-  if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
-  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
   Adapters adapters;
-  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
+  if (int rc = OpenModelWithAdapters(mf, &rt, &model, &adapters)) return rc;
   std::vector<const hearth_adapter*> list;
   for (const Adapter& a : adapters.handles) list.push_back(a.get());
   hearth_export_params params = HEARTH_EXPORT_PARAMS_INIT;

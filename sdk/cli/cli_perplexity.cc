@@ -130,11 +130,9 @@ int RunPerplexity(int argc, char** argv) {
   }
 
   Runtime rt;
-  if (int rc = OpenRuntime(mf, &rt)) return rc;
   Model model;
-  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
   Adapters adapters;
-  if (int rc = LoadAdapters(model.get(), mf.lora, &adapters)) return rc;
+  if (int rc = OpenModelWithAdapters(mf, &rt, &model, &adapters)) return rc;
   hearth_model_info info = HEARTH_MODEL_INFO_INIT;
   if (hearth_error* err = hearth_model_get_info(model.get(), &info)) return ReportError(err);
   bool add_bos = false, add_eos = false;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -151,6 +152,42 @@ TEST_F(CapiAdapter, DetachRestoresBaseAndSessionsAreIndependent) {
   ASSERT_EQ(hearth_session_set_adapters(with, nullptr, nullptr, 0), nullptr);
   EXPECT_EQ(hearth_session_n_past(with), 0u);
   EXPECT_EQ(AllLogits(with, kPrompt), base_logits);
+}
+
+TEST_F(CapiAdapter, ThreadsWithTheirOwnAdaptersOnOneModel) {
+  // One adapter shared by two sessions, one session with another, one bare:
+  // each thread decodes on its own session at once and must get what it
+  // gets alone (run under ThreadSanitizer by scripts/test.sh).
+  hearth_adapter* all = Adapter(model_, kLora + "llama-all");
+  hearth_adapter* qv = Adapter(model_, kLora + "llama-qv-rs");
+  const hearth_adapter* sets[][1] = {{all}, {all}, {qv}};
+  const size_t counts[] = {1, 1, 1, 0};
+  std::vector<hearth_session*> sessions;
+  std::vector<std::vector<float>> alone;
+  for (size_t i = 0; i < 4; ++i) {
+    hearth_session* s = NewSession(model_);
+    if (counts[i] > 0) {
+      ASSERT_EQ(hearth_session_set_adapters(s, sets[i], nullptr, counts[i]), nullptr);
+    }
+    alone.push_back(AllLogits(s, kPrompt));
+    hearth_session_reset(s);
+    sessions.push_back(s);
+  }
+  std::vector<std::vector<float>> together(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      for (int32_t t : kPrompt) {
+        if (hearth_session_feed(sessions[i], &t, 1) != nullptr) return;
+        const float* l = nullptr;
+        size_t n = 0;
+        if (hearth_session_logits(sessions[i], &l, &n) != nullptr) return;
+        together[i].insert(together[i].end(), l, l + n);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(together[i], alone[i]) << "session " << i;
 }
 
 TEST_F(CapiAdapter, InfoAndTargets) {
