@@ -2,7 +2,7 @@
 """Writes the dequantization fixtures of the CPU kernels' tests.
 
 For every weight format hearth's CPU backend reads (F32, F16, BF16, Q8_0,
-Q4_0, Q5_0, Q4_K, Q6_K) it makes random but valid blocks, dequantizes them
+Q4_0, Q5_0, Q4_K, Q6_K, Q4_1) it makes random but valid blocks, dequantizes them
 with the `gguf` Python package (the independent reference), and writes
 
     tests/data/dequant/<fmt>.bin   the raw blocks (GGUF byte layout)
@@ -11,10 +11,11 @@ with the `gguf` Python package (the independent reference), and writes
 backends/cpu/tests/kernels_test.cc compares DequantizeRowRef and
 DequantizeRow against them bit for bit.
 
-Blocks: where gguf can quantize the type (Q8_0, Q4_0, Q5_0) half the blocks
-come from quantizing random floats of varied magnitude; the rest (and all
-Q4_K/Q6_K blocks) are random bytes with random finite f16 scales, which
-covers every nibble, high bit, scale code, subnormal and negative scale.
+Blocks: where gguf can quantize the type (Q8_0, Q4_0, Q5_0, Q4_1) half the
+blocks come from quantizing random floats of varied magnitude; the rest (and
+all Q4_K/Q6_K blocks) are random bytes with random finite f16 scales (and
+minimums), which covers every nibble, high bit, scale code, subnormal and
+negative scale.
 F16 values are random finite halves (with infinities, without NaNs: F16C
 quiets signalling NaNs), BF16 values are any 16 bits.
 
@@ -59,6 +60,7 @@ def random_blocks(rng, qtype, n_blocks):
         QT.Q8_0: [0],
         QT.Q4_0: [0],
         QT.Q5_0: [0],
+        QT.Q4_1: [0, 2],   # d, m
         QT.Q4_K: [0, 2],   # d, dmin
         QT.Q6_K: [208],    # d
     }[qtype]
@@ -83,7 +85,7 @@ def make(rng, qtype):
         data = random_finite_halves(rng, N_ELEMS_FLOAT, allow_inf=True).view(np.uint8)
     elif qtype == QT.BF16:
         data = rng.integers(0, 1 << 16, size=N_ELEMS_FLOAT, dtype=np.uint32).astype(np.uint16).view(np.uint8)
-    elif qtype in (QT.Q8_0, QT.Q4_0, QT.Q5_0):
+    elif qtype in (QT.Q8_0, QT.Q4_0, QT.Q5_0, QT.Q4_1):
         half = N_BLOCKS_32 // 2
         data = np.concatenate([quantized_blocks(rng, qtype, half),
                                random_blocks(rng, qtype, N_BLOCKS_32 - half)]).reshape(-1)
@@ -96,7 +98,9 @@ def make(rng, qtype):
 
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
-    formats = [QT.F32, QT.F16, QT.BF16, QT.Q8_0, QT.Q4_0, QT.Q5_0, QT.Q4_K, QT.Q6_K]
+    # Append new formats at the end: the seed is the position, so the files of
+    # the formats before stay byte-identical.
+    formats = [QT.F32, QT.F16, QT.BF16, QT.Q8_0, QT.Q4_0, QT.Q5_0, QT.Q4_K, QT.Q6_K, QT.Q4_1]
     total = 0
     for i, qtype in enumerate(formats):
         rng = np.random.default_rng(20240 + i)

@@ -16,7 +16,7 @@ namespace hearth::cpu {
 // MatMulCheck() rejects. Nothing here aborts.
 
 // True for the formats these kernels implement: F32, F16, BF16, Q8_0, Q4_0,
-// Q5_0, Q4_K, Q6_K.
+// Q5_0, Q4_1, Q4_K, Q6_K.
 bool KernelSupportsDtype(uint32_t dtype);
 
 // Plain scalar dequantization of `n` elements (a multiple of the block size)

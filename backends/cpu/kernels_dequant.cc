@@ -38,6 +38,17 @@ void DequantQ5_0(const uint8_t* b, float* y) {
   }
 }
 
+// numpy: (d * q) + m, the product rounded to float before the add.
+void DequantQ4_1(const uint8_t* b, float* y) {
+  const float d = HalfToFloat(LoadU16(b));
+  const float m = HalfToFloat(LoadU16(b + 2));
+  const uint8_t* qs = b + 4;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = Rounded(d * static_cast<float>(qs[j] & 0x0f)) + m;
+    y[j + 16] = Rounded(d * static_cast<float>(qs[j] >> 4)) + m;
+  }
+}
+
 void DequantQ4_K(const uint8_t* b, float* y) {
   const float d = HalfToFloat(LoadU16(b));
   const float dmin = HalfToFloat(LoadU16(b + 2));
@@ -86,6 +97,8 @@ BlockDequant BlockDequantFor(uint32_t dtype) {
       return DequantQ4_0;
     case HEARTH_DTYPE_Q5_0:
       return DequantQ5_0;
+    case HEARTH_DTYPE_Q4_1:
+      return DequantQ4_1;
     case HEARTH_DTYPE_Q4_K:
       return DequantQ4_K;
     case HEARTH_DTYPE_Q6_K:
@@ -111,6 +124,7 @@ bool KernelSupportsDtype(uint32_t dtype) {
     case HEARTH_DTYPE_Q8_0:
     case HEARTH_DTYPE_Q4_0:
     case HEARTH_DTYPE_Q5_0:
+    case HEARTH_DTYPE_Q4_1:
     case HEARTH_DTYPE_Q4_K:
     case HEARTH_DTYPE_Q6_K:
       return true;

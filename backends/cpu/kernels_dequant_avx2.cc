@@ -2,7 +2,8 @@
 // scalar reference: every value is the same float products and differences,
 // rounded at the same steps. (For finite scales the Q4_K products d*sc*q are
 // exact, so an FMA would not change them either; NoContract keeps the
-// rounding steps written down rather than relying on that.) The one
+// rounding steps written down rather than relying on that. Q4_1's d*q is
+// exact too: an 11-bit mantissa times a 4-bit integer.) The one
 // difference: F16C quiets a signalling-NaN half, the reference keeps its
 // payload as is.
 #include <immintrin.h>
@@ -57,6 +58,20 @@ void RowQ5_0(const uint8_t* s, float* y, int64_t nb) {
     const __m256 d = _mm256_set1_ps(HalfToFloat(LoadU16(s)));
     const __m256i q = _mm256_or_si256(Nibbles32(s + 6), HighBits32(LoadU32(s + 2)));
     StoreScaled(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), d, y);
+  }
+}
+
+void RowQ4_1(const uint8_t* s, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, s += kQ4_1Bytes, y += 32) {
+    const __m256 d = _mm256_set1_ps(HalfToFloat(LoadU16(s)));
+    const __m256 m = _mm256_set1_ps(HalfToFloat(LoadU16(s + 2)));
+    const __m256i q = Nibbles32(s + 4);
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) {
+      const __m256 prod = NoContract(_mm256_mul_ps(d, I8ToPs(parts[k])));
+      _mm256_storeu_ps(y + 8 * k, _mm256_add_ps(prod, m));
+    }
   }
 }
 
@@ -154,6 +169,9 @@ void Avx2DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n) {
       return;
     case HEARTH_DTYPE_Q5_0:
       RowQ5_0(s, dst, n / 32);
+      return;
+    case HEARTH_DTYPE_Q4_1:
+      RowQ4_1(s, dst, n / 32);
       return;
     case HEARTH_DTYPE_Q4_K:
       RowQ4_K(s, dst, n / 256);

@@ -89,6 +89,8 @@ const char* DtypeName(uint32_t dtype) {
       return "Q4_K";
     case HEARTH_DTYPE_Q6_K:
       return "Q6_K";
+    case HEARTH_DTYPE_Q4_1:
+      return "Q4_1";
     default:
       return "unknown";
   }
@@ -117,6 +119,7 @@ XFormat XFormatFor(uint32_t w_dtype) {
     case HEARTH_DTYPE_Q8_0:
     case HEARTH_DTYPE_Q4_0:
     case HEARTH_DTYPE_Q5_0:
+    case HEARTH_DTYPE_Q4_1:
       return XFormat::kQ8Block32;
     case HEARTH_DTYPE_Q4_K:
     case HEARTH_DTYPE_Q6_K:

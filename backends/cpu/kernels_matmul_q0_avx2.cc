@@ -1,14 +1,16 @@
-// kernels_matmul_q0_avx2.cc — phase 2 of the Q8_0, Q4_0 and Q5_0 products on
-// AVX2: 32-element weight blocks against XBlock32 activations.
+// kernels_matmul_q0_avx2.cc — phase 2 of the Q8_0, Q4_0, Q5_0 and Q4_1
+// products on AVX2: 32-element weight blocks against XBlock32 activations.
 //
 // Per block pair the integer dot product is maddubs (u8 x s8 -> pairs of
 // s16) then madd with ones (-> 8 s32 lanes), scaled by d_w * d_x into a float
 // accumulator. Q8_0 weights are signed, so they go through the sign trick
-// (|w| times x with w's sign). Q4_0/Q5_0 weights are used unsigned (0..15,
-// 0..31) and their offset is taken off as maddubs(offset, x), one product per
-// x block shared by all w rows of the tile (the decode tile instead sums
-// d_w * d_x * sum(q_x) in a scalar). No step can saturate: |pair| <=
-// 2 * 128 * 127 < 32768.
+// (|w| times x with w's sign). Q4_0/Q5_0/Q4_1 weights are used unsigned
+// (0..15, 0..31). The Q4_0/Q5_0 offset is taken off as maddubs(offset, x),
+// one product per x block shared by all w rows of the tile (the decode tile
+// instead sums d_w * d_x * sum(q_x) in a scalar). The Q4_1 minimum adds
+// m_w * dsum_x per block pair: the tile keeps those in one 4-lane vector per
+// x row (lane i for w row i), the decode tile in a scalar. No step can
+// saturate: |pair| <= 2 * 128 * 127 < 32768.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -27,23 +29,39 @@ using avx2::Hsum;
 using avx2::Load256;
 using avx2::Nibbles32;
 
-// Weight formats differ in block size and in how 32 weights become bytes.
+// Weight formats differ in block size, in how 32 weights become bytes, and
+// in the constant part of each weight: none (Q8_0, signed: sign trick), a
+// fixed offset subtracted (Q4_0, Q5_0), or a per-block minimum added (Q4_1,
+// whose f16 m follows d).
 struct Q8_0Format {
   static constexpr int kBytes = kQ8_0Bytes;
-  static constexpr int kOffset = 0;  // signed weights: sign trick
+  static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = false;
   static __m256i Weights(const uint8_t* blk) { return Load256(blk + 2); }
 };
 struct Q4_0Format {
   static constexpr int kBytes = kQ4_0Bytes;
+  static constexpr bool kSigned = false;
   static constexpr int kOffset = 8;
+  static constexpr bool kMin = false;
   static __m256i Weights(const uint8_t* blk) { return Nibbles32(blk + 2); }
 };
 struct Q5_0Format {
   static constexpr int kBytes = kQ5_0Bytes;
+  static constexpr bool kSigned = false;
   static constexpr int kOffset = 16;
+  static constexpr bool kMin = false;
   static __m256i Weights(const uint8_t* blk) {
     return _mm256_or_si256(Nibbles32(blk + 6), HighBits32(LoadU32(blk + 2)));
   }
+};
+struct Q4_1Format {
+  static constexpr int kBytes = kQ4_1Bytes;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true;
+  static __m256i Weights(const uint8_t* blk) { return Nibbles32(blk + 4); }
 };
 
 template <class F>
@@ -51,10 +69,25 @@ struct Q0Kernel {
   static constexpr int kMaxRw = 4;
   static constexpr int kMaxRx = 3;
 
-  // Adds block b of the tile's rows into acc.
+  static_assert(kMaxRw <= 4, "the Q4_1 minimums of a tile's w rows share one __m128");
+
+  // The Q4_1 minimums of block b of the tile's rows, lane i for row i.
+  // Inserted into a register (not stored to memory and reloaded, which would
+  // stall on store forwarding every block).
+  template <int RW>
+  static inline __m128 Mins(const uint8_t* const (&wrow)[RW], int64_t b) {
+    auto m = [&](int i) -> short {
+      return i < RW ? static_cast<short>(LoadU16(wrow[i] + b * F::kBytes + 2)) : 0;
+    };
+    return _mm_cvtph_ps(_mm_setr_epi16(m(0), m(1), m(2), m(3), 0, 0, 0, 0));
+  }
+
+  // Adds block b of the tile's rows into acc (and, for Q4_1, m_w * dsum_x
+  // into mins).
   template <int RW, int RX>
   static inline void Block(const uint8_t* const (&wrow)[RW], const XBlock32* const (&xrow)[RX],
-                           int64_t b, const avx2::RowPrefetcher& prefetch, __m256 (&acc)[RW][RX]) {
+                           int64_t b, const avx2::RowPrefetcher& prefetch, __m256 (&acc)[RW][RX],
+                           __m128 (&mins)[RX]) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i wq[RW], wabs[RW];
     __m256 dw[RW];
@@ -62,8 +95,14 @@ struct Q0Kernel {
       const uint8_t* blk = wrow[i] + b * F::kBytes;
       prefetch.Ahead<F::kBytes>(blk, b * F::kBytes);
       wq[i] = F::Weights(blk);
-      if constexpr (F::kOffset == 0) wabs[i] = _mm256_abs_epi8(wq[i]);
+      if constexpr (F::kSigned) wabs[i] = _mm256_abs_epi8(wq[i]);
       dw[i] = _mm256_set1_ps(Half(blk));
+    }
+    if constexpr (F::kMin) {
+      const __m128 mw = Mins<RW>(wrow, b);
+      for (int j = 0; j < RX; ++j) {
+        mins[j] = _mm_fmadd_ps(mw, _mm_set1_ps(xrow[j][b].dsum), mins[j]);
+      }
     }
     for (int j = 0; j < RX; ++j) {
       const XBlock32& xb = xrow[j][b];
@@ -75,10 +114,12 @@ struct Q0Kernel {
       }
       for (int i = 0; i < RW; ++i) {
         __m256i p16;
-        if constexpr (F::kOffset == 0) {
+        if constexpr (F::kSigned) {
           p16 = _mm256_maddubs_epi16(wabs[i], _mm256_sign_epi8(xq, wq[i]));
-        } else {
+        } else if constexpr (F::kOffset != 0) {
           p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(wq[i], xq), corr);
+        } else {
+          p16 = _mm256_maddubs_epi16(wq[i], xq);
         }
         const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
         acc[i][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(dw[i], dx), acc[i][j]);
@@ -89,8 +130,10 @@ struct Q0Kernel {
   template <int RW, int RX>
   static void Run(const TileArgs& t) {
     __m256 acc[RW][RX];
-    for (int i = 0; i < RW; ++i) {
-      for (int j = 0; j < RX; ++j) acc[i][j] = _mm256_setzero_ps();
+    __m128 mins[RX];
+    for (int j = 0; j < RX; ++j) {
+      for (int i = 0; i < RW; ++i) acc[i][j] = _mm256_setzero_ps();
+      mins[j] = _mm_setzero_ps();
     }
     const uint8_t* wrow[RW];
     for (int i = 0; i < RW; ++i) wrow[i] = t.w + i * t.w_row_bytes;
@@ -99,17 +142,21 @@ struct Q0Kernel {
       xrow[j] = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
     }
     const avx2::RowPrefetcher prefetch(t, RW, F::kBytes);
-    for (int64_t b = 0; b < t.k_units; ++b) Block<RW, RX>(wrow, xrow, b, prefetch, acc);
+    for (int64_t b = 0; b < t.k_units; ++b) Block<RW, RX>(wrow, xrow, b, prefetch, acc, mins);
     for (int j = 0; j < RX; ++j) {
-      for (int i = 0; i < RW; ++i) t.y[j * t.y_row_stride + i] = Hsum(acc[i][j]);
+      float m[4];
+      _mm_storeu_ps(m, mins[j]);
+      for (int i = 0; i < RW; ++i) {
+        t.y[j * t.y_row_stride + i] = F::kMin ? Hsum(acc[i][j]) + m[i] : Hsum(acc[i][j]);
+      }
     }
   }
 };
 
 // The decode tile (one row of w, one of x; every output of an N = 1 product
 // goes through it): two accumulators on alternate blocks against the FMA
-// latency, and the Q4_0/Q5_0 offset as one scalar FMA per block on
-// d_x * sum(q_x) in place of the vector correction.
+// latency, and the Q4_0/Q5_0 offset (Q4_1 minimum) as one scalar FMA per
+// block on d_x * sum(q_x) in place of the vector correction.
 template <class F>
 struct Q0Decode {
   template <bool kPrefetch>
@@ -121,11 +168,12 @@ struct Q0Decode {
     const __m256i xq = Load256(x[b].q);
     const float dw = Half(blk);
     __m256i p16;
-    if constexpr (F::kOffset == 0) {
+    if constexpr (F::kSigned) {
       p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(wq), _mm256_sign_epi8(xq, wq));
     } else {
       p16 = _mm256_maddubs_epi16(wq, xq);
-      off += dw * x[b].dsum;
+      // Q4_1: the block's minimum; Q4_0/Q5_0: d_w, scaled by -offset below.
+      off += (F::kMin ? Half(blk + 2) : dw) * x[b].dsum;
     }
     const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
     acc = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * x[b].d), acc);
@@ -143,8 +191,12 @@ struct Q0Decode {
       Block<(2 * F::kBytes > 64)>(t.w, x, b + 1, prefetch, acc1, off1);
     }
     if (b < t.k_units) Block<true>(t.w, x, b, prefetch, acc0, off0);
-    const float off = static_cast<float>(F::kOffset) * (off0 + off1);
-    t.y[0] = Hsum(_mm256_add_ps(acc0, acc1)) - off;
+    const float sum = Hsum(_mm256_add_ps(acc0, acc1));
+    if constexpr (F::kMin) {
+      t.y[0] = sum + (off0 + off1);
+    } else {
+      t.y[0] = sum - static_cast<float>(F::kOffset) * (off0 + off1);
+    }
   }
 };
 
@@ -165,6 +217,8 @@ TileKernel Avx2Q0TileKernel(uint32_t w_dtype) {
       return MakeQ0Kernel<Q4_0Format>();
     case HEARTH_DTYPE_Q5_0:
       return MakeQ0Kernel<Q5_0Format>();
+    case HEARTH_DTYPE_Q4_1:
+      return MakeQ0Kernel<Q4_1Format>();
     default:
       return TileKernel{};
   }

@@ -105,6 +105,20 @@ float DotQ5_0(const uint8_t* w, const XBlock32* x, int64_t nb) {
   return acc - 16.0f * off;
 }
 
+// Q4_1: sum((d_w q + m) d_x qx) = d_w d_x sum(q qx) + m dsum_x.
+float DotQ4_1(const uint8_t* w, const XBlock32* x, int64_t nb) {
+  float acc = 0.0f, mins = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, w += kQ4_1Bytes, ++x) {
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) {
+      isum += (w[4 + j] & 0x0f) * x->q[j] + (w[4 + j] >> 4) * x->q[j + 16];
+    }
+    acc += HalfToFloat(LoadU16(w)) * x->d * static_cast<float>(isum);
+    mins += HalfToFloat(LoadU16(w + 2)) * x->dsum;
+  }
+  return acc + mins;
+}
+
 float DotQ4_K(const uint8_t* w, const XBlock256* x, int64_t nb) {
   float acc = 0.0f;
   for (int64_t b = 0; b < nb; ++b, w += kQ4_KBytes, ++x) {
@@ -214,6 +228,9 @@ TileKernel ScalarTileKernel(uint32_t w_dtype) {
       break;
     case HEARTH_DTYPE_Q5_0:
       k.fn = Tile<XBlock32, DotQ5_0>;
+      break;
+    case HEARTH_DTYPE_Q4_1:
+      k.fn = Tile<XBlock32, DotQ4_1>;
       break;
     case HEARTH_DTYPE_Q4_K:
       k.fn = Tile<XBlock256, DotQ4_K>;

@@ -17,10 +17,10 @@
 namespace hearth::cpu {
 namespace {
 
-constexpr uint32_t kWeightDtypes = (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) |
-                                   (1u << HEARTH_DTYPE_BF16) | (1u << HEARTH_DTYPE_Q8_0) |
-                                   (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
-                                   (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K);
+constexpr uint32_t kWeightDtypes =
+    (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) | (1u << HEARTH_DTYPE_BF16) |
+    (1u << HEARTH_DTYPE_Q8_0) | (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
+    (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K) | (1u << HEARTH_DTYPE_Q4_1);
 
 // Below this many activation rows the kernels' dot products win (decode).
 constexpr int64_t kDnnlMinN = 16;

@@ -16,6 +16,8 @@ namespace hearth::cpu {
 //                                                             x[j+16] = d*((qs[j]>>4)-8)
 //   Q5_0 (32 elems, 22 B):  f16 d | u32 qh | u8 qs[16]        as Q4_0 with bit j of qh as
 //                                                             bit 4 of element j, minus 16
+//   Q4_1 (32 elems, 20 B):  f16 d | f16 m | u8 qs[16]         x[j] = d*(qs[j]&15) + m,
+//                                                             x[j+16] = d*(qs[j]>>4) + m
 //   Q4_K (256 elems, 144 B): f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
 //       8 sub-blocks of 32 with 6-bit scale sc and min m: x = (d*sc)*q - (dmin*m);
 //       sub-blocks 2p and 2p+1 are the low and high nibbles of qs[32p .. 32p+31].
@@ -26,6 +28,7 @@ namespace hearth::cpu {
 inline constexpr int kQ8_0Bytes = 34;
 inline constexpr int kQ4_0Bytes = 18;
 inline constexpr int kQ5_0Bytes = 22;
+inline constexpr int kQ4_1Bytes = 20;
 inline constexpr int kQ4_KBytes = 144;
 inline constexpr int kQ6_KBytes = 210;
 inline constexpr int kQ4_KScales = 4;    // offset of scales[12]
@@ -37,7 +40,8 @@ inline constexpr int kQ6_KD = 208;       // offset of d
 // Activations of a quantized product, quantized per row in phase 1.
 // For the 32-element formats: q = round(x/d), d = max|x|/127, and
 // dsum = d * sum(q), which carries the constant offset (-8, -16) of Q4_0/Q5_0
-// weights out of the integer dot product.
+// weights and the per-block minimum m of Q4_1 (m * dsum) out of the integer
+// dot product.
 struct XBlock32 {
   float d;
   float dsum;

@@ -44,7 +44,8 @@ _Static_assert(HEARTH_TOKENIZE_ADD_SPECIAL == 1u && HEARTH_TOKENIZE_PARSE_SPECIA
                "token flags");
 _Static_assert(HEARTH_DTYPE_F32 == 0 && HEARTH_DTYPE_F16 == 1 && HEARTH_DTYPE_BF16 == 2 &&
                    HEARTH_DTYPE_I32 == 3 && HEARTH_DTYPE_Q8_0 == 4 && HEARTH_DTYPE_Q4_0 == 5 &&
-                   HEARTH_DTYPE_Q5_0 == 6 && HEARTH_DTYPE_Q4_K == 7 && HEARTH_DTYPE_Q6_K == 8,
+                   HEARTH_DTYPE_Q5_0 == 6 && HEARTH_DTYPE_Q4_K == 7 && HEARTH_DTYPE_Q6_K == 8 &&
+                   HEARTH_DTYPE_Q4_1 == 9,
                "dtypes are append-only");
 _Static_assert(HEARTH_OP_NONE == 0 && HEARTH_OP_GET_ROWS == 1 && HEARTH_OP_MUL_MAT == 2 &&
                    HEARTH_OP_ADD == 3 && HEARTH_OP_MUL == 4 && HEARTH_OP_SCALE == 5 &&

@@ -344,7 +344,7 @@ TEST(GgmlTypes, HearthDtypeMappingAgreesWithThePluginAbi) {
       {kGgmlBF16, HEARTH_DTYPE_BF16}, {kGgmlI32, HEARTH_DTYPE_I32},
       {kGgmlQ8_0, HEARTH_DTYPE_Q8_0}, {kGgmlQ4_0, HEARTH_DTYPE_Q4_0},
       {kGgmlQ5_0, HEARTH_DTYPE_Q5_0}, {kGgmlQ4_K, HEARTH_DTYPE_Q4_K},
-      {kGgmlQ6_K, HEARTH_DTYPE_Q6_K},
+      {kGgmlQ6_K, HEARTH_DTYPE_Q6_K}, {kGgmlQ4_1, HEARTH_DTYPE_Q4_1},
   };
   for (const auto& [ggml, dtype] : mapped) {
     EXPECT_EQ(GgmlTypeToHearthDtype(ggml), dtype) << GgmlTypeName(ggml);
@@ -355,7 +355,7 @@ TEST(GgmlTypes, HearthDtypeMappingAgreesWithThePluginAbi) {
   }
   int n_mapped = 0;
   for (uint32_t id = 0; id < 64; ++id) n_mapped += GgmlTypeToHearthDtype(id) >= 0;
-  EXPECT_EQ(n_mapped, 9);
+  EXPECT_EQ(n_mapped, 10);
 }
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 namespace hearth {
@@ -116,6 +117,8 @@ TEST(GraphTest, QuantizedContiguousStrides) {
   EXPECT_EQ(d.nb[2], 3 * 2 * 144);
   EXPECT_EQ(OpName(HEARTH_OP_ATTENTION), "attention");
   EXPECT_EQ(DtypeName(HEARTH_DTYPE_Q6_K), "Q6_K");
+  EXPECT_EQ(DtypeName(HEARTH_DTYPE_Q4_1), "Q4_1");
+  EXPECT_EQ(DtypeName(HEARTH_DTYPE_COUNT_), "dtype " + std::to_string(HEARTH_DTYPE_COUNT_));
   EXPECT_EQ(OpName(999), "op 999");
 }
 

@@ -175,14 +175,21 @@ TEST(BpeTest, MalformedMergesAreErrorsNamingTheLine) {
   }
 }
 
-TEST(BpeTest, VocabularyMissingAByteUsesUnkOrFails) {
+TEST(BpeTest, AByteWithNoTokenUsesARealUnknownTokenOrIsDropped) {
+  // As Hugging Face's byte-level BPE: no unknown token, the byte is dropped.
   Builder b;
   b.v.tokens['z'] = "<never>";  // drop the token for byte 'z'
   auto tok = b.Build();
   ASSERT_NE(tok, nullptr);
-  auto ids = tok->Encode("az", false, false);
-  ASSERT_FALSE(ids.ok());
-  EXPECT_THAT(ids.status().message(), HasSubstr("0x7a"));
+  EXPECT_THAT(Enc(*tok, "az"), ElementsAre('a'));
+  EXPECT_THAT(Enc(*tok, "z"), ElementsAre());
+  // A control token recorded as "unknown" (SmolLM2: <|endoftext|>) must
+  // never be injected into a prompt.
+  b.v.unk = b.Add("<|endoftext|>", kControl);
+  auto tok_ctl = b.Build();
+  ASSERT_NE(tok_ctl, nullptr);
+  EXPECT_THAT(Enc(*tok_ctl, "aza"), ElementsAre('a', 'a'));
+  // A real unknown token stands in for it.
   b.v.unk = b.Add("<unk>", kUnknown);
   auto tok2 = b.Build();
   ASSERT_NE(tok2, nullptr);

@@ -40,7 +40,7 @@ struct Format {
 const Format kFormats[] = {
     {HEARTH_DTYPE_F32, "f32"},   {HEARTH_DTYPE_F16, "f16"},   {HEARTH_DTYPE_BF16, "bf16"},
     {HEARTH_DTYPE_Q8_0, "q8_0"}, {HEARTH_DTYPE_Q4_0, "q4_0"}, {HEARTH_DTYPE_Q5_0, "q5_0"},
-    {HEARTH_DTYPE_Q4_K, "q4_k"}, {HEARTH_DTYPE_Q6_K, "q6_k"},
+    {HEARTH_DTYPE_Q4_K, "q4_k"}, {HEARTH_DTYPE_Q6_K, "q6_k"}, {HEARTH_DTYPE_Q4_1, "q4_1"},
 };
 
 std::string FormatName(const testing::TestParamInfo<Format>& info) { return info.param.name; }
@@ -120,6 +120,7 @@ std::vector<uint8_t> RandomWeights(uint32_t dtype, int64_t rows, int64_t k, int6
           PutHalf(blk, RandomHalf(rng, 8, 12));
           break;
         case HEARTH_DTYPE_Q4_K:
+        case HEARTH_DTYPE_Q4_1:  // d, and dmin or m
           PutHalf(blk, RandomHalf(rng, 8, 12));
           PutHalf(blk + 2, RandomHalf(rng, 8, 12));
           break;

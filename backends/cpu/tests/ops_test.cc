@@ -56,6 +56,7 @@ std::vector<uint8_t> RandomWeights(uint32_t dtype, int64_t rows, int64_t k, uint
     } else {
       put_half(p, scale(rng));
       if (dtype == HEARTH_DTYPE_Q4_K) put_half(p + 2, scale(rng));
+      if (dtype == HEARTH_DTYPE_Q4_1) put_half(p + 2, 8 * scale(rng) * val(rng));  // m
     }
   }
   return out;
@@ -88,7 +89,7 @@ std::vector<double> WeightRow(uint32_t dtype, const std::vector<uint8_t>& w, int
 
 const uint32_t kAllWeightDtypes[] = {HEARTH_DTYPE_F32,  HEARTH_DTYPE_F16,  HEARTH_DTYPE_BF16,
                                      HEARTH_DTYPE_Q8_0, HEARTH_DTYPE_Q4_0, HEARTH_DTYPE_Q5_0,
-                                     HEARTH_DTYPE_Q4_K, HEARTH_DTYPE_Q6_K};
+                                     HEARTH_DTYPE_Q4_1, HEARTH_DTYPE_Q4_K, HEARTH_DTYPE_Q6_K};
 
 int64_t KFor(uint32_t dtype, int64_t plain) {
   int64_t be = hearth_dtype_block_elems(dtype);
@@ -170,8 +171,8 @@ TEST_P(OpsTest, MulMatEveryDtypeDecodeAndPrompt) {
 
 TEST_P(OpsTest, MulMatStridedAndBatched) {
   uint32_t seed = 200;
-  for (uint32_t dtype :
-       {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, HEARTH_DTYPE_Q4_0}) {
+  for (uint32_t dtype : {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, HEARTH_DTYPE_Q4_0,
+                         HEARTH_DTYPE_Q4_1}) {
     for (int64_t n : {2, 20}) {
       CheckMulMat(b_, dtype, KFor(dtype, 33), 9, n, 2, false, true, seed++);
       CheckMulMat(b_, dtype, KFor(dtype, 33), 9, n, 3, true, false, seed++);

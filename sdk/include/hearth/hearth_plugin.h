@@ -80,7 +80,8 @@ typedef enum hearth_dtype {
   HEARTH_DTYPE_Q5_0 = 6, /* 32 elems: f16 d, 4 bytes high bits, 16 bytes nibbles */
   HEARTH_DTYPE_Q4_K = 7, /* 256 elems: f16 d, f16 dmin, 12 bytes scales, 128 bytes */
   HEARTH_DTYPE_Q6_K = 8, /* 256 elems: 128 ql, 64 qh, int8 scales[16], f16 d   */
-  HEARTH_DTYPE_COUNT_ = 9 /* not a type; grows as types are appended */
+  HEARTH_DTYPE_Q4_1 = 9, /* 32 elems: f16 d, f16 m, 16 bytes of nibbles (x = d*q + m)   */
+  HEARTH_DTYPE_COUNT_ = 10 /* not a type; grows as types are appended */
 } hearth_dtype;
 
 /** Elements per block (1 for plain types). 0 for an unknown dtype. @since 1.0 */
@@ -88,7 +89,8 @@ static inline int64_t hearth_dtype_block_elems(uint32_t dtype) {
   switch (dtype) {
     case HEARTH_DTYPE_F32: case HEARTH_DTYPE_F16: case HEARTH_DTYPE_BF16:
     case HEARTH_DTYPE_I32: return 1;
-    case HEARTH_DTYPE_Q8_0: case HEARTH_DTYPE_Q4_0: case HEARTH_DTYPE_Q5_0: return 32;
+    case HEARTH_DTYPE_Q8_0: case HEARTH_DTYPE_Q4_0: case HEARTH_DTYPE_Q5_0:
+    case HEARTH_DTYPE_Q4_1: return 32;
     case HEARTH_DTYPE_Q4_K: case HEARTH_DTYPE_Q6_K: return 256;
     default: return 0;
   }
@@ -104,6 +106,7 @@ static inline int64_t hearth_dtype_block_bytes(uint32_t dtype) {
     case HEARTH_DTYPE_Q5_0: return 22;
     case HEARTH_DTYPE_Q4_K: return 144;
     case HEARTH_DTYPE_Q6_K: return 210;
+    case HEARTH_DTYPE_Q4_1: return 20;
     default: return 0;
   }
 }

@@ -32,7 +32,7 @@ constexpr TypeTraits kTypes[] = {
     {kGgmlF32, "F32", 1, 4, HEARTH_DTYPE_F32},
     {kGgmlF16, "F16", 1, 2, HEARTH_DTYPE_F16},
     {kGgmlQ4_0, "Q4_0", 32, 18, HEARTH_DTYPE_Q4_0},
-    {kGgmlQ4_1, "Q4_1", 32, 20, -1},
+    {kGgmlQ4_1, "Q4_1", 32, 20, HEARTH_DTYPE_Q4_1},
     {kGgmlQ5_0, "Q5_0", 32, 22, HEARTH_DTYPE_Q5_0},
     {kGgmlQ5_1, "Q5_1", 32, 24, -1},
     {kGgmlQ8_0, "Q8_0", 32, 34, HEARTH_DTYPE_Q8_0},

@@ -86,8 +86,8 @@ std::string OpName(uint32_t op) {
 }
 
 std::string DtypeName(uint32_t dtype) {
-  static const char* const kNames[] = {"F32",  "F16",  "BF16", "I32", "Q8_0",
-                                       "Q4_0", "Q5_0", "Q4_K", "Q6_K"};
+  static const char* const kNames[] = {"F32",  "F16",  "BF16", "I32",  "Q8_0",
+                                       "Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q4_1"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == HEARTH_DTYPE_COUNT_, "name every dtype");
   if (dtype < HEARTH_DTYPE_COUNT_) return kNames[dtype];
   return "dtype " + std::to_string(dtype);

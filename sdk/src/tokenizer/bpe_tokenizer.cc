@@ -52,6 +52,9 @@ class BpeTokenizer final : public FragmentTokenizer {
       all.try_emplace(vocab_.tokens[i], id);
       if (IsPlainTokenType(id)) ids_.try_emplace(vocab_.tokens[i], id);
     }
+    unk_is_unknown_ = vocab_.unk >= 0 &&
+                      (vocab_.token_types.empty() ||
+                       vocab_.token_types[static_cast<size_t>(vocab_.unk)] != kControl);
     for (int b = 0; b < 256; ++b) {
       std::string s;
       AppendUtf8(b2c[b], &s);
@@ -142,16 +145,17 @@ class BpeTokenizer final : public FragmentTokenizer {
         const unsigned char c = static_cast<unsigned char>(piece[i]);
         int32_t id = byte_ids_[c];
         if (id < 0) {
-          if (vocab_.unk < 0) {
-            return absl::InvalidArgumentError(absl::StrFormat(
-                "byte 0x%02x of \"%s\" has no token and the vocabulary has no unknown token", c,
-                std::string(piece)));
-          }
+          // A byte the vocabulary has no token for (SmolLM2 lacks 21) is
+          // dropped, as Hugging Face's and llama.cpp's byte-level BPE do;
+          // only a real unknown token stands in for it, never a control
+          // token a converter recorded as "unknown" (<|endoftext|>).
+          if (!unk_is_unknown_) continue;
           id = vocab_.unk;
         }
-        const int32_t k = static_cast<int32_t>(i);
+        const int32_t k = static_cast<int32_t>(syms.size());
         syms.push_back({id, k - 1, k + 1});
       }
+      if (syms.empty()) continue;
       syms.back().next = -1;
       auto consider = [&](int32_t l, int32_t r) {
         if (l < 0 || r < 0) return;
@@ -196,6 +200,7 @@ class BpeTokenizer final : public FragmentTokenizer {
   absl::flat_hash_map<std::string_view, int32_t> ids_;  // views into vocab_.tokens
   absl::flat_hash_map<uint64_t, Merge> merges_;         // (left id, right id) -> merge
   std::array<int32_t, 256> byte_ids_;
+  bool unk_is_unknown_ = false;  // vocab_.unk may stand in for a byte with no token
   std::array<int16_t, 324> byte_of_cp_;  // inverse of bytes_to_unicode (codes < 324)
   const std::array<uint32_t, 256> byte_cp_ = ByteToCodepoint();
 };

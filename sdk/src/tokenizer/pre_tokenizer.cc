@@ -46,6 +46,13 @@ const std::vector<PreTokenizerSpec>& Specs() {
       {{"gpt2", "gpt-2", "default"}, {kGpt2Regex}, false},
       {{"llama3", "llama-bpe", "llama-v3"}, {kLlama3Regex}, true},
       {{"qwen2"}, {kQwen2Regex}, false},
+      // SmolLM/SmolLM2 (tokenizer.json of HuggingFaceTB/SmolLM2-135M-Instruct):
+      // Digits(individual_digits) makes every numeric character (Rust's
+      // is_numeric: categories Nd, Nl, No) a piece of its own, then ByteLevel
+      // cuts each piece with GPT-2's pattern. Splitting digits first matters
+      // for the spaces before them: "a  1" is "a", "  ", "1", where GPT-2's
+      // pattern alone gives "a", " ", " 1".
+      {{"smollm"}, {R"(\p{N})", kGpt2Regex}, false},
       // DeepSeek LLM (tokenizer.json of deepseek-llm-7b-base): a Sequence of
       // Split(Isolated) pre-tokenizers. The second is the cased letters
       // (Lu/Ll/Lt) of an older Unicode, as ranges.
