@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_util.h"
 #include "hearth/hearth_plugin.h"
 #include "sdk/src/adapter/lora_file.h"
 #include "sdk/src/format/gguf.h"
@@ -22,11 +23,7 @@
 
 namespace {
 
-uint8_t Touch(const uint8_t* p, uint64_t n) {
-  uint8_t acc = 0;
-  for (uint64_t i = 0; i < n; ++i) acc ^= p[i];
-  return acc;
-}
+using hearth_fuzz::Touch;
 
 uint64_t ElemBytes(uint32_t dtype) { return dtype == HEARTH_DTYPE_F32 ? 4 : 2; }
 

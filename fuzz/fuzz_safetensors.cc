@@ -7,18 +7,10 @@
 #include <cstdint>
 #include <string>
 
+#include "fuzz/fuzz_util.h"
 #include "sdk/src/format/safetensors.h"
 
-namespace {
-
-// Reads each byte of [p, p + n) so ASan checks the whole range.
-uint8_t Touch(const uint8_t* p, uint64_t n) {
-  uint8_t acc = 0;
-  for (uint64_t i = 0; i < n; ++i) acc ^= p[i];
-  return acc;
-}
-
-}  // namespace
+using hearth_fuzz::Touch;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace st = hearth::safetensors;

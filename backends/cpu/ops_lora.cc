@@ -1,6 +1,6 @@
 // ops_lora.cc — LORA_MUL_MAT on the CPU: out = y + s_t * B (A x), a LoRA pair
-// applied beside the base projection, as one node so that decode pays two
-// pool wake-ups per adapter and target rather than the four nodes (matmul,
+// applied beside the base projection, as one node so that decode pays one
+// pool wake-up per adapter and target rather than the four nodes (matmul,
 // matmul, scale, add) the composed form costs.
 //
 // Phase 1 runs the matmul kernels with A as the weight: t[R, T] = A x, into

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli_commands.h"
 #include "cli_common.h"
@@ -94,6 +95,19 @@ int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
   return kExitOk;
 }
 
+// Loads each adapter for `model` (NULL: the file on its own) and prints it.
+int DescribeAdapters(hearth_model* model, const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    hearth_adapter* raw = nullptr;
+    if (hearth_error* err = hearth_adapter_load(model, path.c_str(), nullptr, &raw)) {
+      return ReportError(err, path);
+    }
+    Adapter adapter(raw);
+    if (int rc = PrintAdapter(adapter.get(), path)) return rc;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunInfo(int argc, char** argv) {
@@ -112,15 +126,7 @@ int RunInfo(int argc, char** argv) {
     return p.UsageError("unexpected argument '" + p.positional()[0] + "'");
   }
   if (!mf.lora.empty() && mf.model.empty()) {
-    for (const std::string& path : mf.lora) {
-      hearth_adapter* raw = nullptr;
-      if (hearth_error* err = hearth_adapter_load(nullptr, path.c_str(), nullptr, &raw)) {
-        return ReportError(err, path);
-      }
-      Adapter adapter(raw);
-      if (int rc = PrintAdapter(adapter.get(), path)) return rc;
-    }
-    return kExitOk;
+    return DescribeAdapters(nullptr, mf.lora);
   }
   const uint32_t abi = hearth_abi_version();
   std::printf("hearth %s (ABI %u.%u)\n", hearth_version_string(), abi >> 16, abi & 0xFFFFu);
@@ -133,15 +139,7 @@ int RunInfo(int argc, char** argv) {
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
   if (int rc = PrintModel(model.get(), mf.model)) return rc;
-  for (const std::string& path : mf.lora) {
-    hearth_adapter* raw = nullptr;
-    if (hearth_error* err = hearth_adapter_load(model.get(), path.c_str(), nullptr, &raw)) {
-      return ReportError(err, path);
-    }
-    Adapter adapter(raw);
-    if (int rc = PrintAdapter(adapter.get(), path)) return rc;
-  }
-  return kExitOk;
+  return DescribeAdapters(model.get(), mf.lora);
 }
 
 }  // namespace hearth::cli

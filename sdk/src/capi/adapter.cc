@@ -8,6 +8,23 @@
 #include "sdk/src/capi/handles.h"
 #include "sdk/src/runtime/export.h"
 
+namespace {
+
+// The (adapter, scale) list of a C call; scales may be NULL (1.0 each).
+hearth_error* ReadAdapterSet(const char* func, const hearth_adapter* const* adapters,
+                             const float* scales, size_t n, hearth::Session::AdapterSet* set) {
+  for (size_t i = 0; i < n; ++i) {
+    if (adapters[i] == nullptr) {
+      return hearth::capi::MakeError(HEARTH_INVALID_ARGUMENT, std::string(func) + ": adapters[" +
+                                                                  std::to_string(i) + "] is NULL");
+    }
+    set->emplace_back(adapters[i]->adapter, scales ? scales[i] : 1.0f);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 extern "C" {
 
 hearth_error* hearth_adapter_load(hearth_model* model, const char* path,
@@ -90,14 +107,7 @@ hearth_error* hearth_session_set_adapters(hearth_session* session,
   HEARTH_CAPI_CHECK_NOT_NULL(session);
   if (adapters == nullptr && n > 0) return hearth::capi::NullArgumentError(__func__, "adapters");
   hearth::Session::AdapterSet set;
-  for (size_t i = 0; i < n; ++i) {
-    if (adapters[i] == nullptr) {
-      return hearth::capi::MakeError(HEARTH_INVALID_ARGUMENT,
-                                     "hearth_session_set_adapters: adapters[" +
-                                         std::to_string(i) + "] is NULL");
-    }
-    set.emplace_back(adapters[i]->adapter, scales ? scales[i] : 1.0f);
-  }
+  HEARTH_CAPI_RETURN_IF_ERROR(ReadAdapterSet(__func__, adapters, scales, n, &set));
   return hearth::capi::ToError(session->session->SetAdapters(std::move(set)));
   HEARTH_CAPI_CATCH_ERROR
 }
@@ -114,14 +124,7 @@ hearth_error* hearth_model_export_merged(const hearth_model* model,
   const hearth_export_params defaults = HEARTH_EXPORT_PARAMS_INIT;
   HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
   hearth::Session::AdapterSet set;
-  for (size_t i = 0; i < n; ++i) {
-    if (adapters[i] == nullptr) {
-      return hearth::capi::MakeError(HEARTH_INVALID_ARGUMENT,
-                                     "hearth_model_export_merged: adapters[" +
-                                         std::to_string(i) + "] is NULL");
-    }
-    set.emplace_back(adapters[i]->adapter, scales ? scales[i] : 1.0f);
-  }
+  HEARTH_CAPI_RETURN_IF_ERROR(ReadAdapterSet(__func__, adapters, scales, n, &set));
   return hearth::capi::ToError(hearth::ExportMerged(
       *model->model, set, path, p.merged_type ? std::string(p.merged_type) : std::string()));
   HEARTH_CAPI_CATCH_ERROR

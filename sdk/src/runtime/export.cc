@@ -7,6 +7,7 @@
 #include "sdk/src/runtime/export.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
