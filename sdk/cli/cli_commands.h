@@ -14,6 +14,7 @@ int RunBench(int argc, char** argv);       // cli_bench.cc
 int RunChat(int argc, char** argv);        // cli_chat.cc
 int RunPerplexity(int argc, char** argv);  // cli_perplexity.cc
 int RunExport(int argc, char** argv);      // cli_export.cc
+int RunData(int argc, char** argv);        // cli_data.cc
 
 }  // namespace hearth::cli
 

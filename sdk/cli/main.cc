@@ -32,6 +32,8 @@ constexpr Command kCommands[] = {
     {"info", "list plugins and devices, or describe a model (-m)", RunInfo},
     {"bench", "measure prompt processing and generation speed, and memory bandwidth", RunBench},
     {"export", "write a standalone GGUF with LoRA adapters merged in (--merge)", RunExport},
+    {"data", "check a JSONL training file against a model: examples, tokens, trained part",
+     RunData},
 };
 
 void PrintTopHelp(std::FILE* out) {

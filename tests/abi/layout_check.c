@@ -76,6 +76,8 @@ static const hearth_adapter_params kAdapterParams = HEARTH_ADAPTER_PARAMS_INIT;
 static const hearth_adapter_info kAdapterInfo = HEARTH_ADAPTER_INFO_INIT;
 static const hearth_adapter_target kAdapterTarget = HEARTH_ADAPTER_TARGET_INIT;
 static const hearth_export_params kExportParams = HEARTH_EXPORT_PARAMS_INIT;
+static const hearth_dataset_params kDatasetParams = HEARTH_DATASET_PARAMS_INIT;
+static const hearth_dataset_info kDatasetInfo = HEARTH_DATASET_INFO_INIT;
 
 /* Referenced so the objects above are not unused; never called. */
 size_t hearth_abi_layout_check_total_(void);
@@ -85,7 +87,7 @@ size_t hearth_abi_layout_check_total_(void) {
          kSessionParams.struct_size + kGenerateParams.struct_size +
          kGenerateResult.struct_size + kGenerateParams.sampling.struct_size +
          kAdapterParams.struct_size + kAdapterInfo.struct_size + kAdapterTarget.struct_size +
-         kExportParams.struct_size;
+         kExportParams.struct_size + kDatasetParams.struct_size + kDatasetInfo.struct_size;
 }
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -210,6 +212,21 @@ PIN_OFFSET(hearth_adapter_target, n_out, 40);
 
 PIN_SIZE(hearth_export_params, 16);
 PIN_OFFSET(hearth_export_params, merged_type, 8);
+
+PIN_SIZE(hearth_dataset_params, 12);
+PIN_OFFSET(hearth_dataset_params, max_tokens, 4);
+PIN_OFFSET(hearth_dataset_params, truncate, 8);
+
+PIN_SIZE(hearth_dataset_info, 72);
+PIN_OFFSET(hearth_dataset_info, max_tokens, 4);
+PIN_OFFSET(hearth_dataset_info, n_examples, 8);
+PIN_OFFSET(hearth_dataset_info, n_tokens, 16);
+PIN_OFFSET(hearth_dataset_info, n_trained_tokens, 24);
+PIN_OFFSET(hearth_dataset_info, longest, 32);
+PIN_OFFSET(hearth_dataset_info, n_truncated, 40);
+PIN_OFFSET(hearth_dataset_info, n_text, 48);
+PIN_OFFSET(hearth_dataset_info, n_prompt_completion, 56);
+PIN_OFFSET(hearth_dataset_info, n_messages, 64);
 
 PIN_SIZE(hearth_status_code, 4);
 

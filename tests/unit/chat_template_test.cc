@@ -44,6 +44,35 @@ TEST(ChatTemplate, ChatmlAndLlama3) {
             "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST] A </s><s>[INST] V [/INST]");
 }
 
+TEST(ChatTemplate, ContentSpansCoverEachMessageAndNothingElse) {
+  const std::vector<Message> conversation = {
+      {"system", "Be brief."}, {"user", "Hi <|im_end|>"}, {"assistant", "Hello!"}, {"user", "Q"}};
+  for (const char* format : {"gemma", "chatml", "llama3", "llama2"}) {
+    std::vector<ContentSpan> spans;
+    auto text = Render(format, conversation, true, &spans);
+    ASSERT_TRUE(text.ok()) << format;
+    ASSERT_EQ(spans.size(), conversation.size()) << format;
+    size_t prev_end = 0;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      EXPECT_EQ(text->substr(spans[i].begin, spans[i].end - spans[i].begin),
+                conversation[i].content)
+          << format << " message " << i;
+      EXPECT_GE(spans[i].begin, prev_end) << format << " message " << i;
+      prev_end = spans[i].end;
+    }
+    // The markup alone, contents removed, is the format's and nothing of the user's.
+    std::string markup;
+    size_t at = 0;
+    for (const ContentSpan& s : spans) {
+      markup += text->substr(at, s.begin - at);
+      at = s.end;
+    }
+    markup += text->substr(at);
+    EXPECT_EQ(markup.find("Hello"), std::string::npos) << format;
+    EXPECT_EQ(markup.find("Hi"), std::string::npos) << format;
+  }
+}
+
 TEST(ChatTemplate, BadInputIsNamed) {
   auto bad = Render("chatml", {{"user", "a"}, {"robot", "b"}}, true);
   ASSERT_FALSE(bad.ok());

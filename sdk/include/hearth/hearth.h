@@ -536,6 +536,73 @@ HEARTH_API hearth_error* hearth_model_export_merged(const hearth_model* model,
                                                     const char* path,
                                                     const hearth_export_params* params);
 
+/* ------------------------------------------------------------------------- */
+/* Training data                                                              */
+/* ------------------------------------------------------------------------- */
+
+/** Training examples read from a JSONL file and tokenized for a model: each
+ *  example is token ids plus a flag per id saying whether the loss trains
+ *  the model to predict it. One JSON object per line (blank lines skipped):
+ *    {"text": "..."}                             every id trained, EOS added
+ *    {"prompt": "...", "completion": "..."}      the completion's ids and EOS
+ *    {"messages": [{"role": "user", "content": "..."}, ...]}
+ *      rendered in the model's chat format (as hearth_chat_format does);
+ *      each assistant turn is trained, its closing marker included.
+ *  Text in a record is never parsed for control tokens. Other keys of a
+ *  record are ignored; other keys of a message are an error. Where the
+ *  trained part starts the text is cut, so the ids there are those a session
+ *  would generate after the prompt. docs/training-data.md. @since 1.0 */
+typedef struct hearth_dataset hearth_dataset;
+
+/** @since 1.0 */
+typedef struct hearth_dataset_params {
+  uint32_t struct_size;
+  uint32_t max_tokens; /* longest example; 0 = the model's training context */
+  int32_t truncate;    /* non-zero: cut longer examples at max_tokens (from the end)
+                          instead of failing */
+} hearth_dataset_params;
+#define HEARTH_DATASET_PARAMS_INIT { sizeof(hearth_dataset_params), 0, 0 }
+
+/** Reads and tokenizes the JSONL file at `path` for `model`. Every record is
+ *  checked; the first bad one fails the load with an error naming the file,
+ *  the line and the field (INVALID_ARGUMENT). `params` may be NULL.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_dataset_load(const hearth_model* model, const char* path,
+                                             const hearth_dataset_params* params,
+                                             hearth_dataset** out);
+/** @since 1.0 */
+HEARTH_API void hearth_dataset_free(hearth_dataset* dataset);
+
+/** @since 1.0 */
+typedef struct hearth_dataset_info {
+  uint32_t struct_size;
+  uint32_t max_tokens;         /* the limit applied */
+  uint64_t n_examples;
+  uint64_t n_tokens;           /* over all examples */
+  uint64_t n_trained_tokens;   /* ids the loss includes */
+  uint64_t longest;            /* ids of the longest example */
+  uint64_t n_truncated;
+  uint64_t n_text;             /* examples of each record kind */
+  uint64_t n_prompt_completion;
+  uint64_t n_messages;
+} hearth_dataset_info;
+#define HEARTH_DATASET_INFO_INIT \
+  { sizeof(hearth_dataset_info), 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_dataset_get_info(const hearth_dataset* dataset,
+                                                 hearth_dataset_info* out);
+
+/** Example `index` (< n_examples), in file order: its ids into `tokens` and
+ *  one 0/1 per id into `trained` (either may be NULL), with the capacity
+ *  protocol of hearth_tokenize (both NULL and capacity 0: *n_tokens gets the
+ *  length). `line` (may be NULL) gets the record's 1-based line in the file.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_dataset_get_example(const hearth_dataset* dataset, size_t index,
+                                                    int32_t* tokens, uint8_t* trained,
+                                                    size_t capacity, size_t* n_tokens,
+                                                    uint64_t* line);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -7,7 +7,9 @@
 namespace hearth::chat {
 namespace {
 
-using Renderer = absl::StatusOr<std::string> (*)(const std::vector<Message>&, bool);
+// Where each message's content went in the output (see Render).
+using Spans = std::vector<ContentSpan>;
+using Renderer = absl::StatusOr<std::string> (*)(const std::vector<Message>&, bool, Spans*);
 
 absl::StatusOr<std::string> CanonicalRole(const std::vector<Message>& m, size_t i) {
   const std::string& r = m[i].role;
@@ -17,10 +19,18 @@ absl::StatusOr<std::string> CanonicalRole(const std::vector<Message>& m, size_t 
                                                  "' (use system, user or assistant)"));
 }
 
-// Gemma: user/model turns; no system role, so a system message is put in
+// Appends message i's content to `out` and notes its span.
+void PutContent(const std::vector<Message>& m, size_t i, std::string* out, Spans* spans) {
+  (*spans)[i].begin = out->size();
+  out->append(m[i].content);
+  (*spans)[i].end = out->size();
+}
+
+// Gemma: user/model turns; no system role, so system messages are put in
 // front of the first user turn, as Google's template does.
-absl::StatusOr<std::string> RenderGemma(const std::vector<Message>& m, bool gen) {
-  std::string out, system;
+absl::StatusOr<std::string> RenderGemma(const std::vector<Message>& m, bool gen, Spans* spans) {
+  std::string out;
+  std::vector<size_t> system;
   bool seen_turn = false;
   for (size_t i = 0; i < m.size(); ++i) {
     auto role = CanonicalRole(m, i);
@@ -30,57 +40,75 @@ absl::StatusOr<std::string> RenderGemma(const std::vector<Message>& m, bool gen)
         return absl::InvalidArgumentError(
             absl::StrCat("message ", i, ": gemma takes a system message only first"));
       }
-      absl::StrAppend(&system, m[i].content, "\n\n");
+      system.push_back(i);
       continue;
     }
     if (!seen_turn && *role != "user") {
       return absl::InvalidArgumentError(
           absl::StrCat("message ", i, ": gemma conversations start with a user turn"));
     }
-    const char* who = *role == "user" ? "user" : "model";
-    absl::StrAppend(&out, "<start_of_turn>", who, "\n", seen_turn ? "" : system, m[i].content,
-                    "<end_of_turn>\n");
+    absl::StrAppend(&out, "<start_of_turn>", *role == "user" ? "user" : "model", "\n");
+    if (!seen_turn) {
+      for (size_t s : system) {
+        PutContent(m, s, &out, spans);
+        out.append("\n\n");
+      }
+    }
+    PutContent(m, i, &out, spans);
+    out.append("<end_of_turn>\n");
     seen_turn = true;
   }
   if (gen) absl::StrAppend(&out, "<start_of_turn>model\n");
   return out;
 }
 
-absl::StatusOr<std::string> RenderChatml(const std::vector<Message>& m, bool gen) {
+absl::StatusOr<std::string> RenderChatml(const std::vector<Message>& m, bool gen, Spans* spans) {
   std::string out;
   for (size_t i = 0; i < m.size(); ++i) {
     auto role = CanonicalRole(m, i);
     if (!role.ok()) return role.status();
-    absl::StrAppend(&out, "<|im_start|>", *role, "\n", m[i].content, "<|im_end|>\n");
+    absl::StrAppend(&out, "<|im_start|>", *role, "\n");
+    PutContent(m, i, &out, spans);
+    out.append("<|im_end|>\n");
   }
   if (gen) absl::StrAppend(&out, "<|im_start|>assistant\n");
   return out;
 }
 
-absl::StatusOr<std::string> RenderLlama3(const std::vector<Message>& m, bool gen) {
+absl::StatusOr<std::string> RenderLlama3(const std::vector<Message>& m, bool gen, Spans* spans) {
   std::string out;
   for (size_t i = 0; i < m.size(); ++i) {
     auto role = CanonicalRole(m, i);
     if (!role.ok()) return role.status();
-    absl::StrAppend(&out, "<|start_header_id|>", *role, "<|end_header_id|>\n\n", m[i].content,
-                    "<|eot_id|>");
+    absl::StrAppend(&out, "<|start_header_id|>", *role, "<|end_header_id|>\n\n");
+    PutContent(m, i, &out, spans);
+    out.append("<|eot_id|>");
   }
   if (gen) absl::StrAppend(&out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
   return out;
 }
 
 // Llama 2 / Mistral: [INST] blocks; the system prompt goes inside the first.
-absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen) {
-  std::string out, system;
+absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen, Spans* spans) {
+  std::string out;
+  std::vector<size_t> system;
   bool first_user = true, open = false;
   for (size_t i = 0; i < m.size(); ++i) {
     auto role = CanonicalRole(m, i);
     if (!role.ok()) return role.status();
     if (*role == "system") {
-      absl::StrAppend(&system, "<<SYS>>\n", m[i].content, "\n<</SYS>>\n\n");
+      system.push_back(i);
     } else if (*role == "user") {
-      absl::StrAppend(&out, first_user ? "" : "<s>", "[INST] ", first_user ? system : "",
-                      m[i].content, " [/INST]");
+      absl::StrAppend(&out, first_user ? "" : "<s>", "[INST] ");
+      if (first_user) {
+        for (size_t s : system) {
+          out.append("<<SYS>>\n");
+          PutContent(m, s, &out, spans);
+          out.append("\n<</SYS>>\n\n");
+        }
+      }
+      PutContent(m, i, &out, spans);
+      out.append(" [/INST]");
       first_user = false;
       open = true;
     } else {
@@ -88,7 +116,9 @@ absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen
         return absl::InvalidArgumentError(
             absl::StrCat("message ", i, ": an assistant turn must follow a user turn"));
       }
-      absl::StrAppend(&out, " ", m[i].content, " </s>");
+      out.append(" ");
+      PutContent(m, i, &out, spans);
+      out.append(" </s>");
       open = false;
     }
   }
@@ -129,10 +159,15 @@ absl::StatusOr<std::string> DetectFormat(const std::string& source, const std::s
 
 absl::StatusOr<std::string> Render(const std::string& format,
                                    const std::vector<Message>& messages,
-                                   bool add_generation_prompt) {
+                                   bool add_generation_prompt,
+                                   std::vector<ContentSpan>* content_spans) {
   if (messages.empty()) return absl::InvalidArgumentError("no messages to format");
   for (const Format& f : kFormats) {
-    if (format == f.name) return f.render(messages, add_generation_prompt);
+    if (format != f.name) continue;
+    Spans local;
+    Spans* spans = content_spans != nullptr ? content_spans : &local;
+    spans->assign(messages.size(), ContentSpan{});
+    return f.render(messages, add_generation_prompt, spans);
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown chat format '", format, "'"));
 }

@@ -5,6 +5,7 @@
 #ifndef HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
 #define HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,22 @@ struct Message {
 absl::StatusOr<std::string> DetectFormat(const std::string& chat_template_source,
                                          const std::string& architecture);
 
+// Where a message's content lies in the rendered text: [begin, end).
+struct ContentSpan {
+  size_t begin = 0, end = 0;
+};
+
 // Renders `messages` (without BOS: the tokenizer adds it) and, when
 // `add_generation_prompt`, the opening of the assistant's turn. Unknown
 // roles, an empty list, or a format's own rules (e.g. Gemma: no assistant
 // turn first) are INVALID_ARGUMENT naming the message index.
+// `content_spans`, when given, gets one span per message: everything outside
+// them is the format's markup, which is what may be parsed as control
+// tokens (content never is: see tok::TextLayout).
 absl::StatusOr<std::string> Render(const std::string& format,
                                    const std::vector<Message>& messages,
-                                   bool add_generation_prompt);
+                                   bool add_generation_prompt,
+                                   std::vector<ContentSpan>* content_spans = nullptr);
 
 }  // namespace hearth::chat
 

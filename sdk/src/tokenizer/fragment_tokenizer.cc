@@ -68,6 +68,40 @@ bool FragmentTokenizer::IsPlainTokenType(int32_t id) const {
 absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::Encode(std::string_view text,
                                                                bool add_special,
                                                                bool parse_special) const {
+  return EncodeImpl(text, add_special, parse_special, nullptr, nullptr);
+}
+
+absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::EncodeLayout(
+    std::string_view text, bool add_special, const TextLayout& layout,
+    std::vector<size_t>* ids_at_cut) const {
+  size_t prev = 0;
+  for (const auto& [begin, end] : layout.special) {
+    if (begin < prev || end < begin || end > text.size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "special range [%d, %d) is out of order or past the end of the text (%d bytes)", begin,
+          end, text.size()));
+    }
+    prev = end;
+  }
+  prev = 0;
+  for (size_t cut : layout.cuts) {
+    if (cut < prev || cut > text.size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "cut at byte %d is out of order or past the end of the text (%d bytes)", cut,
+          text.size()));
+    }
+    if (cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("cut at byte %d is inside a UTF-8 character", cut));
+    }
+    prev = cut;
+  }
+  return EncodeImpl(text, add_special, false, &layout, ids_at_cut);
+}
+
+absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::EncodeImpl(
+    std::string_view text, bool add_special, bool parse_special, const TextLayout* layout,
+    std::vector<size_t>* ids_at_cut) const {
   const size_t valid = ValidUtf8Prefix(text);
   if (valid != text.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -77,27 +111,59 @@ absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::Encode(std::string_view 
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
   if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);
+  if (ids_at_cut != nullptr) ids_at_cut->clear();
+  static const std::vector<size_t> kNoCuts;
+  const std::vector<size_t>& cuts = layout != nullptr ? layout->cuts : kNoCuts;
+  size_t next_cut = 0;  // index into cuts
+  size_t range = 0;     // index into layout->special: the first not ending before pos
   bool after_special = true;
   size_t fragment = 0;
   size_t pos = 0;
-  while (!specials_.empty() && pos < text.size()) {
+  // Plain text up to `end` becomes ids; what follows a cut continues the text.
+  auto flush = [&](size_t end) -> absl::Status {
+    if (fragment < end) {
+      HEARTH_RETURN_IF_ERROR(
+          EncodeFragment(text.substr(fragment, end - fragment), after_special, &out));
+      after_special = false;
+    }
+    fragment = end;
+    return absl::OkStatus();
+  };
+  const bool scan = !specials_.empty() || !cuts.empty();
+  while (scan && pos < text.size()) {
+    while (next_cut < cuts.size() && cuts[next_cut] <= pos) {
+      HEARTH_RETURN_IF_ERROR(flush(pos));
+      if (ids_at_cut != nullptr) ids_at_cut->push_back(out.size());
+      ++next_cut;
+    }
     size_t len = 0;
-    const int32_t id = specials_.Match(text, pos, parse_special, &len);
+    int32_t id = -1;
+    if (!specials_.empty()) {
+      bool parse_here = parse_special;
+      size_t limit = text.size();
+      if (layout != nullptr) {
+        const auto& ranges = layout->special;
+        while (range < ranges.size() && ranges[range].second <= pos) ++range;
+        parse_here = range < ranges.size() && ranges[range].first <= pos;
+        if (parse_here) limit = ranges[range].second;
+        if (next_cut < cuts.size()) limit = std::min(limit, cuts[next_cut]);
+      }
+      // Neither a control nor a user-defined token text may reach past a cut.
+      id = specials_.Match(text.substr(0, limit), pos, parse_here, &len);
+    }
     if (id < 0) {
       pos += Utf8SequenceLength(static_cast<unsigned char>(text[pos]));
       continue;
     }
-    if (fragment < pos) {
-      HEARTH_RETURN_IF_ERROR(
-          EncodeFragment(text.substr(fragment, pos - fragment), after_special, &out));
-    }
+    HEARTH_RETURN_IF_ERROR(flush(pos));
     out.push_back(id);
     after_special = true;
     pos += len;
     fragment = pos;
   }
-  if (fragment < text.size()) {
-    HEARTH_RETURN_IF_ERROR(EncodeFragment(text.substr(fragment), after_special, &out));
+  HEARTH_RETURN_IF_ERROR(flush(text.size()));
+  for (; next_cut < cuts.size(); ++next_cut) {
+    if (ids_at_cut != nullptr) ids_at_cut->push_back(out.size());
   }
   if (add_special && vocab_.add_eos) out.push_back(vocab_.eos);
   return out;

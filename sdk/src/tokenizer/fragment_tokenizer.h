@@ -41,6 +41,9 @@ class FragmentTokenizer : public Tokenizer {
  public:
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special,
                                               bool parse_special) const final;
+  absl::StatusOr<std::vector<int32_t>> EncodeLayout(std::string_view text, bool add_special,
+                                                    const TextLayout& layout,
+                                                    std::vector<size_t>* ids_at_cut) const final;
 
  protected:
   explicit FragmentTokenizer(VocabData vocab);
@@ -54,6 +57,12 @@ class FragmentTokenizer : public Tokenizer {
   bool IsPlainTokenType(int32_t id) const;
 
  private:
+  // The one encoding loop: `layout` null means special parsing everywhere
+  // (parse_special) or nowhere, with no cuts.
+  absl::StatusOr<std::vector<int32_t>> EncodeImpl(std::string_view text, bool add_special,
+                                                  bool parse_special, const TextLayout* layout,
+                                                  std::vector<size_t>* ids_at_cut) const;
+
   SpecialTokenMatcher specials_;
 };
 

@@ -10,12 +10,29 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "sdk/src/format/gguf.h"
 
 namespace hearth::tok {
+
+// How Tokenizer::EncodeLayout treats parts of one text. A chat or training
+// text mixes markup the model was trained on (`<start_of_turn>`, parsed as
+// control tokens) with what a user wrote (plain text, even where it spells a
+// control token), and a training example must know which ids came from which
+// part.
+struct TextLayout {
+  // Byte ranges [first, second) where control and unknown token texts become
+  // their ids; elsewhere they are plain text. Sorted, not overlapping. A
+  // token text is parsed only if it lies wholly inside one range.
+  std::vector<std::pair<size_t, size_t>> special;
+  // Byte offsets, sorted, where encoding starts afresh: no id spans one, and
+  // a SentencePiece space prefix is not added there (the text goes on). Each
+  // must fall on a UTF-8 character boundary.
+  std::vector<size_t> cuts;
+};
 
 // Token types as GGUF stores them (tokenizer.ggml.token_type).
 enum TokenType : int32_t {
@@ -64,6 +81,16 @@ class Tokenizer {
   // Invalid UTF-8 in `text` is INVALID_ARGUMENT naming the byte offset.
   virtual absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special,
                                                       bool parse_special) const = 0;
+
+  // Encode with per-range special parsing and forced cuts (see TextLayout).
+  // With no cuts and one range over the whole text this is Encode(text,
+  // add_special, true); with no ranges, Encode(text, add_special, false).
+  // (*ids_at_cut)[i], when asked for, is the number of ids before cut i
+  // (BOS included). A cut or range past the end, out of order, or inside a
+  // UTF-8 character is INVALID_ARGUMENT.
+  virtual absl::StatusOr<std::vector<int32_t>> EncodeLayout(
+      std::string_view text, bool add_special, const TextLayout& layout,
+      std::vector<size_t>* ids_at_cut) const = 0;
 
   // The raw bytes a token stands for once decoded: SPM "▁" becomes " ",
   // <0xNN> byte tokens become that byte, GPT-2 byte-level chars become bytes.

@@ -1,0 +1,310 @@
+// dataset.cc — JSONL records to token ids and loss masks.
+//
+// Where the trained part of an example starts, the text is cut (see
+// tok::TextLayout): at inference the prompt ends there and generation starts
+// new tokens, so training on ids that merged across that point would teach
+// the model a split it never sees. Markup outside message contents is parsed
+// for control tokens; contents, prompts, completions and texts never are, so
+// a record cannot smuggle in an end-of-turn.
+#include "sdk/src/train/dataset.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sdk/src/chat/chat_template.h"
+#include "sdk/src/common/status.h"
+#include "sdk/src/format/mapped_file.h"
+#include "sdk/src/format/strict_json.h"
+
+namespace hearth::train {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Region = std::pair<size_t, size_t>;  // trained bytes [first, second)
+
+// A record reduced to one text: what may hold control tokens, and what is trained.
+struct Layout {
+  std::string text;
+  tok::TextLayout tok;
+  std::vector<Region> trained;
+  bool append_eos = false;  // text and completion records: the model learns to stop
+};
+
+class RecordError {
+ public:
+  RecordError(const std::string& name, int64_t line)
+      : prefix_(absl::StrCat(name, ":", line, ": ")) {}
+  absl::Status operator()(const std::string& message) const {
+    return absl::InvalidArgumentError(absl::StrCat(prefix_, message));
+  }
+
+ private:
+  std::string prefix_;
+};
+
+absl::StatusOr<std::string> StringField(const Json& record, const char* key,
+                                        const RecordError& error) {
+  const Json& v = record.at(key);
+  if (!v.is_string()) {
+    return error(absl::StrCat("'", key, "' is ", format::JsonKind(v), ", expected a string"));
+  }
+  return v.get<std::string>();
+}
+
+size_t TrimTrailingSpace(const std::string& s, size_t begin, size_t end) {
+  while (end > begin && (s[end - 1] == '\n' || s[end - 1] == ' ' || s[end - 1] == '\r' ||
+                         s[end - 1] == '\t')) {
+    --end;
+  }
+  return end;
+}
+
+absl::StatusOr<std::vector<chat::Message>> ReadMessages(const Json& list, const RecordError& error) {
+  if (!list.is_array()) {
+    return error(absl::StrCat("'messages' is ", format::JsonKind(list), ", expected an array"));
+  }
+  if (list.empty()) return error("'messages' is empty");
+  std::vector<chat::Message> messages;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Json& m = list[i];
+    const std::string where = absl::StrCat("messages[", i, "]");
+    if (!m.is_object()) {
+      return error(absl::StrCat(where, " is ", format::JsonKind(m), ", expected an object"));
+    }
+    for (const auto& [key, value] : m.items()) {
+      if (key != "role" && key != "content") {
+        // tool_calls, name, …: silently dropping them would train on another conversation.
+        return error(absl::StrCat(where, " has '", format::ShowText(key),
+                                  "', which hearth does not train on (a message has 'role' and "
+                                  "'content')"));
+      }
+    }
+    chat::Message msg;
+    for (const char* key : {"role", "content"}) {
+      if (!m.contains(key)) return error(absl::StrCat(where, " has no '", key, "'"));
+      if (!m.at(key).is_string()) {
+        return error(absl::StrCat(where, ".", key, " is ", format::JsonKind(m.at(key)),
+                                  ", expected a string"));
+      }
+    }
+    msg.role = m.at("role").get<std::string>();
+    msg.content = m.at("content").get<std::string>();
+    messages.push_back(std::move(msg));
+  }
+  return messages;
+}
+
+bool IsAssistant(const chat::Message& m) { return m.role == "assistant" || m.role == "model"; }
+
+absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages,
+                                      const DatasetOptions& options, const RecordError& error) {
+  if (options.chat_format.empty()) {
+    return error(absl::StrCat("a 'messages' record needs the model's chat format: ",
+                              options.no_chat_format_reason));
+  }
+  auto fail = [&](const absl::Status& s) { return error(std::string(s.message())); };
+  Layout out;
+  std::vector<chat::ContentSpan> spans;
+  auto full = chat::Render(options.chat_format, messages, false, &spans);
+  if (!full.ok()) return fail(full.status());
+  out.text = std::move(*full);
+  std::sort(spans.begin(), spans.end(),
+            [](const chat::ContentSpan& a, const chat::ContentSpan& b) { return a.begin < b.begin; });
+  size_t markup = 0;
+  for (const chat::ContentSpan& s : spans) {
+    if (s.end == s.begin) continue;  // a message the format leaves out
+    if (s.begin > markup) out.tok.special.emplace_back(markup, s.begin);
+    markup = s.end;
+  }
+  if (markup < out.text.size()) out.tok.special.emplace_back(markup, out.text.size());
+
+  // An assistant turn trains on what the model would write after the prompt
+  // that precedes it: from the end of that prompt (with the assistant's
+  // opening) to the end of the turn, its closing marker included.
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (!IsAssistant(messages[i])) continue;
+    if (i == 0) {
+      return error("messages[0] is the assistant's: a conversation to train on starts with a "
+                   "user (or system) message");
+    }
+    const std::vector<chat::Message> before(messages.begin(), messages.begin() + i);
+    const std::vector<chat::Message> through(messages.begin(), messages.begin() + i + 1);
+    auto prompt = chat::Render(options.chat_format, before, true);
+    if (!prompt.ok()) return fail(prompt.status());
+    auto turn = chat::Render(options.chat_format, through, false);
+    if (!turn.ok()) return fail(turn.status());
+    if (turn->compare(0, prompt->size(), *prompt) != 0 ||
+        out.text.compare(0, turn->size(), *turn) != 0) {
+      return error(absl::StrCat("messages[", i, "]: the '", options.chat_format,
+                                "' format does not render this turn as a continuation of the "
+                                "ones before it, so hearth cannot tell what to train"));
+    }
+    const size_t end = TrimTrailingSpace(*turn, prompt->size(), turn->size());
+    if (!out.trained.empty() && prompt->size() < out.trained.back().second) {
+      return error(absl::StrCat("messages[", i, "]: this turn overlaps the previous one"));
+    }
+    out.trained.emplace_back(prompt->size(), end);
+  }
+  if (out.trained.empty()) {
+    return error("'messages' has no assistant message: nothing to train on");
+  }
+  return out;
+}
+
+absl::StatusOr<Layout> LayoutRecord(const Json& record, const DatasetOptions& options,
+                                    const RecordError& error, RecordKind* kind) {
+  if (!record.is_object()) {
+    return error(absl::StrCat("a record is ", format::JsonKind(record), ", expected an object"));
+  }
+  const bool text = record.contains("text");
+  const bool prompt = record.contains("prompt");
+  const bool completion = record.contains("completion");
+  const bool messages = record.contains("messages");
+  if (int(text) + int(prompt || completion) + int(messages) != 1) {
+    return error(text || prompt || completion || messages
+                     ? "a record has one of 'text', 'prompt' + 'completion' or 'messages', "
+                       "not several"
+                     : "a record needs 'text', 'prompt' + 'completion' or 'messages'");
+  }
+  Layout out;
+  if (text) {
+    *kind = RecordKind::kText;
+    HEARTH_ASSIGN_OR_RETURN(out.text, StringField(record, "text", error));
+    if (out.text.empty()) return error("'text' is empty");
+    out.trained.emplace_back(0, out.text.size());
+    out.append_eos = true;
+    return out;
+  }
+  if (prompt || completion) {
+    *kind = RecordKind::kPromptCompletion;
+    if (!prompt || !completion) {
+      return error(prompt ? "'prompt' without 'completion'" : "'completion' without 'prompt'");
+    }
+    HEARTH_ASSIGN_OR_RETURN(std::string p, StringField(record, "prompt", error));
+    HEARTH_ASSIGN_OR_RETURN(std::string c, StringField(record, "completion", error));
+    if (c.empty()) return error("'completion' is empty: nothing to train on");
+    out.text = p + c;
+    out.trained.emplace_back(p.size(), out.text.size());
+    out.append_eos = true;
+    return out;
+  }
+  *kind = RecordKind::kMessages;
+  HEARTH_ASSIGN_OR_RETURN(std::vector<chat::Message> list,
+                          ReadMessages(record.at("messages"), error));
+  return LayoutMessages(list, options, error);
+}
+
+absl::StatusOr<Example> Tokenize(Layout layout, const tok::Tokenizer& tok,
+                                 const RecordError& error) {
+  for (const Region& r : layout.trained) {
+    layout.tok.cuts.push_back(r.first);
+    layout.tok.cuts.push_back(r.second);
+  }
+  std::vector<size_t> ids_at_cut;
+  auto ids = tok.EncodeLayout(layout.text, /*add_special=*/true, layout.tok, &ids_at_cut);
+  if (!ids.ok()) return error(std::string(ids.status().message()));
+  Example ex;
+  ex.tokens = std::move(*ids);
+  ex.trained.assign(ex.tokens.size(), 0);
+  for (size_t k = 0; k < layout.trained.size(); ++k) {
+    std::fill(ex.trained.begin() + static_cast<std::ptrdiff_t>(ids_at_cut[2 * k]),
+              ex.trained.begin() + static_cast<std::ptrdiff_t>(ids_at_cut[2 * k + 1]), 1);
+  }
+  const int32_t eos = tok.vocab().eos;
+  if (layout.append_eos && eos >= 0) {
+    if (ex.tokens.empty() || ex.tokens.back() != eos) {
+      ex.tokens.push_back(eos);
+      ex.trained.push_back(1);
+    } else {
+      ex.trained.back() = 1;  // the vocabulary adds EOS itself
+    }
+  }
+  if (!ex.trained.empty()) ex.trained[0] = 0;
+  return ex;
+}
+
+int64_t CountTrained(const Example& ex) {
+  return std::count(ex.trained.begin(), ex.trained.end(), uint8_t{1});
+}
+
+}  // namespace
+
+const char* RecordKindName(RecordKind kind) {
+  switch (kind) {
+    case RecordKind::kText:
+      return "text";
+    case RecordKind::kPromptCompletion:
+      return "prompt/completion";
+    case RecordKind::kMessages:
+      return "messages";
+  }
+  return "?";
+}
+
+absl::StatusOr<Dataset> Dataset::Load(const std::string& path, const tok::Tokenizer& tok,
+                                      const DatasetOptions& options) {
+  HEARTH_ASSIGN_OR_RETURN(format::MappedFile file, format::MappedFile::Map(path));
+  return Parse(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), path,
+               tok, options);
+}
+
+absl::StatusOr<Dataset> Dataset::Parse(std::string_view jsonl, std::string_view name_view,
+                                       const tok::Tokenizer& tok, const DatasetOptions& options) {
+  const std::string name(name_view);
+  if (options.max_tokens <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": the longest example must be at least 1 token, got ",
+                     options.max_tokens));
+  }
+  if (jsonl.substr(0, 3) == "\xEF\xBB\xBF") jsonl.remove_prefix(3);  // a UTF-8 byte order mark
+  Dataset d;
+  int64_t line = 0;
+  while (!jsonl.empty()) {
+    ++line;
+    const size_t nl = jsonl.find('\n');
+    std::string_view text = jsonl.substr(0, nl);
+    jsonl.remove_prefix(nl == std::string_view::npos ? jsonl.size() : nl + 1);
+    if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank
+    const RecordError error(name, line);
+    auto record = format::ParseStrictJson(text, absl::StrCat(name, ":", line));
+    if (!record.ok()) return record.status();
+    RecordKind kind = RecordKind::kText;
+    HEARTH_ASSIGN_OR_RETURN(Layout layout, LayoutRecord(*record, options, error, &kind));
+    HEARTH_ASSIGN_OR_RETURN(Example ex, Tokenize(std::move(layout), tok, error));
+    ex.line = line;
+    ex.kind = kind;
+    const int64_t n = static_cast<int64_t>(ex.tokens.size());
+    if (n > options.max_tokens) {
+      if (!options.truncate) {
+        return error(absl::StrCat("the example is ", n, " tokens, more than the limit of ",
+                                  options.max_tokens,
+                                  "; shorten it, raise the limit or truncate"));
+      }
+      ex.tokens.resize(static_cast<size_t>(options.max_tokens));
+      ex.trained.resize(static_cast<size_t>(options.max_tokens));
+      ex.truncated = true;
+    }
+    const int64_t trained = CountTrained(ex);
+    if (trained == 0) {
+      return error(ex.truncated
+                       ? absl::StrCat("nothing is left to train after truncation to ",
+                                      options.max_tokens, " tokens (the prompt is longer)")
+                       : std::string("nothing to train on (the trained part has no tokens)"));
+    }
+    DatasetStats& s = d.stats_;
+    ++s.n_examples;
+    s.n_tokens += static_cast<int64_t>(ex.tokens.size());
+    s.n_trained += trained;
+    s.longest = std::max<int64_t>(s.longest, static_cast<int64_t>(ex.tokens.size()));
+    s.n_truncated += ex.truncated ? 1 : 0;
+    ++s.by_kind[static_cast<int>(kind)];
+    d.examples_.push_back(std::move(ex));
+  }
+  if (d.examples_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": no records (the file is empty)"));
+  }
+  return d;
+}
+
+}  // namespace hearth::train
