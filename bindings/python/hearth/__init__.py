@@ -11,6 +11,7 @@
         logits = s.logits()                 # numpy float32, shape (n_vocab,)
     notes = model.load_adapter("lora/notes")  # LoRA: a PEFT directory or a GGUF file
     print(model.generate("Summary:", adapters=[(notes, 0.8)]))
+    data = model.load_dataset("notes.jsonl")  # training data: ids + what the loss trains
 
 The package is a client of hearth's C ABI (hearth.h). Compute releases the
 GIL; a Model may be shared by threads, each with its own Session. Errors are
@@ -19,6 +20,7 @@ subclasses of hearth.Error (see hearth.errors).
 
 from hearth import _hearth
 from hearth._adapter import Adapter, AdapterTarget
+from hearth._dataset import Dataset, Example
 from hearth._model import Model
 from hearth._runtime import Runtime, default_runtime, devices, plugins
 from hearth._sampler import Sampler
@@ -67,6 +69,8 @@ __all__ = [
     "Session",
     "Adapter",
     "AdapterTarget",
+    "Dataset",
+    "Example",
     "Sampler",
     "Runtime",
     "default_runtime",

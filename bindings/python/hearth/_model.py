@@ -7,6 +7,7 @@ from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from hearth import _hearth
 from hearth._adapter import Adapter, AdapterSpec, adapter_pairs, c_pairs
+from hearth._dataset import Dataset
 from hearth._request import (
     Request,
     TokenIds,
@@ -239,6 +240,29 @@ class Model:
                 fit this model (the message names the file and the tensor).
         """
         return Adapter._load(self, path)
+
+    def load_dataset(self, path: PathLike, *, max_tokens: Optional[int] = None,
+                     truncate: bool = False) -> Dataset:
+        """Reads training data (JSONL) and tokenizes it for this model.
+
+        Each line is ``{"text": ...}`` (every token trained),
+        ``{"prompt": ..., "completion": ...}`` (the completion trained) or
+        ``{"messages": [{"role": ..., "content": ...}, ...]}`` (rendered in
+        this model's chat format; each assistant turn trained, its
+        end-of-turn marker included). Text and completions end with EOS. Text
+        in a record is never parsed for special tokens. docs/training-data.md.
+
+        Args:
+            max_tokens: the longest an example may be; None uses the model's
+                training context.
+            truncate: cut longer examples at ``max_tokens`` instead of failing.
+
+        Raises:
+            hearth.NotFoundError: no such file.
+            hearth.InvalidArgumentError: a record is malformed, too long, or
+                has nothing to train (the message names the file and line).
+        """
+        return Dataset._load(self, path, max_tokens, truncate)
 
     def export_merged(
         self,

@@ -115,6 +115,7 @@ hearth_sampling_params SamplingFromPy(const py::handle& params);
 // Registration of the classes of each translation unit.
 void RegisterSession(py::module_& m);
 void RegisterAdapter(py::module_& m);
+void RegisterDataset(py::module_& m);
 
 }  // namespace hearth_py
 

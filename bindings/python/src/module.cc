@@ -326,4 +326,5 @@ PYBIND11_MODULE(_hearth, m) {
 
   RegisterAdapter(m);  // first: Session.set_adapters takes adapters
   RegisterSession(m);
+  RegisterDataset(m);
 }

@@ -64,6 +64,9 @@ struct SamplerFree {
 struct AdapterFree {
   void operator()(hearth_adapter* p) const noexcept { hearth_adapter_free(p); }
 };
+struct DatasetFree {
+  void operator()(hearth_dataset* p) const noexcept { hearth_dataset_free(p); }
+};
 
 }  // namespace detail
 
@@ -246,6 +249,37 @@ class Adapter {
 
  private:
   std::unique_ptr<hearth_adapter, detail::AdapterFree> handle_;
+};
+
+// Training data read from a JSONL file for a model. Immutable once loaded.
+class Dataset {
+ public:
+  Dataset(const Model& model, const std::string& path,
+          const hearth_dataset_params* params = nullptr) {
+    hearth_dataset* d = nullptr;
+    Check(hearth_dataset_load(model.get(), path.c_str(), params, &d));
+    handle_.reset(d);
+  }
+
+  hearth_dataset* get() const noexcept { return handle_.get(); }
+
+  hearth_dataset_info Info() const {
+    hearth_dataset_info info = HEARTH_DATASET_INFO_INIT;
+    Check(hearth_dataset_get_info(get(), &info));
+    return info;
+  }
+  // Example `index`: its ids, a 0/1 per id (1: trained), and its line in the file.
+  void Example(size_t index, std::vector<int32_t>* tokens, std::vector<uint8_t>* trained,
+               uint64_t* line = nullptr) const {
+    size_t n = 0;
+    Check(hearth_dataset_get_example(get(), index, nullptr, nullptr, 0, &n, line));
+    tokens->resize(n);
+    trained->resize(n);
+    Check(hearth_dataset_get_example(get(), index, tokens->data(), trained->data(), n, &n, line));
+  }
+
+ private:
+  std::unique_ptr<hearth_dataset, detail::DatasetFree> handle_;
 };
 
 // A conversation's state. One thread at a time.
