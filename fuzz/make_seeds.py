@@ -10,8 +10,11 @@ Owns: the starting inputs of every fuzz target, kept small (< 2 MB in all):
   chat_template     hand-written message lists in fuzz_chat_template's format;
   safetensors       the reference writer's fixture and small images of every dtype;
   lora_file         adapter_config.json, a NUL byte, adapter_model.safetensors
-                    (PEFT) and tiny GGUF LoRA files, as fuzz_lora_file reads them.
-`make_seeds.py safetensors lora_file` writes only those targets' seeds.
+                    (PEFT) and tiny GGUF LoRA files, as fuzz_lora_file reads them;
+  adapter_bind      the real adapters of tests/data/lora (GGUF files and PEFT
+                    directories in lora_file's format, good and bad), each after
+                    the byte fuzz_adapter_bind reads to pick its base model.
+`make_seeds.py safetensors lora_file adapter_bind` writes only those targets' seeds.
 Re-running replaces the files it wrote and keeps the rest: the text targets'
 directories also hold inputs merged in from longer runs (libFuzzer -merge=1,
 named by SHA-1), the GGUF targets' do not (their finds are too big to keep).
@@ -166,6 +169,8 @@ def main():
         put("chat_template", c)
     safetensors_seeds()
     lora_file_seeds()
+    adapter_bind_seeds()
+    dataset_seeds()
 
 
 def safetensors_image(tensors, metadata=None):
@@ -244,9 +249,78 @@ def lora_file_seeds():
                                dtype=np.float16), "gguf-f16.gguf")
 
 
+def adapter_bind_seeds():
+    lora = ROOT / "tests" / "data" / "lora"
+    base = {"llama": b"\x00", "qwen2": b"\x01"}  # fuzz_adapter_bind: first byte & 1
+
+    def peft(path):
+        return ((path / "adapter_config.json").read_bytes() + b"\0"
+                + (path / "adapter_model.safetensors").read_bytes())
+
+    for name in ("llama-all", "qwen2-all"):
+        arch = name.split("-")[0]
+        put("adapter_bind", base[arch] + (lora / f"{name}.gguf").read_bytes(), f"{name}.gguf")
+        put("adapter_bind", base[arch] + peft(lora / name), f"peft-{name}")
+    put("adapter_bind", base["llama"] + peft(lora / "llama-qv-rs"), "peft-llama-qv-rs")
+    # The bad fixtures are all for tiny-llama.
+    for path in sorted((lora / "bad").iterdir()):
+        data = path.read_bytes() if path.suffix == ".gguf" else peft(path)
+        put("adapter_bind", base["llama"] + data, f"bad-{path.name}")
+    # A config alone: its weights part is the fallback q_proj/k_proj pair.
+    config = {"peft_type": "LORA", "r": 2, "lora_alpha": 4,
+              "target_modules": ["q_proj", "k_proj", "lm_head"]}
+    for arch in ("llama", "qwen2"):
+        put("adapter_bind", base[arch] + json.dumps(config).encode() + b"\0",
+            f"peft-fallback-{arch}")
+    # Small adapters that parse but do not fit tiny-llama (n_embd 64, 2 layers,
+    # k_proj 32 outputs), one per refusal; and lm_head on its tied embedding.
+    lm_head = {"base_model.model.lm_head.lora_A.weight": np.full((2, 64), 0.01, np.float32),
+               "base_model.model.lm_head.lora_B.weight": np.full((512, 2), -0.02, np.float32)}
+    misfits = {
+        "layer-past-end": peft_weights(["model.layers.2.self_attn.q_proj"], 2, 64),
+        "k-outputs": peft_weights(["model.layers.0.self_attn.k_proj"], 2, 64),
+        "tied-lm-head": lm_head,
+    }
+    for name, tensors in misfits.items():
+        put("adapter_bind", base["llama"] + json.dumps(config).encode() + b"\0"
+            + safetensors_image(tensors), f"peft-{name}")
+    put("adapter_bind", base["llama"] + gguf_lora([("blk.0.attn_q.weight", 2, 64, 64)],
+                                                  arch="qwen2"), "gguf-other-arch.gguf")
+
+
+def dataset_seeds():
+    """JSONL training files; the first byte picks the chat format (0 chatml,
+    1 gemma, 2 llama3, 3 llama2, 4 none), the limit and truncation."""
+    import json
+    conversation = {"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And <|im_end|> of <end_of_turn> Italy?"},
+        {"role": "assistant", "content": "Rome."}]}
+    lines = [json.dumps(conversation), json.dumps({"prompt": "2+2=", "completion": "4"}),
+             "", json.dumps({"text": "Once upon a time", "id": 3})]
+    good = "\n".join(lines) + "\n"
+    for first in range(5):
+        put("dataset", bytes([first]) + good.encode(), f"all-kinds-{first}")
+    put("dataset", bytes([0x1c]) + good.encode(), "truncate-short")
+    bad = [
+        '{"text": "a", "text": "b"}',
+        '{"messages": [{"role": "user", "content": "x", "tool_calls": []}]}',
+        '{"messages": [{"role": "assistant", "content": "first"}]}',
+        '{"prompt": "no completion"}',
+        '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]',
+        '\ufeff{"text": "bom"}\r',
+        '{"text": "\\ud800"}',
+    ]
+    for i, b in enumerate(bad):
+        put("dataset", b"\x00" + b.encode("utf-8"), f"bad-{i}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:]:
         for target in sys.argv[1:]:
-            {"safetensors": safetensors_seeds, "lora_file": lora_file_seeds}[target]()
+            {"safetensors": safetensors_seeds, "lora_file": lora_file_seeds,
+             "adapter_bind": adapter_bind_seeds, "dataset": dataset_seeds}[target]()
     else:
         main()

@@ -6,8 +6,9 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
-# Targets: gguf safetensors lora_file model_load chat_template tokenizer_llama_spm
-# tokenizer_gpt_2 tokenizer_deepseek_llm (default: all; the "fuzz_" prefix is optional).
+# Targets: gguf safetensors lora_file adapter_bind model_load chat_template dataset
+# tokenizer_llama_spm tokenizer_gpt_2 tokenizer_deepseek_llm (default: all; the "fuzz_"
+# prefix is optional).
 # Environment: HEARTH_FUZZ_BUILD_DIR (default build-fuzz), HEARTH_FUZZ_JOBS
 # (targets run at once, default: nproc), HEARTH_FUZZ_OUT (work dir: corpora,
 # logs, crash inputs; default $HEARTH_FUZZ_BUILD_DIR/fuzz-out).
@@ -20,8 +21,8 @@ shift || true
 build=${HEARTH_FUZZ_BUILD_DIR:-$root/build-fuzz}
 out=${HEARTH_FUZZ_OUT:-$build/fuzz-out}
 jobs=${HEARTH_FUZZ_JOBS:-$(nproc)}
-all=(gguf safetensors lora_file model_load chat_template tokenizer_llama_spm tokenizer_gpt_2
-  tokenizer_deepseek_llm)
+all=(gguf safetensors lora_file adapter_bind model_load chat_template dataset
+  tokenizer_llama_spm tokenizer_gpt_2 tokenizer_deepseek_llm)
 
 targets=()
 for t in "${@:-${all[@]}}"; do
@@ -34,12 +35,13 @@ for t in "${@:-${all[@]}}"; do
 done
 
 # Longest input libFuzzer may build, per target: GGUF files need room for a
-# metadata section with a vocabulary; text inputs stay short so each run is fast.
+# metadata section with a vocabulary, adapter_bind room for the real test adapters
+# (~40 KB); text inputs stay short so each run is fast.
 max_len() {
   case $1 in
-    gguf | model_load) echo 65536 ;;
+    gguf | model_load | adapter_bind) echo 65536 ;;
     safetensors | lora_file) echo 16384 ;;
-    chat_template) echo 4096 ;;
+    chat_template | dataset) echo 4096 ;;
     tokenizer_*) echo 2048 ;;
   esac
 }

@@ -40,7 +40,7 @@ class Adapter {
 
  private:
   Adapter() = default;
-  absl::Status Validate() const;
+  // Uploads A and B (laid out by LoraDeviceB) into one device buffer.
   absl::Status Place();
 
   std::shared_ptr<const Model> model_;
