@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "fuzz/fuzz_lora_input.h"
 #include "fuzz/fuzz_util.h"
 #include "hearth/hearth_plugin.h"
 #include "sdk/src/adapter/lora_binding.h"
@@ -187,26 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Base& base = Bases()[data[0] & 1];
   data += 1;
   size -= 1;
-  if (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) {
-    auto g = hearth::gguf::File::FromMemory(data, size, "fuzz.gguf");
-    if (!g.ok()) return 0;
-    auto lora = hearth::ParseGgufLora(std::move(*g));
-    if (lora.ok()) Bind(**lora, base);
-    return 0;
-  }
-  const auto* nul = static_cast<const uint8_t*>(std::memchr(data, 0, size));
-  const size_t config_len = nul == nullptr ? size : static_cast<size_t>(nul - data);
-  const std::string_view config(reinterpret_cast<const char*>(data), config_len);
-  const uint8_t* weights = nul == nullptr ? nullptr : nul + 1;
-  const size_t weights_len = nul == nullptr ? 0 : size - config_len - 1;
-
-  auto st = hearth::safetensors::File::FromMemory(weights, weights_len, "fuzz.safetensors");
-  if (!st.ok()) {
-    st = hearth::safetensors::File::FromMemory(base.fallback.data(), base.fallback.size(),
-                                               "fallback.safetensors");
-    if (!st.ok()) __builtin_trap();
-  }
-  auto lora = hearth::ParsePeft(config, std::move(*st), "fuzz/adapter_config.json");
+  auto lora = hearth_fuzz::ParseAdapterInput(data, size, base.fallback);
   if (lora.ok()) Bind(**lora, base);
   return 0;
 }

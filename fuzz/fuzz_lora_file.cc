@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_lora_input.h"
 #include "fuzz/fuzz_util.h"
 #include "hearth/hearth_plugin.h"
 #include "sdk/src/adapter/lora_file.h"
@@ -71,27 +72,8 @@ std::vector<uint8_t> FallbackWeights() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) {
-    auto g = hearth::gguf::File::FromMemory(data, size, "fuzz.gguf");
-    if (!g.ok()) return 0;
-    auto lora = hearth::ParseGgufLora(std::move(*g));
-    if (lora.ok()) Check(**lora);
-    return 0;
-  }
-  const auto* nul = static_cast<const uint8_t*>(std::memchr(data, 0, size));
-  const size_t config_len = nul == nullptr ? size : static_cast<size_t>(nul - data);
-  const std::string_view config(reinterpret_cast<const char*>(data), config_len);
-  const uint8_t* weights = nul == nullptr ? nullptr : nul + 1;
-  const size_t weights_len = nul == nullptr ? 0 : size - config_len - 1;
-
   static const std::vector<uint8_t> fallback = FallbackWeights();
-  auto st = hearth::safetensors::File::FromMemory(weights, weights_len, "fuzz.safetensors");
-  if (!st.ok()) {
-    st = hearth::safetensors::File::FromMemory(fallback.data(), fallback.size(),
-                                               "fallback.safetensors");
-    if (!st.ok()) __builtin_trap();
-  }
-  auto lora = hearth::ParsePeft(config, std::move(*st), "fuzz/adapter_config.json");
+  auto lora = hearth_fuzz::ParseAdapterInput(data, size, fallback);
   if (lora.ok()) Check(**lora);
   return 0;
 }
