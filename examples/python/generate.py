@@ -46,17 +46,17 @@ def main() -> int:
         model = hearth.Model(args.model, device=args.device, threads=args.threads)
         print(f"{model.info.architecture}, {model.info.n_params / 1e6:.0f}M params, "
               f"{model.info.quantization}, on {model.info.device}", file=sys.stderr)
-        prompt, parse_special = args.prompt, False
         if args.chat:
-            prompt = model.chat_format([{"role": "user", "content": args.prompt}])
-            parse_special = True  # the template's markers are special tokens
+            # A conversation as the prompt: rendered in the model's chat
+            # format; what the user wrote never becomes control tokens.
+            prompt = [{"role": "user", "content": args.prompt}]
         else:
+            prompt = args.prompt
             print(prompt, end="", flush=True)
         with model.session() as session:
             for piece in session.stream(prompt, max_tokens=args.max_tokens,
                                         temperature=args.temperature, top_p=args.top_p,
-                                        seed=args.seed, stop=args.stop,
-                                        parse_special=parse_special):
+                                        seed=args.seed, stop=args.stop):
                 print(piece, end="", flush=True)
             print()
             r = session.last_result

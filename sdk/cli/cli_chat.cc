@@ -1,9 +1,11 @@
 // cli_chat.cc — `hearth chat`: a conversation in the model's chat format,
 // one question (-p) or interactive turns read from stdin.
 //
-// Each turn re-renders the whole history with hearth_chat_format and hands
-// it to hearth_session_generate with reuse_prefix, so the session computes
-// only what is new since the last reply (its KV cache holds the rest).
+// Each turn hands the whole history to hearth_session_generate_chat with
+// reuse_prefix, so the session computes only what is new since the last
+// reply (its KV cache holds the rest). The library renders it in the model's
+// chat format and parses control tokens in the format's markup only: what
+// the user types stays text, even "<|im_end|>".
 #include <unistd.h>
 
 #include <atomic>
@@ -166,30 +168,27 @@ int OnReplyText(const char* piece, size_t len, void* user_data) {
 }
 
 
-// Renders the history in the model's chat format, opening the assistant's
-// turn. kExitOk or an error already reported.
-int RenderChat(const hearth_model* model, const std::vector<Turn>& history, std::string* out) {
+// The history as the C ABI takes it (borrowing the strings).
+std::vector<hearth_chat_message> Messages(const std::vector<Turn>& history) {
   std::vector<hearth_chat_message> messages;
   for (const Turn& t : history) messages.push_back({t.role.c_str(), t.content.c_str()});
-  size_t len = 0;
+  return messages;
+}
+
+// How many ids the history takes in the model's chat format, with the
+// assistant's turn opened. kExitOk or an error already reported.
+int CountChatTokens(const hearth_model* model, const std::vector<Turn>& history, size_t* n) {
+  const std::vector<hearth_chat_message> messages = Messages(history);
   if (hearth_error* err =
-          hearth_chat_format(model, messages.data(), messages.size(), 1, nullptr, 0, &len)) {
+          hearth_chat_tokenize(model, messages.data(), messages.size(), 1, nullptr, 0, n)) {
     return ReportError(err, "chat format");
   }
-  out->assign(len, '\0');
-  if (hearth_error* err = hearth_chat_format(model, messages.data(), messages.size(), 1,
-                                             out->data(), out->size(), &len)) {
-    return ReportError(err, "chat format");
-  }
-  out->resize(len);
   return kExitOk;
 }
 
 const char* Remedy(const ChatOptions& options) {
   return options.interactive ? "/reset to start over, or use a larger --ctx" : "use a larger --ctx";
 }
-
-constexpr uint32_t kChatTokenizeFlags = HEARTH_TOKENIZE_ADD_SPECIAL | HEARTH_TOKENIZE_PARSE_SPECIAL;
 
 // kRefused: the last message could not be taken (the conversation no longer
 // fits in the context, or the text is not valid UTF-8); why is printed and
@@ -209,14 +208,10 @@ TurnOutcome Reply(hearth_model* model, hearth_session* session, const ChatOption
     *exit_code = ReportError(err, "your message");
     return TurnOutcome::kRefused;
   }
-  std::string prompt;
-  if ((*exit_code = RenderChat(model, *history, &prompt)) != kExitOk) return TurnOutcome::kRefused;
   // The prompt must leave room for at least one reply token; asking first
   // gives the user a clear message instead of the library's length error.
   size_t n_prompt = 0;
-  if (hearth_error* err = hearth_tokenize(model, prompt.data(), prompt.size(), kChatTokenizeFlags,
-                                          nullptr, 0, &n_prompt)) {
-    *exit_code = ReportError(err, "the conversation");
+  if ((*exit_code = CountChatTokens(model, *history, &n_prompt)) != kExitOk) {
     return TurnOutcome::kRefused;
   }
   const size_t n_ctx = hearth_session_n_ctx(session);
@@ -230,14 +225,13 @@ TurnOutcome Reply(hearth_model* model, hearth_session* session, const ChatOption
   hearth_generate_params gp = HEARTH_GENERATE_PARAMS_INIT;
   gp.max_tokens = static_cast<int32_t>(options.n_predict);
   gp.sampling = options.sampling;
-  gp.use_default_flags = 0;
-  gp.tokenize_flags = kChatTokenizeFlags;
   gp.reuse_prefix = 1;
   ReplyState state;
   hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
   g_interrupted = 0;
-  hearth_error* err = hearth_session_generate(session, prompt.data(), prompt.size(), &gp,
-                                              OnReplyText, &state, &result);
+  const std::vector<hearth_chat_message> messages = Messages(*history);
+  hearth_error* err = hearth_session_generate_chat(session, messages.data(), messages.size(), &gp,
+                                                   OnReplyText, &state, &result);
   // Each reply ends its line, so the next prompt (or reply) starts clean.
   if (state.write_errno == 0 && (state.text.empty() || state.text.back() != '\n')) {
     std::fputc('\n', stdout);
@@ -395,9 +389,10 @@ int RunChat(int argc, char** argv) {
   // Fail before reading any input when the model has no chat format or the
   // system message is not text.
   {
-    std::string probe;
-    if (int rc = RenderChat(model.get(), std::vector<Turn>{Turn{"user", "hi"}}, &probe)) return rc;
     size_t n = 0;
+    if (int rc = CountChatTokens(model.get(), std::vector<Turn>{Turn{"user", "hi"}}, &n)) {
+      return rc;
+    }
     if (hearth_error* err =
             hearth_tokenize(model.get(), system.data(), system.size(), 0, nullptr, 0, &n)) {
       return ReportError(err, "--system");

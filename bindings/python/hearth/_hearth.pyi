@@ -8,7 +8,7 @@ checks Python arguments and converts them; failures raise hearth.errors
 classes.
 """
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,9 @@ class Model:
     def chat_format(
         self, messages: List[Tuple[bytes, bytes]], add_generation_prompt: bool
     ) -> bytes: ...
+    def chat_tokenize(
+        self, messages: List[Tuple[bytes, bytes]], add_generation_prompt: bool
+    ) -> List[int]: ...
     def is_eog(self, token: int) -> bool: ...
 
 class Adapter:
@@ -94,7 +97,7 @@ class Session:
     def set_adapters(self, adapters: List[Tuple[Adapter, float]]) -> None: ...
     def generate(
         self,
-        prompt: bytes,
+        prompt: Union[bytes, List[Tuple[bytes, bytes]]],  # text, or a conversation
         max_tokens: int,
         sampling: Any,
         stop: List[bytes],
@@ -104,7 +107,7 @@ class Session:
     ) -> Tuple[bytes, _ResultTuple]: ...
     def stream(
         self,
-        prompt: bytes,
+        prompt: Union[bytes, List[Tuple[bytes, bytes]]],  # text, or a conversation
         max_tokens: int,
         sampling: Any,
         stop: List[bytes],

@@ -10,6 +10,7 @@ from hearth._adapter import Adapter, AdapterSpec, adapter_pairs, c_pairs
 from hearth._dataset import Dataset
 from hearth._request import (
     Request,
+    message_pairs,
     TokenIds,
     check_count,
     encode_text,
@@ -17,7 +18,7 @@ from hearth._request import (
     token_array,
 )
 from hearth._runtime import PathLike, Runtime, _fspath_bytes, default_runtime
-from hearth._session import Session, overrides, with_generate_args
+from hearth._session import Prompt, Session, overrides, with_generate_args
 from hearth._types import ModelInfo, SamplingParams
 from hearth.errors import InvalidArgumentError
 
@@ -168,39 +169,35 @@ class Model:
             add_generation_prompt: open the assistant's turn at the end.
 
         Returns:
-            Text with special-token markers and no BOS. Generate from it with
-            ``parse_special=True``; in a session, re-render the whole
-            conversation each turn and pass ``reuse_prefix=True`` so only the
-            new part is computed::
-
-                history = [{"role": "user", "content": "Hi!"}]
-                with model.session() as s:
-                    reply = s.generate(model.chat_format(history),
-                                       parse_special=True, reuse_prefix=True)
+            Text with special-token markers and no BOS, to show or log. To
+            generate a reply, pass the messages themselves as the prompt
+            (``s.generate(history, reuse_prefix=True)``): tokenizing this text
+            with ``parse_special=True`` would also turn a message that spells
+            ``"<|im_end|>"`` into that control token.
 
         Raises:
             hearth.NotFoundError: the model has no known chat format.
         """
-        if isinstance(messages, (str, bytes, Mapping)):
-            raise TypeError("messages must be a sequence of messages")
-        pairs = []
-        for i, msg in enumerate(messages):
-            if isinstance(msg, Mapping):
-                if "role" not in msg or "content" not in msg:
-                    raise InvalidArgumentError(f"messages[{i}] needs 'role' and 'content'")
-                role, content = msg["role"], msg["content"]
-            elif isinstance(msg, tuple) and len(msg) == 2:
-                role, content = msg
-            else:
-                raise TypeError(f"messages[{i}] must be a dict or a (role, content) pair, "
-                                f"not {type(msg).__name__}")
-            raw_role = encode_text(f"messages[{i}] role", role)
-            raw_content = encode_text(f"messages[{i}] content", content)
-            if b"\0" in raw_role or b"\0" in raw_content:
-                raise InvalidArgumentError(f"messages[{i}] contains a NUL character")
-            pairs.append((raw_role, raw_content))
-        raw = self._m.chat_format(pairs, bool(add_generation_prompt))
+        raw = self._m.chat_format(message_pairs(messages), bool(add_generation_prompt))
         return raw.decode("utf-8", errors="replace")
+
+    def chat_tokenize(
+        self,
+        messages: Sequence[Union[Mapping[str, str], Tuple[str, str]]],
+        *,
+        add_generation_prompt: bool = True,
+    ) -> List[int]:
+        """The token ids of a conversation in the model's chat format (BOS as
+        the model asks): the format's markup becomes control tokens, what the
+        messages say is always plain text. These are the ids
+        ``generate(messages)`` feeds.
+
+        Raises:
+            hearth.NotFoundError: the model has no known chat format.
+            hearth.InvalidArgumentError: an unknown role, or text that is not
+                valid UTF-8.
+        """
+        return self._m.chat_tokenize(message_pairs(messages), bool(add_generation_prompt))
 
     # -- generation ------------------------------------------------------------
 
@@ -310,7 +307,7 @@ class Model:
     @with_generate_args
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: Optional[int] = 256,
         stop: Union[str, Sequence[str], None] = None,
@@ -344,7 +341,7 @@ class Model:
     @with_generate_args
     def stream(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: Optional[int] = 256,
         stop: Union[str, Sequence[str], None] = None,

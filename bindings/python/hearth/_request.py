@@ -15,6 +15,7 @@ from typing import (
     Dict,
     Iterable,
     List,
+    Mapping,
     NamedTuple,
     Optional,
     Sequence,
@@ -102,10 +103,37 @@ def sampling_params(sampling: Optional[SamplingParams],
     return sampling.replace(**changes) if changes else sampling
 
 
+def message_pairs(messages: Any) -> List[Tuple[bytes, bytes]]:
+    """Checks a conversation (``{"role", "content"}`` dicts or ``(role,
+    content)`` pairs) and encodes it for the extension."""
+    if isinstance(messages, (str, bytes, bytearray, Mapping)) or not isinstance(
+            messages, Iterable):
+        raise TypeError("messages must be a sequence of messages")
+    pairs = []
+    for i, msg in enumerate(messages):
+        if isinstance(msg, Mapping):
+            if "role" not in msg or "content" not in msg:
+                raise InvalidArgumentError(f"messages[{i}] needs 'role' and 'content'")
+            role, content = msg["role"], msg["content"]
+        elif isinstance(msg, tuple) and len(msg) == 2:
+            role, content = msg
+        else:
+            raise TypeError(f"messages[{i}] must be a dict or a (role, content) pair, "
+                            f"not {type(msg).__name__}")
+        raw_role = encode_text(f"messages[{i}] role", role)
+        raw_content = encode_text(f"messages[{i}] content", content)
+        if b"\0" in raw_role or b"\0" in raw_content:
+            raise InvalidArgumentError(f"messages[{i}] contains a NUL character")
+        pairs.append((raw_role, raw_content))
+    return pairs
+
+
 class Request(NamedTuple):
     """A checked generate()/stream() call."""
 
-    prompt: bytes
+    # Text, or a conversation of (role, content) pairs: the extension then
+    # generates the assistant's reply (hearth_session_generate_chat).
+    prompt: Union[bytes, List[Tuple[bytes, bytes]]]
     max_tokens: int  # -1: no limit
     sampling: SamplingParams
     stop: List[bytes]
@@ -138,8 +166,19 @@ def make_request(
     overrides: Dict[str, Any],
     reuse_prefix: bool = False,
 ) -> Request:
-    """Checks the arguments of generate()/stream() and packs them."""
-    raw_prompt = encode_text("prompt", prompt)
+    """Checks the arguments of generate()/stream() and packs them. A prompt
+    that is not a str is a conversation."""
+    raw_prompt: Union[bytes, List[Tuple[bytes, bytes]]]
+    if isinstance(prompt, str):
+        raw_prompt = encode_text("prompt", prompt)
+    elif isinstance(prompt, (list, tuple)):
+        raw_prompt = message_pairs(prompt)
+        if add_special is not None or parse_special:
+            raise TypeError("add_special and parse_special apply to a text prompt, not to a "
+                            "conversation (its ids come from the model's chat format)")
+    else:
+        raise TypeError(f"prompt must be a str or a conversation (a list of messages), "
+                        f"not {type(prompt).__name__}")
     if max_tokens is None:
         n = -1  # until end of generation or a full context
     else:

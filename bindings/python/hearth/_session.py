@@ -14,6 +14,7 @@ from typing import (
     Dict,
     Iterator,
     List,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -40,10 +41,18 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+#: A prompt: text, or a conversation of {"role", "content"} dicts or (role, content) pairs.
+Prompt = Union[str, Sequence[Union[Mapping[str, str], Tuple[str, str]]]]
+
 GENERATE_ARGS = """
         Args:
             prompt: text to feed before generating. Into an empty session
-                it gets the model's BOS etc. (see ``add_special``).
+                it gets the model's BOS etc. (see ``add_special``). Or a
+                conversation: a list of ``{"role": ..., "content": ...}``
+                dicts or ``(role, content)`` pairs, rendered in the model's
+                chat format with the assistant's turn opened; what the
+                messages say never becomes control tokens, and
+                ``add_special``/``parse_special`` do not apply.
             max_tokens: most tokens to generate; 0 generates nothing; None
                 runs until an end-of-generation token or a full context.
             stop: a string or strings that end generation when they appear;
@@ -56,12 +65,14 @@ GENERATE_ARGS = """
                 ``temperature=0`` is greedy and deterministic.
             add_special: add BOS/EOS as the model asks. None (default): only
                 when the session is empty.
-            parse_special: turn special-token texts in the prompt (e.g.
-                ``"<|im_start|>"``) into their tokens, for chat templates.
+            parse_special: turn special-token texts in the text prompt
+                (e.g. ``"<|im_start|>"``) into their tokens. For a chat,
+                pass the conversation instead: parsing rendered text also
+                parses what users wrote.
             reuse_prefix: (sessions only) `prompt` is the whole conversation
-                so far, e.g. a re-rendered chat: the session keeps the
-                longest token prefix it already holds and computes only the
-                rest. False (default): `prompt` is appended.
+                so far (typically the conversation list, each turn): the
+                session keeps the longest token prefix it already holds and
+                computes only the rest. False (default): `prompt` is appended.
             adapters: (models only; sessions use :meth:`Session.set_adapters`)
                 LoRA adapters for this call: an iterable of
                 :class:`hearth.Adapter` (scale 1.0) or ``(adapter, scale)``
@@ -252,7 +263,7 @@ class Session:
     @with_generate_args
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: Optional[int] = 256,
         stop: Union[str, Sequence[str], None] = None,
@@ -284,7 +295,7 @@ class Session:
     @with_generate_args
     def stream(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: Optional[int] = 256,
         stop: Union[str, Sequence[str], None] = None,

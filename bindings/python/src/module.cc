@@ -142,6 +142,25 @@ py::bytes ChatFormat(const ModelHandle& m,
   return py::bytes(text);
 }
 
+// The ids of a conversation, markup parsed, contents plain (hearth_chat_tokenize).
+std::vector<int32_t> ChatTokenize(const ModelHandle& m,
+                                  const std::vector<std::pair<std::string, std::string>>& messages,
+                                  bool add_generation_prompt) {
+  std::vector<hearth_chat_message> list;
+  list.reserve(messages.size());
+  for (const auto& [role, content] : messages) list.push_back({role.c_str(), content.c_str()});
+  std::vector<int32_t> ids;
+  py::gil_scoped_release release;
+  size_t n = 0;
+  hearth::Check(hearth_chat_tokenize(m.model.get(), list.data(), list.size(),
+                                     add_generation_prompt ? 1 : 0, nullptr, 0, &n));
+  ids.resize(n);
+  hearth::Check(hearth_chat_tokenize(m.model.get(), list.data(), list.size(),
+                                     add_generation_prompt ? 1 : 0, ids.data(), ids.size(), &n));
+  ids.resize(n);
+  return ids;
+}
+
 py::object TokenBytes(const ModelHandle& m, int32_t token) {
   size_t len = 0;
   const char* p = hearth_token_text(m.model.get(), token, &len);
@@ -311,6 +330,8 @@ PYBIND11_MODULE(_hearth, m) {
       .def("detokenize", &Detokenize, py::arg("ids"), py::arg("flags"))
       .def("token_bytes", &TokenBytes, py::arg("token"))
       .def("chat_format", &ChatFormat, py::arg("messages"), py::arg("add_generation_prompt"))
+      .def("chat_tokenize", &ChatTokenize, py::arg("messages"),
+           py::arg("add_generation_prompt"))
       .def(
           "is_eog",
           [](const ModelHandle& m, int32_t token) {

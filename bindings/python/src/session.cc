@@ -39,15 +39,33 @@ constexpr size_t kMaxQueued = 2;
 // What hearth_session_generate needs, owned in one place so that the stop
 // string pointers stay valid for the whole call.
 struct GenerateArgs {
+  // The prompt: text, or a conversation of (role, content) pairs (`chat`).
   std::string prompt;
+  bool chat = false;
+  std::vector<std::pair<std::string, std::string>> conversation;
+  std::vector<hearth_chat_message> messages;  // borrows `conversation`
   std::vector<std::string> stop;
   std::vector<const char*> stop_ptrs;
   hearth_generate_params params = HEARTH_GENERATE_PARAMS_INIT;
 
-  GenerateArgs(std::string prompt_in, int32_t max_tokens, const py::handle& sampling,
+  GenerateArgs(const GenerateArgs&) = delete;  // `messages` and `params.stop` point inside
+  GenerateArgs& operator=(const GenerateArgs&) = delete;
+
+  // `prompt_in` is bytes, or a list of (bytes, bytes) pairs (checked by the
+  // Python layer: no NUL bytes).
+  GenerateArgs(const py::object& prompt_in, int32_t max_tokens, const py::handle& sampling,
                std::vector<std::string> stop_in, uint32_t tokenize_flags, bool use_default_flags,
                bool reuse_prefix)
-      : prompt(std::move(prompt_in)), stop(std::move(stop_in)) {
+      : stop(std::move(stop_in)) {
+    if (py::isinstance<py::bytes>(prompt_in)) {
+      prompt = prompt_in.cast<std::string>();
+    } else {
+      chat = true;
+      conversation = prompt_in.cast<std::vector<std::pair<std::string, std::string>>>();
+      for (const auto& [role, content] : conversation) {
+        messages.push_back({role.c_str(), content.c_str()});
+      }
+    }
     params.max_tokens = max_tokens;
     params.reuse_prefix = reuse_prefix ? 1 : 0;
     params.sampling = SamplingFromPy(sampling);
@@ -105,14 +123,16 @@ void RunStream(std::shared_ptr<SessionCore> core, std::shared_ptr<GenerateArgs> 
   hearth_status_code code = HEARTH_OK;
   std::string message;
   try {
-    result = core->session.Generate(args->prompt, &args->params, [&st](std::string_view piece) {
+    const hearth::Session::TextCallback push = [&st](std::string_view piece) {
       std::unique_lock<std::mutex> lock(st->mu);
       st->cv.wait(lock, [&st] { return st->cancel || st->pieces.size() < kMaxQueued; });
       if (st->cancel) return false;
       st->pieces.emplace_back(piece);
       st->cv.notify_all();
       return true;
-    });
+    };
+    result = args->chat ? core->session.GenerateChat(args->messages, &args->params, push)
+                        : core->session.Generate(args->prompt, &args->params, push);
   } catch (const hearth::Error& e) {
     failed = true, code = e.code(), message = e.what();
   } catch (const std::bad_alloc&) {
@@ -288,11 +308,11 @@ class PySession {
 
   // (text bytes, result tuple). Ctrl-C on the main thread stops generation
   // at the next piece and raises KeyboardInterrupt here.
-  py::tuple Generate(std::string prompt, int32_t max_tokens, const py::handle& sampling,
+  py::tuple Generate(const py::object& prompt, int32_t max_tokens, const py::handle& sampling,
                      std::vector<std::string> stop, uint32_t tokenize_flags, bool use_default_flags,
                      bool reuse_prefix) {
     std::shared_ptr<SessionCore> core = Core();
-    GenerateArgs args(std::move(prompt), max_tokens, sampling, std::move(stop), tokenize_flags,
+    GenerateArgs args(prompt, max_tokens, sampling, std::move(stop), tokenize_flags,
                       use_default_flags, reuse_prefix);
     const bool check_signals = OnMainThread();
     BusyGuard guard(*core);
@@ -302,7 +322,7 @@ class PySession {
     {
       py::gil_scoped_release release;
       auto last_check = std::chrono::steady_clock::now();
-      result = core->session.Generate(args.prompt, &args.params, [&](std::string_view piece) {
+      const hearth::Session::TextCallback collect = [&](std::string_view piece) {
         text.append(piece.data(), piece.size());
         if (!check_signals) return true;
         const auto now = std::chrono::steady_clock::now();
@@ -312,18 +332,20 @@ class PySession {
         // The pending exception stays set on this thread for the raise below.
         interrupted = PyErr_CheckSignals() != 0;
         return !interrupted;
-      });
+      };
+      result = args.chat ? core->session.GenerateChat(args.messages, &args.params, collect)
+                         : core->session.Generate(args.prompt, &args.params, collect);
     }
     if (interrupted) throw py::error_already_set();
     return py::make_tuple(py::bytes(text), ResultTuple(result));
   }
 
-  std::unique_ptr<PyStream> Stream(std::string prompt, int32_t max_tokens,
+  std::unique_ptr<PyStream> Stream(const py::object& prompt, int32_t max_tokens,
                                    const py::handle& sampling, std::vector<std::string> stop,
                                    uint32_t tokenize_flags, bool use_default_flags,
                                    bool reuse_prefix) {
     auto args =
-        std::make_shared<GenerateArgs>(std::move(prompt), max_tokens, sampling, std::move(stop),
+        std::make_shared<GenerateArgs>(prompt, max_tokens, sampling, std::move(stop),
                                        tokenize_flags, use_default_flags, reuse_prefix);
     return std::make_unique<PyStream>(Core(), std::move(args));
   }

@@ -421,11 +421,38 @@ typedef struct hearth_chat_message {
  *  the assistant's turn. The text holds special-token markers and no BOS:
  *  generate from it with HEARTH_TOKENIZE_PARSE_SPECIAL (plus ADD_SPECIAL for
  *  a fresh session). Same capacity protocol as hearth_detokenize. A model
- *  with no known format is NOT_FOUND. @since 1.0 */
+ *  with no known format is NOT_FOUND. Note that parsing the whole text
+ *  parses the messages too: a message that spells "<|im_end|>" becomes that
+ *  control token. For text from users, prefer hearth_chat_tokenize or
+ *  hearth_session_generate_chat. @since 1.0 */
 HEARTH_API hearth_error* hearth_chat_format(const hearth_model* model,
                                             const hearth_chat_message* messages,
                                             size_t n_messages, int add_generation_prompt,
                                             char* text, size_t capacity, size_t* text_len);
+
+/** The token ids of a conversation, as hearth_chat_format renders it, BOS
+ *  as the model asks: only the format's markup becomes control tokens; what
+ *  the messages say is always plain text, even where it spells a marker
+ *  (no template injection). Same capacity protocol as hearth_tokenize.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_chat_tokenize(const hearth_model* model,
+                                              const hearth_chat_message* messages,
+                                              size_t n_messages, int add_generation_prompt,
+                                              int32_t* tokens, size_t capacity,
+                                              size_t* n_tokens);
+
+/** hearth_session_generate with a conversation as the prompt: its ids are
+ *  hearth_chat_tokenize(messages, add_generation_prompt = 1), so the reply
+ *  is the assistant's next turn and no message can inject control tokens.
+ *  params->tokenize_flags and use_default_flags do not apply. With
+ *  params->reuse_prefix, pass the whole conversation each turn: the session
+ *  computes only what is new. @since 1.0 */
+HEARTH_API hearth_error* hearth_session_generate_chat(hearth_session* session,
+                                                      const hearth_chat_message* messages,
+                                                      size_t n_messages,
+                                                      const hearth_generate_params* params,
+                                                      hearth_stream_fn on_text, void* user_data,
+                                                      hearth_generate_result* result);
 
 /* ------------------------------------------------------------------------- */
 /* LoRA adapters                                                              */

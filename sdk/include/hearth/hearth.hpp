@@ -340,6 +340,23 @@ class Session {
     Check(err);
     return result;
   }
+  // A reply to a conversation (hearth_session_generate_chat): the messages
+  // are rendered in the model's chat format and cannot inject control tokens.
+  hearth_generate_result GenerateChat(const std::vector<hearth_chat_message>& messages,
+                                      const hearth_generate_params* params = nullptr,
+                                      const TextCallback& on_text = nullptr) {
+    Trampoline t{&on_text, nullptr};
+    hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
+    hearth_error* err = hearth_session_generate_chat(
+        get(), messages.data(), messages.size(), params,
+        on_text ? &Trampoline::Call : nullptr, &t, &result);
+    if (t.exception) {
+      hearth_error_free(err);
+      std::rethrow_exception(t.exception);
+    }
+    Check(err);
+    return result;
+  }
   // The whole generated text at once.
   std::string GenerateText(std::string_view prompt,
                            const hearth_generate_params* params = nullptr,

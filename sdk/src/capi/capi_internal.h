@@ -32,8 +32,10 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "hearth/hearth.h"
 #include "sdk/src/plugin_host/plugin_host.h"
 #include "sdk/src/sampling/sampler.h"
@@ -135,6 +137,25 @@ hearth_error* CopyOut(const char* func, const T* src, size_t n, T* dst, size_t c
 hearth_error* ReadSamplingParams(const char* func, const char* arg,
                                  const hearth_sampling_params* user,
                                  sampling::SamplerConfig* out) noexcept;
+
+}  // namespace hearth::capi
+
+namespace hearth {
+class Model;
+}  // namespace hearth
+
+namespace hearth::capi {
+
+// Defined in chat.cc: the chat format of a model (its tokenizer.chat_template,
+// else its architecture), or NOT_FOUND saying why there is none.
+absl::StatusOr<std::string> ModelChatFormat(const Model& model);
+
+// Defined in chat.cc: a C conversation rendered in the model's chat format
+// and tokenized with control tokens parsed in the markup only
+// (hearth_chat_tokenize, hearth_session_generate_chat).
+hearth_error* EncodeChat(const char* func, const Model& model,
+                         const hearth_chat_message* messages, size_t n_messages,
+                         bool add_generation_prompt, std::vector<int32_t>* ids);
 
 }  // namespace hearth::capi
 

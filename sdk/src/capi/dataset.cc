@@ -6,7 +6,6 @@
 #include "hearth/hearth.h"
 #include "sdk/src/capi/capi_internal.h"
 #include "sdk/src/capi/handles.h"
-#include "sdk/src/chat/chat_template.h"
 #include "sdk/src/train/dataset.h"
 
 struct hearth_dataset {
@@ -29,8 +28,7 @@ hearth_error* hearth_dataset_load(const hearth_model* model, const char* path,
   hearth::train::DatasetOptions options;
   options.max_tokens = p.max_tokens != 0 ? p.max_tokens : m.config().n_ctx_train;
   options.truncate = p.truncate != 0;
-  const std::string* source = m.Meta("tokenizer.chat_template");
-  auto format = hearth::chat::DetectFormat(source ? *source : "", m.config().arch);
+  auto format = hearth::capi::ModelChatFormat(m);
   if (format.ok()) {
     options.chat_format = *format;
   } else {

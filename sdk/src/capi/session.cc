@@ -7,6 +7,67 @@
 #include "sdk/src/capi/handles.h"
 #include "sdk/src/runtime/generate.h"
 
+namespace {
+
+// The parameters of hearth_session_generate(_chat): checked and converted.
+// May throw std::bad_alloc (the callers' HEARTH_CAPI_TRY maps it).
+hearth_error* ReadGenerateArgs(const char* func, const hearth::Session& s,
+                               const hearth_generate_params* params,
+                               hearth_generate_result* result,
+                               hearth::GenerateOptions* options) {
+  if (result != nullptr) {
+    if (hearth_error* err = hearth::capi::CheckOutStruct(func, "result", result)) return err;
+  }
+  hearth_generate_params p;
+  const hearth_generate_params defaults = HEARTH_GENERATE_PARAMS_INIT;
+  if (hearth_error* err = hearth::capi::ReadParams(func, "params", params, defaults, &p)) {
+    return err;
+  }
+  options->max_tokens = p.max_tokens;
+  if (hearth_error* err = hearth::capi::ReadSamplingParams(func, "params->sampling", &p.sampling,
+                                                           &options->sampling)) {
+    return err;
+  }
+  if (p.stop == nullptr && p.n_stop > 0) return hearth::capi::NullArgumentError(func, "params->stop");
+  for (size_t i = 0; i < p.n_stop; ++i) {
+    if (p.stop[i] == nullptr) {
+      return hearth::capi::MakeError(
+          HEARTH_INVALID_ARGUMENT,
+          std::string(func) + ": params->stop[" + std::to_string(i) + "] is NULL");
+    }
+    options->stop.emplace_back(p.stop[i]);
+  }
+  if (p.use_default_flags) {
+    options->add_special = s.n_past() == 0;
+    options->parse_special = false;
+  } else {
+    options->add_special = (p.tokenize_flags & HEARTH_TOKENIZE_ADD_SPECIAL) != 0;
+    options->parse_special = (p.tokenize_flags & HEARTH_TOKENIZE_PARSE_SPECIAL) != 0;
+  }
+  options->reuse_prefix = p.reuse_prefix != 0;
+  return nullptr;
+}
+
+hearth::TextSink StreamSink(hearth_stream_fn on_text, void* user_data) {
+  if (on_text == nullptr) return {};
+  return [on_text, user_data](std::string_view piece) {
+    return on_text(piece.data(), piece.size(), user_data) == 0;
+  };
+}
+
+void WriteResult(const hearth::GenerateStats& stats, hearth_generate_result* result) {
+  if (result == nullptr) return;
+  hearth_generate_result r = HEARTH_GENERATE_RESULT_INIT;
+  r.n_prompt_tokens = static_cast<uint32_t>(stats.n_prompt_tokens);
+  r.n_generated_tokens = static_cast<uint32_t>(stats.n_generated_tokens);
+  r.stop_reason = static_cast<hearth_stop_reason>(stats.stop_reason);
+  r.prompt_seconds = stats.prompt_seconds;
+  r.generate_seconds = stats.generate_seconds;
+  hearth::capi::WriteOutStruct(r, result);
+}
+
+}  // namespace
+
 extern "C" {
 
 hearth_error* hearth_session_create(hearth_model* model, const hearth_session_params* params,
@@ -76,55 +137,37 @@ hearth_error* hearth_session_generate(hearth_session* session, const char* promp
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
   if (prompt == nullptr && prompt_len > 0) return hearth::capi::NullArgumentError(__func__, "prompt");
-  if (result != nullptr) {
-    HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::CheckOutStruct(__func__, "result", result));
-  }
-  hearth_generate_params p;
-  const hearth_generate_params defaults = HEARTH_GENERATE_PARAMS_INIT;
-  HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
   hearth::GenerateOptions options;
-  options.max_tokens = p.max_tokens;
-  HEARTH_CAPI_RETURN_IF_ERROR(
-      hearth::capi::ReadSamplingParams(__func__, "params->sampling", &p.sampling, &options.sampling));
-  if (p.stop == nullptr && p.n_stop > 0) {
-    return hearth::capi::NullArgumentError(__func__, "params->stop");
-  }
-  for (size_t i = 0; i < p.n_stop; ++i) {
-    if (p.stop[i] == nullptr) {
-      return hearth::capi::MakeError(
-          HEARTH_INVALID_ARGUMENT,
-          std::string(__func__) + ": params->stop[" + std::to_string(i) + "] is NULL");
-    }
-    options.stop.emplace_back(p.stop[i]);
-  }
-  hearth::Session& s = *session->session;
-  if (p.use_default_flags) {
-    options.add_special = s.n_past() == 0;
-    options.parse_special = false;
-  } else {
-    options.add_special = (p.tokenize_flags & HEARTH_TOKENIZE_ADD_SPECIAL) != 0;
-    options.parse_special = (p.tokenize_flags & HEARTH_TOKENIZE_PARSE_SPECIAL) != 0;
-  }
-  options.reuse_prefix = p.reuse_prefix != 0;
-  hearth::TextSink sink;
-  if (on_text != nullptr) {
-    sink = [on_text, user_data](std::string_view piece) {
-      return on_text(piece.data(), piece.size(), user_data) == 0;
-    };
-  }
+  HEARTH_CAPI_RETURN_IF_ERROR(ReadGenerateArgs(__func__, *session->session, params, result,
+                                               &options));
   hearth::GenerateStats stats;
-  absl::Status st = hearth::Generate(s, std::string_view(prompt ? prompt : "", prompt_len),
-                                     options, sink, &stats);
+  absl::Status st =
+      hearth::Generate(*session->session, std::string_view(prompt ? prompt : "", prompt_len),
+                       options, StreamSink(on_text, user_data), &stats);
   if (!st.ok()) return hearth::capi::ToError(st);
-  if (result != nullptr) {
-    hearth_generate_result r = HEARTH_GENERATE_RESULT_INIT;
-    r.n_prompt_tokens = static_cast<uint32_t>(stats.n_prompt_tokens);
-    r.n_generated_tokens = static_cast<uint32_t>(stats.n_generated_tokens);
-    r.stop_reason = static_cast<hearth_stop_reason>(stats.stop_reason);
-    r.prompt_seconds = stats.prompt_seconds;
-    r.generate_seconds = stats.generate_seconds;
-    hearth::capi::WriteOutStruct(r, result);
-  }
+  WriteResult(stats, result);
+  return nullptr;
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+hearth_error* hearth_session_generate_chat(hearth_session* session,
+                                           const hearth_chat_message* messages, size_t n_messages,
+                                           const hearth_generate_params* params,
+                                           hearth_stream_fn on_text, void* user_data,
+                                           hearth_generate_result* result) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(session);
+  hearth::GenerateOptions options;
+  HEARTH_CAPI_RETURN_IF_ERROR(ReadGenerateArgs(__func__, *session->session, params, result,
+                                               &options));
+  std::vector<int32_t> ids;
+  HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::EncodeChat(__func__, session->session->model(),
+                                                       messages, n_messages, true, &ids));
+  hearth::GenerateStats stats;
+  absl::Status st = hearth::GenerateFromIds(*session->session, std::move(ids), options,
+                                            StreamSink(on_text, user_data), &stats);
+  if (!st.ok()) return hearth::capi::ToError(st);
+  WriteResult(stats, result);
   return nullptr;
   HEARTH_CAPI_CATCH_ERROR
 }

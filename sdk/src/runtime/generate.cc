@@ -71,11 +71,27 @@ size_t StopHoldback(std::string_view text, const std::vector<std::string>& stops
 
 absl::Status Generate(Session& session, std::string_view prompt, const GenerateOptions& options,
                       const TextSink& sink, GenerateStats* stats) {
+  const tok::Tokenizer& tok = session.model().tokenizer();
+  // The sampling settings are checked before any prompt work.
+  HEARTH_RETURN_IF_ERROR(sampling::Sampler::Create(options.sampling).status());
+  HEARTH_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                          tok.Encode(prompt, options.add_special, options.parse_special));
+  return GenerateFromIds(session, std::move(ids), options, sink, stats);
+}
+
+absl::Status GenerateFromIds(Session& session, std::vector<int32_t> ids,
+                             const GenerateOptions& options, const TextSink& sink,
+                             GenerateStats* stats) {
   GenerateStats st;
   const tok::Tokenizer& tok = session.model().tokenizer();
   HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::Create(options.sampling));
-  HEARTH_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                          tok.Encode(prompt, options.add_special, options.parse_special));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= tok.n_vocab()) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " is id ", ids[i],
+                                                     ", outside the vocabulary [0, ",
+                                                     tok.n_vocab(), ")"));
+    }
+  }
   if (options.reuse_prefix) {
     // What the session holds, in order: fed history, then a pending token.
     const std::vector<int32_t>& held = session.history();

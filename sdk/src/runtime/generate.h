@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,6 +40,11 @@ using TextSink = std::function<bool(std::string_view piece)>;
 
 absl::Status Generate(Session& session, std::string_view prompt, const GenerateOptions& options,
                       const TextSink& sink, GenerateStats* stats);
+// The same with the prompt already tokenized (add_special/parse_special
+// unused); an id outside the vocabulary is INVALID_ARGUMENT naming it.
+absl::Status GenerateFromIds(Session& session, std::vector<int32_t> ids,
+                             const GenerateOptions& options, const TextSink& sink,
+                             GenerateStats* stats);
 
 // Of `text`, how many trailing bytes could be the start of one of `stops`
 // (held back until the next piece decides). Exposed for tests.

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sdk/src/chat/chat_template.h"
+#include "sdk/src/chat/chat_tokens.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/mapped_file.h"
 #include "sdk/src/format/strict_json.h"
@@ -109,15 +110,7 @@ absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages
   auto full = chat::Render(options.chat_format, messages, false, &spans);
   if (!full.ok()) return fail(full.status());
   out.text = std::move(*full);
-  std::sort(spans.begin(), spans.end(),
-            [](const chat::ContentSpan& a, const chat::ContentSpan& b) { return a.begin < b.begin; });
-  size_t markup = 0;
-  for (const chat::ContentSpan& s : spans) {
-    if (s.end == s.begin) continue;  // a message the format leaves out
-    if (s.begin > markup) out.tok.special.emplace_back(markup, s.begin);
-    markup = s.end;
-  }
-  if (markup < out.text.size()) out.tok.special.emplace_back(markup, out.text.size());
+  out.tok = chat::MarkupLayout(out.text.size(), std::move(spans));
 
   // An assistant turn trains on what the model would write after the prompt
   // that precedes it: from the end of that prompt (with the assistant's
