@@ -2,7 +2,9 @@
 // detection. The input is split into messages: lines of "role\tcontent"
 // separated by '\x1e' (record separator), so content may hold newlines.
 // The first byte picks add_generation_prompt. Every format renders the list;
-// DetectFormat sees the whole input as a template source.
+// DetectFormat sees the whole input as a template source. Rendering reports
+// where each message's content went (what tokenizing keeps free of control
+// tokens); those spans must hold exactly the contents.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -29,7 +31,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   for (const char* format : {"gemma", "chatml", "llama3", "llama2", "no-such-format"}) {
-    (void)hearth::chat::Render(format, messages, gen);
+    std::vector<hearth::chat::ContentSpan> spans;
+    auto text = hearth::chat::Render(format, messages, gen, &spans);
+    if (!text.ok()) continue;
+    // Every message's span holds exactly its content (or is empty: left out).
+    if (spans.size() != messages.size()) __builtin_trap();
+    for (size_t i = 0; i < spans.size(); ++i) {
+      const hearth::chat::ContentSpan& sp = spans[i];
+      if (sp.begin > sp.end || sp.end > text->size()) __builtin_trap();
+      if (sp.end > sp.begin &&
+          text->compare(sp.begin, sp.end - sp.begin, messages[i].content) != 0) {
+        __builtin_trap();
+      }
+      if (sp.end == sp.begin && !messages[i].content.empty() && sp.begin != 0) __builtin_trap();
+    }
   }
   const std::string source(reinterpret_cast<const char*>(data), size);
   for (const char* arch : {"", "llama", "qwen2", "gemma3", "unknown"}) {

@@ -67,9 +67,9 @@ int RunData(int argc, char** argv) {
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (mf.model.empty()) return p.UsageError("-m MODEL is required");
   if (p.positional().size() != 1) {
-    return p.UsageError(p.positional().empty() ? "FILE.jsonl is missing"
-                                               : "expected one FILE, got " +
-                                                     std::to_string(p.positional().size()));
+    return p.UsageError(p.positional().empty()
+                            ? "FILE.jsonl is missing"
+                            : "expected one FILE, got " + std::to_string(p.positional().size()));
   }
   const std::string path = p.positional()[0];
 
@@ -95,11 +95,11 @@ int RunData(int argc, char** argv) {
               " prompt/completion, %" PRIu64 " text)\n",
               path.c_str(), info.n_examples, info.n_messages, info.n_prompt_completion,
               info.n_text);
-  std::printf("tokens: %" PRIu64 ", trained: %" PRIu64 " (%.1f%%)\n", info.n_tokens,
-              info.n_trained_tokens,
-              info.n_tokens ? 100.0 * static_cast<double>(info.n_trained_tokens) /
-                                  static_cast<double>(info.n_tokens)
-                            : 0.0);
+  std::printf(
+      "tokens: %" PRIu64 ", trained: %" PRIu64 " (%.1f%%)\n", info.n_tokens, info.n_trained_tokens,
+      info.n_tokens
+          ? 100.0 * static_cast<double>(info.n_trained_tokens) / static_cast<double>(info.n_tokens)
+          : 0.0);
   std::printf("longest example: %" PRIu64 " tokens (limit %u), truncated: %" PRIu64 "\n",
               info.longest, info.max_tokens, info.n_truncated);
   return std::fflush(stdout) == 0 ? kExitOk : kExitRuntimeError;

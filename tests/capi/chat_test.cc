@@ -54,22 +54,20 @@ class CapiChat : public ::testing::Test {
     size_t len = 0;
     EXPECT_EQ(hearth_chat_format(model_, m.data(), m.size(), gen, nullptr, 0, &len), nullptr);
     std::string text(len, '\0');
-    EXPECT_EQ(hearth_chat_format(model_, m.data(), m.size(), gen, text.data(), len, &len),
-              nullptr);
+    EXPECT_EQ(hearth_chat_format(model_, m.data(), m.size(), gen, text.data(), len, &len), nullptr);
     const uint32_t flags = HEARTH_TOKENIZE_ADD_SPECIAL | HEARTH_TOKENIZE_PARSE_SPECIAL;
     size_t n = 0;
     EXPECT_EQ(hearth_tokenize(model_, text.data(), text.size(), flags, nullptr, 0, &n), nullptr);
     std::vector<int32_t> ids(n);
-    EXPECT_EQ(hearth_tokenize(model_, text.data(), text.size(), flags, ids.data(), n, &n),
-              nullptr);
+    EXPECT_EQ(hearth_tokenize(model_, text.data(), text.size(), flags, ids.data(), n, &n), nullptr);
     return ids;
   }
   int32_t ImEnd() {
     const std::string text = "<|im_end|>";
     int32_t id = -1;
     size_t n = 0;
-    EXPECT_EQ(hearth_tokenize(model_, text.data(), text.size(), HEARTH_TOKENIZE_PARSE_SPECIAL,
-                              &id, 1, &n),
+    EXPECT_EQ(hearth_tokenize(model_, text.data(), text.size(), HEARTH_TOKENIZE_PARSE_SPECIAL, &id,
+                              1, &n),
               nullptr);
     EXPECT_EQ(n, 1u);
     return id;

@@ -4,11 +4,11 @@
 // for hearth_chat_format(..., add_generation_prompt=1) — plus the capacity
 // protocol, limits, truncation and errors naming the file and line.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "hearth/hearth.h"
@@ -64,8 +64,7 @@ class CapiDataset : public ::testing::Test {
     EXPECT_EQ(hearth_chat_format(model_, m.data(), m.size(), gen, text.data(), n, &n), nullptr);
     return text;
   }
-  void Example(size_t i, std::vector<int32_t>* ids, std::vector<uint8_t>* trained,
-               uint64_t* line) {
+  void Example(size_t i, std::vector<int32_t>* ids, std::vector<uint8_t>* trained, uint64_t* line) {
     size_t n = 0;
     Error e1{hearth_dataset_get_example(data_, i, nullptr, nullptr, 0, &n, line)};
     ASSERT_EQ(e1.e, nullptr) << e1.message();
@@ -83,11 +82,11 @@ class CapiDataset : public ::testing::Test {
 };
 
 TEST_F(CapiDataset, ConversationPromptIsWhatASessionIsFed) {
-  const std::string path = Write(
-      "chat.jsonl",
-      "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello there\"}, "
-      "{\"role\": \"assistant\", \"content\": \"Hi! How can I help?\"}]}\n"
-      "{\"prompt\": \"Q:\", \"completion\": \" yes\"}\n");
+  const std::string path =
+      Write("chat.jsonl",
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello there\"}, "
+            "{\"role\": \"assistant\", \"content\": \"Hi! How can I help?\"}]}\n"
+            "{\"prompt\": \"Q:\", \"completion\": \" yes\"}\n");
   Error err{hearth_dataset_load(model_, path.c_str(), nullptr, &data_)};
   ASSERT_EQ(err.e, nullptr) << err.message();
   hearth_dataset_info info = HEARTH_DATASET_INFO_INIT;
@@ -106,11 +105,9 @@ TEST_F(CapiDataset, ConversationPromptIsWhatASessionIsFed) {
   Example(0, &ids, &trained, &line);
   EXPECT_EQ(line, 1u);
   const uint32_t chat_flags = HEARTH_TOKENIZE_ADD_SPECIAL | HEARTH_TOKENIZE_PARSE_SPECIAL;
-  const std::vector<int32_t> prompt =
-      Tokenize(Chat({{"user", "Hello there"}}, 1), chat_flags);
-  const std::vector<int32_t> whole =
-      Tokenize(Chat({{"user", "Hello there"}, {"assistant", "Hi! How can I help?"}}, 0),
-               chat_flags);
+  const std::vector<int32_t> prompt = Tokenize(Chat({{"user", "Hello there"}}, 1), chat_flags);
+  const std::vector<int32_t> whole = Tokenize(
+      Chat({{"user", "Hello there"}, {"assistant", "Hi! How can I help?"}}, 0), chat_flags);
   EXPECT_EQ(ids, whole);
   ASSERT_LT(prompt.size(), ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -142,8 +139,7 @@ TEST_F(CapiDataset, CapacityIndexAndArguments) {
   EXPECT_EQ(hearth_error_code(small.e), HEARTH_RESOURCE_EXHAUSTED);
   // Only the trained flags.
   std::vector<uint8_t> trained(n, 7);
-  ASSERT_EQ(hearth_dataset_get_example(data_, 0, nullptr, trained.data(), n, &n, nullptr),
-            nullptr);
+  ASSERT_EQ(hearth_dataset_get_example(data_, 0, nullptr, trained.data(), n, &n, nullptr), nullptr);
   EXPECT_EQ(trained[0], 0);
   EXPECT_EQ(trained[n - 1], 1);
   Error past{hearth_dataset_get_example(data_, 1, nullptr, nullptr, 0, &n, nullptr)};
@@ -162,8 +158,8 @@ TEST_F(CapiDataset, CapacityIndexAndArguments) {
 }
 
 TEST_F(CapiDataset, LimitsAndErrorsNameTheFileAndLine) {
-  const std::string path = Write("long.jsonl", "{\"text\": \"a\"}\n{\"text\": \"" +
-                                                   std::string(200, 'x') + " y z\"}\n");
+  const std::string path =
+      Write("long.jsonl", "{\"text\": \"a\"}\n{\"text\": \"" + std::string(200, 'x') + " y z\"}\n");
   hearth_dataset_params p = HEARTH_DATASET_PARAMS_INIT;
   p.max_tokens = 4;
   Error too_long{hearth_dataset_load(model_, path.c_str(), &p, &data_)};
@@ -178,8 +174,9 @@ TEST_F(CapiDataset, LimitsAndErrorsNameTheFileAndLine) {
   EXPECT_EQ(info.n_truncated, 1u);
   EXPECT_EQ(info.longest, 4u);
 
-  const std::string bad = Write("bad.jsonl", "{\"text\": \"ok\"}\n{\"messages\": [{\"role\": "
-                                             "\"user\", \"content\": \"hi\"}]}\n");
+  const std::string bad = Write("bad.jsonl",
+                                "{\"text\": \"ok\"}\n{\"messages\": [{\"role\": "
+                                "\"user\", \"content\": \"hi\"}]}\n");
   hearth_dataset* d = nullptr;
   Error no_answer{hearth_dataset_load(model_, bad.c_str(), nullptr, &d)};
   EXPECT_NE(no_answer.message().find(bad + ":2: 'messages' has no assistant message"),

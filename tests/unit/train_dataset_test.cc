@@ -38,8 +38,8 @@ std::unique_ptr<tok::Tokenizer> LoadTokenizer(const std::string& path) {
 class DatasetTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    chatml_ = LoadTokenizer(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf")
-                  .release();
+    chatml_ =
+        LoadTokenizer(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf").release();
     spm_ = LoadTokenizer(std::string(HEARTH_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf")
                .release();
   }
@@ -83,13 +83,12 @@ tok::Tokenizer* DatasetTest::chatml_ = nullptr;
 tok::Tokenizer* DatasetTest::spm_ = nullptr;
 
 TEST_F(DatasetTest, ChatmlMessagesTrainAssistantTurnsWithTheirEndMarker) {
-  const std::string jsonl =
-      R"({"messages": [{"role": "system", "content": "Be brief."},)"
-      R"( {"role": "user", "content": "Capital of France?"},)"
-      R"( {"role": "assistant", "content": "Paris."},)"
-      R"( {"role": "user", "content": "And of Italy?"},)"
-      R"( {"role": "assistant", "content": "Rome."}]})"
-      "\n";
+  const std::string jsonl = R"({"messages": [{"role": "system", "content": "Be brief."},)"
+                            R"( {"role": "user", "content": "Capital of France?"},)"
+                            R"( {"role": "assistant", "content": "Paris."},)"
+                            R"( {"role": "user", "content": "And of Italy?"},)"
+                            R"( {"role": "assistant", "content": "Rome."}]})"
+                            "\n";
   auto d = Dataset::Parse(jsonl, "notes.jsonl", *chatml_, Options("chatml"));
   ASSERT_TRUE(d.ok()) << d.status();
   ASSERT_EQ(d->examples().size(), 1u);
@@ -106,9 +105,9 @@ TEST_F(DatasetTest, ChatmlMessagesTrainAssistantTurnsWithTheirEndMarker) {
   auto ids = chatml_->Encode(full, /*add_special=*/true, /*parse_special=*/true);
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(ex.tokens, *ids);
-  EXPECT_EQ(d->stats().n_trained, static_cast<int64_t>(ex.tokens.size()) -
-                                      static_cast<int64_t>(std::count(ex.trained.begin(),
-                                                                      ex.trained.end(), 0)));
+  EXPECT_EQ(d->stats().n_trained,
+            static_cast<int64_t>(ex.tokens.size()) -
+                static_cast<int64_t>(std::count(ex.trained.begin(), ex.trained.end(), 0)));
 }
 
 TEST_F(DatasetTest, ContentThatSpellsAMarkerStaysText) {
@@ -126,9 +125,10 @@ TEST_F(DatasetTest, ContentThatSpellsAMarkerStaysText) {
 }
 
 TEST_F(DatasetTest, PromptCompletionAndTextEndWithEos) {
-  const std::string jsonl = "{\"prompt\": \"2+2=\", \"completion\": \"4\"}\n"
-                            "\n"
-                            "{\"text\": \"Once upon a time\", \"id\": 7}\r\n";
+  const std::string jsonl =
+      "{\"prompt\": \"2+2=\", \"completion\": \"4\"}\n"
+      "\n"
+      "{\"text\": \"Once upon a time\", \"id\": 7}\r\n";
   auto d = Dataset::Parse(jsonl, "notes.jsonl", *spm_, Options("llama2"));
   ASSERT_TRUE(d.ok()) << d.status();
   ASSERT_EQ(d->examples().size(), 2u);
@@ -154,9 +154,8 @@ TEST_F(DatasetTest, PromptCompletionAndTextEndWithEos) {
 }
 
 TEST_F(DatasetTest, Llama2AnswerKeepsTheSpaceGenerationWouldWrite) {
-  const std::string jsonl =
-      R"({"messages": [{"role": "user", "content": "Capital of France?"},)"
-      R"( {"role": "assistant", "content": "Paris"}]})";
+  const std::string jsonl = R"({"messages": [{"role": "user", "content": "Capital of France?"},)"
+                            R"( {"role": "assistant", "content": "Paris"}]})";
   auto d = Dataset::Parse(jsonl, "notes.jsonl", *spm_, Options("llama2"));
   ASSERT_TRUE(d.ok()) << d.status();
   const Example& ex = d->examples()[0];
@@ -213,7 +212,8 @@ TEST_F(DatasetTest, BadRecordsNameTheLineAndTheField) {
       {"{\"messages\": []}", "'messages' is empty"},
       {"{\"messages\": [1]}", "messages[0] is an integer"},
       {"{\"messages\": [{\"role\": \"user\"}]}", "messages[0] has no 'content'"},
-      {"{\"messages\": [{\"role\": \"user\", \"content\": 1}]}", "messages[0].content is an integer"},
+      {"{\"messages\": [{\"role\": \"user\", \"content\": 1}]}",
+       "messages[0].content is an integer"},
       {"{\"messages\": [{\"role\": \"user\", \"content\": \"a\", \"tool_calls\": []}]}",
        "messages[0] has 'tool_calls'"},
       {"{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}", "no assistant message"},

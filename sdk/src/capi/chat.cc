@@ -13,14 +13,14 @@
 namespace hearth::capi {
 namespace {
 
-hearth_error* ReadMessages(const char* func, const hearth_chat_message* messages,
-                           size_t n_messages, std::vector<chat::Message>* list) {
+hearth_error* ReadMessages(const char* func, const hearth_chat_message* messages, size_t n_messages,
+                           std::vector<chat::Message>* list) {
   if (messages == nullptr && n_messages > 0) return NullArgumentError(func, "messages");
   for (size_t i = 0; i < n_messages; ++i) {
     if (messages[i].role == nullptr || messages[i].content == nullptr) {
-      return MakeError(HEARTH_INVALID_ARGUMENT, std::string(func) + ": messages[" +
-                                                    std::to_string(i) +
-                                                    "] has a NULL role or content");
+      return MakeError(
+          HEARTH_INVALID_ARGUMENT,
+          std::string(func) + ": messages[" + std::to_string(i) + "] has a NULL role or content");
     }
     list->push_back({messages[i].role, messages[i].content});
   }
@@ -34,9 +34,8 @@ absl::StatusOr<std::string> ModelChatFormat(const Model& m) {
   return chat::DetectFormat(source ? *source : "", m.config().arch);
 }
 
-hearth_error* EncodeChat(const char* func, const Model& model,
-                         const hearth_chat_message* messages, size_t n_messages,
-                         bool add_generation_prompt, std::vector<int32_t>* ids) {
+hearth_error* EncodeChat(const char* func, const Model& model, const hearth_chat_message* messages,
+                         size_t n_messages, bool add_generation_prompt, std::vector<int32_t>* ids) {
   std::vector<chat::Message> list;
   if (hearth_error* err = ReadMessages(func, messages, n_messages, &list)) return err;
   auto format = ModelChatFormat(model);

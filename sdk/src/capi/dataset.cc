@@ -1,4 +1,6 @@
 // dataset.cc — hearth_dataset_* of the C ABI: training data read for a model.
+#include "sdk/src/train/dataset.h"
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -6,7 +8,6 @@
 #include "hearth/hearth.h"
 #include "sdk/src/capi/capi_internal.h"
 #include "sdk/src/capi/handles.h"
-#include "sdk/src/train/dataset.h"
 
 struct hearth_dataset {
   hearth::train::Dataset dataset;
@@ -76,20 +77,20 @@ hearth_error* hearth_dataset_get_example(const hearth_dataset* dataset, size_t i
   HEARTH_CAPI_CHECK_NOT_NULL(n_tokens);
   const auto& examples = dataset->dataset.examples();
   if (index >= examples.size()) {
-    return hearth::capi::MakeError(
-        HEARTH_OUT_OF_RANGE, std::string(__func__) + ": index " + std::to_string(index) +
-                                 " is past the dataset's " + std::to_string(examples.size()) +
-                                 " examples");
+    return hearth::capi::MakeError(HEARTH_OUT_OF_RANGE,
+                                   std::string(__func__) + ": index " + std::to_string(index) +
+                                       " is past the dataset's " + std::to_string(examples.size()) +
+                                       " examples");
   }
   const hearth::train::Example& ex = examples[index];
   const size_t n = ex.tokens.size();
   if (tokens == nullptr && trained == nullptr) {
     if (capacity != 0) return hearth::capi::NullArgumentError(__func__, "output buffer");
   } else if (capacity < n) {
-    return hearth::capi::MakeError(HEARTH_RESOURCE_EXHAUSTED,
-                                   std::string(__func__) + ": capacity " +
-                                       std::to_string(capacity) + " < " + std::to_string(n) +
-                                       " needed");
+    return hearth::capi::MakeError(HEARTH_RESOURCE_EXHAUSTED, std::string(__func__) +
+                                                                  ": capacity " +
+                                                                  std::to_string(capacity) + " < " +
+                                                                  std::to_string(n) + " needed");
   } else {
     if (tokens != nullptr) std::copy(ex.tokens.begin(), ex.tokens.end(), tokens);
     if (trained != nullptr) std::copy(ex.trained.begin(), ex.trained.end(), trained);

@@ -28,7 +28,9 @@ hearth_error* ReadGenerateArgs(const char* func, const hearth::Session& s,
                                                            &options->sampling)) {
     return err;
   }
-  if (p.stop == nullptr && p.n_stop > 0) return hearth::capi::NullArgumentError(func, "params->stop");
+  if (p.stop == nullptr && p.n_stop > 0) {
+    return hearth::capi::NullArgumentError(func, "params->stop");
+  }
   for (size_t i = 0; i < p.n_stop; ++i) {
     if (p.stop[i] == nullptr) {
       return hearth::capi::MakeError(
@@ -136,7 +138,9 @@ hearth_error* hearth_session_generate(hearth_session* session, const char* promp
                                       hearth_generate_result* result) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
-  if (prompt == nullptr && prompt_len > 0) return hearth::capi::NullArgumentError(__func__, "prompt");
+  if (prompt == nullptr && prompt_len > 0) {
+    return hearth::capi::NullArgumentError(__func__, "prompt");
+  }
   hearth::GenerateOptions options;
   HEARTH_CAPI_RETURN_IF_ERROR(ReadGenerateArgs(__func__, *session->session, params, result,
                                                &options));

@@ -26,8 +26,7 @@ absl::StatusOr<std::vector<int32_t>> EncodeConversation(const tok::Tokenizer& to
   std::vector<ContentSpan> spans;
   auto text = Render(format, messages, add_generation_prompt, &spans);
   if (!text.ok()) return text.status();
-  return tok.EncodeLayout(*text, /*add_special=*/true, MarkupLayout(text->size(), spans),
-                          nullptr);
+  return tok.EncodeLayout(*text, /*add_special=*/true, MarkupLayout(text->size(), spans), nullptr);
 }
 
 }  // namespace hearth::chat

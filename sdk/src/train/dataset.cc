@@ -54,14 +54,15 @@ absl::StatusOr<std::string> StringField(const Json& record, const char* key,
 }
 
 size_t TrimTrailingSpace(const std::string& s, size_t begin, size_t end) {
-  while (end > begin && (s[end - 1] == '\n' || s[end - 1] == ' ' || s[end - 1] == '\r' ||
-                         s[end - 1] == '\t')) {
+  while (end > begin &&
+         (s[end - 1] == '\n' || s[end - 1] == ' ' || s[end - 1] == '\r' || s[end - 1] == '\t')) {
     --end;
   }
   return end;
 }
 
-absl::StatusOr<std::vector<chat::Message>> ReadMessages(const Json& list, const RecordError& error) {
+absl::StatusOr<std::vector<chat::Message>> ReadMessages(const Json& list,
+                                                        const RecordError& error) {
   if (!list.is_array()) {
     return error(absl::StrCat("'messages' is ", format::JsonKind(list), ", expected an array"));
   }
@@ -118,8 +119,9 @@ absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages
   for (size_t i = 0; i < messages.size(); ++i) {
     if (!IsAssistant(messages[i])) continue;
     if (i == 0) {
-      return error("messages[0] is the assistant's: a conversation to train on starts with a "
-                   "user (or system) message");
+      return error(
+          "messages[0] is the assistant's: a conversation to train on starts with a "
+          "user (or system) message");
     }
     const std::vector<chat::Message> before(messages.begin(), messages.begin() + i);
     const std::vector<chat::Message> through(messages.begin(), messages.begin() + i + 1);
@@ -238,17 +240,16 @@ const char* RecordKindName(RecordKind kind) {
 absl::StatusOr<Dataset> Dataset::Load(const std::string& path, const tok::Tokenizer& tok,
                                       const DatasetOptions& options) {
   HEARTH_ASSIGN_OR_RETURN(format::MappedFile file, format::MappedFile::Map(path));
-  return Parse(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), path,
-               tok, options);
+  return Parse(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), path, tok,
+               options);
 }
 
 absl::StatusOr<Dataset> Dataset::Parse(std::string_view jsonl, std::string_view name_view,
                                        const tok::Tokenizer& tok, const DatasetOptions& options) {
   const std::string name(name_view);
   if (options.max_tokens <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": the longest example must be at least 1 token, got ",
-                     options.max_tokens));
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": the longest example must be at least 1 token, got ", options.max_tokens));
   }
   if (jsonl.substr(0, 3) == "\xEF\xBB\xBF") jsonl.remove_prefix(3);  // a UTF-8 byte order mark
   Dataset d;
@@ -271,8 +272,7 @@ absl::StatusOr<Dataset> Dataset::Parse(std::string_view jsonl, std::string_view 
     if (n > options.max_tokens) {
       if (!options.truncate) {
         return error(absl::StrCat("the example is ", n, " tokens, more than the limit of ",
-                                  options.max_tokens,
-                                  "; shorten it, raise the limit or truncate"));
+                                  options.max_tokens, "; shorten it, raise the limit or truncate"));
       }
       ex.tokens.resize(static_cast<size_t>(options.max_tokens));
       ex.trained.resize(static_cast<size_t>(options.max_tokens));
