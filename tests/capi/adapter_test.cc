@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hearth/hearth.h"
+#include "capi_test_util.h"
 
 namespace {
 
@@ -27,11 +28,7 @@ const std::string kLora = kData + "/lora/";
 const std::vector<int32_t> kPrompt = {1, 457, 501, 458, 382, 459};
 constexpr double kTolerance = 1e-4;  // ref.json: max|ours - ref| / max|ref|
 
-struct Error {
-  hearth_error* e = nullptr;
-  ~Error() { hearth_error_free(e); }
-  std::string message() const { return e ? hearth_error_message(e) : ""; }
-};
+using hearth_test::Error;
 
 std::vector<float> ReadF32(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -53,11 +50,9 @@ double RelErr(const float* got, const float* want, size_t n) {
 class CapiAdapter : public ::testing::Test {
  protected:
   void SetUp() override {
-    hearth_runtime_params rp = HEARTH_RUNTIME_PARAMS_INIT;
-    const std::string dir = HEARTH_PLUGIN_DIR;
-    rp.plugin_path = dir.c_str();
-    rp.explicit_only = 1;
-    ASSERT_EQ(hearth_runtime_create(&rp, &rt_), nullptr);
+    Error rt_err;
+    rt_ = hearth_test::TestRuntime(&rt_err);
+    ASSERT_NE(rt_, nullptr) << rt_err.message();
     model_ = Load(kLlama);
     ASSERT_NE(model_, nullptr);
   }

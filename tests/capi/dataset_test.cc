@@ -12,25 +12,20 @@
 #include <vector>
 
 #include "hearth/hearth.h"
+#include "capi_test_util.h"
 
 namespace {
 
 const std::string kQwen = std::string(HEARTH_TEST_DATA) + "/models/tiny-qwen2-f32.gguf";
 
-struct Error {
-  hearth_error* e = nullptr;
-  ~Error() { hearth_error_free(e); }
-  std::string message() const { return e ? hearth_error_message(e) : ""; }
-};
+using hearth_test::Error;
 
 class CapiDataset : public ::testing::Test {
  protected:
   void SetUp() override {
-    hearth_runtime_params rp = HEARTH_RUNTIME_PARAMS_INIT;
-    const std::string dir = HEARTH_PLUGIN_DIR;
-    rp.plugin_path = dir.c_str();
-    rp.explicit_only = 1;
-    ASSERT_EQ(hearth_runtime_create(&rp, &rt_), nullptr);
+    Error rt_err;
+    rt_ = hearth_test::TestRuntime(&rt_err);
+    ASSERT_NE(rt_, nullptr) << rt_err.message();
     Error err{hearth_model_load(rt_, kQwen.c_str(), nullptr, &model_)};
     ASSERT_EQ(err.e, nullptr) << err.message();
     char tmpl[] = "/tmp/hearth_dataset_XXXXXX";

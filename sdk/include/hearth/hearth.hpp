@@ -328,34 +328,19 @@ class Session {
   hearth_generate_result Generate(std::string_view prompt,
                                   const hearth_generate_params* params = nullptr,
                                   const TextCallback& on_text = nullptr) {
-    Trampoline t{&on_text, nullptr};
-    hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
-    hearth_error* err =
-        hearth_session_generate(get(), prompt.data(), prompt.size(), params,
-                                on_text ? &Trampoline::Call : nullptr, &t, &result);
-    if (t.exception) {
-      hearth_error_free(err);
-      std::rethrow_exception(t.exception);
-    }
-    Check(err);
-    return result;
+    return Stream(on_text, [&](hearth_stream_fn fn, void* data, hearth_generate_result* r) {
+      return hearth_session_generate(get(), prompt.data(), prompt.size(), params, fn, data, r);
+    });
   }
   // A reply to a conversation (hearth_session_generate_chat): the messages
   // are rendered in the model's chat format and cannot inject control tokens.
   hearth_generate_result GenerateChat(const std::vector<hearth_chat_message>& messages,
                                       const hearth_generate_params* params = nullptr,
                                       const TextCallback& on_text = nullptr) {
-    Trampoline t{&on_text, nullptr};
-    hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
-    hearth_error* err = hearth_session_generate_chat(
-        get(), messages.data(), messages.size(), params,
-        on_text ? &Trampoline::Call : nullptr, &t, &result);
-    if (t.exception) {
-      hearth_error_free(err);
-      std::rethrow_exception(t.exception);
-    }
-    Check(err);
-    return result;
+    return Stream(on_text, [&](hearth_stream_fn fn, void* data, hearth_generate_result* r) {
+      return hearth_session_generate_chat(get(), messages.data(), messages.size(), params, fn,
+                                          data, r);
+    });
   }
   // The whole generated text at once.
   std::string GenerateText(std::string_view prompt,
@@ -371,6 +356,21 @@ class Session {
   }
 
  private:
+  // Runs one C generate call with `on_text` behind a Trampoline; an
+  // exception `on_text` threw is rethrown here, else a C error is thrown.
+  template <class CCall>
+  static hearth_generate_result Stream(const TextCallback& on_text, CCall&& call) {
+    Trampoline t{&on_text, nullptr};
+    hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
+    hearth_error* err = call(on_text ? &Trampoline::Call : nullptr, &t, &result);
+    if (t.exception) {
+      hearth_error_free(err);
+      std::rethrow_exception(t.exception);
+    }
+    Check(err);
+    return result;
+  }
+
   struct Trampoline {
     const TextCallback* callback;
     std::exception_ptr exception;
