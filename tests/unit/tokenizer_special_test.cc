@@ -1,6 +1,7 @@
 // tokenizer_special_test.cc — what every kind shares: special-token parsing,
 // invalid input, Decode errors, end-of-generation ids, the streaming decoder,
 // vocabulary validation and the kind registry.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -239,6 +240,25 @@ TEST(RegistryTest, RegisteredKindsAreDispatchedByModelName) {
   EXPECT_EQ(tok.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(tok.status().message(),
               HasSubstr("test kind saw " + std::to_string(s.v.tokens.size())));
+}
+
+TEST(TokenizerLayout, UserDefinedTokensMatchAcrossTheEndOfASpecialRange) {
+  Spm spm;
+  auto t = spm.Build();
+  const std::string text = "x<|im_end|>[U]y";
+  TextLayout layout;
+  layout.special.emplace_back(0, 13);  // the marker and "[U" only
+  auto ids = t->EncodeLayout(text, false, layout, nullptr);
+  auto parsed = t->Encode(text, false, true);
+  ASSERT_TRUE(ids.ok() && parsed.ok());
+  // As in Encode: the control token inside the range, [U] wherever it is.
+  EXPECT_EQ(*ids, *parsed);
+  EXPECT_EQ(std::count(ids->begin(), ids->end(), spm.user), 1);
+  // A cut still splits it.
+  layout.cuts = {12};
+  auto cut = t->EncodeLayout(text, false, layout, nullptr);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(std::count(cut->begin(), cut->end(), spm.user), 0);
 }
 
 }  // namespace

@@ -138,18 +138,24 @@ absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::EncodeImpl(
     }
     size_t len = 0;
     int32_t id = -1;
-    if (!specials_.empty()) {
-      bool parse_here = parse_special;
-      size_t limit = text.size();
-      if (layout != nullptr) {
-        const auto& ranges = layout->special;
-        while (range < ranges.size() && ranges[range].second <= pos) ++range;
-        parse_here = range < ranges.size() && ranges[range].first <= pos;
-        if (parse_here) limit = ranges[range].second;
-        if (next_cut < cuts.size()) limit = std::min(limit, cuts[next_cut]);
+    if (!specials_.empty() && layout == nullptr) {
+      id = specials_.Match(text, pos, parse_special, &len);
+    } else if (!specials_.empty()) {
+      // No token text may reach past a cut. User-defined tokens match
+      // anywhere else, as in Encode; control tokens only inside a range.
+      const size_t limit = next_cut < cuts.size() ? cuts[next_cut] : text.size();
+      id = specials_.Match(text.substr(0, limit), pos, /*parse_special=*/false, &len);
+      const auto& ranges = layout->special;
+      while (range < ranges.size() && ranges[range].second <= pos) ++range;
+      if (range < ranges.size() && ranges[range].first <= pos) {
+        size_t control_len = 0;
+        const int32_t control = specials_.Match(
+            text.substr(0, std::min(limit, ranges[range].second)), pos, true, &control_len);
+        if (control >= 0 && (id < 0 || control_len > len)) {
+          id = control;
+          len = control_len;
+        }
       }
-      // Neither a control nor a user-defined token text may reach past a cut.
-      id = specials_.Match(text.substr(0, limit), pos, parse_here, &len);
     }
     if (id < 0) {
       pos += Utf8SequenceLength(static_cast<unsigned char>(text[pos]));
