@@ -6,20 +6,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sdk/src/format/gguf.h"
 #include "sdk/src/tokenizer/tokenizer.h"
+#include "tokenizer_file.h"
 
 namespace hearth::tok {
 namespace {
-
-std::unique_ptr<Tokenizer> Load(const std::string& path) {
-  auto file = gguf::File::Open(path);
-  if (!file.ok()) return nullptr;
-  auto vocab = LoadVocab(**file);
-  if (!vocab.ok()) return nullptr;
-  auto t = Tokenizer::Create(*std::move(vocab));
-  return t.ok() ? *std::move(t) : nullptr;
-}
 
 std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -30,7 +21,7 @@ TEST(TokenizerLayoutTest, WithoutCutsItIsEncode) {
   for (const std::string& path :
        {std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf",
         std::string(HEARTH_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf"}) {
-    auto t = Load(path);
+    auto t = LoadTokenizerFile(path);
     ASSERT_NE(t, nullptr) << path;
     for (const std::string text : {"Hello <|im_end|> world </s> <s>x", "  two  spaces\n\nend",
                                    "ünïcödé 日本語 <|im_start|>user", ""}) {
@@ -51,7 +42,7 @@ TEST(TokenizerLayoutTest, WithoutCutsItIsEncode) {
 }
 
 TEST(TokenizerLayoutTest, SpecialTokensOnlyInsideTheirRanges) {
-  auto t = Load(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf");
+  auto t = LoadTokenizerFile(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf");
   ASSERT_NE(t, nullptr);
   const std::string text = "<|im_end|>x<|im_end|>";
   TextLayout first;
@@ -72,7 +63,8 @@ TEST(TokenizerLayoutTest, SpecialTokensOnlyInsideTheirRanges) {
 }
 
 TEST(TokenizerLayoutTest, CutsSplitWhereEncodeWouldMergeAndCountIds) {
-  auto t = Load(std::string(HEARTH_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf");
+  auto t =
+      LoadTokenizerFile(std::string(HEARTH_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf");
   ASSERT_NE(t, nullptr);
   const std::string text = "Hello world";
   TextLayout cut;
@@ -96,7 +88,7 @@ TEST(TokenizerLayoutTest, CutsSplitWhereEncodeWouldMergeAndCountIds) {
 }
 
 TEST(TokenizerLayoutTest, BadLayoutsAreErrors) {
-  auto t = Load(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf");
+  auto t = LoadTokenizerFile(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf");
   ASSERT_NE(t, nullptr);
   const std::string text = "aé";  // é is two bytes: offsets 1 and 2
   TextLayout inside;

@@ -9,38 +9,21 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sdk/src/format/gguf.h"
 #include "sdk/src/tokenizer/tokenizer.h"
 #include "sdk/src/train/dataset.h"
+#include "tokenizer_file.h"
 
 namespace hearth::train {
 namespace {
-
-std::unique_ptr<tok::Tokenizer> LoadTokenizer(const std::string& path) {
-  auto file = gguf::File::Open(path);
-  if (!file.ok()) {
-    ADD_FAILURE() << file.status();
-    return nullptr;
-  }
-  auto vocab = tok::LoadVocab(**file);
-  if (!vocab.ok()) {
-    ADD_FAILURE() << vocab.status();
-    return nullptr;
-  }
-  auto t = tok::Tokenizer::Create(*std::move(vocab));
-  if (!t.ok()) {
-    ADD_FAILURE() << t.status();
-    return nullptr;
-  }
-  return *std::move(t);
-}
 
 class DatasetTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     chatml_ =
-        LoadTokenizer(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf").release();
-    spm_ = LoadTokenizer(std::string(HEARTH_SHARED_DATA) + "/tokenizers/ggml-vocab-llama-spm.gguf")
+        tok::LoadTokenizerFile(std::string(HEARTH_TEST_DATA) + "/tokenizers/smollm2-vocab.gguf")
+            .release();
+    spm_ = tok::LoadTokenizerFile(std::string(HEARTH_SHARED_DATA) +
+                                  "/tokenizers/ggml-vocab-llama-spm.gguf")
                .release();
   }
   static void TearDownTestSuite() {

@@ -52,6 +52,11 @@ struct AdapterHandle {
   hearth::Adapter adapter;
 };
 
+// (role, content) pairs as the Python layer passes a conversation (checked:
+// no NUL bytes), and its C view, which borrows the strings.
+using Conversation = std::vector<std::pair<std::string, std::string>>;
+std::vector<hearth_chat_message> ChatMessages(const Conversation& conversation);
+
 // Adapters with their scales, as the Python layer passes them (already
 // checked: no None, finite scales).
 using AdapterList = std::vector<std::pair<std::shared_ptr<AdapterHandle>, float>>;

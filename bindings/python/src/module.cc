@@ -119,13 +119,9 @@ py::bytes Detokenize(const ModelHandle& m, const py::buffer& ids, uint32_t flags
   return py::bytes(text);
 }
 
-// `messages` are (role, content) pairs, already checked for NUL bytes.
-py::bytes ChatFormat(const ModelHandle& m,
-                     const std::vector<std::pair<std::string, std::string>>& messages,
+py::bytes ChatFormat(const ModelHandle& m, const Conversation& messages,
                      bool add_generation_prompt) {
-  std::vector<hearth_chat_message> list;
-  list.reserve(messages.size());
-  for (const auto& [role, content] : messages) list.push_back({role.c_str(), content.c_str()});
+  const std::vector<hearth_chat_message> list = ChatMessages(messages);
   std::string text;
   {
     py::gil_scoped_release release;
@@ -143,12 +139,9 @@ py::bytes ChatFormat(const ModelHandle& m,
 }
 
 // The ids of a conversation, markup parsed, contents plain (hearth_chat_tokenize).
-std::vector<int32_t> ChatTokenize(const ModelHandle& m,
-                                  const std::vector<std::pair<std::string, std::string>>& messages,
+std::vector<int32_t> ChatTokenize(const ModelHandle& m, const Conversation& messages,
                                   bool add_generation_prompt) {
-  std::vector<hearth_chat_message> list;
-  list.reserve(messages.size());
-  for (const auto& [role, content] : messages) list.push_back({role.c_str(), content.c_str()});
+  const std::vector<hearth_chat_message> list = ChatMessages(messages);
   std::vector<int32_t> ids;
   py::gil_scoped_release release;
   size_t n = 0;
@@ -201,6 +194,13 @@ py::dict SamplingDefaults() {
 }
 
 }  // namespace
+
+std::vector<hearth_chat_message> ChatMessages(const Conversation& conversation) {
+  std::vector<hearth_chat_message> list;
+  list.reserve(conversation.size());
+  for (const auto& [role, content] : conversation) list.push_back({role.c_str(), content.c_str()});
+  return list;
+}
 
 BusyGuard::BusyGuard(SessionCore& core) : core_(&core) {
   bool expected = false;

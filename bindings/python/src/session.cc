@@ -42,7 +42,7 @@ struct GenerateArgs {
   // The prompt: text, or a conversation of (role, content) pairs (`chat`).
   std::string prompt;
   bool chat = false;
-  std::vector<std::pair<std::string, std::string>> conversation;
+  Conversation conversation;
   std::vector<hearth_chat_message> messages;  // borrows `conversation`
   std::vector<std::string> stop;
   std::vector<const char*> stop_ptrs;
@@ -61,10 +61,8 @@ struct GenerateArgs {
       prompt = prompt_in.cast<std::string>();
     } else {
       chat = true;
-      conversation = prompt_in.cast<std::vector<std::pair<std::string, std::string>>>();
-      for (const auto& [role, content] : conversation) {
-        messages.push_back({role.c_str(), content.c_str()});
-      }
+      conversation = prompt_in.cast<Conversation>();
+      messages = ChatMessages(conversation);
     }
     params.max_tokens = max_tokens;
     params.reuse_prefix = reuse_prefix ? 1 : 0;

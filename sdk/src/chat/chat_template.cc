@@ -13,8 +13,8 @@ using Renderer = absl::StatusOr<std::string> (*)(const std::vector<Message>&, bo
 
 absl::StatusOr<std::string> CanonicalRole(const std::vector<Message>& m, size_t i) {
   const std::string& r = m[i].role;
-  if (r == "system" || r == "user" || r == "assistant") return r;
-  if (r == "model") return std::string("assistant");
+  if (r == "system" || r == "user") return r;
+  if (IsAssistantRole(r)) return std::string("assistant");
   return absl::InvalidArgumentError(absl::StrCat("message ", i, ": unknown role '", r,
                                                  "' (use system, user or assistant)"));
 }
@@ -141,6 +141,8 @@ constexpr Format kFormats[] = {
 };
 
 }  // namespace
+
+bool IsAssistantRole(const std::string& role) { return role == "assistant" || role == "model"; }
 
 absl::StatusOr<std::string> DetectFormat(const std::string& source, const std::string& arch) {
   if (!source.empty()) {

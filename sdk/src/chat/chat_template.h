@@ -18,6 +18,9 @@ struct Message {
   std::string content;
 };
 
+// "assistant" or its alias "model".
+bool IsAssistantRole(const std::string& role);
+
 // The name of the format for a model ("gemma", "chatml", "llama3",
 // "llama2"), or NOT_FOUND naming the architecture.
 absl::StatusOr<std::string> DetectFormat(const std::string& chat_template_source,

@@ -69,29 +69,14 @@ size_t StopHoldback(std::string_view text, const std::vector<std::string>& stops
   return hold;
 }
 
-absl::Status Generate(Session& session, std::string_view prompt, const GenerateOptions& options,
-                      const TextSink& sink, GenerateStats* stats) {
-  const tok::Tokenizer& tok = session.model().tokenizer();
-  // The sampling settings are checked before any prompt work.
-  HEARTH_RETURN_IF_ERROR(sampling::Sampler::Create(options.sampling).status());
-  HEARTH_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                          tok.Encode(prompt, options.add_special, options.parse_special));
-  return GenerateFromIds(session, std::move(ids), options, sink, stats);
-}
+namespace {
 
-absl::Status GenerateFromIds(Session& session, std::vector<int32_t> ids,
-                             const GenerateOptions& options, const TextSink& sink,
-                             GenerateStats* stats) {
+// The loop after the prompt is tokenized (its ids are in the vocabulary).
+absl::Status Run(Session& session, std::unique_ptr<sampling::Sampler> sampler,
+                 std::vector<int32_t> ids, const GenerateOptions& options, const TextSink& sink,
+                 GenerateStats* stats) {
   GenerateStats st;
   const tok::Tokenizer& tok = session.model().tokenizer();
-  HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::Create(options.sampling));
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= tok.n_vocab()) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " is id ", ids[i],
-                                                     ", outside the vocabulary [0, ",
-                                                     tok.n_vocab(), ")"));
-    }
-  }
   if (options.reuse_prefix) {
     // What the session holds, in order: fed history, then a pending token.
     const std::vector<int32_t>& held = session.history();
@@ -162,6 +147,33 @@ absl::Status GenerateFromIds(Session& session, std::vector<int32_t> ids,
   st.generate_seconds = Seconds(t1, std::chrono::steady_clock::now());
   if (stats) *stats = st;
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Generate(Session& session, std::string_view prompt, const GenerateOptions& options,
+                      const TextSink& sink, GenerateStats* stats) {
+  // The sampling settings are checked before any prompt work.
+  HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::Create(options.sampling));
+  HEARTH_ASSIGN_OR_RETURN(
+      std::vector<int32_t> ids,
+      session.model().tokenizer().Encode(prompt, options.add_special, options.parse_special));
+  return Run(session, std::move(sampler), std::move(ids), options, sink, stats);
+}
+
+absl::Status GenerateFromIds(Session& session, std::vector<int32_t> ids,
+                             const GenerateOptions& options, const TextSink& sink,
+                             GenerateStats* stats) {
+  HEARTH_ASSIGN_OR_RETURN(auto sampler, sampling::Sampler::Create(options.sampling));
+  // Checked before reuse_prefix drops any of the session's context.
+  const int32_t n_vocab = session.model().tokenizer().n_vocab();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt token ", i, " is id ", ids[i], ", outside the vocabulary [0, ", n_vocab, ")"));
+    }
+  }
+  return Run(session, std::move(sampler), std::move(ids), options, sink, stats);
 }
 
 }  // namespace hearth

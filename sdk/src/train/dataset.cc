@@ -32,23 +32,32 @@ struct Layout {
   bool append_eos = false;  // text and completion records: the model learns to stop
 };
 
+// Errors of one record: "<file>:<line>: <message>".
 class RecordError {
  public:
-  RecordError(const std::string& name, int64_t line)
-      : prefix_(absl::StrCat(name, ":", line, ": ")) {}
+  RecordError(const std::string& name, int64_t line) : where_(absl::StrCat(name, ":", line)) {}
   absl::Status operator()(const std::string& message) const {
-    return absl::InvalidArgumentError(absl::StrCat(prefix_, message));
+    return absl::InvalidArgumentError(absl::StrCat(where_, ": ", message));
   }
+  const std::string& where() const { return where_; }
 
  private:
-  std::string prefix_;
+  std::string where_;
 };
 
-absl::StatusOr<std::string> StringField(const Json& record, const char* key,
-                                        const RecordError& error) {
-  const Json& v = record.at(key);
+// object[key] as a string. `owner` names the object in errors: "" for the
+// record itself ("'text' is …"), else e.g. "messages[2]" ("messages[2].content
+// is …", "messages[2] has no 'content'").
+absl::StatusOr<std::string> StringField(const Json& object, const char* key,
+                                        const std::string& owner, const RecordError& error) {
+  if (!object.contains(key)) {
+    return error(absl::StrCat(owner.empty() ? "the record" : owner, " has no '", key, "'"));
+  }
+  const Json& v = object.at(key);
   if (!v.is_string()) {
-    return error(absl::StrCat("'", key, "' is ", format::JsonKind(v), ", expected a string"));
+    const std::string name =
+        owner.empty() ? absl::StrCat("'", key, "'") : absl::StrCat(owner, ".", key);
+    return error(absl::StrCat(name, " is ", format::JsonKind(v), ", expected a string"));
   }
   return v.get<std::string>();
 }
@@ -83,21 +92,12 @@ absl::StatusOr<std::vector<chat::Message>> ReadMessages(const Json& list,
       }
     }
     chat::Message msg;
-    for (const char* key : {"role", "content"}) {
-      if (!m.contains(key)) return error(absl::StrCat(where, " has no '", key, "'"));
-      if (!m.at(key).is_string()) {
-        return error(absl::StrCat(where, ".", key, " is ", format::JsonKind(m.at(key)),
-                                  ", expected a string"));
-      }
-    }
-    msg.role = m.at("role").get<std::string>();
-    msg.content = m.at("content").get<std::string>();
+    HEARTH_ASSIGN_OR_RETURN(msg.role, StringField(m, "role", where, error));
+    HEARTH_ASSIGN_OR_RETURN(msg.content, StringField(m, "content", where, error));
     messages.push_back(std::move(msg));
   }
   return messages;
 }
-
-bool IsAssistant(const chat::Message& m) { return m.role == "assistant" || m.role == "model"; }
 
 absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages,
                                       const DatasetOptions& options, const RecordError& error) {
@@ -117,7 +117,7 @@ absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages
   // that precedes it: from the end of that prompt (with the assistant's
   // opening) to the end of the turn, its closing marker included.
   for (size_t i = 0; i < messages.size(); ++i) {
-    if (!IsAssistant(messages[i])) continue;
+    if (!chat::IsAssistantRole(messages[i].role)) continue;
     if (i == 0) {
       return error(
           "messages[0] is the assistant's: a conversation to train on starts with a "
@@ -165,7 +165,7 @@ absl::StatusOr<Layout> LayoutRecord(const Json& record, const DatasetOptions& op
   Layout out;
   if (text) {
     *kind = RecordKind::kText;
-    HEARTH_ASSIGN_OR_RETURN(out.text, StringField(record, "text", error));
+    HEARTH_ASSIGN_OR_RETURN(out.text, StringField(record, "text", "", error));
     if (out.text.empty()) return error("'text' is empty");
     out.trained.emplace_back(0, out.text.size());
     out.append_eos = true;
@@ -176,8 +176,8 @@ absl::StatusOr<Layout> LayoutRecord(const Json& record, const DatasetOptions& op
     if (!prompt || !completion) {
       return error(prompt ? "'prompt' without 'completion'" : "'completion' without 'prompt'");
     }
-    HEARTH_ASSIGN_OR_RETURN(std::string p, StringField(record, "prompt", error));
-    HEARTH_ASSIGN_OR_RETURN(std::string c, StringField(record, "completion", error));
+    HEARTH_ASSIGN_OR_RETURN(std::string p, StringField(record, "prompt", "", error));
+    HEARTH_ASSIGN_OR_RETURN(std::string c, StringField(record, "completion", "", error));
     if (c.empty()) return error("'completion' is empty: nothing to train on");
     out.text = p + c;
     out.trained.emplace_back(p.size(), out.text.size());
@@ -225,18 +225,6 @@ int64_t CountTrained(const Example& ex) {
 
 }  // namespace
 
-const char* RecordKindName(RecordKind kind) {
-  switch (kind) {
-    case RecordKind::kText:
-      return "text";
-    case RecordKind::kPromptCompletion:
-      return "prompt/completion";
-    case RecordKind::kMessages:
-      return "messages";
-  }
-  return "?";
-}
-
 absl::StatusOr<Dataset> Dataset::Load(const std::string& path, const tok::Tokenizer& tok,
                                       const DatasetOptions& options) {
   HEARTH_ASSIGN_OR_RETURN(format::MappedFile file, format::MappedFile::Map(path));
@@ -261,7 +249,7 @@ absl::StatusOr<Dataset> Dataset::Parse(std::string_view jsonl, std::string_view 
     jsonl.remove_prefix(nl == std::string_view::npos ? jsonl.size() : nl + 1);
     if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank
     const RecordError error(name, line);
-    auto record = format::ParseStrictJson(text, absl::StrCat(name, ":", line));
+    auto record = format::ParseStrictJson(text, error.where());
     if (!record.ok()) return record.status();
     RecordKind kind = RecordKind::kText;
     HEARTH_ASSIGN_OR_RETURN(Layout layout, LayoutRecord(*record, options, error, &kind));

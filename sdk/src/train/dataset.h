@@ -26,7 +26,6 @@ namespace hearth::train {
 
 enum class RecordKind { kText, kPromptCompletion, kMessages };
 inline constexpr int kRecordKinds = 3;
-const char* RecordKindName(RecordKind kind);
 
 struct Example {
   std::vector<int32_t> tokens;
