@@ -10,26 +10,12 @@
 #include <string>
 #include <string_view>
 
-#include "sdk/src/format/gguf.h"
+#include "fuzz/fuzz_vocab.h"
 #include "sdk/src/tokenizer/tokenizer.h"
 #include "sdk/src/train/dataset.h"
 
-namespace {
-
-const hearth::tok::Tokenizer* LoadTokenizer() {
-  auto file = hearth::gguf::File::Open(HEARTH_FUZZ_VOCAB);
-  if (!file.ok()) __builtin_trap();
-  auto vocab = hearth::tok::LoadVocab(**file);
-  if (!vocab.ok()) __builtin_trap();
-  auto tok = hearth::tok::Tokenizer::Create(*std::move(vocab));
-  if (!tok.ok()) __builtin_trap();
-  return tok->release();  // lives for the whole run
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const hearth::tok::Tokenizer* tok = LoadTokenizer();
+  static const hearth::tok::Tokenizer* tok = hearth_fuzz::LoadVocabFile(HEARTH_FUZZ_VOCAB);
   if (size == 0) return 0;
   static const char* const kFormats[] = {"chatml", "gemma", "llama3", "llama2", ""};
   hearth::train::DatasetOptions options;

@@ -8,15 +8,13 @@
 //    must be valid UTF-8 whatever the ids.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "sdk/src/format/gguf.h"
+#include "fuzz/fuzz_vocab.h"
 #include "sdk/src/tokenizer/tokenizer.h"
 
 #ifndef HEARTH_FUZZ_VOCAB
@@ -26,26 +24,7 @@
 namespace {
 
 const hearth::tok::Tokenizer& Tok() {
-  static const hearth::tok::Tokenizer* tok = [] {
-    auto file = hearth::gguf::File::Open(HEARTH_FUZZ_VOCAB);
-    if (!file.ok()) {
-      std::fprintf(stderr, "fuzz_tokenizer: %s\n", file.status().ToString().c_str());
-      std::abort();
-    }
-    auto vocab = hearth::tok::LoadVocab(**file);
-    if (!vocab.ok()) {
-      std::fprintf(stderr, "fuzz_tokenizer: %s\n", vocab.status().ToString().c_str());
-      std::abort();
-    }
-    auto t = hearth::tok::Tokenizer::Create(*std::move(vocab));
-    if (!t.ok()) {
-      std::fprintf(stderr, "fuzz_tokenizer: %s\n", t.status().ToString().c_str());
-      std::abort();
-    }
-    // The File may go: VocabData owns copies of its strings. Kept for the
-    // process lifetime on purpose (LeakSanitizer ignores reachable statics).
-    return t->release();
-  }();
+  static const hearth::tok::Tokenizer* tok = hearth_fuzz::LoadVocabFile(HEARTH_FUZZ_VOCAB);
   return *tok;
 }
 
