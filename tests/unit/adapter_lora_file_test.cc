@@ -355,6 +355,9 @@ TEST(LoraPeftTest, RejectsBadConfigTypesAndJson) {
   ExpectConfigError("[]", err, {"the config is an array, expected a JSON object"});
   ExpectConfigError("", err, {"invalid JSON at byte 1", "unexpected end of input"});
   ExpectConfigError(R"({"r": 4, "lora_alpha": 8,})", err, {"invalid JSON"});
+  ExpectConfigError(std::string(kConfig) + std::string(1, '\0') + "{\"r\": 64}", err,
+                    {"invalid JSON at byte", "a NUL byte"});
+  ExpectConfigError(std::string(kConfig) + " junk", err, {"invalid JSON"});
   ExpectConfigError(R"({"r": 4, "lora_alpha": 8, "r": 8})", err,
                     {"duplicate key \"r\" at the top level"});
   ExpectConfigError(R"({"r": 4, "lora_alpha": 8, "x": )" + std::string(100000, '['), err,

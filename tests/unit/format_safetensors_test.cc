@@ -233,6 +233,17 @@ TEST(SafetensorsTest, RejectsInvalidJson) {
   ExpectInvalid(std::string("{\"a\0b\": 1}", 10), {"header is not valid JSON"});
 }
 
+// Only spaces may pad a header (the spec); a NUL would end nlohmann's input
+// and hide whatever follows it (issue 17, class 8).
+TEST(SafetensorsTest, RejectsNulAndJunkAfterTheHeader) {
+  ExpectInvalid("{}" + std::string(1, '\0') + "junk",
+                {"header is not valid JSON (at byte 3: a NUL"});
+  ExpectInvalid("{}" + std::string(5, '\0'), {"header is not valid JSON (at byte 3: a NUL"});
+  ExpectInvalid("{} x", {"header is not valid JSON"});
+  auto padded = Parse(SafetensorsBuilder::Image("{}      ", {}));
+  EXPECT_TRUE(padded.ok()) << padded.status();
+}
+
 TEST(SafetensorsTest, DeepNestingFailsFastWithoutRecursion) {
   const std::string deep(1 << 20, '[');
   ExpectInvalid(deep, {"header is an array, expected a JSON object"});

@@ -226,6 +226,15 @@ TEST_F(DatasetTest, BadRecordsNameTheLineAndTheField) {
             std::string::npos);
 }
 
+// A NUL ends nlohmann's input: without the check, everything after it on the
+// line was dropped and the record read as if it ended there (issue 17).
+TEST_F(DatasetTest, NulByteInALineIsAnErrorNotTheEndOfTheLine) {
+  const std::string line("{\"text\":\"a\"}\0{\"text\":\"b\"} garbage\n", 37);
+  EXPECT_NE(ErrorOf("{\"text\": \"fine\"}\n" + line, *chatml_, Options("chatml"))
+                .find("notes.jsonl:2: invalid JSON at byte 13: a NUL byte"),
+            std::string::npos);
+}
+
 TEST_F(DatasetTest, ByteOrderMarkAndMissingFinalNewlineAreFine) {
   auto d = Dataset::Parse("\xEF\xBB\xBF{\"text\": \"a\"}\n{\"text\": \"b\"}", "notes.jsonl",
                           *chatml_, Options("chatml"));

@@ -373,6 +373,14 @@ absl::Status File::Parse() {
 
   HeaderSax sax(name_);
   const char* text = reinterpret_cast<const char*>(base_ + 8);
+  // The spec lets a header be padded with spaces, which the parser skips. A
+  // NUL would end nlohmann's input early and hide whatever follows it; JSON
+  // text never holds one (not even in a string), so any NUL is an error.
+  if (const size_t nul = std::string_view(text, header_len).find('\0');
+      nul != std::string_view::npos) {
+    return invalid(absl::StrCat("header is not valid JSON (at byte ", nul + 1,
+                                ": a NUL byte; only spaces may pad a header)"));
+  }
   if (!Json::sax_parse(text, text + header_len, &sax, Json::input_format_t::json,
                        /*strict=*/true, /*ignore_comments=*/false)) {
     if (!sax.error().ok()) return sax.error();

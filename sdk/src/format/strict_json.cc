@@ -168,6 +168,15 @@ size_t Utf8SequenceLength(std::string_view s) {
 
 absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, std::string_view what,
                                                        int max_depth) {
+  // nlohmann's lexer takes a NUL byte for the end of the input, so
+  // `{"a":1}\0junk` would pass as `{"a":1}`. JSON text never holds a raw NUL
+  // (control bytes in strings must be escaped), so any NUL is an error.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Absl(what), ": invalid JSON at byte ", nul + 1,
+                     ": a NUL byte (JSON text cannot contain one, and nothing but whitespace "
+                     "may follow the value)"));
+  }
   DomBuilder builder(what, max_depth);
   const char* begin = text.data();
   const bool ok = Json::sax_parse(begin, begin + text.size(), &builder, Json::input_format_t::json,

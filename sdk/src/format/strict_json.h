@@ -22,9 +22,10 @@ namespace hearth::format {
 inline constexpr int kMaxJsonDepth = 64;
 
 // Parses `text` as exactly one JSON value (RFC 8259: UTF-8, no comments, no
-// NaN). Objects keep file order. INVALID_ARGUMENT on a syntax error (with
-// line and column), a duplicate key (named, with the object it is in) or
-// nesting deeper than `max_depth`; every message starts with `what`.
+// NaN) and nothing after it but whitespace. Objects keep file order.
+// INVALID_ARGUMENT on a syntax error (with line and column), a NUL byte
+// anywhere, a duplicate key (named, with the object it is in) or nesting
+// deeper than `max_depth`; every message starts with `what`.
 absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, std::string_view what,
                                                        int max_depth = kMaxJsonDepth);
 
