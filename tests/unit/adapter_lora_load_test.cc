@@ -3,19 +3,23 @@
 // scripts/fixtures/make_lora_fixtures.py) checked against the targets listed
 // in their ref.json, the same adapter read from both formats byte for byte,
 // the defective fixtures, and every way of naming an adapter by path.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sdk/src/adapter/lora_file.h"
@@ -243,6 +247,36 @@ TEST_F(LoraLoadPathTest, RefusesBrokenFilesByName) {
               {gguf + ": not an adapter: general.type is 'model'"});
   const std::string truncated = Write("cut.gguf", "GGUF\x03");
   ExpectError(truncated, absl::StatusCode::kInvalidArgument, {truncated + ": "});
+}
+
+// A FIFO in place of either file of a PEFT adapter made open(2) wait for a
+// writer forever; both are refused at once, by name (issue 17, class 3).
+TEST_F(LoraLoadPathTest, FifoInPlaceOfAFileIsRefusedWithoutBlocking) {
+  const std::string config = dir_ + "/adapter_config.json";
+  const std::string weights = dir_ + "/adapter_model.safetensors";
+  for (const auto& [fifo, other] : {std::pair{config, weights}, std::pair{weights, config}}) {
+    SCOPED_TRACE(fifo);
+    ::unlink(config.c_str());
+    ::unlink(weights.c_str());
+    if (other == weights) {
+      WriteBytes("adapter_model.safetensors", Weights());
+    } else {
+      Write("adapter_config.json", R"({"r": 2, "lora_alpha": 4})");
+    }
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    written_.push_back(fifo);
+    auto done = std::async(std::launch::async, [&] { return LoadLoraFile(dir_).status(); });
+    if (done.wait_for(std::chrono::seconds(10)) == std::future_status::timeout) {
+      ADD_FAILURE() << "blocked on the FIFO " << fifo;
+      const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets the reader return
+      if (w >= 0) ::close(w);
+    }
+    const absl::Status s = done.get();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(fifo + ": not a regular file (a FIFO)"));
+  }
+  // Given directly, the FIFO is refused too.
+  ExpectError(weights, absl::StatusCode::kInvalidArgument, {weights + ": not a"});
 }
 
 }  // namespace

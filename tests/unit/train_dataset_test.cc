@@ -4,6 +4,12 @@
 // trained ids must decode to exactly what the model is to write, the ids must
 // equal the tokenizer's own encoding of the whole text (no drift from the
 // layout), and every malformed record must be refused naming its line.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -233,6 +239,33 @@ TEST_F(DatasetTest, NulByteInALineIsAnErrorNotTheEndOfTheLine) {
   EXPECT_NE(ErrorOf("{\"text\": \"fine\"}\n" + line, *chatml_, Options("chatml"))
                 .find("notes.jsonl:2: invalid JSON at byte 13: a NUL byte"),
             std::string::npos);
+}
+
+// Training data that is a FIFO made open(2) wait for a writer forever, and
+// /dev/zero would be read until memory ran out: both are refused at once, by
+// name (issue 17, class 3).
+TEST_F(DatasetTest, DataThatIsNotARegularFileIsRefusedWithoutBlocking) {
+  std::string dir = ::testing::TempDir() + "/dataset_fifo_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const std::string fifo = dir + "/notes.jsonl";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto done = std::async(std::launch::async,
+                         [&] { return Dataset::Load(fifo, *chatml_, Options("chatml")).status(); });
+  if (done.wait_for(std::chrono::seconds(10)) == std::future_status::timeout) {
+    ADD_FAILURE() << "blocked on the FIFO " << fifo;
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets the reader return
+    if (w >= 0) ::close(w);
+  }
+  const absl::Status s = done.get();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find(fifo + ": not a regular file (a FIFO)"), std::string::npos) << s;
+  ::unlink(fifo.c_str());
+  ::rmdir(dir.c_str());
+
+  const absl::Status zero = Dataset::Load("/dev/zero", *chatml_, Options("chatml")).status();
+  EXPECT_NE(zero.message().find("/dev/zero: not a regular file (a character device"),
+            std::string::npos)
+      << zero;
 }
 
 TEST_F(DatasetTest, ByteOrderMarkAndMissingFinalNewlineAreFine) {

@@ -4,11 +4,11 @@
 #include "sdk/src/adapter/lora_file.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -23,6 +23,7 @@
 #include "hearth/hearth_plugin.h"
 #include "sdk/src/adapter/lora_file_internal.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/format/mapped_file.h"
 
 namespace hearth {
 namespace lora_internal {
@@ -109,39 +110,15 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-absl::StatusOr<std::string> ReadConfig(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot open"));
-  }
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    if (text.size() + n > kMaxConfigBytes) {
-      std::fclose(f);
-      return absl::InvalidArgumentError(absl::StrCat(path, ": larger than ", kMaxConfigBytes,
-                                                     " bytes; not an adapter_config.json"));
-    }
-    text.append(buf, n);
-  }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return text;
-}
-
-// True when the file starts with the GGUF magic.
+// True when the file starts with the GGUF magic. Opened as RegularFile: a
+// FIFO or a device is refused without blocking.
 absl::StatusOr<bool> IsGguf(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot open"));
-  }
+  HEARTH_ASSIGN_OR_RETURN(const format::RegularFile f, format::OpenRegularFile(path));
   char magic[4] = {};
-  const size_t n = std::fread(magic, 1, 4, f);
-  std::fclose(f);
+  ssize_t n;
+  do {
+    n = ::read(f.fd(), magic, sizeof(magic));
+  } while (n < 0 && errno == EINTR);
   return n == 4 && std::string_view(magic, 4) == "GGUF";
 }
 
@@ -202,7 +179,7 @@ absl::StatusOr<std::unique_ptr<LoraFile>> LoadLoraFile(const std::string& path) 
         absl::StrCat(path, ": no ", config_path,
                      " (a PEFT adapter is adapter_config.json + adapter_model.safetensors)"));
   }
-  HEARTH_ASSIGN_OR_RETURN(std::string config, ReadConfig(config_path));
+  HEARTH_ASSIGN_OR_RETURN(std::string config, format::ReadSmallFile(config_path, kMaxConfigBytes));
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<safetensors::File> weights,
                           safetensors::File::Open(weights_path));
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<LoraFile> lora,

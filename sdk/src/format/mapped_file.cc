@@ -2,10 +2,7 @@
 // mapped_file.h).
 #include "sdk/src/format/mapped_file.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -15,44 +12,50 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
 
 namespace hearth::format {
 
+absl::StatusOr<RegularFile> OpenRegularFile(const std::string& path) {
+  RegularFile file;
+  std::string error;
+  int err_no = 0;
+  if (!RegularFile::Open(path, &file, &error, &err_no)) {
+    return err_no == 0 ? absl::InvalidArgumentError(error)
+                       : absl::Status(absl::ErrnoToStatusCode(err_no), error);
+  }
+  return file;
+}
+
 absl::StatusOr<MappedFile> MappedFile::Map(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot open"));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat(path, ": cannot stat"));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
+  HEARTH_ASSIGN_OR_RETURN(RegularFile file, OpenRegularFile(path));
+  if (file.size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": file is empty (0 bytes)"));
   }
-  const auto size = static_cast<uint64_t>(st.st_size);
+  const uint64_t size = file.size();
   if (size > std::numeric_limits<size_t>::max()) {
-    ::close(fd);
     return absl::ResourceExhaustedError(
         absl::StrCat(path, ": file of ", size, " bytes does not fit in the address space"));
   }
-  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, file.fd(), 0);
   const int map_err = errno;
-  ::close(fd);  // the mapping keeps the file alive
+  // `file` closes the descriptor on return; the mapping keeps the file alive.
   if (map == MAP_FAILED) {
     return absl::ErrnoToStatus(map_err, absl::StrCat(path, ": cannot mmap"));
   }
   return MappedFile(map, static_cast<size_t>(size));
 }
 
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, uint64_t max_bytes) {
+  HEARTH_ASSIGN_OR_RETURN(RegularFile file, OpenRegularFile(path));
+  std::string text, error;
+  int err_no = 0;
+  if (!file.ReadAll(max_bytes, &text, &error, &err_no)) {
+    return err_no == 0 ? absl::InvalidArgumentError(error)
+                       : absl::Status(absl::ErrnoToStatusCode(err_no), error);
+  }
+  return text;
+}
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
 

@@ -1,5 +1,7 @@
 // mapped_file.h — a read-only, private memory mapping of a whole regular
-// file, shared by the GGUF and safetensors readers.
+// file, shared by the GGUF, safetensors and JSONL readers, and ReadSmallFile
+// for config files. Both open through RegularFile (regular_file.h): a FIFO or
+// a device is refused without blocking.
 //
 // The descriptor is closed right after mmap (the mapping keeps the file
 // alive), so an open model holds no fd. Errors name the path and map errno to
@@ -12,13 +14,15 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "sdk/src/format/regular_file.h"
 
 namespace hearth::format {
 
 class MappedFile {
  public:
   // Maps `path`. An empty file, a directory or anything that is not a
-  // regular file is INVALID_ARGUMENT (mmap cannot map 0 bytes).
+  // regular file (a FIFO, /dev/zero) is INVALID_ARGUMENT, decided without
+  // blocking (mmap cannot map 0 bytes).
   static absl::StatusOr<MappedFile> Map(const std::string& path);
 
   MappedFile() = default;
@@ -38,6 +42,15 @@ class MappedFile {
   void* addr_ = nullptr;
   size_t size_ = 0;
 };
+
+// RegularFile::Open as a Status: the errno's code (NOT_FOUND, …), or
+// INVALID_ARGUMENT for a path that is not a regular file; the message names
+// the path.
+absl::StatusOr<RegularFile> OpenRegularFile(const std::string& path);
+
+// The whole of the regular file `path`, at most `max_bytes` (more is
+// INVALID_ARGUMENT); the errors of MappedFile::Map otherwise.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, uint64_t max_bytes);
 
 }  // namespace hearth::format
 
