@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "hearth/hearth.h"
 #include "hearth/hearth.hpp"
+#include "capi_test_util.h"
 
 namespace {
 
@@ -109,6 +110,56 @@ TEST(RuntimeTest, AbsurdStructSizeIsAnError) {
   EXPECT_EQ(e.code, HEARTH_INVALID_ARGUMENT);
   EXPECT_TRUE(HasSubstr(e.message, "params->struct_size is 3735928559"));
   EXPECT_EQ(rt, kUntouched);
+}
+
+// A struct_size no version of the header can produce: it ends inside a
+// field (12 cuts the plugin_path pointer, bytes 8 to 16, in half). Reading
+// that prefix would use half a pointer (issue 17, class 6).
+TEST(RuntimeTest, StructSizeEndingInsideAFieldIsAnError) {
+  hearth_runtime_params p = HEARTH_RUNTIME_PARAMS_INIT;
+  for (uint32_t size : {5u, 12u, 15u, 20u, 27u}) {
+    p.struct_size = size;
+    hearth_runtime* rt = kUntouched;
+    Err e = Take(hearth_runtime_create(&p, &rt));
+    const bool cuts = (size > 8 && size < 16) || (size > 24 && size < 32);
+    if (!cuts) {
+      EXPECT_EQ(e.code, HEARTH_OK) << size << ": " << e.message;  // in padding or on a boundary
+      hearth_runtime_free(rt);
+      continue;
+    }
+    EXPECT_EQ(e.code, HEARTH_INVALID_ARGUMENT) << size;
+    EXPECT_TRUE(HasSubstr(e.message, "hearth_runtime_create: params->struct_size is " +
+                                         std::to_string(size) + ", which ends inside "
+                                         "hearth_runtime_params."))
+        << e.message;
+    EXPECT_EQ(rt, kUntouched);
+  }
+  // The model's params are checked the same way, before the file is looked at.
+  hearth_model_params mp = HEARTH_MODEL_PARAMS_INIT;
+  mp.struct_size = 12;
+  hearth_model* model = nullptr;
+  hearth_test::Error rt_err;
+  hearth_runtime* rt = hearth_test::TestRuntime(&rt_err);
+  ASSERT_NE(rt, nullptr) << rt_err.message();
+  Err e = Take(hearth_model_load(rt, "/nonexistent.gguf", &mp, &model));
+  EXPECT_EQ(e.code, HEARTH_INVALID_ARGUMENT);
+  EXPECT_TRUE(HasSubstr(e.message,
+                        "hearth_model_load: params->struct_size is 12, which ends inside "
+                        "hearth_model_params.device (bytes 8 to 16)"))
+      << e.message;
+  EXPECT_EQ(model, nullptr);
+  // And an out struct: nothing is written.
+  hearth_device_info info;
+  std::memset(&info, 0xEE, sizeof(info));
+  info.struct_size = 12;
+  const hearth_device_info before = info;
+  e = Take(hearth_runtime_device_info(rt, 0, &info));
+  EXPECT_EQ(e.code, HEARTH_INVALID_ARGUMENT);
+  EXPECT_TRUE(HasSubstr(e.message, "out->struct_size is 12, which ends inside "
+                                   "hearth_device_info.name"))
+      << e.message;
+  EXPECT_EQ(std::memcmp(&info, &before, sizeof(info)), 0);
+  hearth_runtime_free(rt);
 }
 
 TEST(RuntimeTest, BadLogLevelIsAnErrorNamingIt) {

@@ -17,11 +17,12 @@
 //   }
 //
 // The struct_size rules (docs/abi/versioning.md): a struct_size below 4 (the
-// caller forgot HEARTH_*_INIT) or above kMaxStructSize (uninitialized memory:
-// no version of any hearth struct is that big) is INVALID_ARGUMENT. Any other
-// size is accepted: smaller means an older caller (we read/write only its
-// prefix), larger means a newer caller (we ignore/leave the tail it has and
-// we don't know).
+// caller forgot HEARTH_*_INIT), above kMaxStructSize (uninitialized memory:
+// no version of any hearth struct is that big) or ending inside a field of
+// the struct (no version of the header has that size: struct_fields.h) is
+// INVALID_ARGUMENT. Any other size is accepted: smaller means an older
+// caller (we read/write only its prefix), larger means a newer caller (we
+// ignore/leave the tail it has and we don't know).
 #ifndef HEARTH_SDK_SRC_CAPI_CAPI_INTERNAL_H_
 #define HEARTH_SDK_SRC_CAPI_CAPI_INTERNAL_H_
 
@@ -37,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hearth/hearth.h"
+#include "sdk/src/capi/struct_fields.h"
 #include "sdk/src/plugin_host/plugin_host.h"
 #include "sdk/src/sampling/sampler.h"
 
@@ -69,9 +71,24 @@ hearth_error* CurrentExceptionToError(const char* func) noexcept;
 // True for the static out-of-memory error (hearth_error_free must skip it).
 bool IsStaticError(const hearth_error* err) noexcept;
 
-// NULL when `arg`->struct_size obeys the rules above; else INVALID_ARGUMENT
-// "<func>: <arg>->struct_size is 0 (...)".
-hearth_error* CheckStructSize(const char* func, const char* arg, uint32_t struct_size) noexcept;
+// NULL when `arg`->struct_size is within [4, kMaxStructSize]; else
+// INVALID_ARGUMENT "<func>: <arg>->struct_size is 0 (...)".
+hearth_error* CheckStructSizeRange(const char* func, const char* arg,
+                                   uint32_t struct_size) noexcept;
+// INVALID_ARGUMENT "<func>: <arg>->struct_size is 12, which ends inside
+// <struct>.<field> (bytes 8 to 16) ...".
+hearth_error* StructSizeCutsFieldError(const char* func, const char* arg, uint32_t struct_size,
+                                       const char* struct_name, const FieldSpan& field) noexcept;
+
+// NULL when `arg`->struct_size, for a struct of type T, obeys the rules above.
+template <class T>
+hearth_error* CheckStructSize(const char* func, const char* arg, uint32_t struct_size) noexcept {
+  if (hearth_error* err = CheckStructSizeRange(func, arg, struct_size)) return err;
+  if (const FieldSpan* cut = FieldCutBy<T>(struct_size)) {
+    return StructSizeCutsFieldError(func, arg, struct_size, StructFields<T>::kName, *cut);
+  }
+  return nullptr;
+}
 
 // `*out` = `defaults` overlaid with the first min(user->struct_size, sizeof(T))
 // bytes of `*user`; `*out` = `defaults` for a NULL `user`. out->struct_size
@@ -82,7 +99,7 @@ hearth_error* ReadParams(const char* func, const char* arg, const T* user, const
   static_assert(std::is_trivially_copyable_v<T>, "params structs are plain C structs");
   *out = defaults;
   if (user == nullptr) return nullptr;
-  if (hearth_error* err = CheckStructSize(func, arg, user->struct_size)) return err;
+  if (hearth_error* err = CheckStructSize<T>(func, arg, user->struct_size)) return err;
   std::memcpy(out, user, std::min<size_t>(user->struct_size, sizeof(T)));
   out->struct_size = static_cast<uint32_t>(sizeof(T));
   return nullptr;
@@ -93,7 +110,7 @@ hearth_error* ReadParams(const char* func, const char* arg, const T* user, const
 template <class T>
 hearth_error* CheckOutStruct(const char* func, const char* arg, const T* out) noexcept {
   if (out == nullptr) return NullArgumentError(func, arg);
-  return CheckStructSize(func, arg, out->struct_size);
+  return CheckStructSize<T>(func, arg, out->struct_size);
 }
 
 // Writes the fields of `full` that fit in out->struct_size; the caller's

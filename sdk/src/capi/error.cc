@@ -51,7 +51,8 @@ hearth_error* NullArgumentError(const char* func, const char* arg) noexcept {
   }
 }
 
-hearth_error* CheckStructSize(const char* func, const char* arg, uint32_t struct_size) noexcept {
+hearth_error* CheckStructSizeRange(const char* func, const char* arg,
+                                   uint32_t struct_size) noexcept {
   if (struct_size >= sizeof(uint32_t) && struct_size <= kMaxStructSize) return nullptr;
   try {
     const char* why = struct_size < sizeof(uint32_t)
@@ -59,6 +60,20 @@ hearth_error* CheckStructSize(const char* func, const char* arg, uint32_t struct
                           : " (larger than any hearth struct; is the struct initialized?)";
     return MakeError(HEARTH_INVALID_ARGUMENT,
                      absl::StrCat(func, ": ", arg, "->struct_size is ", struct_size, why));
+  } catch (...) {
+    return &OutOfMemoryError();
+  }
+}
+
+hearth_error* StructSizeCutsFieldError(const char* func, const char* arg, uint32_t struct_size,
+                                       const char* struct_name, const FieldSpan& field) noexcept {
+  try {
+    return MakeError(
+        HEARTH_INVALID_ARGUMENT,
+        absl::StrCat(func, ": ", arg, "->struct_size is ", struct_size, ", which ends inside ",
+                     struct_name, ".", field.name, " (bytes ", field.offset, " to ",
+                     field.offset + field.size, "); no version of ", struct_name,
+                     " has that size (set it with the struct's HEARTH_*_INIT macro or sizeof)"));
   } catch (...) {
     return &OutOfMemoryError();
   }
