@@ -1,13 +1,12 @@
 // cli_common.cc — runtime/model opening and error reporting for the subcommands.
 #include "cli_common.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <limits>
+
+#include "sdk/src/format/regular_file.h"
 
 namespace hearth::cli {
 
@@ -134,19 +133,8 @@ int Tokenize(const hearth_model* model, const std::string& text, uint32_t flags,
 }
 
 bool ReadFile(const std::string& path, std::string* out, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = path + ": cannot open (" + std::strerror(errno) + ")";
-    return false;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    *error = path + ": read failed";
-    return false;
-  }
-  *out = ss.str();
-  return true;
+  int err_no = 0;
+  return format::ReadRegularFile(path, std::numeric_limits<uint64_t>::max(), out, error, &err_no);
 }
 
 std::string HumanBytes(double bytes) {

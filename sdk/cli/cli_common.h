@@ -89,7 +89,9 @@ int OpenSession(hearth_model* model, const hearth_session_params& params, Sessio
 int Tokenize(const hearth_model* model, const std::string& text, uint32_t flags,
              std::vector<int32_t>* out);
 
-// Reads a whole file; false with `error` set when it cannot.
+// Reads a whole regular file; false with `error` ("<path>: …") set when it
+// cannot. A directory, a FIFO or a device such as /dev/zero is refused by
+// name without blocking (format::RegularFile, the core's own check).
 bool ReadFile(const std::string& path, std::string* out, std::string* error);
 
 // "1.23 GiB" style.

@@ -20,6 +20,8 @@
 # CMD is a '|'-separated argument list (ctest would split a ';' list).
 # Common options: STDIN, text fed to the command ('^' stands for a newline);
 # TEXT_FILE + TEXT + TEXT_REPEAT, a file written first (TEXT repeated);
+# MKFIFO, a FIFO made first (no writer ever opens it: a command that opens
+# it blocking would hang until CMD_TIMEOUT);
 # SKIP_UNLESS_EXISTS, '|'-separated files without which the test prints HEARTH_TEST_SKIPPED
 # and SKIP_HINT (the test's SKIP_REGULAR_EXPRESSION) and ends; CMD_TIMEOUT,
 # seconds (default 300).
@@ -58,6 +60,14 @@ foreach(f IN LISTS skip_files)
     return()
   endif()
 endforeach()
+
+if(DEFINED MKFIFO)
+  file(REMOVE "${MKFIFO}")
+  execute_process(COMMAND mkfifo "${MKFIFO}" RESULT_VARIABLE fifo_rc)
+  if(NOT fifo_rc EQUAL 0)
+    fail("mkfifo ${MKFIFO} failed: ${fifo_rc}")
+  endif()
+endif()
 
 if(DEFINED TEXT_FILE)
   if(NOT DEFINED TEXT_REPEAT)

@@ -25,7 +25,7 @@ class RegularFile {
   // Opens `path` for reading. On failure returns false with *error set to
   // "<path>: <why>" and *err_no to the errno of the failing call (0 when
   // the path opened but is not a regular file: "not a regular file (a
-  // FIFO)", "(a directory)", "(a character device such as /dev/zero)", …).
+  // FIFO)", "(a directory)", "(a character device)", …).
   static bool Open(const std::string& path, RegularFile* out, std::string* error, int* err_no);
 
   RegularFile() = default;
