@@ -28,11 +28,6 @@ namespace {
 
 constexpr uint32_t kMaxThreads = 1024;
 
-std::atomic<const hearth_host_services*> g_host{nullptr};
-
-#define HOST_HAS(h, member) \
-  ((h) && HEARTH_PLUGIN_HAS_SLOT(h, hearth_host_services, member) && (h)->member)
-
 // ------------------------------------------------------------ buffer registry
 
 std::shared_mutex g_buffers_mu;
@@ -56,6 +51,7 @@ struct CpuInfo {
   std::string model = "unknown CPU";
   int cores = 1;
   std::string description;
+  std::string arch;  // "x86-64" plus the ISA level the kernels use
 };
 
 int AvailableCpus() {
@@ -92,6 +88,7 @@ const CpuInfo& GetCpuInfo() {
       }
     }
     ci.cores = AvailableCpus();
+    ci.arch = std::string("x86-64+") + KernelIsa();
     ci.description = ci.model + ", " + KernelIsa() + " kernels, " + std::to_string(ci.cores) +
                      (ci.cores == 1 ? " CPU" : " CPUs");
     return ci;
@@ -101,7 +98,10 @@ const CpuInfo& GetCpuInfo() {
 
 // ------------------------------------------------------------- vtable slots
 
-int32_t Probe() { return 1; }
+int32_t Probe(const char** reason) {
+  if (reason != nullptr) *reason = "";
+  return 1;
+}
 
 uint32_t DeviceCount() { return 1; }
 
@@ -127,13 +127,16 @@ hearth_pstatus DeviceInfo(uint32_t device, hearth_pdevice_info* out) try {
   info.memory_total = total;
   info.memory_free = free_bytes;
   info.host_visible = 1;
+  info.simd_width = KernelSimdWidth();
+  info.arch = ci.arch.c_str();
+  info.compute_units = static_cast<uint32_t>(ci.cores);
   // The caller's struct may be older (smaller) than ours: fill what it has.
   uint32_t n = out->struct_size < sizeof(info) ? out->struct_size : sizeof(info);
   if (n <= sizeof(uint32_t)) {
-    return Fail(
-        HEARTH_P_INVALID_ARGUMENT,
-        StrFormat("cpu device_info: out->struct_size is %u; set it to sizeof(hearth_pdevice_info)",
-                  out->struct_size));
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("cpu device_info: out->struct_size is %u; set it to "
+                          "sizeof(hearth_pdevice_info)",
+                          out->struct_size));
   }
   std::memcpy(reinterpret_cast<uint8_t*>(out) + sizeof(uint32_t),
               reinterpret_cast<const uint8_t*>(&info) + sizeof(uint32_t), n - sizeof(uint32_t));
@@ -239,7 +242,8 @@ hearth_pstatus BufferWrapHost(hearth_pcontext* ctx, void* ptr, uint64_t size,
   }
   if (size > UINTPTR_MAX - reinterpret_cast<uintptr_t>(ptr)) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu buffer_wrap_host: %p + %llu bytes wraps around the address space",
+                StrFormat("cpu buffer_wrap_host: %p + %llu bytes wraps around "
+                          "the address space",
                           ptr, static_cast<unsigned long long>(size)));
   }
   auto* buf = new hearth_pbuffer;
@@ -302,6 +306,52 @@ void* BufferHostPtr(hearth_pcontext*, hearth_pbuffer* buf) {
   return buf != nullptr && BufferIsLive(buf) ? buf->data : nullptr;
 }
 
+hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint64_t src_offset,
+                          hearth_pbuffer* dst, uint64_t dst_offset, uint64_t size) {
+  hearth_pstatus st = CheckTransfer("buffer_copy (source)", ctx, src, src_offset, src, size);
+  if (st != HEARTH_P_OK) return st;
+  st = CheckTransfer("buffer_copy (destination)", ctx, dst, dst_offset, dst, size);
+  if (st != HEARTH_P_OK) return st;
+  if (size > 0) std::memmove(dst->data + dst_offset, src->data + src_offset, size);
+  return HEARTH_P_OK;
+}
+
+// Weights stay where the host mapped them when it lets us (zero copy);
+// otherwise they are copied once. No CPU kernel reads a repacked layout yet
+// (docs/abi/plugins.md says which would), so *repacked is always 0.
+hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth_pbuffer** out,
+                           uint32_t* repacked) try {
+  if (ctx == nullptr || w == nullptr || out == nullptr || repacked == nullptr) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT, "cpu weight_place: an argument is NULL");
+  }
+  if (!HEARTH_PLUGIN_HAS_SLOT(w, hearth_pweight, data_outlives)) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("cpu weight_place: w->struct_size is %u; want %zu", w->struct_size,
+                          sizeof(hearth_pweight)));
+  }
+  const char* name = w->name != nullptr ? w->name : "(unnamed)";
+  plugin::DescView v;
+  std::string why;
+  hearth_tensor_desc d = w->desc;
+  d.offset = 0;
+  if (!plugin::CheckDesc(d, w->size, &v, &why)) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("cpu weight_place: %s: %s", name, why.c_str()));
+  }
+  *repacked = 0;
+  if (w->data_outlives) {
+    return BufferWrapHost(ctx, const_cast<void*>(w->data), w->size, out);
+  }
+  hearth_pbuffer* buf = nullptr;
+  hearth_pstatus st = BufferAlloc(ctx, w->size, &buf);
+  if (st != HEARTH_P_OK) return st;
+  if (w->size > 0) std::memcpy(buf->data, w->data, w->size);
+  *out = buf;
+  return HEARTH_P_OK;
+} catch (const std::bad_alloc&) {
+  return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "cpu weight_place: out of memory");
+}
+
 const hearth_backend_vtable kVtable = {
     sizeof(hearth_backend_vtable),
     Probe,
@@ -317,6 +367,8 @@ const hearth_backend_vtable kVtable = {
     BufferHostPtr,
     Supports,
     GraphCompute,
+    BufferCopy,
+    WeightPlace,
 };
 
 }  // namespace
@@ -332,73 +384,11 @@ bool BufferIsLive(const hearth_pbuffer* buf) {
   return reader.Contains(buf);
 }
 
-hearth_pstatus Fail(hearth_pstatus code, const std::string& message) {
-  const hearth_host_services* h = g_host.load(std::memory_order_acquire);
-  if (HOST_HAS(h, set_error)) h->set_error(h->ctx, code, message.c_str());
-  return code;
-}
-
-void Log(int level, const std::string& message) {
-  const hearth_host_services* h = g_host.load(std::memory_order_acquire);
-  if (HOST_HAS(h, log)) h->log(h->ctx, level, message.c_str());
-}
-
-void* HostAlloc(size_t size, size_t alignment) {
-  const hearth_host_services* h = g_host.load(std::memory_order_acquire);
-  if (HOST_HAS(h, alloc) && HOST_HAS(h, free)) return h->alloc(h->ctx, size, alignment);
-  size = (size + alignment - 1) / alignment * alignment;
-  return std::aligned_alloc(alignment, size);
-}
-
-void HostFree(void* ptr) {
-  if (ptr == nullptr) return;
-  const hearth_host_services* h = g_host.load(std::memory_order_acquire);
-  if (HOST_HAS(h, alloc) && HOST_HAS(h, free)) {
-    h->free(h->ctx, ptr);
-  } else {
-    std::free(ptr);
-  }
-}
-
 const hearth_backend_vtable* BackendVtable() { return &kVtable; }
 
 hearth_pstatus PluginInit(hearth_plugin_init_info* info) {
-  if (info == nullptr) return HEARTH_P_INVALID_ARGUMENT;
-  const hearth_host_services* host =
-      HEARTH_PLUGIN_HAS_SLOT(info, hearth_plugin_init_info, host) ? info->host : nullptr;
-  if (host != nullptr && host->struct_size >= sizeof(uint32_t)) {
-    g_host.store(host, std::memory_order_release);
-  }
-  if (!HEARTH_PLUGIN_HAS_SLOT(info, hearth_plugin_init_info, plugin_abi_minor)) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu plugin init: info->struct_size %u is too small to hold the "
-                          "plugin's ABI version",
-                          info->struct_size));
-  }
-  // First, so a host that we refuse can still say which ABI we speak.
-  info->plugin_abi_major = HEARTH_PLUGIN_ABI_MAJOR;
-  info->plugin_abi_minor = HEARTH_PLUGIN_ABI_MINOR;
-  if (info->host_abi_major != HEARTH_PLUGIN_ABI_MAJOR) {
-    return Fail(HEARTH_P_FAILED_PRECONDITION,
-                StrFormat("cpu plugin speaks plugin ABI %d.%d but the host speaks %u.%u; the "
-                          "major versions must match",
-                          HEARTH_PLUGIN_ABI_MAJOR, HEARTH_PLUGIN_ABI_MINOR, info->host_abi_major,
-                          info->host_abi_minor));
-  }
-  if (!HEARTH_PLUGIN_HAS_SLOT(info, hearth_plugin_init_info, vtable)) {
-    return Fail(
-        HEARTH_P_INVALID_ARGUMENT,
-        StrFormat("cpu plugin init: info->struct_size %u is smaller than ABI %d.0's %zu",
-                  info->struct_size, HEARTH_PLUGIN_ABI_MAJOR, sizeof(hearth_plugin_init_info)));
-  }
-  if (host == nullptr) {
-    return HEARTH_P_INVALID_ARGUMENT;  // nowhere to say why
-  }
-  info->kind = HEARTH_PLUGIN_KIND_BACKEND;
-  info->name = "cpu";
-  info->version = HEARTH_CPU_PLUGIN_VERSION;
-  info->vtable = &kVtable;
-  return HEARTH_P_OK;
+  return plugin::Handshake(
+      info, {"cpu", HEARTH_CPU_PLUGIN_VERSION, HEARTH_PLUGIN_KIND_BACKEND, &kVtable});
 }
 
 }  // namespace hearth::cpu

@@ -42,12 +42,12 @@ namespace hearth::cpu {
 hearth_pstatus PluginInit(hearth_plugin_init_info* info);
 const hearth_backend_vtable* BackendVtable();
 
-// Host services. Fail() records the error of the current call through
+// Host services (backends/common): Fail() records the error of the current call through
 // host->set_error and returns `code`; it is the only way errors leave.
-hearth_pstatus Fail(hearth_pstatus code, const std::string& message);
-void Log(int level, const std::string& message);
-void* HostAlloc(size_t size, size_t alignment);
-void HostFree(void* ptr);
+using plugin::Fail;
+using plugin::HostAlloc;
+using plugin::HostFree;
+using plugin::Log;
 
 // The live-buffer registry shared by every context. graph_compute checks a
 // whole graph's buffers under one shared lock.

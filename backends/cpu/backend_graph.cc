@@ -15,90 +15,31 @@ const char* OpNameOf(uint32_t op) {
   return info ? info->name : "unknown op";
 }
 
-// Resolves descriptor `id` into *t; false and *why on a bad descriptor.
+// Resolves a descriptor into *t: the checks every backend makes
+// (plugin::CheckDesc), then the address and its alignment in memory.
 bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buffers, Tensor* t,
                    std::string* why) {
-  const int64_t be = hearth_dtype_block_elems(d.dtype);
-  if (be == 0) {
-    *why = StrFormat("dtype %u is unknown", d.dtype);
-    return false;
-  }
-  if (d.n_dims < 1 || d.n_dims > 4) {
-    *why = StrFormat("n_dims is %u; want 1..4", d.n_dims);
-    return false;
-  }
-  t->dtype = d.dtype;
-  for (int i = 0; i < 4; ++i) {
-    if (i < static_cast<int>(d.n_dims)) {
-      if (d.ne[i] < 0 || d.nb[i] < 0) {
-        *why = StrFormat("ne[%d] = %lld, nb[%d] = %lld; both must be >= 0", i,
-                         static_cast<long long>(d.ne[i]), i, static_cast<long long>(d.nb[i]));
-        return false;
-      }
-      t->ne[i] = d.ne[i];
-      t->nb[i] = d.nb[i];
-    } else {
-      t->ne[i] = 1;  // the header's rule; whatever the host left there is ignored
-      t->nb[i] = 0;
-    }
-  }
-  if (t->ne[0] % be != 0) {
-    *why =
-        StrFormat("ne[0] = %lld is not a multiple of the %s block (%lld elements)",
-                  static_cast<long long>(t->ne[0]), DtypeName(d.dtype), static_cast<long long>(be));
-    return false;
-  }
   if (d.buffer == nullptr || !buffers.Contains(d.buffer)) {
     *why =
         StrFormat("buffer %p is not a live buffer of the cpu plugin", static_cast<void*>(d.buffer));
     return false;
   }
-  // No CPU holds 2^48 elements; the bound keeps every later product exact.
-  unsigned __int128 count = 1;
-  for (int i = 0; i < 4; ++i) count *= static_cast<unsigned __int128>(t->ne[i]);
-  if (count > (static_cast<unsigned __int128>(1) << 48)) {
-    *why = "shape " + ShapeStr(*t) + " has more than 2^48 elements";
-    return false;
-  }
-  const int64_t elem = PlainElemBytes(d.dtype);
-  // The extent, with every product checked: hostile strides must not wrap.
-  unsigned __int128 span = 0;
-  bool empty = false;
-  for (int i = 0; i < 4; ++i) empty = empty || t->ne[i] == 0;
-  if (!empty) {
-    span = elem > 0 ? static_cast<unsigned __int128>(t->ne[0] - 1) * t->nb[0] + elem
-                    : static_cast<unsigned __int128>(RowBytes(d.dtype, t->ne[0]));
-    for (int i = 1; i < 4; ++i) span += static_cast<unsigned __int128>(t->ne[i] - 1) * t->nb[i];
-  }
-  const unsigned __int128 end = static_cast<unsigned __int128>(d.offset) + span;
-  if (end > d.buffer->size) {
-    if (end > UINT64_MAX) {
-      *why = StrFormat("offset %llu plus the bytes its strides span is past 2^64; shape %s",
-                       static_cast<unsigned long long>(d.offset), ShapeStr(*t).c_str());
-    } else {
-      *why =
-          StrFormat("bytes [%llu, %llu) are past the end of its buffer (%llu bytes); shape %s",
-                    static_cast<unsigned long long>(d.offset), static_cast<unsigned long long>(end),
-                    static_cast<unsigned long long>(d.buffer->size), ShapeStr(*t).c_str());
-    }
-    return false;
+  plugin::DescView v;
+  if (!plugin::CheckDesc(d, d.buffer->size, &v, why)) return false;
+  t->dtype = v.dtype;
+  for (int i = 0; i < 4; ++i) {
+    t->ne[i] = v.ne[i];
+    t->nb[i] = v.nb[i];
   }
   t->data = d.buffer->data + d.offset;
   // Plain elements are read as their type, quantized blocks start with an f16.
+  const int64_t elem = PlainElemBytes(d.dtype);
   const int64_t align = elem > 0 ? elem : 2;
   if (reinterpret_cast<uintptr_t>(t->data) % align != 0) {
     *why = StrFormat("address %p (offset %llu) is not aligned to %lld bytes for %s",
                      static_cast<void*>(t->data), static_cast<unsigned long long>(d.offset),
                      static_cast<long long>(align), DtypeName(d.dtype));
     return false;
-  }
-  for (int i = elem > 0 ? 0 : 1; i < 4; ++i) {
-    if (t->ne[i] > 1 && t->nb[i] % align != 0) {
-      *why = StrFormat("nb[%d] = %lld is not a multiple of %lld bytes for %s", i,
-                       static_cast<long long>(t->nb[i]), static_cast<long long>(align),
-                       DtypeName(d.dtype));
-      return false;
-    }
   }
   return true;
 }
@@ -123,7 +64,8 @@ bool OutputHasNoSelfOverlap(const Tensor& t, std::string* why) {
     const int d = dims[k];
     if (t.nb[d] < covered) {
       *why = StrFormat(
-          "its strides make elements overlap (nb[%d] = %lld < %lld bytes spanned by "
+          "its strides make elements overlap (nb[%d] = %lld < "
+          "%lld bytes spanned by "
           "the smaller dims); shape %s",
           d, static_cast<long long>(t.nb[d]), static_cast<long long>(covered), ShapeStr(t).c_str());
       return false;
@@ -176,17 +118,39 @@ bool ResolveNode(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index,
   }
   *op_out = op;
   *n = Node();
+  n->graph = g;
   n->node = &hn;
   n->index = index;
   n->out_id = hn.output;
+  const int n_slots = op->n_required + op->n_optional;
+  const int n_extra = op->n_extra_required + op->n_extra_optional;
+  if (hn.n_inputs > n_slots) {
+    *why = StrFormat("%u inputs given; %s takes at most %d", hn.n_inputs, op->name, n_slots);
+    return false;
+  }
+  if (hn.n_extra_outputs > n_extra || hn.n_extra_outputs < op->n_extra_required) {
+    *why = StrFormat("%u extra outputs given; %s takes %d to %d", hn.n_extra_outputs, op->name,
+                     op->n_extra_required, n_extra);
+    return false;
+  }
   if (!UseTensor(ctx, g, hn.output, buffers, why)) {
     *why = "output: " + *why;
     return false;
   }
   n->out = ctx->tensors[hn.output];
-  const int n_slots = op->n_required + op->n_optional;
+  for (int e = 0; e < hn.n_extra_outputs; ++e) {
+    const int32_t id = plugin::NodeOutput(g, hn, static_cast<uint32_t>(e + 1));
+    n->extra_id[e] = id;
+    if (id == -1 && e >= op->n_extra_required) continue;
+    if (!UseTensor(ctx, g, id, buffers, why)) {
+      *why = StrFormat("output %d: ", e + 1) + *why;
+      return false;
+    }
+    n->has_extra[e] = true;
+    n->extra[e] = ctx->tensors[id];
+  }
   for (int s = 0; s < n_slots; ++s) {
-    const int32_t id = hn.inputs[s];
+    const int32_t id = plugin::NodeInput(g, hn, static_cast<uint32_t>(s));
     n->in_id[s] = id;
     if (id == -1) {
       if (s < op->n_required) {
@@ -204,17 +168,32 @@ bool ResolveNode(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index,
     n->in[s] = ctx->tensors[id];
   }
   if (!op->dtypes_ok(*n, why)) return false;
-  if (!OutputHasNoSelfOverlap(n->out, why)) {
-    *why = SlotName(*n, -1) + ": " + *why;
-    return false;
-  }
-  for (int s = 0; s < n_slots; ++s) {
-    if (!n->has[s] || !Overlap(n->out, n->in[s])) continue;
-    if (op->in_place_ok && SameView(n->out, n->in[s])) continue;
-    *why = SlotName(*n, -1) + " overlaps " + SlotName(*n, s) +
-           (op->in_place_ok ? "; only an exactly identical view (in place) is allowed"
-                            : "; this op cannot run in place");
-    return false;
+  // Every output (the first is slot -1, extra e is slot -2 - e) must not
+  // overlap itself, another output, or an input other than the one it may
+  // update in place.
+  for (int o = -1; o >= -1 - n_extra; --o) {
+    if (o < -1 && !n->has_extra[-o - 2]) continue;
+    const Tensor& out = SlotTensor(*n, o);
+    if (!OutputHasNoSelfOverlap(out, why)) {
+      *why = SlotName(*n, o) + ": " + *why;
+      return false;
+    }
+    for (int o2 = o - 1; o2 >= -1 - n_extra; --o2) {
+      if (!n->has_extra[-o2 - 2] || !Overlap(out, SlotTensor(*n, o2))) continue;
+      *why = SlotName(*n, o) + " overlaps " + SlotName(*n, o2);
+      return false;
+    }
+    const int in_place = o == -1 ? -2 : op->in_place_extra[-o - 2];
+    for (int s = 0; s < n_slots; ++s) {
+      if (!n->has[s] || !Overlap(out, n->in[s])) continue;
+      if (o == -1 && op->in_place_ok && SameView(out, n->in[s])) continue;
+      if (o < -1 && s == in_place && SameView(out, n->in[s])) continue;
+      const bool may = o == -1 ? op->in_place_ok : in_place >= 0;
+      *why = SlotName(*n, o) + " overlaps " + SlotName(*n, s) +
+             (may ? "; only an exactly identical view (in place) is allowed"
+                  : "; this op cannot run in place");
+      return false;
+    }
   }
   return op->check(*n, why);
 }
@@ -223,15 +202,11 @@ hearth_pstatus GraphComputeImpl(hearth_pcontext* ctx, const hearth_graph* g) {
   if (ctx == nullptr || g == nullptr) {
     return Fail(HEARTH_P_INVALID_ARGUMENT, "cpu graph_compute: ctx or graph is NULL");
   }
-  if (!HEARTH_PLUGIN_HAS_SLOT(g, hearth_graph, nodes)) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu graph_compute: graph->struct_size is %u; want at least %zu",
-                          g->struct_size, sizeof(hearth_graph)));
-  }
-  if ((g->n_tensors > 0 && g->tensors == nullptr) || (g->n_nodes > 0 && g->nodes == nullptr)) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("cpu graph_compute: graph has %u tensors and %u nodes but a NULL array",
-                          g->n_tensors, g->n_nodes));
+  {
+    std::string why;
+    if (!plugin::CheckGraphLayout(g, &why)) {
+      return Fail(HEARTH_P_INVALID_ARGUMENT, "cpu graph_compute: " + why);
+    }
   }
   ctx->tensors.resize(g->n_tensors);
   ctx->tensor_state.assign(g->n_tensors, 0);
@@ -289,16 +264,20 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* graph) {
 }
 
 int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) {
-  if (ctx == nullptr || g == nullptr || !HEARTH_PLUGIN_HAS_SLOT(g, hearth_graph, nodes) ||
-      index >= g->n_nodes || g->nodes == nullptr || g->tensors == nullptr) {
-    return 0;
-  }
+  std::string why;
+  if (ctx == nullptr || !plugin::CheckGraphLayout(g, &why) || index >= g->n_nodes) return 0;
   const hearth_node& hn = g->nodes[index];
   const OpInfo* op = FindOp(hn.op);
   if (op == nullptr) return 0;
+  if (hn.n_inputs > op->n_required + op->n_optional ||
+      hn.n_extra_outputs > op->n_extra_required + op->n_extra_optional ||
+      hn.n_extra_outputs < op->n_extra_required) {
+    return 0;
+  }
   // Capability only: dtypes of the node's tensors. Shapes and buffers are
   // graph_compute's to check, with a message.
   Node n;
+  n.graph = g;
   n.node = &hn;
   n.index = index;
   auto dtype_of = [&](int32_t id, Tensor* t) {
@@ -308,13 +287,20 @@ int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) {
   };
   if (!dtype_of(hn.output, &n.out)) return 0;
   n.out_id = hn.output;
+  for (int e = 0; e < hn.n_extra_outputs; ++e) {
+    const int32_t id = plugin::NodeOutput(g, hn, static_cast<uint32_t>(e + 1));
+    n.extra_id[e] = id;
+    if (id == -1 && e >= op->n_extra_required) continue;
+    if (!dtype_of(id, &n.extra[e])) return 0;
+    n.has_extra[e] = true;
+  }
   for (int s = 0; s < op->n_required + op->n_optional; ++s) {
-    n.in_id[s] = hn.inputs[s];
-    if (hn.inputs[s] == -1 && s >= op->n_required) continue;
-    if (!dtype_of(hn.inputs[s], &n.in[s])) return 0;
+    const int32_t id = plugin::NodeInput(g, hn, static_cast<uint32_t>(s));
+    n.in_id[s] = id;
+    if (id == -1 && s >= op->n_required) continue;
+    if (!dtype_of(id, &n.in[s])) return 0;
     n.has[s] = true;
   }
-  std::string why;
   return op->dtypes_ok(n, &why) ? 1 : 0;
 }
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "backends/common/plugin_common.h"
+
 namespace hearth::cpu {
 
 // Arguments these kernels reject are the caller's to report: every function
@@ -56,10 +58,12 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth);
 void MatMulRef(const MatMulArgs& a);
 
 // "F32", "Q4_K", … ("unknown" for values this build does not know).
-const char* DtypeName(uint32_t dtype);
+using plugin::DtypeName;
 
 // The ISA the fast paths use on this CPU: "avx512", "avx2" or "scalar".
 const char* KernelIsa();
+// F32 lanes of the vectors the active kernels use (8 for AVX2, 1 scalar).
+uint32_t KernelSimdWidth();
 
 }  // namespace hearth::cpu
 

@@ -69,33 +69,6 @@ bool DetectAvx2FmaF16c() {
 
 }  // namespace
 
-const char* DtypeName(uint32_t dtype) {
-  switch (dtype) {
-    case HEARTH_DTYPE_F32:
-      return "F32";
-    case HEARTH_DTYPE_F16:
-      return "F16";
-    case HEARTH_DTYPE_BF16:
-      return "BF16";
-    case HEARTH_DTYPE_I32:
-      return "I32";
-    case HEARTH_DTYPE_Q8_0:
-      return "Q8_0";
-    case HEARTH_DTYPE_Q4_0:
-      return "Q4_0";
-    case HEARTH_DTYPE_Q5_0:
-      return "Q5_0";
-    case HEARTH_DTYPE_Q4_K:
-      return "Q4_K";
-    case HEARTH_DTYPE_Q6_K:
-      return "Q6_K";
-    case HEARTH_DTYPE_Q4_1:
-      return "Q4_1";
-    default:
-      return "unknown";
-  }
-}
-
 bool CpuHasAvx2() {
   static const bool has = DetectAvx2FmaF16c();
   return has;
@@ -113,6 +86,8 @@ void ForceIsaForTesting(Isa isa) {
 void ClearForcedIsaForTesting() { g_forced_isa.store(-1, std::memory_order_relaxed); }
 
 const char* KernelIsa() { return ActiveIsa() == Isa::kAvx2 ? "avx2" : "scalar"; }
+
+uint32_t KernelSimdWidth() { return ActiveIsa() == Isa::kAvx2 ? 8 : 1; }
 
 XFormat XFormatFor(uint32_t w_dtype) {
   switch (w_dtype) {

@@ -44,25 +44,9 @@ void ByteSpan(const Tensor& t, uintptr_t* lo, uintptr_t* hi) {
   *hi = *lo + static_cast<uintptr_t>(end);
 }
 
-std::string StrFormat(const char* fmt, ...) {
-  va_list args;
-  va_start(args, fmt);
-  va_list copy;
-  va_copy(copy, args);
-  int n = std::vsnprintf(nullptr, 0, fmt, copy);
-  va_end(copy);
-  std::string out;
-  if (n > 0) {
-    out.resize(static_cast<size_t>(n) + 1);
-    std::vsnprintf(&out[0], out.size(), fmt, args);
-    out.resize(static_cast<size_t>(n));
-  }
-  va_end(args);
-  return out;
-}
-
 std::string SlotName(const Node& n, int slot) {
-  if (slot < 0) return StrFormat("output (tensor %d)", n.out_id);
+  if (slot == -1) return StrFormat("output (tensor %d)", n.out_id);
+  if (slot < -1) return StrFormat("output %d (tensor %d)", -slot - 1, n.extra_id[-slot - 2]);
   return StrFormat("input %d (tensor %d)", slot, n.in_id[slot]);
 }
 
@@ -72,7 +56,11 @@ std::string ShapeStr(const Tensor& t) {
                    static_cast<long long>(t.ne[3]));
 }
 
-const Tensor& SlotTensor(const Node& n, int slot) { return slot < 0 ? n.out : n.in[slot]; }
+const Tensor& SlotTensor(const Node& n, int slot) {
+  if (slot == -1) return n.out;
+  if (slot < -1) return n.extra[-slot - 2];
+  return n.in[slot];
+}
 
 bool WantDtype(const Node& n, int slot, uint32_t dtype, std::string* why) {
   const Tensor& t = SlotTensor(n, slot);

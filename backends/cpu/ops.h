@@ -13,11 +13,19 @@
 #include <cstdint>
 #include <string>
 
-#include "backends/cpu/kernels.h"  // DtypeName
+#include "backends/common/plugin_common.h"
+#include "backends/cpu/kernels.h"
 #include "backends/cpu/threadpool.h"
 #include "hearth/hearth_plugin.h"
 
 namespace hearth::cpu {
+
+using plugin::DtypeName;
+using plugin::StrFormat;
+
+// The most inputs and extra outputs an op of this plugin has.
+constexpr int kMaxSlots = 8;
+constexpr int kMaxExtraOutputs = 2;
 
 // A descriptor resolved to an address. Dims past n_dims have ne = 1.
 struct Tensor {
@@ -42,13 +50,25 @@ struct Tensor {
 
 // A node with its tensors resolved.
 struct Node {
+  const hearth_graph* graph = nullptr;
   const hearth_node* node = nullptr;
   uint32_t index = 0;
   int32_t out_id = -1;
   Tensor out;
-  int32_t in_id[HEARTH_MAX_NODE_INPUTS] = {-1, -1, -1, -1, -1, -1};
-  bool has[HEARTH_MAX_NODE_INPUTS] = {};
-  Tensor in[HEARTH_MAX_NODE_INPUTS];
+  int32_t in_id[kMaxSlots] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  bool has[kMaxSlots] = {};
+  Tensor in[kMaxSlots];
+  // Outputs after the first (ATTENTION's lse, the backward ops' second and
+  // third gradients); has_extra says which the host asked for.
+  int32_t extra_id[kMaxExtraOutputs] = {-1, -1};
+  bool has_extra[kMaxExtraOutputs] = {};
+  Tensor extra[kMaxExtraOutputs];
+
+  // The op's params block (hearth_plugin.h: missing bytes read as zero).
+  template <typename P>
+  P params() const {
+    return plugin::NodeParams<P>(graph, *node);
+  }
 };
 
 class DnnlMatMul;
@@ -81,6 +101,12 @@ struct OpInfo {
   // Runs the op. Returns false with *why only for a data error that slipped
   // past check(); nothing is read or written out of bounds either way.
   bool (*run)(const Node& n, ExecEnv& env, std::string* why);
+  // Extra outputs: the first n_extra_required must be given, the next
+  // n_extra_optional may be. Each may be the identical view of the input of
+  // the same index in in_place_extra (-1: must not overlap any input).
+  int n_extra_required = 0;
+  int n_extra_optional = 0;
+  int in_place_extra[kMaxExtraOutputs] = {-1, -1};
 };
 
 // nullptr for HEARTH_OP_NONE and unknown values.
@@ -94,9 +120,8 @@ int64_t RowBytes(uint32_t dtype, int64_t ne0);
 // 0. For quantized dtypes nb[0] is ignored (a row is its blocks, in order).
 void ByteSpan(const Tensor& t, uintptr_t* lo, uintptr_t* hi);
 
-// printf into a std::string.
-std::string StrFormat(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-// "input 1 (tensor 7)" / "output (tensor 9)"; slot -1 is the output.
+// "input 1 (tensor 7)" / "output (tensor 9)"; slot -1 is the output and
+// -2, -3 the extra outputs.
 std::string SlotName(const Node& n, int slot);
 // "[4096, 32, 7, 1]"
 std::string ShapeStr(const Tensor& t);

@@ -1,12 +1,14 @@
 // ops_attention.cc — the ATTENTION graph op of the CPU backend: causal,
 // grouped-query attention over an F32 or F16 KV cache with the cache write
-// fused in, an optional sliding window and an optional logit softcap.
+// fused in, an optional sliding window and an optional logit softcap, for a
+// batch of tokens from one or several sequences (a cache slot per sequence,
+// or pages of a shared cache through a block table).
 //
 // Two phases, one pool dispatch each: (1) every kv head's new k/v rows go
-// into the caches at rows pos[t], one thread per kv head so that duplicate
-// positions resolve to the last token, deterministically; (2) every
-// (token, head) pair scores its visible cache rows into a per-thread scratch
-// of n_ctx floats, takes a float softmax (max subtracted) and accumulates V.
+// into the caches at (seq[t], pos[t]), one thread per kv head so that duplicate rows resolve to the
+// last token, deterministically; (2) every (token, head) pair scores its visible cache rows into a
+// per-thread scratch of one sequence's capacity, takes a float softmax (max subtracted) and
+// accumulates V.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,12 +19,56 @@
 namespace hearth::cpu {
 namespace {
 
-enum Slot { kQ = 0, kK = 1, kV = 2, kKCache = 3, kVCache = 4, kPos = 5 };
+enum Slot { kQ = 0, kK = 1, kV = 2, kKCache = 3, kVCache = 4, kPos = 5, kSeq = 6, kBlocks = 7 };
 
 constexpr uint32_t kCacheDtypes = (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16);
 
+// Where sequence s keeps cache row j.
+struct CacheMap {
+  const int32_t* seq = nullptr;     // [T] or null (every token in sequence 0)
+  const int32_t* blocks = nullptr;  // [max_blocks] per sequence, row stride blocks_stride
+  int64_t blocks_stride = 0;        // in int32s
+  int64_t max_blocks = 0;
+  int64_t block_size = 0;  // rows per page (paged) or per slot
+  int64_t n_seq = 1;
+  int64_t n_pages = 0;   // paged only
+  int64_t capacity = 0;  // rows one sequence can hold
+
+  int64_t Seq(int64_t t) const { return seq ? seq[t] : 0; }
+  // The (i2, i3) coordinates of row j of sequence s in a cache tensor.
+  void Locate(int64_t s, int64_t j, int64_t* i2, int64_t* i3) const {
+    if (blocks) {
+      *i2 = j % block_size;
+      *i3 = blocks[s * blocks_stride + j / block_size];
+    } else {
+      *i2 = j;
+      *i3 = s;
+    }
+  }
+};
+
+CacheMap MapOf(const Node& n) {
+  CacheMap m;
+  const Tensor& kc = n.in[kKCache];
+  m.seq = n.has[kSeq] ? reinterpret_cast<const int32_t*>(n.in[kSeq].data) : nullptr;
+  m.block_size = kc.ne[2];
+  if (n.has[kBlocks]) {
+    const Tensor& b = n.in[kBlocks];
+    m.blocks = reinterpret_cast<const int32_t*>(b.data);
+    m.blocks_stride = b.nb[1] / static_cast<int64_t>(sizeof(int32_t));
+    m.max_blocks = b.ne[0];
+    m.n_seq = b.ne[1];
+    m.n_pages = kc.ne[3];
+    m.capacity = m.max_blocks * m.block_size;
+  } else {
+    m.n_seq = kc.ne[3];
+    m.capacity = kc.ne[2];
+  }
+  return m;
+}
+
 size_t PerThreadBytes(const Node& n) {
-  size_t floats = static_cast<size_t>(n.in[kKCache].ne[2] + n.in[kV].ne[0]);
+  size_t floats = static_cast<size_t>(MapOf(n).capacity + n.in[kV].ne[0]);
   return (floats * sizeof(float) + 63) & ~static_cast<size_t>(63);
 }
 
@@ -30,20 +76,21 @@ bool AttentionDtypes(const Node& n, std::string* why) {
   return WantDtype(n, -1, HEARTH_DTYPE_F32, why) && WantDtype(n, kQ, HEARTH_DTYPE_F32, why) &&
          WantDtype(n, kK, HEARTH_DTYPE_F32, why) && WantDtype(n, kV, HEARTH_DTYPE_F32, why) &&
          WantDtypeIn(n, kKCache, kCacheDtypes, why) && WantDtypeIn(n, kVCache, kCacheDtypes, why) &&
-         WantDtype(n, kPos, HEARTH_DTYPE_I32, why);
+         WantDtype(n, kPos, HEARTH_DTYPE_I32, why) &&
+         (!n.has[kSeq] || WantDtype(n, kSeq, HEARTH_DTYPE_I32, why)) &&
+         (!n.has[kBlocks] || WantDtype(n, kBlocks, HEARTH_DTYPE_I32, why)) &&
+         (!n.has_extra[0] || WantDtype(n, -2, HEARTH_DTYPE_F32, why));
 }
 
-// ne[0..2] of slot must be (a, b, c).
-bool WantShape3(const Node& n, int slot, int64_t a, int64_t b, int64_t c, const char* what,
-                std::string* why) {
+// ne[0..3] of slot must be (a, b, c, d).
+bool WantShape4(const Node& n, int slot, int64_t a, int64_t b, int64_t c, int64_t d,
+                const char* what, const char* names, std::string* why) {
   const Tensor& t = SlotTensor(n, slot);
-  if (t.ne[0] == a && t.ne[1] == b && t.ne[2] == c && t.ne[3] == 1) return true;
-  *why = StrFormat("%s %s has shape %s; want [%lld, %lld, %lld, 1] (%s)", what,
+  if (t.ne[0] == a && t.ne[1] == b && t.ne[2] == c && t.ne[3] == d) return true;
+  *why = StrFormat("%s %s has shape %s; want [%lld, %lld, %lld, %lld] (%s)", what,
                    SlotName(n, slot).c_str(), ShapeStr(t).c_str(), static_cast<long long>(a),
-                   static_cast<long long>(b), static_cast<long long>(c),
-                   slot == kQ || slot == -1             ? "head_dim, n_head, T"
-                   : slot == kKCache || slot == kVCache ? "head_dim, n_head_kv, n_ctx"
-                                                        : "head_dim, n_head_kv, T");
+                   static_cast<long long>(b), static_cast<long long>(c), static_cast<long long>(d),
+                   names);
   return false;
 }
 
@@ -53,24 +100,68 @@ bool Disjoint(const Node& n, int a, int b, std::string* why) {
   ByteSpan(SlotTensor(n, b), &blo, &bhi);
   if (alo >= ahi || blo >= bhi || ahi <= blo || bhi <= alo) return true;
   *why = SlotName(n, a) + " overlaps " + SlotName(n, b) +
-         "; the caches are written, so they must not share bytes with the other tensors";
+         "; the caches are written, so they must not share bytes with the "
+         "other tensors";
   return false;
 }
 
+// Every token's sequence, position and (paged) the pages its rows 0..pos
+// live in are inside the cache; names the first one that is not.
+bool CheckRows(const Node& n, const CacheMap& m, int64_t n_tok, std::string* why) {
+  const int32_t* pos = reinterpret_cast<const int32_t*>(n.in[kPos].data);
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const int64_t s = m.Seq(t);
+    if (s < 0 || s >= m.n_seq) {
+      *why = StrFormat("seq[%lld] = %lld is outside the %lld sequences (%s)",
+                       static_cast<long long>(t), static_cast<long long>(s),
+                       static_cast<long long>(m.n_seq), SlotName(n, kSeq).c_str());
+      return false;
+    }
+    if (pos[t] < 0 || pos[t] >= m.capacity) {
+      *why = StrFormat("pos[%lld] = %d is outside the KV cache rows [0, %lld) (%s)",
+                       static_cast<long long>(t), pos[t], static_cast<long long>(m.capacity),
+                       SlotName(n, kPos).c_str());
+      return false;
+    }
+    if (m.blocks) {
+      for (int64_t b = 0; b <= pos[t] / m.block_size; ++b) {
+        const int32_t page = m.blocks[s * m.blocks_stride + b];
+        if (page < 0 || page >= m.n_pages) {
+          *why = StrFormat(
+              "blocks[%lld, %lld] = %d is not a page of the cache "
+              "[0, %lld) (%s)",
+              static_cast<long long>(b), static_cast<long long>(s), page,
+              static_cast<long long>(m.n_pages), SlotName(n, kBlocks).c_str());
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
 bool AttentionCheck(const Node& n, std::string* why) {
-  for (int s = -1; s < 6; ++s) {
-    if (!WantRowContiguous(n, s, why)) return false;
+  for (int s = -1; s < 8; ++s) {
+    if ((s < 0 || n.has[s]) && !WantRowContiguous(n, s, why)) return false;
   }
   const Tensor& q = n.in[kQ];
   const Tensor& k = n.in[kK];
   const Tensor& v = n.in[kV];
+  const Tensor& kc = n.in[kKCache];
   const int64_t dk = q.ne[0], n_head = q.ne[1], n_tok = q.ne[2];
-  const int64_t dv = v.ne[0], n_head_kv = k.ne[1], n_ctx = n.in[kKCache].ne[2];
-  if (!WantDims(n, kQ, 3, why) || !WantShape3(n, kK, dk, n_head_kv, n_tok, "k", why) ||
-      !WantShape3(n, kV, dv, n_head_kv, n_tok, "v", why) ||
-      !WantShape3(n, kKCache, dk, n_head_kv, n_ctx, "k_cache", why) ||
-      !WantShape3(n, kVCache, dv, n_head_kv, n_ctx, "v_cache", why) ||
-      !WantShape3(n, -1, dv, n_head, n_tok, "out", why) || !WantDims(n, kPos, 1, why)) {
+  const int64_t dv = v.ne[0], n_head_kv = k.ne[1];
+  const char* kTok = "head_dim, n_head_kv, T";
+  const char* kCache = n.has[kBlocks] ? "head_dim, n_head_kv, block_size, n_pages"
+                                      : "head_dim, n_head_kv, n_ctx, n_seq";
+  if (!WantDims(n, kQ, 3, why) || !WantShape4(n, kK, dk, n_head_kv, n_tok, 1, "k", kTok, why) ||
+      !WantShape4(n, kV, dv, n_head_kv, n_tok, 1, "v", kTok, why) ||
+      !WantShape4(n, kKCache, dk, n_head_kv, kc.ne[2], kc.ne[3], "k_cache", kCache, why) ||
+      !WantShape4(n, kVCache, dv, n_head_kv, kc.ne[2], kc.ne[3], "v_cache", kCache, why) ||
+      !WantShape4(n, -1, dv, n_head, n_tok, 1, "out", "head_dim_v, n_head, T", why) ||
+      !WantDims(n, kPos, 1, why)) {
+    return false;
+  }
+  if (n.has_extra[0] && !WantShape4(n, -2, n_head, n_tok, 1, 1, "lse", "n_head, T", why)) {
     return false;
   }
   if (n_head_kv < 1 || n_head % n_head_kv != 0) {
@@ -78,42 +169,47 @@ bool AttentionCheck(const Node& n, std::string* why) {
                      static_cast<long long>(n_head), static_cast<long long>(n_head_kv));
     return false;
   }
-  if (n.in[kPos].ne[0] != n_tok) {
-    *why = StrFormat("positions %s have %lld entries but q has %lld tokens (ne[2])",
-                     SlotName(n, kPos).c_str(), static_cast<long long>(n.in[kPos].ne[0]),
-                     static_cast<long long>(n_tok));
-    return false;
-  }
-  const float scale = n.node->fparams[0], softcap = n.node->fparams[1];
-  if (!std::isfinite(scale)) {
-    *why = StrFormat("scale (fparams[0]) is %g; want a finite value", static_cast<double>(scale));
-    return false;
-  }
-  if (!(softcap >= 0.0f) || !std::isfinite(softcap)) {
-    *why = StrFormat("softcap (fparams[1]) is %g; want 0 (none) or a finite value > 0",
-                     static_cast<double>(softcap));
-    return false;
-  }
-  if (n.node->iparams[0] < 0) {
-    *why = StrFormat("window (iparams[0]) is %d; want 0 (none) or > 0", n.node->iparams[0]);
-    return false;
-  }
-  for (int cache : {kKCache, kVCache}) {
-    for (int other : {kQ, kK, kV, kPos}) {
-      if (!Disjoint(n, cache, other, why)) return false;
-    }
-  }
-  if (!Disjoint(n, kKCache, kVCache, why)) return false;
-  const int32_t* pos = reinterpret_cast<const int32_t*>(n.in[kPos].data);
-  for (int64_t t = 0; t < n_tok; ++t) {
-    if (pos[t] < 0 || pos[t] >= n_ctx) {
-      *why = StrFormat("pos[%lld] = %d is outside the KV cache rows [0, %lld) (%s)",
-                       static_cast<long long>(t), pos[t], static_cast<long long>(n_ctx),
-                       SlotName(n, kPos).c_str());
+  for (int slot : {kPos, kSeq}) {
+    if (slot == kSeq && !n.has[kSeq]) continue;
+    if (!WantDims(n, slot, 1, why)) return false;
+    if (n.in[slot].ne[0] != n_tok) {
+      *why = StrFormat("%s %s has %lld entries but q has %lld tokens (ne[2])",
+                       slot == kPos ? "positions" : "sequence ids", SlotName(n, slot).c_str(),
+                       static_cast<long long>(n.in[slot].ne[0]), static_cast<long long>(n_tok));
       return false;
     }
   }
-  return true;
+  if (n.has[kBlocks]) {
+    if (!WantDims(n, kBlocks, 2, why)) return false;
+    if (n.in[kBlocks].ne[0] < 1 || kc.ne[2] < 1) {
+      *why = StrFormat("the block table %s has %lld columns and pages %lld rows; want >= 1",
+                       SlotName(n, kBlocks).c_str(), static_cast<long long>(n.in[kBlocks].ne[0]),
+                       static_cast<long long>(kc.ne[2]));
+      return false;
+    }
+  }
+  const hearth_attention_params p = n.params<hearth_attention_params>();
+  if (!std::isfinite(p.scale)) {
+    *why = StrFormat("scale is %g; want a finite value", static_cast<double>(p.scale));
+    return false;
+  }
+  if (!(p.softcap >= 0.0f) || !std::isfinite(p.softcap)) {
+    *why = StrFormat("softcap is %g; want 0 (none) or a finite value > 0",
+                     static_cast<double>(p.softcap));
+    return false;
+  }
+  if (p.window < 0) {
+    *why = StrFormat("window is %d; want 0 (none) or > 0", p.window);
+    return false;
+  }
+  for (int cache : {kKCache, kVCache}) {
+    for (int other : {kQ, kK, kV, kPos, kSeq, kBlocks}) {
+      if (n.has[other] && !Disjoint(n, cache, other, why)) return false;
+    }
+    if (n.has_extra[0] && !Disjoint(n, cache, -2, why)) return false;
+  }
+  if (!Disjoint(n, kKCache, kVCache, why)) return false;
+  return CheckRows(n, MapOf(n), n_tok, why);
 }
 
 size_t AttentionScratch(const Node& n, int nth) {
@@ -136,21 +232,17 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
   const Tensor& vc = n.in[kVCache];
   const int32_t* pos = reinterpret_cast<const int32_t*>(n.in[kPos].data);
   const int64_t dk = q.ne[0], n_head = q.ne[1], n_tok = q.ne[2];
-  const int64_t dv = v.ne[0], n_head_kv = k.ne[1], n_ctx = kc.ne[2];
+  const int64_t dv = v.ne[0], n_head_kv = k.ne[1];
   const int64_t group = n_head / n_head_kv;
-  const float scale = n.node->fparams[0], softcap = n.node->fparams[1];
-  const int64_t window = n.node->iparams[0];
+  const hearth_attention_params p = n.params<hearth_attention_params>();
+  const float scale = p.scale, softcap = p.softcap;
+  const int64_t window = p.window;
+  const CacheMap map = MapOf(n);
   const VecOps& vec = Vec();
 
-  // Positions were checked up front; this guard only keeps a racing host
-  // from turning into an out-of-bounds write.
-  for (int64_t t = 0; t < n_tok; ++t) {
-    if (pos[t] < 0 || pos[t] >= n_ctx) {
-      *why = StrFormat("pos[%lld] = %d is outside the KV cache rows [0, %lld)",
-                       static_cast<long long>(t), pos[t], static_cast<long long>(n_ctx));
-      return false;
-    }
-  }
+  // Rows were checked up front; this guard only keeps a racing host
+  // from turning into an out-of-bounds access.
+  if (!CheckRows(n, map, n_tok, why)) return false;
 
   // The write is a copy of T * (dk + dv) floats per kv head: tiny in decode.
   const int64_t per_head = std::max<int64_t>(n_tok * (dk + dv), 1);
@@ -158,9 +250,11 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
               [&](int64_t g0, int64_t g1, int) {
                 for (int64_t g = g0; g < g1; ++g) {
                   for (int64_t t = 0; t < n_tok; ++t) {
-                    StoreRow(reinterpret_cast<const float*>(k.Row(g, t)), kc.Row(g, pos[t]),
+                    int64_t i2, i3;
+                    map.Locate(map.Seq(t), pos[t], &i2, &i3);
+                    StoreRow(reinterpret_cast<const float*>(k.Row(g, t)), kc.Row(g, i2, i3),
                              kc.dtype, dk, vec);
-                    StoreRow(reinterpret_cast<const float*>(v.Row(g, t)), vc.Row(g, pos[t]),
+                    StoreRow(reinterpret_cast<const float*>(v.Row(g, t)), vc.Row(g, i2, i3),
                              vc.dtype, dv, vec);
                   }
                 }
@@ -169,6 +263,7 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
   const size_t per_thread = PerThreadBytes(n);
   const int64_t n_items = n_tok * n_head;
   if (n_items == 0) return true;
+  const bool want_lse = n.has_extra[0];
   // Hand out work round-robin (later tokens see more rows, so contiguous
   // chunks would load the last thread most); keep the q heads of one kv head
   // together when there are enough such groups to go round.
@@ -177,38 +272,41 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
   const int nth = static_cast<int>(n_units < env.n_threads ? n_units : env.n_threads);
   env.pool->Run(nth, [&](int ith, int nt) {
     float* scores = reinterpret_cast<float*>(env.scratch + per_thread * ith);
-    float* acc = scores + n_ctx;
+    float* acc = scores + map.capacity;
     for (int64_t u = ith; u < n_units; u += nt) {
       for (int64_t item = u * unit; item < (u + 1) * unit; ++item) {
         const int64_t t = item / n_head, h = item % n_head, g = h / group;
-        const int64_t p = pos[t];
-        const int64_t lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        const int64_t len = p - lo + 1;
+        const int64_t s = map.Seq(t);
+        const int64_t ps = pos[t];
+        const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
+        const int64_t len = ps - lo + 1;
         const float* qrow = reinterpret_cast<const float*>(q.Row(h, t));
-        if (kc.dtype == HEARTH_DTYPE_F16) {
-          for (int64_t j = 0; j < len; ++j) {
-            scores[j] = vec.dot_f16(qrow, reinterpret_cast<const uint16_t*>(kc.Row(g, lo + j)), dk);
-          }
-        } else {
-          for (int64_t j = 0; j < len; ++j) {
-            scores[j] = vec.dot_f32(qrow, reinterpret_cast<const float*>(kc.Row(g, lo + j)), dk);
-          }
+        for (int64_t j = 0; j < len; ++j) {
+          int64_t i2, i3;
+          map.Locate(s, lo + j, &i2, &i3);
+          scores[j] =
+              kc.dtype == HEARTH_DTYPE_F16
+                  ? vec.dot_f16(qrow, reinterpret_cast<const uint16_t*>(kc.Row(g, i2, i3)), dk)
+                  : vec.dot_f32(qrow, reinterpret_cast<const float*>(kc.Row(g, i2, i3)), dk);
         }
         vec.scale_mul(scores, scores, scale, nullptr, len);
         if (softcap > 0.0f) vec.softcap(scores, softcap, len);
         const float m = vec.max(scores, len);
         const float sum = vec.exp_sum(scores, scores, 1.0f, m, len);
         std::memset(acc, 0, static_cast<size_t>(dv) * sizeof(float));
-        if (vc.dtype == HEARTH_DTYPE_F16) {
-          for (int64_t j = 0; j < len; ++j) {
-            vec.axpy_f16(scores[j], reinterpret_cast<const uint16_t*>(vc.Row(g, lo + j)), acc, dv);
-          }
-        } else {
-          for (int64_t j = 0; j < len; ++j) {
-            vec.axpy_f32(scores[j], reinterpret_cast<const float*>(vc.Row(g, lo + j)), acc, dv);
+        for (int64_t j = 0; j < len; ++j) {
+          int64_t i2, i3;
+          map.Locate(s, lo + j, &i2, &i3);
+          if (vc.dtype == HEARTH_DTYPE_F16) {
+            vec.axpy_f16(scores[j], reinterpret_cast<const uint16_t*>(vc.Row(g, i2, i3)), acc, dv);
+          } else {
+            vec.axpy_f32(scores[j], reinterpret_cast<const float*>(vc.Row(g, i2, i3)), acc, dv);
           }
         }
         vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t)), acc, 1.0f / sum, nullptr, dv);
+        if (want_lse) {
+          reinterpret_cast<float*>(n.extra[0].Row(t))[h] = m + std::log(sum);
+        }
       }
     }
   });
@@ -217,7 +315,15 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
 
 }  // namespace
 
-const OpInfo kOpAttention = {
-    "ATTENTION", 6, 0, false, AttentionDtypes, AttentionCheck, AttentionScratch, AttentionRun};
+const OpInfo kOpAttention = {"ATTENTION",
+                             6,
+                             2,
+                             false,
+                             AttentionDtypes,
+                             AttentionCheck,
+                             AttentionScratch,
+                             AttentionRun,
+                             /*n_extra_required=*/0,
+                             /*n_extra_optional=*/1};
 
 }  // namespace hearth::cpu

@@ -46,7 +46,8 @@ bool BinaryCheck(const Node& n, std::string* why) {
   for (int d = 0; d < 4; ++d) {
     if (b.ne[d] == a.ne[d] || (d > 0 && b.ne[d] == 1)) continue;
     *why = StrFormat(
-        "input 1 (tensor %d) has shape %s, which does not broadcast to input 0's %s "
+        "input 1 (tensor %d) has shape %s, which does not broadcast "
+        "to input 0's %s "
         "(each of ne[1..3] must equal a's or be 1; ne[0] must equal)",
         n.in_id[1], ShapeStr(b).c_str(), ShapeStr(a).c_str());
     return false;
@@ -86,7 +87,7 @@ bool ScaleCheck(const Node& n, std::string* why) {
 
 bool ScaleRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& a = n.in[0];
-  const float s = n.node->fparams[0];
+  const float s = n.params<hearth_scale_params>().scale;
   const VecOps& vec = Vec();
   ParallelRowPieces(env, a.Rows(), a.ne[0], kCheapElemsPerThread,
                     [&](int64_t r, int64_t i0, int64_t i1) {

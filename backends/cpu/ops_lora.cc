@@ -46,7 +46,8 @@ bool LoraCheck(const Node& n, std::string* why) {
   const Tensor& y = n.in[kY];
   if (a.ne[0] != x.ne[0] || b.ne[1] != a.ne[1] || b.ne[0] != y.ne[0] || x.ne[1] != y.ne[1]) {
     *why = StrFormat(
-        "shapes do not chain: a %s, b %s, x %s, y %s; want a [K, R], b [M, R], x [K, T], "
+        "shapes do not chain: a %s, b %s, x %s, y %s; want a [K, "
+        "R], b [M, R], x [K, T], "
         "y [M, T]",
         ShapeStr(a).c_str(), ShapeStr(b).c_str(), ShapeStr(x).c_str(), ShapeStr(y).c_str());
     return false;
@@ -58,9 +59,9 @@ bool LoraCheck(const Node& n, std::string* why) {
                      static_cast<long long>(x.ne[1]));
     return false;
   }
-  if (!std::isfinite(n.node->fparams[0])) {
-    *why = StrFormat("fparams[0] (scale) = %g is not finite",
-                     static_cast<double>(n.node->fparams[0]));
+  if (!std::isfinite(n.params<hearth_scale_params>().scale)) {
+    *why = StrFormat("scale = %g is not finite",
+                     static_cast<double>(n.params<hearth_scale_params>().scale));
     return false;
   }
   return true;
@@ -107,7 +108,7 @@ void OutputColumns(const Node& n, const float* t, float* conv, int64_t m0, int64
   const Tensor& b = n.in[kB];
   const Tensor& y = n.in[kY];
   const int64_t R = b.ne[1], T = n.in[kX].ne[1], width = m1 - m0;
-  const float base = n.node->fparams[0];
+  const float base = n.params<hearth_scale_params>().scale;
   const float* scales =
       n.has[kScales] ? reinterpret_cast<const float*>(n.in[kScales].data) : nullptr;
   const VecOps& vec = Vec();

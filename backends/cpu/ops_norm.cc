@@ -39,9 +39,9 @@ bool RmsNormCheck(const Node& n, std::string* why) {
       return false;
     }
   }
-  float eps = n.node->fparams[0];
+  float eps = n.params<hearth_rms_norm_params>().eps;
   if (!(eps >= 0.0f) || !std::isfinite(eps)) {
-    *why = StrFormat("eps (fparams[0]) is %g; want a finite value >= 0", static_cast<double>(eps));
+    *why = StrFormat("eps is %g; want a finite value >= 0", static_cast<double>(eps));
     return false;
   }
   return true;
@@ -50,7 +50,7 @@ bool RmsNormCheck(const Node& n, std::string* why) {
 bool RmsNormRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& x = n.in[0];
   const float* w = n.has[1] ? reinterpret_cast<const float*>(n.in[1].data) : nullptr;
-  const float eps = n.node->fparams[0];
+  const float eps = n.params<hearth_rms_norm_params>().eps;
   const int64_t d = x.ne[0];
   if (d == 0) return true;
   const VecOps& vec = Vec();
@@ -75,9 +75,9 @@ bool SoftmaxCheck(const Node& n, std::string* why) {
       !WantSameShape(n, -1, 0, why)) {
     return false;
   }
-  if (!std::isfinite(n.node->fparams[0])) {
-    *why = StrFormat("scale (fparams[0]) is %g; want a finite value",
-                     static_cast<double>(n.node->fparams[0]));
+  if (!std::isfinite(n.params<hearth_scale_params>().scale)) {
+    *why = StrFormat("scale is %g; want a finite value",
+                     static_cast<double>(n.params<hearth_scale_params>().scale));
     return false;
   }
   return true;
@@ -85,7 +85,7 @@ bool SoftmaxCheck(const Node& n, std::string* why) {
 
 bool SoftmaxRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& x = n.in[0];
-  const float scale = n.node->fparams[0];
+  const float scale = n.params<hearth_scale_params>().scale;
   const int64_t d = x.ne[0];
   if (d == 0) return true;
   const VecOps& vec = Vec();

@@ -38,27 +38,26 @@ bool RopeCheck(const Node& n, std::string* why) {
                      static_cast<long long>(x.ne[2]));
     return false;
   }
-  const int32_t n_rot = n.node->iparams[0];
-  const int32_t mode = n.node->iparams[1];
+  const hearth_rope_params p = n.params<hearth_rope_params>();
+  const int32_t n_rot = p.n_rot;
+  const int32_t mode = p.mode;
   if (n_rot < 2 || n_rot % 2 != 0 || n_rot > x.ne[0]) {
-    *why = StrFormat("n_rot (iparams[0]) is %d; want an even number in [2, head_dim = %lld]", n_rot,
+    *why = StrFormat("n_rot is %d; want an even number in [2, head_dim = %lld]", n_rot,
                      static_cast<long long>(x.ne[0]));
     return false;
   }
   if (mode != HEARTH_ROPE_NORMAL && mode != HEARTH_ROPE_NEOX) {
-    *why = StrFormat("mode (iparams[1]) is %d; want %d (normal) or %d (neox)", mode,
-                     HEARTH_ROPE_NORMAL, HEARTH_ROPE_NEOX);
+    *why = StrFormat("mode is %d; want %d (normal) or %d (neox)", mode, HEARTH_ROPE_NORMAL,
+                     HEARTH_ROPE_NEOX);
     return false;
   }
-  const float base = n.node->fparams[0], freq_scale = n.node->fparams[1];
+  const float base = p.theta_base, freq_scale = p.freq_scale;
   if (!(base > 0.0f) || !std::isfinite(base)) {
-    *why = StrFormat("theta base (fparams[0]) is %g; want a finite value > 0",
-                     static_cast<double>(base));
+    *why = StrFormat("theta_base is %g; want a finite value > 0", static_cast<double>(base));
     return false;
   }
   if (!(freq_scale > 0.0f) || !std::isfinite(freq_scale)) {
-    *why = StrFormat("freq_scale (fparams[1]) is %g; want a finite value > 0",
-                     static_cast<double>(freq_scale));
+    *why = StrFormat("freq_scale is %g; want a finite value > 0", static_cast<double>(freq_scale));
     return false;
   }
   if (n.has[2]) {
@@ -73,7 +72,7 @@ bool RopeCheck(const Node& n, std::string* why) {
 }
 
 size_t RopeScratch(const Node& n, int nth) {
-  return TableBytes(n.node->iparams[0]) * static_cast<size_t>(nth);
+  return TableBytes(n.params<hearth_rope_params>().n_rot) * static_cast<size_t>(nth);
 }
 
 bool RopeRun(const Node& n, ExecEnv& env, std::string*) {
@@ -81,11 +80,12 @@ bool RopeRun(const Node& n, ExecEnv& env, std::string*) {
   const int32_t* pos = reinterpret_cast<const int32_t*>(n.in[1].data);
   const float* ff = n.has[2] ? reinterpret_cast<const float*>(n.in[2].data) : nullptr;
   const int64_t head_dim = x.ne[0], n_head = x.ne[1], n_tok = x.ne[2];
-  const int64_t n_rot = n.node->iparams[0], half = n_rot / 2;
-  const bool neox = n.node->iparams[1] == HEARTH_ROPE_NEOX;
-  const double freq_scale = n.node->fparams[1];
+  const hearth_rope_params p = n.params<hearth_rope_params>();
+  const int64_t n_rot = p.n_rot, half = n_rot / 2;
+  const bool neox = p.mode == HEARTH_ROPE_NEOX;
+  const double freq_scale = p.freq_scale;
   // base^(-2/n_rot): theta_i uses its i-th power.
-  const double step = std::pow(static_cast<double>(n.node->fparams[0]), -2.0 / n_rot);
+  const double step = std::pow(static_cast<double>(p.theta_base), -2.0 / n_rot);
   const size_t table_bytes = TableBytes(n_rot);
 
   // At least a few heads per thread: each thread recomputes the angle table.

@@ -39,6 +39,9 @@ int PrintRuntime(const hearth_runtime* rt) {
     std::printf("    version: %s\n    abi: %u.%u\n    probe score: %d%s\n", OrDash(pi.version),
                 pi.abi_major, pi.abi_minor, pi.probe_score,
                 pi.probe_score <= 0 ? " (no usable device here)" : "");
+    if (pi.probe_score <= 0 && pi.probe_reason != nullptr) {
+      std::printf("    why: %s\n", pi.probe_reason);
+    }
   }
   const size_t n_devices = hearth_runtime_device_count(rt);
   std::printf("devices: %zu\n", n_devices);
@@ -49,6 +52,8 @@ int PrintRuntime(const hearth_runtime* rt) {
                 OrDash(di.plugin), OrDash(di.vendor), OrDash(di.description));
     std::printf("    memory: %s total, %s free\n", HumanBytes(double(di.memory_total)).c_str(),
                 HumanBytes(double(di.memory_free)).c_str());
+    std::printf("    arch: %s, simd width %u, %u compute units\n", OrDash(di.arch), di.simd_width,
+                di.compute_units);
   }
   return kExitOk;
 }
@@ -113,10 +118,14 @@ int DescribeAdapters(hearth_model* model, const std::vector<std::string>& paths)
 int RunInfo(int argc, char** argv) {
   ModelFlags mf;
   ArgParser p("info", "info [-m MODEL] [--lora ADAPTER] [flags]",
-              "Lists the plugins the runtime looked at (name, path, version, ABI, probe\n"
-              "score, or why it failed to load) and the devices they offer. With -m, also\n"
-              "describes the model: architecture, size, quantization, tokenizer, shape.\n"
-              "With --lora, describes adapters: targets, rank, alpha, base architecture.");
+              "Lists the plugins the runtime looked at (name, path, version, "
+              "ABI, probe\n"
+              "score, or why it failed to load) and the devices they offer. "
+              "With -m, also\n"
+              "describes the model: architecture, size, quantization, "
+              "tokenizer, shape.\n"
+              "With --lora, describes adapters: targets, rank, alpha, base "
+              "architecture.");
   AddModelFlags(p, &mf, "also describe this GGUF model");
   p.AddStringList("--lora", "PATH", &mf.lora,
                   "describe a LoRA adapter (PEFT folder or GGUF LoRA file) instead of the "

@@ -50,12 +50,19 @@ _Static_assert(HEARTH_DTYPE_F32 == 0 && HEARTH_DTYPE_F16 == 1 && HEARTH_DTYPE_BF
 _Static_assert(HEARTH_OP_NONE == 0 && HEARTH_OP_GET_ROWS == 1 && HEARTH_OP_MUL_MAT == 2 &&
                    HEARTH_OP_ADD == 3 && HEARTH_OP_MUL == 4 && HEARTH_OP_SCALE == 5 &&
                    HEARTH_OP_RMS_NORM == 6 && HEARTH_OP_ROPE == 7 && HEARTH_OP_ATTENTION == 8 &&
-                   HEARTH_OP_SILU_MUL == 9 && HEARTH_OP_GELU_MUL == 10 &&
-                   HEARTH_OP_SOFTMAX == 11 && HEARTH_OP_COPY == 12 &&
-                   HEARTH_OP_LORA_MUL_MAT == 13,
+                   HEARTH_OP_SILU_MUL == 9 && HEARTH_OP_GELU_MUL == 10 && HEARTH_OP_SOFTMAX == 11 &&
+                   HEARTH_OP_COPY == 12 && HEARTH_OP_LORA_MUL_MAT == 13 &&
+                   HEARTH_OP_MUL_MAT_T == 14 && HEARTH_OP_OUTER == 15 &&
+                   HEARTH_OP_RMS_NORM_BACK == 16 && HEARTH_OP_ROPE_BACK == 17 &&
+                   HEARTH_OP_ATTENTION_BACK == 18 && HEARTH_OP_SILU_MUL_BACK == 19 &&
+                   HEARTH_OP_GELU_MUL_BACK == 20 && HEARTH_OP_CROSS_ENTROPY == 21 &&
+                   HEARTH_OP_CROSS_ENTROPY_BACK == 22 && HEARTH_OP_ADAMW_STEP == 23 &&
+                   HEARTH_OP_SUM_SQ == 24,
                "ops are append-only");
+_Static_assert(HEARTH_WEIGHT_USE_MATMUL == 1u && HEARTH_WEIGHT_USE_ROWS == 2u &&
+                   HEARTH_WEIGHT_USE_OTHER == 4u,
+               "weight usage bits");
 _Static_assert(HEARTH_ROPE_NORMAL == 0 && HEARTH_ROPE_NEOX == 2, "rope modes");
-_Static_assert(HEARTH_MAX_NODE_INPUTS == 6, "node inputs (changes hearth_node's layout)");
 _Static_assert(HEARTH_LOG_ERROR == 0 && HEARTH_LOG_WARN == 1 && HEARTH_LOG_INFO == 2 &&
                    HEARTH_LOG_DEBUG == 3,
                "log levels");
@@ -104,7 +111,7 @@ PIN_OFFSET(hearth_runtime_params, log, 24);
 PIN_OFFSET(hearth_runtime_params, log_user_data, 32);
 PIN_OFFSET(hearth_runtime_params, log_level, 40);
 
-PIN_SIZE(hearth_plugin_info, 56);
+PIN_SIZE(hearth_plugin_info, 64);
 PIN_OFFSET(hearth_plugin_info, struct_size, 0);
 PIN_OFFSET(hearth_plugin_info, name, 8);
 PIN_OFFSET(hearth_plugin_info, path, 16);
@@ -113,8 +120,9 @@ PIN_OFFSET(hearth_plugin_info, abi_major, 32);
 PIN_OFFSET(hearth_plugin_info, abi_minor, 36);
 PIN_OFFSET(hearth_plugin_info, probe_score, 40);
 PIN_OFFSET(hearth_plugin_info, load_error, 48);
+PIN_OFFSET(hearth_plugin_info, probe_reason, 56);
 
-PIN_SIZE(hearth_device_info, 56);
+PIN_SIZE(hearth_device_info, 72);
 PIN_OFFSET(hearth_device_info, struct_size, 0);
 PIN_OFFSET(hearth_device_info, name, 8);
 PIN_OFFSET(hearth_device_info, plugin, 16);
@@ -122,6 +130,9 @@ PIN_OFFSET(hearth_device_info, vendor, 24);
 PIN_OFFSET(hearth_device_info, description, 32);
 PIN_OFFSET(hearth_device_info, memory_total, 40);
 PIN_OFFSET(hearth_device_info, memory_free, 48);
+PIN_OFFSET(hearth_device_info, arch, 56);
+PIN_OFFSET(hearth_device_info, simd_width, 64);
+PIN_OFFSET(hearth_device_info, compute_units, 68);
 
 PIN_SIZE(hearth_model_params, 24);
 PIN_OFFSET(hearth_model_params, struct_size, 0);
@@ -240,20 +251,72 @@ PIN_OFFSET(hearth_tensor_desc, nb, 40);
 PIN_OFFSET(hearth_tensor_desc, buffer, 72);
 PIN_OFFSET(hearth_tensor_desc, offset, 80);
 
-PIN_SIZE(hearth_node, 64);
+PIN_SIZE(hearth_node, 24);
 PIN_OFFSET(hearth_node, op, 0);
 PIN_OFFSET(hearth_node, output, 4);
-PIN_OFFSET(hearth_node, inputs, 8);
-PIN_OFFSET(hearth_node, fparams, 32);
-PIN_OFFSET(hearth_node, iparams, 48);
+PIN_OFFSET(hearth_node, first_input, 8);
+PIN_OFFSET(hearth_node, n_inputs, 12);
+PIN_OFFSET(hearth_node, n_extra_outputs, 14);
+PIN_OFFSET(hearth_node, params_offset, 16);
+PIN_OFFSET(hearth_node, params_size, 20);
 
-PIN_SIZE(hearth_graph, 40);
+PIN_SIZE(hearth_graph, 80);
 PIN_OFFSET(hearth_graph, struct_size, 0);
 PIN_OFFSET(hearth_graph, n_tensors, 4);
 PIN_OFFSET(hearth_graph, tensors, 8);
 PIN_OFFSET(hearth_graph, n_nodes, 16);
 PIN_OFFSET(hearth_graph, nodes, 24);
-PIN_OFFSET(hearth_graph, shape_key, 32);
+PIN_OFFSET(hearth_graph, n_node_inputs, 32);
+PIN_OFFSET(hearth_graph, node_inputs, 40);
+PIN_OFFSET(hearth_graph, params_bytes, 48);
+PIN_OFFSET(hearth_graph, params, 56);
+PIN_OFFSET(hearth_graph, plan_key, 64);
+PIN_OFFSET(hearth_graph, binding_key, 72);
+
+/* Params blocks: append-only, read as min(params_size, sizeof). */
+PIN_SIZE(hearth_scale_params, 4);
+PIN_SIZE(hearth_rms_norm_params, 4);
+PIN_SIZE(hearth_rope_params, 16);
+PIN_OFFSET(hearth_rope_params, theta_base, 0);
+PIN_OFFSET(hearth_rope_params, freq_scale, 4);
+PIN_OFFSET(hearth_rope_params, n_rot, 8);
+PIN_OFFSET(hearth_rope_params, mode, 12);
+PIN_SIZE(hearth_attention_params, 12);
+PIN_OFFSET(hearth_attention_params, scale, 0);
+PIN_OFFSET(hearth_attention_params, softcap, 4);
+PIN_OFFSET(hearth_attention_params, window, 8);
+PIN_SIZE(hearth_adamw_params, 32);
+PIN_OFFSET(hearth_adamw_params, lr, 0);
+PIN_OFFSET(hearth_adamw_params, beta1, 4);
+PIN_OFFSET(hearth_adamw_params, beta2, 8);
+PIN_OFFSET(hearth_adamw_params, eps, 12);
+PIN_OFFSET(hearth_adamw_params, weight_decay, 16);
+PIN_OFFSET(hearth_adamw_params, bias_correction1, 20);
+PIN_OFFSET(hearth_adamw_params, bias_correction2, 24);
+PIN_OFFSET(hearth_adamw_params, grad_scale, 28);
+PIN_SIZE(hearth_cross_entropy_params, 4);
+
+PIN_SIZE(hearth_pweight, 128);
+PIN_OFFSET(hearth_pweight, struct_size, 0);
+PIN_OFFSET(hearth_pweight, usage, 4);
+PIN_OFFSET(hearth_pweight, name, 8);
+PIN_OFFSET(hearth_pweight, desc, 16);
+PIN_OFFSET(hearth_pweight, data, 104);
+PIN_OFFSET(hearth_pweight, size, 112);
+PIN_OFFSET(hearth_pweight, data_outlives, 120);
+
+PIN_SIZE(hearth_pvocab, 32);
+PIN_OFFSET(hearth_pvocab, struct_size, 0);
+PIN_OFFSET(hearth_pvocab, n_vocab, 4);
+PIN_OFFSET(hearth_pvocab, text, 8);
+PIN_OFFSET(hearth_pvocab, offsets, 16);
+PIN_OFFSET(hearth_pvocab, is_control, 24);
+
+PIN_SIZE(hearth_extension_vtable, 32);
+PIN_OFFSET(hearth_extension_vtable, struct_size, 0);
+PIN_OFFSET(hearth_extension_vtable, mask_create, 8);
+PIN_OFFSET(hearth_extension_vtable, mask_free, 16);
+PIN_OFFSET(hearth_extension_vtable, mask_apply, 24);
 
 PIN_SIZE(hearth_host_services, 48);
 PIN_OFFSET(hearth_host_services, struct_size, 0);
@@ -263,7 +326,7 @@ PIN_OFFSET(hearth_host_services, log, 24);
 PIN_OFFSET(hearth_host_services, alloc, 32);
 PIN_OFFSET(hearth_host_services, free, 40);
 
-PIN_SIZE(hearth_pdevice_info, 56);
+PIN_SIZE(hearth_pdevice_info, 72);
 PIN_OFFSET(hearth_pdevice_info, struct_size, 0);
 PIN_OFFSET(hearth_pdevice_info, name, 8);
 PIN_OFFSET(hearth_pdevice_info, vendor, 16);
@@ -271,13 +334,16 @@ PIN_OFFSET(hearth_pdevice_info, description, 24);
 PIN_OFFSET(hearth_pdevice_info, memory_total, 32);
 PIN_OFFSET(hearth_pdevice_info, memory_free, 40);
 PIN_OFFSET(hearth_pdevice_info, host_visible, 48);
+PIN_OFFSET(hearth_pdevice_info, simd_width, 52);
+PIN_OFFSET(hearth_pdevice_info, arch, 56);
+PIN_OFFSET(hearth_pdevice_info, compute_units, 64);
 
 PIN_SIZE(hearth_pcontext_options, 12);
 PIN_OFFSET(hearth_pcontext_options, struct_size, 0);
 PIN_OFFSET(hearth_pcontext_options, device, 4);
 PIN_OFFSET(hearth_pcontext_options, n_threads, 8);
 
-PIN_SIZE(hearth_backend_vtable, 112);
+PIN_SIZE(hearth_backend_vtable, 128);
 PIN_OFFSET(hearth_backend_vtable, struct_size, 0);
 PIN_OFFSET(hearth_backend_vtable, probe, 8);
 PIN_OFFSET(hearth_backend_vtable, device_count, 16);
@@ -292,6 +358,8 @@ PIN_OFFSET(hearth_backend_vtable, buffer_download, 80);
 PIN_OFFSET(hearth_backend_vtable, buffer_host_ptr, 88);
 PIN_OFFSET(hearth_backend_vtable, supports, 96);
 PIN_OFFSET(hearth_backend_vtable, graph_compute, 104);
+PIN_OFFSET(hearth_backend_vtable, buffer_copy, 112);
+PIN_OFFSET(hearth_backend_vtable, weight_place, 120);
 
 PIN_SIZE(hearth_plugin_init_info, 64);
 PIN_OFFSET(hearth_plugin_init_info, struct_size, 0);

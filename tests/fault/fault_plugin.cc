@@ -216,7 +216,7 @@ bool InnerHas(size_t end_of_slot) { return g_in->struct_size >= end_of_slot; }
             sizeof(((hearth_backend_vtable*)0)->member)) && \
    g_in->member != nullptr)
 
-int32_t Probe(void) { return g_in->probe(); }
+int32_t Probe(const char** reason) { return g_in->probe(reason); }
 uint32_t DeviceCount(void) { return g_in->device_count(); }
 
 hearth_pstatus DeviceInfo(uint32_t device, hearth_pdevice_info* out) {
@@ -306,6 +306,11 @@ hearth_pstatus BufferDownload(hearth_pcontext* ctx, const hearth_pbuffer* buf, u
   return g_in->buffer_download(ctx, buf, offset, data, size);
 }
 
+hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint64_t src_offset,
+                          hearth_pbuffer* dst, uint64_t dst_offset, uint64_t size) {
+  return g_in->buffer_copy(ctx, src, src_offset, dst, dst_offset, size);
+}
+
 void* BufferHostPtr(hearth_pcontext* ctx, hearth_pbuffer* buf) {
   return g_in->buffer_host_ptr(ctx, buf);
 }
@@ -352,7 +357,8 @@ std::string SetPlan(const char* plan) {
 std::string LoadInner(const hearth_plugin_init_info& outer_info) {
   const char* path = std::getenv("HEARTH_FAULT_INNER");
   if (path == nullptr || path[0] != '/') {
-    return "fault plugin: HEARTH_FAULT_INNER must be the absolute path of the backend plugin to "
+    return "fault plugin: HEARTH_FAULT_INNER must be the absolute path of the "
+           "backend plugin to "
            "wrap";
   }
   const char* plan = std::getenv("HEARTH_FAULT_PLAN");
@@ -404,6 +410,11 @@ std::string LoadInner(const hearth_plugin_init_info& outer_info) {
   g_vtable.buffer_host_ptr = INNER_HAS(buffer_host_ptr) ? &BufferHostPtr : nullptr;
   g_vtable.supports = &Supports;
   g_vtable.graph_compute = &GraphCompute;
+  g_vtable.buffer_copy = &BufferCopy;
+  // No weight_place: the host then places the whole weight file through
+  // buffer_wrap_host / buffer_upload, the paths whose faults these tests
+  // inject.
+  g_vtable.weight_place = nullptr;
 
   const uint32_t n = g_in->device_count();
   for (uint32_t i = 0; i < n; ++i) {

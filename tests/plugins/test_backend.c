@@ -9,6 +9,8 @@
  *   TEST_VTABLE_SIZE   the vtable's struct_size (to fake an old/broken plugin)
  *   TEST_DEVICE_NAME   the name of its one device
  */
+#include <string.h>
+
 #include "hearth/hearth_plugin.h"
 
 #ifndef TEST_NAME
@@ -44,7 +46,10 @@ static hearth_pstatus Fail(hearth_pstatus code, const char* message) {
   return code;
 }
 
-static int32_t Probe(void) { return TEST_PROBE; }
+static int32_t Probe(const char** reason) {
+  *reason = TEST_PROBE > 0 ? "" : "test plugin built with TEST_PROBE=0: no device";
+  return TEST_PROBE;
+}
 
 static uint32_t DeviceCount(void) { return 1; }
 
@@ -165,17 +170,26 @@ static hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* gra
     const hearth_tensor_desc* out;
     const hearth_tensor_desc* in;
     int64_t n, j;
+    int32_t in_id;
+    hearth_scale_params params;
     const float* x;
     float* y;
     if (node->op != HEARTH_OP_SCALE) {
       return Fail(HEARTH_P_UNIMPLEMENTED, "only SCALE is supported by the test backend");
     }
-    if (node->output < 0 || (uint32_t)node->output >= graph->n_tensors || node->inputs[0] < 0 ||
-        (uint32_t)node->inputs[0] >= graph->n_tensors) {
+    if (node->n_inputs < 1 || node->first_input >= graph->n_node_inputs ||
+        node->params_size < sizeof(hearth_scale_params) ||
+        node->params_offset + sizeof(hearth_scale_params) > graph->params_bytes) {
+      return Fail(HEARTH_P_INVALID_ARGUMENT, "SCALE: no input or no params");
+    }
+    in_id = graph->node_inputs[node->first_input];
+    if (node->output < 0 || (uint32_t)node->output >= graph->n_tensors || in_id < 0 ||
+        (uint32_t)in_id >= graph->n_tensors) {
       return Fail(HEARTH_P_INVALID_ARGUMENT, "node tensor index out of range");
     }
+    memcpy(&params, (const uint8_t*)graph->params + node->params_offset, sizeof(params));
     out = &graph->tensors[node->output];
-    in = &graph->tensors[node->inputs[0]];
+    in = &graph->tensors[in_id];
     if (!IsContiguousF32(out) || !IsContiguousF32(in)) {
       return Fail(HEARTH_P_UNIMPLEMENTED, "SCALE: only contiguous F32 is supported");
     }
@@ -187,15 +201,26 @@ static hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* gra
     }
     x = (const float*)(in->buffer->data + in->offset);
     y = (float*)(out->buffer->data + out->offset);
-    for (j = 0; j < n; ++j) y[j] = x[j] * node->fparams[0];
+    for (j = 0; j < n; ++j) y[j] = x[j] * params.scale;
   }
   return HEARTH_P_OK;
 }
 
+static hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src,
+                                 uint64_t src_offset, hearth_pbuffer* dst, uint64_t dst_offset,
+                                 uint64_t size) {
+  (void)ctx;
+  if (!InRange(src, src_offset, size) || !InRange(dst, dst_offset, size)) {
+    return Fail(HEARTH_P_OUT_OF_RANGE, "buffer_copy: range past the end of a buffer");
+  }
+  memmove(dst->data + dst_offset, src->data + src_offset, size);
+  return HEARTH_P_OK;
+}
+
 static const hearth_backend_vtable kVtable = {
-    TEST_VTABLE_SIZE, Probe,         DeviceCount,   DeviceInfo,    ContextCreate,
-    ContextFree,      BufferAlloc,   BufferFree,    BufferWrapHost, BufferUpload,
-    BufferDownload,   BufferHostPtr, Supports,      GraphCompute,
+    TEST_VTABLE_SIZE, Probe,        DeviceCount,    DeviceInfo,   ContextCreate,  ContextFree,
+    BufferAlloc,      BufferFree,   BufferWrapHost, BufferUpload, BufferDownload, BufferHostPtr,
+    Supports,         GraphCompute, BufferCopy,     NULL,
 };
 
 HEARTH_PLUGIN_EXPORT hearth_pstatus hearth_plugin_init(hearth_plugin_init_info* info) {

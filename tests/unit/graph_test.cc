@@ -26,7 +26,7 @@ TEST(GraphTest, ChainReusesMemory) {
   Graph g;
   int x = g.Input(HEARTH_DTYPE_F32, Shape::Of({1024}));
   for (int i = 0; i < 10; ++i) {
-    x = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({1024}), {x}, {2.0f});
+    x = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({1024}), {x}, hearth_scale_params{2.0f});
   }
   g.MarkOutput(x);
   const uint64_t arena = g.Plan();
@@ -81,9 +81,11 @@ TEST(GraphTest, NodeOutputNeverOverlapsItsInputs) {
 TEST(GraphTest, RowsViewPointsIntoBase) {
   Graph g;
   int x = g.Input(HEARTH_DTYPE_F32, Shape::Of({16, 8}));
-  int y = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({16, 8}), {x}, {1.0f});
+  int y =
+      g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({16, 8}), {x}, hearth_scale_params{1.0f});
   int last = g.Rows(y, 7, 1);
-  int z = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({16, 1}), {last}, {1.0f});
+  int z = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({16, 1}), {last},
+               hearth_scale_params{1.0f});
   g.MarkOutput(z);
   g.Plan();
   g.Bind(nullptr);
@@ -94,20 +96,107 @@ TEST(GraphTest, RowsViewPointsIntoBase) {
   EXPECT_FALSE(Overlap(g.tensor(z), Bytes(g.tensor(z)), g.tensor(y), Bytes(g.tensor(y))));
   hearth_graph view = g.view();
   EXPECT_EQ(view.n_nodes, 2u);
-  EXPECT_EQ(view.nodes[1].inputs[0], last);
-  EXPECT_EQ(view.nodes[1].inputs[1], -1);
+  ASSERT_EQ(view.nodes[1].n_inputs, 1u);
+  EXPECT_EQ(view.node_inputs[view.nodes[1].first_input], last);
+  EXPECT_EQ(view.nodes[1].n_extra_outputs, 0u);
+  ASSERT_EQ(view.nodes[1].params_size, sizeof(hearth_scale_params));
+  EXPECT_EQ(view.nodes[1].params_offset % 8, 0u);
 }
 
-TEST(GraphTest, ShapeKeyIgnoresBuffersButNotShapes) {
-  auto build = [](int64_t n) {
-    Graph g;
-    int x = g.Input(HEARTH_DTYPE_F32, Shape::Of({n}));
-    g.MarkOutput(g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({n}), {x}, {1.0f}));
-    g.Plan();
-    return g.view().shape_key;
-  };
-  EXPECT_EQ(build(32), build(32));
-  EXPECT_NE(build(32), build(33));
+// A stand-in buffer handle: graphs only carry the pointer, never read it.
+hearth_pbuffer* FakeBuffer(uintptr_t id) { return reinterpret_cast<hearth_pbuffer*>(id * 64); }
+
+struct Keys {
+  uint64_t plan, binding;
+};
+
+// x -> SCALE(s) -> ROPE(theta) over one external weight-like tensor.
+Keys BuildAndBind(int64_t n, float s, float theta, hearth_pbuffer* arena, uint64_t ext_offset) {
+  Graph g;
+  hearth_tensor_desc ext = ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({n}));
+  ext.buffer = FakeBuffer(7);
+  ext.offset = ext_offset;
+  const int w = g.External(ext);
+  const int pos = g.Input(HEARTH_DTYPE_I32, Shape::Of({1}));
+  int x = g.Op(HEARTH_OP_MUL, HEARTH_DTYPE_F32, Shape::Of({n}), {w, w});
+  x = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({n}), {x}, hearth_scale_params{s});
+  x = g.Op(HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({n, 1, 1}), {x, pos},
+           hearth_rope_params{theta, 1.0f, static_cast<int32_t>(n), HEARTH_ROPE_NEOX});
+  g.MarkOutput(x);
+  g.Plan();
+  g.Bind(arena);
+  const hearth_graph v = g.view();
+  EXPECT_EQ(v.plan_key, g.plan_key());
+  EXPECT_EQ(v.binding_key, g.binding_key());
+  return {v.plan_key, v.binding_key};
+}
+
+TEST(GraphTest, PlanKeyCoversShapesAndNothingElse) {
+  RegisterBufferIdentity(FakeBuffer(7));
+  RegisterBufferIdentity(FakeBuffer(1));
+  RegisterBufferIdentity(FakeBuffer(2));
+  const Keys base = BuildAndBind(32, 2.0f, 10000.0f, FakeBuffer(1), 0);
+  EXPECT_NE(base.plan, 0u);
+  EXPECT_NE(base.binding, 0u);
+  // Identical graphs on identical buffers: both keys equal.
+  const Keys same = BuildAndBind(32, 2.0f, 10000.0f, FakeBuffer(1), 0);
+  EXPECT_EQ(same.plan, base.plan);
+  EXPECT_EQ(same.binding, base.binding);
+  // Another shape: another plan.
+  EXPECT_NE(BuildAndBind(64, 2.0f, 10000.0f, FakeBuffer(1), 0).plan, base.plan);
+}
+
+TEST(GraphTest, BindingKeyChangesWithParamsBuffersAndOffsets) {
+  RegisterBufferIdentity(FakeBuffer(7));
+  RegisterBufferIdentity(FakeBuffer(1));
+  RegisterBufferIdentity(FakeBuffer(2));
+  const Keys base = BuildAndBind(32, 2.0f, 10000.0f, FakeBuffer(1), 0);
+  // Only a params value differs (a LoRA scale, a rope base): same plan,
+  // another binding.
+  for (const Keys k : {BuildAndBind(32, 2.5f, 10000.0f, FakeBuffer(1), 0),
+                       BuildAndBind(32, 2.0f, 500000.0f, FakeBuffer(1), 0)}) {
+    EXPECT_EQ(k.plan, base.plan);
+    EXPECT_NE(k.binding, base.binding);
+  }
+  // Only the arena differs (a rebind after the arena grew).
+  const Keys other_arena = BuildAndBind(32, 2.0f, 10000.0f, FakeBuffer(2), 0);
+  EXPECT_EQ(other_arena.plan, base.plan);
+  EXPECT_NE(other_arena.binding, base.binding);
+  // Only an external tensor's offset differs.
+  const Keys moved = BuildAndBind(32, 2.0f, 10000.0f, FakeBuffer(1), 128);
+  EXPECT_EQ(moved.plan, base.plan);
+  EXPECT_NE(moved.binding, base.binding);
+  // A buffer freed and another allocated at the same address is another
+  // buffer: a captured stream must not replay against it.
+  ForgetBufferIdentity(FakeBuffer(1));
+  RegisterBufferIdentity(FakeBuffer(1));
+  const Keys reused = BuildAndBind(32, 2.0f, 10000.0f, FakeBuffer(1), 0);
+  EXPECT_EQ(reused.plan, base.plan);
+  EXPECT_NE(reused.binding, base.binding);
+}
+
+TEST(GraphTest, ExtraOutputsFollowTheInputsAndArePlanned) {
+  Graph g;
+  const int q = g.Input(HEARTH_DTYPE_F32, Shape::Of({8, 2, 3}));
+  const std::vector<int> outs = g.OpOutputs(
+      HEARTH_OP_SILU_MUL_BACK,
+      {{HEARTH_DTYPE_F32, Shape::Of({8, 2, 3})}, {HEARTH_DTYPE_F32, Shape::Of({8, 2, 3})}},
+      {q, q, q});
+  ASSERT_EQ(outs.size(), 2u);
+  g.MarkOutput(outs[0]);
+  g.MarkOutput(outs[1]);
+  g.Plan();
+  g.Bind(nullptr);
+  const hearth_graph v = g.view();
+  ASSERT_EQ(v.n_nodes, 1u);
+  EXPECT_EQ(v.nodes[0].output, outs[0]);
+  EXPECT_EQ(v.nodes[0].n_inputs, 3u);
+  ASSERT_EQ(v.nodes[0].n_extra_outputs, 1u);
+  EXPECT_EQ(v.node_inputs[v.nodes[0].first_input + 3], outs[1]);
+  EXPECT_EQ(v.nodes[0].params_size, 0u);
+  // Both outputs are live at once, so they do not share bytes.
+  EXPECT_FALSE(Overlap(g.tensor(outs[0]), Bytes(g.tensor(outs[0])), g.tensor(outs[1]),
+                       Bytes(g.tensor(outs[1]))));
 }
 
 TEST(GraphTest, QuantizedContiguousStrides) {

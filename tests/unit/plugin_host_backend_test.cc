@@ -111,18 +111,25 @@ TEST_F(BackendTest, ComputeRunsAGraphAndReportsUnsupportedOps) {
     t[i].buffer = *buf;
     t[i].offset = 16 * i;
   }
+  const int32_t inputs[1] = {0};
+  const hearth_scale_params p{2.5f};
+  alignas(8) uint8_t params[8] = {};
+  std::memcpy(params, &p, sizeof(p));
   hearth_node node = {};
   node.op = HEARTH_OP_SCALE;
   node.output = 1;
-  for (int32_t& in : node.inputs) in = -1;
-  node.inputs[0] = 0;
-  node.fparams[0] = 2.5f;
+  node.n_inputs = 1;
+  node.params_size = sizeof(p);
   hearth_graph graph = {};
   graph.struct_size = sizeof(graph);
   graph.n_tensors = 2;
   graph.tensors = t;
   graph.n_nodes = 1;
   graph.nodes = &node;
+  graph.n_node_inputs = 1;
+  graph.node_inputs = inputs;
+  graph.params_bytes = sizeof(params);
+  graph.params = params;
 
   EXPECT_TRUE(backend_->Supports(graph, 0));
   ASSERT_TRUE(backend_->Compute(graph).ok());

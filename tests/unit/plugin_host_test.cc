@@ -174,12 +174,16 @@ TEST(PluginHostTest, ZeroProbeLoadsButContributesNoDevice) {
   EXPECT_EQ(p.version, "0.0.1-test");
   EXPECT_EQ(p.kind, static_cast<uint32_t>(HEARTH_PLUGIN_KIND_BACKEND));
   EXPECT_EQ(p.probe_score, 0);
+  EXPECT_EQ(p.probe_reason, "test plugin built with TEST_PROBE=0: no device");
   EXPECT_NE(p.backend, nullptr);
   EXPECT_TRUE(host->devices().empty());
   auto best = host->FindDevice("");
   ASSERT_FALSE(best.ok());
   EXPECT_EQ(best.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(HasSubstr(best.status().message(), "libhearth-test-noprobe.so (probe 0)"));
+  EXPECT_TRUE(HasSubstr(best.status().message(),
+                        "libhearth-test-noprobe.so (probe 0: test plugin built "
+                        "with TEST_PROBE=0: "
+                        "no device)"));
 }
 
 TEST(PluginHostTest, FolderLoadsPluginFilesInNameOrder) {

@@ -163,27 +163,75 @@ class Backend {
   }
   int64_t bytes(int id) const { return bytes_[id]; }
 
+  // A node whose params come as the short float/int lists the ops' tests
+  // were written with, packed into the op's params struct: f = {scale} for
+  // SCALE, SOFTMAX and LORA_MUL_MAT, {eps} for RMS_NORM, {theta, freq_scale}
+  // + i = {n_rot, mode} for ROPE, {scale, softcap} + {window} for ATTENTION.
   void Node(uint32_t op, int out, std::initializer_list<int> inputs,
             std::initializer_list<float> f = {}, std::initializer_list<int32_t> i = {}) {
+    std::vector<float> fv(f);
+    std::vector<int32_t> iv(i);
+    fv.resize(4, 0.0f);
+    iv.resize(4, 0);
+    switch (op) {
+      case HEARTH_OP_ROPE:
+        NodeP(op, {out}, inputs, hearth_rope_params{fv[0], fv[1], iv[0], iv[1]});
+        return;
+      case HEARTH_OP_ATTENTION:
+        NodeP(op, {out}, inputs, hearth_attention_params{fv[0], fv[1], iv[0]});
+        return;
+      default:
+        if (f.size() > 0) {
+          NodeP(op, {out}, inputs, hearth_scale_params{fv[0]});  // also eps: one float
+        } else {
+          NodeRaw(op, {out}, inputs, nullptr, 0);
+        }
+    }
+  }
+  // A node with its params struct and any number of outputs (the first is
+  // the node's output, the rest its extra outputs).
+  template <typename P>
+  void NodeP(uint32_t op, std::initializer_list<int> outs, std::initializer_list<int> inputs,
+             const P& params) {
+    NodeRaw(op, outs, inputs, &params, sizeof(P));
+  }
+  void NodeRaw(uint32_t op, std::vector<int> outs, std::vector<int> inputs, const void* params,
+               size_t size) {
     hearth_node n{};
     n.op = op;
-    n.output = out;
-    for (int& x : n.inputs) x = -1;
-    int k = 0;
-    for (int in : inputs) n.inputs[k++] = in;
-    k = 0;
-    for (float v : f) n.fparams[k++] = v;
-    k = 0;
-    for (int32_t v : i) n.iparams[k++] = v;
+    n.output = outs.empty() ? -1 : outs[0];
+    n.first_input = static_cast<uint32_t>(node_inputs_.size());
+    n.n_inputs = static_cast<uint16_t>(inputs.size());
+    n.n_extra_outputs = static_cast<uint16_t>(outs.empty() ? 0 : outs.size() - 1);
+    for (int in : inputs) node_inputs_.push_back(in);
+    for (size_t k = 1; k < outs.size(); ++k) node_inputs_.push_back(outs[k]);
+    if (size > 0) {
+      n.params_offset = static_cast<uint32_t>(params_.size() * 8);
+      n.params_size = static_cast<uint32_t>(size);
+      params_.resize(params_.size() + (size + 7) / 8, 0);
+      std::memcpy(reinterpret_cast<uint8_t*>(params_.data()) + n.params_offset, params, size);
+    }
     nodes_.push_back(n);
   }
   std::vector<hearth_node>& nodes() { return nodes_; }
-  void ClearNodes() { nodes_.clear(); }
+  void ClearNodes() {
+    nodes_.clear();
+    node_inputs_.clear();
+    params_.clear();
+  }
 
   hearth_graph Graph() const {
-    return hearth_graph{sizeof(hearth_graph), static_cast<uint32_t>(tensors_.size()),
-                        tensors_.data(),      static_cast<uint32_t>(nodes_.size()),
-                        nodes_.data(),        0};
+    hearth_graph g{};
+    g.struct_size = sizeof(g);
+    g.n_tensors = static_cast<uint32_t>(tensors_.size());
+    g.tensors = tensors_.data();
+    g.n_nodes = static_cast<uint32_t>(nodes_.size());
+    g.nodes = nodes_.data();
+    g.n_node_inputs = static_cast<uint32_t>(node_inputs_.size());
+    g.node_inputs = node_inputs_.data();
+    g.params_bytes = static_cast<uint32_t>(params_.size() * 8);
+    g.params = params_.data();
+    return g;
   }
   hearth_pstatus Compute() {
     Recorder().last_error.clear();
@@ -232,6 +280,8 @@ class Backend {
   std::vector<hearth_tensor_desc> tensors_;
   std::vector<int64_t> bytes_;
   std::vector<hearth_node> nodes_;
+  std::vector<int32_t> node_inputs_;
+  std::vector<uint64_t> params_;
 };
 
 // Every element finite and within atol + rtol*|ref| of the reference.

@@ -97,7 +97,7 @@ TEST_F(ValidationTest, NothingRunsWhenALaterNodeIsBad) {
   int o2 = b_.Add(HEARTH_DTYPE_F32, {6});
   b_.Node(HEARTH_OP_SCALE, o1, {ai}, {3.0f});
   b_.Node(HEARTH_OP_RMS_NORM, o2, {o1}, {-1.0f});
-  ExpectRejected({"node 1 (RMS_NORM)", "eps (fparams[0]) is -1"});
+  ExpectRejected({"node 1 (RMS_NORM)", "eps is -1"});
   for (float x : b_.Read(o1)) EXPECT_TRUE(std::isnan(x)) << "node 0 must not have run";
 }
 
@@ -167,10 +167,10 @@ TEST_F(ValidationTest, WrongDtypeAndBadParams) {
   int pi = b_.Add(HEARTH_DTYPE_I32, {3}, pos.data());
   int oi = b_.Add(HEARTH_DTYPE_F32, {8, 2, 3});
   b_.Node(HEARTH_OP_ROPE, oi, {xi, pi}, {10000.0f, 1.0f}, {7, HEARTH_ROPE_NORMAL});
-  ExpectRejected({"node 0 (ROPE)", "n_rot (iparams[0]) is 7"});
+  ExpectRejected({"node 0 (ROPE)", "n_rot is 7"});
   b_.ClearNodes();
   b_.Node(HEARTH_OP_ROPE, oi, {xi, pi}, {10000.0f, 1.0f}, {8, 1});
-  ExpectRejected({"mode (iparams[1]) is 1"});
+  ExpectRejected({"mode is 1"});
   b_.ClearNodes();
   b_.Node(HEARTH_OP_ROPE, oi, {xi, xi}, {10000.0f, 1.0f}, {8, 0});
   ExpectRejected({"input 1 (tensor 0) has dtype F32, want I32"});
@@ -210,12 +210,7 @@ TEST_F(ValidationTest, SupportsEveryImplementedCombination) {
   };
   for (const Case& c : cases) {
     b_.ClearNodes();
-    hearth_node n{};
-    n.op = c.op;
-    n.output = c.out;
-    for (int& s : n.inputs) s = -1;
-    for (size_t i = 0; i < c.in.size(); ++i) n.inputs[i] = c.in[i];
-    b_.nodes().push_back(n);
+    b_.NodeRaw(c.op, {c.out}, c.in, nullptr, 0);
     EXPECT_EQ(b_.Supports(0), c.want) << "op " << c.op;
   }
   EXPECT_EQ(b_.Supports(5), 0) << "index past the nodes";
@@ -300,19 +295,43 @@ TEST_F(ValidationTest, RandomGraphsNeverCrash) {
       d.offset = rng() % 10 == 0 ? static_cast<uint64_t>(pick({2, 4, 64})) : 0;
     }
     std::vector<hearth_node> nodes(1 + rng() % 3);
+    std::vector<int32_t> node_inputs;
+    std::vector<uint64_t> params;  // each node: 2 words, e.g. 2 floats + 2 ints (ROPE)
     for (hearth_node& n : nodes) {
       n = {};
-      n.op = static_cast<uint32_t>(rng() % 15);
+      n.op = static_cast<uint32_t>(rng() % (HEARTH_OP_COUNT_ + 1));
       n.output = static_cast<int32_t>(rng() % 40 == 0 ? pick({6, -1}) : rng() % 6);
-      for (int& in : n.inputs)
-        in = static_cast<int32_t>(rng() % 30 == 0 ? pick({-1, 9}) : rng() % 6);
-      if (rng() % 2) n.inputs[2] = -1;  // the optional slots of RMS_NORM and ROPE
-      for (float& f : n.fparams) f = rng() % 4 ? 0.5f : fvals[rng() % 7];
-      for (int32_t& v : n.iparams) v = static_cast<int32_t>(pick({0, 2, 2, 2, 4, 8, -1, 64}));
+      n.first_input = static_cast<uint32_t>(node_inputs.size());
+      n.n_inputs = static_cast<uint16_t>(rng() % 9);
+      n.n_extra_outputs = static_cast<uint16_t>(rng() % 8 == 0 ? rng() % 3 : 0);
+      for (int k = 0; k < n.n_inputs + n.n_extra_outputs; ++k) {
+        node_inputs.push_back(static_cast<int32_t>(rng() % 30 == 0 ? pick({-1, 9}) : rng() % 6));
+      }
+      if (n.n_inputs > 2 && rng() % 2) {
+        node_inputs[n.first_input + 2] = -1;  // the optional slots of RMS_NORM and ROPE
+      }
+      n.params_offset = static_cast<uint32_t>(params.size() * 8);
+      n.params_size = static_cast<uint32_t>(rng() % 17);
+      float f[2];
+      int32_t v[2];
+      for (float& x : f) x = rng() % 4 ? 0.5f : fvals[rng() % 7];
+      for (int32_t& x : v) x = static_cast<int32_t>(pick({0, 2, 2, 2, 4, 8, -1, 64}));
+      uint64_t words[2];
+      std::memcpy(&words[0], f, 8);
+      std::memcpy(&words[1], v, 8);
+      params.push_back(words[0]);
+      params.push_back(words[1]);
     }
-    hearth_graph g{sizeof(g),    static_cast<uint32_t>(t.size()),
-                   t.data(),     static_cast<uint32_t>(nodes.size()),
-                   nodes.data(), 0};
+    hearth_graph g{};
+    g.struct_size = sizeof(g);
+    g.n_tensors = static_cast<uint32_t>(t.size());
+    g.tensors = t.data();
+    g.n_nodes = static_cast<uint32_t>(nodes.size());
+    g.nodes = nodes.data();
+    g.n_node_inputs = static_cast<uint32_t>(node_inputs.size());
+    g.node_inputs = node_inputs.data();
+    g.params_bytes = static_cast<uint32_t>(params.size() * 8);
+    g.params = params.data();
     hearth_pstatus st = b_.vt()->graph_compute(b_.ctx(), &g);
     ASSERT_TRUE(st == HEARTH_P_OK || st == HEARTH_P_INVALID_ARGUMENT) << st;
     if (st == HEARTH_P_OK) {

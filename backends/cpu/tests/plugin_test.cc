@@ -44,7 +44,9 @@ TEST(HandshakeTest, AcceptsMajorOneAnyMinor) {
     ASSERT_NE(vt, nullptr);
     EXPECT_EQ(vt->struct_size, sizeof(hearth_backend_vtable));
     EXPECT_TRUE(HEARTH_PLUGIN_HAS_SLOT(vt, hearth_backend_vtable, graph_compute));
-    EXPECT_EQ(vt->probe(), 1);
+    const char* reason = "unset";
+    EXPECT_EQ(vt->probe(&reason), 1);
+    ASSERT_NE(reason, nullptr);
     EXPECT_NE(vt->buffer_wrap_host, nullptr);
   }
 }
@@ -234,13 +236,26 @@ TEST_F(BufferTest, BuffersBelongToTheDevice) {
     t[i].nb[0] = 4;
     t[i].buffer = i == 0 ? in : out;
   }
+  const int32_t inputs[1] = {0};
+  const hearth_scale_params p{2.0f};
+  alignas(8) uint8_t params[8] = {};
+  std::memcpy(params, &p, sizeof(p));
   hearth_node n{};
   n.op = HEARTH_OP_SCALE;
   n.output = 1;
-  for (int& s : n.inputs) s = -1;
-  n.inputs[0] = 0;
-  n.fparams[0] = 2.0f;
-  hearth_graph g{sizeof(g), 2, t, 1, &n, 0};
+  n.first_input = 0;
+  n.n_inputs = 1;
+  n.params_size = sizeof(p);
+  hearth_graph g{};
+  g.struct_size = sizeof(g);
+  g.n_tensors = 2;
+  g.tensors = t;
+  g.n_nodes = 1;
+  g.nodes = &n;
+  g.n_node_inputs = 1;
+  g.node_inputs = inputs;
+  g.params_bytes = sizeof(params);
+  g.params = params;
   ASSERT_EQ(vt_->graph_compute(other, &g), HEARTH_P_OK) << Recorder().last_error;
   float y[4];
   ASSERT_EQ(vt_->buffer_download(ctx_, out, 0, y, sizeof(y)), HEARTH_P_OK);
@@ -248,6 +263,82 @@ TEST_F(BufferTest, BuffersBelongToTheDevice) {
   vt_->buffer_free(other, in);
   vt_->buffer_free(ctx_, out);
   vt_->context_free(other);
+}
+
+TEST_F(BufferTest, DeviceInfoSaysArchitectureAndSimdWidth) {
+  hearth_pdevice_info info{};
+  info.struct_size = sizeof(info);
+  ASSERT_EQ(vt_->device_info(0, &info), HEARTH_P_OK);
+  ASSERT_NE(info.arch, nullptr);
+  EXPECT_EQ(std::string(info.arch).rfind("x86-64+", 0), 0u) << info.arch;
+  EXPECT_TRUE(info.simd_width == 1 || info.simd_width == 8 || info.simd_width == 16)
+      << info.simd_width;
+  EXPECT_GE(info.compute_units, 1u);
+}
+
+TEST_F(BufferTest, BufferCopyMovesBytesAndRefusesRangesPastTheEnd) {
+  hearth_pbuffer *a = nullptr, *b = nullptr;
+  ASSERT_EQ(vt_->buffer_alloc(ctx_, 64, &a), HEARTH_P_OK);
+  ASSERT_EQ(vt_->buffer_alloc(ctx_, 32, &b), HEARTH_P_OK);
+  uint8_t src[64];
+  for (int i = 0; i < 64; ++i) src[i] = static_cast<uint8_t>(i);
+  ASSERT_EQ(vt_->buffer_upload(ctx_, a, 0, src, 64), HEARTH_P_OK);
+  ASSERT_EQ(vt_->buffer_copy(ctx_, a, 16, b, 8, 24), HEARTH_P_OK) << Recorder().last_error;
+  uint8_t got[32] = {};
+  ASSERT_EQ(vt_->buffer_download(ctx_, b, 0, got, 32), HEARTH_P_OK);
+  for (int i = 0; i < 24; ++i) EXPECT_EQ(got[8 + i], 16 + i) << i;
+  // Overlapping ranges of one buffer behave as memmove.
+  ASSERT_EQ(vt_->buffer_copy(ctx_, a, 0, a, 4, 32), HEARTH_P_OK);
+  uint8_t back[64];
+  ASSERT_EQ(vt_->buffer_download(ctx_, a, 0, back, 64), HEARTH_P_OK);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(back[4 + i], i) << i;
+  Recorder().last_error.clear();
+  EXPECT_EQ(vt_->buffer_copy(ctx_, a, 48, b, 0, 17), HEARTH_P_OUT_OF_RANGE);
+  EXPECT_NE(Recorder().last_error.find("past the end"), std::string::npos) << Recorder().last_error;
+  EXPECT_EQ(vt_->buffer_copy(ctx_, a, 0, b, 31, 2), HEARTH_P_OUT_OF_RANGE);
+  vt_->buffer_free(ctx_, a);
+  vt_->buffer_free(ctx_, b);
+}
+
+TEST_F(BufferTest, WeightPlaceWrapsLiveDataAndCopiesTheRest) {
+  ASSERT_TRUE(HEARTH_PLUGIN_HAS_SLOT(vt_, hearth_backend_vtable, weight_place));
+  ASSERT_NE(vt_->weight_place, nullptr);
+  std::vector<float> w(4 * 3);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i);
+  hearth_pweight pw{};
+  pw.struct_size = sizeof(pw);
+  pw.usage = HEARTH_WEIGHT_USE_MATMUL;
+  pw.name = "blk.0.attn_q.weight";
+  pw.desc.dtype = HEARTH_DTYPE_F32;
+  pw.desc.n_dims = 2;
+  pw.desc.ne[0] = 4;
+  pw.desc.ne[1] = 3;
+  pw.desc.ne[2] = pw.desc.ne[3] = 1;
+  pw.desc.nb[0] = 4;
+  pw.desc.nb[1] = 16;
+  pw.desc.nb[2] = pw.desc.nb[3] = 48;
+  pw.data = w.data();
+  pw.size = w.size() * sizeof(float);
+  for (uint32_t outlives : {1u, 0u}) {
+    pw.data_outlives = outlives;
+    hearth_pbuffer* buf = nullptr;
+    uint32_t repacked = 7;
+    ASSERT_EQ(vt_->weight_place(ctx_, &pw, &buf, &repacked), HEARTH_P_OK) << Recorder().last_error;
+    EXPECT_EQ(repacked, 0u);
+    const float* p = static_cast<const float*>(vt_->buffer_host_ptr(ctx_, buf));
+    EXPECT_EQ(p == w.data(), outlives == 1) << "zero copy exactly when the data outlives it";
+    EXPECT_EQ(p[11], 11.0f);
+    vt_->buffer_free(ctx_, buf);
+  }
+  // A shape the bytes cannot hold is refused by name.
+  pw.desc.ne[1] = 4;
+  pw.desc.nb[2] = pw.desc.nb[3] = 64;
+  hearth_pbuffer* buf = nullptr;
+  uint32_t repacked = 0;
+  Recorder().last_error.clear();
+  EXPECT_EQ(vt_->weight_place(ctx_, &pw, &buf, &repacked), HEARTH_P_INVALID_ARGUMENT);
+  EXPECT_NE(Recorder().last_error.find("blk.0.attn_q.weight"), std::string::npos)
+      << Recorder().last_error;
 }
 
 }  // namespace

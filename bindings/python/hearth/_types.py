@@ -134,7 +134,9 @@ class DeviceInfo:
     """A device of a loaded plugin (``hearth_device_info``).
 
     ``name`` is what ``hearth.Model(..., device=name)`` takes: ``"cpu"``,
-    ``"cuda:0"`` …; memory figures are bytes (0 when unknown).
+    ``"cuda:0"`` …; memory figures are bytes (0 when unknown). ``arch`` is
+    the device architecture (``"sm_90"``, ``"gfx90a"``, ``"x86-64+avx2"``),
+    ``simd_width`` its warp/wavefront width (a CPU's float vector lanes).
     """
 
     name: str
@@ -143,6 +145,9 @@ class DeviceInfo:
     description: str
     memory_total: int
     memory_free: int
+    arch: str = ""
+    simd_width: int = 0
+    compute_units: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class PluginInfo:
     """A plugin file the runtime looked at (``hearth_plugin_info``).
 
     ``load_error`` is None when it loaded, else why not; ``probe_score`` 0
-    means it found no usable device here.
+    means it found no usable device here, and ``probe_reason`` says why.
     """
 
     name: str
@@ -160,6 +165,7 @@ class PluginInfo:
     abi_minor: int
     probe_score: int
     load_error: Optional[str]
+    probe_reason: Optional[str] = None
 
 
 class TokenizerKind(enum.IntEnum):

@@ -35,14 +35,17 @@ void SetPythonError(hearth_status_code code, const char* message) {
 
 py::tuple DeviceTuple(const hearth_device_info& d) {
   return py::make_tuple(ToStr(d.name), ToStr(d.plugin), ToStr(d.vendor), ToStr(d.description),
-                        d.memory_total, d.memory_free);
+                        d.memory_total, d.memory_free, ToStr(d.arch), d.simd_width,
+                        d.compute_units);
 }
 
 py::tuple PluginTuple(const hearth_plugin_info& p) {
   py::object load_error = py::none();
   if (p.load_error != nullptr) load_error = ToStr(p.load_error);
+  py::object probe_reason = py::none();
+  if (p.probe_reason != nullptr) probe_reason = ToStr(p.probe_reason);
   return py::make_tuple(ToStr(p.name), ToStr(p.path), ToStr(p.version), p.abi_major, p.abi_minor,
-                        p.probe_score, load_error);
+                        p.probe_score, load_error, probe_reason);
 }
 
 std::shared_ptr<RuntimeHandle> MakeRuntime(std::optional<std::string> plugin_path,

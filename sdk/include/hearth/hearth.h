@@ -135,8 +135,10 @@ typedef struct hearth_plugin_info {
   uint32_t abi_minor;     /* the minor in use: min(host, plugin) */
   int32_t probe_score;    /* 0: no usable device here */
   const char* load_error; /* NULL when loaded; else why not */
+  const char* probe_reason; /* why a backend probed 0, in its words; else NULL @since 1.0 */
 } hearth_plugin_info;
-#define HEARTH_PLUGIN_INFO_INIT { sizeof(hearth_plugin_info), NULL, NULL, NULL, 0, 0, 0, NULL }
+#define HEARTH_PLUGIN_INFO_INIT \
+  { sizeof(hearth_plugin_info), NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
 
 /** @since 1.0 */
 HEARTH_API size_t hearth_runtime_plugin_count(const hearth_runtime* rt);
@@ -153,8 +155,12 @@ typedef struct hearth_device_info {
   const char* description;
   uint64_t memory_total;
   uint64_t memory_free;
+  const char* arch;       /* "sm_90", "gfx90a", "x86-64+avx2" …; "" when unknown */
+  uint32_t simd_width;    /* warp/wavefront width, or a CPU's F32 lanes; 0 = unknown */
+  uint32_t compute_units; /* SMs, CUs or cores; 0 = unknown */
 } hearth_device_info;
-#define HEARTH_DEVICE_INFO_INIT { sizeof(hearth_device_info), NULL, NULL, NULL, NULL, 0, 0 }
+#define HEARTH_DEVICE_INFO_INIT \
+  { sizeof(hearth_device_info), NULL, NULL, NULL, NULL, 0, 0, NULL, 0, 0 }
 
 /** Devices of every plugin that probed > 0, best first. @since 1.0 */
 HEARTH_API size_t hearth_runtime_device_count(const hearth_runtime* rt);

@@ -128,83 +128,221 @@ typedef struct hearth_tensor_desc {
   uint64_t offset;  /* bytes from the start of the buffer */
 } hearth_tensor_desc;
 
-/** Graph operations. Append-only. Shapes use ne[] order (innermost first).
- *  "rows" below means ne[1] (x ne[2] x ne[3] where stated). @since 1.0 */
-typedef enum hearth_op {
-  HEARTH_OP_NONE = 0,
-  /* out[D, T] = table[D, ids[t]]. in: table (any dtype), ids (I32 [T]). */
-  HEARTH_OP_GET_ROWS = 1,
-  /* out[M, T] = x[K, T] . w[K, M]^T. in: w (any dtype), x (F32). */
-  HEARTH_OP_MUL_MAT = 2,
-  /* out = a + b, b broadcast over rows when b.ne[1..3] == 1. F32. */
-  HEARTH_OP_ADD = 3,
-  /* out = a * b, broadcast as ADD. F32. */
-  HEARTH_OP_MUL = 4,
-  /* out = a * fparams[0]. F32. */
-  HEARTH_OP_SCALE = 5,
-  /* out = x / rms(x) * w; in: x (F32), optional w (F32 [D]).
-     fparams[0] = eps. Normalizes over ne[0]. */
-  HEARTH_OP_RMS_NORM = 6,
-  /* Rotary embedding. in: x (F32 [head_dim, n_head, T]), pos (I32 [T]),
-     optional freq_factors (F32 [n_rot/2]).
-     fparams[0] = theta base, fparams[1] = freq_scale;
-     iparams[0] = n_rot (rotated dims, even, <= head_dim),
-     iparams[1] = mode (HEARTH_ROPE_NORMAL or HEARTH_ROPE_NEOX). */
-  HEARTH_OP_ROPE = 7,
-  /* Causal attention over a KV cache, with the cache write fused in.
-     in: q (F32 [head_dim, n_head, T]), k (F32 [head_dim, n_head_kv, T]),
-         v (F32 [head_dim_v, n_head_kv, T]), k_cache ([head_dim, n_head_kv, n_ctx]),
-         v_cache ([head_dim_v, n_head_kv, n_ctx]), pos (I32 [T]).
-     First k, v are stored into the caches at rows pos[t]; then query t
-     attends cache rows j with j <= pos[t] (and pos[t] - j < window when
-     window > 0). Caches are F32 or F16.
-     out: F32 [head_dim_v, n_head, T].
-     fparams[0] = scale (applied to q.k), fparams[1] = softcap (0 = none);
-     iparams[0] = sliding window (0 = none). */
-  HEARTH_OP_ATTENTION = 8,
-  /* out = silu(gate) * up. in: gate, up (F32, same shape). */
-  HEARTH_OP_SILU_MUL = 9,
-  /* out = gelu_tanh(gate) * up. in: gate, up (F32, same shape). */
-  HEARTH_OP_GELU_MUL = 10,
-  /* Softmax over ne[0]. F32. fparams[0] = scale applied before. */
-  HEARTH_OP_SOFTMAX = 11,
-  /* out = convert(x) into out's dtype (F32/F16/BF16), strides honoured. */
-  HEARTH_OP_COPY = 12,
-  /* A LoRA pair beside a MUL_MAT of the same activations:
-     out[M, T] = y[M, T] + s_t * b . (a . x[:, t]),  s_t = fparams[0] * scales[t].
-     in: y (F32 [M, T]: the base projection), a (F32/F16/BF16 [K, R]: R rows
-         of K, PEFT's lora_A), b (F32/F16/BF16 [M, R]: R rows of M, i.e.
-         lora_B transposed, so that each rank's M outputs are contiguous),
-         x (F32 [K, T]), optional scales (F32 [T]; absent = 1 for every
-         token, so one batch can carry tokens of several adapter sets).
-     out may be the same view as y (in place). */
-  HEARTH_OP_LORA_MUL_MAT = 13,
-  HEARTH_OP_COUNT_ = 14 /* not an op; grows as ops are appended */
-} hearth_op;
-
 /** Rope modes. @since 1.0 */
 #define HEARTH_ROPE_NORMAL 0 /* rotate pairs (2i, 2i+1) — Llama GGUF layout */
 #define HEARTH_ROPE_NEOX 2   /* rotate pairs (i, i + n_rot/2) — Qwen2, Gemma */
 
-/** Max inputs of one node. @since 1.0 */
-#define HEARTH_MAX_NODE_INPUTS 6
+/* Params blocks. A node points at its op's params struct inside
+ * hearth_graph.params with params_offset/params_size. Every struct here is
+ * append-only: a reader takes min(params_size, sizeof) bytes and treats the
+ * rest as zero, and every field appended later means "as before" at 0.
+ * Ops without params have params_size 0. */
 
-/** One operation: reads `inputs` tensors, writes tensor `output`.
- *  Indices refer to hearth_graph.tensors; -1 marks an absent optional input.
+/** SCALE, SOFTMAX (scale applied before), LORA_MUL_MAT (base scale),
+ *  CROSS_ENTROPY_BACK (dloss per token). @since 1.0 */
+typedef struct hearth_scale_params {
+  float scale;
+} hearth_scale_params;
+
+/** RMS_NORM, RMS_NORM_BACK. @since 1.0 */
+typedef struct hearth_rms_norm_params {
+  float eps;
+} hearth_rms_norm_params;
+
+/** ROPE, ROPE_BACK. @since 1.0 */
+typedef struct hearth_rope_params {
+  float theta_base;
+  float freq_scale; /* positions are multiplied by it; 1 = none */
+  int32_t n_rot;    /* rotated dims, even, <= head_dim */
+  int32_t mode;     /* HEARTH_ROPE_NORMAL or HEARTH_ROPE_NEOX */
+} hearth_rope_params;
+
+/** ATTENTION, ATTENTION_BACK. @since 1.0 */
+typedef struct hearth_attention_params {
+  float scale;    /* applied to q.k */
+  float softcap;  /* 0 = none, else scores become softcap * tanh(s / softcap) */
+  int32_t window; /* sliding window in positions; 0 = none */
+} hearth_attention_params;
+
+/** ADAMW_STEP. The host folds the step count into the two corrections.
+ *  @since 1.0 */
+typedef struct hearth_adamw_params {
+  float lr;
+  float beta1;
+  float beta2;
+  float eps;
+  float weight_decay;     /* decoupled: p -= lr * weight_decay * p */
+  float bias_correction1; /* 1 - beta1^t */
+  float bias_correction2; /* 1 - beta2^t */
+  float grad_scale;       /* gradients are multiplied by it first (clipping) */
+} hearth_adamw_params;
+
+/** CROSS_ENTROPY. @since 1.0 */
+typedef struct hearth_cross_entropy_params {
+  int32_t ignore_index; /* targets equal to it (and any target < 0) add nothing */
+} hearth_cross_entropy_params;
+
+/** Graph operations. Append-only. Shapes use ne[] order (innermost first).
+ *  "rows" below means ne[1] (x ne[2] x ne[3] where stated). Inputs are listed
+ *  in order; an input past a node's n_inputs, or given as -1, is absent,
+ *  which only optional inputs may be. Unless stated, every input and output
+ *  is F32 with contiguous rows (nb[0] = 4), and an output never overlaps an
+ *  input except where "in place" is allowed (then only as the identical
+ *  view). @since 1.0 */
+typedef enum hearth_op {
+  HEARTH_OP_NONE = 0,
+  /* out[D, T] = table[D, ids[t]]. in: table (any dtype), ids (I32 [T]).
+     Ids outside [0, rows) are an error, never a read out of bounds. */
+  HEARTH_OP_GET_ROWS = 1,
+  /* out[M, T] = x[K, T] . w[K, M]^T. in: w (any dtype), x (F32).
+     w may carry ne[2]/ne[3] > 1 (a batch of matrices) broadcast over x's. */
+  HEARTH_OP_MUL_MAT = 2,
+  /* out = a + b, b broadcast over rows when b.ne[1..3] == 1. In place. */
+  HEARTH_OP_ADD = 3,
+  /* out = a * b, broadcast as ADD. In place. */
+  HEARTH_OP_MUL = 4,
+  /* out = a * scale (hearth_scale_params). In place. */
+  HEARTH_OP_SCALE = 5,
+  /* out = x / rms(x) * w over ne[0]; rms = sqrt(mean(x^2) + eps).
+     in: x, optional w ([D]). hearth_rms_norm_params. */
+  HEARTH_OP_RMS_NORM = 6,
+  /* Rotary embedding. in: x ([head_dim, n_head, T]), pos (I32 [T]),
+     optional freq_factors ([n_rot/2]: angle i is divided by factor i).
+     Angle of pair i at position p: p * freq_scale * theta_base^(-2i/n_rot).
+     hearth_rope_params. */
+  HEARTH_OP_ROPE = 7,
+  /* Causal attention over a KV cache, with the cache write fused in.
+     in: q ([head_dim, n_head, T]), k ([head_dim, n_head_kv, T]),
+         v ([head_dim_v, n_head_kv, T]), k_cache,
+         v_cache (F32 or F16), pos (I32 [T]: each token's position in its sequence),
+         optional seq (I32 [T]: each token's sequence, 0..n_seq-1; absent = 0),
+         optional blocks (I32 [max_blocks, n_seq]: the cache pages of each
+         sequence).
+     Cache layout without blocks: [head_dim, n_head_kv, n_ctx, n_seq];
+     row j of sequence s is cache row j of slot s (ne[3]).
+     With blocks (paged): [head_dim, n_head_kv, block_size, n_pages]; row j of
+     sequence s is row j % block_size of page blocks[j / block_size, s].
+     First every token's k, v row is stored at (seq[t], pos[t]); then query t
+     attends rows j <= pos[t] of its own sequence (and pos[t] - j < window when
+     window > 0). Rows a token may read must have been written by this
+     or an earlier graph; reading outside the cache, or a page id outside
+     [0, n_pages), is an error. Two tokens writing the same row: the later
+     one wins.
+     out: [head_dim_v, n_head, T]. hearth_attention_params.
+     Optional extra output lse (F32 [n_head, T]): log of the softmax
+     denominator of each (head, token), max included, for ATTENTION_BACK. */
+  HEARTH_OP_ATTENTION = 8,
+  /* out = silu(gate) * up. in: gate, up (same shape). */
+  HEARTH_OP_SILU_MUL = 9,
+  /* out = gelu_tanh(gate) * up. in: gate, up (same shape). */
+  HEARTH_OP_GELU_MUL = 10,
+  /* Softmax over ne[0] of (x * scale). hearth_scale_params. */
+  HEARTH_OP_SOFTMAX = 11,
+  /* out = convert(x) into out's dtype (F32/F16/BF16), strides honoured. */
+  HEARTH_OP_COPY = 12,
+  /* A LoRA pair beside a MUL_MAT of the same activations:
+     out[M, T] = y[M, T] + s_t * b . (a . x[:, t]),  s_t = scale * scales[t].
+     in: y ([M, T]: the base projection), a (F32/F16/BF16 [K, R]: R rows
+         of K, PEFT's lora_A), b (F32/F16/BF16 [M, R]: R rows of M, i.e.
+         lora_B transposed, so that each rank's M outputs are contiguous),
+         x ([K, T]), optional scales ([T]; absent = 1 for every
+         token).
+     A batch whose rows use different adapter sets carries one node per
+     adapter, each with scales 0 on the rows that do not use it.
+     In place (out = y). hearth_scale_params. */
+  HEARTH_OP_LORA_MUL_MAT = 13,
+
+  /* ---- backward ops (training). "dy" is the gradient of the loss with
+     respect to the forward op's output. -------------------------------- */
+
+  /* The transposed product: out[K, T] = w[K, M] . dy[M, T], i.e.
+     out[k, t] = sum_m w[k, m] dy[m, t] with w indexed as MUL_MAT reads it
+     (so out is d(loss)/dx of MUL_MAT). in: w (any dtype, dequantized on the
+     fly, never copied whole), dy ([M, T]). */
+  HEARTH_OP_MUL_MAT_T = 14,
+  /* Sum of outer products: out[N, P] = sum_t a[N, t] * b[P, t] (+ out when
+     an accumulate input is given). in: a ([N, T]), b ([P, T]), optional acc
+     ([N, P]; out may be the same view: accumulate in place).
+     With a = dy, b = (A x): d(loss)/d(lora_B^T); with a = x, b = (B^T dy):
+     d(loss)/d(lora_A). */
+  HEARTH_OP_OUTER = 15,
+  /* d/dx of RMS_NORM. in: x ([D, rows]: the forward input), dy ([D, rows]),
+     optional w ([D]). hearth_rms_norm_params (same eps). */
+  HEARTH_OP_RMS_NORM_BACK = 16,
+  /* d/dx of ROPE: the inverse rotation of dy. in: dy, pos, optional
+     freq_factors, as ROPE's x, pos, freq_factors. hearth_rope_params. */
+  HEARTH_OP_ROPE_BACK = 17,
+  /* d/dq, d/dk, d/dv of ATTENTION run on an empty cache: the keys of query
+     t are the batch's own k, v rows j with seq[j] == seq[t] and
+     pos[j] <= pos[t] (and the window). in: q, k, v (as ATTENTION), o (the
+     forward output), do ([head_dim_v, n_head, T]), lse (the forward's extra
+     output), pos, optional seq. out: dq ([head_dim, n_head, T]); extra
+     outputs dk ([head_dim, n_head_kv, T]), dv ([head_dim_v, n_head_kv, T]).
+     hearth_attention_params (same as the forward). */
+  HEARTH_OP_ATTENTION_BACK = 18,
+  /* d/dgate, d/dup of SILU_MUL. in: gate, up, dy. out: dgate; extra output:
+     dup. */
+  HEARTH_OP_SILU_MUL_BACK = 19,
+  /* As SILU_MUL_BACK, for GELU_MUL. */
+  HEARTH_OP_GELU_MUL_BACK = 20,
+  /* Masked cross-entropy per token: out[t] = logsumexp(logits[:, t]) -
+     logits[target[t], t], or 0 where the target is masked. in: logits
+     ([V, T]), targets (I32 [T]). out: [T]. hearth_cross_entropy_params.
+     Targets >= V are an error. The host chunks T so logits of a large
+     vocabulary fit. */
+  HEARTH_OP_CROSS_ENTROPY = 21,
+  /* d/dlogits of scale * sum_t CROSS_ENTROPY: out[:, t] = scale *
+     (softmax(logits[:, t]) - onehot(target[t])), 0 where masked.
+     in: logits, targets. In place (out = logits). hearth_scale_params +
+     the ignore rule of CROSS_ENTROPY. */
+  HEARTH_OP_CROSS_ENTROPY_BACK = 22,
+  /* One AdamW step, in place: g = grad * grad_scale; m = b1 m + (1-b1) g;
+     v = b2 v + (1-b2) g^2; p -= lr * (m / c1 / (sqrt(v / c2) + eps) +
+     weight_decay * p). in: p, grad, m, v (same shape). out: p (same view
+     as input p); extra outputs: m, v (same views as inputs m, v).
+     hearth_adamw_params. */
+  HEARTH_OP_ADAMW_STEP = 23,
+  /* out[0] = sum of x^2 over every element (accumulated in double or
+     better than float). in: x. out: [1]. For gradient clipping. */
+  HEARTH_OP_SUM_SQ = 24,
+  HEARTH_OP_COUNT_ = 25 /* not an op; grows as ops are appended */
+} hearth_op;
+
+/** One operation. Its inputs are graph->node_inputs[first_input ..
+ *  first_input + n_inputs); the indices there refer to hearth_graph.tensors,
+ *  -1 marking an absent optional input. An op with several outputs writes
+ *  `output` and then the n_extra_outputs tensors listed right after its
+ *  inputs in node_inputs. Its params are params_size bytes at
+ *  graph->params + params_offset (8-byte aligned). Nothing in a node limits
+ *  how many inputs, outputs or params bytes an op appended later may have.
  *  @since 1.0 */
 typedef struct hearth_node {
   uint32_t op; /* hearth_op */
   int32_t output;
-  int32_t inputs[HEARTH_MAX_NODE_INPUTS];
-  float fparams[4];
-  int32_t iparams[4];
+  uint32_t first_input;
+  uint16_t n_inputs;
+  uint16_t n_extra_outputs;
+  uint32_t params_offset;
+  uint32_t params_size;
 } hearth_node;
 
 /** A flat graph. Nodes run in order; each output tensor is preallocated by
  *  the host (a view into a backend buffer). Tensors with no producing node
- *  are inputs (weights, token ids, positions, caches). The same graph shape
- *  recurs every decode step; `shape_key` is equal for graphs that differ
- *  only in buffer contents, so a backend may key a compiled plan on it.
+ *  are inputs (weights, token ids, positions, caches).
+ *
+ *  Two keys, computed by the host, let a backend reuse work:
+ *  - plan_key is equal for graphs with the same nodes (ops, input/output
+ *    tensor indices, n_inputs, n_extra_outputs, params_size) and the same
+ *    tensor descriptors apart from buffer and offset (dtype, n_dims, ne, nb).
+ *    Params values, buffers and offsets may differ. A backend may cache
+ *    kernel choices, launch shapes and scratch sizes on it.
+ *  - binding_key is equal for graphs with the same plan_key AND the same
+ *    params bytes AND the same buffers (by identity: a freed buffer's
+ *    successor at the same address is another buffer) at the same offsets.
+ *    Only buffer CONTENTS may differ (token ids, positions, weights). A
+ *    backend may replay a captured command stream (CUDA graph) on it.
+ *  Keys are 64-bit hashes of those fields, computed by the host with a
+ *  per-process seed; 0 means "not computed: cache nothing".
  *  @since 1.0 */
 typedef struct hearth_graph {
   uint32_t struct_size;
@@ -212,7 +350,12 @@ typedef struct hearth_graph {
   const hearth_tensor_desc* tensors;
   uint32_t n_nodes;
   const hearth_node* nodes;
-  uint64_t shape_key;
+  uint32_t n_node_inputs;
+  const int32_t* node_inputs;
+  uint32_t params_bytes;
+  const void* params; /* 8-byte aligned */
+  uint64_t plan_key;
+  uint64_t binding_key;
 } hearth_graph;
 
 /* ------------------------------------------------------------------------- */
@@ -246,7 +389,34 @@ typedef struct hearth_pdevice_info {
   uint64_t memory_total;   /* bytes */
   uint64_t memory_free;    /* bytes; 0 if unknown */
   uint32_t host_visible;   /* 1 when buffers live in host memory */
+  uint32_t simd_width;     /* lanes that run in lockstep: the warp (32) or
+                              wavefront (64 on gfx90a, 32 on gfx1030) width;
+                              on a CPU the F32 lanes of its widest vectors */
+  const char* arch;        /* e.g. "sm_90", "gfx90a", "x86-64-v4+amx" */
+  uint32_t compute_units;  /* SMs, CUs or cores; 0 if unknown */
 } hearth_pdevice_info;
+
+/** What graphs do with a placed weight (hearth_pweight.usage bits).
+ *  @since 1.0 */
+#define HEARTH_WEIGHT_USE_MATMUL 1u /* w of MUL_MAT / MUL_MAT_T */
+#define HEARTH_WEIGHT_USE_ROWS 2u   /* table of GET_ROWS */
+#define HEARTH_WEIGHT_USE_OTHER                \
+  4u /* any other input (norm weights, biases) \
+      */
+
+/** One weight tensor the host places on a device. @since 1.0 */
+typedef struct hearth_pweight {
+  uint32_t struct_size;
+  uint32_t usage;          /* HEARTH_WEIGHT_USE_* bits */
+  const char* name;        /* e.g. "blk.3.attn_q.weight"; for messages */
+  hearth_tensor_desc desc; /* dtype, n_dims, ne and contiguous nb; buffer
+                              NULL, offset 0 */
+  const void* data;        /* the tensor's bytes, laid out as desc */
+  uint64_t size;           /* bytes at data */
+  uint32_t data_outlives;  /* 1: data stays valid and unchanged until the
+                              buffer is freed (a mapped file), so the plugin
+                              may keep pointing at it instead of copying */
+} hearth_pweight;
 
 /** Options for a context. @since 1.0 */
 typedef struct hearth_pcontext_options {
@@ -260,8 +430,10 @@ typedef struct hearth_pcontext hearth_pcontext;
 /** The backend vtable. Slots past struct_size are absent. @since 1.0 */
 typedef struct hearth_backend_vtable {
   uint32_t struct_size;
-  /* 0 = cannot run here; higher is better (CPU answers 1). */
-  int32_t (*probe)(void);
+  /* 0 = cannot run here; higher is better (CPU answers 1). When it answers
+     0 it sets *reason (never NULL) to a static sentence saying why, e.g.
+     "no CUDA driver (libcuda.so.1 not found)" or "driver found, 0 devices". */
+  int32_t (*probe)(const char** reason);
   uint32_t (*device_count)(void);
   hearth_pstatus (*device_info)(uint32_t device, hearth_pdevice_info* out);
 
@@ -287,7 +459,58 @@ typedef struct hearth_backend_vtable {
   int32_t (*supports)(hearth_pcontext* ctx, const hearth_graph* graph, uint32_t index);
   /* Run every node in order; returns when outputs are ready. */
   hearth_pstatus (*graph_compute)(hearth_pcontext* ctx, const hearth_graph* graph);
+
+  /* Device-to-device copy of `size` bytes between two buffers of this
+     device (session fork, prefix sharing). Ranges must lie inside both
+     buffers; overlapping ranges of one buffer copy as memmove does. Never
+     called on a placed weight (weight_place) that reported repacked. */
+  hearth_pstatus (*buffer_copy)(hearth_pcontext* ctx, const hearth_pbuffer* src,
+                                uint64_t src_offset, hearth_pbuffer* dst, uint64_t dst_offset,
+                                uint64_t size);
+  /* Optional (NULL: the host wraps or uploads the whole weight file). Places
+     one weight and returns a buffer holding it; the plugin may store it in a
+     layout of its own (*repacked = 1), e.g. interleaved blocks or int8 tiles.
+     Graphs then refer to the weight only through descriptors with this
+     buffer, offset 0 or a whole number of rows (offset = i * nb[1]), and the
+     logical dtype, ne and nb of `w->desc`; the plugin translates. A repacked
+     buffer is never downloaded, copied or written by the host. */
+  hearth_pstatus (*weight_place)(hearth_pcontext* ctx, const hearth_pweight* w,
+                                 hearth_pbuffer** out, uint32_t* repacked);
 } hearth_backend_vtable;
+
+/** Per-request state of a logits mask. @since 1.0 */
+typedef struct hearth_pmask hearth_pmask;
+
+/** The vocabulary as an extension sees it. Valid for the mask's life.
+ *  @since 1.0 */
+typedef struct hearth_pvocab {
+  uint32_t struct_size;
+  uint32_t n_vocab;
+  /* Bytes token i adds to the text when it follows other text:
+     text + offsets[i] .. text + offsets[i + 1] (UTF-8, possibly a partial
+     code point; empty for control tokens). */
+  const char* text;
+  const uint64_t* offsets;   /* n_vocab + 1 entries */
+  const uint8_t* is_control; /* 1 for control tokens (end of turn, BOS …) */
+} hearth_pvocab;
+
+/** The vtable of an extension plugin. Slots past struct_size are absent;
+ *  a NULL slot means the plugin does not offer that capability. @since 1.0 */
+typedef struct hearth_extension_vtable {
+  uint32_t struct_size;
+  /* Constrained decoding: a logits mask applied before sampling.
+     mask_create: one state per request, from the app's config string
+     (UTF-8; its meaning is the plugin's, e.g. a list of banned strings).
+     mask_apply: called before every sampled token with the tokens sampled
+     so far in this request (not the prompt); allowed[n_vocab] arrives all 1
+     and the plugin sets 0 for tokens that must not come next. If it leaves
+     no token allowed, generation ends (stop reason: constraint). An error
+     ends generation with that error. */
+  hearth_pstatus (*mask_create)(const char* config, const hearth_pvocab* vocab, hearth_pmask** out);
+  void (*mask_free)(hearth_pmask* mask);
+  hearth_pstatus (*mask_apply)(hearth_pmask* mask, const int32_t* generated, uint32_t n_generated,
+                               uint8_t* allowed, uint32_t n_vocab);
+} hearth_extension_vtable;
 
 /** Plugin kinds. @since 1.0 */
 #define HEARTH_PLUGIN_KIND_BACKEND 1
@@ -307,7 +530,8 @@ typedef struct hearth_plugin_init_info {
   uint32_t kind;           /* HEARTH_PLUGIN_KIND_* */
   const char* name;        /* static, e.g. "cpu" */
   const char* version;     /* static, the plugin's own version string */
-  const void* vtable;      /* static; hearth_backend_vtable for backends */
+  const void* vtable;      /* static; hearth_backend_vtable for backends,
+                          hearth_extension_vtable for extensions */
 } hearth_plugin_init_info;
 
 /** The one exported entry point. Returns HEARTH_P_OK, or an error after

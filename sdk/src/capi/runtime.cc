@@ -98,6 +98,7 @@ hearth_error* hearth_runtime_plugin_info(const hearth_runtime* rt, size_t index,
   info.abi_minor = lp.abi_minor;
   info.probe_score = lp.probe_score;
   info.load_error = lp.load_error.empty() ? nullptr : Borrow(lp.load_error);
+  info.probe_reason = lp.probe_reason.empty() ? nullptr : Borrow(lp.probe_reason);
   hearth::capi::WriteOutStruct(info, out);
   return nullptr;
   HEARTH_CAPI_CATCH_ERROR
@@ -126,6 +127,9 @@ hearth_error* hearth_runtime_device_info(const hearth_runtime* rt, size_t index,
   info.description = Borrow(d.description);
   info.memory_total = d.memory_total;
   info.memory_free = d.memory_free;
+  info.arch = Borrow(d.arch);
+  info.simd_width = d.simd_width;
+  info.compute_units = d.compute_units;
   hearth::capi::WriteOutStruct(info, out);
   return nullptr;
   HEARTH_CAPI_CATCH_ERROR

@@ -6,6 +6,11 @@
 #include <climits>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "backends/common/plugin_common.h"
 
 namespace hearth {
 namespace {
@@ -14,14 +19,34 @@ constexpr uint64_t kArenaAlign = 64;
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-uint64_t Mix(uint64_t h, uint64_t v) {
-  // FNV-1a over the 8 bytes of v.
-  for (int i = 0; i < 8; ++i) {
-    h ^= (v >> (8 * i)) & 0xff;
-    h *= 1099511628211ull;
-  }
-  return h;
+// Graph keys: a 64-bit multiply-rotate hash with a splitmix64 finish, seeded
+// once per process (keys are never meant to outlive it).
+uint64_t KeySeed() {
+  static const uint64_t seed = [] {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9e3779b97f4a7c15ull;
+  }();
+  return seed;
 }
+
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v * 0xbf58476d1ce4e5b9ull;
+  h = (h << 27) | (h >> 37);
+  return h * 0x94d049bb133111ebull + 0x9e3779b97f4a7c15ull;
+}
+
+uint64_t Finish(uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h == 0 ? 1 : h;  // 0 means "no key"
+}
+
+std::mutex g_ids_mu;
+std::unordered_map<const hearth_pbuffer*, uint64_t>* g_ids = nullptr;  // under g_ids_mu
+uint64_t g_next_id = 1;
 
 // First-fit allocator over [0, inf) with coalescing free blocks.
 class ArenaPlanner {
@@ -75,21 +100,35 @@ class ArenaPlanner {
 
 }  // namespace
 
+uint64_t BufferIdentity(const hearth_pbuffer* buf) {
+  std::lock_guard<std::mutex> lock(g_ids_mu);
+  if (g_ids == nullptr) return 0;
+  auto it = g_ids->find(buf);
+  return it == g_ids->end() ? 0 : it->second;
+}
+
+void RegisterBufferIdentity(const hearth_pbuffer* buf) {
+  std::lock_guard<std::mutex> lock(g_ids_mu);
+  if (g_ids == nullptr) g_ids = new std::unordered_map<const hearth_pbuffer*, uint64_t>();
+  (*g_ids)[buf] = g_next_id++;
+}
+
+void ForgetBufferIdentity(const hearth_pbuffer* buf) {
+  std::lock_guard<std::mutex> lock(g_ids_mu);
+  if (g_ids != nullptr) g_ids->erase(buf);
+}
+
 std::string OpName(uint32_t op) {
-  static const char* const kNames[] = {"none",      "get_rows", "mul_mat",  "add",
-                                       "mul",       "scale",    "rms_norm", "rope",
-                                       "attention", "silu_mul", "gelu_mul", "softmax",
-                                       "copy",      "lora_mul_mat"};
-  static_assert(sizeof(kNames) / sizeof(kNames[0]) == HEARTH_OP_COUNT_, "name every op");
-  if (op < HEARTH_OP_COUNT_) return kNames[op];
+  if (op < HEARTH_OP_COUNT_) {
+    std::string name = plugin::OpName(op);
+    for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return name;
+  }
   return "op " + std::to_string(op);
 }
 
 std::string DtypeName(uint32_t dtype) {
-  static const char* const kNames[] = {"F32",  "F16",  "BF16", "I32",  "Q8_0",
-                                       "Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q4_1"};
-  static_assert(sizeof(kNames) / sizeof(kNames[0]) == HEARTH_DTYPE_COUNT_, "name every dtype");
-  if (dtype < HEARTH_DTYPE_COUNT_) return kNames[dtype];
+  if (dtype < HEARTH_DTYPE_COUNT_) return plugin::DtypeName(dtype);
   return "dtype " + std::to_string(dtype);
 }
 
@@ -141,30 +180,38 @@ int Graph::Root(int t) const {
   return t;
 }
 
-int Graph::Op(hearth_op op, uint32_t dtype, const Shape& shape,
-              std::initializer_list<int> inputs, std::initializer_list<float> fparams,
-              std::initializer_list<int32_t> iparams) {
+std::vector<int> Graph::AddNode(hearth_op op, std::initializer_list<OutputSpec> outputs,
+                                std::initializer_list<int> inputs, const void* params,
+                                size_t size) {
   const int node_index = static_cast<int>(nodes_.size());
-  const int out = Input(dtype, shape);
-  meta_[out].def = node_index;
+  std::vector<int> outs;
+  for (const OutputSpec& o : outputs) {
+    const int t = Input(o.dtype, o.shape);
+    meta_[t].def = node_index;
+    outs.push_back(t);
+  }
   hearth_node n;
   std::memset(&n, 0, sizeof(n));
   n.op = op;
-  n.output = out;
-  for (int i = 0; i < HEARTH_MAX_NODE_INPUTS; ++i) n.inputs[i] = -1;
-  int i = 0;
+  n.output = outs[0];
+  n.first_input = static_cast<uint32_t>(node_inputs_.size());
+  n.n_inputs = static_cast<uint16_t>(inputs.size());
+  n.n_extra_outputs = static_cast<uint16_t>(outs.size() - 1);
   for (int in : inputs) {
-    n.inputs[i++] = in;
-    if (in >= 0) {
-      meta_[Root(in)].last_use = node_index;
+    node_inputs_.push_back(in);
+    if (in >= 0) meta_[Root(in)].last_use = node_index;
     }
-  }
-  i = 0;
-  for (float f : fparams) n.fparams[i++] = f;
-  i = 0;
-  for (int32_t v : iparams) n.iparams[i++] = v;
+    for (size_t i = 1; i < outs.size(); ++i) node_inputs_.push_back(outs[i]);
+    if (size > 0) {
+      n.params_offset = params_bytes_;
+      n.params_size = static_cast<uint32_t>(size);
+      const size_t words = (size + 7) / 8;
+      params_.resize(params_.size() + words, 0);
+      std::memcpy(reinterpret_cast<uint8_t*>(params_.data()) + params_bytes_, params, size);
+      params_bytes_ += static_cast<uint32_t>(words * 8);
+    }
   nodes_.push_back(n);
-  return out;
+  return outs;
 }
 
 int Graph::Reshape(int base, const Shape& shape) {
@@ -228,18 +275,25 @@ uint64_t Graph::Plan() {
     }
     for (int t : frees[i]) planner.Free(meta_[t].arena_offset, bytes(t));
   }
-  // Shape key: everything but buffers and offsets.
-  uint64_t h = 1469598103934665603ull;
+  // Plan key (hearth_plugin.h): nodes and descriptors, without params
+  // values, buffers and offsets.
+  uint64_t h = Mix(KeySeed(), tensors_.size());
   for (const hearth_tensor_desc& d : tensors_) {
-    h = Mix(h, d.dtype);
-    for (int i = 0; i < 4; ++i) h = Mix(Mix(h, static_cast<uint64_t>(d.ne[i])), static_cast<uint64_t>(d.nb[i]));
+    h = Mix(Mix(h, d.dtype), d.n_dims);
+    for (int i = 0; i < 4; ++i) {
+      h = Mix(Mix(h, static_cast<uint64_t>(d.ne[i])), static_cast<uint64_t>(d.nb[i]));
+    }
   }
+  h = Mix(h, nodes_.size());
   for (const hearth_node& n : nodes_) {
-    h = Mix(h, n.op);
-    h = Mix(h, static_cast<uint64_t>(n.output));
-    for (int in : n.inputs) h = Mix(h, static_cast<uint64_t>(in));
+    h = Mix(Mix(h, n.op), static_cast<uint64_t>(static_cast<int64_t>(n.output)));
+    h = Mix(Mix(Mix(h, n.n_inputs), n.n_extra_outputs), n.params_size);
+    for (uint32_t i = 0; i < n.n_inputs + n.n_extra_outputs; ++i) {
+      h = Mix(h, static_cast<uint64_t>(static_cast<int64_t>(node_inputs_[n.first_input + i])));
+    }
   }
-  shape_key_ = h;
+  plan_key_ = Finish(h);
+  binding_key_ = 0;
   return planner.top();
 }
 
@@ -258,6 +312,16 @@ void Graph::Bind(hearth_pbuffer* arena) {
       tensors_[t].offset = b.offset + static_cast<uint64_t>(meta_[t].view_offset);
     }
   }
+  ComputeBindingKey();
+}
+
+void Graph::ComputeBindingKey() {
+  uint64_t h = Mix(plan_key_, params_bytes_);
+  for (uint64_t w : params_) h = Mix(h, w);
+  for (const hearth_tensor_desc& d : tensors_) {
+    h = Mix(Mix(h, BufferIdentity(d.buffer)), d.offset);
+  }
+  binding_key_ = Finish(h);
 }
 
 hearth_graph Graph::view() const {
@@ -267,7 +331,12 @@ hearth_graph Graph::view() const {
   g.tensors = tensors_.data();
   g.n_nodes = static_cast<uint32_t>(nodes_.size());
   g.nodes = nodes_.data();
-  g.shape_key = shape_key_;
+  g.n_node_inputs = static_cast<uint32_t>(node_inputs_.size());
+  g.node_inputs = node_inputs_.data();
+  g.params_bytes = params_bytes_;
+  g.params = params_.data();
+  g.plan_key = plan_key_;
+  g.binding_key = binding_key_;
   return g;
 }
 

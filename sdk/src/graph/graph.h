@@ -37,6 +37,14 @@ hearth_tensor_desc ContiguousDesc(uint32_t dtype, const Shape& shape);
 // Bytes of a contiguous tensor.
 uint64_t ContiguousBytes(uint32_t dtype, const Shape& shape);
 
+// The host-wide identity of a backend buffer, for graph binding keys: a
+// buffer gets a fresh number when the plugin host creates it, so a freed
+// buffer's successor at the same address is a different buffer. 0 for a
+// buffer the host never registered.
+uint64_t BufferIdentity(const hearth_pbuffer* buf);
+void RegisterBufferIdentity(const hearth_pbuffer* buf);
+void ForgetBufferIdentity(const hearth_pbuffer* buf);
+
 class Graph {
  public:
   // A tensor whose buffer the caller owns (weights, caches).
@@ -45,8 +53,30 @@ class Graph {
   // from the start, so its bytes can be uploaded before Compute.
   int Input(uint32_t dtype, const Shape& shape);
   // A node writing a new planned tensor; returns the output tensor index.
+  // `params` is the op's params struct (hearth_plugin.h), if it has one.
+  int Op(hearth_op op, uint32_t dtype, const Shape& shape, std::initializer_list<int> inputs) {
+    return AddNode(op, {{dtype, shape}}, inputs, nullptr, 0)[0];
+  }
+  template <typename P>
   int Op(hearth_op op, uint32_t dtype, const Shape& shape, std::initializer_list<int> inputs,
-         std::initializer_list<float> fparams = {}, std::initializer_list<int32_t> iparams = {});
+         const P& params) {
+    return AddNode(op, {{dtype, shape}}, inputs, &params, sizeof(P))[0];
+  }
+  // A node with several outputs (ATTENTION's lse, the backward ops); returns
+  // the output tensor indices in order.
+  struct OutputSpec {
+    uint32_t dtype;
+    Shape shape;
+  };
+  template <typename P>
+  std::vector<int> OpOutputs(hearth_op op, std::initializer_list<OutputSpec> outputs,
+                             std::initializer_list<int> inputs, const P& params) {
+    return AddNode(op, outputs, inputs, &params, sizeof(P));
+  }
+  std::vector<int> OpOutputs(hearth_op op, std::initializer_list<OutputSpec> outputs,
+                             std::initializer_list<int> inputs) {
+    return AddNode(op, outputs, inputs, nullptr, 0);
+  }
   // A contiguous reshape of `base` (same element count).
   int Reshape(int base, const Shape& shape);
   // Rows [first, first + count) of a 2-D contiguous `base` ([ne0, rows]).
@@ -58,12 +88,16 @@ class Graph {
 
   // Places planned tensors; returns the arena size needed (bytes).
   uint64_t Plan();
-  // Points planned tensors and views at `arena` (after Plan()).
+  // Points planned tensors and views at `arena` (after Plan()) and computes
+  // the binding key (hearth_graph.binding_key) from the plan key, the params
+  // bytes and every tensor's buffer identity and offset.
   void Bind(hearth_pbuffer* arena);
 
   const hearth_tensor_desc& tensor(int index) const { return tensors_[index]; }
   hearth_graph view() const;
   size_t n_nodes() const { return nodes_.size(); }
+  uint64_t plan_key() const { return plan_key_; }
+  uint64_t binding_key() const { return binding_key_; }
 
  private:
   enum class Kind { kExternal, kPlanned, kView };
@@ -77,10 +111,18 @@ class Graph {
   };
   int Root(int t) const;
 
+  std::vector<int> AddNode(hearth_op op, std::initializer_list<OutputSpec> outputs,
+                           std::initializer_list<int> inputs, const void* params, size_t size);
+  void ComputeBindingKey();
+
   std::vector<hearth_tensor_desc> tensors_;
   std::vector<Meta> meta_;
   std::vector<hearth_node> nodes_;
-  uint64_t shape_key_ = 0;
+  std::vector<int32_t> node_inputs_;  // every node's inputs, then its extra outputs
+  std::vector<uint64_t> params_;      // params blocks, each at an 8-byte boundary
+  uint32_t params_bytes_ = 0;
+  uint64_t plan_key_ = 0;
+  uint64_t binding_key_ = 0;
 };
 
 }  // namespace hearth

@@ -90,7 +90,8 @@ class Gemma3Architecture : public Architecture {
     const float eps = c.rms_eps;
     WeightBinder weight(w, g);
     auto norm = [&](int x, const std::string& name, const Shape& s) {
-      return g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, s, {x, weight(name)}, {eps});
+      return g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, s, {x, weight(name)},
+                   hearth_rms_norm_params{eps});
     };
     StepTensors io;
     io.tokens = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));
@@ -98,7 +99,7 @@ class Gemma3Architecture : public Architecture {
     const Shape et = Shape::Of({E, T});
     int x = g->Op(HEARTH_OP_GET_ROWS, HEARTH_DTYPE_F32, et,
                   {weight("token_embd.weight"), io.tokens});
-    x = g->Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, et, {x}, {c.embd_scale});
+    x = g->Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, et, {x}, hearth_scale_params{c.embd_scale});
     for (int64_t l = 0; l < c.n_layer; ++l) {
       const std::string p = absl::StrCat("blk.", l, ".");
       const bool global = (l + 1) % c.sliding_window_pattern == 0;
@@ -114,13 +115,16 @@ class Gemma3Architecture : public Architecture {
       int v = g->Reshape(mm("attn_v", h, Hk * Dv), Shape::Of({Dv, Hk, T}));
       q = norm(q, p + "attn_q_norm.weight", Shape::Of({D, H, T}));
       k = norm(k, p + "attn_k_norm.weight", Shape::Of({D, Hk, T}));
-      q = g->Op(HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, H, T}), {q, io.positions, -1},
-                {theta, c.rope_freq_scale}, {static_cast<int32_t>(c.n_rot), c.rope_mode});
-      k = g->Op(HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, -1},
-                {theta, c.rope_freq_scale}, {static_cast<int32_t>(c.n_rot), c.rope_mode});
+      q = g->Op(
+          HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, H, T}), {q, io.positions, -1},
+          hearth_rope_params{theta, c.rope_freq_scale, static_cast<int32_t>(c.n_rot), c.rope_mode});
+      k = g->Op(
+          HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, -1},
+          hearth_rope_params{theta, c.rope_freq_scale, static_cast<int32_t>(c.n_rot), c.rope_mode});
       const int kc = g->External(kv.k[l]), vc = g->External(kv.v[l]);
       int a = g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, Shape::Of({Dv, H, T}),
-                    {q, k, v, kc, vc, io.positions}, {c.attn_scale, 0.0f}, {window});
+                    {q, k, v, kc, vc, io.positions},
+                    hearth_attention_params{c.attn_scale, 0.0f, window});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
       int o = mm("attn_output", a, E);
       o = norm(o, p + "post_attention_norm.weight", et);

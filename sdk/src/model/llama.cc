@@ -83,24 +83,26 @@ class LlamaArchitecture : public Architecture {
         return y;
       };
       int h = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, T}),
-                    {x, weight(p + "attn_norm.weight")}, {eps});
+                    {x, weight(p + "attn_norm.weight")}, hearth_rms_norm_params{eps});
       int q = g->Reshape(proj("attn_q", h, H * D), Shape::Of({D, H, T}));
       int k = g->Reshape(proj("attn_k", h, Hk * D), Shape::Of({D, Hk, T}));
       int v = g->Reshape(proj("attn_v", h, Hk * Dv), Shape::Of({Dv, Hk, T}));
       const float rope_f[] = {c.rope_theta, c.rope_freq_scale};
-      q = g->Op(HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, H, T}), {q, io.positions, freqs},
-                {rope_f[0], rope_f[1]}, {static_cast<int32_t>(c.n_rot), c.rope_mode});
-      k = g->Op(HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, freqs},
-                {rope_f[0], rope_f[1]}, {static_cast<int32_t>(c.n_rot), c.rope_mode});
+      q = g->Op(
+          HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, H, T}), {q, io.positions, freqs},
+          hearth_rope_params{rope_f[0], rope_f[1], static_cast<int32_t>(c.n_rot), c.rope_mode});
+      k = g->Op(
+          HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, freqs},
+          hearth_rope_params{rope_f[0], rope_f[1], static_cast<int32_t>(c.n_rot), c.rope_mode});
       const int kc = g->External(kv.k[l]), vc = g->External(kv.v[l]);
       int a = g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, Shape::Of({Dv, H, T}),
-                    {q, k, v, kc, vc, io.positions}, {scale, 0.0f}, {0});
+                    {q, k, v, kc, vc, io.positions}, hearth_attention_params{scale, 0.0f, 0});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
       int o = proj("attn_output", a, E);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({E, T}), {x, o});
 
       h = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, T}),
-                {x, weight(p + "ffn_norm.weight")}, {eps});
+                {x, weight(p + "ffn_norm.weight")}, hearth_rms_norm_params{eps});
       int gate = proj("ffn_gate", h, c.n_ff);
       int up = proj("ffn_up", h, c.n_ff);
       int act = g->Op(HEARTH_OP_SILU_MUL, HEARTH_DTYPE_F32, Shape::Of({c.n_ff, T}), {gate, up});
@@ -110,7 +112,7 @@ class LlamaArchitecture : public Architecture {
     const int64_t rows = all_logits ? T : 1;
     int last = all_logits ? x : g->Rows(x, T - 1, 1);
     int hn = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, rows}),
-                   {last, weight("output_norm.weight")}, {eps});
+                   {last, weight("output_norm.weight")}, hearth_rms_norm_params{eps});
     int out_w = weight("output.weight");
     if (out_w < 0) out_w = weight("token_embd.weight");  // tied output
     // A LoRA on the output layer (PEFT's lm_head) applies whether or not

@@ -88,7 +88,7 @@ int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int
   if (terms == nullptr) return y;
   for (const LoraTerm& t : *terms) {
     y = g->Op(HEARTH_OP_LORA_MUL_MAT, HEARTH_DTYPE_F32, shape,
-              {y, g->External(t.a), g->External(t.b), x, -1}, {t.scale});
+              {y, g->External(t.a), g->External(t.b), x}, hearth_scale_params{t.scale});
   }
   return y;
 }

@@ -9,6 +9,7 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/graph/graph.h"
 #include "sdk/src/plugin_host/host_services.h"
 #include "sdk/src/plugin_host/plugin_host.h"
 
@@ -70,11 +71,13 @@ absl::StatusOr<hearth_pbuffer*> Backend::Alloc(uint64_t size) {
         absl::StrCat(What(device_, "buffer_alloc"), ": returned OK but no buffer (", size,
                      " bytes)"));
   }
+  RegisterBufferIdentity(buf);
   return buf;
 }
 
 void Backend::Free(hearth_pbuffer* buf) {
   if (buf == nullptr) return;
+  ForgetBufferIdentity(buf);
   ScopedLogTarget log_target(device_.plugin->host);
   ClearPluginError();
   vt_->buffer_free(ctx_, buf);
@@ -96,6 +99,7 @@ absl::StatusOr<hearth_pbuffer*> Backend::WrapOrUpload(const void* ptr, uint64_t 
                          What(device_, "buffer_wrap_host").c_str());
     if (st.ok() && buf != nullptr) {
       *wrapped = true;
+      RegisterBufferIdentity(buf);
       return buf;
     }
     // A backend may refuse some memory (alignment, size); copying still works.
@@ -149,6 +153,40 @@ bool Backend::Supports(const hearth_graph& graph, uint32_t node) {
   const bool yes = vt_->supports(ctx_, &graph, node) == 1;
   ClearPluginError();
   return yes;
+}
+
+absl::Status Backend::Copy(const hearth_pbuffer* src, uint64_t src_offset, hearth_pbuffer* dst,
+                           uint64_t dst_offset, uint64_t size) {
+  ScopedLogTarget log_target(device_.plugin->host);
+  ClearPluginError();
+  return TakePluginStatus(vt_->buffer_copy(ctx_, src, src_offset, dst, dst_offset, size),
+                          What(device_, "buffer_copy").c_str());
+}
+
+bool Backend::CanPlaceWeights() const {
+  return HEARTH_PLUGIN_HAS_SLOT(vt_, hearth_backend_vtable, weight_place) &&
+         vt_->weight_place != nullptr;
+}
+
+absl::StatusOr<hearth_pbuffer*> Backend::PlaceWeight(const hearth_pweight& w, bool* repacked) {
+  if (!CanPlaceWeights()) {
+    return absl::UnimplementedError(What(device_, "weight_place: the plugin has no such slot"));
+  }
+  ScopedLogTarget log_target(device_.plugin->host);
+  hearth_pbuffer* buf = nullptr;
+  uint32_t packed = 0;
+  ClearPluginError();
+  HEARTH_RETURN_IF_ERROR(TakePluginStatus(
+      vt_->weight_place(ctx_, &w, &buf, &packed),
+      absl::StrCat(What(device_, "weight_place"), " (", w.name != nullptr ? w.name : "?", ")")
+          .c_str()));
+  if (buf == nullptr) {
+    return absl::InternalError(
+        absl::StrCat(What(device_, "weight_place"), " (", w.name, "): returned OK but no buffer"));
+  }
+  RegisterBufferIdentity(buf);
+  *repacked = packed != 0;
+  return buf;
 }
 
 absl::Status Backend::Compute(const hearth_graph& graph) {

@@ -102,7 +102,7 @@ const RequiredSlot kRequiredSlots[] = {
     HEARTH_REQUIRED_SLOT(context_free),    HEARTH_REQUIRED_SLOT(buffer_alloc),
     HEARTH_REQUIRED_SLOT(buffer_free),     HEARTH_REQUIRED_SLOT(buffer_upload),
     HEARTH_REQUIRED_SLOT(buffer_download), HEARTH_REQUIRED_SLOT(supports),
-    HEARTH_REQUIRED_SLOT(graph_compute),
+    HEARTH_REQUIRED_SLOT(graph_compute),   HEARTH_REQUIRED_SLOT(buffer_copy),
 };
 #undef HEARTH_REQUIRED_SLOT
 
@@ -341,12 +341,27 @@ absl::Status PluginHost::Negotiate(void* handle, LoadedPlugin* p) {
       if (!vt_status.ok()) return vt_status;
       p->backend = vt;
       ClearPluginError();
-      p->probe_score = vt->probe();
+      const char* reason = nullptr;
+      p->probe_score = vt->probe(&reason);
       ClearPluginError();  // probe has no status: whatever it recorded is noise
+      if (p->probe_score <= 0) {
+        p->probe_reason = reason != nullptr && reason[0] != '\0'
+                              ? std::string(reason)
+                              : std::string("the plugin gave no reason");
+      }
       return absl::OkStatus();
     }
-    case HEARTH_PLUGIN_KIND_EXTENSION:
+    case HEARTH_PLUGIN_KIND_EXTENSION: {
+      const auto* vt = static_cast<const hearth_extension_vtable*>(info.vtable);
+      if (vt == nullptr || vt->struct_size < sizeof(uint32_t)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path,
+                         ": extension plugin returned no vtable (or one "
+                         "with struct_size < 4)"));
+      }
+      p->extension = vt;
       return absl::OkStatus();
+    }
     default:
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": unknown plugin kind ", info.kind, " (this host knows ",
@@ -398,6 +413,9 @@ void PluginHost::BuildDeviceList() {
       d.memory_total = info.memory_total;
       d.memory_free = info.memory_free;
       d.host_visible = info.host_visible != 0;
+      d.simd_width = info.simd_width;
+      d.arch = info.arch != nullptr ? info.arch : "";
+      d.compute_units = info.compute_units;
       found.emplace_back(p.probe_score, std::move(d));
     }
   }
@@ -415,13 +433,16 @@ absl::StatusOr<const DeviceRef*> PluginHost::FindDevice(const std::string& name)
     for (const LoadedPlugin& p : plugins_) {
       looked.push_back(!p.load_error.empty()
                            ? absl::StrCat(p.path, " (not loaded: ", p.load_error, ")")
+                       : p.probe_score <= 0 && !p.probe_reason.empty()
+                           ? absl::StrCat(p.path, " (probe 0: ", p.probe_reason, ")")
                            : absl::StrCat(p.path, " (probe ", p.probe_score, ")"));
     }
-    return absl::NotFoundError(absl::StrCat(
-        "no usable device: no backend plugin probed a device here; plugin files looked at: ",
-        looked.empty() ? std::string("none (is libhearth-backend-cpu.so installed in "
-                                     "<libdir>/hearth/plugins?)")
-                       : absl::StrJoin(looked, "; ")));
+    return absl::NotFoundError(
+        absl::StrCat("no usable device: no backend plugin probed a device here; plugin "
+                     "files looked at: ",
+                     looked.empty() ? std::string("none (is libhearth-backend-cpu.so installed in "
+                                                  "<libdir>/hearth/plugins?)")
+                                    : absl::StrJoin(looked, "; ")));
   }
   for (const DeviceRef& d : devices_) {
     if (d.name == name) return &d;

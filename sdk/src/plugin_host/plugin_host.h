@@ -48,8 +48,10 @@ struct LoadedPlugin {
   uint32_t abi_minor = 0;  // in use: min(host, plugin)
   uint32_t kind = 0;
   int32_t probe_score = 0;
+  std::string probe_reason;  // why a backend probed 0 (its own words)
   std::string load_error;  // empty when loaded
   const hearth_backend_vtable* backend = nullptr;  // backends that loaded
+  const hearth_extension_vtable* extension = nullptr;  // extensions that loaded
   void* handle = nullptr;  // dlopen handle
   const PluginHost* host = nullptr;  // the host that loaded it
 };
@@ -61,6 +63,9 @@ struct DeviceRef {
   std::string vendor, description;
   uint64_t memory_total = 0, memory_free = 0;
   bool host_visible = false;
+  uint32_t simd_width = 0;  // warp / wavefront / CPU vector lanes
+  std::string arch;         // "sm_90", "gfx90a", "x86-64+avx2", …
+  uint32_t compute_units = 0;
 };
 
 class PluginHost {
@@ -124,6 +129,14 @@ class Backend {
   absl::Status Download(const hearth_pbuffer* buf, uint64_t offset, void* data,
                         uint64_t size);
   void* HostPtr(hearth_pbuffer* buf);  // NULL if not host-visible
+  // Device-to-device copy between two buffers of this device.
+  absl::Status Copy(const hearth_pbuffer* src, uint64_t src_offset, hearth_pbuffer* dst,
+                    uint64_t dst_offset, uint64_t size);
+  // Whether the plugin places weights tensor by tensor (weight_place).
+  bool CanPlaceWeights() const;
+  // Places one weight through weight_place; *repacked says whether the
+  // plugin keeps it in a layout of its own.
+  absl::StatusOr<hearth_pbuffer*> PlaceWeight(const hearth_pweight& w, bool* repacked);
   bool Supports(const hearth_graph& graph, uint32_t node);
   absl::Status Compute(const hearth_graph& graph);
 

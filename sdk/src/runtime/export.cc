@@ -106,7 +106,7 @@ class Merger {
         int delta = g.Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, Shape::Of({K, rows}),
                          {a_t, b_rows});
         delta = g.Op(HEARTH_OP_SCALE, HEARTH_DTYPE_F32, Shape::Of({K, rows}), {delta},
-                     {t.scale});
+                     hearth_scale_params{t.scale});
         x = g.Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({K, rows}), {x, delta});
       }
       g.MarkOutput(x);

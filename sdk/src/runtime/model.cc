@@ -17,6 +17,9 @@ namespace hearth {
 
 Model::~Model() {
   if (loader_ && weight_buffer_) loader_->Free(weight_buffer_);
+  if (loader_) {
+    for (hearth_pbuffer* b : placed_weights_) loader_->Free(b);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Load(std::shared_ptr<PluginHost> host,
@@ -62,9 +65,14 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Load(std::shared_ptr<PluginHost> h
 
 absl::Status Model::PlaceWeights() {
   const gguf::File& f = *file_;
-  bool wrapped = false;
-  HEARTH_ASSIGN_OR_RETURN(weight_buffer_,
-                          loader_->WrapOrUpload(f.data(), f.file_size(), &wrapped));
+  // Tensor by tensor when the plugin takes weights that way (it may repack
+  // each one); else the whole mapped file in one buffer.
+  const bool per_tensor = loader_->CanPlaceWeights();
+  if (!per_tensor) {
+    bool wrapped = false;
+    HEARTH_ASSIGN_OR_RETURN(weight_buffer_,
+                            loader_->WrapOrUpload(f.data(), f.file_size(), &wrapped));
+  }
   for (const gguf::TensorInfo& t : f.tensors()) {
     const int32_t dtype = gguf::GgmlTypeToHearthDtype(t.type);
     if (dtype < 0) {
@@ -76,8 +84,28 @@ absl::Status Model::PlaceWeights() {
     s.n_dims = t.n_dims;
     for (int i = 0; i < 4; ++i) s.ne[i] = t.ne[i];
     hearth_tensor_desc d = ContiguousDesc(static_cast<uint32_t>(dtype), s);
-    d.buffer = weight_buffer_;
-    d.offset = t.offset;
+    if (per_tensor) {
+      hearth_pweight w{};
+      w.struct_size = sizeof(w);
+      // Norm weights and biases are 1-D; the embedding table is gathered
+      // (and, tied, also multiplied as the output projection).
+      w.usage = t.n_dims == 1                   ? HEARTH_WEIGHT_USE_OTHER
+                : t.name == "token_embd.weight" ? HEARTH_WEIGHT_USE_ROWS | HEARTH_WEIGHT_USE_MATMUL
+                                                : HEARTH_WEIGHT_USE_MATMUL;
+      w.name = t.name.c_str();
+      w.desc = d;
+      w.data = f.data() + t.offset;
+      w.size = t.size;
+      w.data_outlives = 1;  // the mapping lives until ~Model, after the buffers
+      bool repacked = false;
+      HEARTH_ASSIGN_OR_RETURN(hearth_pbuffer * buf, loader_->PlaceWeight(w, &repacked));
+      placed_weights_.push_back(buf);
+      d.buffer = buf;
+      d.offset = 0;
+    } else {
+      d.buffer = weight_buffer_;
+      d.offset = t.offset;
+    }
     weights_.Add(t.name, d);
     n_params_ += static_cast<uint64_t>(t.n_elements());
     if (t.name != "token_embd.weight") {
@@ -111,7 +139,7 @@ absl::Status Model::CheckBackendSupport(Backend& backend, const LoraStack* lora)
   for (uint32_t i = 0; i < view.n_nodes; ++i) {
     if (!backend.Supports(view, i)) {
       const hearth_node& n = view.nodes[i];
-      const hearth_tensor_desc& w = view.tensors[n.inputs[0]];
+      const hearth_tensor_desc& w = view.tensors[view.node_inputs[n.first_input]];
       return absl::UnimplementedError(absl::StrCat(
           "device '", device_.name, "' (plugin ", device_.plugin->name,
           ") does not support op ", OpName(n.op), " (node ", i, ", first input ",

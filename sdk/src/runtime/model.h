@@ -69,7 +69,8 @@ class Model {
   DeviceRef device_;
   uint32_t n_threads_ = 0;
   std::unique_ptr<Backend> loader_;  // owns the weight buffer
-  hearth_pbuffer* weight_buffer_ = nullptr;
+  hearth_pbuffer* weight_buffer_ = nullptr;      // the whole file, when not placed per tensor
+  std::vector<hearth_pbuffer*> placed_weights_;  // one per tensor (weight_place)
   WeightSet weights_;
   std::string name_, quantization_, tokenizer_desc_;
   uint64_t n_params_ = 0, decode_weight_bytes_ = 0;
