@@ -46,11 +46,13 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_runtime_params, F(struct_size), F(plugin_path),
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_plugin_info, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_plugin_info, F(struct_size), F(name), F(path), F(version),
-                          F(abi_major), F(abi_minor), F(probe_score), F(load_error));
+                          F(abi_major), F(abi_minor), F(probe_score), F(load_error),
+                          F(probe_reason));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_device_info, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_device_info, F(struct_size), F(name), F(plugin), F(vendor),
-                          F(description), F(memory_total), F(memory_free));
+                          F(description), F(memory_total), F(memory_free), F(arch), F(simd_width),
+                          F(compute_units));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_model_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_model_params, F(struct_size), F(device), F(n_threads));
