@@ -13,6 +13,7 @@
 #include "bandwidth.h"
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 namespace {
@@ -178,9 +179,10 @@ int RunBench(int argc, char** argv) {
     }
     return std::fflush(stdout) == 0 ? kExitOk : kExitRuntimeError;
   }
-  std::printf("model: %s (%s, %s, %s)\n", mf.model.c_str(), mi.architecture ? mi.architecture : "?",
-              mi.quantization ? mi.quantization : "?", HumanBytes(double(mi.file_size)).c_str());
-  std::printf("device: %s\n", mi.device ? mi.device : "?");
+  std::printf("model: %s (%s, %s, %s)\n", Printable(mf.model).c_str(),
+              PrintableOrDash(mi.architecture).c_str(), PrintableOrDash(mi.quantization).c_str(),
+              HumanBytes(double(mi.file_size)).c_str());
+  std::printf("device: %s\n", PrintableOrDash(mi.device).c_str());
   std::printf("memory read bandwidth: %.1f GB/s (best of %d reads of %s, %d threads)\n", gbps,
               bw.passes, HumanBytes(double(bw.buffer_bytes)).c_str(), bw.threads);
   std::printf("weight bytes read per generated token: %s\n\n",

@@ -20,6 +20,7 @@
 
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 namespace {
@@ -282,13 +283,13 @@ int Interactive(hearth_model* model, hearth_session* session, const ChatOptions&
   const bool tty = isatty(STDIN_FILENO) != 0;
   if (tty) {
     hearth_model_info info = HEARTH_MODEL_INFO_INIT;
-    const char* name = "the model";
+    std::string name = "the model";
     if (hearth_error* err = hearth_model_get_info(model, &info)) {
       hearth_error_free(err);
     } else if (info.name != nullptr && info.name[0] != '\0') {
-      name = info.name;
+      name = Printable(info.name);  // from the file: no terminal escapes
     }
-    std::fprintf(stderr, "hearth chat with %s (context %zu tokens).\n%s", name,
+    std::fprintf(stderr, "hearth chat with %s (context %zu tokens).\n%s", name.c_str(),
                  hearth_session_n_ctx(session), kInteractiveHelp);
   }
   std::vector<Turn> history;

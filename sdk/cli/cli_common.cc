@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "sdk/src/format/regular_file.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 
@@ -89,7 +90,9 @@ int ReportError(hearth_error* err, const std::string& context) {
   if (!context.empty() && message.find(context) == std::string::npos) {
     message = context + ": " + message;
   }
-  std::fprintf(stderr, "hearth: %s\n", message.c_str());
+  // Messages quote file contents (escaped by the library, but a path or a
+  // plugin's own words may hold anything): escaped again for the terminal.
+  std::fprintf(stderr, "hearth: %s\n", PrintableText(message).c_str());
   hearth_error_free(err);
   return kExitRuntimeError;
 }

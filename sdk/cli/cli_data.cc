@@ -10,6 +10,7 @@
 
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 namespace {
@@ -43,7 +44,7 @@ int ShowExample(const hearth_model* model, const hearth_dataset* data, size_t in
   }
   if (n > 0 && trained[n - 1]) text += "]]";
   std::printf("--- line %" PRIu64 ": %zu tokens, %zu trained\n%s\n", line, n, n_trained,
-              text.c_str());
+              PrintableText(text).c_str());
   return kExitOk;
 }
 
@@ -93,7 +94,7 @@ int RunData(int argc, char** argv) {
   }
   std::printf("%s: %" PRIu64 " examples (%" PRIu64 " messages, %" PRIu64
               " prompt/completion, %" PRIu64 " text)\n",
-              path.c_str(), info.n_examples, info.n_messages, info.n_prompt_completion,
+              Printable(path).c_str(), info.n_examples, info.n_messages, info.n_prompt_completion,
               info.n_text);
   std::printf(
       "tokens: %" PRIu64 ", trained: %" PRIu64 " (%.1f%%)\n", info.n_tokens, info.n_trained_tokens,

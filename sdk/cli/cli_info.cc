@@ -7,6 +7,7 @@
 
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 namespace {
@@ -23,24 +24,23 @@ std::string HumanCount(uint64_t n) {
   return buf;
 }
 
-const char* OrDash(const char* s) { return (s && *s) ? s : "-"; }
-
 int PrintRuntime(const hearth_runtime* rt) {
   const size_t n_plugins = hearth_runtime_plugin_count(rt);
   std::printf("plugins: %zu\n", n_plugins);
   for (size_t i = 0; i < n_plugins; ++i) {
     hearth_plugin_info pi = HEARTH_PLUGIN_INFO_INIT;
     if (hearth_error* err = hearth_runtime_plugin_info(rt, i, &pi)) return ReportError(err);
-    std::printf("  %s\n    path: %s\n", OrDash(pi.name), OrDash(pi.path));
+    std::printf("  %s\n    path: %s\n", PrintableOrDash(pi.name).c_str(),
+                PrintableOrDash(pi.path).c_str());
     if (pi.load_error != nullptr) {
-      std::printf("    load error: %s\n", pi.load_error);
+      std::printf("    load error: %s\n", Printable(pi.load_error).c_str());
       continue;
     }
-    std::printf("    version: %s\n    abi: %u.%u\n    probe score: %d%s\n", OrDash(pi.version),
-                pi.abi_major, pi.abi_minor, pi.probe_score,
+    std::printf("    version: %s\n    abi: %u.%u\n    probe score: %d%s\n",
+                PrintableOrDash(pi.version).c_str(), pi.abi_major, pi.abi_minor, pi.probe_score,
                 pi.probe_score <= 0 ? " (no usable device here)" : "");
     if (pi.probe_score <= 0 && pi.probe_reason != nullptr) {
-      std::printf("    why: %s\n", pi.probe_reason);
+      std::printf("    why: %s\n", Printable(pi.probe_reason).c_str());
     }
   }
   const size_t n_devices = hearth_runtime_device_count(rt);
@@ -48,12 +48,13 @@ int PrintRuntime(const hearth_runtime* rt) {
   for (size_t i = 0; i < n_devices; ++i) {
     hearth_device_info di = HEARTH_DEVICE_INFO_INIT;
     if (hearth_error* err = hearth_runtime_device_info(rt, i, &di)) return ReportError(err);
-    std::printf("  %s\n    plugin: %s\n    vendor: %s\n    description: %s\n", OrDash(di.name),
-                OrDash(di.plugin), OrDash(di.vendor), OrDash(di.description));
+    std::printf("  %s\n    plugin: %s\n    vendor: %s\n    description: %s\n",
+                PrintableOrDash(di.name).c_str(), PrintableOrDash(di.plugin).c_str(),
+                PrintableOrDash(di.vendor).c_str(), PrintableOrDash(di.description).c_str());
     std::printf("    memory: %s total, %s free\n", HumanBytes(double(di.memory_total)).c_str(),
                 HumanBytes(double(di.memory_free)).c_str());
-    std::printf("    arch: %s, simd width %u, %u compute units\n", OrDash(di.arch), di.simd_width,
-                di.compute_units);
+    std::printf("    arch: %s, simd width %u, %u compute units\n", PrintableOrDash(di.arch).c_str(),
+                di.simd_width, di.compute_units);
   }
   return kExitOk;
 }
@@ -61,31 +62,31 @@ int PrintRuntime(const hearth_runtime* rt) {
 int PrintModel(const hearth_model* model, const std::string& path) {
   hearth_model_info mi = HEARTH_MODEL_INFO_INIT;
   if (hearth_error* err = hearth_model_get_info(model, &mi)) return ReportError(err);
-  std::printf("model: %s\n", path.c_str());
-  std::printf("  architecture: %s\n", OrDash(mi.architecture));
-  std::printf("  name: %s\n", OrDash(mi.name));
+  std::printf("model: %s\n", Printable(path).c_str());
+  std::printf("  architecture: %s\n", PrintableOrDash(mi.architecture).c_str());
+  std::printf("  name: %s\n", PrintableOrDash(mi.name).c_str());
   std::printf("  size: %s params, %s (%" PRIu64 " bytes)\n", HumanCount(mi.n_params).c_str(),
               HumanBytes(double(mi.file_size)).c_str(), mi.file_size);
-  std::printf("  quantization: %s\n", OrDash(mi.quantization));
-  std::printf("  tokenizer: %s\n", OrDash(mi.tokenizer));
+  std::printf("  quantization: %s\n", PrintableOrDash(mi.quantization).c_str());
+  std::printf("  tokenizer: %s\n", PrintableOrDash(mi.tokenizer).c_str());
   std::printf("  vocabulary: %u tokens\n", mi.n_vocab);
   std::printf("  context length (trained): %u\n", mi.n_ctx_train);
   std::printf("  embedding size: %u\n", mi.n_embd);
   std::printf("  layers: %u\n", mi.n_layer);
   std::printf("  heads: %u (kv heads: %u)\n", mi.n_head, mi.n_head_kv);
   std::printf("  BOS id: %d\n  EOS id: %d\n", mi.token_bos, mi.token_eos);
-  std::printf("  device: %s\n", OrDash(mi.device));
+  std::printf("  device: %s\n", PrintableOrDash(mi.device).c_str());
   return kExitOk;
 }
 
 int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
   hearth_adapter_info ai = HEARTH_ADAPTER_INFO_INIT;
   if (hearth_error* err = hearth_adapter_get_info(adapter, &ai)) return ReportError(err);
-  std::printf("adapter: %s\n", path.c_str());
-  std::printf("  format: %s\n", ai.format == HEARTH_ADAPTER_PEFT ? "PEFT (safetensors)"
-                                                                   : "GGUF LoRA");
-  std::printf("  base architecture: %s\n", OrDash(ai.base_architecture));
-  std::printf("  base model: %s\n", OrDash(ai.base_model));
+  std::printf("adapter: %s\n", Printable(path).c_str());
+  std::printf("  format: %s\n",
+              ai.format == HEARTH_ADAPTER_PEFT ? "PEFT (safetensors)" : "GGUF LoRA");
+  std::printf("  base architecture: %s\n", PrintableOrDash(ai.base_architecture).c_str());
+  std::printf("  base model: %s\n", PrintableOrDash(ai.base_model).c_str());
   std::printf("  rank: %u\n  alpha: %g\n  scaling: alpha / %s\n", ai.rank,
               static_cast<double>(ai.alpha), ai.use_rslora ? "sqrt(rank) (rsLoRA)" : "rank");
   std::printf("  parameters: %s\n", HumanCount(ai.n_params).c_str());
@@ -94,8 +95,9 @@ int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
   for (uint32_t i = 0; i < ai.n_targets; ++i) {
     hearth_adapter_target t = HEARTH_ADAPTER_TARGET_INIT;
     if (hearth_error* err = hearth_adapter_get_target(adapter, i, &t)) return ReportError(err);
-    std::printf("    %-24s rank %-3u scale %-8g %" PRId64 " -> %" PRId64 "  (%s)\n", t.weight,
-                t.rank, static_cast<double>(t.scale), t.n_in, t.n_out, t.source);
+    std::printf("    %-24s rank %-3u scale %-8g %" PRId64 " -> %" PRId64 "  (%s)\n",
+                Printable(t.weight ? t.weight : "").c_str(), t.rank, static_cast<double>(t.scale),
+                t.n_in, t.n_out, Printable(t.source ? t.source : "").c_str());
   }
   return kExitOk;
 }

@@ -20,7 +20,8 @@
 # CMD is a '|'-separated argument list (ctest would split a ';' list).
 # Common options: STDIN, text fed to the command ('^' stands for a newline);
 # TEXT_FILE + TEXT + TEXT_REPEAT, a file written first (TEXT repeated);
-# MKFIFO, a FIFO made first (no writer ever opens it: a command that opens
+# SETUP, a '|'-separated command run first, which must exit 0 (e.g. to write
+# a hostile copy of a fixture); MKFIFO, a FIFO made first (no writer ever opens it: a command that opens
 # it blocking would hang until CMD_TIMEOUT);
 # SKIP_UNLESS_EXISTS, '|'-separated files without which the test prints HEARTH_TEST_SKIPPED
 # and SKIP_HINT (the test's SKIP_REGULAR_EXPRESSION) and ends; CMD_TIMEOUT,
@@ -60,6 +61,14 @@ foreach(f IN LISTS skip_files)
     return()
   endif()
 endforeach()
+
+if(DEFINED SETUP)
+  string(REPLACE "|" ";" setup_argv "${SETUP}")
+  execute_process(COMMAND ${setup_argv} RESULT_VARIABLE setup_rc ERROR_VARIABLE setup_err)
+  if(NOT setup_rc EQUAL 0)
+    fail("setup '${SETUP}' failed (${setup_rc}): ${setup_err}")
+  endif()
+endif()
 
 if(DEFINED MKFIFO)
   file(REMOVE "${MKFIFO}")
