@@ -95,6 +95,14 @@ absl::Status ReadDecoderConfig(const gguf::File& f, const std::string& arch, Mod
     return absl::InvalidArgumentError(absl::StrCat(f.name(), ": no tensor 'token_embd.weight'"));
   }
   c->n_vocab = emb->ne[1];
+  // <arch>.vocab_size is optional; one that disagrees with the embedding
+  // would leave two answers to "how many tokens": refuse it.
+  auto vocab_size = f.GetInt(a + "vocab_size");
+  if (vocab_size.ok() && *vocab_size != c->n_vocab) {
+    return absl::InvalidArgumentError(absl::StrCat(f.name(), ": ", a, "vocab_size is ", *vocab_size,
+                                                   " but token_embd.weight has ", c->n_vocab,
+                                                   " rows (one per token)"));
+  }
   return absl::OkStatus();
 }
 

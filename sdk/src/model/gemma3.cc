@@ -62,6 +62,11 @@ class Gemma3Architecture : public Architecture {
   absl::Status CheckWeights(const ModelConfig& c, const WeightSet& w) const override {
     HEARTH_RETURN_IF_ERROR(w.Require("token_embd.weight", {c.n_embd, c.n_vocab}).status());
     HEARTH_RETURN_IF_ERROR(RequireF32(w, "output_norm.weight", {c.n_embd}));
+    // Gemma 3 ties the output to token_embd; an output.weight, when present
+    // (an export with an lm_head adapter merged), is what Build projects with,
+    // so it is checked like every other weight.
+    hearth_tensor_desc out;
+    HEARTH_RETURN_IF_ERROR(w.Optional("output.weight", {c.n_embd, c.n_vocab}, &out).status());
     const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
     const int64_t v_dim = c.n_head_kv * c.head_dim_v, o_in = c.n_head * c.head_dim_v;
     for (int64_t l = 0; l < c.n_layer; ++l) {
