@@ -9,9 +9,13 @@ namespace hearth::cpu {
 
 const OpInfo* FindOp(uint32_t op) {
   static const OpInfo* const kOps[HEARTH_OP_COUNT_] = {
-      nullptr,  &kOpGetRows,   &kOpMulMat,  &kOpAdd,     &kOpMul,     &kOpScale, &kOpRmsNorm,
-      &kOpRope, &kOpAttention, &kOpSiluMul, &kOpGeluMul, &kOpSoftmax, &kOpCopy,
-      &kOpLoraMulMat,
+      nullptr,         &kOpGetRows,      &kOpMulMat,           &kOpAdd,
+      &kOpMul,         &kOpScale,        &kOpRmsNorm,          &kOpRope,
+      &kOpAttention,   &kOpSiluMul,      &kOpGeluMul,          &kOpSoftmax,
+      &kOpCopy,        &kOpLoraMulMat,   &kOpMulMatT,          &kOpOuter,
+      &kOpRmsNormBack, &kOpRopeBack,     &kOpAttentionBack,    &kOpSiluMulBack,
+      &kOpGeluMulBack, &kOpCrossEntropy, &kOpCrossEntropyBack, &kOpAdamwStep,
+      &kOpSumSq,
   };
   return op < HEARTH_OP_COUNT_ ? kOps[op] : nullptr;
 }

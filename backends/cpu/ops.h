@@ -173,9 +173,17 @@ void ParallelRowPieces(ExecEnv& env, int64_t rows, int64_t ne0, int64_t min_elem
   });
 }
 
+// Converts one contiguous row of n elements of any weight dtype (F32, F16,
+// BF16 or a block format, n a multiple of its block) to F32 (ops_matmul.cc).
+struct VecOps;
+void RowToF32(uint32_t dtype, const uint8_t* src, float* dst, int64_t n, const VecOps& vec);
+
 // Registry entries, one per file of ops.
 extern const OpInfo kOpGetRows, kOpMulMat, kOpAdd, kOpMul, kOpScale, kOpRmsNorm, kOpRope,
     kOpAttention, kOpSiluMul, kOpGeluMul, kOpSoftmax, kOpCopy, kOpLoraMulMat;
+// The backward ops (training).
+extern const OpInfo kOpMulMatT, kOpOuter, kOpRmsNormBack, kOpRopeBack, kOpAttentionBack,
+    kOpSiluMulBack, kOpGeluMulBack, kOpCrossEntropy, kOpCrossEntropyBack, kOpAdamwStep, kOpSumSq;
 
 }  // namespace hearth::cpu
 

@@ -19,7 +19,7 @@ namespace {
 // every length ever seen. Past this many entries it starts over.
 constexpr size_t kMaxCachedPrimitives = 64;
 
-using Key = std::array<int64_t, 6>;  // K, M, N, ldx, ldw, ldy
+using Key = std::array<int64_t, 9>;  // K, M, N, x strides, w strides, ldy, accumulate
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
@@ -67,19 +67,31 @@ size_t DnnlMatMul::cached_primitives() const { return state_->cache.size(); }
 bool DnnlMatMul::Run(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
                      int64_t ldy, int64_t K, int64_t M, int64_t N, int n_threads,
                      std::string* error) {
+  // Row-major w[M, K] is the column-major K x M weights matrix oneDNN wants.
+  return RunStrided(x, ldx, 1, w, 1, ldw, y, ldy, K, M, N, false, n_threads, error);
+}
+
+bool DnnlMatMul::RunStrided(const float* x, int64_t xs_n, int64_t xs_k, const float* w,
+                            int64_t ws_k, int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M,
+                            int64_t N, bool accumulate, int n_threads, std::string* error) {
   using dt = dnnl::memory::data_type;
   try {
-    // Row-major w[M, K] is the column-major K x M weights matrix oneDNN wants.
-    dnnl::memory::desc src_md({N, K}, dt::f32, dnnl::memory::dims{ldx, 1});
-    dnnl::memory::desc wei_md({K, M}, dt::f32, dnnl::memory::dims{1, ldw});
+    dnnl::memory::desc src_md({N, K}, dt::f32, dnnl::memory::dims{xs_n, xs_k});
+    dnnl::memory::desc wei_md({K, M}, dt::f32, dnnl::memory::dims{ws_k, ws_m});
     dnnl::memory::desc dst_md({N, M}, dt::f32, dnnl::memory::dims{ldy, 1});
     SetThreads(n_threads);
-    Key key = {K, M, N, ldx, ldw, ldy};
+    Key key = {K, M, N, xs_n, xs_k, ws_k, ws_m, ldy, accumulate ? 1 : 0};
     auto it = state_->cache.find(key);
     if (it == state_->cache.end()) {
       if (state_->cache.size() >= kMaxCachedPrimitives) state_->cache.clear();
+      dnnl::primitive_attr attr;
+      if (accumulate) {
+        dnnl::post_ops ops;
+        ops.append_sum(1.0f);
+        attr.set_post_ops(ops);
+      }
       dnnl::matmul::desc desc(src_md, wei_md, dst_md);
-      dnnl::matmul::primitive_desc pd(desc, state_->engine);
+      dnnl::matmul::primitive_desc pd(desc, attr, state_->engine);
       it = state_->cache.emplace(key, dnnl::matmul(pd)).first;
     }
     dnnl::memory src(src_md, state_->engine, const_cast<float*>(x));

@@ -23,6 +23,15 @@ class DnnlMatMul {
   bool Run(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
            int64_t K, int64_t M, int64_t N, int n_threads, std::string* error);
 
+  // The general form the backward ops need: y[n, m] (+)= sum_k x[n, k] *
+  // w[k, m], where element (n, k) of x is at x[n * xs_n + k * xs_k], (k, m)
+  // of w at w[k * ws_k + m * ws_m] (strides in elements, so either operand
+  // may be read transposed) and y has row stride ldy. accumulate adds to y
+  // instead of overwriting it.
+  bool RunStrided(const float* x, int64_t xs_n, int64_t xs_k, const float* w, int64_t ws_k,
+                  int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M, int64_t N,
+                  bool accumulate, int n_threads, std::string* error);
+
   size_t cached_primitives() const;
 
  private:

@@ -1,6 +1,8 @@
 // ops_rope.cc — the ROPE graph op of the CPU backend: rotary position
 // embedding in the "normal" (pairs 2i, 2i+1) and "neox" (pairs i, i+n_rot/2)
-// layouts, with optional per-frequency divisors (Llama 3 style scaling).
+// layouts, with optional per-frequency divisors (Llama 3 style scaling), and
+// ROPE_BACK, its gradient: the same angles, rotated the other way (a
+// rotation's transpose is its inverse).
 //
 // Angles are computed in double (positions reach 1e5 and more, where a float
 // theta loses the low bits) once per token per thread and reused for every
@@ -75,6 +77,8 @@ size_t RopeScratch(const Node& n, int nth) {
   return TableBytes(n.params<hearth_rope_params>().n_rot) * static_cast<size_t>(nth);
 }
 
+// kInverse rotates by -theta (ROPE_BACK): the sines change sign.
+template <bool kInverse>
 bool RopeRun(const Node& n, ExecEnv& env, std::string*) {
   const Tensor& x = n.in[0];
   const int32_t* pos = reinterpret_cast<const int32_t*>(n.in[1].data);
@@ -102,7 +106,7 @@ bool RopeRun(const Node& n, ExecEnv& env, std::string*) {
           double theta = pos[t] * freq_scale * inv_freq;
           if (ff) theta /= ff[i];
           cos_t[i] = static_cast<float>(std::cos(theta));
-          sin_t[i] = static_cast<float>(std::sin(theta));
+          sin_t[i] = static_cast<float>(kInverse ? -std::sin(theta) : std::sin(theta));
           inv_freq *= step;
         }
         table_tok = t;
@@ -126,6 +130,9 @@ bool RopeRun(const Node& n, ExecEnv& env, std::string*) {
 
 }  // namespace
 
-const OpInfo kOpRope = {"ROPE", 2, 1, true, RopeDtypes, RopeCheck, RopeScratch, RopeRun};
+const OpInfo kOpRope = {"ROPE", 2, 1, true, RopeDtypes, RopeCheck, RopeScratch, RopeRun<false>};
+// Inputs dy, pos, freq_factors in ROPE's slots; in place as ROPE.
+const OpInfo kOpRopeBack = {"ROPE_BACK", 2,         1,           true,
+                            RopeDtypes,  RopeCheck, RopeScratch, RopeRun<true>};
 
 }  // namespace hearth::cpu

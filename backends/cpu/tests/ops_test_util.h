@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/cpu/backend.h"
+#include "backends/cpu/kernels.h"
 #include "hearth/hearth_plugin.h"
 
 namespace hearth::cpu::testing {
@@ -283,6 +284,80 @@ class Backend {
   std::vector<int32_t> node_inputs_;
   std::vector<uint64_t> params_;
 };
+
+// `rows` rows of K weights in dtype, as raw bytes, with sane block scales.
+inline std::vector<uint8_t> RandomWeights(uint32_t dtype, int64_t rows, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f), scale(0.002f, 0.02f);
+  const int64_t be = hearth_dtype_block_elems(dtype), bb = hearth_dtype_block_bytes(dtype);
+  std::vector<uint8_t> out(static_cast<size_t>(rows * (k / be) * bb));
+  auto put_half = [&](uint8_t* p, double v) {
+    uint16_t h = DoubleToHalf(v);
+    std::memcpy(p, &h, 2);
+  };
+  if (dtype == HEARTH_DTYPE_F32) {
+    for (size_t i = 0; i < out.size() / 4; ++i) {
+      float f = val(rng);
+      std::memcpy(&out[i * 4], &f, 4);
+    }
+    return out;
+  }
+  if (dtype == HEARTH_DTYPE_F16 || dtype == HEARTH_DTYPE_BF16) {
+    for (size_t i = 0; i < out.size() / 2; ++i) {
+      float f = val(rng);
+      uint16_t h = dtype == HEARTH_DTYPE_F16 ? DoubleToHalf(f) : FloatToBf16Ref(f);
+      std::memcpy(&out[i * 2], &h, 2);
+    }
+    return out;
+  }
+  for (uint8_t& byte : out) byte = static_cast<uint8_t>(rng());
+  for (size_t blk = 0; blk < out.size() / bb; ++blk) {
+    uint8_t* p = &out[blk * bb];
+    if (dtype == HEARTH_DTYPE_Q6_K) {
+      put_half(p + 208, scale(rng));
+    } else {
+      put_half(p, scale(rng));
+      if (dtype == HEARTH_DTYPE_Q4_K) put_half(p + 2, scale(rng));
+      if (dtype == HEARTH_DTYPE_Q4_1) put_half(p + 2, 8 * scale(rng) * val(rng));  // m
+    }
+  }
+  return out;
+}
+
+// Row r of weights as doubles, through the kernels' scalar reference for
+// block formats (tested against gguf by the kernels' own tests).
+inline std::vector<double> WeightRow(uint32_t dtype, const std::vector<uint8_t>& w, int64_t k,
+                                     int64_t r) {
+  const int64_t row_bytes = k / hearth_dtype_block_elems(dtype) * hearth_dtype_block_bytes(dtype);
+  const uint8_t* p = w.data() + r * row_bytes;
+  std::vector<double> out(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) {
+    uint16_t h;
+    if (dtype == HEARTH_DTYPE_F32) {
+      float f;
+      std::memcpy(&f, p + 4 * i, 4);
+      out[i] = f;
+    } else if (dtype == HEARTH_DTYPE_F16 || dtype == HEARTH_DTYPE_BF16) {
+      std::memcpy(&h, p + 2 * i, 2);
+      out[i] = dtype == HEARTH_DTYPE_F16 ? HalfToDouble(h) : Bf16ToDouble(h);
+    }
+  }
+  if (hearth_dtype_block_elems(dtype) > 1) {
+    std::vector<float> f(static_cast<size_t>(k));
+    DequantizeRowRef(dtype, p, f.data(), k);
+    for (int64_t i = 0; i < k; ++i) out[i] = f[i];
+  }
+  return out;
+}
+
+inline constexpr uint32_t kAllWeightDtypes[] = {
+    HEARTH_DTYPE_F32,  HEARTH_DTYPE_F16,  HEARTH_DTYPE_BF16, HEARTH_DTYPE_Q8_0, HEARTH_DTYPE_Q4_0,
+    HEARTH_DTYPE_Q5_0, HEARTH_DTYPE_Q4_1, HEARTH_DTYPE_Q4_K, HEARTH_DTYPE_Q6_K};
+
+inline int64_t KFor(uint32_t dtype, int64_t plain) {
+  int64_t be = hearth_dtype_block_elems(dtype);
+  return be == 1 ? plain : be * 2;
+}
 
 // Every element finite and within atol + rtol*|ref| of the reference.
 inline ::testing::AssertionResult Near(const std::vector<float>& got,
