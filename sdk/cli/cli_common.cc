@@ -164,6 +164,8 @@ const char* StopReasonName(hearth_stop_reason r) {
       return "interrupted";
     case HEARTH_STOP_CONTEXT_FULL:
       return "context full";
+    case HEARTH_STOP_CONSTRAINT:
+      return "constraint allows no token";
     default:
       return "unknown";
   }

@@ -45,7 +45,8 @@ double PerSecond(uint32_t n, double seconds) { return seconds > 0 ? n / seconds 
 int RunGenerate(int argc, char** argv) {
   ModelFlags mf;
   std::string prompt, prompt_file;
-  std::vector<std::string> stops;
+  std::vector<std::string> stops, bans;
+  std::string constraint, constraint_config;
   int64_t n_predict = 64, n_ctx = 0, n_batch = 0;
   bool quiet = false, parse_special = false;
   SamplingFlags sf;
@@ -61,6 +62,12 @@ int RunGenerate(int argc, char** argv) {
            "tokens to generate (default 64; -1: until the context is full)");
   AddSamplingFlags(p, &sf);
   p.AddStringList("--stop", "STR", &stops, "stop when STR appears (not printed); repeatable");
+  p.AddStringList("--ban", "STR", &bans,
+                  "never generate STR (the banned-strings extension plugin); repeatable");
+  p.AddString("--constraint", "PLUGIN", &constraint,
+              "constrain decoding with this extension plugin's logits mask");
+  p.AddString("--constraint-config", "TEXT", &constraint_config,
+              "the constraint plugin's configuration (its own format)");
   p.AddInt("-c,--ctx", "N", &n_ctx, 0, INT32_MAX, "context length (default 0: min(model's, 4096))");
   p.AddInt("-b,--batch", "N", &n_batch, 0, INT32_MAX,
            "prompt tokens per step (default 0: the library's, 256)");
@@ -75,6 +82,22 @@ int RunGenerate(int argc, char** argv) {
   }
   if (mf.model.empty()) return p.UsageError("-m MODEL is required");
   if (p.Seen("-p") == p.Seen("-f")) return p.UsageError("give exactly one of -p PROMPT or -f FILE");
+  if (!bans.empty()) {
+    if (p.Seen("--constraint") && constraint != "banned-strings") {
+      return p.UsageError("--ban uses the banned-strings plugin; it cannot go with --constraint " +
+                          constraint);
+    }
+    constraint = "banned-strings";
+    for (const std::string& b : bans) {
+      if (b.empty() || b.find('\n') != std::string::npos) {
+        return p.UsageError("--ban takes a non-empty string without newlines");
+      }
+      constraint_config += b + "\n";
+    }
+  }
+  if (p.Seen("--constraint-config") && constraint.empty()) {
+    return p.UsageError("--constraint-config needs --constraint PLUGIN");
+  }
   if (p.Seen("-f")) {
     std::string error;
     if (!ReadFile(prompt_file, &prompt, &error)) {
@@ -103,6 +126,10 @@ int RunGenerate(int argc, char** argv) {
   gp.sampling = sf.params;
   gp.stop = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
   gp.n_stop = stop_ptrs.size();
+  if (!constraint.empty()) {
+    gp.constraint = constraint.c_str();
+    gp.constraint_config = constraint_config.c_str();
+  }
   if (parse_special) {
     gp.use_default_flags = 0;
     gp.tokenize_flags = HEARTH_TOKENIZE_ADD_SPECIAL | HEARTH_TOKENIZE_PARSE_SPECIAL;

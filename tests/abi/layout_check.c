@@ -36,7 +36,8 @@ _Static_assert(HEARTH_P_OK == HEARTH_OK && HEARTH_P_INVALID_ARGUMENT == HEARTH_I
                    HEARTH_P_UNAVAILABLE == HEARTH_UNAVAILABLE,
                "plugin status codes equal the public ones");
 _Static_assert(HEARTH_STOP_MAX_TOKENS == 0 && HEARTH_STOP_EOG == 1 && HEARTH_STOP_STRING == 2 &&
-                   HEARTH_STOP_CALLBACK == 3 && HEARTH_STOP_CONTEXT_FULL == 4,
+                   HEARTH_STOP_CALLBACK == 3 && HEARTH_STOP_CONTEXT_FULL == 4 &&
+                   HEARTH_STOP_CONSTRAINT == 5,
                "stop reasons");
 _Static_assert(HEARTH_TOKENIZER_SPM == 1 && HEARTH_TOKENIZER_BPE == 2, "tokenizer kinds");
 _Static_assert(HEARTH_TOKENIZE_ADD_SPECIAL == 1u && HEARTH_TOKENIZE_PARSE_SPECIAL == 2u &&
@@ -177,7 +178,7 @@ PIN_OFFSET(hearth_session_params, n_ctx, 4);
 PIN_OFFSET(hearth_session_params, n_batch, 8);
 PIN_OFFSET(hearth_session_params, n_threads, 12);
 
-PIN_SIZE(hearth_generate_params, 88);
+PIN_SIZE(hearth_generate_params, 104);
 PIN_OFFSET(hearth_generate_params, struct_size, 0);
 PIN_OFFSET(hearth_generate_params, max_tokens, 4);
 PIN_OFFSET(hearth_generate_params, sampling, 8);
@@ -186,6 +187,8 @@ PIN_OFFSET(hearth_generate_params, n_stop, 64);
 PIN_OFFSET(hearth_generate_params, tokenize_flags, 72);
 PIN_OFFSET(hearth_generate_params, use_default_flags, 76);
 PIN_OFFSET(hearth_generate_params, reuse_prefix, 80);
+PIN_OFFSET(hearth_generate_params, constraint, 88);
+PIN_OFFSET(hearth_generate_params, constraint_config, 96);
 PIN_SIZE(hearth_chat_message, 16);
 PIN_OFFSET(hearth_chat_message, role, 0);
 PIN_OFFSET(hearth_chat_message, content, 8);

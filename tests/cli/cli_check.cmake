@@ -2,7 +2,8 @@
 # it did; one ctest test per invocation of this script (cmake -P).
 #
 #   -DMODE=expect        run CMD; check its exit code is EXIT and that stdout /
-#                        stderr match STDOUT_REGEX / STDERR_REGEX (optional)
+#                        stderr match STDOUT_REGEX / STDERR_REGEX (optional);
+#                        stdout must not match STDOUT_NOT_REGEX (optional)
 #   -DMODE=roundtrip     tokenize TEXT with MODEL, detokenize the ids, compare
 #   -DMODE=same_twice    run CMD twice: exit 0, non-empty, identical stdout
 #   -DMODE=bench_json    run CMD (a bench --json); every stdout line must be a
@@ -102,6 +103,9 @@ if(MODE STREQUAL "expect")
   endif()
   if(DEFINED STDOUT_REGEX AND NOT out MATCHES "${STDOUT_REGEX}")
     fail("stdout does not match '${STDOUT_REGEX}':\n${out}\nstderr:\n${err}")
+  endif()
+  if(DEFINED STDOUT_NOT_REGEX AND out MATCHES "${STDOUT_NOT_REGEX}")
+    fail("stdout matches '${STDOUT_NOT_REGEX}', which it must not:\n${out}\nstderr:\n${err}")
   endif()
   if(DEFINED STDERR_REGEX AND NOT err MATCHES "${STDERR_REGEX}")
     fail("stderr does not match '${STDERR_REGEX}':\n${err}")

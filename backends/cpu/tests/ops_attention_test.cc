@@ -1,12 +1,16 @@
 // ops_attention_test.cc — the CPU ATTENTION op against a double-precision
 // reference kept here: GQA/MQA, sliding window, softcap, F16 and mixed
 // caches, a cache holding earlier history, and a prompt followed by single
-// decode steps giving exactly what one whole-sequence call gives.
+// decode steps giving exactly what one whole-sequence call gives; a batch of
+// several sequences (a cache slot each, or pages through a block table)
+// giving exactly what separate calls give, and the lse output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "backends/cpu/tests/ops_test_util.h"
@@ -213,6 +217,228 @@ TEST_P(AttentionTest, PromptThenDecodeEqualsOneShot) {
         ASSERT_EQ(one[i], want[i]) << "token " << t << " element " << i << " dtype " << dtype;
       }
     }
+  }
+}
+
+// One sequence of a batch: its tokens' positions and its history rows.
+struct SeqCase {
+  std::vector<int32_t> pos;  // new tokens
+  int32_t history;           // rows [0, history) hold earlier tokens
+};
+
+// Separate single-sequence runs (the layout the tests above check against
+// the double reference) give the wanted outputs and caches; one batched
+// graph must give the same bits, with a slot per sequence or, when
+// block_size > 0, pages in a shuffled block table.
+void CheckBatchAgainstSeparate(Backend& b, uint32_t cache_dtype, int64_t block_size) {
+  const int64_t dk = 16, dv = 8, n_head = 4, n_head_kv = 2, n_ctx = 16;
+  const hearth_attention_params p{0.3f, 0.0f, 0};
+  const std::vector<SeqCase> seqs = {{{0, 1, 2, 3, 4}, 0}, {{7}, 7}, {{2, 3, 4}, 2}};
+  const int64_t n_seq = static_cast<int64_t>(seqs.size());
+  const size_t row_k = dk * n_head_kv, row_v = dv * n_head_kv;
+  const size_t esz = cache_dtype == HEARTH_DTYPE_F16 ? 2 : 4;
+
+  // Per sequence: initial cache contents and its tokens' q, k, v.
+  std::vector<std::vector<float>> k0, v0, q, k, v;
+  for (int64_t s = 0; s < n_seq; ++s) {
+    const int64_t n = static_cast<int64_t>(seqs[s].pos.size());
+    k0.push_back(RandomF32(n_ctx * row_k, 100 + s));
+    v0.push_back(RandomF32(n_ctx * row_v, 200 + s));
+    q.push_back(RandomF32(n * dk * n_head, 300 + s, -2, 2));
+    k.push_back(RandomF32(n * row_k, 400 + s, -2, 2));
+    v.push_back(RandomF32(n * row_v, 500 + s));
+  }
+  // Separate runs.
+  std::vector<std::vector<float>> want_out, want_kc, want_vc;
+  for (int64_t s = 0; s < n_seq; ++s) {
+    const int64_t n = static_cast<int64_t>(seqs[s].pos.size());
+    b.ClearNodes();
+    int kc = b.Add(cache_dtype, {dk, n_head_kv, n_ctx}, ToDtype(cache_dtype, k0[s]).data());
+    int vc = b.Add(cache_dtype, {dv, n_head_kv, n_ctx}, ToDtype(cache_dtype, v0[s]).data());
+    int qi = b.Add(HEARTH_DTYPE_F32, {dk, n_head, n}, q[s].data());
+    int ki = b.Add(HEARTH_DTYPE_F32, {dk, n_head_kv, n}, k[s].data());
+    int vi = b.Add(HEARTH_DTYPE_F32, {dv, n_head_kv, n}, v[s].data());
+    int pi = b.Add(HEARTH_DTYPE_I32, {n}, seqs[s].pos.data());
+    int oi = b.Add(HEARTH_DTYPE_F32, {dv, n_head, n});
+    b.NodeP(HEARTH_OP_ATTENTION, {oi}, {qi, ki, vi, kc, vc, pi}, p);
+    ASSERT_EQ(b.Compute(), HEARTH_P_OK) << Recorder().last_error;
+    want_out.push_back(b.Read(oi));
+    want_kc.push_back(b.Read(kc));
+    want_vc.push_back(b.Read(vc));
+  }
+
+  // The batch: tokens of every sequence interleaved (one of each in turn).
+  std::vector<int32_t> pos, seq;
+  std::vector<std::pair<int64_t, int64_t>> origin;  // (sequence, index within it)
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (int64_t s = 0; s < n_seq; ++s) {
+      if (i < seqs[s].pos.size()) {
+        pos.push_back(seqs[s].pos[i]);
+        seq.push_back(static_cast<int32_t>(s));
+        origin.push_back({s, static_cast<int64_t>(i)});
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  const int64_t T = static_cast<int64_t>(pos.size());
+  std::vector<float> bq, bk, bv;
+  for (const auto& [s, i] : origin) {
+    bq.insert(bq.end(), q[s].begin() + i * dk * n_head, q[s].begin() + (i + 1) * dk * n_head);
+    bk.insert(bk.end(), k[s].begin() + i * row_k, k[s].begin() + (i + 1) * row_k);
+    bv.insert(bv.end(), v[s].begin() + i * row_v, v[s].begin() + (i + 1) * row_v);
+  }
+  // Where row j of sequence s lives: (slot or page, row within it).
+  const bool paged = block_size > 0;
+  const int64_t rows = paged ? block_size : n_ctx;
+  const int64_t max_blocks = paged ? n_ctx / block_size : 0;
+  const int64_t n_pages = paged ? n_seq * max_blocks + 2 : n_seq;  // 2 pages nobody uses
+  std::vector<int32_t> table(static_cast<size_t>(max_blocks * n_seq));
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i + 2);
+  std::mt19937 rng(7);
+  std::shuffle(table.begin(), table.end(), rng);
+  auto locate = [&](int64_t s, int64_t j) {
+    if (!paged) return std::pair<int64_t, int64_t>{s, j};
+    return std::pair<int64_t, int64_t>{table[s * max_blocks + j / block_size], j % block_size};
+  };
+  std::vector<float> ck(n_pages * rows * row_k, 0.0f), cv(n_pages * rows * row_v, 0.0f);
+  for (int64_t s = 0; s < n_seq; ++s) {
+    for (int64_t j = 0; j < n_ctx; ++j) {
+      const auto [page, r] = locate(s, j);
+      std::copy_n(k0[s].begin() + j * row_k, row_k, ck.begin() + (page * rows + r) * row_k);
+      std::copy_n(v0[s].begin() + j * row_v, row_v, cv.begin() + (page * rows + r) * row_v);
+    }
+  }
+  b.ClearNodes();
+  int kc = b.Add(cache_dtype, {dk, n_head_kv, rows, n_pages}, ToDtype(cache_dtype, ck).data());
+  int vc = b.Add(cache_dtype, {dv, n_head_kv, rows, n_pages}, ToDtype(cache_dtype, cv).data());
+  int qi = b.Add(HEARTH_DTYPE_F32, {dk, n_head, T}, bq.data());
+  int ki = b.Add(HEARTH_DTYPE_F32, {dk, n_head_kv, T}, bk.data());
+  int vi = b.Add(HEARTH_DTYPE_F32, {dv, n_head_kv, T}, bv.data());
+  int pi = b.Add(HEARTH_DTYPE_I32, {T}, pos.data());
+  int si = b.Add(HEARTH_DTYPE_I32, {T}, seq.data());
+  int ti = paged ? b.Add(HEARTH_DTYPE_I32, {max_blocks, n_seq}, table.data()) : -1;
+  int oi = b.Add(HEARTH_DTYPE_F32, {dv, n_head, T});
+  if (paged) {
+    b.NodeP(HEARTH_OP_ATTENTION, {oi}, {qi, ki, vi, kc, vc, pi, si, ti}, p);
+  } else {
+    b.NodeP(HEARTH_OP_ATTENTION, {oi}, {qi, ki, vi, kc, vc, pi, si}, p);
+  }
+  ASSERT_EQ(b.Supports(0), 1);
+  ASSERT_EQ(b.Compute(), HEARTH_P_OK) << Recorder().last_error;
+  const std::vector<float> got = b.Read(oi);
+  const std::vector<float> got_kc = b.Read(kc), got_vc = b.Read(vc);
+  const size_t per_tok = dv * n_head;
+  for (int64_t t = 0; t < T; ++t) {
+    const auto [s, i] = origin[t];
+    for (size_t e = 0; e < per_tok; ++e) {
+      ASSERT_EQ(got[t * per_tok + e], want_out[s][i * per_tok + e])
+          << "token " << t << " (sequence " << s << ") element " << e;
+    }
+  }
+  for (int64_t s = 0; s < n_seq; ++s) {
+    for (int64_t j = 0; j < n_ctx; ++j) {
+      const auto [page, r] = locate(s, j);
+      for (size_t e = 0; e < row_k; ++e) {
+        ASSERT_EQ(got_kc[(page * rows + r) * row_k + e], want_kc[s][j * row_k + e])
+            << "k cache, sequence " << s << " row " << j;
+      }
+      for (size_t e = 0; e < row_v; ++e) {
+        ASSERT_EQ(got_vc[(page * rows + r) * row_v + e], want_vc[s][j * row_v + e])
+            << "v cache, sequence " << s << " row " << j;
+      }
+    }
+  }
+  (void)esz;
+}
+
+TEST_P(AttentionTest, BatchOfSequencesWithSlotsEqualsSeparateRuns) {
+  CheckBatchAgainstSeparate(b_, HEARTH_DTYPE_F32, 0);
+  CheckBatchAgainstSeparate(b_, HEARTH_DTYPE_F16, 0);
+}
+
+TEST_P(AttentionTest, BatchOfSequencesWithPagesEqualsSeparateRuns) {
+  CheckBatchAgainstSeparate(b_, HEARTH_DTYPE_F32, 4);
+  CheckBatchAgainstSeparate(b_, HEARTH_DTYPE_F16, 8);
+}
+
+TEST_P(AttentionTest, BadSequenceIdsAndPagesAreErrorsNotReads) {
+  const int64_t dk = 8, n_head = 2, rows = 4, n_pages = 3;
+  const hearth_attention_params p{0.5f, 0.0f, 0};
+  struct Case {
+    std::vector<int32_t> pos, seq, table;  // table: [2 blocks, 2 sequences]
+    const char* want;
+  };
+  const std::vector<Case> cases = {
+      {{0, 1}, {0, 2}, {0, 1, 2, 0}, "seq[1] = 2 is outside the 2 sequences"},
+      {{0, 1}, {-1, 0}, {0, 1, 2, 0}, "seq[0] = -1"},
+      {{5, 1}, {0, 1}, {0, 3, 2, 0}, "blocks[1, 0] = 3 is not a page"},
+      {{0, 4}, {0, 1}, {0, 1, 2, -1}, "blocks[1, 1] = -1 is not a page"},
+      {{0, 8}, {0, 1}, {0, 1, 2, 0}, "pos[1] = 8 is outside the KV cache rows [0, 8)"},
+  };
+  for (const Case& c : cases) {
+    b_.ClearNodes();
+    std::vector<float> zeros(dk * n_head * 2, 0.0f);
+    int kc = b_.Add(HEARTH_DTYPE_F32, {dk, 1, rows, n_pages});
+    int vc = b_.Add(HEARTH_DTYPE_F32, {dk, 1, rows, n_pages});
+    int qi = b_.Add(HEARTH_DTYPE_F32, {dk, n_head, 2}, zeros.data());
+    int ki = b_.Add(HEARTH_DTYPE_F32, {dk, 1, 2}, zeros.data());
+    int vi = b_.Add(HEARTH_DTYPE_F32, {dk, 1, 2}, zeros.data());
+    int pi = b_.Add(HEARTH_DTYPE_I32, {2}, c.pos.data());
+    int si = b_.Add(HEARTH_DTYPE_I32, {2}, c.seq.data());
+    int ti = b_.Add(HEARTH_DTYPE_I32, {2, 2}, c.table.data());
+    int oi = b_.Add(HEARTH_DTYPE_F32, {dk, n_head, 2});
+    b_.NodeP(HEARTH_OP_ATTENTION, {oi}, {qi, ki, vi, kc, vc, pi, si, ti}, p);
+    Recorder().last_error.clear();
+    EXPECT_EQ(b_.Compute(), HEARTH_P_INVALID_ARGUMENT) << c.want;
+    EXPECT_NE(Recorder().last_error.find(c.want), std::string::npos) << Recorder().last_error;
+  }
+}
+
+TEST_P(AttentionTest, LseIsTheLogOfTheSoftmaxDenominator) {
+  for (float softcap : {0.0f, 3.0f}) {
+    const int64_t dk = 12, dv = 12, n_head = 4, n_head_kv = 2, n_ctx = 6, T = 6;
+    const hearth_attention_params p{0.4f, softcap, 4};
+    std::vector<float> q = RandomF32(dk * n_head * T, 50, -2, 2);
+    std::vector<float> k = RandomF32(dk * n_head_kv * T, 51, -2, 2);
+    std::vector<float> v = RandomF32(dv * n_head_kv * T, 52);
+    std::vector<int32_t> pos = {0, 1, 2, 3, 4, 5};
+    b_.ClearNodes();
+    int kc = b_.Add(HEARTH_DTYPE_F32, {dk, n_head_kv, n_ctx});
+    int vc = b_.Add(HEARTH_DTYPE_F32, {dv, n_head_kv, n_ctx});
+    int qi = b_.Add(HEARTH_DTYPE_F32, {dk, n_head, T}, q.data());
+    int ki = b_.Add(HEARTH_DTYPE_F32, {dk, n_head_kv, T}, k.data());
+    int vi = b_.Add(HEARTH_DTYPE_F32, {dv, n_head_kv, T}, v.data());
+    int pi = b_.Add(HEARTH_DTYPE_I32, {T}, pos.data());
+    int oi = b_.Add(HEARTH_DTYPE_F32, {dv, n_head, T});
+    int li = b_.Add(HEARTH_DTYPE_F32, {n_head, T});
+    b_.NodeP(HEARTH_OP_ATTENTION, {oi, li}, {qi, ki, vi, kc, vc, pi}, p);
+    ASSERT_EQ(b_.Supports(0), 1);
+    ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+    std::vector<double> want;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < n_head; ++h) {
+        const int64_t g = h / (n_head / n_head_kv);
+        double m = -INFINITY;
+        std::vector<double> sc;
+        for (int64_t j = 0; j <= pos[t]; ++j) {
+          if (pos[t] - j >= p.window) continue;
+          double d = 0;
+          for (int64_t i = 0; i < dk; ++i) {
+            d += double{q[(t * n_head + h) * dk + i]} * k[(j * n_head_kv + g) * dk + i];
+          }
+          d *= p.scale;
+          if (softcap > 0) d = softcap * std::tanh(d / softcap);
+          sc.push_back(d);
+          m = std::max(m, d);
+        }
+        double sum = 0;
+        for (double d : sc) sum += std::exp(d - m);
+        want.push_back(m + std::log(sum));
+      }
+    }
+    EXPECT_TRUE(Near(b_.Read(li), want, 1e-5, 1e-5)) << "softcap " << softcap;
   }
 }
 

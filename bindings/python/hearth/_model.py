@@ -324,6 +324,8 @@ class Model:
         add_special: Optional[bool] = None,
         parse_special: bool = False,
         adapters: Optional[AdapterSpec] = None,
+        ban: Union[str, Sequence[str], None] = None,
+        constraint: Optional[Tuple[str, str]] = None,
     ) -> str:
         """Generates a completion of `prompt` in a fresh session and returns it.
 
@@ -333,7 +335,7 @@ class Model:
         {generate_args}
         """
         req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
-                           overrides(locals()))
+                           overrides(locals()), False, ban, constraint)
         pairs = adapter_pairs(adapters)
         with Session(self, adapters=pairs) as s:
             return s._generate(req)
@@ -358,6 +360,8 @@ class Model:
         add_special: Optional[bool] = None,
         parse_special: bool = False,
         adapters: Optional[AdapterSpec] = None,
+        ban: Union[str, Sequence[str], None] = None,
+        constraint: Optional[Tuple[str, str]] = None,
     ) -> Iterator[str]:
         """Like :meth:`generate`, but yields text pieces as they are made.
 
@@ -369,7 +373,7 @@ class Model:
         {generate_args}
         """
         req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
-                           overrides(locals()))
+                           overrides(locals()), False, ban, constraint)
         pairs = adapter_pairs(adapters)
         session = Session(self, adapters=pairs) if pairs else None
         return self._stream(req, session)

@@ -140,12 +140,14 @@ class Request(NamedTuple):
     add_special: Optional[bool]  # None: hearth.h's rule (only into an empty session)
     parse_special: bool
     reuse_prefix: bool = False
+    constraint: bytes = b""  # an extension plugin's name; b"" = none
+    constraint_config: bytes = b""
 
     def c_args(self, session_is_empty: Callable[[], bool]) -> Tuple[Any, ...]:
         """The arguments of _hearth.Session.generate / .stream, in order."""
         if self.add_special is None and not self.parse_special:
             return (self.prompt, self.max_tokens, self.sampling, self.stop, 0, True,
-                    self.reuse_prefix)
+                    self.reuse_prefix, self.constraint, self.constraint_config)
         # C's default rule cannot be combined with PARSE_SPECIAL, so it is
         # applied here.
         add = self.add_special if self.add_special is not None else session_is_empty()
@@ -153,7 +155,7 @@ class Request(NamedTuple):
         if self.parse_special:
             flags |= _hearth.TOKENIZE_PARSE_SPECIAL
         return (self.prompt, self.max_tokens, self.sampling, self.stop, flags, False,
-                self.reuse_prefix)
+                self.reuse_prefix, self.constraint, self.constraint_config)
 
 
 def make_request(
@@ -165,6 +167,8 @@ def make_request(
     parse_special: bool,
     overrides: Dict[str, Any],
     reuse_prefix: bool = False,
+    ban: Union[str, Sequence[str], None] = None,
+    constraint: Optional[Tuple[str, str]] = None,
 ) -> Request:
     """Checks the arguments of generate()/stream() and packs them. A prompt
     that is not a str is a conversation."""
@@ -204,5 +208,37 @@ def make_request(
     if add_special is not None and not isinstance(add_special, bool):
         raise TypeError(f"add_special must be a bool or None, not {type(add_special).__name__}")
     params = sampling_params(sampling, overrides)
+    plugin, config = constraint_args(ban, constraint)
     return Request(raw_prompt, n, params, stops, add_special, bool(parse_special),
-                   bool(reuse_prefix))
+                   bool(reuse_prefix), plugin, config)
+
+
+def constraint_args(ban: Union[str, Sequence[str], None],
+                    constraint: Optional[Tuple[str, str]]) -> Tuple[bytes, bytes]:
+    """(plugin name, config) for hearth_generate_params; ``ban`` is the
+    banned-strings plugin with its strings, one per line."""
+    if ban is not None and constraint is not None:
+        raise TypeError("give ban or constraint, not both (ban uses the banned-strings plugin)")
+    if ban is not None:
+        strings = [ban] if isinstance(ban, str) else list(ban)
+        lines = []
+        for s in strings:
+            if not isinstance(s, str):
+                raise TypeError(f"ban takes str values, not {type(s).__name__}")
+            if not s or "\n" in s or "\0" in s:
+                raise InvalidArgumentError(
+                    f"banned string {s!r} is empty or holds a newline or NUL character")
+            lines.append(s)
+        if not lines:
+            raise InvalidArgumentError("ban is empty")
+        return b"banned-strings", ("\n".join(lines) + "\n").encode("utf-8")
+    if constraint is None:
+        return b"", b""
+    if (not isinstance(constraint, tuple) or len(constraint) != 2 or
+            not all(isinstance(x, str) for x in constraint)):
+        raise TypeError("constraint must be a (plugin name, config) pair of str")
+    name, config = constraint
+    if not name:
+        raise InvalidArgumentError("constraint names no plugin")
+    return encode_text("the constraint plugin name", name), encode_text("the constraint config",
+                                                                       config)

@@ -73,6 +73,12 @@ GENERATE_ARGS = """
                 so far (typically the conversation list, each turn): the
                 session keeps the longest token prefix it already holds and
                 computes only the rest. False (default): `prompt` is appended.
+            ban: a string or strings the generated text must never
+                contain (the banned-strings extension plugin masks every
+                token that would complete one).
+            constraint: ``(plugin, config)``: the logits mask of any
+                extension plugin the runtime loaded, with its configuration.
+                A plugin that is not loaded raises NotFoundError.
             adapters: (models only; sessions use :meth:`Session.set_adapters`)
                 LoRA adapters for this call: an iterable of
                 :class:`hearth.Adapter` (scale 1.0) or ``(adapter, scale)``
@@ -280,6 +286,8 @@ class Session:
         add_special: Optional[bool] = None,
         parse_special: bool = False,
         reuse_prefix: bool = False,
+        ban: Union[str, Sequence[str], None] = None,
+        constraint: Optional[Tuple[str, str]] = None,
     ) -> str:
         """Feeds `prompt`, generates, and returns the generated text.
 
@@ -289,7 +297,7 @@ class Session:
         {generate_args}
         """
         req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
-                           overrides(locals()), reuse_prefix)
+                           overrides(locals()), reuse_prefix, ban, constraint)
         return self._generate(req)
 
     @with_generate_args
@@ -312,6 +320,8 @@ class Session:
         add_special: Optional[bool] = None,
         parse_special: bool = False,
         reuse_prefix: bool = False,
+        ban: Union[str, Sequence[str], None] = None,
+        constraint: Optional[Tuple[str, str]] = None,
     ) -> Iterator[str]:
         """Like :meth:`generate`, but yields the text piece by piece as it is
         generated (each piece is whole UTF-8 characters).
@@ -325,7 +335,7 @@ class Session:
         {generate_args}
         """
         req = make_request(prompt, max_tokens, stop, sampling, add_special, parse_special,
-                           overrides(locals()), reuse_prefix)
+                           overrides(locals()), reuse_prefix, ban, constraint)
         return self._stream(req)
 
     def _generate(self, req: Request) -> str:

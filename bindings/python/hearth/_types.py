@@ -105,6 +105,7 @@ class StopReason(enum.IntEnum):
     STRING = 2  #: a stop string appeared (it is not part of the text)
     CALLBACK = 3  #: the reader stopped early (e.g. broke out of a stream)
     CONTEXT_FULL = 4  #: the session's context filled up
+    CONSTRAINT = 5  #: the constraint (``ban=``/``constraint=``) allowed no token
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ struct GenerateArgs {
   std::vector<hearth_chat_message> messages;  // borrows `conversation`
   std::vector<std::string> stop;
   std::vector<const char*> stop_ptrs;
+  std::string constraint, constraint_config;  // params points into them
   hearth_generate_params params = HEARTH_GENERATE_PARAMS_INIT;
 
   GenerateArgs(const GenerateArgs&) = delete;  // `messages` and `params.stop` point inside
@@ -55,8 +56,10 @@ struct GenerateArgs {
   // Python layer: no NUL bytes).
   GenerateArgs(const py::object& prompt_in, int32_t max_tokens, const py::handle& sampling,
                std::vector<std::string> stop_in, uint32_t tokenize_flags, bool use_default_flags,
-               bool reuse_prefix)
-      : stop(std::move(stop_in)) {
+               bool reuse_prefix, std::string constraint_in, std::string constraint_config_in)
+      : stop(std::move(stop_in)),
+        constraint(std::move(constraint_in)),
+        constraint_config(std::move(constraint_config_in)) {
     if (py::isinstance<py::bytes>(prompt_in)) {
       prompt = prompt_in.cast<std::string>();
     } else {
@@ -77,6 +80,10 @@ struct GenerateArgs {
     }
     params.stop = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
     params.n_stop = stop_ptrs.size();
+    if (!constraint.empty()) {
+      params.constraint = constraint.c_str();
+      params.constraint_config = constraint_config.c_str();
+    }
   }
 };
 
@@ -308,10 +315,11 @@ class PySession {
   // at the next piece and raises KeyboardInterrupt here.
   py::tuple Generate(const py::object& prompt, int32_t max_tokens, const py::handle& sampling,
                      std::vector<std::string> stop, uint32_t tokenize_flags, bool use_default_flags,
-                     bool reuse_prefix) {
+                     bool reuse_prefix, std::string constraint, std::string constraint_config) {
     std::shared_ptr<SessionCore> core = Core();
     GenerateArgs args(prompt, max_tokens, sampling, std::move(stop), tokenize_flags,
-                      use_default_flags, reuse_prefix);
+                      use_default_flags, reuse_prefix, std::move(constraint),
+                      std::move(constraint_config));
     const bool check_signals = OnMainThread();
     BusyGuard guard(*core);
     std::string text;
@@ -341,10 +349,11 @@ class PySession {
   std::unique_ptr<PyStream> Stream(const py::object& prompt, int32_t max_tokens,
                                    const py::handle& sampling, std::vector<std::string> stop,
                                    uint32_t tokenize_flags, bool use_default_flags,
-                                   bool reuse_prefix) {
-    auto args =
-        std::make_shared<GenerateArgs>(prompt, max_tokens, sampling, std::move(stop),
-                                       tokenize_flags, use_default_flags, reuse_prefix);
+                                   bool reuse_prefix, std::string constraint,
+                                   std::string constraint_config) {
+    auto args = std::make_shared<GenerateArgs>(prompt, max_tokens, sampling, std::move(stop),
+                                               tokenize_flags, use_default_flags, reuse_prefix,
+                                               std::move(constraint), std::move(constraint_config));
     return std::make_unique<PyStream>(Core(), std::move(args));
   }
 
@@ -384,10 +393,12 @@ void RegisterSession(py::module_& m) {
       .def("set_adapters", &PySession::SetAdapters, py::arg("adapters"))
       .def("generate", &PySession::Generate, py::arg("prompt"), py::arg("max_tokens"),
            py::arg("sampling"), py::arg("stop"), py::arg("tokenize_flags"),
-           py::arg("use_default_flags"), py::arg("reuse_prefix"))
+           py::arg("use_default_flags"), py::arg("reuse_prefix"), py::arg("constraint") = "",
+           py::arg("constraint_config") = "")
       .def("stream", &PySession::Stream, py::arg("prompt"), py::arg("max_tokens"),
            py::arg("sampling"), py::arg("stop"), py::arg("tokenize_flags"),
-           py::arg("use_default_flags"), py::arg("reuse_prefix"))
+           py::arg("use_default_flags"), py::arg("reuse_prefix"), py::arg("constraint") = "",
+           py::arg("constraint_config") = "")
       .def("close", &PySession::Close)
       .def_property_readonly("closed", &PySession::closed);
 }

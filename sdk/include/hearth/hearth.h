@@ -356,7 +356,8 @@ typedef enum hearth_stop_reason {
   HEARTH_STOP_EOG = 1,          /* the model produced an end-of-generation token */
   HEARTH_STOP_STRING = 2,       /* a stop string appeared (it is not emitted) */
   HEARTH_STOP_CALLBACK = 3,     /* the callback asked to stop */
-  HEARTH_STOP_CONTEXT_FULL = 4  /* the context filled up */
+  HEARTH_STOP_CONTEXT_FULL = 4, /* the context filled up */
+  HEARTH_STOP_CONSTRAINT = 5    /* the constraint (logits mask) allowed no token */
 } hearth_stop_reason;
 
 /** @since 1.0 */
@@ -373,9 +374,16 @@ typedef struct hearth_generate_params {
      The session keeps the longest token prefix it already holds (its KV
      cache) and computes only the rest. 0 (default): `prompt` is appended. */
   uint32_t reuse_prefix;
+  /* Constrained decoding: the name of an extension plugin that offers a
+     logits mask (docs/abi/plugins.md; hearth ships "banned-strings"), NULL
+     or "" for none, and its configuration in the plugin's own format (for
+     banned-strings: the strings, one per line). A name no loaded plugin has
+     is NOT_FOUND. @since 1.0 */
+  const char* constraint;
+  const char* constraint_config;
 } hearth_generate_params;
 #define HEARTH_GENERATE_PARAMS_INIT \
-  { sizeof(hearth_generate_params), 256, HEARTH_SAMPLING_PARAMS_INIT, NULL, 0, 0, 1, 0 }
+  { sizeof(hearth_generate_params), 256, HEARTH_SAMPLING_PARAMS_INIT, NULL, 0, 0, 1, 0, NULL, NULL }
 
 /** Figures of one generation. @since 1.0 */
 typedef struct hearth_generate_result {

@@ -47,6 +47,13 @@ hearth_error* ReadGenerateArgs(const char* func, const hearth::Session& s,
     options->parse_special = (p.tokenize_flags & HEARTH_TOKENIZE_PARSE_SPECIAL) != 0;
   }
   options->reuse_prefix = p.reuse_prefix != 0;
+  if (p.constraint != nullptr) options->constraint = p.constraint;
+  if (p.constraint_config != nullptr) options->constraint_config = p.constraint_config;
+  if (options->constraint.empty() && !options->constraint_config.empty()) {
+    return hearth::capi::MakeError(
+        HEARTH_INVALID_ARGUMENT,
+        std::string(func) + ": params->constraint_config is set but params->constraint is not");
+  }
   return nullptr;
 }
 

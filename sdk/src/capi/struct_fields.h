@@ -76,7 +76,7 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_session_params, F(struct_size), F(n_ctx), F(n_b
 #define F(f) HEARTH_CAPI_FIELD(hearth_generate_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_generate_params, F(struct_size), F(max_tokens), F(sampling),
                           F(stop), F(n_stop), F(tokenize_flags), F(use_default_flags),
-                          F(reuse_prefix));
+                          F(reuse_prefix), F(constraint), F(constraint_config));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_generate_result, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_generate_result, F(struct_size), F(n_prompt_tokens),

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/runtime/logits_mask.h"
 
 namespace hearth {
 namespace {
@@ -77,6 +78,14 @@ absl::Status Run(Session& session, std::unique_ptr<sampling::Sampler> sampler,
                  GenerateStats* stats) {
   GenerateStats st;
   const tok::Tokenizer& tok = session.model().tokenizer();
+  // Made before anything changes, so a bad constraint changes nothing.
+  std::unique_ptr<LogitsMask> mask;
+  if (!options.constraint.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(
+        mask, LogitsMask::Create(session.model(), options.constraint, options.constraint_config));
+  }
+  std::vector<int32_t> generated;
+  std::vector<float> masked;
   if (options.reuse_prefix) {
     // What the session holds, in order: fed history, then a pending token.
     const std::vector<int32_t>& held = session.history();
@@ -113,8 +122,20 @@ absl::Status Run(Session& session, std::unique_ptr<sampling::Sampler> sampler,
   bool hit_stop = false, go_on = true;
   st.stop_reason = StopReason::kMaxTokens;
   while (options.max_tokens < 0 || st.n_generated_tokens < options.max_tokens) {
-    HEARTH_ASSIGN_OR_RETURN(int32_t id, sampler->Sample(session.logits()));
+    absl::Span<const float> logits = session.logits();
+    if (mask) {
+      masked.assign(logits.begin(), logits.end());
+      bool any_allowed = false;
+      HEARTH_RETURN_IF_ERROR(mask->Apply(generated, absl::MakeSpan(masked), &any_allowed));
+      if (!any_allowed) {
+        st.stop_reason = StopReason::kConstraint;
+        break;
+      }
+      logits = masked;
+    }
+    HEARTH_ASSIGN_OR_RETURN(int32_t id, sampler->Sample(logits));
     sampler->Accept(id);
+    generated.push_back(id);
     if (tok.IsEog(id)) {
       st.stop_reason = StopReason::kEog;
       break;

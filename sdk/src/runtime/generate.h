@@ -15,7 +15,14 @@
 
 namespace hearth {
 
-enum class StopReason { kMaxTokens = 0, kEog = 1, kStopString = 2, kCallback = 3, kContextFull = 4 };
+enum class StopReason {
+  kMaxTokens = 0,
+  kEog = 1,
+  kStopString = 2,
+  kCallback = 3,
+  kContextFull = 4,
+  kConstraint = 5,  // the logits mask allowed no token
+};
 
 struct GenerateOptions {
   int32_t max_tokens = 256;  // < 0: until the context is full
@@ -26,6 +33,10 @@ struct GenerateOptions {
   // The prompt is the whole conversation: keep the longest token prefix the
   // session already holds (its KV cache) and compute only the rest.
   bool reuse_prefix = false;
+  // A logits mask from the extension plugin of this name ("" = none), and
+  // its configuration (the plugin's own format).
+  std::string constraint;
+  std::string constraint_config;
 };
 
 struct GenerateStats {

@@ -121,6 +121,31 @@ absl::Status Model::PlaceWeights() {
   return absl::OkStatus();
 }
 
+const hearth_pvocab& Model::PluginVocab() const {
+  std::call_once(vocab_once_, [this] {
+    auto v = std::make_unique<VocabView>();
+    const int32_t n = tokenizer_->n_vocab();
+    const std::vector<int32_t>& types = tokenizer_->vocab().token_types;
+    v->offsets.reserve(static_cast<size_t>(n) + 1);
+    v->is_control.resize(static_cast<size_t>(n), 0);
+    for (int32_t id = 0; id < n; ++id) {
+      v->offsets.push_back(v->text.size());
+      v->text += tokenizer_->TokenToPiece(id, /*render_special=*/false);
+      if (static_cast<size_t>(id) < types.size() && types[id] == tok::kControl) {
+        v->is_control[id] = 1;
+      }
+    }
+    v->offsets.push_back(v->text.size());
+    v->view.struct_size = sizeof(v->view);
+    v->view.n_vocab = static_cast<uint32_t>(n);
+    v->view.text = v->text.data();
+    v->view.offsets = v->offsets.data();
+    v->view.is_control = v->is_control.data();
+    vocab_view_ = std::move(v);
+  });
+  return vocab_view_->view;
+}
+
 absl::Status Model::CheckBackendSupport(Backend& backend, const LoraStack* lora) const {
   // A one-token graph over placeholder caches: supports() looks at ops,
   // dtypes and shapes, never at buffers.

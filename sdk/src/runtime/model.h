@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/container/node_hash_map.h"
@@ -50,6 +51,12 @@ class Model {
   uint64_t decode_weight_bytes() const { return decode_weight_bytes_; }
   // A metadata value rendered as text (cached; "" never means absent).
   const std::string* Meta(const std::string& key) const;
+  // The runtime's plugins (extension plugins serve logits masks).
+  const PluginHost& plugin_host() const { return *host_; }
+  // The vocabulary as extension plugins see it (hearth_plugin.h): the bytes
+  // each token adds to generated text. Built on first use; lives as long as
+  // the model; safe to call from any thread.
+  const hearth_pvocab& PluginVocab() const;
 
   // OK when `backend` (a context on this model's device) supports every
   // node of a one-token step graph with `lora` (may be null) attached; else
@@ -73,6 +80,14 @@ class Model {
   std::vector<hearth_pbuffer*> placed_weights_;  // one per tensor (weight_place)
   WeightSet weights_;
   std::string name_, quantization_, tokenizer_desc_;
+  struct VocabView {
+    std::string text;
+    std::vector<uint64_t> offsets;
+    std::vector<uint8_t> is_control;
+    hearth_pvocab view{};
+  };
+  mutable std::once_flag vocab_once_;
+  mutable std::unique_ptr<VocabView> vocab_view_;
   uint64_t n_params_ = 0, decode_weight_bytes_ = 0;
   mutable absl::node_hash_map<std::string, std::string> meta_text_;  // stable addresses
   mutable absl::Mutex meta_mu_;
