@@ -24,10 +24,7 @@ constexpr int kLogits = 0, kTargets = 1;
 
 constexpr int64_t kElemsPerThread = 16384;
 
-struct CrossEntropyBackParams {
-  float scale;
-  int32_t ignore_index;  // used only when params_size >= 8
-};
+using CrossEntropyBackParams = hearth_cross_entropy_back_params;
 
 size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 
@@ -73,9 +70,17 @@ bool CheckTargets(const Node& n, const int32_t* ignore, std::string* why) {
 
 // ----------------------------------------------------------- CROSS_ENTROPY
 
+// The ignore_index of CROSS_ENTROPY when its params carry one, else null
+// (hearth_plugin.h: the field applies only when params_size covers it).
+const int32_t* ForwardIgnore(const Node& n, int32_t* storage) {
+  if (n.node->params_size < sizeof(hearth_cross_entropy_params)) return nullptr;
+  *storage = n.params<hearth_cross_entropy_params>().ignore_index;
+  return storage;
+}
+
 bool CrossEntropyCheck(const Node& n, std::string* why) {
-  const int32_t ignore = n.params<hearth_cross_entropy_params>().ignore_index;
-  if (!CheckTargets(n, &ignore, why) || !WantRowContiguous(n, -1, why) ||
+  int32_t storage;
+  if (!CheckTargets(n, ForwardIgnore(n, &storage), why) || !WantRowContiguous(n, -1, why) ||
       !WantDims(n, -1, 1, why)) {
     return false;
   }
@@ -94,10 +99,11 @@ size_t CrossEntropyScratch(const Node& n, int nth) {
 }
 
 bool CrossEntropyRun(const Node& n, ExecEnv& env, std::string* why) {
-  const int32_t ignore = n.params<hearth_cross_entropy_params>().ignore_index;
+  int32_t storage;
+  const int32_t* ignore = ForwardIgnore(n, &storage);
   // Targets were checked; this guard keeps a racing host from an
   // out-of-bounds read.
-  if (!CheckTargets(n, &ignore, why)) return false;
+  if (!CheckTargets(n, ignore, why)) return false;
   const Tensor& logits = n.in[kLogits];
   const int32_t* tg = reinterpret_cast<const int32_t*>(n.in[kTargets].data);
   const int64_t V = logits.ne[0];
@@ -108,7 +114,7 @@ bool CrossEntropyRun(const Node& n, ExecEnv& env, std::string* why) {
   ParallelFor(env, logits.ne[1], MinRows(V), [&](int64_t t0, int64_t t1, int ith) {
     float* tmp = reinterpret_cast<float*>(env.scratch + per_thread * ith);
     for (int64_t t = t0; t < t1; ++t) {
-      if (Masked(tg[t], &ignore) || V == 0) {
+      if (Masked(tg[t], ignore) || V == 0) {
         out[t * ldo] = 0.0f;
         continue;
       }

@@ -298,6 +298,9 @@ PIN_OFFSET(hearth_adamw_params, bias_correction1, 20);
 PIN_OFFSET(hearth_adamw_params, bias_correction2, 24);
 PIN_OFFSET(hearth_adamw_params, grad_scale, 28);
 PIN_SIZE(hearth_cross_entropy_params, 4);
+PIN_SIZE(hearth_cross_entropy_back_params, 8);
+PIN_OFFSET(hearth_cross_entropy_back_params, scale, 0);
+PIN_OFFSET(hearth_cross_entropy_back_params, ignore_index, 4);
 
 PIN_SIZE(hearth_pweight, 128);
 PIN_OFFSET(hearth_pweight, struct_size, 0);

@@ -382,10 +382,7 @@ TEST_P(BackwardTest, CrossEntropyAndBackMatchReferenceAndFiniteDifferences) {
     int lcopy = b_.Add(HEARTH_DTYPE_F32, {c.V, c.T}, logits.data());
     b_.NodeP(HEARTH_OP_CROSS_ENTROPY, {loss}, {li, ti},
              hearth_cross_entropy_params{c.ignore_index});
-    struct {
-      float scale;
-      int32_t ignore_index;
-    } back{scale, c.ignore_index};
+    const hearth_cross_entropy_back_params back{scale, c.ignore_index};
     b_.NodeP(HEARTH_OP_CROSS_ENTROPY_BACK, {grad}, {li, ti}, back);
     b_.NodeP(HEARTH_OP_CROSS_ENTROPY_BACK, {lcopy}, {lcopy, ti}, back);  // in place
     ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
@@ -427,6 +424,21 @@ TEST_P(BackwardTest, CrossEntropyBackWithScaleOnlyMasksNegativeTargetsOnly) {
   Vec ref(V * T, 0.0);
   for (int64_t v = 0; v < V; ++v) ref[v] = std::exp(logits[v] - m) / s - (v == 0);
   EXPECT_TRUE(Near(g, ref, 1e-6, 1e-5));
+}
+
+TEST_P(BackwardTest, CrossEntropyWithoutParamsCountsTargetZero) {
+  // No params: no ignore_index, so target 0 is a class (not "ignore 0").
+  const int64_t V = 6, T = 2;
+  std::vector<float> logits = RandomF32(V * T, 6200);
+  std::vector<int32_t> tg = {0, -1};
+  int li = b_.Add(HEARTH_DTYPE_F32, {V, T}, logits.data());
+  int ti = b_.Add(HEARTH_DTYPE_I32, {T}, tg.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {T});
+  b_.NodeRaw(HEARTH_OP_CROSS_ENTROPY, {oi}, {li, ti}, nullptr, 0);
+  ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+  double m = *std::max_element(logits.begin(), logits.begin() + V), s = 0;
+  for (int64_t v = 0; v < V; ++v) s += std::exp(logits[v] - m);
+  EXPECT_TRUE(Near(b_.Read(oi), Vec{m + std::log(s) - logits[0], 0.0}, 1e-5, 1e-5));
 }
 
 TEST_P(BackwardTest, CrossEntropyRejectsTargetsPastTheVocabulary) {

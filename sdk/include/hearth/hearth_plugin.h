@@ -138,8 +138,8 @@ typedef struct hearth_tensor_desc {
  * rest as zero, and every field appended later means "as before" at 0.
  * Ops without params have params_size 0. */
 
-/** SCALE, SOFTMAX (scale applied before), LORA_MUL_MAT (base scale),
- *  CROSS_ENTROPY_BACK (dloss per token). @since 1.0 */
+/** SCALE, SOFTMAX (scale applied before), LORA_MUL_MAT (base scale).
+ *  @since 1.0 */
 typedef struct hearth_scale_params {
   float scale;
 } hearth_scale_params;
@@ -177,10 +177,19 @@ typedef struct hearth_adamw_params {
   float grad_scale;       /* gradients are multiplied by it first (clipping) */
 } hearth_adamw_params;
 
-/** CROSS_ENTROPY. @since 1.0 */
+/** CROSS_ENTROPY. Unlike other params, ignore_index applies only when the
+ *  node's params_size covers it (a target of 0 is a real token); without it
+ *  only targets < 0 are masked. @since 1.0 */
 typedef struct hearth_cross_entropy_params {
   int32_t ignore_index; /* targets equal to it (and any target < 0) add nothing */
 } hearth_cross_entropy_params;
+
+/** CROSS_ENTROPY_BACK: the gradient scale and, as for CROSS_ENTROPY, an
+ *  ignore_index that applies only when params_size covers it. @since 1.0 */
+typedef struct hearth_cross_entropy_back_params {
+  float scale;
+  int32_t ignore_index;
+} hearth_cross_entropy_back_params;
 
 /** Graph operations. Append-only. Shapes use ne[] order (innermost first).
  *  "rows" below means ne[1] (x ne[2] x ne[3] where stated). Inputs are listed
@@ -209,7 +218,7 @@ typedef enum hearth_op {
   /* Rotary embedding. in: x ([head_dim, n_head, T]), pos (I32 [T]),
      optional freq_factors ([n_rot/2]: angle i is divided by factor i).
      Angle of pair i at position p: p * freq_scale * theta_base^(-2i/n_rot).
-     hearth_rope_params. */
+     In place. hearth_rope_params. */
   HEARTH_OP_ROPE = 7,
   /* Causal attention over a KV cache, with the cache write fused in.
      in: q ([head_dim, n_head, T]), k ([head_dim, n_head_kv, T]),
@@ -258,7 +267,8 @@ typedef enum hearth_op {
   /* The transposed product: out[K, T] = w[K, M] . dy[M, T], i.e.
      out[k, t] = sum_m w[k, m] dy[m, t] with w indexed as MUL_MAT reads it
      (so out is d(loss)/dx of MUL_MAT). in: w (any dtype, dequantized on the
-     fly, never copied whole), dy ([M, T]). */
+     fly, never copied whole), dy ([M, T]). w may carry ne[2]/ne[3] > 1,
+     broadcast as in MUL_MAT. */
   HEARTH_OP_MUL_MAT_T = 14,
   /* Sum of outer products: out[N, P] = sum_t a[N, t] * b[P, t] (+ out when
      an accumulate input is given). in: a ([N, T]), b ([P, T]), optional acc
@@ -270,7 +280,8 @@ typedef enum hearth_op {
      optional w ([D]). hearth_rms_norm_params (same eps). */
   HEARTH_OP_RMS_NORM_BACK = 16,
   /* d/dx of ROPE: the inverse rotation of dy. in: dy, pos, optional
-     freq_factors, as ROPE's x, pos, freq_factors. hearth_rope_params. */
+     freq_factors, as ROPE's x, pos, freq_factors. In place.
+     hearth_rope_params. */
   HEARTH_OP_ROPE_BACK = 17,
   /* d/dq, d/dk, d/dv of ATTENTION run on an empty cache: the keys of query
      t are the batch's own k, v rows j with seq[j] == seq[t] and
@@ -278,6 +289,8 @@ typedef enum hearth_op {
      forward output), do ([head_dim_v, n_head, T]), lse (the forward's extra
      output), pos, optional seq. out: dq ([head_dim, n_head, T]); extra
      outputs dk ([head_dim, n_head_kv, T]), dv ([head_dim_v, n_head_kv, T]).
+     pos and seq must be >= 0 and each (seq, pos) pair may appear once (the
+     forward would have kept only the later token's k, v); else an error.
      hearth_attention_params (same as the forward). */
   HEARTH_OP_ATTENTION_BACK = 18,
   /* d/dgate, d/dup of SILU_MUL. in: gate, up, dy. out: dgate; extra output:
@@ -293,14 +306,16 @@ typedef enum hearth_op {
   HEARTH_OP_CROSS_ENTROPY = 21,
   /* d/dlogits of scale * sum_t CROSS_ENTROPY: out[:, t] = scale *
      (softmax(logits[:, t]) - onehot(target[t])), 0 where masked.
-     in: logits, targets. In place (out = logits). hearth_scale_params +
-     the ignore rule of CROSS_ENTROPY. */
+     in: logits, targets. In place (out = logits).
+     hearth_cross_entropy_back_params. */
   HEARTH_OP_CROSS_ENTROPY_BACK = 22,
   /* One AdamW step, in place: g = grad * grad_scale; m = b1 m + (1-b1) g;
      v = b2 v + (1-b2) g^2; p -= lr * (m / c1 / (sqrt(v / c2) + eps) +
-     weight_decay * p). in: p, grad, m, v (same shape). out: p (same view
-     as input p); extra outputs: m, v (same views as inputs m, v).
-     hearth_adamw_params. */
+     weight_decay * p). in: p, grad, m, v (same shape). out: p'; extra
+     outputs: m', v'. Each may be the same view as its input (in place, as
+     training does) or a separate tensor (the inputs then stay unchanged).
+     beta1 and beta2 in [0, 1), both corrections > 0, the rest finite; else
+     an error. hearth_adamw_params. */
   HEARTH_OP_ADAMW_STEP = 23,
   /* out[0] = sum of x^2 over every element (accumulated in double or
      better than float). in: x. out: [1]. For gradient clipping. */
