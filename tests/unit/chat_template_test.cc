@@ -73,6 +73,35 @@ TEST(ChatTemplate, ContentSpansCoverEachMessageAndNothingElse) {
   }
 }
 
+// Training takes each assistant turn's bounds from the renderer (one pass,
+// issue 17 class 2); they must be where rendering the conversation's
+// prefixes would put them.
+TEST(ChatTemplate, TurnSpansAreWherePrefixRenderingsEnd) {
+  const std::vector<Message> conversation = {{"system", "Be brief."}, {"user", "Hi"},
+                                             {"assistant", "Hello!"}, {"user", "Q <|im_end|>"},
+                                             {"model", "A"},          {"user", "Last"}};
+  for (const char* format : {"gemma", "chatml", "llama3", "llama2"}) {
+    std::vector<TurnSpan> turns;
+    auto text = Render(format, conversation, false, nullptr, &turns);
+    ASSERT_TRUE(text.ok()) << format << ": " << text.status();
+    ASSERT_EQ(turns.size(), conversation.size());
+    for (size_t i = 0; i < conversation.size(); ++i) {
+      if (!IsAssistantRole(conversation[i].role)) {
+        EXPECT_EQ(turns[i].open, 0u);
+        EXPECT_EQ(turns[i].close, 0u);
+        continue;
+      }
+      const std::vector<Message> before(conversation.begin(), conversation.begin() + i);
+      const std::vector<Message> through(conversation.begin(), conversation.begin() + i + 1);
+      auto prompt = Render(format, before, true);
+      auto turn = Render(format, through, false);
+      ASSERT_TRUE(prompt.ok() && turn.ok()) << format;
+      EXPECT_EQ(text->substr(0, turns[i].open), *prompt) << format << " message " << i;
+      EXPECT_EQ(text->substr(0, turns[i].close), *turn) << format << " message " << i;
+    }
+  }
+}
+
 TEST(ChatTemplate, BadInputIsNamed) {
   auto bad = Render("chatml", {{"user", "a"}, {"robot", "b"}}, true);
   ASSERT_FALSE(bad.ok());

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sdk/src/tokenizer/tokenizer.h"
 #include "sdk/src/train/dataset.h"
@@ -155,6 +156,66 @@ TEST_F(DatasetTest, Llama2AnswerKeepsTheSpaceGenerationWouldWrite) {
   ASSERT_LT(prompt->size(), ex.tokens.size());
   EXPECT_TRUE(std::equal(prompt->begin(), prompt->end(), ex.tokens.begin()));
   EXPECT_EQ(ex.trained[prompt->size()], 1);
+}
+
+// A JSONL line holding one conversation of `n` messages, user and assistant in turn.
+std::string LongConversation(size_t n) {
+  std::string line = "{\"messages\": [";
+  for (size_t i = 0; i < n; ++i) {
+    absl::StrAppend(&line, i ? ", " : "", "{\"role\": \"", i % 2 ? "assistant" : "user",
+                    "\", \"content\": \"turn ", i, " says hello\"}");
+  }
+  return line + "]}\n";
+}
+
+// Issue 17, class 2: each assistant turn used to render the conversation
+// before it, twice, so one line of 40,000 messages (1.5 MB) took 45 s to be
+// refused for length. Now the line is rendered once and encoded only as far
+// as the limit needs.
+TEST_F(DatasetTest, AHugeConversationIsRefusedOrTruncatedWithoutQuadraticWork) {
+  const std::string jsonl = LongConversation(40000);
+  for (const char* format : {"chatml", "llama2"}) {
+    const tok::Tokenizer& t = std::string(format) == "chatml" ? *chatml_ : *spm_;
+    auto start = std::chrono::steady_clock::now();
+    const std::string e = ErrorOf(jsonl, t, Options(format, 512));
+    EXPECT_NE(e.find("notes.jsonl:1: the example is at least "), std::string::npos) << e;
+    EXPECT_NE(e.find("more than the limit of 512"), std::string::npos) << e;
+    DatasetOptions o = Options(format, 512);
+    o.truncate = true;
+    auto d = Dataset::Parse(jsonl, "notes.jsonl", t, o);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->examples()[0].tokens.size(), 512u);
+    EXPECT_TRUE(d->examples()[0].truncated);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Linear work is well under a second here; the quadratic was ~45 s.
+    EXPECT_LT(seconds, 5.0) << format;
+  }
+}
+
+// Encoding only a prefix of a long example gives exactly the first ids and
+// trained flags of encoding it whole.
+TEST_F(DatasetTest, TruncatingALongConversationMatchesEncodingItWhole) {
+  const std::string jsonl = LongConversation(301);
+  for (const char* format : {"chatml", "llama2"}) {
+    const tok::Tokenizer& t = std::string(format) == "chatml" ? *chatml_ : *spm_;
+    auto whole = Dataset::Parse(jsonl, "notes.jsonl", t, Options(format, 1 << 20));
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    const Example& all = whole->examples()[0];
+    for (int64_t limit : {30, 64, 100, 500, 1000}) {
+      DatasetOptions o = Options(format, limit);
+      o.truncate = true;
+      auto cut = Dataset::Parse(jsonl, "notes.jsonl", t, o);
+      ASSERT_TRUE(cut.ok()) << cut.status();
+      const Example& ex = cut->examples()[0];
+      ASSERT_LT(static_cast<size_t>(limit), all.tokens.size());
+      ASSERT_EQ(ex.tokens.size(), static_cast<size_t>(limit)) << format;
+      EXPECT_TRUE(std::equal(ex.tokens.begin(), ex.tokens.end(), all.tokens.begin()))
+          << format << " " << limit;
+      EXPECT_TRUE(std::equal(ex.trained.begin(), ex.trained.end(), all.trained.begin()))
+          << format << " " << limit;
+    }
+  }
 }
 
 TEST_F(DatasetTest, TruncationCutsTheEndOrFailsNamingTheLine) {

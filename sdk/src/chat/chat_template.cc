@@ -2,13 +2,18 @@
 // the table that names them. Adding a format: one function and one row.
 #include "sdk/src/chat/chat_template.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace hearth::chat {
 namespace {
 
-// Where each message's content went in the output (see Render).
-using Spans = std::vector<ContentSpan>;
+// Where each message's content and turn went in the output (see Render).
+struct Spans {
+  std::vector<ContentSpan> content;
+  std::vector<TurnSpan> turn;
+};
 using Renderer = absl::StatusOr<std::string> (*)(const std::vector<Message>&, bool, Spans*);
 
 absl::StatusOr<std::string> CanonicalRole(const std::vector<Message>& m, size_t i) {
@@ -21,9 +26,9 @@ absl::StatusOr<std::string> CanonicalRole(const std::vector<Message>& m, size_t 
 
 // Appends message i's content to `out` and notes its span.
 void PutContent(const std::vector<Message>& m, size_t i, std::string* out, Spans* spans) {
-  (*spans)[i].begin = out->size();
+  spans->content[i].begin = out->size();
   out->append(m[i].content);
-  (*spans)[i].end = out->size();
+  spans->content[i].end = out->size();
 }
 
 // Gemma: user/model turns; no system role, so system messages are put in
@@ -48,6 +53,7 @@ absl::StatusOr<std::string> RenderGemma(const std::vector<Message>& m, bool gen,
           absl::StrCat("message ", i, ": gemma conversations start with a user turn"));
     }
     absl::StrAppend(&out, "<start_of_turn>", *role == "user" ? "user" : "model", "\n");
+    spans->turn[i].open = out.size();
     if (!seen_turn) {
       for (size_t s : system) {
         PutContent(m, s, &out, spans);
@@ -56,6 +62,7 @@ absl::StatusOr<std::string> RenderGemma(const std::vector<Message>& m, bool gen,
     }
     PutContent(m, i, &out, spans);
     out.append("<end_of_turn>\n");
+    spans->turn[i].close = out.size();
     seen_turn = true;
   }
   if (gen) absl::StrAppend(&out, "<start_of_turn>model\n");
@@ -68,8 +75,10 @@ absl::StatusOr<std::string> RenderChatml(const std::vector<Message>& m, bool gen
     auto role = CanonicalRole(m, i);
     if (!role.ok()) return role.status();
     absl::StrAppend(&out, "<|im_start|>", *role, "\n");
+    spans->turn[i].open = out.size();
     PutContent(m, i, &out, spans);
     out.append("<|im_end|>\n");
+    spans->turn[i].close = out.size();
   }
   if (gen) absl::StrAppend(&out, "<|im_start|>assistant\n");
   return out;
@@ -81,8 +90,10 @@ absl::StatusOr<std::string> RenderLlama3(const std::vector<Message>& m, bool gen
     auto role = CanonicalRole(m, i);
     if (!role.ok()) return role.status();
     absl::StrAppend(&out, "<|start_header_id|>", *role, "<|end_header_id|>\n\n");
+    spans->turn[i].open = out.size();
     PutContent(m, i, &out, spans);
     out.append("<|eot_id|>");
+    spans->turn[i].close = out.size();
   }
   if (gen) absl::StrAppend(&out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
   return out;
@@ -116,9 +127,11 @@ absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen
         return absl::InvalidArgumentError(
             absl::StrCat("message ", i, ": an assistant turn must follow a user turn"));
       }
+      spans->turn[i].open = out.size();  // [/INST] opened the turn; the model writes the space
       out.append(" ");
       PutContent(m, i, &out, spans);
       out.append(" </s>");
+      spans->turn[i].close = out.size();
       open = false;
     }
   }
@@ -159,17 +172,25 @@ absl::StatusOr<std::string> DetectFormat(const std::string& source, const std::s
       ")"));
 }
 
-absl::StatusOr<std::string> Render(const std::string& format,
-                                   const std::vector<Message>& messages,
+absl::StatusOr<std::string> Render(const std::string& format, const std::vector<Message>& messages,
                                    bool add_generation_prompt,
-                                   std::vector<ContentSpan>* content_spans) {
+                                   std::vector<ContentSpan>* content_spans,
+                                   std::vector<TurnSpan>* turn_spans) {
   if (messages.empty()) return absl::InvalidArgumentError("no messages to format");
   for (const Format& f : kFormats) {
     if (format != f.name) continue;
-    Spans local;
-    Spans* spans = content_spans != nullptr ? content_spans : &local;
-    spans->assign(messages.size(), ContentSpan{});
-    return f.render(messages, add_generation_prompt, spans);
+    Spans spans;
+    spans.content.assign(messages.size(), ContentSpan{});
+    spans.turn.assign(messages.size(), TurnSpan{});
+    auto text = f.render(messages, add_generation_prompt, &spans);
+    if (text.ok()) {
+      for (size_t i = 0; i < messages.size(); ++i) {
+        if (!IsAssistantRole(messages[i].role)) spans.turn[i] = TurnSpan{};
+      }
+      if (content_spans != nullptr) *content_spans = std::move(spans.content);
+      if (turn_spans != nullptr) *turn_spans = std::move(spans.turn);
+    }
+    return text;
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown chat format '", format, "'"));
 }

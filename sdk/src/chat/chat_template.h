@@ -31,17 +31,31 @@ struct ContentSpan {
   size_t begin = 0, end = 0;
 };
 
+// Where an assistant message's turn lies in the rendered text, as training
+// needs it: `open` is where the model's own writing starts (text[0, open) is
+// what Render gives for the messages before it with add_generation_prompt),
+// `close` where its turn ends, closing markup included (text[0, close) is
+// what Render gives for the messages up to it without). Reported by the
+// renderer in the one pass, so a conversation of N turns costs O(N), not
+// the O(N^2) of rendering every prefix.
+struct TurnSpan {
+  size_t open = 0, close = 0;
+};
+
 // Renders `messages` (without BOS: the tokenizer adds it) and, when
 // `add_generation_prompt`, the opening of the assistant's turn. Unknown
 // roles, an empty list, or a format's own rules (e.g. Gemma: no assistant
-// turn first) are INVALID_ARGUMENT naming the message index.
+// turn first) are INVALID_ARGUMENT naming the message index. Linear in the
+// size of the output.
 // `content_spans`, when given, gets one span per message: everything outside
 // them is the format's markup, which is what may be parsed as control
 // tokens (content never is: see tok::TextLayout).
-absl::StatusOr<std::string> Render(const std::string& format,
-                                   const std::vector<Message>& messages,
+// `turn_spans`, when given, gets one span per message, set for assistant
+// messages ({0, 0} for the others).
+absl::StatusOr<std::string> Render(const std::string& format, const std::vector<Message>& messages,
                                    bool add_generation_prompt,
-                                   std::vector<ContentSpan>* content_spans = nullptr);
+                                   std::vector<ContentSpan>* content_spans = nullptr,
+                                   std::vector<TurnSpan>* turn_spans = nullptr);
 
 }  // namespace hearth::chat
 

@@ -9,6 +9,7 @@
 #include "sdk/src/train/dataset.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -105,17 +106,18 @@ absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages
     return error(absl::StrCat("a 'messages' record needs the model's chat format: ",
                               options.no_chat_format_reason));
   }
-  auto fail = [&](const absl::Status& s) { return error(std::string(s.message())); };
   Layout out;
   std::vector<chat::ContentSpan> spans;
-  auto full = chat::Render(options.chat_format, messages, false, &spans);
-  if (!full.ok()) return fail(full.status());
+  std::vector<chat::TurnSpan> turns;
+  auto full = chat::Render(options.chat_format, messages, false, &spans, &turns);
+  if (!full.ok()) return error(std::string(full.status().message()));
   out.text = std::move(*full);
   out.tok = chat::MarkupLayout(out.text.size(), std::move(spans));
 
   // An assistant turn trains on what the model would write after the prompt
   // that precedes it: from the end of that prompt (with the assistant's
-  // opening) to the end of the turn, its closing marker included.
+  // opening) to the end of the turn, its closing marker included. The
+  // renderer reports both, so the conversation is rendered once.
   for (size_t i = 0; i < messages.size(); ++i) {
     if (!chat::IsAssistantRole(messages[i].role)) continue;
     if (i == 0) {
@@ -123,23 +125,17 @@ absl::StatusOr<Layout> LayoutMessages(const std::vector<chat::Message>& messages
           "messages[0] is the assistant's: a conversation to train on starts with a "
           "user (or system) message");
     }
-    const std::vector<chat::Message> before(messages.begin(), messages.begin() + i);
-    const std::vector<chat::Message> through(messages.begin(), messages.begin() + i + 1);
-    auto prompt = chat::Render(options.chat_format, before, true);
-    if (!prompt.ok()) return fail(prompt.status());
-    auto turn = chat::Render(options.chat_format, through, false);
-    if (!turn.ok()) return fail(turn.status());
-    if (turn->compare(0, prompt->size(), *prompt) != 0 ||
-        out.text.compare(0, turn->size(), *turn) != 0) {
+    const chat::TurnSpan& turn = turns[i];
+    if (turn.open > turn.close || turn.close > out.text.size()) {
       return error(absl::StrCat("messages[", i, "]: the '", options.chat_format,
                                 "' format does not render this turn as a continuation of the "
                                 "ones before it, so hearth cannot tell what to train"));
     }
-    const size_t end = TrimTrailingSpace(*turn, prompt->size(), turn->size());
-    if (!out.trained.empty() && prompt->size() < out.trained.back().second) {
+    const size_t end = TrimTrailingSpace(out.text, turn.open, turn.close);
+    if (!out.trained.empty() && turn.open < out.trained.back().second) {
       return error(absl::StrCat("messages[", i, "]: this turn overlaps the previous one"));
     }
-    out.trained.emplace_back(prompt->size(), end);
+    out.trained.emplace_back(turn.open, end);
   }
   if (out.trained.empty()) {
     return error("'messages' has no assistant message: nothing to train on");
@@ -190,22 +186,78 @@ absl::StatusOr<Layout> LayoutRecord(const Json& record, const DatasetOptions& op
   return LayoutMessages(list, options, error);
 }
 
-absl::StatusOr<Example> Tokenize(Layout layout, const tok::Tokenizer& tok,
-                                 const RecordError& error) {
-  for (const Region& r : layout.trained) {
-    layout.tok.cuts.push_back(r.first);
-    layout.tok.cuts.push_back(r.second);
-  }
-  std::vector<size_t> ids_at_cut;
-  auto ids = tok.EncodeLayout(layout.text, /*add_special=*/true, layout.tok, &ids_at_cut);
-  if (!ids.ok()) return error(std::string(ids.status().message()));
+// What Tokenize gives: the whole example's ids, or, for one over the limit,
+// the ids of a prefix of its text that already holds more than the limit.
+struct Encoded {
   Example ex;
-  ex.tokens = std::move(*ids);
-  ex.trained.assign(ex.tokens.size(), 0);
-  for (size_t k = 0; k < layout.trained.size(); ++k) {
-    std::fill(ex.trained.begin() + static_cast<std::ptrdiff_t>(ids_at_cut[2 * k]),
-              ex.trained.begin() + static_cast<std::ptrdiff_t>(ids_at_cut[2 * k + 1]), 1);
+  bool whole = true;
+  size_t bytes_encoded = 0, text_bytes = 0;
+};
+
+// Marks the ids of each trained region; a region whose cut is past the ids
+// (a prefix was encoded) runs to the end.
+void MarkTrained(const std::vector<Region>& trained, const std::vector<size_t>& ids_at_cut,
+                 Example* ex) {
+  ex->trained.assign(ex->tokens.size(), 0);
+  auto at = [&](size_t cut) {
+    return std::min(cut < ids_at_cut.size() ? ids_at_cut[cut] : ex->tokens.size(),
+                    ex->tokens.size());
+  };
+  for (size_t k = 0; k < trained.size(); ++k) {
+    std::fill(ex->trained.begin() + static_cast<std::ptrdiff_t>(at(2 * k)),
+              ex->trained.begin() + static_cast<std::ptrdiff_t>(at(2 * k + 1)), 1);
   }
+}
+
+// The ids of the text up to a cut are the first ids of the whole text: no id
+// spans a cut, and nothing after one changes how the text before it encodes
+// (see tok::TextLayout). So a record far over the limit (40,000 chat
+// messages took 45 s; issue 17) is found, and truncated, by encoding
+// prefixes ending at cuts, each at least twice the last, until one has more
+// ids than the limit: the work is linear in what the limit keeps, not in the
+// record. An example within the limit is encoded once, whole.
+absl::StatusOr<Encoded> Tokenize(Layout layout, const tok::Tokenizer& tok, int64_t max_tokens,
+                                 const RecordError& error) {
+  std::vector<size_t>& cuts = layout.tok.cuts;
+  for (const Region& r : layout.trained) {
+    cuts.push_back(r.first);
+    cuts.push_back(r.second);
+  }
+  const std::string_view text = layout.text;
+  const size_t limit = static_cast<size_t>(max_tokens);
+  Encoded out;
+  out.text_bytes = text.size();
+  std::vector<size_t> ids_at_cut;
+  // A generous first guess of the bytes `limit` ids cover.
+  size_t budget = limit > text.size() / 8 ? text.size() : 8 * (limit + 2);
+  for (;;) {
+    const auto next = std::lower_bound(cuts.begin(), cuts.end(), budget);
+    if (next == cuts.end() || *next >= text.size()) break;
+    const size_t end = *next;
+    tok::TextLayout prefix;
+    prefix.cuts.assign(cuts.begin(), next + 1);
+    for (const auto& [first, second] : layout.tok.special) {
+      if (first < end) prefix.special.emplace_back(first, std::min(second, end));
+    }
+    auto ids = tok.EncodeLayout(text.substr(0, end), /*add_special=*/true, prefix, &ids_at_cut);
+    if (!ids.ok()) return error(std::string(ids.status().message()));
+    if (tok.vocab().add_eos && !ids->empty()) ids->pop_back();  // the whole text's comes last
+    if (ids->size() > limit) {
+      out.ex.tokens = std::move(*ids);
+      MarkTrained(layout.trained, ids_at_cut, &out.ex);
+      out.ex.trained[0] = 0;
+      out.whole = false;
+      out.bytes_encoded = end;
+      return out;
+    }
+    budget = 2 * end;
+  }
+
+  auto ids = tok.EncodeLayout(text, /*add_special=*/true, layout.tok, &ids_at_cut);
+  if (!ids.ok()) return error(std::string(ids.status().message()));
+  Example& ex = out.ex;
+  ex.tokens = std::move(*ids);
+  MarkTrained(layout.trained, ids_at_cut, &ex);
   const int32_t eos = tok.vocab().eos;
   if (layout.append_eos && eos >= 0) {
     if (ex.tokens.empty() || ex.tokens.back() != eos) {
@@ -216,7 +268,8 @@ absl::StatusOr<Example> Tokenize(Layout layout, const tok::Tokenizer& tok,
     }
   }
   if (!ex.trained.empty()) ex.trained[0] = 0;
-  return ex;
+  out.bytes_encoded = text.size();
+  return out;
 }
 
 int64_t CountTrained(const Example& ex) {
@@ -253,14 +306,22 @@ absl::StatusOr<Dataset> Dataset::Parse(std::string_view jsonl, std::string_view 
     if (!record.ok()) return record.status();
     RecordKind kind = RecordKind::kText;
     HEARTH_ASSIGN_OR_RETURN(Layout layout, LayoutRecord(*record, options, error, &kind));
-    HEARTH_ASSIGN_OR_RETURN(Example ex, Tokenize(std::move(layout), tok, error));
+    HEARTH_ASSIGN_OR_RETURN(Encoded encoded,
+                            Tokenize(std::move(layout), tok, options.max_tokens, error));
+    Example& ex = encoded.ex;
     ex.line = line;
     ex.kind = kind;
     const int64_t n = static_cast<int64_t>(ex.tokens.size());
     if (n > options.max_tokens) {
       if (!options.truncate) {
-        return error(absl::StrCat("the example is ", n, " tokens, more than the limit of ",
-                                  options.max_tokens, "; shorten it, raise the limit or truncate"));
+        return error(absl::StrCat(
+            "the example is ",
+            encoded.whole
+                ? absl::StrCat(n, " tokens")
+                : absl::StrCat("at least ", n, " tokens (in its first ", encoded.bytes_encoded,
+                               " of ", encoded.text_bytes, " bytes)"),
+            ", more than the limit of ", options.max_tokens,
+            "; shorten it, raise the limit or truncate"));
       }
       ex.tokens.resize(static_cast<size_t>(options.max_tokens));
       ex.trained.resize(static_cast<size_t>(options.max_tokens));
