@@ -47,9 +47,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   const std::string source(reinterpret_cast<const char*>(data), size);
+  // One vocabulary with every format's markup as control tokens, one with
+  // ChatML's only.
+  static const hearth::tok::VocabData* const kVocabs = [] {
+    auto* v = new hearth::tok::VocabData[2];
+    v[0].tokens = {"<s>",          "</s>",       "<start_of_turn>",     "<end_of_turn>",
+                   "<|im_start|>", "<|im_end|>", "<|start_header_id|>", "<|end_header_id|>",
+                   "<|eot_id|>"};
+    v[1].tokens = {"<|im_start|>", "<|im_end|>", "<start_of_turn>"};
+    for (int i = 0; i < 2; ++i) v[i].token_types.assign(v[i].tokens.size(), 3);
+    v[1].token_types[2] = 1;  // present, but a normal token
+    return v;
+  }();
   for (const char* arch : {"", "llama", "qwen2", "gemma3", "unknown"}) {
-    auto fmt = hearth::chat::DetectFormat(source, arch);
-    if (fmt.ok()) (void)hearth::chat::Render(*fmt, messages, gen);
+    for (int v = 0; v < 2; ++v) {
+      auto fmt = hearth::chat::DetectFormat(source, arch, kVocabs[v]);
+      if (fmt.ok()) (void)hearth::chat::Render(*fmt, messages, gen);
+    }
   }
   return 0;
 }

@@ -6,11 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
-#include "hearth/hearth.h"
 #include "capi_test_util.h"
+#include "hearth/hearth.h"
 
 namespace {
 
@@ -127,6 +131,68 @@ TEST_F(CapiChat, GenerateChatRepliesAsGenerateOnTheFormattedText) {
   EXPECT_LT(r2.n_prompt_tokens, ChatIds(m, 1).size());
   hearth_session_free(a);
   hearth_session_free(b);
+}
+
+// A copy of the tiny Qwen2 model whose chat template has `old` replaced by
+// `replacement` (padded with spaces to the same length, so every offset in
+// the file stays right), written to a temporary file; its path.
+std::string QwenWithTemplatePatched(const std::string& old, std::string replacement) {
+  std::ifstream in(kQwen, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = bytes.find(old);
+  EXPECT_NE(at, std::string::npos);
+  EXPECT_LE(replacement.size(), old.size());
+  if (at == std::string::npos || replacement.size() > old.size()) return "";
+  replacement.resize(old.size(), ' ');
+  bytes.replace(at, old.size(), replacement);
+  const std::string path = ::testing::TempDir() + "qwen-patched-" +
+                           std::to_string(std::hash<std::string>()(replacement)) + ".gguf";
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+// The model's rendering of one user message with the generation prompt, or
+// the error; the model at `path` is loaded and freed.
+std::string FormatWith(hearth_runtime* rt, const std::string& path, Error* err) {
+  hearth_model* model = nullptr;
+  err->e = hearth_model_load(rt, path.c_str(), nullptr, &model);
+  if (err->e != nullptr) return "";
+  const hearth_chat_message m[] = {{"user", "Hi"}};
+  std::string text(256, '\0');
+  size_t len = 0;
+  err->e = hearth_chat_format(model, m, 1, 1, text.data(), text.size(), &len);
+  hearth_model_free(model);
+  text.resize(err->e ? 0 : len);
+  return text;
+}
+
+// Issue 17, class 4: the chat format was guessed from text anywhere in the
+// template, so a ChatML template whose Jinja comment mentioned
+// <start_of_turn> was rendered as Gemma markup this vocabulary lacks.
+TEST_F(CapiChat, AJinjaCommentDoesNotChooseTheFormat) {
+  const std::string gen_prompt =
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  const std::string path =
+      QwenWithTemplatePatched(gen_prompt, "{# unlike Gemma's <start_of_turn> #}");
+  Error err;
+  const std::string text = FormatWith(rt_, path, &err);
+  EXPECT_EQ(err.e, nullptr) << err.message();
+  EXPECT_EQ(text, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  std::remove(path.c_str());
+}
+
+TEST_F(CapiChat, AFormatTheVocabularyCannotEncodeIsRefusedNamingTheToken) {
+  const std::string whole =
+      "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
+      "message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ "
+      "'<|im_start|>assistant\\n' }}{% endif %}";
+  const std::string path = QwenWithTemplatePatched(whole, "{{ '<start_of_turn>' + role }}");
+  Error err;
+  const std::string text = FormatWith(rt_, path, &err);
+  EXPECT_EQ(hearth_error_code(err.e), HEARTH_NOT_FOUND) << text;
+  EXPECT_NE(err.message().find("'<start_of_turn>' is not in the vocabulary"), std::string::npos)
+      << err.message();
+  std::remove(path.c_str());
 }
 
 TEST_F(CapiChat, BadArgumentsAreErrors) {

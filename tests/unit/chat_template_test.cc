@@ -4,18 +4,104 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sdk/src/format/gguf.h"
+#include "sdk/src/tokenizer/tokenizer.h"
+
 namespace hearth::chat {
 namespace {
 
+// A vocabulary of `tokens`, each of type `type`.
+tok::VocabData Vocab(std::vector<std::string> tokens, int32_t type = tok::kControl) {
+  tok::VocabData v;
+  v.token_types.assign(tokens.size(), type);
+  v.tokens = std::move(tokens);
+  return v;
+}
+
+// The vocabulary of a fixture model in tests/data/models.
+tok::VocabData FixtureVocab(const std::string& model) {
+  auto file = gguf::File::Open(std::string(HEARTH_TEST_DATA) + "/models/" + model);
+  EXPECT_TRUE(file.ok()) << file.status();
+  if (!file.ok()) return {};
+  auto vocab = tok::LoadVocab(**file);
+  EXPECT_TRUE(vocab.ok()) << vocab.status();
+  return vocab.ok() ? *std::move(vocab) : tok::VocabData{};
+}
+
 TEST(ChatTemplate, DetectsFromTemplateThenArchitecture) {
-  EXPECT_EQ(*DetectFormat("{% ... '<start_of_turn>' ... %}", "llama"), "gemma");
-  EXPECT_EQ(*DetectFormat("{{ '<|im_start|>' + role }}", "llama"), "chatml");
-  EXPECT_EQ(*DetectFormat("<|start_header_id|>", "llama"), "llama3");
-  EXPECT_EQ(*DetectFormat("", "gemma3"), "gemma");
-  EXPECT_EQ(*DetectFormat("", "qwen2"), "chatml");
-  auto none = DetectFormat("", "mystery");
+  const tok::VocabData all =
+      Vocab({"<s>", "</s>", "<start_of_turn>", "<end_of_turn>", "<|im_start|>", "<|im_end|>",
+             "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"});
+  EXPECT_EQ(*DetectFormat("{% ... '<start_of_turn>' ... %}", "llama", all), "gemma");
+  EXPECT_EQ(*DetectFormat("{{ '<|im_start|>' + role }}", "llama", all), "chatml");
+  EXPECT_EQ(*DetectFormat("<|start_header_id|>", "llama", all), "llama3");
+  EXPECT_EQ(*DetectFormat("", "gemma3", all), "gemma");
+  EXPECT_EQ(*DetectFormat("", "qwen2", all), "chatml");
+  EXPECT_EQ(*DetectFormat("", "llama", all), "llama2");
+  auto none = DetectFormat("", "mystery", all);
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(std::string(none.status().message()).find("mystery"), std::string::npos);
+}
+
+// Issue 17, class 4: a ChatML (Qwen2) template whose Jinja comment mentions
+// <start_of_turn> was rendered as Gemma markup the vocabulary lacks.
+TEST(ChatTemplate, CommentsAndStringsDoNotChooseTheFormat) {
+  const tok::VocabData qwen = FixtureVocab("tiny-qwen2-f32.gguf");
+  const std::string chatml =
+      "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
+      "message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ "
+      "'<|im_start|>assistant\\n' }}{% endif %}";
+  EXPECT_EQ(*DetectFormat(chatml, "qwen2", qwen), "chatml");
+  EXPECT_EQ(*DetectFormat("{# unlike Gemma's <start_of_turn>user ... <end_of_turn> #}" + chatml,
+                          "qwen2", qwen),
+            "chatml");
+  // A comment left open runs to the end of the template.
+  EXPECT_EQ(*DetectFormat(chatml + "{# <start_of_turn>", "qwen2", qwen), "chatml");
+  // A string the template tests but never writes: the vocabulary outvotes it.
+  EXPECT_EQ(*DetectFormat("{% if '<start_of_turn>' in messages[0]['content'] %}"
+                          "{{ raise_exception('no Gemma markup') }}{% endif %}" +
+                              chatml,
+                          "qwen2", qwen),
+            "chatml");
+  // Markers only inside a comment: the template names no format, the
+  // architecture does.
+  EXPECT_EQ(*DetectFormat("{# <start_of_turn> #}{{ messages }}", "qwen2", qwen), "chatml");
+}
+
+TEST(ChatTemplate, AFormatWhoseMarkupIsNotControlTokensIsRefusedNamingTheToken) {
+  const tok::VocabData qwen = FixtureVocab("tiny-qwen2-f32.gguf");
+  auto gemma = DetectFormat("{{ '<start_of_turn>' + role }}", "qwen2", qwen);
+  ASSERT_EQ(gemma.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(gemma.status().message().find(
+                "tokenizer.chat_template writes <start_of_turn> (the 'gemma' format), but "
+                "'<start_of_turn>' is not in the vocabulary"),
+            std::string::npos)
+      << gemma.status();
+  // The architecture's format is checked the same way.
+  auto arch = DetectFormat("", "gemma3", qwen);
+  ASSERT_FALSE(arch.ok());
+  EXPECT_NE(arch.status().message().find("architecture 'gemma3' uses the 'gemma' format, but "
+                                         "'<start_of_turn>' is not in the vocabulary"),
+            std::string::npos)
+      << arch.status();
+  // Present but not as a control token: it would encode as plain text in the markup.
+  tok::VocabData normal = Vocab({"<|im_start|>", "<|im_end|>"});
+  normal.token_types[1] = tok::kNormal;
+  auto chatml = DetectFormat("<|im_start|>", "qwen2", normal);
+  ASSERT_FALSE(chatml.ok());
+  EXPECT_NE(chatml.status().message().find(
+                "'<|im_end|>' (id 1) is a normal token of the vocabulary, not a control token"),
+            std::string::npos)
+      << chatml.status();
+  // Llama 2: <s> and </s> are the markup's control tokens ([INST] is text).
+  const tok::VocabData llama = FixtureVocab("tiny-llama-f32.gguf");
+  EXPECT_EQ(*DetectFormat("", "llama", llama), "llama2");
+  EXPECT_EQ(*DetectFormat("[INST]", "qwen2", llama), "llama2");
+  EXPECT_FALSE(DetectFormat("", "qwen2", llama).ok());
 }
 
 TEST(ChatTemplate, GemmaTurnsAndSystemPrompt) {

@@ -31,7 +31,7 @@ hearth_error* ReadMessages(const char* func, const hearth_chat_message* messages
 
 absl::StatusOr<std::string> ModelChatFormat(const Model& m) {
   const std::string* source = m.Meta("tokenizer.chat_template");
-  return chat::DetectFormat(source ? *source : "", m.config().arch);
+  return chat::DetectFormat(source ? *source : "", m.config().arch, m.tokenizer().vocab());
 }
 
 hearth_error* EncodeChat(const char* func, const Model& model, const hearth_chat_message* messages,

@@ -2,9 +2,11 @@
 // the table that names them. Adding a format: one function and one row.
 #include "sdk/src/chat/chat_template.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace hearth::chat {
 namespace {
@@ -141,35 +143,100 @@ absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen
 
 struct Format {
   const char* name;
-  const char* marker;     // text of tokenizer.chat_template that identifies it
-  const char* arch;       // architecture that uses it when the file has no template
+  const char* marker;  // text of tokenizer.chat_template that identifies it
+  const char* arch;    // architecture that uses it when the file has no template
   Renderer render;
+  // What the markup writes that must be a control token of the vocabulary,
+  // so that it encodes as one id (Llama 2's [INST] is plain text there).
+  const char* control[3];
 };
 
 constexpr Format kFormats[] = {
-    {"gemma", "<start_of_turn>", "gemma3", RenderGemma},
-    {"chatml", "<|im_start|>", "qwen2", RenderChatml},
-    {"llama3", "<|start_header_id|>", "", RenderLlama3},
-    {"llama2", "[INST]", "llama", RenderLlama2},
+    {"gemma", "<start_of_turn>", "gemma3", RenderGemma, {"<start_of_turn>", "<end_of_turn>"}},
+    {"chatml", "<|im_start|>", "qwen2", RenderChatml, {"<|im_start|>", "<|im_end|>"}},
+    {"llama3",
+     "<|start_header_id|>",
+     "",
+     RenderLlama3,
+     {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}},
+    {"llama2", "[INST]", "llama", RenderLlama2, {"<s>", "</s>"}},
 };
+
+// The template without its Jinja comments ({# ... #}, one left open runs to
+// the end): nothing there is ever written, so a marker named in one says
+// nothing about the format.
+std::string WithoutComments(const std::string& source) {
+  std::string out;
+  size_t at = 0;
+  while (at < source.size()) {
+    const size_t open = source.find("{#", at);
+    out.append(source, at, open == std::string::npos ? std::string::npos : open - at);
+    if (open == std::string::npos) break;
+    const size_t close = source.find("#}", open + 2);
+    at = close == std::string::npos ? source.size() : close + 2;
+  }
+  return out;
+}
+
+// "" if every markup token of `f` is a control token of `vocab`, else why not.
+std::string MissingControlToken(const Format& f, const tok::VocabData& vocab) {
+  for (const char* text : f.control) {
+    if (text == nullptr) break;
+    const auto it = std::find(vocab.tokens.begin(), vocab.tokens.end(), text);
+    if (it == vocab.tokens.end()) {
+      return absl::StrCat("'", text, "' is not in the vocabulary");
+    }
+    const size_t id = static_cast<size_t>(it - vocab.tokens.begin());
+    const int32_t type = id < vocab.token_types.size() ? vocab.token_types[id] : tok::kNormal;
+    if (type != tok::kControl) {
+      return absl::StrCat("'", text, "' (id ", id, ") is a ",
+                          type == tok::kUserDefined ? "user-defined"
+                          : type == tok::kUnknown   ? "unknown"
+                          : type == tok::kUnused    ? "unused"
+                          : type == tok::kByte      ? "byte"
+                                                    : "normal",
+                          " token of the vocabulary, not a control token");
+    }
+  }
+  return "";
+}
 
 }  // namespace
 
 bool IsAssistantRole(const std::string& role) { return role == "assistant" || role == "model"; }
 
-absl::StatusOr<std::string> DetectFormat(const std::string& source, const std::string& arch) {
-  if (!source.empty()) {
+absl::StatusOr<std::string> DetectFormat(const std::string& source, const std::string& arch,
+                                         const tok::VocabData& vocab) {
+  const std::string written = WithoutComments(source);
+  std::vector<const Format*> candidates;
+  for (const Format& f : kFormats) {
+    if (written.find(f.marker) != std::string::npos) candidates.push_back(&f);
+  }
+  const bool from_template = !candidates.empty();
+  if (!from_template) {
     for (const Format& f : kFormats) {
-      if (source.find(f.marker) != std::string::npos) return std::string(f.name);
+      if (arch == f.arch) candidates.push_back(&f);
     }
   }
-  for (const Format& f : kFormats) {
-    if (arch == f.arch) return std::string(f.name);
+  if (candidates.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no known chat format for this model (architecture '", arch, "'",
+        source.empty() ? ", no tokenizer.chat_template" : ", unrecognized tokenizer.chat_template",
+        ")"));
   }
-  return absl::NotFoundError(absl::StrCat(
-      "no known chat format for this model (architecture '", arch, "'",
-      source.empty() ? ", no tokenizer.chat_template" : ", unrecognized tokenizer.chat_template",
-      ")"));
+  std::vector<std::string> why;
+  for (const Format* f : candidates) {
+    std::string missing = MissingControlToken(*f, vocab);
+    if (missing.empty()) return std::string(f->name);
+    why.push_back(absl::StrCat(
+        from_template ? absl::StrCat("tokenizer.chat_template writes ", f->marker, " (the '",
+                                     f->name, "' format)")
+                      : absl::StrCat("architecture '", arch, "' uses the '", f->name, "' format"),
+        ", but ", missing));
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no chat format fits this model: ", absl::StrJoin(why, "; "),
+                   " (its markup would be encoded as plain text)"));
 }
 
 absl::StatusOr<std::string> Render(const std::string& format, const std::vector<Message>& messages,

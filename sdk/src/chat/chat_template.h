@@ -1,7 +1,8 @@
 // chat_template.h — turns a list of chat messages into the prompt text a
 // model was trained on. Formats register by name; which one a model uses is
-// detected from its `tokenizer.chat_template` (by the markers it contains)
-// or, failing that, from its architecture.
+// detected from its `tokenizer.chat_template` (by the markers it contains,
+// outside Jinja comments) or, failing that, from its architecture, and must
+// fit its vocabulary (its markers are control tokens there).
 #ifndef HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
 #define HEARTH_SDK_SRC_CHAT_CHAT_TEMPLATE_H_
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sdk/src/tokenizer/tokenizer.h"
 
 namespace hearth::chat {
 
@@ -22,9 +24,18 @@ struct Message {
 bool IsAssistantRole(const std::string& role);
 
 // The name of the format for a model ("gemma", "chatml", "llama3",
-// "llama2"), or NOT_FOUND naming the architecture.
+// "llama2"). Candidates are the formats whose marker (e.g. <start_of_turn>)
+// the template names outside its {# comments #}, in table order, else the
+// architecture's; the first whose markup tokens (<start_of_turn> and
+// <end_of_turn>, <|im_start|> and <|im_end|>, …) are all control tokens of
+// `vocab` is chosen. A marker named only in a string the template never
+// writes (an error message, a test) is thus outvoted by the vocabulary.
+// Otherwise NOT_FOUND, naming the architecture or the token that is missing
+// (rendering the format anyway would encode its markers as plain text, and a
+// model trained on that learns to print "<end_of_turn>" and never stop).
 absl::StatusOr<std::string> DetectFormat(const std::string& chat_template_source,
-                                         const std::string& architecture);
+                                         const std::string& architecture,
+                                         const tok::VocabData& vocab);
 
 // Where a message's content lies in the rendered text: [begin, end).
 struct ContentSpan {
