@@ -190,6 +190,13 @@ std::vector<int> Graph::AddNode(hearth_op op, std::initializer_list<OutputSpec> 
     meta_[t].def = node_index;
     outs.push_back(t);
   }
+  AddNodeWith(op, outs, inputs, params, size);
+  return outs;
+}
+
+void Graph::AddNodeWith(hearth_op op, const std::vector<int>& outs,
+                        std::initializer_list<int> inputs, const void* params, size_t size) {
+  const int node_index = static_cast<int>(nodes_.size());
   hearth_node n;
   std::memset(&n, 0, sizeof(n));
   n.op = op;
@@ -200,18 +207,17 @@ std::vector<int> Graph::AddNode(hearth_op op, std::initializer_list<OutputSpec> 
   for (int in : inputs) {
     node_inputs_.push_back(in);
     if (in >= 0) meta_[Root(in)].last_use = node_index;
-    }
-    for (size_t i = 1; i < outs.size(); ++i) node_inputs_.push_back(outs[i]);
-    if (size > 0) {
-      n.params_offset = params_bytes_;
-      n.params_size = static_cast<uint32_t>(size);
-      const size_t words = (size + 7) / 8;
-      params_.resize(params_.size() + words, 0);
-      std::memcpy(reinterpret_cast<uint8_t*>(params_.data()) + params_bytes_, params, size);
-      params_bytes_ += static_cast<uint32_t>(words * 8);
-    }
+  }
+  for (size_t i = 1; i < outs.size(); ++i) node_inputs_.push_back(outs[i]);
+  if (size > 0) {
+    n.params_offset = params_bytes_;
+    n.params_size = static_cast<uint32_t>(size);
+    const size_t words = (size + 7) / 8;
+    params_.resize(params_.size() + words, 0);
+    std::memcpy(reinterpret_cast<uint8_t*>(params_.data()) + params_bytes_, params, size);
+    params_bytes_ += static_cast<uint32_t>(words * 8);
+  }
   nodes_.push_back(n);
-  return outs;
 }
 
 int Graph::Reshape(int base, const Shape& shape) {

@@ -77,6 +77,17 @@ class Graph {
                              std::initializer_list<int> inputs) {
     return AddNode(op, outputs, inputs, nullptr, 0);
   }
+  // A node that writes existing tensors (external buffers, or views of
+  // them) instead of new planned ones: training updates gradients,
+  // parameters and optimizer state in place (OUTER's acc, ADAMW_STEP).
+  void OpInto(hearth_op op, std::initializer_list<int> outputs, std::initializer_list<int> inputs) {
+    AddNodeWith(op, outputs, inputs, nullptr, 0);
+  }
+  template <typename P>
+  void OpInto(hearth_op op, std::initializer_list<int> outputs, std::initializer_list<int> inputs,
+              const P& params) {
+    AddNodeWith(op, outputs, inputs, &params, sizeof(P));
+  }
   // A contiguous reshape of `base` (same element count).
   int Reshape(int base, const Shape& shape);
   // Rows [first, first + count) of a 2-D contiguous `base` ([ne0, rows]).
@@ -94,6 +105,10 @@ class Graph {
   void Bind(hearth_pbuffer* arena);
 
   const hearth_tensor_desc& tensor(int index) const { return tensors_[index]; }
+  // The tensor whose bytes view `t` shows (Reshape, Rows), or -1 when `t`
+  // is not a view; and the view's byte offset into it.
+  int view_base(int t) const { return meta_[t].kind == Kind::kView ? meta_[t].base : -1; }
+  int64_t view_offset(int t) const { return meta_[t].view_offset; }
   hearth_graph view() const;
   size_t n_nodes() const { return nodes_.size(); }
   uint64_t plan_key() const { return plan_key_; }
@@ -113,6 +128,8 @@ class Graph {
 
   std::vector<int> AddNode(hearth_op op, std::initializer_list<OutputSpec> outputs,
                            std::initializer_list<int> inputs, const void* params, size_t size);
+  void AddNodeWith(hearth_op op, const std::vector<int>& outputs, std::initializer_list<int> inputs,
+                   const void* params, size_t size);
   void ComputeBindingKey();
 
   std::vector<hearth_tensor_desc> tensors_;

@@ -82,6 +82,9 @@ class WeightBinder {
 struct KvCacheRefs {
   std::vector<hearth_tensor_desc> k, v;
   int64_t n_ctx = 0;
+  // Training: every ATTENTION node also writes its extra output lse
+  // ([n_head, T]), which ATTENTION_BACK needs (sdk/src/train/autograd.h).
+  bool with_lse = false;
 };
 
 // LoRA terms attached to a session, by the base weight they sit beside
@@ -109,6 +112,11 @@ class LoraStack {
 // `w` is the graph tensor of the weight (WeightBinder).
 int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x,
             int64_t rows, int64_t n_tokens);
+
+// The ATTENTION node of a layer (inputs and params as hearth_plugin.h
+// lists them); with kv.with_lse it also writes lse ([n_head, T]).
+int Attention(Graph* g, const KvCacheRefs& kv, const Shape& out, int64_t n_head, int64_t n_tokens,
+              std::initializer_list<int> inputs, const hearth_attention_params& params);
 
 // Tensors of one step graph the runtime fills or reads.
 struct StepTensors {

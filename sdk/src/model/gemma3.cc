@@ -127,9 +127,8 @@ class Gemma3Architecture : public Architecture {
           HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, -1},
           hearth_rope_params{theta, c.rope_freq_scale, static_cast<int32_t>(c.n_rot), c.rope_mode});
       const int kc = g->External(kv.k[l]), vc = g->External(kv.v[l]);
-      int a = g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, Shape::Of({Dv, H, T}),
-                    {q, k, v, kc, vc, io.positions},
-                    hearth_attention_params{c.attn_scale, 0.0f, window});
+      int a = Attention(g, kv, Shape::Of({Dv, H, T}), H, T, {q, k, v, kc, vc, io.positions},
+                        hearth_attention_params{c.attn_scale, 0.0f, window});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
       int o = mm("attn_output", a, E);
       o = norm(o, p + "post_attention_norm.weight", et);

@@ -95,8 +95,8 @@ class LlamaArchitecture : public Architecture {
           HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, freqs},
           hearth_rope_params{rope_f[0], rope_f[1], static_cast<int32_t>(c.n_rot), c.rope_mode});
       const int kc = g->External(kv.k[l]), vc = g->External(kv.v[l]);
-      int a = g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, Shape::Of({Dv, H, T}),
-                    {q, k, v, kc, vc, io.positions}, hearth_attention_params{scale, 0.0f, 0});
+      int a = Attention(g, kv, Shape::Of({Dv, H, T}), H, T, {q, k, v, kc, vc, io.positions},
+                        hearth_attention_params{scale, 0.0f, 0});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
       int o = proj("attn_output", a, E);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({E, T}), {x, o});

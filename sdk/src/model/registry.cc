@@ -93,6 +93,14 @@ int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int
   return y;
 }
 
+int Attention(Graph* g, const KvCacheRefs& kv, const Shape& out, int64_t n_head, int64_t n_tokens,
+              std::initializer_list<int> inputs, const hearth_attention_params& params) {
+  if (!kv.with_lse) return g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, out, inputs, params);
+  return g->OpOutputs(HEARTH_OP_ATTENTION,
+                      {{HEARTH_DTYPE_F32, out}, {HEARTH_DTYPE_F32, Shape::Of({n_head, n_tokens})}},
+                      inputs, params)[0];
+}
+
 int WeightBinder::operator()(const std::string& name) {
   auto it = bound_.find(name);
   if (it != bound_.end()) return it->second;

@@ -34,6 +34,23 @@ absl::StatusOr<std::shared_ptr<Adapter>> Adapter::Load(std::shared_ptr<const Mod
   return a;
 }
 
+absl::StatusOr<std::shared_ptr<Adapter>> Adapter::FromPeftMemory(
+    std::shared_ptr<const Model> model, std::string config_json,
+    std::vector<uint8_t> safetensors_image, const std::string& name) {
+  std::shared_ptr<Adapter> a(new Adapter());
+  a->image_ = std::move(safetensors_image);
+  HEARTH_ASSIGN_OR_RETURN(auto st,
+                          safetensors::File::FromMemory(a->image_.data(), a->image_.size(),
+                                                        name + "/adapter_model.safetensors"));
+  HEARTH_ASSIGN_OR_RETURN(a->file_, ParsePeft(config_json, std::move(st), name));
+  if (model == nullptr) return a;
+  a->model_ = std::move(model);
+  HEARTH_RETURN_IF_ERROR(
+      CheckLoraAgainstModel(*a->file_, a->model_->config(), a->model_->weights()));
+  HEARTH_RETURN_IF_ERROR(a->Place());
+  return a;
+}
+
 absl::Status Adapter::Place() {
   const LoraFile& f = *file_;
   uint64_t total = 0;

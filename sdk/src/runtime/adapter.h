@@ -22,6 +22,13 @@ class Adapter {
   // model and uploads it. Errors name the file and the tensor.
   static absl::StatusOr<std::shared_ptr<Adapter>> Load(std::shared_ptr<const Model> model,
                                                        const std::string& path);
+  // A PEFT adapter held in memory (adapter_config.json text and the
+  // safetensors image), validated and uploaded as Load does; `name` stands
+  // for the path in errors and file().path. The trainer hands out what it
+  // trained this way, without a trip through the file system.
+  static absl::StatusOr<std::shared_ptr<Adapter>> FromPeftMemory(
+      std::shared_ptr<const Model> model, std::string config_json,
+      std::vector<uint8_t> safetensors_image, const std::string& name);
   ~Adapter();
   Adapter(const Adapter&) = delete;
   Adapter& operator=(const Adapter&) = delete;
@@ -44,6 +51,7 @@ class Adapter {
   absl::Status Place();
 
   std::shared_ptr<const Model> model_;
+  std::vector<uint8_t> image_;  // FromPeftMemory: the bytes file_ points into
   std::unique_ptr<LoraFile> file_;
   std::unique_ptr<Backend> backend_;  // owns buffer_
   hearth_pbuffer* buffer_ = nullptr;
