@@ -315,6 +315,11 @@ TEST(LoraPeftTest, RejectsBadRankAndAlpha) {
   ExpectConfigError(With("lora_alpha", "-0.0"), err, {"'lora_alpha' is -0.0; a zero alpha"});
   ExpectConfigError(With("lora_alpha", "1e-50"), err, {"a zero alpha"});
   ExpectConfigError(With("lora_alpha", "1e39"), err, {"does not fit in a float"});
+  // Zero to flush-to-zero arithmetic, as in a GGUF LoRA (issue 17).
+  ExpectConfigError(With("lora_alpha", "1e-40"), err,
+                    {"'lora_alpha' is 1e-40; an alpha below the least normal float"});
+  ExpectConfigError(With("alpha_pattern", R"({"q_proj": -1e-39})"), err,
+                    {"below the least normal float"});
   // Python's json writes NaN/Infinity, which are not JSON.
   ExpectConfigError(With("lora_alpha", "NaN"), err, {"invalid JSON"});
   ExpectConfigError(With("lora_alpha", "Infinity"), err, {"invalid JSON"});

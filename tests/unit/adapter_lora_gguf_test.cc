@@ -192,6 +192,41 @@ TEST(LoraGgufTest, RejectsBadAlpha) {
   ExpectError(&integer, err, {"'adapter.lora.alpha' is u32, expected f32 or f64"});
 }
 
+// Issue 17: a GGUF LoRA must be refused wherever the same PEFT adapter is
+// (one rule, lora_internal::AlphaProblem): an alpha that is zero to
+// flush-to-zero arithmetic, or a scale alpha / r that is; and an empty
+// general.architecture, which would skip the check against the model.
+TEST(LoraGgufTest, AlphaNearZeroAndAnEmptyArchitectureAreRefused) {
+  const auto err = absl::StatusCode::kInvalidArgument;
+  for (double tiny : {1e-40, -1e-40, 1.1e-38, 1e-45}) {
+    GgufBuilder b = Header("adapter.lora.alpha");
+    b.AddF64("adapter.lora.alpha", tiny);
+    AddPair(&b, "blk.0.attn_q.weight", 4, 8, 8);
+    ExpectError(
+        &b, err,
+        {"adapter.lora.alpha is ", "below the least normal float", "switches the adapter off"});
+  }
+  GgufBuilder f32 = Header("adapter.lora.alpha");
+  f32.AddF32("adapter.lora.alpha", 1e-40f);  // a subnormal float
+  AddPair(&f32, "blk.0.attn_q.weight", 4, 8, 8);
+  ExpectError(&f32, err, {"below the least normal float"});
+  // Alpha itself normal, alpha / r not.
+  GgufBuilder scale = Header("adapter.lora.alpha");
+  scale.AddF32("adapter.lora.alpha", 2e-38f);
+  AddPair(&scale, "blk.0.attn_q.weight", 64, 8, 8);
+  ExpectError(&scale, err, {"blk.0.attn_q.weight: scale alpha / r", "is not a usable float"});
+  // The smallest alpha that is a normal float is fine.
+  GgufBuilder least = Header("adapter.lora.alpha");
+  least.AddF32("adapter.lora.alpha", std::numeric_limits<float>::min());
+  AddPair(&least, "blk.0.attn_q.weight", 1, 8, 8);
+  EXPECT_TRUE(Parse(&least)->file.ok());
+
+  GgufBuilder empty_arch = Header("general.architecture");
+  empty_arch.AddString("general.architecture", "");
+  AddPair(&empty_arch, "blk.0.attn_q.weight", 4, 8, 8);
+  ExpectError(&empty_arch, err, {"general.architecture is empty"});
+}
+
 TEST(LoraGgufTest, RejectsUnsupportedTensorNames) {
   const std::pair<const char*, const char*> cases[] = {
       {"token_embd.weight.lora_a", "hearth does not apply LoRA to 'token_embd.weight'"},

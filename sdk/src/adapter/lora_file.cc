@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +55,25 @@ bool IsLoraProjection(std::string_view gguf_name) {
 const char* LoraProjectionList() {
   return "attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down and output";
 }
+
+std::string AlphaProblem(double alpha) {
+  constexpr const char* kExpected = " (expected a finite non-zero number)";
+  if (!std::isfinite(alpha) || std::fabs(alpha) > std::numeric_limits<float>::max()) {
+    return absl::StrCat("; it does not fit in a float", kExpected);
+  }
+  const auto f = static_cast<float>(alpha);
+  if (f == 0) return absl::StrCat("; a zero alpha switches the adapter off", kExpected);
+  if (!std::isnormal(f)) {
+    return absl::StrCat("; an alpha below the least normal float (",
+                        std::numeric_limits<float>::min(),
+                        ") is zero to arithmetic that flushes denormals, which switches the "
+                        "adapter off",
+                        kExpected);
+  }
+  return "";
+}
+
+bool UsableScale(float scale) { return std::isnormal(scale); }
 
 bool IsLoraDtype(uint32_t hearth_dtype) {
   return hearth_dtype == HEARTH_DTYPE_F32 || hearth_dtype == HEARTH_DTYPE_F16 ||

@@ -3,9 +3,7 @@
 // adapter.lora.alpha, and pairs "<weight>.lora_a" (ne [n_in, r]) /
 // "<weight>.lora_b" (ne [r, n_out]) named like the base model's weights.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -108,15 +106,17 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParseGgufLora(std::unique_ptr<gguf::Fi
   }
   HEARTH_RETURN_IF_ERROR(alpha_or.status());
   const double alpha_d = *alpha_or;
-  if (!std::isfinite(alpha_d) || std::fabs(alpha_d) > std::numeric_limits<float>::max() ||
-      static_cast<float>(alpha_d) == 0) {
-    return invalid(
-        absl::StrCat("adapter.lora.alpha is ", alpha_d, ", expected a finite non-zero number"));
+  const std::string alpha_problem = lora_internal::AlphaProblem(alpha_d);
+  if (!alpha_problem.empty()) {
+    return invalid(absl::StrCat("adapter.lora.alpha is ", alpha_d, alpha_problem));
   }
   const auto alpha = static_cast<float>(alpha_d);
   HEARTH_ASSIGN_OR_RETURN(
       const std::string arch,
       RequiredString(g, "general.architecture", "general.architecture is missing"));
+  // Empty would skip the check that the adapter was trained for the model's
+  // architecture (CheckLoraAgainstModel), as no other GGUF LoRA may.
+  if (arch.empty()) return invalid("general.architecture is empty");
 
   auto out = std::make_unique<LoraFile>();
   out->format = LoraFormat::kGguf;
@@ -184,7 +184,7 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParseGgufLora(std::unique_ptr<gguf::Fi
     t.rank = rank;
     t.alpha = alpha;
     t.scale = static_cast<float>(alpha_d / static_cast<double>(rank));
-    if (t.scale == 0 || !std::isfinite(t.scale)) {
+    if (!lora_internal::UsableScale(t.scale)) {
       return invalid(absl::StrCat(weight, ": scale alpha / r = ", alpha_d, " / ", rank,
                                   " is not a usable float"));
     }

@@ -30,6 +30,17 @@ bool IsLoraProjection(std::string_view gguf_name);
 // "attn_q, attn_k, …" for messages.
 const char* LoraProjectionList();
 
+// Why `alpha` (as the file gives it) cannot be a LoRA alpha, "" if it can.
+// It must be finite, fit in a float and not be zero or subnormal: zero
+// switches the adapter off, and so does a subnormal alpha in effect, since
+// arithmetic that flushes denormals to zero (oneDNN, SIMD kernels under
+// FTZ/DAZ) reads it as 0. The same rule for PEFT and GGUF files, so one
+// adapter is accepted or refused whichever way it is stored. The text
+// follows "<key> is <value>".
+std::string AlphaProblem(double alpha);
+// A scale (alpha / r, alpha / sqrt(r)) is usable when it is a normal float.
+bool UsableScale(float scale);
+
 // True for HEARTH_DTYPE_F32 / F16 / BF16.
 bool IsLoraDtype(uint32_t hearth_dtype);
 

@@ -9,7 +9,6 @@
 // PEFT); '.' is literal, and keys with other regex characters are refused.
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -108,23 +107,16 @@ class ConfigReader {
       return Invalid(absl::StrCat(Absl(what), " is ", r, ", expected a positive integer"));
     return r;
   }
-  // A finite non-zero number that fits in a float.
+  // A finite non-zero number that fits in a float (lora_internal::AlphaProblem).
   absl::StatusOr<float> Alpha(std::string_view what, const Json& v) const {
     if (!v.is_number()) {
       return Invalid(
           absl::StrCat(Absl(what), " is ", JsonKind(v), ", expected a finite non-zero number"));
     }
     const double d = v.get<double>();
-    if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max()) {
-      return Invalid(absl::StrCat(Absl(what), " = ", v.dump(), " does not fit in a float"));
-    }
-    const auto f = static_cast<float>(d);
-    if (f == 0) {
-      return Invalid(absl::StrCat(Absl(what), " is ", v.dump(),
-                                  "; a zero alpha switches the adapter off (expected a finite "
-                                  "non-zero number)"));
-    }
-    return f;
+    const std::string problem = lora_internal::AlphaProblem(d);
+    if (!problem.empty()) return Invalid(absl::StrCat(Absl(what), " is ", v.dump(), problem));
+    return static_cast<float>(d);
   }
   absl::StatusOr<std::vector<Pattern>> Patterns(std::string_view key, bool ranks) const {
     std::vector<Pattern> out;
@@ -454,7 +446,7 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParsePeft(std::string_view config_json
     const float alpha = ap != nullptr ? static_cast<float>(ap->value) : cfg.alpha;
     const double denom = cfg.use_rslora ? std::sqrt(static_cast<double>(rank)) : rank;
     const auto scale = static_cast<float>(alpha / denom);
-    if (scale == 0 || !std::isfinite(scale)) {
+    if (!lora_internal::UsableScale(scale)) {
       return invalid(absl::StrCat(who, ": scale alpha / ", cfg.use_rslora ? "sqrt(r)" : "r", " = ",
                                   alpha, " / ", denom, " is not a usable float"));
     }
