@@ -24,9 +24,10 @@ void Suite::Row(const char* op, const std::string& dtypes) {
   current_ = static_cast<int>(rows_.size()) - 1;
 }
 
-void Suite::Run(const Case& c) {
+void Suite::Run(const Case& c) { Book(plugin_->Run(c), c.what()); }
+
+void Suite::Book(const CaseResult& r, const std::string& what) {
   RowResult& row = rows_[current_];
-  const CaseResult r = plugin_->Run(c);
   if (r.status == CaseResult::kNotClaimed) {
     ++row.unclaimed;
     return;
@@ -39,7 +40,7 @@ void Suite::Run(const Case& c) {
   }
   if (r.status == CaseResult::kFail) {
     ++row.failed;
-    const std::string text = c.what() + ": " + r.failure;
+    const std::string text = what + ": " + r.failure;
     if (row.first_failure.empty()) row.first_failure = text;
     if (verbose_)
       std::fprintf(out_, "FAIL %s %s: %s\n", row.op.c_str(), row.dtypes.c_str(), text.c_str());

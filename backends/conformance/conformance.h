@@ -39,6 +39,9 @@ class Suite {
   void Row(const char* op, const std::string& dtypes);
   // Runs a case and books its result under the current row.
   void Run(const Case& c);
+  // Books a result obtained otherwise (checks that are not one graph).
+  void Book(const CaseResult& r, const std::string& what);
+  PluginUnderTest& plugin() { return *plugin_; }
 
   struct RowResult {
     std::string op, dtypes;

@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -212,6 +213,34 @@ int Case::InputBlocks(uint32_t dtype, const Shape& ne, const std::vector<uint8_t
   return t;
 }
 
+int Case::PlacedWeight(uint32_t dtype, int64_t K, int64_t M, const std::vector<uint8_t>& rows,
+                       bool outlives, int64_t first_row, int64_t view_rows) {
+  TensorSpec t;
+  hearth_tensor_desc& d = t.desc;
+  d.dtype = dtype;
+  d.n_dims = 2;
+  d.ne[0] = K;
+  d.ne[1] = view_rows;
+  d.ne[2] = d.ne[3] = 1;
+  d.nb[0] = ElemBytes(dtype);
+  d.nb[1] = RowBytes(dtype, K);
+  d.nb[2] = d.nb[3] = d.nb[1] * view_rows;
+  d.offset = static_cast<uint64_t>(first_row * d.nb[1]);
+  t.span = static_cast<uint64_t>(view_rows * d.nb[1]);
+  Placed p;
+  p.whole = d;
+  p.whole.ne[1] = M;
+  p.whole.nb[2] = p.whole.nb[3] = d.nb[1] * M;
+  p.whole.offset = 0;
+  p.bytes = rows;
+  p.outlives = outlives;
+  p.view_offset = d.offset;
+  tensors_.push_back(t);
+  p.tensor = static_cast<int>(tensors_.size()) - 1;
+  placed_.push_back(std::move(p));
+  return placed_.back().tensor;
+}
+
 int Case::Output(uint32_t dtype, const Shape& ne, Layout layout) {
   const int t = Place(dtype, ne, nullptr, layout);
   MarkWritable(t);
@@ -376,6 +405,78 @@ std::string PluginUnderTest::Open(const std::string& path, uint32_t device) {
   return "";
 }
 
+CaseResult PluginUnderTest::RunBufferCopy(Rng& rng, uint64_t size_a, uint64_t size_b) {
+  CaseResult r;
+  auto fail = [&](const std::string& why) {
+    if (r.status != CaseResult::kFail) r.failure = why;
+    r.status = CaseResult::kFail;
+  };
+  if (!VT_HAS(vt_, buffer_copy)) {
+    fail("the required slot buffer_copy is missing");
+    return r;
+  }
+  hearth_pbuffer *a = nullptr, *b = nullptr;
+  if (vt_->buffer_alloc(ctx_, size_a, &a) != HEARTH_P_OK ||
+      vt_->buffer_alloc(ctx_, size_b, &b) != HEARTH_P_OK) {
+    fail("buffer_alloc failed: " + LastPluginError());
+    if (a != nullptr) vt_->buffer_free(ctx_, a);
+    return r;
+  }
+  std::vector<uint8_t> ha(size_a), hb(size_b);
+  for (uint8_t& v : ha) v = static_cast<uint8_t>(rng());
+  for (uint8_t& v : hb) v = static_cast<uint8_t>(rng());
+  vt_->buffer_upload(ctx_, a, 0, ha.data(), size_a);
+  vt_->buffer_upload(ctx_, b, 0, hb.data(), size_b);
+  struct Step {
+    bool to_b;  // a -> b, else a -> a
+    uint64_t src, dst, n;
+  };
+  const uint64_t n1 = std::min<uint64_t>(size_a, size_b) / 3;
+  const std::vector<Step> steps = {
+      {true, 5, 3, n1},                    // between buffers, odd offsets
+      {false, 0, 1 + size_a / 7, n1},      // overlapping, forward
+      {false, size_a / 5, 3, size_a / 2},  // overlapping, backward
+      {true, size_a - 1, size_b - 1, 1},   // the last byte
+      {true, 0, 0, 0},                     // nothing
+  };
+  for (const Step& s : steps) {
+    ClearPluginError();
+    if (vt_->buffer_copy(ctx_, a, s.src, s.to_b ? b : a, s.dst, s.n) != HEARTH_P_OK) {
+      fail(Fmt("buffer_copy(src %llu, dst %llu, %llu bytes) failed: %s", (unsigned long long)s.src,
+               (unsigned long long)s.dst, (unsigned long long)s.n, LastPluginError().c_str()));
+      break;
+    }
+    std::vector<uint8_t>& dst = s.to_b ? hb : ha;
+    std::memmove(dst.data() + s.dst, ha.data() + s.src, s.n);
+  }
+  // Past the end: an error, and neither buffer changes.
+  for (const Step& s : {Step{true, size_a - 10, 0, 11}, Step{true, 0, size_b - 3, 4},
+                        Step{false, UINT64_MAX - 2, 0, 4}}) {
+    ClearPluginError();
+    const hearth_pstatus st = vt_->buffer_copy(ctx_, a, s.src, s.to_b ? b : a, s.dst, s.n);
+    if (st == HEARTH_P_OK) {
+      fail(Fmt("buffer_copy(src %llu, dst %llu, %llu bytes) past a buffer's end returned OK",
+               (unsigned long long)s.src, (unsigned long long)s.dst, (unsigned long long)s.n));
+    } else if (LastPluginError().empty()) {
+      fail("buffer_copy refused a range past the end without calling set_error");
+    }
+  }
+  std::vector<uint8_t> ga(size_a), gb(size_b);
+  vt_->buffer_download(ctx_, a, 0, ga.data(), size_a);
+  vt_->buffer_download(ctx_, b, 0, gb.data(), size_b);
+  for (uint64_t i = 0; i < size_a && r.status != CaseResult::kFail; ++i) {
+    if (ga[i] != ha[i])
+      fail(Fmt("buffer a: byte %llu differs from memmove's", (unsigned long long)i));
+  }
+  for (uint64_t i = 0; i < size_b && r.status != CaseResult::kFail; ++i) {
+    if (gb[i] != hb[i])
+      fail(Fmt("buffer b: byte %llu differs from memmove's", (unsigned long long)i));
+  }
+  vt_->buffer_free(ctx_, a);
+  vt_->buffer_free(ctx_, b);
+  return r;
+}
+
 PluginUnderTest::~PluginUnderTest() {
   if (ctx_ != nullptr) vt_->context_free(ctx_);
 }
@@ -433,6 +534,42 @@ CaseResult PluginUnderTest::Run(const Case& c) {
   for (const TensorSpec& t : c.tensors()) {
     descs.push_back(t.desc);
     descs.back().buffer = buf;
+  }
+  // Placed weights live in buffers of their own (freed with this scope).
+  struct FreeAll {
+    const hearth_backend_vtable* vt;
+    hearth_pcontext* ctx;
+    std::vector<hearth_pbuffer*> bufs;
+    ~FreeAll() {
+      for (hearth_pbuffer* b : bufs) vt->buffer_free(ctx, b);
+    }
+  } placed_bufs{vt_, ctx_, {}};
+  if (!c.placed().empty() && !VT_HAS(vt_, weight_place)) {
+    r.status = CaseResult::kNotClaimed;
+    return r;
+  }
+  for (const Case::Placed& p : c.placed()) {
+    std::vector<uint8_t> copy = p.bytes;  // scribbled over after placing when !outlives
+    hearth_pweight w{};
+    w.struct_size = sizeof(w);
+    w.usage = HEARTH_WEIGHT_USE_MATMUL;
+    w.name = "conformance.weight";
+    w.desc = p.whole;
+    w.data = p.outlives ? p.bytes.data() : copy.data();
+    w.size = p.bytes.size();
+    w.data_outlives = p.outlives ? 1 : 0;
+    hearth_pbuffer* pb = nullptr;
+    uint32_t repacked = 0;
+    ClearPluginError();
+    if (vt_->weight_place(ctx_, &w, &pb, &repacked) != HEARTH_P_OK || pb == nullptr) {
+      r.status = CaseResult::kFail;
+      r.failure = "weight_place failed: " + LastPluginError();
+      return r;
+    }
+    placed_bufs.bufs.push_back(pb);
+    if (!p.outlives) std::fill(copy.begin(), copy.end(), uint8_t{0xff});
+    descs[p.tensor].buffer = pb;
+    descs[p.tensor].offset = p.view_offset;
   }
   hearth_graph g{};
   g.struct_size = sizeof(g);

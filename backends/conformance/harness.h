@@ -55,6 +55,15 @@ class Case {
   int InputI32(const Shape& ne, const std::vector<int32_t>& values);
   // A block-quantized input: `rows` rows of contiguous GGUF blocks.
   int InputBlocks(uint32_t dtype, const Shape& ne, const std::vector<uint8_t>& rows, Layout layout);
+  // A 2-D weight placed through the plugin's weight_place hook, in a buffer
+  // of its own that the plugin may repack; `rows` are GGUF bytes (or plain
+  // elements) of the whole [K, M] tensor. The graph sees rows
+  // [first_row, first_row + view_rows) of it, as the host does. With
+  // outlives = false the tool overwrites its copy right after placing, so a
+  // plugin that kept a pointer instead of copying reads garbage. A plugin
+  // without weight_place does not claim the case.
+  int PlacedWeight(uint32_t dtype, int64_t K, int64_t M, const std::vector<uint8_t>& rows,
+                   bool outlives, int64_t first_row, int64_t view_rows);
   // An output, NaN-poisoned; may be written in full.
   int Output(uint32_t dtype, const Shape& ne, Layout layout);
   // A tensor the node writes besides its outputs (a KV cache): its elements
@@ -84,6 +93,14 @@ class Case {
     int tensor;
     Vec want, tol;
   };
+  struct Placed {
+    int tensor;
+    hearth_tensor_desc whole;  // the placed tensor (offset 0, all M rows)
+    std::vector<uint8_t> bytes;
+    bool outlives;
+    uint64_t view_offset;  // where the graph's view starts
+  };
+  const std::vector<Placed>& placed() const { return placed_; }
   const std::vector<TensorSpec>& tensors() const { return tensors_; }
   const std::vector<hearth_node>& nodes() const { return nodes_; }
   const std::vector<int32_t>& node_inputs() const { return node_inputs_; }
@@ -110,6 +127,7 @@ class Case {
   std::vector<uint8_t> arena_;     // the buffer's initial contents
   std::vector<uint8_t> writable_;  // 1 where the graph may write
   std::vector<Check> checks_;
+  std::vector<Placed> placed_;
   bool expect_error_ = false;
 };
 
@@ -133,6 +151,9 @@ class PluginUnderTest {
   const char* name() const { return name_; }
   std::string DeviceName() const;
   CaseResult Run(const Case& c);
+  // buffer_copy between and within buffers against memmove, and a range
+  // past a buffer's end refused with nothing changed.
+  CaseResult RunBufferCopy(Rng& rng, uint64_t size_a, uint64_t size_b);
 
  private:
   const hearth_backend_vtable* vt_ = nullptr;

@@ -495,6 +495,7 @@ const std::vector<OpEntry>& Ops() {
     std::vector<OpEntry> v;
     AddForwardOps(&v);
     AddBackwardOps(&v);
+    AddDeviceChecks(&v);
     return v;
   }();
   return ops;

@@ -37,11 +37,16 @@ struct ProductTol {
   double rel_amax;  // times sum_k |w_k| * max |x| over x's 256-block of k
 };
 ProductTol ProductTolFor(uint32_t weight_dtype);
+// Expects out = MUL_MAT(w, x) with ProductTolFor's tolerance; w [K, M, wb2,
+// wb3] broadcast over x [K, T, b2, b3] (values in ne order).
+void AddProductCheck(Case& c, int out, const Vec& w, const Vec& x, int64_t K, int64_t M, int64_t T,
+                     int64_t b2, int64_t b3, int64_t wb2, int64_t wb3, uint32_t wdt);
 
 // The forward and backward generators.
 void AddForwardOps(std::vector<OpEntry>* ops);
 void GenRopeBack(Suite& s);  // ops_forward.cc: ROPE and ROPE_BACK share their cases
 void AddBackwardOps(std::vector<OpEntry>* ops);
+void AddDeviceChecks(std::vector<OpEntry>* ops);  // ops_device.cc: buffer_copy, weight_place
 
 // Several values, fewer in --quick.
 template <typename T>

@@ -97,6 +97,8 @@ void GenGetRows(Suite& s) {
   }
 }
 
+}  // namespace
+
 // ------------------------------------------------------------------ MUL_MAT
 // |got - want| <= 1e-6 + rel_sum * sum|w x| + rel_amax * sum|w| amax(x)
 // (ProductTolFor).
@@ -131,6 +133,8 @@ void AddProductCheck(Case& c, int out, const Vec& w, const Vec& x, int64_t K, in
   }
   c.Expect(out, want, tol);
 }
+
+namespace {
 
 void GenMulMat(Suite& s) {
   Rng& rng = s.rng();
