@@ -86,16 +86,19 @@ static const hearth_adapter_target kAdapterTarget = HEARTH_ADAPTER_TARGET_INIT;
 static const hearth_export_params kExportParams = HEARTH_EXPORT_PARAMS_INIT;
 static const hearth_dataset_params kDatasetParams = HEARTH_DATASET_PARAMS_INIT;
 static const hearth_dataset_info kDatasetInfo = HEARTH_DATASET_INFO_INIT;
+static const hearth_trainer_params kTrainerParams = HEARTH_TRAINER_PARAMS_INIT;
+static const hearth_train_progress kTrainProgress = HEARTH_TRAIN_PROGRESS_INIT;
 
 /* Referenced so the objects above are not unused; never called. */
 size_t hearth_abi_layout_check_total_(void);
 size_t hearth_abi_layout_check_total_(void) {
   return kRuntimeParams.struct_size + kPluginInfo.struct_size + kDeviceInfo.struct_size +
          kModelParams.struct_size + kModelInfo.struct_size + kSamplingParams.struct_size +
-         kSessionParams.struct_size + kGenerateParams.struct_size +
-         kGenerateResult.struct_size + kGenerateParams.sampling.struct_size +
-         kAdapterParams.struct_size + kAdapterInfo.struct_size + kAdapterTarget.struct_size +
-         kExportParams.struct_size + kDatasetParams.struct_size + kDatasetInfo.struct_size;
+         kSessionParams.struct_size + kGenerateParams.struct_size + kGenerateResult.struct_size +
+         kGenerateParams.sampling.struct_size + kAdapterParams.struct_size +
+         kAdapterInfo.struct_size + kAdapterTarget.struct_size + kExportParams.struct_size +
+         kDatasetParams.struct_size + kDatasetInfo.struct_size + kTrainerParams.struct_size +
+         kTrainProgress.struct_size;
 }
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -241,6 +244,36 @@ PIN_OFFSET(hearth_dataset_info, n_truncated, 40);
 PIN_OFFSET(hearth_dataset_info, n_text, 48);
 PIN_OFFSET(hearth_dataset_info, n_prompt_completion, 56);
 PIN_OFFSET(hearth_dataset_info, n_messages, 64);
+
+PIN_SIZE(hearth_trainer_params, 88);
+PIN_OFFSET(hearth_trainer_params, rank, 4);
+PIN_OFFSET(hearth_trainer_params, alpha, 8);
+PIN_OFFSET(hearth_trainer_params, use_rslora, 12);
+PIN_OFFSET(hearth_trainer_params, targets, 16);
+PIN_OFFSET(hearth_trainer_params, lr, 24);
+PIN_OFFSET(hearth_trainer_params, beta1, 28);
+PIN_OFFSET(hearth_trainer_params, beta2, 32);
+PIN_OFFSET(hearth_trainer_params, eps, 36);
+PIN_OFFSET(hearth_trainer_params, weight_decay, 40);
+PIN_OFFSET(hearth_trainer_params, schedule, 44);
+PIN_OFFSET(hearth_trainer_params, warmup_steps, 48);
+PIN_OFFSET(hearth_trainer_params, max_grad_norm, 52);
+PIN_OFFSET(hearth_trainer_params, batch, 56);
+PIN_OFFSET(hearth_trainer_params, grad_accum, 60);
+PIN_OFFSET(hearth_trainer_params, epochs, 64);
+PIN_OFFSET(hearth_trainer_params, eval_split, 68);
+PIN_OFFSET(hearth_trainer_params, seed, 72);
+PIN_OFFSET(hearth_trainer_params, n_threads, 80);
+
+PIN_SIZE(hearth_train_progress, 72);
+PIN_OFFSET(hearth_train_progress, step, 8);
+PIN_OFFSET(hearth_train_progress, total_steps, 16);
+PIN_OFFSET(hearth_train_progress, epoch, 24);
+PIN_OFFSET(hearth_train_progress, loss, 32);
+PIN_OFFSET(hearth_train_progress, grad_norm, 40);
+PIN_OFFSET(hearth_train_progress, lr, 48);
+PIN_OFFSET(hearth_train_progress, n_tokens, 56);
+PIN_OFFSET(hearth_train_progress, n_trained, 64);
 
 PIN_SIZE(hearth_status_code, 4);
 

@@ -644,6 +644,97 @@ HEARTH_API hearth_error* hearth_dataset_get_example(const hearth_dataset* datase
                                                     size_t capacity, size_t* n_tokens,
                                                     uint64_t* line);
 
+/* ------------------------------------------------------------------------- */
+/* LoRA fine-tuning (docs/finetune.md)                                        */
+/* ------------------------------------------------------------------------- */
+
+/** Trains a LoRA adapter on a model and a dataset, on the model's device.
+ *  The trainer holds a reference to the model and copies the dataset's
+ *  examples, so the dataset may be freed after create. One thread at a
+ *  time. @since 1.0 */
+typedef struct hearth_trainer hearth_trainer;
+
+/** Learning-rate schedules (Hugging Face's, after warmup). @since 1.0 */
+#define HEARTH_SCHEDULE_CONSTANT 0
+#define HEARTH_SCHEDULE_LINEAR 1
+#define HEARTH_SCHEDULE_COSINE 2
+
+/** @since 1.0 */
+typedef struct hearth_trainer_params {
+  uint32_t struct_size;
+  uint32_t rank;       /* LoRA r, >= 1 */
+  float alpha;         /* lora_alpha; the scale is alpha / rank */
+  uint32_t use_rslora; /* 1: the scale is alpha / sqrt(rank) */
+  const char* targets; /* "q,k,v,o,gate,up,down" (or q_proj…, attn_q…, "all") */
+  float lr;
+  float beta1, beta2, eps;
+  float weight_decay; /* decoupled (AdamW) */
+  uint32_t schedule;  /* HEARTH_SCHEDULE_* */
+  uint32_t warmup_steps;
+  float max_grad_norm; /* clip the global gradient norm to it; 0 = no clipping */
+  uint32_t batch;      /* examples per micro-batch, >= 1 */
+  uint32_t grad_accum; /* micro-batches per optimizer step, >= 1 */
+  uint32_t epochs;     /* >= 1 */
+  float eval_split;    /* fraction of examples held out for evaluation, [0, 0.5] */
+  uint64_t seed;       /* A's init, the eval split and the shuffling */
+  uint32_t n_threads;  /* 0 = the model's */
+} hearth_trainer_params;
+#define HEARTH_TRAINER_PARAMS_INIT                                                            \
+  {                                                                                           \
+    sizeof(hearth_trainer_params), 16, 32.0f, 0, "q,k,v,o,gate,up,down", 2e-4f, 0.9f, 0.999f, \
+        1e-8f, 0.0f, HEARTH_SCHEDULE_LINEAR, 0, 1.0f, 1, 1, 1, 0.0f, 42, 0                    \
+  }
+
+/** What one optimizer step did. @since 1.0 */
+typedef struct hearth_train_progress {
+  uint32_t struct_size;
+  uint64_t step; /* optimizer steps done, this one included */
+  uint64_t total_steps;
+  uint64_t epoch;     /* 0-based epoch of this step */
+  double loss;        /* mean over the step's trained tokens */
+  double grad_norm;   /* global gradient norm before clipping */
+  double lr;          /* learning rate the step used */
+  uint64_t n_tokens;  /* tokens run in the step */
+  uint64_t n_trained; /* tokens the loss counted */
+} hearth_train_progress;
+#define HEARTH_TRAIN_PROGRESS_INIT \
+  { sizeof(hearth_train_progress), 0, 0, 0, 0.0, 0.0, 0.0, 0, 0 }
+
+/** Called after each step of hearth_trainer_run; return non-zero to stop
+ *  (the run then returns NULL with the steps done so far kept). `progress`
+ *  lives for the call only. @since 1.0 */
+typedef int (*hearth_train_callback)(const hearth_train_progress* progress, void* user_data);
+
+/** Creates a trainer: every example of `dataset` (minus the eval split),
+ *  fresh LoRA pairs on every layer's `targets` (A as PEFT initialises it,
+ *  B = 0). Errors: no examples, no trained token, a target the model lacks,
+ *  a parameter out of range, a device without the backward ops. @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_create(hearth_model* model, const hearth_dataset* dataset,
+                                               const hearth_trainer_params* params,
+                                               hearth_trainer** out);
+/** @since 1.0 */
+HEARTH_API void hearth_trainer_free(hearth_trainer* trainer);
+
+/** One optimizer step; `progress` (may be NULL; struct_size set) gets its
+ *  metrics. HEARTH_OUT_OF_RANGE once every epoch is done. @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_step(hearth_trainer* trainer,
+                                             hearth_train_progress* progress);
+/** Steps until done or until `callback` (may be NULL) returns non-zero.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_run(hearth_trainer* trainer, hearth_train_callback callback,
+                                            void* user_data);
+/** Mean loss per trained token over the eval split (NaN when there is
+ *  none). @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_evaluate(hearth_trainer* trainer, double* loss);
+/** Writes the adapter as a PEFT directory (adapter_config.json +
+ *  adapter_model.safetensors; created if missing), each file atomically.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_save(hearth_trainer* trainer, const char* dir);
+/** The adapter as trained so far, bound to the trainer's model, ready for
+ *  hearth_session_set_adapters; free it with hearth_adapter_free. Later
+ *  steps do not change it. @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_get_adapter(hearth_trainer* trainer, hearth_adapter** out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -106,6 +106,16 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_dataset_info, F(struct_size), F(max_tokens), F(
                           F(n_tokens), F(n_trained_tokens), F(longest), F(n_truncated), F(n_text),
                           F(n_prompt_completion), F(n_messages));
 #undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_trainer_params, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_trainer_params, F(struct_size), F(rank), F(alpha), F(use_rslora),
+                          F(targets), F(lr), F(beta1), F(beta2), F(eps), F(weight_decay),
+                          F(schedule), F(warmup_steps), F(max_grad_norm), F(batch), F(grad_accum),
+                          F(epochs), F(eval_split), F(seed), F(n_threads));
+#undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_train_progress, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_train_progress, F(struct_size), F(step), F(total_steps), F(epoch),
+                          F(loss), F(grad_norm), F(lr), F(n_tokens), F(n_trained));
+#undef F
 
 #undef HEARTH_CAPI_STRUCT_FIELDS
 #undef HEARTH_CAPI_FIELD

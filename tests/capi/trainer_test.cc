@@ -1,0 +1,171 @@
+// hearth_trainer_* through libhearth only: train on a small JSONL file,
+// stop from the callback, evaluate, save, attach the trained adapter to a
+// session without reloading, and the errors of bad input.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "capi_test_util.h"
+#include "hearth/hearth.h"
+
+namespace {
+
+const std::string kQwen = std::string(HEARTH_TEST_DATA) + "/models/tiny-qwen2-f32.gguf";
+
+using hearth_test::Error;
+
+class CapiTrainer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Error rt_err;
+    rt_ = hearth_test::TestRuntime(&rt_err);
+    ASSERT_NE(rt_, nullptr) << rt_err.message();
+    Error err{hearth_model_load(rt_, kQwen.c_str(), nullptr, &model_)};
+    ASSERT_EQ(err.e, nullptr) << err.message();
+    char tmpl[] = "/tmp/hearth_trainer_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    hearth_dataset_free(data_);
+    hearth_model_free(model_);
+    hearth_runtime_free(rt_);
+    std::filesystem::remove_all(dir_);
+  }
+  hearth_dataset* Load(const std::string& jsonl) {
+    const std::string path = dir_ + "/data.jsonl";
+    std::ofstream(path, std::ios::binary) << jsonl;
+    hearth_dataset_free(data_);
+    data_ = nullptr;
+    Error err{hearth_dataset_load(model_, path.c_str(), nullptr, &data_)};
+    EXPECT_EQ(err.e, nullptr) << err.message();
+    return data_;
+  }
+  hearth_runtime* rt_ = nullptr;
+  hearth_model* model_ = nullptr;
+  hearth_dataset* data_ = nullptr;
+  std::string dir_;
+};
+
+constexpr const char* kData =
+    "{\"prompt\": \"Ward 3, bed 2:\", \"completion\": \" stable, BP 120/80.\"}\n"
+    "{\"prompt\": \"Ward 1, bed 4:\", \"completion\": \" febrile, 38.5 C.\"}\n"
+    "{\"text\": \"Handover at 7: two admissions, no incidents.\"}\n"
+    "{\"prompt\": \"Ward 2, bed 1:\", \"completion\": \" discharged home.\"}\n";
+
+struct Seen {
+  int calls = 0;
+  double first_loss = 0, last_loss = 0;
+  int stop_after = 0;
+};
+
+int OnStep(const hearth_train_progress* p, void* user) {
+  Seen* s = static_cast<Seen*>(user);
+  if (s->calls++ == 0) s->first_loss = p->loss;
+  s->last_loss = p->loss;
+  return s->stop_after > 0 && s->calls >= s->stop_after;
+}
+
+TEST_F(CapiTrainer, TrainsSavesAndServes) {
+  ASSERT_NE(Load(kData), nullptr);
+  hearth_trainer_params p = HEARTH_TRAINER_PARAMS_INIT;
+  p.rank = 4;
+  p.alpha = 8;
+  p.lr = 1e-2f;
+  p.epochs = 6;
+  p.eval_split = 0.25f;
+  p.schedule = HEARTH_SCHEDULE_COSINE;
+  p.warmup_steps = 1;
+  hearth_trainer* t = nullptr;
+  Error err{hearth_trainer_create(model_, data_, &p, &t)};
+  ASSERT_EQ(err.e, nullptr) << err.message();
+
+  hearth_train_progress first = HEARTH_TRAIN_PROGRESS_INIT;
+  Error step{hearth_trainer_step(t, &first)};
+  ASSERT_EQ(step.e, nullptr) << step.message();
+  EXPECT_EQ(first.step, 1u);
+  EXPECT_EQ(first.total_steps, 18u);  // 3 training examples x 6 epochs
+  EXPECT_EQ(first.lr, 0.0);           // warmup step 0, as Hugging Face schedules it
+  EXPECT_GT(first.n_trained, 0u);
+
+  Seen seen;
+  seen.stop_after = 5;
+  Error run{hearth_trainer_run(t, OnStep, &seen)};
+  ASSERT_EQ(run.e, nullptr) << run.message();
+  EXPECT_EQ(seen.calls, 5);  // the callback stopped it
+  seen.stop_after = 0;
+  Error rest{hearth_trainer_run(t, OnStep, &seen)};
+  ASSERT_EQ(rest.e, nullptr) << rest.message();
+  EXPECT_EQ(seen.calls, 17);
+  EXPECT_LT(seen.last_loss, seen.first_loss);
+  hearth_train_progress done = HEARTH_TRAIN_PROGRESS_INIT;
+  Error over{hearth_trainer_step(t, &done)};
+  EXPECT_EQ(hearth_error_code(over.e), HEARTH_OUT_OF_RANGE);
+
+  double eval = 0;
+  Error ev{hearth_trainer_evaluate(t, &eval)};
+  ASSERT_EQ(ev.e, nullptr) << ev.message();
+  EXPECT_TRUE(std::isfinite(eval));
+
+  const std::string out = dir_ + "/adapter";
+  Error save{hearth_trainer_save(t, out.c_str())};
+  ASSERT_EQ(save.e, nullptr) << save.message();
+  EXPECT_TRUE(std::filesystem::exists(out + "/adapter_config.json"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/adapter_model.safetensors"));
+
+  // In memory and from disk: both attach and give the same logits.
+  hearth_adapter* mem = nullptr;
+  hearth_adapter* disk = nullptr;
+  Error ga{hearth_trainer_get_adapter(t, &mem)};
+  ASSERT_EQ(ga.e, nullptr) << ga.message();
+  Error ld{hearth_adapter_load(model_, out.c_str(), nullptr, &disk)};
+  ASSERT_EQ(ld.e, nullptr) << ld.message();
+  hearth_trainer_free(t);  // the adapter outlives the trainer
+  float logits[2][8];
+  const int32_t prompt[] = {1, 2, 3, 4};
+  int i = 0;
+  for (const hearth_adapter* a :
+       {static_cast<const hearth_adapter*>(mem), static_cast<const hearth_adapter*>(disk)}) {
+    hearth_session* s = nullptr;
+    ASSERT_EQ(hearth_session_create(model_, nullptr, &s), nullptr);
+    ASSERT_EQ(hearth_session_set_adapters(s, &a, nullptr, 1), nullptr);
+    ASSERT_EQ(hearth_session_feed(s, prompt, 4), nullptr);
+    const float* l = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(hearth_session_logits(s, &l, &n), nullptr);
+    for (int k = 0; k < 8; ++k) logits[i][k] = l[k];
+    hearth_session_free(s);
+    ++i;
+  }
+  for (int k = 0; k < 8; ++k) EXPECT_FLOAT_EQ(logits[0][k], logits[1][k]);
+  hearth_adapter_free(mem);
+  hearth_adapter_free(disk);
+}
+
+TEST_F(CapiTrainer, BadInputIsAClearError) {
+  ASSERT_NE(Load(kData), nullptr);
+  hearth_trainer* t = nullptr;
+  hearth_trainer_params p = HEARTH_TRAINER_PARAMS_INIT;
+  p.rank = 0;
+  Error r0{hearth_trainer_create(model_, data_, &p, &t)};
+  EXPECT_EQ(hearth_error_code(r0.e), HEARTH_INVALID_ARGUMENT);
+  EXPECT_NE(r0.message().find("rank 0"), std::string::npos) << r0.message();
+  p = HEARTH_TRAINER_PARAMS_INIT;
+  p.targets = "q,lm_head";
+  Error bt{hearth_trainer_create(model_, data_, &p, &t)};
+  EXPECT_NE(bt.message().find("'lm_head'"), std::string::npos) << bt.message();
+  p = HEARTH_TRAINER_PARAMS_INIT;
+  p.schedule = 7;
+  Error bs{hearth_trainer_create(model_, data_, &p, &t)};
+  EXPECT_NE(bs.message().find("schedule 7"), std::string::npos) << bs.message();
+  Error nul{hearth_trainer_create(model_, nullptr, nullptr, &t)};
+  EXPECT_EQ(hearth_error_code(nul.e), HEARTH_INVALID_ARGUMENT);
+  EXPECT_EQ(t, nullptr);
+}
+
+}  // namespace
