@@ -55,14 +55,19 @@ void CheckModel(const hearth::gguf::File& f) {
       if (!step.ok()) continue;
       (void)g.Plan();
       hearth_graph view = g.view();
-      // Every node input and output names a tensor of the graph.
+      // Every node input and output names a tensor of the graph, inside
+      // node_inputs, and its params lie inside the params block.
       for (uint32_t i = 0; i < view.n_nodes; ++i) {
         const hearth_node& n = view.nodes[i];
         const int64_t n_tensors = view.n_tensors;
         if (n.output < 0 || n.output >= n_tensors) __builtin_trap();
-        for (int k = 0; k < HEARTH_MAX_NODE_INPUTS; ++k) {
-          if (n.inputs[k] >= n_tensors) __builtin_trap();  // < 0: unused slot
+        if (uint64_t{n.first_input} + n.n_inputs + n.n_extra_outputs > view.n_node_inputs) {
+          __builtin_trap();
         }
+        for (uint32_t k = 0; k < uint32_t{n.n_inputs} + n.n_extra_outputs; ++k) {
+          if (view.node_inputs[n.first_input + k] >= n_tensors) __builtin_trap();  // -1: absent
+        }
+        if (uint64_t{n.params_offset} + n.params_size > view.params_bytes) __builtin_trap();
       }
     }
   }
