@@ -15,6 +15,7 @@ int RunChat(int argc, char** argv);        // cli_chat.cc
 int RunPerplexity(int argc, char** argv);  // cli_perplexity.cc
 int RunExport(int argc, char** argv);      // cli_export.cc
 int RunData(int argc, char** argv);        // cli_data.cc
+int RunFinetune(int argc, char** argv);    // cli_finetune.cc
 int RunConformance(int argc, char** argv);  // cli_conformance.cc: execs hearth-conformance
 
 }  // namespace hearth::cli

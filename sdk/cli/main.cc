@@ -34,6 +34,8 @@ constexpr Command kCommands[] = {
     {"export", "write a standalone GGUF with LoRA adapters merged in (--merge)", RunExport},
     {"data", "check a JSONL training file against a model: examples, tokens, trained part",
      RunData},
+    {"finetune", "train a LoRA adapter on a JSONL file and save it as a PEFT directory",
+     RunFinetune},
     {"conformance", "check a backend plugin's ops against float64 references (--plugin PATH)",
      RunConformance},
 };

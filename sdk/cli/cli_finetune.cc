@@ -1,0 +1,207 @@
+// cli_finetune.cc — `hearth finetune`: trains a LoRA adapter on a JSONL
+// file through hearth_trainer_* and writes it as a PEFT directory. A live
+// progress line on a terminal (a line per step otherwise); Ctrl-C stops
+// after the step in flight and writes a checkpoint. docs/finetune.md
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli_commands.h"
+#include "cli_common.h"
+#include "terminal_text.h"
+
+namespace hearth::cli {
+namespace {
+
+using Dataset = std::unique_ptr<hearth_dataset, HandleDeleter<hearth_dataset_free>>;
+using Trainer = std::unique_ptr<hearth_trainer, HandleDeleter<hearth_trainer_free>>;
+
+constexpr int kExitInterrupted = 130;
+
+volatile std::sig_atomic_t g_stop = 0;
+void OnInterrupt(int) { g_stop = 1; }
+
+struct Progress {
+  hearth_trainer* trainer = nullptr;
+  bool tty = false;
+  uint64_t steps_per_epoch = 0;
+  bool has_eval = false;
+  double eval_loss = NAN;
+  double first_loss = NAN, last_loss = NAN;
+  uint64_t tokens = 0, steps = 0;
+  std::chrono::steady_clock::time_point start;
+  hearth_error* error = nullptr;  // from an evaluation inside the callback
+};
+
+std::string Clock(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%" PRId64 ":%02" PRId64 ":%02" PRId64, s / 3600, s / 60 % 60,
+                s % 60);
+  return buf;
+}
+
+int OnStep(const hearth_train_progress* p, void* user) {
+  Progress* pr = static_cast<Progress*>(user);
+  if (std::isnan(pr->first_loss)) pr->first_loss = p->loss;
+  pr->last_loss = p->loss;
+  pr->tokens += p->n_tokens;
+  pr->steps = p->step;
+  const bool epoch_end = p->step % pr->steps_per_epoch == 0 || p->step == p->total_steps;
+  if (pr->has_eval && epoch_end) {
+    if (hearth_error* e = hearth_trainer_evaluate(pr->trainer, &pr->eval_loss)) {
+      pr->error = e;
+      return 1;
+    }
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - pr->start).count();
+  const double eta =
+      elapsed / static_cast<double>(p->step) * static_cast<double>(p->total_steps - p->step);
+  char eval[32] = "";
+  if (pr->has_eval && !std::isnan(pr->eval_loss)) {
+    std::snprintf(eval, sizeof(eval), "  eval %.4f", pr->eval_loss);
+  }
+  std::fprintf(stderr,
+               "%sstep %" PRIu64 "/%" PRIu64 "  epoch %" PRIu64
+               "  loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s%s",
+               pr->tty ? "\r\033[K" : "", p->step, p->total_steps, p->epoch + 1, p->loss, eval,
+               p->lr, elapsed > 0 ? static_cast<double>(pr->tokens) / elapsed : 0.0,
+               Clock(eta).c_str(), pr->tty ? "" : "\n");
+  std::fflush(stderr);
+  return g_stop ? 1 : 0;
+}
+
+}  // namespace
+
+int RunFinetune(int argc, char** argv) {
+  ModelFlags mf;
+  std::string data_path, out, targets = "q,k,v,o,gate,up,down", schedule = "linear";
+  int64_t rank = 16, epochs = 1, batch = 1, grad_accum = 1, ctx = 0, warmup = 0;
+  uint64_t seed = 42;
+  float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f;
+  bool rslora = false, truncate = false;
+  ArgParser p("finetune", "finetune -m MODEL --data FILE.jsonl --out DIR [flags]",
+              "Trains a LoRA adapter on FILE.jsonl (the records `hearth data` reads; the loss\n"
+              "counts completion/assistant tokens) and writes it to DIR as a PEFT adapter\n"
+              "(adapter_config.json + adapter_model.safetensors), loadable with --lora.\n"
+              "Ctrl-C stops after the current step and writes what was trained so far.\n"
+              "docs/finetune.md");
+  AddModelFlags(p, &mf);
+  p.AddString("--data", "FILE", &data_path, "training data, JSONL (docs/training-data.md)");
+  p.AddString("-o,--out", "DIR", &out, "where the adapter is written (created if missing)");
+  p.AddInt("-r,--rank", "N", &rank, 1, 65536, "LoRA rank (default 16)");
+  p.AddFloat("--alpha", "X", &alpha, "LoRA alpha; the scale is alpha/rank (default 32)");
+  p.AddSwitch("--rslora", &rslora, "scale alpha/sqrt(rank) instead (rsLoRA)");
+  p.AddString("--targets", "LIST", &targets,
+              "projections to adapt: q,k,v,o,gate,up,down or all (default all seven)");
+  p.AddInt("--epochs", "N", &epochs, 1, 1000000, "passes over the data (default 1)");
+  p.AddFloat("--lr", "X", &lr, "peak learning rate (default 2e-4)");
+  p.AddString("--schedule", "NAME", &schedule, "linear, cosine or constant (default linear)");
+  p.AddInt("--warmup", "N", &warmup, 0, int64_t{1} << 40, "warmup steps (default 0)");
+  p.AddFloat("--weight-decay", "X", &weight_decay, "AdamW weight decay (default 0)");
+  p.AddFloat("--clip", "X", &clip, "clip the gradient norm to X; 0 = off (default 1)");
+  p.AddInt("--batch", "N", &batch, 1, 1 << 20, "examples per micro-batch (default 1)");
+  p.AddInt("--grad-accum", "N", &grad_accum, 1, 1 << 20,
+           "micro-batches per optimizer step (default 1)");
+  p.AddInt("-c,--ctx", "N", &ctx, 1, int64_t{1} << 30,
+           "longest example in tokens (default: the model's training context)");
+  p.AddSwitch("--truncate", &truncate, "cut longer examples at --ctx instead of failing");
+  p.AddFloat("--eval-split", "X", &eval_split, "fraction held out for eval loss, 0-0.5");
+  p.AddUint64("--seed", "N", &seed, "init, split and shuffle seed (default 42)");
+  if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  if (mf.model.empty()) return p.UsageError("-m MODEL is required");
+  if (data_path.empty()) return p.UsageError("--data FILE is required");
+  if (out.empty()) return p.UsageError("--out DIR is required");
+  if (!p.positional().empty()) return p.UsageError("unexpected argument " + p.positional()[0]);
+  hearth_trainer_params tp = HEARTH_TRAINER_PARAMS_INIT;
+  if (schedule == "linear") {
+    tp.schedule = HEARTH_SCHEDULE_LINEAR;
+  } else if (schedule == "cosine") {
+    tp.schedule = HEARTH_SCHEDULE_COSINE;
+  } else if (schedule == "constant") {
+    tp.schedule = HEARTH_SCHEDULE_CONSTANT;
+  } else {
+    return p.UsageError("--schedule: '" + schedule + "' is not linear, cosine or constant");
+  }
+
+  Runtime rt;
+  if (int rc = OpenRuntime(mf, &rt)) return rc;
+  Model model;
+  if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
+  hearth_dataset_params dp = HEARTH_DATASET_PARAMS_INIT;
+  dp.max_tokens = static_cast<uint32_t>(ctx);
+  dp.truncate = truncate ? 1 : 0;
+  hearth_dataset* raw_data = nullptr;
+  if (hearth_error* err = hearth_dataset_load(model.get(), data_path.c_str(), &dp, &raw_data)) {
+    return ReportError(err, data_path);
+  }
+  Dataset data(raw_data);
+  tp.rank = static_cast<uint32_t>(rank);
+  tp.alpha = alpha;
+  tp.use_rslora = rslora ? 1 : 0;
+  tp.targets = targets.c_str();
+  tp.lr = lr;
+  tp.weight_decay = weight_decay;
+  tp.warmup_steps = static_cast<uint32_t>(warmup);
+  tp.max_grad_norm = clip;
+  tp.batch = static_cast<uint32_t>(batch);
+  tp.grad_accum = static_cast<uint32_t>(grad_accum);
+  tp.epochs = static_cast<uint32_t>(epochs);
+  tp.eval_split = eval_split;
+  tp.seed = seed;
+  tp.n_threads = static_cast<uint32_t>(mf.threads);
+  hearth_trainer* raw_trainer = nullptr;
+  if (hearth_error* err = hearth_trainer_create(model.get(), data.get(), &tp, &raw_trainer)) {
+    return ReportError(err, data_path);
+  }
+  Trainer trainer(raw_trainer);
+  hearth_train_progress first = HEARTH_TRAIN_PROGRESS_INIT;
+
+  Progress pr;
+  pr.trainer = trainer.get();
+  pr.tty = isatty(STDERR_FILENO) != 0;
+  pr.start = std::chrono::steady_clock::now();
+  double eval_before = NAN;
+  if (hearth_error* err = hearth_trainer_evaluate(trainer.get(), &eval_before)) {
+    return ReportError(err);
+  }
+  pr.has_eval = !std::isnan(eval_before);
+  // The first step tells the total; the rest run under the callback.
+  if (hearth_error* err = hearth_trainer_step(trainer.get(), &first)) return ReportError(err);
+  pr.steps_per_epoch = std::max<uint64_t>(1, first.total_steps / static_cast<uint64_t>(epochs));
+  OnStep(&first, &pr);
+
+  struct sigaction sa, previous;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  const bool installed = sigaction(SIGINT, &sa, &previous) == 0;
+  hearth_error* run_err = g_stop ? nullptr : hearth_trainer_run(trainer.get(), OnStep, &pr);
+  if (installed) sigaction(SIGINT, &previous, nullptr);
+  if (pr.tty) std::fprintf(stderr, "\n");
+  if (run_err != nullptr) return ReportError(run_err);
+  if (pr.error != nullptr) return ReportError(pr.error);
+  if (hearth_error* err = hearth_trainer_save(trainer.get(), out.c_str())) {
+    return ReportError(err, out);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - pr.start).count();
+  std::printf("%s %" PRIu64 " of %" PRIu64 " steps in %s: step loss %.4f -> %.4f",
+              g_stop ? "interrupted after" : "trained", pr.steps, first.total_steps,
+              Clock(seconds).c_str(), pr.first_loss, pr.last_loss);
+  if (pr.has_eval) std::printf(", eval loss %.4f -> %.4f", eval_before, pr.eval_loss);
+  std::printf("\n%s written to %s (PEFT)\n", g_stop ? "checkpoint" : "adapter",
+              Printable(out).c_str());
+  if (std::fflush(stdout) != 0) return kExitRuntimeError;
+  return g_stop ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace hearth::cli
