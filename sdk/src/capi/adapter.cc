@@ -32,6 +32,7 @@ hearth_error* hearth_adapter_load(hearth_model* model, const char* path,
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(path);
   HEARTH_CAPI_CHECK_NOT_NULL(out);
+  if (model != nullptr) HEARTH_CAPI_CHECK_OWNER(model);
   hearth_adapter_params p;
   const hearth_adapter_params defaults = HEARTH_ADAPTER_PARAMS_INIT;
   HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
@@ -50,7 +51,7 @@ hearth_error* hearth_adapter_load(hearth_model* model, const char* path,
   HEARTH_CAPI_CATCH_ERROR
 }
 
-void hearth_adapter_free(hearth_adapter* adapter) { delete adapter; }
+void hearth_adapter_free(hearth_adapter* adapter) { hearth::capi::FreeHandle(adapter); }
 
 hearth_error* hearth_adapter_get_info(const hearth_adapter* adapter, hearth_adapter_info* out) {
   HEARTH_CAPI_TRY
@@ -105,6 +106,7 @@ hearth_error* hearth_session_set_adapters(hearth_session* session,
                                           const float* scales, size_t n) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
+  HEARTH_CAPI_CHECK_OWNER(session);
   if (adapters == nullptr && n > 0) return hearth::capi::NullArgumentError(__func__, "adapters");
   hearth::Session::AdapterSet set;
   HEARTH_CAPI_RETURN_IF_ERROR(ReadAdapterSet(__func__, adapters, scales, n, &set));

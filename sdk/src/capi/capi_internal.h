@@ -26,6 +26,8 @@
 #ifndef HEARTH_SDK_SRC_CAPI_CAPI_INTERNAL_H_
 #define HEARTH_SDK_SRC_CAPI_CAPI_INTERNAL_H_
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +53,7 @@ struct hearth_error {
 // and devices through `host`.
 struct hearth_runtime {
   std::shared_ptr<hearth::PluginHost> host;  // shared: models keep it alive
+  pid_t owner_pid = ::getpid();              // see CheckOwner
 };
 
 namespace hearth::capi {
@@ -192,6 +195,37 @@ hearth_error* EncodeChat(const char* func, const Model& model,
   catch (...) {                         \
     return value;                       \
   }
+
+// fork() gives a child the parent's handles but not the threads behind them
+// (the CPU plugin's pool), so computing with a runtime, model or session made
+// before fork() would wait forever for workers that are not there. Handles
+// note the process that made them (`owner_pid`); the entry points that
+// compute or reach a plugin refuse them in any other process, at once, and
+// the *_free functions there let go of them without destroying them.
+namespace hearth::capi {
+// Frees `handle` unless this process is a fork() of the one that made it:
+// destroying it there would wait on the parent's threads (a plugin's
+// condition variables), so the child leaves it to the exit instead.
+template <typename Handle>
+void FreeHandle(Handle* handle) {
+  if (handle != nullptr && handle->owner_pid == ::getpid()) delete handle;
+}
+
+inline hearth_error* CheckOwner(const char* func, const char* arg, pid_t owner) {
+  const pid_t self = ::getpid();
+  if (owner == self) return nullptr;
+  return MakeError(
+      HEARTH_FAILED_PRECONDITION,
+      std::string(func) + ": '" + arg + "' was created in process " + std::to_string(owner) +
+          " and this is process " + std::to_string(self) +
+          ", a fork() of it: the threads behind the handle did not come with fork(). Create "
+          "runtimes, models and sessions after fork(), or start workers with 'spawn' or "
+          "'forkserver' (Python's multiprocessing)");
+}
+}  // namespace hearth::capi
+
+#define HEARTH_CAPI_CHECK_OWNER(handle) \
+  HEARTH_CAPI_RETURN_IF_ERROR(::hearth::capi::CheckOwner(__func__, #handle, (handle)->owner_pid))
 
 #define HEARTH_CAPI_CHECK_NOT_NULL(arg)                                  \
   do {                                                                   \

@@ -23,6 +23,7 @@ hearth_error* hearth_model_load(hearth_runtime* rt, const char* path,
   HEARTH_CAPI_CHECK_NOT_NULL(rt);
   HEARTH_CAPI_CHECK_NOT_NULL(path);
   HEARTH_CAPI_CHECK_NOT_NULL(out);
+  HEARTH_CAPI_CHECK_OWNER(rt);
   hearth_model_params p;
   const hearth_model_params defaults = HEARTH_MODEL_PARAMS_INIT;
   HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
@@ -38,7 +39,7 @@ hearth_error* hearth_model_load(hearth_runtime* rt, const char* path,
   HEARTH_CAPI_CATCH_ERROR
 }
 
-void hearth_model_free(hearth_model* model) { delete model; }
+void hearth_model_free(hearth_model* model) { hearth::capi::FreeHandle(model); }
 
 hearth_error* hearth_model_get_info(const hearth_model* model, hearth_model_info* out) {
   HEARTH_CAPI_TRY

@@ -70,7 +70,7 @@ hearth_error* hearth_runtime_create(const hearth_runtime_params* params, hearth_
 
 void hearth_runtime_free(hearth_runtime* rt) {
   HEARTH_CAPI_TRY
-  delete rt;
+  hearth::capi::FreeHandle(rt);
   HEARTH_CAPI_CATCH_RETURN()
 }
 

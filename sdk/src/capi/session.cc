@@ -84,6 +84,7 @@ hearth_error* hearth_session_create(hearth_model* model, const hearth_session_pa
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(model);
   HEARTH_CAPI_CHECK_NOT_NULL(out);
+  HEARTH_CAPI_CHECK_OWNER(model);
   hearth_session_params p;
   const hearth_session_params defaults = HEARTH_SESSION_PARAMS_INIT;
   HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
@@ -98,12 +99,13 @@ hearth_error* hearth_session_create(hearth_model* model, const hearth_session_pa
   HEARTH_CAPI_CATCH_ERROR
 }
 
-void hearth_session_free(hearth_session* session) { delete session; }
+void hearth_session_free(hearth_session* session) { hearth::capi::FreeHandle(session); }
 
 hearth_error* hearth_session_feed(hearth_session* session, const int32_t* tokens,
                                   size_t n_tokens) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
+  HEARTH_CAPI_CHECK_OWNER(session);
   if (tokens == nullptr && n_tokens > 0) return hearth::capi::NullArgumentError(__func__, "tokens");
   return hearth::capi::ToError(
       session->session->Feed(absl::Span<const int32_t>(tokens, n_tokens)));
@@ -145,6 +147,7 @@ hearth_error* hearth_session_generate(hearth_session* session, const char* promp
                                       hearth_generate_result* result) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
+  HEARTH_CAPI_CHECK_OWNER(session);
   if (prompt == nullptr && prompt_len > 0) {
     return hearth::capi::NullArgumentError(__func__, "prompt");
   }
@@ -168,6 +171,7 @@ hearth_error* hearth_session_generate_chat(hearth_session* session,
                                            hearth_generate_result* result) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
+  HEARTH_CAPI_CHECK_OWNER(session);
   hearth::GenerateOptions options;
   HEARTH_CAPI_RETURN_IF_ERROR(ReadGenerateArgs(__func__, *session->session, params, result,
                                                &options));
@@ -187,6 +191,7 @@ hearth_error* hearth_session_score(hearth_session* session, const int32_t* token
                                    size_t n_tokens, float* logprobs) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(session);
+  HEARTH_CAPI_CHECK_OWNER(session);
   if (tokens == nullptr && n_tokens > 0) return hearth::capi::NullArgumentError(__func__, "tokens");
   if (logprobs == nullptr && n_tokens > 1) {
     return hearth::capi::NullArgumentError(__func__, "logprobs");
