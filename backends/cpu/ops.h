@@ -111,6 +111,16 @@ struct OpInfo {
 
 // nullptr for HEARTH_OP_NONE and unknown values.
 const OpInfo* FindOp(uint32_t op);
+// Every weight format the matrix products read (a bit per hearth_dtype).
+constexpr uint32_t kWeightDtypes =
+    (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) | (1u << HEARTH_DTYPE_BF16) |
+    (1u << HEARTH_DTYPE_Q8_0) | (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
+    (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K) | (1u << HEARTH_DTYPE_Q4_1);
+// Bytes rounded up to whole 64-byte cache lines (scratch slices).
+inline size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
+// hearth_attention_params of ATTENTION and ATTENTION_BACK: a finite scale,
+// softcap 0 or finite > 0, window >= 0; *why names the bad one.
+bool CheckAttentionParams(const Node& n, std::string* why);
 // Bytes of one element for F32/F16/BF16/I32, else 0.
 int64_t PlainElemBytes(uint32_t dtype);
 // Bytes that ne0 elements of dtype occupy laid out contiguously (whole

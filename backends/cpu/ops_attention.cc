@@ -188,20 +188,7 @@ bool AttentionCheck(const Node& n, std::string* why) {
       return false;
     }
   }
-  const hearth_attention_params p = n.params<hearth_attention_params>();
-  if (!std::isfinite(p.scale)) {
-    *why = StrFormat("scale is %g; want a finite value", static_cast<double>(p.scale));
-    return false;
-  }
-  if (!(p.softcap >= 0.0f) || !std::isfinite(p.softcap)) {
-    *why = StrFormat("softcap is %g; want 0 (none) or a finite value > 0",
-                     static_cast<double>(p.softcap));
-    return false;
-  }
-  if (p.window < 0) {
-    *why = StrFormat("window is %d; want 0 (none) or > 0", p.window);
-    return false;
-  }
+  if (!CheckAttentionParams(n, why)) return false;
   for (int cache : {kKCache, kVCache}) {
     for (int other : {kQ, kK, kV, kPos, kSeq, kBlocks}) {
       if (n.has[other] && !Disjoint(n, cache, other, why)) return false;
@@ -314,6 +301,24 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
 }
 
 }  // namespace
+
+bool CheckAttentionParams(const Node& n, std::string* why) {
+  const hearth_attention_params p = n.params<hearth_attention_params>();
+  if (!std::isfinite(p.scale)) {
+    *why = StrFormat("scale is %g; want a finite value", static_cast<double>(p.scale));
+    return false;
+  }
+  if (!(p.softcap >= 0.0f) || !std::isfinite(p.softcap)) {
+    *why = StrFormat("softcap is %g; want 0 (none) or a finite value > 0",
+                     static_cast<double>(p.softcap));
+    return false;
+  }
+  if (p.window < 0) {
+    *why = StrFormat("window is %d; want 0 (none) or > 0", p.window);
+    return false;
+  }
+  return true;
+}
 
 const OpInfo kOpAttention = {"ATTENTION",
                              6,

@@ -26,8 +26,6 @@ namespace {
 
 enum Slot { kQ = 0, kK = 1, kV = 2, kO = 3, kDo = 4, kLse = 5, kPos = 6, kSeq = 7 };
 
-size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
-
 bool AttentionBackDtypes(const Node& n, std::string* why) {
   for (int s : {-1, -2, -3, static_cast<int>(kQ), static_cast<int>(kK), static_cast<int>(kV),
                 static_cast<int>(kO), static_cast<int>(kDo), static_cast<int>(kLse)}) {
@@ -109,20 +107,7 @@ bool AttentionBackCheck(const Node& n, std::string* why) {
                      static_cast<long long>(H), static_cast<long long>(Hkv));
     return false;
   }
-  const hearth_attention_params p = n.params<hearth_attention_params>();
-  if (!std::isfinite(p.scale)) {
-    *why = StrFormat("scale is %g; want a finite value", static_cast<double>(p.scale));
-    return false;
-  }
-  if (!(p.softcap >= 0.0f) || !std::isfinite(p.softcap)) {
-    *why = StrFormat("softcap is %g; want 0 (none) or a finite value > 0",
-                     static_cast<double>(p.softcap));
-    return false;
-  }
-  if (p.window < 0) {
-    *why = StrFormat("window is %d; want 0 (none) or > 0", p.window);
-    return false;
-  }
+  if (!CheckAttentionParams(n, why)) return false;
   return CheckRows(n, why);
 }
 

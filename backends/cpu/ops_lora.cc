@@ -25,8 +25,6 @@ constexpr int kY = 0, kA = 1, kB = 2, kX = 3, kScales = 4;
 // Phase 2 gets a thread per this many multiply-adds.
 constexpr int64_t kMacsPerThread = 16384;
 
-size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
-
 bool LoraDtypes(const Node& n, std::string* why) {
   return WantDtype(n, -1, HEARTH_DTYPE_F32, why) && WantDtype(n, kY, HEARTH_DTYPE_F32, why) &&
          WantDtypeIn(n, kA, kPairDtypes, why) && WantDtypeIn(n, kB, kPairDtypes, why) &&

@@ -26,8 +26,6 @@ constexpr int64_t kElemsPerThread = 16384;
 
 using CrossEntropyBackParams = hearth_cross_entropy_back_params;
 
-size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
-
 int64_t MinRows(int64_t v) {
   return std::max<int64_t>(1, kElemsPerThread / std::max<int64_t>(v, 1));
 }

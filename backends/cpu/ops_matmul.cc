@@ -36,17 +36,10 @@ void RowToF32(uint32_t dtype, const uint8_t* src, float* dst, int64_t n, const V
 
 namespace {
 
-constexpr uint32_t kWeightDtypes =
-    (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) | (1u << HEARTH_DTYPE_BF16) |
-    (1u << HEARTH_DTYPE_Q8_0) | (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
-    (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K) | (1u << HEARTH_DTYPE_Q4_1);
-
 // Below this many activation rows the kernels' dot products win (decode).
 constexpr int64_t kDnnlMinN = 16;
 // Size of one dequantized F16/BF16 weight slab handed to oneDNN.
 constexpr int64_t kSlabBytes = 2 << 20;
-
-size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 
 // ----------------------------------------------------------------- GET_ROWS
 

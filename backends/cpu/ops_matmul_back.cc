@@ -22,11 +22,6 @@
 namespace hearth::cpu {
 namespace {
 
-constexpr uint32_t kWeightDtypes =
-    (1u << HEARTH_DTYPE_F32) | (1u << HEARTH_DTYPE_F16) | (1u << HEARTH_DTYPE_BF16) |
-    (1u << HEARTH_DTYPE_Q8_0) | (1u << HEARTH_DTYPE_Q4_0) | (1u << HEARTH_DTYPE_Q5_0) |
-    (1u << HEARTH_DTYPE_Q4_K) | (1u << HEARTH_DTYPE_Q6_K) | (1u << HEARTH_DTYPE_Q4_1);
-
 // Below this many tokens the axpy path beats a oneDNN call per slab.
 constexpr int64_t kDnnlMinT = 16;
 // One dequantized slab of weight rows; large enough that oneDNN runs long
@@ -35,7 +30,6 @@ constexpr int64_t kSlabBytes = 8 << 20;
 // OUTER products smaller than this many multiply-adds skip oneDNN.
 constexpr int64_t kOuterDnnlMinMacs = int64_t{1} << 16;
 
-size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 int64_t Ld(const Tensor& t) { return t.nb[1] / static_cast<int64_t>(sizeof(float)); }
 
 // ---------------------------------------------------------------- MUL_MAT_T
