@@ -88,6 +88,7 @@ static const hearth_dataset_params kDatasetParams = HEARTH_DATASET_PARAMS_INIT;
 static const hearth_dataset_info kDatasetInfo = HEARTH_DATASET_INFO_INIT;
 static const hearth_trainer_params kTrainerParams = HEARTH_TRAINER_PARAMS_INIT;
 static const hearth_train_progress kTrainProgress = HEARTH_TRAIN_PROGRESS_INIT;
+static const hearth_trainer_info kTrainerInfo = HEARTH_TRAINER_INFO_INIT;
 
 /* Referenced so the objects above are not unused; never called. */
 size_t hearth_abi_layout_check_total_(void);
@@ -98,7 +99,7 @@ size_t hearth_abi_layout_check_total_(void) {
          kGenerateParams.sampling.struct_size + kAdapterParams.struct_size +
          kAdapterInfo.struct_size + kAdapterTarget.struct_size + kExportParams.struct_size +
          kDatasetParams.struct_size + kDatasetInfo.struct_size + kTrainerParams.struct_size +
-         kTrainProgress.struct_size;
+         kTrainProgress.struct_size + kTrainerInfo.struct_size;
 }
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -274,6 +275,12 @@ PIN_OFFSET(hearth_train_progress, grad_norm, 40);
 PIN_OFFSET(hearth_train_progress, lr, 48);
 PIN_OFFSET(hearth_train_progress, n_tokens, 56);
 PIN_OFFSET(hearth_train_progress, n_trained, 64);
+
+PIN_SIZE(hearth_trainer_info, 40);
+PIN_OFFSET(hearth_trainer_info, step, 8);
+PIN_OFFSET(hearth_trainer_info, total_steps, 16);
+PIN_OFFSET(hearth_trainer_info, n_train, 24);
+PIN_OFFSET(hearth_trainer_info, n_eval, 32);
 
 PIN_SIZE(hearth_status_code, 4);
 

@@ -122,6 +122,61 @@ TEST_F(CapiFork, AnInheritedModelOrRuntimeFailsAtOnceInTheChild) {
             0);
 }
 
+TEST_F(CapiFork, AnInheritedTrainerFailsAtOnceInTheChild) {
+  char path[] = "/tmp/hearth_fork_data_XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string jsonl = "{\"prompt\": \"Ward 3:\", \"completion\": \" stable.\"}\n";
+  ASSERT_EQ(::write(fd, jsonl.data(), jsonl.size()), static_cast<ssize_t>(jsonl.size()));
+  ::close(fd);
+  hearth_dataset* data = nullptr;
+  Error d_err{hearth_dataset_load(model_, path, nullptr, &data)};
+  ::unlink(path);
+  ASSERT_EQ(d_err.e, nullptr) << d_err.message();
+  hearth_trainer_params p = HEARTH_TRAINER_PARAMS_INIT;
+  p.rank = 2;
+  p.epochs = 3;
+  hearth_trainer* t = nullptr;
+  Error t_err{hearth_trainer_create(model_, data, &p, &t)};
+  ASSERT_EQ(t_err.e, nullptr) << t_err.message();
+  Error s_err{hearth_trainer_step(t, nullptr)};
+  ASSERT_EQ(s_err.e, nullptr) << s_err.message();
+  EXPECT_EQ(InChild([&] { return IsForkError(hearth_trainer_step(t, nullptr), "trainer_step"); }),
+            0);
+  EXPECT_EQ(
+      InChild([&] { return IsForkError(hearth_trainer_run(t, nullptr, nullptr), "trainer_run"); }),
+      0);
+  EXPECT_EQ(InChild([&] {
+              double loss = 0;
+              return IsForkError(hearth_trainer_evaluate(t, &loss), "trainer_evaluate");
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
+              return IsForkError(hearth_trainer_save(t, "/nonexistent/x"), "trainer_save");
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
+              hearth_adapter* a = nullptr;
+              return IsForkError(hearth_trainer_get_adapter(t, &a), "trainer_get_adapter");
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
+              hearth_trainer* t2 = nullptr;
+              return IsForkError(hearth_trainer_create(model_, data, &p, &t2), "trainer_create");
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
+              hearth_trainer_free(t);  // lets go without touching the parent's threads
+              return 0;
+            }),
+            0);
+  // The parent's trainer is untouched and still works.
+  Error again{hearth_trainer_step(t, nullptr)};
+  EXPECT_EQ(again.e, nullptr) << again.message();
+  hearth_trainer_free(t);
+  hearth_dataset_free(data);
+}
+
 TEST_F(CapiFork, TheChildCanFreeInheritedHandlesAndMakeItsOwn) {
   EXPECT_EQ(InChild([&] {
               // Freeing what the parent made must not wait for the parent's threads.

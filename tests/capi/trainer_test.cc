@@ -85,6 +85,14 @@ TEST_F(CapiTrainer, TrainsSavesAndServes) {
   Error err{hearth_trainer_create(model_, data_, &p, &t)};
   ASSERT_EQ(err.e, nullptr) << err.message();
 
+  hearth_trainer_info info = HEARTH_TRAINER_INFO_INIT;
+  Error gi{hearth_trainer_get_info(t, &info)};
+  ASSERT_EQ(gi.e, nullptr) << gi.message();
+  EXPECT_EQ(info.step, 0u);
+  EXPECT_EQ(info.total_steps, 18u);  // known before the first step
+  EXPECT_EQ(info.n_train, 3u);
+  EXPECT_EQ(info.n_eval, 1u);
+
   hearth_train_progress first = HEARTH_TRAIN_PROGRESS_INIT;
   Error step{hearth_trainer_step(t, &first)};
   ASSERT_EQ(step.e, nullptr) << step.message();
@@ -106,6 +114,8 @@ TEST_F(CapiTrainer, TrainsSavesAndServes) {
   hearth_train_progress done = HEARTH_TRAIN_PROGRESS_INIT;
   Error over{hearth_trainer_step(t, &done)};
   EXPECT_EQ(hearth_error_code(over.e), HEARTH_OUT_OF_RANGE);
+  ASSERT_EQ(hearth_trainer_get_info(t, &info), nullptr);
+  EXPECT_EQ(info.step, 18u);
 
   double eval = 0;
   Error ev{hearth_trainer_evaluate(t, &eval)};

@@ -12,6 +12,8 @@
     notes = model.load_adapter("lora/notes")  # LoRA: a PEFT directory or a GGUF file
     print(model.generate("Summary:", adapters=[(notes, 0.8)]))
     data = model.load_dataset("notes.jsonl")  # training data: ids + what the loss trains
+    ward = hearth.finetune(model, "notes.jsonl", rank=8, epochs=2)  # train a LoRA adapter
+    print(model.generate("Summary:", adapters=[ward]))
 
 The package is a client of hearth's C ABI (hearth.h). Compute releases the
 GIL; a Model may be shared by threads, each with its own Session. Errors are
@@ -25,6 +27,7 @@ from hearth._model import Model
 from hearth._runtime import Runtime, default_runtime, devices, plugins
 from hearth._sampler import Sampler
 from hearth._session import Session
+from hearth._trainer import Trainer, TrainStep, finetune
 from hearth._types import (
     DeviceInfo,
     GenerationResult,
@@ -71,6 +74,9 @@ __all__ = [
     "AdapterTarget",
     "Dataset",
     "Example",
+    "Trainer",
+    "TrainStep",
+    "finetune",
     "Sampler",
     "Runtime",
     "default_runtime",

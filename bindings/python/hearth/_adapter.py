@@ -89,6 +89,16 @@ class Adapter:
         return self
 
     @classmethod
+    def _from_handle(cls, model: "Model", handle: Any) -> "Adapter":
+        # An adapter made in memory (hearth.Trainer.adapter), already bound.
+        self = cls.__new__(cls)
+        self._a = handle
+        self._model = model
+        self._info = handle.info()
+        self._targets = tuple(AdapterTarget(*t) for t in handle.targets())
+        return self
+
+    @classmethod
     def inspect(cls, path: PathLike) -> "Adapter":
         """Parses and checks an adapter file on its own, without a model.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from hearth import _hearth
 from hearth._adapter import Adapter, AdapterSpec, adapter_pairs, c_pairs
@@ -21,6 +21,9 @@ from hearth._runtime import PathLike, Runtime, _fspath_bytes, default_runtime
 from hearth._session import Prompt, Session, overrides, with_generate_args
 from hearth._types import ModelInfo, SamplingParams
 from hearth.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from hearth._trainer import Trainer
 
 
 class Model:
@@ -260,6 +263,41 @@ class Model:
                 has nothing to train (the message names the file and line).
         """
         return Dataset._load(self, path, max_tokens, truncate)
+
+    def trainer(self, data: Union[Dataset, PathLike], **options: Any) -> "Trainer":
+        """A :class:`hearth.Trainer` that trains a LoRA adapter for this model.
+
+        Args:
+            data: a JSONL path (read as :meth:`load_dataset` does, with ``ctx``
+                as ``max_tokens``) or a :class:`hearth.Dataset` of this model.
+            rank: LoRA r (16). alpha: lora_alpha (32.0); the scale is
+                alpha / rank, or alpha / sqrt(rank) with ``rslora=True``.
+            targets: projections to adapt, a str "q,k,v" or an iterable
+                (default all seven: q, k, v, o, gate, up, down; "all").
+            epochs: passes over the training split (1).
+            lr: peak learning rate (2e-4). schedule: "linear" (default),
+                "cosine" or "constant" after ``warmup`` steps (0).
+            batch, grad_accum: examples per micro-batch (1) and micro-batches
+                per optimizer step (1).
+            ctx, truncate: the longest example when ``data`` is a path
+                (default the model's context) and whether to cut longer ones.
+            eval_split: fraction held out for the eval loss, [0, 0.5] (0).
+            seed: A's init, the split and the shuffle (42).
+            clip: global gradient-norm clipping, 0 = off (1.0).
+            weight_decay, betas, eps: AdamW's (0, (0.9, 0.999), 1e-8).
+            threads: CPU threads; None uses the model's.
+
+        The trainer copies the examples and uploads fresh LoRA tensors (A as
+        PEFT initialises it, B = 0) with the GIL released.
+
+        Raises:
+            TypeError: an option of the wrong type.
+            hearth.InvalidArgumentError: an option out of range, malformed
+                data, a target the model lacks, nothing to train.
+        """
+        from hearth._trainer import Trainer
+
+        return Trainer._create(self, data, **options)
 
     def export_merged(
         self,

@@ -48,8 +48,19 @@ struct ModelHandle {
 struct AdapterHandle {
   AdapterHandle(std::shared_ptr<ModelHandle> m, const std::string& path)
       : model(std::move(m)), adapter(model ? &model->model : nullptr, path) {}
+  AdapterHandle(std::shared_ptr<ModelHandle> m, hearth::Adapter&& trained)
+      : model(std::move(m)), adapter(std::move(trained)) {}
   std::shared_ptr<ModelHandle> model;
   hearth::Adapter adapter;
+};
+
+// Training data; keeps the model (and its runtime) alive as long as the dataset.
+struct DatasetHandle {
+  DatasetHandle(std::shared_ptr<ModelHandle> m, const std::string& path,
+                const hearth_dataset_params& params)
+      : model(std::move(m)), dataset(model->model, path, &params) {}
+  std::shared_ptr<ModelHandle> model;
+  hearth::Dataset dataset;
 };
 
 // (role, content) pairs as the Python layer passes a conversation (checked:
@@ -121,6 +132,7 @@ hearth_sampling_params SamplingFromPy(const py::handle& params);
 void RegisterSession(py::module_& m);
 void RegisterAdapter(py::module_& m);
 void RegisterDataset(py::module_& m);
+void RegisterTrainer(py::module_& m);
 
 }  // namespace hearth_py
 

@@ -15,15 +15,6 @@
 namespace hearth_py {
 namespace {
 
-// Keeps the model (and its runtime) alive as long as the dataset.
-struct DatasetHandle {
-  DatasetHandle(std::shared_ptr<ModelHandle> m, const std::string& path,
-                const hearth_dataset_params& params)
-      : model(std::move(m)), dataset(model->model, path, &params) {}
-  std::shared_ptr<ModelHandle> model;
-  hearth::Dataset dataset;
-};
-
 std::shared_ptr<DatasetHandle> LoadDataset(std::shared_ptr<ModelHandle> model,
                                            const std::string& path, uint32_t max_tokens,
                                            bool truncate) {

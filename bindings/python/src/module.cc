@@ -351,4 +351,5 @@ PYBIND11_MODULE(_hearth, m) {
   RegisterAdapter(m);  // first: Session.set_adapters takes adapters
   RegisterSession(m);
   RegisterDataset(m);
+  RegisterTrainer(m);
 }

@@ -700,6 +700,17 @@ typedef struct hearth_train_progress {
 #define HEARTH_TRAIN_PROGRESS_INIT \
   { sizeof(hearth_train_progress), 0, 0, 0, 0.0, 0.0, 0.0, 0, 0 }
 
+/** Where a trainer stands (hearth_trainer_get_info). @since 1.0 */
+typedef struct hearth_trainer_info {
+  uint32_t struct_size;
+  uint64_t step;        /* optimizer steps done so far */
+  uint64_t total_steps; /* epochs x steps per epoch */
+  uint64_t n_train;     /* examples trained on */
+  uint64_t n_eval;      /* examples held out for hearth_trainer_evaluate */
+} hearth_trainer_info;
+#define HEARTH_TRAINER_INFO_INIT \
+  { sizeof(hearth_trainer_info), 0, 0, 0, 0 }
+
 /** Called after each step of hearth_trainer_run; return non-zero to stop
  *  (the run then returns NULL with the steps done so far kept). `progress`
  *  lives for the call only. @since 1.0 */
@@ -730,6 +741,10 @@ HEARTH_API hearth_error* hearth_trainer_evaluate(hearth_trainer* trainer, double
  *  adapter_model.safetensors; created if missing), each file atomically.
  *  @since 1.0 */
 HEARTH_API hearth_error* hearth_trainer_save(hearth_trainer* trainer, const char* dir);
+/** Steps done and to do, and the split sizes; `info`'s struct_size must be
+ *  set. Known from create on, before the first step. @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_get_info(const hearth_trainer* trainer,
+                                                 hearth_trainer_info* info);
 /** The adapter as trained so far, bound to the trainer's model, ready for
  *  hearth_session_set_adapters; free it with hearth_adapter_free. Later
  *  steps do not change it. @since 1.0 */

@@ -67,6 +67,9 @@ struct AdapterFree {
 struct DatasetFree {
   void operator()(hearth_dataset* p) const noexcept { hearth_dataset_free(p); }
 };
+struct TrainerFree {
+  void operator()(hearth_trainer* p) const noexcept { hearth_trainer_free(p); }
+};
 
 }  // namespace detail
 
@@ -228,6 +231,8 @@ class Adapter {
     Check(hearth_adapter_load(model ? model->get() : nullptr, path.c_str(), params, &a));
     handle_.reset(a);
   }
+  // Takes ownership of `adapter` (from hearth_trainer_get_adapter, say).
+  explicit Adapter(hearth_adapter* adapter) noexcept : handle_(adapter) {}
 
   hearth_adapter* get() const noexcept { return handle_.get(); }
   hearth_adapter* release() noexcept { return handle_.release(); }
@@ -280,6 +285,51 @@ class Dataset {
 
  private:
   std::unique_ptr<hearth_dataset, detail::DatasetFree> handle_;
+};
+
+// Trains a LoRA adapter on a model and a dataset (docs/finetune.md). One
+// thread at a time; the dataset may go once the trainer is made.
+class Trainer {
+ public:
+  Trainer(Model& model, const Dataset& data, const hearth_trainer_params* params = nullptr) {
+    hearth_trainer* t = nullptr;
+    Check(hearth_trainer_create(model.get(), data.get(), params, &t));
+    handle_.reset(t);
+  }
+
+  hearth_trainer* get() const noexcept { return handle_.get(); }
+
+  hearth_trainer_info Info() const {
+    hearth_trainer_info info = HEARTH_TRAINER_INFO_INIT;
+    Check(hearth_trainer_get_info(get(), &info));
+    return info;
+  }
+  bool Done() const {
+    const hearth_trainer_info i = Info();
+    return i.step >= i.total_steps;
+  }
+  // One optimizer step and what it did.
+  hearth_train_progress Step() {
+    hearth_train_progress p = HEARTH_TRAIN_PROGRESS_INIT;
+    Check(hearth_trainer_step(get(), &p));
+    return p;
+  }
+  // Mean loss over the eval split; NaN when there is none.
+  double Evaluate() {
+    double loss = 0;
+    Check(hearth_trainer_evaluate(get(), &loss));
+    return loss;
+  }
+  void Save(const std::string& dir) { Check(hearth_trainer_save(get(), dir.c_str())); }
+  // The adapter as trained so far, bound to the model.
+  Adapter GetAdapter() {
+    hearth_adapter* a = nullptr;
+    Check(hearth_trainer_get_adapter(get(), &a));
+    return Adapter(a);
+  }
+
+ private:
+  std::unique_ptr<hearth_trainer, detail::TrainerFree> handle_;
 };
 
 // A conversation's state. One thread at a time.

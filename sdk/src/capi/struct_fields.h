@@ -112,6 +112,10 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_trainer_params, F(struct_size), F(rank), F(alph
                           F(schedule), F(warmup_steps), F(max_grad_norm), F(batch), F(grad_accum),
                           F(epochs), F(eval_split), F(seed), F(n_threads));
 #undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_trainer_info, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_trainer_info, F(struct_size), F(step), F(total_steps), F(n_train),
+                          F(n_eval));
+#undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_train_progress, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_train_progress, F(struct_size), F(step), F(total_steps), F(epoch),
                           F(loss), F(grad_norm), F(lr), F(n_tokens), F(n_trained));

@@ -2,6 +2,8 @@
 // (sdk/src/train/trainer.h) on a model and a hearth_dataset.
 #include "sdk/src/train/trainer.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -16,6 +18,7 @@
 struct hearth_trainer {
   std::unique_ptr<hearth::train::Trainer> trainer;
   std::shared_ptr<hearth::Model> model;
+  pid_t owner_pid = ::getpid();
 };
 
 namespace {
@@ -41,6 +44,7 @@ hearth_error* hearth_trainer_create(hearth_model* model, const hearth_dataset* d
   HEARTH_CAPI_CHECK_NOT_NULL(model);
   HEARTH_CAPI_CHECK_NOT_NULL(dataset);
   HEARTH_CAPI_CHECK_NOT_NULL(out);
+  HEARTH_CAPI_CHECK_OWNER(model);
   hearth_trainer_params p;
   const hearth_trainer_params defaults = HEARTH_TRAINER_PARAMS_INIT;
   HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
@@ -97,11 +101,12 @@ hearth_error* hearth_trainer_create(hearth_model* model, const hearth_dataset* d
   HEARTH_CAPI_CATCH_ERROR
 }
 
-void hearth_trainer_free(hearth_trainer* trainer) { delete trainer; }
+void hearth_trainer_free(hearth_trainer* trainer) { hearth::capi::FreeHandle(trainer); }
 
 hearth_error* hearth_trainer_step(hearth_trainer* trainer, hearth_train_progress* progress) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
   if (progress != nullptr) {
     HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::CheckOutStruct(__func__, "progress", progress));
   }
@@ -120,6 +125,7 @@ hearth_error* hearth_trainer_run(hearth_trainer* trainer, hearth_train_callback 
                                  void* user_data) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
   while (!trainer->trainer->done()) {
     auto m = trainer->trainer->Step();
     if (!m.ok()) return hearth::capi::ToError(m.status());
@@ -136,6 +142,7 @@ hearth_error* hearth_trainer_run(hearth_trainer* trainer, hearth_train_callback 
 hearth_error* hearth_trainer_evaluate(hearth_trainer* trainer, double* loss) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
   HEARTH_CAPI_CHECK_NOT_NULL(loss);
   auto l = trainer->trainer->Evaluate();
   if (!l.ok()) return hearth::capi::ToError(l.status());
@@ -147,14 +154,31 @@ hearth_error* hearth_trainer_evaluate(hearth_trainer* trainer, double* loss) {
 hearth_error* hearth_trainer_save(hearth_trainer* trainer, const char* dir) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
   HEARTH_CAPI_CHECK_NOT_NULL(dir);
   return hearth::capi::ToError(trainer->trainer->SavePeft(dir));
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+hearth_error* hearth_trainer_get_info(const hearth_trainer* trainer, hearth_trainer_info* info) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_NOT_NULL(info);
+  HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::CheckOutStruct(__func__, "info", info));
+  hearth_trainer_info full = HEARTH_TRAINER_INFO_INIT;
+  full.step = static_cast<uint64_t>(trainer->trainer->step());
+  full.total_steps = static_cast<uint64_t>(trainer->trainer->total_steps());
+  full.n_train = static_cast<uint64_t>(trainer->trainer->n_train());
+  full.n_eval = static_cast<uint64_t>(trainer->trainer->n_eval());
+  hearth::capi::WriteOutStruct(full, info);
+  return nullptr;
   HEARTH_CAPI_CATCH_ERROR
 }
 
 hearth_error* hearth_trainer_get_adapter(hearth_trainer* trainer, hearth_adapter** out) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
   HEARTH_CAPI_CHECK_NOT_NULL(out);
   auto a = trainer->trainer->MakeAdapter();
   if (!a.ok()) return hearth::capi::ToError(a.status());
