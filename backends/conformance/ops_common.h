@@ -40,7 +40,8 @@ ProductTol ProductTolFor(uint32_t weight_dtype);
 // Expects out = MUL_MAT(w, x) with ProductTolFor's tolerance; w [K, M, wb2,
 // wb3] broadcast over x [K, T, b2, b3] (values in ne order).
 void AddProductCheck(Case& c, int out, const Vec& w, const Vec& x, int64_t K, int64_t M, int64_t T,
-                     int64_t b2, int64_t b3, int64_t wb2, int64_t wb3, uint32_t wdt);
+                     int64_t b2, int64_t b3, int64_t wb2, int64_t wb3, uint32_t wdt,
+                     const ProductTol* tol = nullptr);  // tol: instead of ProductTolFor(wdt)
 
 // The forward and backward generators.
 void AddForwardOps(std::vector<OpEntry>* ops);

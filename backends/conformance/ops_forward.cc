@@ -103,8 +103,9 @@ void GenGetRows(Suite& s) {
 // |got - want| <= 1e-6 + rel_sum * sum|w x| + rel_amax * sum|w| amax(x)
 // (ProductTolFor).
 void AddProductCheck(Case& c, int out, const Vec& w, const Vec& x, int64_t K, int64_t M, int64_t T,
-                     int64_t b2, int64_t b3, int64_t wb2, int64_t wb3, uint32_t wdt) {
-  const ProductTol pt = ProductTolFor(wdt);
+                     int64_t b2, int64_t b3, int64_t wb2, int64_t wb3, uint32_t wdt,
+                     const ProductTol* tol_in) {
+  const ProductTol pt = tol_in != nullptr ? *tol_in : ProductTolFor(wdt);
   Vec want, tol;
   for (int64_t i3 = 0; i3 < b3; ++i3) {
     for (int64_t i2 = 0; i2 < b2; ++i2) {
@@ -173,6 +174,22 @@ void GenMulMat(Suite& s) {
           }
         }
       }
+    }
+    // HEARTH_MUL_MAT_FLOAT_ACTIVATIONS: x is never rounded, so only float
+    // accumulation is allowed (2e-5 of sum |w x|), whatever the weights.
+    s.Row("MUL_MAT", "w=" + DN(dt) + " x=F32 float-x");
+    const ProductTol exact{2e-5, 0};
+    for (int64_t T : Pick<int64_t>(s, {1, 20}, {1, 7, 20, 40})) {
+      const int64_t K = ks.back(), M = 7;
+      Case c(&rng, "FLOAT_ACTIVATIONS, w " + Str({K, M}) + ", x " + Str({K, T}));
+      Vec w, x;
+      const int tw = WeightInput(c, rng, dt, {K, M}, kC, &w);
+      const int tx = c.Input(HEARTH_DTYPE_F32, {K, T}, RandomVec(rng, K * T), kC, &x);
+      const int to = c.Output(HEARTH_DTYPE_F32, {M, T}, kC);
+      c.NodeP(HEARTH_OP_MUL_MAT, {to}, {tw, tx},
+              hearth_mul_mat_params{HEARTH_MUL_MAT_FLOAT_ACTIVATIONS});
+      AddProductCheck(c, to, w, x, K, M, T, 1, 1, 1, 1, dt, &exact);
+      s.Run(c);
     }
   }
 }

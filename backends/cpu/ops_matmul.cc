@@ -99,10 +99,22 @@ bool GetRowsRun(const Node& n, ExecEnv& env, std::string* why) {
 
 // ------------------------------------------------------------------ MUL_MAT
 
-enum class MatMulPath { kKernels, kDnnlF32, kDnnlSlabs };
+// kFloatRows: float activations without oneDNN (HEARTH_MUL_MAT_FLOAT_ACTIVATIONS
+// on a context whose oneDNN engine is unusable): each weight row dequantized,
+// then plain float dot products.
+enum class MatMulPath { kKernels, kDnnlF32, kDnnlSlabs, kFloatRows };
+
+bool FloatActivations(const Node& n) {
+  return (n.params<hearth_mul_mat_params>().flags & HEARTH_MUL_MAT_FLOAT_ACTIVATIONS) != 0;
+}
 
 MatMulPath ChoosePath(const Node& n) {
   const uint32_t w = n.in[0].dtype;
+  // The kernels round x (to F16/BF16, or to Q8 blocks for block formats);
+  // float activations go through oneDNN on dequantized slabs at any size.
+  if (FloatActivations(n)) {
+    return w == HEARTH_DTYPE_F32 ? MatMulPath::kDnnlF32 : MatMulPath::kDnnlSlabs;
+  }
   if (n.in[1].ne[1] < kDnnlMinN) return MatMulPath::kKernels;
   if (w == HEARTH_DTYPE_F32) return MatMulPath::kDnnlF32;
   if (w == HEARTH_DTYPE_F16 || w == HEARTH_DTYPE_BF16) return MatMulPath::kDnnlSlabs;
@@ -181,17 +193,39 @@ bool MulMatCheck(const Node& n, std::string* why) {
 }
 
 size_t MulMatScratch(const Node& n, int nth) {
-  (void)nth;
   const int64_t k = n.in[0].ne[0];
+  if (FloatActivations(n)) {  // also room for kFloatRows, should oneDNN be unusable
+    const size_t rows = Align64(static_cast<size_t>(k) * sizeof(float)) * static_cast<size_t>(nth);
+    const size_t slabs = n.in[0].dtype == HEARTH_DTYPE_F32
+                             ? 0
+                             : Align64(static_cast<size_t>(SlabRows(n) * k) * sizeof(float));
+    return std::max(rows, slabs);
+  }
   switch (ChoosePath(n)) {
     case MatMulPath::kDnnlF32:
       return 0;
     case MatMulPath::kDnnlSlabs:
       return Align64(static_cast<size_t>(SlabRows(n) * k) * sizeof(float));
     case MatMulPath::kKernels:
+    case MatMulPath::kFloatRows:
       break;
   }
   return Align64(MatMulScratchBytes(n.in[0].dtype, k, n.in[1].ne[1]));
+}
+
+bool RunFloatRows(const MatMulArgs& a, ExecEnv& env) {
+  const size_t per_thread = Align64(static_cast<size_t>(a.K) * sizeof(float));
+  const VecOps& vec = Vec();
+  ParallelFor(env, a.M, 1, [&](int64_t m0, int64_t m1, int ith) {
+    float* row = reinterpret_cast<float*>(env.scratch + per_thread * ith);
+    for (int64_t m = m0; m < m1; ++m) {
+      RowToF32(a.w_dtype, a.w + m * a.w_row_bytes, row, a.K, vec);
+      for (int64_t t = 0; t < a.N; ++t) {
+        a.y[t * a.y_row_stride + m] = vec.dot_f32(row, a.x + t * a.x_row_stride, a.K);
+      }
+    }
+  });
+  return true;
 }
 
 bool RunKernels(const MatMulArgs& a, ExecEnv& env) {
@@ -230,8 +264,11 @@ bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
   const int64_t K = n.in[0].ne[0], M = n.in[0].ne[1], N = x.ne[1];
   if (M == 0 || N == 0) return true;
   MatMulPath path = ChoosePath(n);
-  // Without a oneDNN engine the kernels cover every dtype, just slower.
-  if (env.dnnl == nullptr) path = MatMulPath::kKernels;
+  // Without a oneDNN engine the kernels cover every dtype, just slower; float
+  // activations then take plain float rows.
+  if (env.dnnl == nullptr) {
+    path = FloatActivations(n) ? MatMulPath::kFloatRows : MatMulPath::kKernels;
+  }
   for (int64_t i3 = 0; i3 < x.ne[3]; ++i3) {
     for (int64_t i2 = 0; i2 < x.ne[2]; ++i2) {
       MatMulArgs a = ArgsFor(n, i2, i3);
@@ -252,6 +289,9 @@ bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
           break;
         case MatMulPath::kDnnlSlabs:
           ok = RunDnnlSlabs(a, env, SlabRows(n), why);
+          break;
+        case MatMulPath::kFloatRows:
+          ok = RunFloatRows(a, env);
           break;
       }
       if (!ok) return false;

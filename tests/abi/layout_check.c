@@ -60,6 +60,7 @@ _Static_assert(HEARTH_OP_NONE == 0 && HEARTH_OP_GET_ROWS == 1 && HEARTH_OP_MUL_M
                    HEARTH_OP_CROSS_ENTROPY_BACK == 22 && HEARTH_OP_ADAMW_STEP == 23 &&
                    HEARTH_OP_SUM_SQ == 24,
                "ops are append-only");
+_Static_assert(HEARTH_MUL_MAT_FLOAT_ACTIVATIONS == 1u, "mul_mat flags");
 _Static_assert(HEARTH_WEIGHT_USE_MATMUL == 1u && HEARTH_WEIGHT_USE_ROWS == 2u &&
                    HEARTH_WEIGHT_USE_OTHER == 4u,
                "weight usage bits");
@@ -338,6 +339,7 @@ PIN_OFFSET(hearth_adamw_params, bias_correction1, 20);
 PIN_OFFSET(hearth_adamw_params, bias_correction2, 24);
 PIN_OFFSET(hearth_adamw_params, grad_scale, 28);
 PIN_SIZE(hearth_cross_entropy_params, 4);
+PIN_SIZE(hearth_mul_mat_params, 4);
 PIN_SIZE(hearth_cross_entropy_back_params, 8);
 PIN_OFFSET(hearth_cross_entropy_back_params, scale, 0);
 PIN_OFFSET(hearth_cross_entropy_back_params, ignore_index, 4);

@@ -64,13 +64,6 @@ class TrainerTest : public ::testing::TestWithParam<std::string> {};
 // absolute (the F32 forward's loss carries ~1e-6 of rounding, which the
 // difference quotient amplifies by 1/(2 step) = 50).
 TEST_P(TrainerTest, GradientsMatchFiniteDifferences) {
-  if (GetParam().find("q4_k") != std::string::npos) {
-    // Open: on this base the differences disagree with the backward by up to
-    // 0.7 (F16 of the same shapes agrees to 2e-4). Not yet known whether the
-    // forward's quantized-weight MUL_MAT path makes the loss non-smooth in
-    // the activations or MUL_MAT_T of Q4_K/Q6_K is wrong (docs/finetune.md).
-    GTEST_SKIP() << "finite differences unresolved on a K-quant base";
-  }
   auto model = LoadModel(GetParam());
   ASSERT_NE(model, nullptr);
   const std::vector<Example> ex = Examples(model->config().n_vocab, {9, 21}, 3, 7);
@@ -161,6 +154,10 @@ TEST_P(TrainerTest, TenAdamWStepsLowerTheLoss) {
 // The saved PEFT directory, loaded by the ordinary adapter loader and run
 // through a Session, scores the data exactly as the trainer's own graphs do
 // (this checks lora_B's transpose and the q/k row permutation of the writer).
+// On a block-quantized base the two differ by what inference's Q8-rounded
+// activations cost (the trainer computes with float activations): there the
+// loaded and the in-memory adapter must score bit-identically, and both
+// within 2% of the trainer's loss.
 TEST_P(TrainerTest, SavedAdapterGivesTheSameLoss) {
   auto model = LoadModel(GetParam());
   ASSERT_NE(model, nullptr);
@@ -182,6 +179,8 @@ TEST_P(TrainerTest, SavedAdapterGivesTheSameLoss) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   auto in_memory = t.MakeAdapter();
   ASSERT_TRUE(in_memory.ok()) << in_memory.status();
+  const bool quantized_base = GetParam().find("q4_k") != std::string::npos;
+  std::vector<double> losses;
   for (const auto& adapter : {*loaded, *in_memory}) {
     auto s = Session::Create(model, {});
     ASSERT_TRUE(s.ok());
@@ -199,8 +198,10 @@ TEST_P(TrainerTest, SavedAdapterGivesTheSameLoss) {
         }
       }
     }
-    EXPECT_NEAR(sum / n, *want, 1e-4 * *want) << adapter->file().path;
+    losses.push_back(sum / n);
+    EXPECT_NEAR(sum / n, *want, (quantized_base ? 2e-2 : 1e-4) * *want) << adapter->file().path;
   }
+  EXPECT_EQ(losses[0], losses[1]) << "the saved and the in-memory adapter score alike";
   std::filesystem::remove_all(dir);
 }
 

@@ -96,6 +96,62 @@ TEST_P(OpsTest, MulMatEveryDtypeDecodeAndPrompt) {
   }
 }
 
+// HEARTH_MUL_MAT_FLOAT_ACTIVATIONS: every weight format, decode and prompt
+// sizes, equals the double product of the dequantized weights with the
+// float activations to float accumulation (2e-6 of sum |w x|) — far inside
+// what Q8-rounded activations cost (amax / 254 per term), which the same
+// check without the flag is also shown to exceed for block formats.
+TEST_P(OpsTest, MulMatWithFloatActivationsIsTheFloatProduct) {
+  uint32_t seed = 900;
+  for (uint32_t dtype : kAllWeightDtypes) {
+    const bool block = hearth_dtype_block_elems(dtype) > 1;
+    for (int64_t n : {1, 5, 20}) {
+      SCOPED_TRACE(::testing::Message() << "dtype " << dtype << " N " << n);
+      const int64_t k = KFor(dtype, 45), m = 11;
+      std::vector<uint8_t> w = RandomWeights(dtype, m, k, seed);
+      std::vector<float> x = RandomF32(static_cast<size_t>(k * n), seed + 1);
+      ++seed;
+      double worst_plain = 0;
+      for (bool flag : {true, false}) {
+        int wi = b_.Add(dtype, {k, m}, w.data());
+        int xi = b_.Add(HEARTH_DTYPE_F32, {k, n}, x.data());
+        int yi = b_.Add(HEARTH_DTYPE_F32, {m, n});
+        if (flag) {
+          b_.NodeP(HEARTH_OP_MUL_MAT, {yi}, {wi, xi},
+                   hearth_mul_mat_params{HEARTH_MUL_MAT_FLOAT_ACTIVATIONS});
+        } else {
+          b_.Node(HEARTH_OP_MUL_MAT, yi, {wi, xi});
+        }
+        ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+        const std::vector<float> got = b_.Read(yi);
+        b_.ClearNodes();
+        for (int64_t r = 0; r < n; ++r) {
+          for (int64_t c = 0; c < m; ++c) {
+            const std::vector<double> wr = WeightRow(dtype, w, k, c);
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              ref += wr[i] * x[r * k + i];
+              mag += std::fabs(wr[i] * x[r * k + i]);
+            }
+            const double err = std::fabs(got[r * m + c] - ref) / (mag + 1e-30);
+            if (flag) {
+              EXPECT_LE(err, 2e-6)
+                  << "y[" << r << ", " << c << "] = " << got[r * m + c] << ", want " << ref;
+            } else {
+              worst_plain = std::max(worst_plain, err);
+            }
+          }
+        }
+      }
+      // Without the flag the kernels quantize x for block formats (decode
+      // and prompt alike): measurably further from the float product.
+      if (block) {
+        EXPECT_GT(worst_plain, 1e-4);
+      }
+    }
+  }
+}
+
 TEST_P(OpsTest, MulMatStridedAndBatched) {
   uint32_t seed = 200;
   for (uint32_t dtype : {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, HEARTH_DTYPE_BF16, HEARTH_DTYPE_Q4_0,

@@ -157,6 +157,16 @@ typedef struct hearth_rope_params {
   int32_t mode;     /* HEARTH_ROPE_NORMAL or HEARTH_ROPE_NEOX */
 } hearth_rope_params;
 
+/** MUL_MAT. @since 1.0 */
+typedef struct hearth_mul_mat_params {
+  uint32_t flags; /* HEARTH_MUL_MAT_* bits; 0 = the backend's fastest way */
+} hearth_mul_mat_params;
+/* The activations x must not be rounded (to F16/BF16, or to Q8 blocks as
+   quantized dot products do): the product is computed with x in float and the
+   weights dequantized, as a float reference would (LoRA training over a
+   quantized base, parity with PEFT on the dequantized weights). @since 1.0 */
+#define HEARTH_MUL_MAT_FLOAT_ACTIVATIONS 1u
+
 /** ATTENTION, ATTENTION_BACK. @since 1.0 */
 typedef struct hearth_attention_params {
   float scale;    /* applied to q.k */
@@ -204,7 +214,8 @@ typedef enum hearth_op {
      Ids outside [0, rows) are an error, never a read out of bounds. */
   HEARTH_OP_GET_ROWS = 1,
   /* out[M, T] = x[K, T] . w[K, M]^T. in: w (any dtype), x (F32).
-     w may carry ne[2]/ne[3] > 1 (a batch of matrices) broadcast over x's. */
+     w may carry ne[2]/ne[3] > 1 (a batch of matrices) broadcast over x's.
+     Optional hearth_mul_mat_params (HEARTH_MUL_MAT_FLOAT_ACTIVATIONS). */
   HEARTH_OP_MUL_MAT = 2,
   /* out = a + b, b broadcast over rows when b.ne[1..3] == 1. In place. */
   HEARTH_OP_ADD = 3,

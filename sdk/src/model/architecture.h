@@ -85,6 +85,11 @@ struct KvCacheRefs {
   // Training: every ATTENTION node also writes its extra output lse
   // ([n_head, T]), which ATTENTION_BACK needs (sdk/src/train/autograd.h).
   bool with_lse = false;
+  // Training: every MUL_MAT reads its activations in float
+  // (HEARTH_MUL_MAT_FLOAT_ACTIVATIONS), so the forward is the smooth function
+  // the backward differentiates, and a quantized base behaves as its
+  // dequantized weights do (QLoRA; parity with PEFT).
+  bool float_activations = false;
 };
 
 // LoRA terms attached to a session, by the base weight they sit beside
@@ -109,9 +114,10 @@ class LoraStack {
 
 // y = W x (MUL_MAT of weight `name` over x [n_in, T]) plus one
 // LORA_MUL_MAT per term `lora` holds for that weight (lora may be null).
-// `w` is the graph tensor of the weight (WeightBinder).
-int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x,
-            int64_t rows, int64_t n_tokens);
+// `w` is the graph tensor of the weight (WeightBinder); float_activations as
+// KvCacheRefs says.
+int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x, int64_t rows,
+            int64_t n_tokens, bool float_activations = false);
 
 // The ATTENTION node of a layer (inputs and params as hearth_plugin.h
 // lists them); with kv.with_lse it also writes lse ([n_head, T]).

@@ -80,10 +80,12 @@ const std::vector<LoraTerm>* LoraStack::Find(const std::string& weight) const {
   return it == by_weight_.end() ? nullptr : &it->second;
 }
 
-int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x,
-            int64_t rows, int64_t n_tokens) {
+int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x, int64_t rows,
+            int64_t n_tokens, bool float_activations) {
   const Shape shape = Shape::Of({rows, n_tokens});
-  int y = g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x});
+  int y = float_activations ? g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x},
+                                    hearth_mul_mat_params{HEARTH_MUL_MAT_FLOAT_ACTIVATIONS})
+                            : g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x});
   const std::vector<LoraTerm>* terms = lora ? lora->Find(name) : nullptr;
   if (terms == nullptr) return y;
   for (const LoraTerm& t : *terms) {

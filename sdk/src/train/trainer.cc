@@ -284,6 +284,7 @@ absl::Status Trainer::Init(std::vector<Example> examples) {
   kv_buf_ = *kv;
   kv_.n_ctx = max_len_;
   kv_.with_lse = true;
+  kv_.float_activations = true;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     hearth_tensor_desc k =
         ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({c.head_dim, c.n_head_kv, max_len_}));
