@@ -1,7 +1,8 @@
 // cli_finetune.cc — `hearth finetune`: trains a LoRA adapter on a JSONL
 // file through hearth_trainer_* and writes it as a PEFT directory. A live
 // progress line on a terminal (a line per step otherwise); Ctrl-C stops
-// after the step in flight and writes a checkpoint. docs/finetune.md
+// after the step in flight and writes a checkpoint that --resume goes on
+// from (so does --save-every N). docs/finetune.md
 #include <unistd.h>
 
 #include <atomic>
@@ -36,8 +37,13 @@ struct Progress {
   double eval_loss = NAN;
   double first_loss = NAN, last_loss = NAN;
   uint64_t tokens = 0, steps = 0;
+  uint64_t save_every = 0;  // checkpoint every N steps (0: only on Ctrl-C)
+  uint64_t resumed_at = 0;  // steps done before this process started
+  uint64_t max_steps = 0;   // stop after this many steps in this process (0: no limit)
+  bool stopped = false;     // by max_steps
+  const char* out = nullptr;
   std::chrono::steady_clock::time_point start;
-  hearth_error* error = nullptr;  // from an evaluation inside the callback
+  hearth_error* error = nullptr;  // from an evaluation or a checkpoint inside the callback
 };
 
 std::string Clock(double seconds) {
@@ -63,8 +69,8 @@ int OnStep(const hearth_train_progress* p, void* user) {
   }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - pr->start).count();
-  const double eta =
-      elapsed / static_cast<double>(p->step) * static_cast<double>(p->total_steps - p->step);
+  const double eta = elapsed / static_cast<double>(p->step - pr->resumed_at) *
+                     static_cast<double>(p->total_steps - p->step);
   char eval[32] = "";
   if (pr->has_eval && !std::isnan(pr->eval_loss)) {
     std::snprintf(eval, sizeof(eval), "  eval %.4f", pr->eval_loss);
@@ -76,7 +82,16 @@ int OnStep(const hearth_train_progress* p, void* user) {
                p->lr, elapsed > 0 ? static_cast<double>(pr->tokens) / elapsed : 0.0,
                Clock(eta).c_str(), pr->tty ? "" : "\n");
   std::fflush(stderr);
-  return g_stop ? 1 : 0;
+  if (pr->save_every > 0 && p->step % pr->save_every == 0 && p->step < p->total_steps) {
+    if (hearth_error* e = hearth_trainer_save_checkpoint(pr->trainer, pr->out)) {
+      pr->error = e;
+      return 1;
+    }
+  }
+  if (pr->max_steps > 0 && p->step - pr->resumed_at >= pr->max_steps && p->step < p->total_steps) {
+    pr->stopped = true;
+  }
+  return g_stop || pr->stopped ? 1 : 0;
 }
 
 }  // namespace
@@ -87,12 +102,15 @@ int RunFinetune(int argc, char** argv) {
   int64_t rank = 16, epochs = 1, batch = 1, grad_accum = 1, ctx = 0, warmup = 0;
   uint64_t seed = 42;
   float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f;
-  bool rslora = false, truncate = false;
+  uint64_t save_every = 0, max_steps = 0;
+  bool rslora = false, truncate = false, resume = false;
   ArgParser p("finetune", "finetune -m MODEL --data FILE.jsonl --out DIR [flags]",
               "Trains a LoRA adapter on FILE.jsonl (the records `hearth data` reads; the loss\n"
               "counts completion/assistant tokens) and writes it to DIR as a PEFT adapter\n"
               "(adapter_config.json + adapter_model.safetensors), loadable with --lora.\n"
-              "Ctrl-C stops after the current step and writes what was trained so far.\n"
+              "Ctrl-C stops after the current step and writes a checkpoint to DIR;\n"
+              "--resume goes on from it and ends with the same adapter an uninterrupted\n"
+              "run gives.\n"
               "docs/finetune.md");
   AddModelFlags(p, &mf);
   p.AddString("--data", "FILE", &data_path, "training data, JSONL (docs/training-data.md)");
@@ -116,6 +134,12 @@ int RunFinetune(int argc, char** argv) {
   p.AddSwitch("--truncate", &truncate, "cut longer examples at --ctx instead of failing");
   p.AddFloat("--eval-split", "X", &eval_split, "fraction held out for eval loss, 0-0.5");
   p.AddUint64("--seed", "N", &seed, "init, split and shuffle seed (default 42)");
+  p.AddSwitch("--resume", &resume,
+              "go on from the checkpoint in --out (same model, data and flags)");
+  p.AddUint64("--save-every", "N", &save_every,
+              "also write a checkpoint to --out every N steps (default: only on Ctrl-C)");
+  p.AddUint64("--max-steps", "N", &max_steps,
+              "stop after N steps of this run and write a checkpoint (--resume goes on)");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (mf.model.empty()) return p.UsageError("-m MODEL is required");
   if (data_path.empty()) return p.UsageError("--data FILE is required");
@@ -163,10 +187,34 @@ int RunFinetune(int argc, char** argv) {
     return ReportError(err, data_path);
   }
   Trainer trainer(raw_trainer);
+  if (resume) {
+    if (hearth_error* err = hearth_trainer_resume(trainer.get(), out.c_str())) {
+      return ReportError(err, out);
+    }
+  }
+  hearth_trainer_info info = HEARTH_TRAINER_INFO_INIT;
+  if (hearth_error* err = hearth_trainer_get_info(trainer.get(), &info)) return ReportError(err);
+  if (info.step >= info.total_steps) {  // a checkpoint of a finished run
+    if (hearth_error* err = hearth_trainer_save(trainer.get(), out.c_str())) {
+      return ReportError(err, out);
+    }
+    std::remove((out + "/hearth-checkpoint.bin").c_str());
+    std::printf("already trained (%" PRIu64 " steps); adapter written to %s (PEFT)\n", info.step,
+                Printable(out).c_str());
+    return kExitOk;
+  }
+  if (resume) {
+    std::fprintf(stderr, "resuming at step %" PRIu64 " of %" PRIu64 "\n", info.step,
+                 info.total_steps);
+  }
   hearth_train_progress first = HEARTH_TRAIN_PROGRESS_INIT;
 
   Progress pr;
   pr.trainer = trainer.get();
+  pr.save_every = save_every;
+  pr.resumed_at = info.step;
+  pr.max_steps = max_steps;
+  pr.out = out.c_str();
   pr.tty = isatty(STDERR_FILENO) != 0;
   pr.start = std::chrono::steady_clock::now();
   double eval_before = NAN;
@@ -178,28 +226,37 @@ int RunFinetune(int argc, char** argv) {
   if (hearth_error* err = hearth_trainer_step(trainer.get(), &first)) return ReportError(err);
   pr.steps_per_epoch = std::max<uint64_t>(1, first.total_steps / static_cast<uint64_t>(epochs));
   OnStep(&first, &pr);
+  if (pr.error != nullptr) return ReportError(pr.error, out);
 
   struct sigaction sa, previous;
   std::memset(&sa, 0, sizeof(sa));
   sa.sa_handler = OnInterrupt;
   sigemptyset(&sa.sa_mask);
   const bool installed = sigaction(SIGINT, &sa, &previous) == 0;
-  hearth_error* run_err = g_stop ? nullptr : hearth_trainer_run(trainer.get(), OnStep, &pr);
+  hearth_error* run_err =
+      g_stop || pr.stopped ? nullptr : hearth_trainer_run(trainer.get(), OnStep, &pr);
+  const bool checkpoint = g_stop || pr.stopped;
   if (installed) sigaction(SIGINT, &previous, nullptr);
   if (pr.tty) std::fprintf(stderr, "\n");
   if (run_err != nullptr) return ReportError(run_err);
-  if (pr.error != nullptr) return ReportError(pr.error);
-  if (hearth_error* err = hearth_trainer_save(trainer.get(), out.c_str())) {
+  if (pr.error != nullptr) return ReportError(pr.error, out);
+  // Interrupted: a checkpoint --resume goes on from. Done: the adapter alone
+  // (a checkpoint left by --save-every or a resumed run is removed after).
+  if (hearth_error* err = checkpoint ? hearth_trainer_save_checkpoint(trainer.get(), out.c_str())
+                                     : hearth_trainer_save(trainer.get(), out.c_str())) {
     return ReportError(err, out);
   }
+  if (!checkpoint) std::remove((out + "/hearth-checkpoint.bin").c_str());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - pr.start).count();
   std::printf("%s %" PRIu64 " of %" PRIu64 " steps in %s: step loss %.4f -> %.4f",
-              g_stop ? "interrupted after" : "trained", pr.steps, first.total_steps,
-              Clock(seconds).c_str(), pr.first_loss, pr.last_loss);
+              g_stop       ? "interrupted after"
+              : pr.stopped ? "stopped after"
+                           : "trained",
+              pr.steps, first.total_steps, Clock(seconds).c_str(), pr.first_loss, pr.last_loss);
   if (pr.has_eval) std::printf(", eval loss %.4f -> %.4f", eval_before, pr.eval_loss);
-  std::printf("\n%s written to %s (PEFT)\n", g_stop ? "checkpoint" : "adapter",
-              Printable(out).c_str());
+  std::printf("\n%s written to %s (PEFT)%s\n", checkpoint ? "checkpoint" : "adapter",
+              Printable(out).c_str(), checkpoint ? "; --resume goes on from it" : "");
   if (std::fflush(stdout) != 0) return kExitRuntimeError;
   return g_stop ? kExitInterrupted : kExitOk;
 }

@@ -161,6 +161,15 @@ TEST_F(CapiFork, AnInheritedTrainerFailsAtOnceInTheChild) {
             }),
             0);
   EXPECT_EQ(InChild([&] {
+              return IsForkError(hearth_trainer_save_checkpoint(t, "/nonexistent/x"),
+                                 "trainer_save_checkpoint");
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
+              return IsForkError(hearth_trainer_resume(t, "/nonexistent/x"), "trainer_resume");
+            }),
+            0);
+  EXPECT_EQ(InChild([&] {
               hearth_trainer* t2 = nullptr;
               return IsForkError(hearth_trainer_create(model_, data, &p, &t2), "trainer_create");
             }),

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "capi_test_util.h"
@@ -155,6 +156,84 @@ TEST_F(CapiTrainer, TrainsSavesAndServes) {
   for (int k = 0; k < 8; ++k) EXPECT_FLOAT_EQ(logits[0][k], logits[1][k]);
   hearth_adapter_free(mem);
   hearth_adapter_free(disk);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// 12 steps in one go, or 5, a checkpoint, a fresh trainer resumed from it
+// and 7 more: the same adapter, byte for byte (one thread count on both).
+TEST_F(CapiTrainer, AResumedRunGivesTheSameAdapter) {
+  ASSERT_NE(Load(kData), nullptr);
+  hearth_trainer_params p = HEARTH_TRAINER_PARAMS_INIT;
+  p.rank = 4;
+  p.alpha = 8;
+  p.lr = 1e-2f;
+  p.epochs = 4;  // 3 training examples: 12 steps, a checkpoint in the second epoch
+  p.eval_split = 0.25f;
+  p.schedule = HEARTH_SCHEDULE_COSINE;
+  p.warmup_steps = 2;
+  p.weight_decay = 0.01f;
+  auto make = [&](const hearth_trainer_params& params) {
+    hearth_trainer* t = nullptr;
+    Error err{hearth_trainer_create(model_, data_, &params, &t)};
+    EXPECT_EQ(err.e, nullptr) << err.message();
+    return t;
+  };
+  const std::string whole = dir_ + "/whole", part = dir_ + "/part";
+  hearth_trainer* t = make(p);
+  ASSERT_NE(t, nullptr);
+  ASSERT_EQ(hearth_trainer_run(t, nullptr, nullptr), nullptr);
+  ASSERT_EQ(hearth_trainer_save(t, whole.c_str()), nullptr);
+  hearth_trainer_free(t);
+
+  t = make(p);
+  Seen seen;
+  seen.stop_after = 5;
+  ASSERT_EQ(hearth_trainer_run(t, OnStep, &seen), nullptr);
+  Error ck{hearth_trainer_save_checkpoint(t, part.c_str())};
+  ASSERT_EQ(ck.e, nullptr) << ck.message();
+  hearth_trainer_free(t);
+  EXPECT_TRUE(std::filesystem::exists(part + "/hearth-checkpoint.bin"));
+  EXPECT_TRUE(std::filesystem::exists(part + "/adapter_model.safetensors"));
+
+  t = make(p);
+  Error rs{hearth_trainer_resume(t, part.c_str())};
+  ASSERT_EQ(rs.e, nullptr) << rs.message();
+  hearth_trainer_info info = HEARTH_TRAINER_INFO_INIT;
+  ASSERT_EQ(hearth_trainer_get_info(t, &info), nullptr);
+  EXPECT_EQ(info.step, 5u);
+  ASSERT_EQ(hearth_trainer_run(t, nullptr, nullptr), nullptr);
+  ASSERT_EQ(hearth_trainer_save(t, part.c_str()), nullptr);
+  hearth_trainer_free(t);
+  const std::string a = ReadAll(whole + "/adapter_model.safetensors");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == ReadAll(part + "/adapter_model.safetensors"));
+
+  // Another run's settings, a damaged file, no checkpoint: each named.
+  hearth_trainer_params other = p;
+  other.lr = 2e-2f;
+  t = make(other);
+  Error diff{hearth_trainer_resume(t, part.c_str())};
+  EXPECT_EQ(hearth_error_code(diff.e), HEARTH_FAILED_PRECONDITION);
+  EXPECT_NE(diff.message().find("lr=0.01"), std::string::npos) << diff.message();
+  EXPECT_NE(diff.message().find("lr=0.02"), std::string::npos) << diff.message();
+  hearth_trainer_free(t);
+  t = make(p);
+  {
+    std::fstream f(part + "/hearth-checkpoint.bin",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x7f');
+  }
+  Error bad{hearth_trainer_resume(t, part.c_str())};
+  EXPECT_EQ(hearth_error_code(bad.e), HEARTH_DATA_LOSS) << bad.message();
+  Error none{hearth_trainer_resume(t, whole.c_str())};
+  EXPECT_EQ(hearth_error_code(none.e), HEARTH_NOT_FOUND) << none.message();
+  EXPECT_NE(none.message().find("hearth-checkpoint.bin"), std::string::npos);
+  hearth_trainer_free(t);
 }
 
 TEST_F(CapiTrainer, BadInputIsAClearError) {

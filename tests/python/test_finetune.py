@@ -150,3 +150,23 @@ def test_bad_options_are_clear_errors(qwen2, notes, tmp_path):
         hearth.Trainer()
     with pytest.raises(TypeError, match="model"):
         hearth.finetune("model.gguf", notes)
+
+
+def test_a_resumed_trainer_ends_with_the_same_adapter(llama, notes, tmp_path):
+    opts = dict(epochs=3, eval_split=0.25, schedule="cosine", warmup=1, **FAST)
+    whole = llama.trainer(notes, **opts).run().save(tmp_path / "whole")
+    first = llama.trainer(notes, **opts)
+    for s in first:
+        if s.step == 4:
+            break
+    first.save(tmp_path / "part", checkpoint=True)
+    assert (tmp_path / "part" / "hearth-checkpoint.bin").is_file()
+    second = llama.trainer(notes, **opts).resume(tmp_path / "part")
+    assert second.step_count == 4
+    second.run().save(tmp_path / "part")
+    name = "adapter_model.safetensors"
+    assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    with pytest.raises(hearth.FailedPreconditionError, match="seed=8"):
+        llama.trainer(notes, **dict(opts, seed=8)).resume(tmp_path / "part")
+    with pytest.raises(hearth.NotFoundError, match="hearth-checkpoint.bin"):
+        llama.trainer(notes, **opts).resume(whole)

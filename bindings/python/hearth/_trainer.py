@@ -294,14 +294,38 @@ class Trainer:
         trained so far; NaN when there is no eval split."""
         return self._call(self._t.evaluate)
 
-    def save(self, dir: PathLike) -> str:
+    def save(self, dir: PathLike, *, checkpoint: bool = False) -> str:
         """Writes the adapter as a PEFT directory (``adapter_config.json`` +
         ``adapter_model.safetensors``, created if missing), each file
-        atomically. Loadable with :meth:`hearth.Model.load_adapter`,
-        ``hearth generate --lora`` and PEFT. Returns the directory."""
+        atomically (temp file, fsync, rename). Loadable with
+        :meth:`hearth.Model.load_adapter`, ``hearth generate --lora`` and PEFT.
+
+        With ``checkpoint=True`` it also writes ``hearth-checkpoint.bin``
+        (AdamW state, step, data order) that :meth:`resume` goes on from.
+        Returns the directory."""
         raw = _fspath_bytes("dir", dir)
-        self._call(lambda: self._t.save(raw))
+        if checkpoint:
+            self._call(lambda: self._t.save_checkpoint(raw))
+        else:
+            self._call(lambda: self._t.save(raw))
         return os.fsdecode(dir)
+
+    def resume(self, dir: PathLike) -> "Trainer":
+        """Goes on from the checkpoint ``save(dir, checkpoint=True)`` (or
+        ``hearth finetune`` on Ctrl-C / ``--max-steps``) wrote. This trainer
+        must be made from the same model, data and options: the run then
+        ends with the same adapter as one that never stopped. The loss
+        curve (:attr:`losses`) starts afresh. Returns self.
+
+        Raises:
+            hearth.NotFoundError: ``dir`` holds no checkpoint.
+            hearth.FailedPreconditionError: it was written by a run with other
+                settings (the message names the first that differs).
+            hearth.DataLossError: the file is damaged.
+        """
+        raw = _fspath_bytes("dir", dir)
+        self._call(lambda: self._t.resume(raw))
+        return self
 
     def adapter(self) -> Adapter:
         """The adapter as trained so far, bound to the model and ready for

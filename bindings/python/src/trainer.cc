@@ -1,6 +1,7 @@
 // trainer.cc — LoRA fine-tuning for hearth._hearth (hearth_trainer_*): a
 // trainer made from a model, a dataset and the options the Python layer has
-// already checked; steps, evaluation, saving and the trained adapter.
+// already checked; steps, evaluation, saving (with or without a checkpoint),
+// resuming, and the trained adapter.
 //
 // Creating a trainer uploads its tensors, and steps and evaluations run
 // whole forward/backward graphs, so every call but info() releases the GIL.
@@ -97,6 +98,16 @@ void TrainerSave(TrainerHandle& t, const std::string& dir) {
   t.trainer.Save(dir);
 }
 
+void TrainerSaveCheckpoint(TrainerHandle& t, const std::string& dir) {
+  py::gil_scoped_release release;
+  t.trainer.SaveCheckpoint(dir);
+}
+
+void TrainerResume(TrainerHandle& t, const std::string& dir) {
+  py::gil_scoped_release release;
+  t.trainer.Resume(dir);
+}
+
 std::shared_ptr<AdapterHandle> TrainerAdapter(TrainerHandle& t) {
   py::gil_scoped_release release;
   return std::make_shared<AdapterHandle>(t.model, t.trainer.GetAdapter());
@@ -116,6 +127,8 @@ void RegisterTrainer(py::module_& m) {
       .def("step", &TrainerStep)
       .def("evaluate", &TrainerEvaluate)
       .def("save", &TrainerSave, py::arg("dir"))
+      .def("save_checkpoint", &TrainerSaveCheckpoint, py::arg("dir"))
+      .def("resume", &TrainerResume, py::arg("dir"))
       .def("adapter", &TrainerAdapter);
 }
 

@@ -741,6 +741,18 @@ HEARTH_API hearth_error* hearth_trainer_evaluate(hearth_trainer* trainer, double
  *  adapter_model.safetensors; created if missing), each file atomically.
  *  @since 1.0 */
 HEARTH_API hearth_error* hearth_trainer_save(hearth_trainer* trainer, const char* dir);
+/** Like hearth_trainer_save, plus `dir`/hearth-checkpoint.bin: the LoRA
+ *  tensors, the AdamW state, the step and the data order, so that
+ *  hearth_trainer_resume goes on exactly from here. Every file is written
+ *  to a temporary name, fsync'ed and renamed: a kill at any moment leaves
+ *  either the previous complete file or the new one. @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_save_checkpoint(hearth_trainer* trainer, const char* dir);
+/** Restores the checkpoint in `dir` into a trainer just created from the
+ *  same model, dataset and params (n_threads aside): training then
+ *  continues as if it had never stopped, and the same seed gives the same
+ *  adapter. NOT_FOUND without a checkpoint; FAILED_PRECONDITION naming the
+ *  first setting that differs; DATA_LOSS for a damaged file. @since 1.0 */
+HEARTH_API hearth_error* hearth_trainer_resume(hearth_trainer* trainer, const char* dir);
 /** Steps done and to do, and the split sizes; `info`'s struct_size must be
  *  set. Known from create on, before the first step. @since 1.0 */
 HEARTH_API hearth_error* hearth_trainer_get_info(const hearth_trainer* trainer,

@@ -321,6 +321,12 @@ class Trainer {
     return loss;
   }
   void Save(const std::string& dir) { Check(hearth_trainer_save(get(), dir.c_str())); }
+  // Save plus the state Resume needs (dir/hearth-checkpoint.bin).
+  void SaveCheckpoint(const std::string& dir) {
+    Check(hearth_trainer_save_checkpoint(get(), dir.c_str()));
+  }
+  // Goes on from the checkpoint in `dir` (same model, data and params).
+  void Resume(const std::string& dir) { Check(hearth_trainer_resume(get(), dir.c_str())); }
   // The adapter as trained so far, bound to the model.
   Adapter GetAdapter() {
     hearth_adapter* a = nullptr;

@@ -160,6 +160,24 @@ hearth_error* hearth_trainer_save(hearth_trainer* trainer, const char* dir) {
   HEARTH_CAPI_CATCH_ERROR
 }
 
+hearth_error* hearth_trainer_save_checkpoint(hearth_trainer* trainer, const char* dir) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_NOT_NULL(dir);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
+  return hearth::capi::ToError(trainer->trainer->SaveCheckpoint(dir));
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+hearth_error* hearth_trainer_resume(hearth_trainer* trainer, const char* dir) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_NOT_NULL(dir);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
+  return hearth::capi::ToError(trainer->trainer->Resume(dir));
+  HEARTH_CAPI_CATCH_ERROR
+}
+
 hearth_error* hearth_trainer_get_info(const hearth_trainer* trainer, hearth_trainer_info* info) {
   HEARTH_CAPI_TRY
   HEARTH_CAPI_CHECK_NOT_NULL(trainer);

@@ -115,6 +115,16 @@ class Trainer {
   // The current adapter, bound to the model and ready for a session.
   absl::StatusOr<std::shared_ptr<Adapter>> MakeAdapter();
 
+  // The PEFT files plus `dir`/hearth-checkpoint.bin: everything a later
+  // trainer needs to go on exactly from here (A, B, AdamW m and v, step,
+  // epoch, position in the epoch's order), each file written atomically.
+  // trainer_checkpoint.cc has the format.
+  absl::Status SaveCheckpoint(const std::string& dir);
+  // Restores a checkpoint SaveCheckpoint wrote. This trainer must have been
+  // made from the same model, data and options (threads aside); a
+  // difference is an error naming it, and a damaged file is DATA_LOSS.
+  absl::Status Resume(const std::string& dir);
+
  private:
   struct StepGraph {
     Graph graph;
@@ -133,6 +143,8 @@ class Trainer {
   double LearningRate(int64_t step) const;
   int64_t Padded(int64_t n) const;
   void ShuffleEpoch();
+  // What a checkpoint must agree on to be resumed here: "key=value;" pairs.
+  std::string RunSignature() const;
 
   std::shared_ptr<const Model> model_;
   TrainerOptions options_;

@@ -101,6 +101,14 @@ absl::Status WriteFileAtomic(const std::string& path, const void* bytes, size_t 
   if (::close(fd) != 0) return fail("cannot close");
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     return fail("cannot rename onto the destination");
+  // The rename itself reaches the disk with the directory's fsync.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);  // best effort: some file systems refuse a directory fsync
+    ::close(dfd);
+  }
   return absl::OkStatus();
 }
 
