@@ -194,13 +194,15 @@ int OpenModelWithAdapters(const ModelFlags& flags, Runtime* rt, Model* model,
                           Adapters* adapters) {
   if (int rc = OpenRuntime(flags, rt)) return rc;
   if (int rc = OpenModel(rt->get(), flags, model)) return rc;
-  return LoadAdapters(model->get(), flags.lora, adapters);
+  return LoadAdapters(model->get(), flags.lora, adapters, flags.lora_ignore_base);
 }
 
 void AddLoraFlag(ArgParser& parser, ModelFlags* flags) {
   parser.AddStringList("--lora", "PATH[:SCALE]", &flags->lora,
                        "apply a LoRA adapter (PEFT folder or GGUF LoRA file) at SCALE "
                        "(default 1); repeatable, the adapters add up");
+  parser.AddSwitch("--lora-ignore-base", &flags->lora_ignore_base,
+                   "load adapters whose provenance names another base model's weights");
 }
 
 void ParseLoraSpec(const std::string& spec, std::string* path, float* scale) {
@@ -215,13 +217,16 @@ void ParseLoraSpec(const std::string& spec, std::string* path, float* scale) {
   *scale = v;
 }
 
-int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out) {
+int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out,
+                 bool ignore_base) {
+  hearth_adapter_params params = HEARTH_ADAPTER_PARAMS_INIT;
+  params.ignore_base_fingerprint = ignore_base ? 1 : 0;
   for (const std::string& spec : specs) {
     std::string path;
     float scale = 1.0f;
     ParseLoraSpec(spec, &path, &scale);
     hearth_adapter* raw = nullptr;
-    if (hearth_error* err = hearth_adapter_load(model, path.c_str(), nullptr, &raw)) {
+    if (hearth_error* err = hearth_adapter_load(model, path.c_str(), &params, &raw)) {
       return ReportError(err, path);
     }
     out->handles.emplace_back(raw);

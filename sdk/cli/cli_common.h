@@ -35,12 +35,14 @@ struct ModelFlags {
   int64_t threads = 0;      // --threads; 0 = all cores
   bool verbose = false;     // -v: library log level info
   std::vector<std::string> lora;  // --lora PATH[:SCALE], repeatable
+  bool lora_ignore_base = false;  // --lora-ignore-base
 };
 void AddRuntimeFlags(ArgParser& parser, ModelFlags* flags);
 void AddModelFlags(ArgParser& parser, ModelFlags* flags,
                    const char* model_help = "the model, a GGUF file (required)");
 
-// --lora PATH[:SCALE] (repeatable), for commands that run a session.
+// --lora PATH[:SCALE] (repeatable) and --lora-ignore-base, for commands that
+// run a session.
 void AddLoraFlag(ArgParser& parser, ModelFlags* flags);
 
 // Adapters loaded for one model, with the scales the user gave.
@@ -53,7 +55,9 @@ struct Adapters {
 void ParseLoraSpec(const std::string& spec, std::string* path, float* scale);
 // Loads every --lora for `model` (model may be NULL: inspection only).
 // kExitOk or an exit code after printing why.
-int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out);
+// `ignore_base`: load adapters trained on another base (provenance check off).
+int LoadAdapters(hearth_model* model, const std::vector<std::string>& specs, Adapters* out,
+                 bool ignore_base = false);
 // OpenRuntime, OpenModel and LoadAdapters(flags.lora), for the commands that
 // run a session.
 int OpenModelWithAdapters(const ModelFlags& flags, Runtime* rt, Model* model, Adapters* adapters);

@@ -79,6 +79,15 @@ int PrintModel(const hearth_model* model, const std::string& path) {
   return kExitOk;
 }
 
+// The string value of "key" in a flat JSON object as hearth writes it, or "".
+std::string JsonString(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\":\"";
+  const size_t at = json.find(needle);
+  if (at == std::string::npos) return "";
+  const size_t start = at + needle.size(), end = json.find('"', start);
+  return end == std::string::npos ? "" : json.substr(start, end - start);
+}
+
 int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
   hearth_adapter_info ai = HEARTH_ADAPTER_INFO_INIT;
   if (hearth_error* err = hearth_adapter_get_info(adapter, &ai)) return ReportError(err);
@@ -91,6 +100,19 @@ int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
               static_cast<double>(ai.alpha), ai.use_rslora ? "sqrt(rank) (rsLoRA)" : "rank");
   std::printf("  parameters: %s\n", HumanCount(ai.n_params).c_str());
   std::printf("  checked against a model: %s\n", ai.bound ? "yes" : "no (give -m to check)");
+  const std::string prov = ai.provenance != nullptr ? ai.provenance : "";
+  if (prov.empty()) {
+    std::printf("  provenance: none (not trained by hearth)\n");
+  } else {
+    std::printf("  provenance:\n");
+    std::printf("    base model fingerprint: %s\n",
+                PrintableOrDash(JsonString(prov, "base_fingerprint").c_str()).c_str());
+    std::printf("    training data hash: %s\n",
+                PrintableOrDash(JsonString(prov, "data_hash").c_str()).c_str());
+    std::printf("    trained by: hearth %s\n",
+                PrintableOrDash(JsonString(prov, "hearth_version").c_str()).c_str());
+    std::printf("    record: %s\n", Printable(prov).c_str());
+  }
   std::printf("  targets: %u\n", ai.n_targets);
   for (uint32_t i = 0; i < ai.n_targets; ++i) {
     hearth_adapter_target t = HEARTH_ADAPTER_TARGET_INIT;
@@ -103,10 +125,12 @@ int PrintAdapter(const hearth_adapter* adapter, const std::string& path) {
 }
 
 // Loads each adapter for `model` (NULL: the file on its own) and prints it.
-int DescribeAdapters(hearth_model* model, const std::vector<std::string>& paths) {
+int DescribeAdapters(hearth_model* model, const std::vector<std::string>& paths, bool ignore_base) {
+  hearth_adapter_params params = HEARTH_ADAPTER_PARAMS_INIT;
+  params.ignore_base_fingerprint = ignore_base ? 1 : 0;
   for (const std::string& path : paths) {
     hearth_adapter* raw = nullptr;
-    if (hearth_error* err = hearth_adapter_load(model, path.c_str(), nullptr, &raw)) {
+    if (hearth_error* err = hearth_adapter_load(model, path.c_str(), &params, &raw)) {
       return ReportError(err, path);
     }
     Adapter adapter(raw);
@@ -127,17 +151,21 @@ int RunInfo(int argc, char** argv) {
               "describes the model: architecture, size, quantization, "
               "tokenizer, shape.\n"
               "With --lora, describes adapters: targets, rank, alpha, base "
-              "architecture.");
+              "architecture,\n"
+              "and for adapters hearth trained their provenance (base model fingerprint,\n"
+              "data hash, hearth version, hyper-parameters).");
   AddModelFlags(p, &mf, "also describe this GGUF model");
   p.AddStringList("--lora", "PATH", &mf.lora,
                   "describe a LoRA adapter (PEFT folder or GGUF LoRA file) instead of the "
                   "runtime; with -m, also check it against that model; repeatable");
+  p.AddSwitch("--lora-ignore-base", &mf.lora_ignore_base,
+              "with -m, accept adapters whose provenance names another base model");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] + "'");
   }
   if (!mf.lora.empty() && mf.model.empty()) {
-    return DescribeAdapters(nullptr, mf.lora);
+    return DescribeAdapters(nullptr, mf.lora, false);
   }
   const uint32_t abi = hearth_abi_version();
   std::printf("hearth %s (ABI %u.%u)\n", hearth_version_string(), abi >> 16, abi & 0xFFFFu);
@@ -150,7 +178,7 @@ int RunInfo(int argc, char** argv) {
   Model model;
   if (int rc = OpenModel(rt.get(), mf, &model)) return rc;
   if (int rc = PrintModel(model.get(), mf.model)) return rc;
-  return DescribeAdapters(model.get(), mf.lora);
+  return DescribeAdapters(model.get(), mf.lora, mf.lora_ignore_base);
 }
 
 }  // namespace hearth::cli

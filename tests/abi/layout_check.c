@@ -206,10 +206,11 @@ PIN_OFFSET(hearth_generate_result, stop_reason, 12);
 PIN_OFFSET(hearth_generate_result, prompt_seconds, 16);
 PIN_OFFSET(hearth_generate_result, generate_seconds, 24);
 
-PIN_SIZE(hearth_adapter_params, 8);
+PIN_SIZE(hearth_adapter_params, 12);
 PIN_OFFSET(hearth_adapter_params, reserved, 4);
+PIN_OFFSET(hearth_adapter_params, ignore_base_fingerprint, 8);
 
-PIN_SIZE(hearth_adapter_info, 64);
+PIN_SIZE(hearth_adapter_info, 72);
 PIN_OFFSET(hearth_adapter_info, format, 4);
 PIN_OFFSET(hearth_adapter_info, path, 8);
 PIN_OFFSET(hearth_adapter_info, base_architecture, 16);
@@ -220,6 +221,7 @@ PIN_OFFSET(hearth_adapter_info, use_rslora, 40);
 PIN_OFFSET(hearth_adapter_info, n_targets, 44);
 PIN_OFFSET(hearth_adapter_info, n_params, 48);
 PIN_OFFSET(hearth_adapter_info, bound, 56);
+PIN_OFFSET(hearth_adapter_info, provenance, 64);
 
 PIN_SIZE(hearth_adapter_target, 48);
 PIN_OFFSET(hearth_adapter_target, weight, 8);

@@ -154,6 +154,35 @@ TEST_F(CapiTrainer, TrainsSavesAndServes) {
     ++i;
   }
   for (int k = 0; k < 8; ++k) EXPECT_FLOAT_EQ(logits[0][k], logits[1][k]);
+  // Provenance: the base fingerprint, the data hash and hearth's version.
+  hearth_adapter_info ai = HEARTH_ADAPTER_INFO_INIT;
+  ASSERT_EQ(hearth_adapter_get_info(disk, &ai), nullptr);
+  const std::string prov = ai.provenance;
+  EXPECT_NE(prov.find("\"base_fingerprint\":\"xxh64:"), std::string::npos) << prov;
+  EXPECT_NE(prov.find("\"data_hash\":\"xxh64:"), std::string::npos) << prov;
+  EXPECT_NE(prov.find(std::string("\"hearth_version\":\"") + hearth_version_string() + "\""),
+            std::string::npos)
+      << prov;
+  hearth_adapter_info mi = HEARTH_ADAPTER_INFO_INIT;
+  ASSERT_EQ(hearth_adapter_get_info(mem, &mi), nullptr);
+  EXPECT_EQ(prov, std::string(mi.provenance));
+  // Onto another base: refused naming both fingerprints, unless overridden.
+  const std::string llama = std::string(HEARTH_TEST_DATA) + "/models/tiny-llama-f32.gguf";
+  hearth_model* other = nullptr;
+  ASSERT_EQ(hearth_model_load(rt_, llama.c_str(), nullptr, &other), nullptr);
+  hearth_adapter* wrong = nullptr;
+  Error refused{hearth_adapter_load(other, out.c_str(), nullptr, &wrong)};
+  EXPECT_EQ(hearth_error_code(refused.e), HEARTH_INVALID_ARGUMENT);
+  const size_t fp = prov.find("xxh64:");
+  EXPECT_NE(refused.message().find(prov.substr(fp, 22)), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().rfind("xxh64:"), refused.message().find("xxh64:"))
+      << refused.message();  // both fingerprints named
+  hearth_adapter_params ap = HEARTH_ADAPTER_PARAMS_INIT;
+  ap.ignore_base_fingerprint = 1;
+  Error forced{hearth_adapter_load(other, out.c_str(), &ap, &wrong)};
+  EXPECT_EQ(forced.message().find("fingerprint"), std::string::npos) << forced.message();
+  hearth_adapter_free(wrong);
+  hearth_model_free(other);
   hearth_adapter_free(mem);
   hearth_adapter_free(disk);
 }

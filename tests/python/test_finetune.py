@@ -170,3 +170,31 @@ def test_a_resumed_trainer_ends_with_the_same_adapter(llama, notes, tmp_path):
         llama.trainer(notes, **dict(opts, seed=8)).resume(tmp_path / "part")
     with pytest.raises(hearth.NotFoundError, match="hearth-checkpoint.bin"):
         llama.trainer(notes, **opts).resume(whole)
+
+
+def test_provenance_is_recorded_and_another_base_is_refused(notes, tmp_path):
+    from conftest import MODELS
+
+    f16 = hearth.Model(MODELS / "tiny-llama256-f16.gguf", device="cpu", threads=2)
+    q8 = hearth.Model(MODELS / "tiny-llama256-q8_0.gguf", device="cpu", threads=2)
+    out = tmp_path / "ward"
+    mem = hearth.finetune(f16, notes, out=out, epochs=1, **FAST)
+    rec = f16.load_adapter(out).provenance
+    assert rec == mem.provenance
+    assert rec["base_fingerprint"].startswith("xxh64:") and len(rec["base_fingerprint"]) == 22
+    assert rec["data_hash"].startswith("xxh64:")
+    assert rec["hearth_version"] == hearth.__version__
+    assert (rec["seed"], rec["n_train"], rec["schedule"]) == (7, 4, "linear")
+    assert hearth.Adapter.inspect(out).provenance == rec
+    with pytest.raises(hearth.InvalidArgumentError) as e:
+        q8.load_adapter(out)
+    other = hearth.finetune(q8, notes, epochs=1, **FAST).provenance["base_fingerprint"]
+    assert rec["base_fingerprint"] in str(e.value) and other in str(e.value)
+    assert rec["base_fingerprint"] != other
+    forced = q8.load_adapter(out, ignore_base=True)
+    assert forced.provenance == rec
+    # Another data file, another data hash; the same file, the same hash.
+    data2 = tmp_path / "other.jsonl"
+    data2.write_text(json.dumps({"text": "Night shift: quiet."}) + "\n", encoding="utf-8")
+    assert hearth.finetune(f16, data2, **FAST).provenance["data_hash"] != rec["data_hash"]
+    assert hearth.finetune(f16, notes, **FAST).provenance["data_hash"] == rec["data_hash"]

@@ -9,6 +9,7 @@ never modified, so one model serves many sessions with different adapters.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -78,10 +79,12 @@ class Adapter:
                         "to make a hearth.Adapter")
 
     @classmethod
-    def _load(cls, model: Optional["Model"], path: PathLike) -> "Adapter":
+    def _load(cls, model: Optional["Model"], path: PathLike,
+              ignore_base: bool = False) -> "Adapter":
         raw_path = _fspath_bytes("path", path)
         self = cls.__new__(cls)
-        self._a = _hearth.Adapter(model._m if model is not None else None, raw_path)
+        self._a = _hearth.Adapter(model._m if model is not None else None, raw_path,
+                                  bool(ignore_base))
         self._model = model
         self._info = self._a.info()
         # The adapter is immutable: read its targets once.
@@ -155,6 +158,16 @@ class Adapter:
     def n_params(self) -> int:
         """Elements of every A and B."""
         return self._info["n_params"]
+
+    @property
+    def provenance(self) -> Optional[dict]:
+        """For an adapter hearth trained, its provenance record (the
+        ``"hearth"`` object of ``adapter_config.json``): ``base_fingerprint``
+        (XXH64 of the base model's weights, see docs/finetune.md),
+        ``data_hash``, ``hearth_version`` and the hyper-parameters. None for
+        other adapters."""
+        text = self._info["provenance"]
+        return json.loads(text) if text else None
 
     @property
     def bound(self) -> bool:

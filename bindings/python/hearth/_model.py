@@ -217,7 +217,7 @@ class Model:
 
     # -- adapters --------------------------------------------------------------
 
-    def load_adapter(self, path: PathLike) -> Adapter:
+    def load_adapter(self, path: PathLike, *, ignore_base: bool = False) -> Adapter:
         """Loads a LoRA adapter for this model.
 
         Args:
@@ -232,14 +232,16 @@ class Model:
 
         Everything is checked against the model first: the base architecture,
         every target weight present, shapes, ranks, complete (A, B) pairs,
-        alpha finite and non-zero. The GIL is released while it loads.
+        alpha finite and non-zero. An adapter hearth trained records its base
+        model's weights fingerprint and is refused on any other base unless
+        ``ignore_base=True``. The GIL is released while it loads.
 
         Raises:
             hearth.NotFoundError: no such file or directory.
             hearth.InvalidArgumentError: the adapter is malformed or does not
                 fit this model (the message names the file and the tensor).
         """
-        return Adapter._load(self, path)
+        return Adapter._load(self, path, ignore_base)
 
     def load_dataset(self, path: PathLike, *, max_tokens: Optional[int] = None,
                      truncate: bool = False) -> Dataset:

@@ -19,9 +19,11 @@ namespace {
 
 // `model` is None for an adapter that is only parsed and checked.
 std::shared_ptr<AdapterHandle> LoadAdapter(std::shared_ptr<ModelHandle> model,
-                                           const std::string& path) {
+                                           const std::string& path, bool ignore_base) {
+  hearth_adapter_params params = HEARTH_ADAPTER_PARAMS_INIT;
+  params.ignore_base_fingerprint = ignore_base ? 1 : 0;
   py::gil_scoped_release release;
-  return std::make_shared<AdapterHandle>(std::move(model), path);
+  return std::make_shared<AdapterHandle>(std::move(model), path, &params);
 }
 
 const char* FormatName(uint32_t format) {
@@ -48,6 +50,7 @@ py::dict AdapterInfo(const AdapterHandle& a) {
   d["n_targets"] = i.n_targets;
   d["n_params"] = i.n_params;
   d["bound"] = i.bound != 0;
+  d["provenance"] = ToStr(i.provenance);
   return d;
 }
 
@@ -89,7 +92,8 @@ AdapterArrays::AdapterArrays(const AdapterList& list) {
 
 void RegisterAdapter(py::module_& m) {
   py::class_<AdapterHandle, std::shared_ptr<AdapterHandle>>(m, "Adapter")
-      .def(py::init(&LoadAdapter), py::arg("model").none(true), py::arg("path"))
+      .def(py::init(&LoadAdapter), py::arg("model").none(true), py::arg("path"),
+           py::arg("ignore_base") = false)
       .def("info", &AdapterInfo)
       .def("targets", &AdapterTargets);
   m.def("export_merged", &ExportMerged, py::arg("model"), py::arg("adapters"), py::arg("path"),

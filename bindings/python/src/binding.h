@@ -46,8 +46,9 @@ struct ModelHandle {
 // the model's runtime must outlive it too, so the whole ModelHandle is kept.
 // `model` is null for an adapter loaded for inspection only.
 struct AdapterHandle {
-  AdapterHandle(std::shared_ptr<ModelHandle> m, const std::string& path)
-      : model(std::move(m)), adapter(model ? &model->model : nullptr, path) {}
+  AdapterHandle(std::shared_ptr<ModelHandle> m, const std::string& path,
+                const hearth_adapter_params* params = nullptr)
+      : model(std::move(m)), adapter(model ? &model->model : nullptr, path, params) {}
   AdapterHandle(std::shared_ptr<ModelHandle> m, hearth::Adapter&& trained)
       : model(std::move(m)), adapter(std::move(trained)) {}
   std::shared_ptr<ModelHandle> model;

@@ -482,8 +482,12 @@ typedef struct hearth_adapter hearth_adapter;
 typedef struct hearth_adapter_params {
   uint32_t struct_size;
   uint32_t reserved; /* 0 */
+  /* 1: load an adapter whose provenance records another base model's weights
+     fingerprint (refused by default, naming both fingerprints). @since 1.0 */
+  uint32_t ignore_base_fingerprint;
 } hearth_adapter_params;
-#define HEARTH_ADAPTER_PARAMS_INIT { sizeof(hearth_adapter_params), 0 }
+#define HEARTH_ADAPTER_PARAMS_INIT \
+  { sizeof(hearth_adapter_params), 0, 0 }
 
 /** Loads a LoRA adapter from `path`: a PEFT directory (adapter_config.json
  *  and adapter_model.safetensors), either of those two files, or a GGUF
@@ -521,9 +525,13 @@ typedef struct hearth_adapter_info {
   uint32_t n_targets;
   uint64_t n_params;
   uint32_t bound;                /* 1 when loaded against a model */
+  /* Provenance of an adapter hearth trained: adapter_config.json's "hearth"
+     object as compact JSON (base_fingerprint, data_hash, hearth_version,
+     hyper-parameters; docs/finetune.md), or "". @since 1.0 */
+  const char* provenance;
 } hearth_adapter_info;
 #define HEARTH_ADAPTER_INFO_INIT \
-  { sizeof(hearth_adapter_info), 0, NULL, NULL, NULL, 0, 0.0f, 0, 0, 0, 0 }
+  { sizeof(hearth_adapter_info), 0, NULL, NULL, NULL, 0, 0.0f, 0, 0, 0, 0, NULL }
 
 /** @since 1.0 */
 HEARTH_API hearth_error* hearth_adapter_get_info(const hearth_adapter* adapter,

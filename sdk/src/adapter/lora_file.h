@@ -54,6 +54,10 @@ struct LoraFile {
   std::string base_arch;   // GGUF: general.architecture; PEFT: ""
   std::string base_model;  // PEFT base_model_name_or_path; GGUF general.name or
                            // general.basename; or ""
+  // PEFT adapters hearth trained: adapter_config.json's "hearth" object
+  // (compact JSON) and its base_fingerprint (format/fingerprint.h); else "".
+  std::string provenance;
+  std::string base_fingerprint;
   int64_t rank = 0;        // PEFT: config r; GGUF: largest rank over targets
   float alpha = 0;         // PEFT lora_alpha; GGUF adapter.lora.alpha
   bool use_rslora = false;

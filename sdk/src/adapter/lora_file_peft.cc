@@ -65,6 +65,8 @@ struct PeftConfig {
   float alpha = 0;
   bool use_rslora = false;
   std::string base_model;
+  std::string provenance;                            // the "hearth" object, compact JSON, or ""
+  std::string base_fingerprint;                      // its "base_fingerprint", or ""
   std::vector<Pattern> rank_pattern, alpha_pattern;  // file order
 };
 
@@ -200,6 +202,17 @@ absl::StatusOr<PeftConfig> ReadConfig(std::string_view text, const std::string& 
   if (const Json* v = c.Get("base_model_name_or_path")) {
     if (!v->is_string()) return c.WrongType("base_model_name_or_path", *v, "a string");
     cfg.base_model = v->get<std::string>();
+  }
+  // hearth's provenance record (PEFT ignores unknown keys): kept as text,
+  // its base fingerprint checked against the model at load time.
+  if (const Json* v = c.Get("hearth")) {
+    if (!v->is_object()) return c.WrongType("hearth", *v, "an object");
+    cfg.provenance = v->dump();
+    auto fp = v->find("base_fingerprint");
+    if (fp != v->end()) {
+      if (!fp->is_string()) return c.WrongType("hearth.base_fingerprint", *fp, "a string");
+      cfg.base_fingerprint = fp->get<std::string>();
+    }
   }
   // Informational only (the tensors present decide), but must be well-formed.
   if (const Json* v = c.Get("target_modules")) {
@@ -402,6 +415,8 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParsePeft(std::string_view config_json
   out->format = LoraFormat::kPeft;
   out->path = path_for_errors;
   out->base_model = cfg.base_model;
+  out->provenance = cfg.provenance;
+  out->base_fingerprint = cfg.base_fingerprint;
   out->rank = cfg.r;
   out->alpha = cfg.alpha;
   out->use_rslora = cfg.use_rslora;

@@ -38,7 +38,7 @@ hearth_error* hearth_adapter_load(hearth_model* model, const char* path,
   HEARTH_CAPI_RETURN_IF_ERROR(hearth::capi::ReadParams(__func__, "params", params, defaults, &p));
   std::shared_ptr<const hearth::Model> m;
   if (model != nullptr) m = model->model;
-  auto a = hearth::Adapter::Load(std::move(m), path);
+  auto a = hearth::Adapter::Load(std::move(m), path, p.ignore_base_fingerprint != 0);
   if (!a.ok()) return hearth::capi::ToError(a.status());
   auto handle = std::make_unique<hearth_adapter>();
   handle->adapter = std::move(a).value();
@@ -71,6 +71,7 @@ hearth_error* hearth_adapter_get_info(const hearth_adapter* adapter, hearth_adap
   full.n_targets = static_cast<uint32_t>(f.targets.size());
   full.n_params = f.n_params;
   full.bound = adapter->adapter->model() != nullptr ? 1 : 0;
+  full.provenance = f.provenance.c_str();
   hearth::capi::WriteOutStruct(full, out);
   return nullptr;
   HEARTH_CAPI_CATCH_ERROR

@@ -84,12 +84,13 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_generate_result, F(struct_size), F(n_prompt_tok
                           F(generate_seconds));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_adapter_params, f)
-HEARTH_CAPI_STRUCT_FIELDS(hearth_adapter_params, F(struct_size), F(reserved));
+HEARTH_CAPI_STRUCT_FIELDS(hearth_adapter_params, F(struct_size), F(reserved),
+                          F(ignore_base_fingerprint));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_adapter_info, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_adapter_info, F(struct_size), F(format), F(path),
                           F(base_architecture), F(base_model), F(rank), F(alpha), F(use_rslora),
-                          F(n_targets), F(n_params), F(bound));
+                          F(n_targets), F(n_params), F(bound), F(provenance));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_adapter_target, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_adapter_target, F(struct_size), F(weight), F(source), F(rank),

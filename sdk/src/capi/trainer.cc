@@ -91,6 +91,7 @@ hearth_error* hearth_trainer_create(hearth_model* model, const hearth_dataset* d
   o.eval_split = p.eval_split;
   o.seed = p.seed;
   o.n_threads = p.n_threads;
+  o.hearth_version = hearth_version_string();
   auto t = hearth::train::Trainer::Create(model->model, std::move(examples), o);
   if (!t.ok()) return hearth::capi::ToError(t.status());
   auto handle = std::make_unique<hearth_trainer>();

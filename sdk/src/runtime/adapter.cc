@@ -23,10 +23,19 @@ Adapter::~Adapter() {
 }
 
 absl::StatusOr<std::shared_ptr<Adapter>> Adapter::Load(std::shared_ptr<const Model> model,
-                                                       const std::string& path) {
+                                                       const std::string& path,
+                                                       bool ignore_base_fingerprint) {
   std::shared_ptr<Adapter> a(new Adapter());
   HEARTH_ASSIGN_OR_RETURN(a->file_, LoadLoraFile(path));
   if (model == nullptr) return a;
+  const std::string& recorded = a->file_->base_fingerprint;
+  if (!recorded.empty() && !ignore_base_fingerprint && recorded != model->fingerprint()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": trained on a base model whose weights fingerprint is ", recorded, "; this model (",
+        model->name(), ") has ", model->fingerprint(),
+        ". Refusing to load it onto a different base; override with --lora-ignore-base "
+        "(hearth_adapter_params.ignore_base_fingerprint = 1)"));
+  }
   a->model_ = std::move(model);
   HEARTH_RETURN_IF_ERROR(
       CheckLoraAgainstModel(*a->file_, a->model_->config(), a->model_->weights()));

@@ -19,9 +19,12 @@ namespace hearth {
 class Adapter {
  public:
   // Parses `path` and, when `model` is not null, validates it against the
-  // model and uploads it. Errors name the file and the tensor.
+  // model and uploads it. Errors name the file and the tensor. An adapter
+  // whose provenance records another base's weights fingerprint is refused,
+  // naming both, unless `ignore_base_fingerprint`.
   static absl::StatusOr<std::shared_ptr<Adapter>> Load(std::shared_ptr<const Model> model,
-                                                       const std::string& path);
+                                                       const std::string& path,
+                                                       bool ignore_base_fingerprint = false);
   // A PEFT adapter held in memory (adapter_config.json text and the
   // safetensors image), validated and uploaded as Load does; `name` stands
   // for the path in errors and file().path. The trainer hands out what it

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/format/fingerprint.h"
 
 namespace hearth {
 
@@ -195,6 +196,11 @@ void Model::Describe() {
   }
   quantization_ = absl::StrJoin(parts, ", ");
   tokenizer_desc_ = tokenizer_->Describe();
+}
+
+const std::string& Model::fingerprint() const {
+  std::call_once(fingerprint_once_, [this] { fingerprint_ = format::WeightsFingerprint(*file_); });
+  return fingerprint_;
 }
 
 const std::string* Model::Meta(const std::string& key) const {

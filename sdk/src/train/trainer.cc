@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/format/fingerprint.h"
 #include "sdk/src/train/autograd.h"
 #include "sdk/src/train/trainer_peft.h"
 
@@ -155,6 +156,15 @@ absl::Status Trainer::Init(std::vector<Example> examples) {
   const ModelConfig& c = model_->config();
   const TrainerOptions& o = options_;
   if (examples.empty()) return absl::InvalidArgumentError("the training data has no examples");
+  // Provenance: per example in data order, XXH64 of its ids (int32 LE) and
+  // of its trained flags; the data hash is the XXH64 of that list.
+  std::vector<uint64_t> example_hashes;
+  for (const Example& e : examples) {
+    example_hashes.push_back(format::Xxh64(e.tokens.data(), e.tokens.size() * sizeof(int32_t)));
+    example_hashes.push_back(format::Xxh64(e.trained.data(), e.trained.size()));
+  }
+  data_hash_ = format::Xxh64Text(
+      format::Xxh64(example_hashes.data(), example_hashes.size() * sizeof(uint64_t)));
   int64_t longest = 0, trained = 0;
   for (const Example& e : examples) {
     if (e.tokens.size() != e.trained.size()) {
@@ -635,7 +645,9 @@ absl::Status Trainer::RenderPeft(std::string* config_json, std::vector<uint8_t>*
       schedules[static_cast<int>(o.schedule)], "\",\"warmup_steps\":", o.warmup_steps,
       ",\"max_grad_norm\":", o.max_grad_norm, ",\"batch\":", o.batch,
       ",\"grad_accum\":", o.grad_accum, ",\"epochs\":", o.epochs, ",\"eval_split\":", o.eval_split,
-      ",\"seed\":", o.seed, ",\"n_train\":", train_.size(), ",\"n_eval\":", eval_.size(), "}");
+      ",\"seed\":", o.seed, ",\"n_train\":", train_.size(), ",\"n_eval\":", eval_.size(),
+      ",\"base_fingerprint\":\"", model_->fingerprint(), "\",\"data_hash\":\"", data_hash_,
+      "\",\"hearth_version\":\"", o.hearth_version, "\"}");
   *config_json = PeftConfigJson(pc);
   *safetensors = SafetensorsImage(tensors);
   return absl::OkStatus();

@@ -48,6 +48,7 @@ struct TrainerOptions {
   float eval_split = 0.0f;  // fraction of examples held out, [0, 0.5]
   uint64_t seed = 42;
   uint32_t n_threads = 0;  // 0 = the model's
+  std::string hearth_version;  // recorded in the adapter's provenance
 };
 
 struct StepMetrics {
@@ -154,6 +155,7 @@ class Trainer {
   int64_t rank_ = 0;
   float scale_ = 1;
   int64_t max_len_ = 0;  // padded length of the longest example
+  std::string data_hash_;  // provenance: "xxh64:…" of the examples (Init)
   // One buffer: A, B^T, grads, m, v of every target (F32).
   hearth_pbuffer* params_buf_ = nullptr;
   struct Slot {
