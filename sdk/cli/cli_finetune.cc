@@ -99,6 +99,7 @@ int OnStep(const hearth_train_progress* p, void* user) {
 int RunFinetune(int argc, char** argv) {
   ModelFlags mf;
   std::string data_path, out, targets = "q,k,v,o,gate,up,down", schedule = "linear";
+  std::string init_adapter;
   int64_t rank = 16, epochs = 1, batch = 1, grad_accum = 1, ctx = 0, warmup = 0;
   uint64_t seed = 42;
   float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f;
@@ -134,6 +135,9 @@ int RunFinetune(int argc, char** argv) {
   p.AddSwitch("--truncate", &truncate, "cut longer examples at --ctx instead of failing");
   p.AddFloat("--eval-split", "X", &eval_split, "fraction held out for eval loss, 0-0.5");
   p.AddUint64("--seed", "N", &seed, "init, split and shuffle seed (default 42)");
+  p.AddString("--init-adapter", "DIR", &init_adapter,
+              "continue training this adapter (same targets, rank and alpha) instead of a "
+              "fresh one");
   p.AddSwitch("--resume", &resume,
               "go on from the checkpoint in --out (same model, data and flags)");
   p.AddUint64("--save-every", "N", &save_every,
@@ -182,6 +186,7 @@ int RunFinetune(int argc, char** argv) {
   tp.eval_split = eval_split;
   tp.seed = seed;
   tp.n_threads = static_cast<uint32_t>(mf.threads);
+  tp.init_adapter = init_adapter.empty() ? nullptr : init_adapter.c_str();
   hearth_trainer* raw_trainer = nullptr;
   if (hearth_error* err = hearth_trainer_create(model.get(), data.get(), &tp, &raw_trainer)) {
     return ReportError(err, data_path);

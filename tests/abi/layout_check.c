@@ -249,7 +249,7 @@ PIN_OFFSET(hearth_dataset_info, n_text, 48);
 PIN_OFFSET(hearth_dataset_info, n_prompt_completion, 56);
 PIN_OFFSET(hearth_dataset_info, n_messages, 64);
 
-PIN_SIZE(hearth_trainer_params, 88);
+PIN_SIZE(hearth_trainer_params, 96);
 PIN_OFFSET(hearth_trainer_params, rank, 4);
 PIN_OFFSET(hearth_trainer_params, alpha, 8);
 PIN_OFFSET(hearth_trainer_params, use_rslora, 12);
@@ -268,6 +268,7 @@ PIN_OFFSET(hearth_trainer_params, epochs, 64);
 PIN_OFFSET(hearth_trainer_params, eval_split, 68);
 PIN_OFFSET(hearth_trainer_params, seed, 72);
 PIN_OFFSET(hearth_trainer_params, n_threads, 80);
+PIN_OFFSET(hearth_trainer_params, init_adapter, 88);
 
 PIN_SIZE(hearth_train_progress, 72);
 PIN_OFFSET(hearth_train_progress, step, 8);

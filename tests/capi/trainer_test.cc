@@ -59,6 +59,11 @@ constexpr const char* kData =
     "{\"text\": \"Handover at 7: two admissions, no incidents.\"}\n"
     "{\"prompt\": \"Ward 2, bed 1:\", \"completion\": \" discharged home.\"}\n";
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 struct Seen {
   int calls = 0;
   double first_loss = 0, last_loss = 0;
@@ -184,12 +189,29 @@ TEST_F(CapiTrainer, TrainsSavesAndServes) {
   hearth_adapter_free(wrong);
   hearth_model_free(other);
   hearth_adapter_free(mem);
-  hearth_adapter_free(disk);
-}
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  // Continue training from the saved adapter: before any step it is the
+  // same adapter, byte for byte; another rank is refused, naming it.
+  hearth_trainer_params cont = p;
+  cont.init_adapter = out.c_str();
+  hearth_trainer* t2 = nullptr;
+  Error c_err{hearth_trainer_create(model_, data_, &cont, &t2)};
+  ASSERT_EQ(c_err.e, nullptr) << c_err.message();
+  const std::string again = dir_ + "/again";
+  ASSERT_EQ(hearth_trainer_save(t2, again.c_str()), nullptr);
+  EXPECT_TRUE(ReadAll(again + "/adapter_model.safetensors") ==
+              ReadAll(out + "/adapter_model.safetensors"));
+  ASSERT_EQ(hearth_trainer_step(t2, nullptr), nullptr);
+  hearth_trainer_free(t2);
+  cont.rank = 8;
+  Error bad_rank{hearth_trainer_create(model_, data_, &cont, &t2)};
+  EXPECT_EQ(hearth_error_code(bad_rank.e), HEARTH_INVALID_ARGUMENT);
+  EXPECT_NE(bad_rank.message().find("rank 4"), std::string::npos) << bad_rank.message();
+  cont.rank = 4;
+  cont.targets = "q,v";
+  Error extra{hearth_trainer_create(model_, data_, &cont, &t2)};
+  EXPECT_NE(extra.message().find("also adapts"), std::string::npos) << extra.message();
+  hearth_adapter_free(disk);
 }
 
 // 12 steps in one go, or 5, a checkpoint, a fresh trainer resumed from it

@@ -198,3 +198,18 @@ def test_provenance_is_recorded_and_another_base_is_refused(notes, tmp_path):
     data2.write_text(json.dumps({"text": "Night shift: quiet."}) + "\n", encoding="utf-8")
     assert hearth.finetune(f16, data2, **FAST).provenance["data_hash"] != rec["data_hash"]
     assert hearth.finetune(f16, notes, **FAST).provenance["data_hash"] == rec["data_hash"]
+
+
+def test_init_adapter_continues_training(qwen2, notes, tmp_path):
+    first = qwen2.trainer(notes, epochs=3, **FAST)
+    first.run().save(tmp_path / "a")
+    cont = qwen2.trainer(notes, epochs=1, init_adapter=tmp_path / "a", **FAST)
+    # Before a step it is the same adapter; then it trains from there.
+    np.testing.assert_array_equal(logits(qwen2, cont.adapter()),
+                                  logits(qwen2, qwen2.load_adapter(tmp_path / "a")))
+    fresh = qwen2.trainer(notes, epochs=1, **FAST)
+    assert cont.step().loss < fresh.step().loss
+    with pytest.raises(hearth.InvalidArgumentError, match="rank 4"):
+        qwen2.trainer(notes, init_adapter=tmp_path / "a", **dict(FAST, rank=8))
+    with pytest.raises(hearth.NotFoundError):
+        qwen2.trainer(notes, init_adapter=tmp_path / "missing", **FAST)

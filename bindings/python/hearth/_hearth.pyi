@@ -71,12 +71,13 @@ class Dataset:
     def example(self, index: int) -> Tuple[bytes, bytes, int]: ...
 
 class Trainer:
-    # schedule: HEARTH_SCHEDULE_* (0 constant, 1 linear, 2 cosine); n_threads 0: the model's.
+    # schedule: HEARTH_SCHEDULE_* (0 constant, 1 linear, 2 cosine); n_threads 0: the model's;
+    # init_adapter b"": a fresh adapter.
     def __init__(
         self, model: Model, data: Dataset, rank: int, alpha: float, use_rslora: bool,
         targets: str, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
         schedule: int, warmup_steps: int, max_grad_norm: float, batch: int, grad_accum: int,
-        epochs: int, eval_split: float, seed: int, n_threads: int,
+        epochs: int, eval_split: float, seed: int, n_threads: int, init_adapter: bytes,
     ) -> None: ...
     # step, total_steps, n_train, n_eval
     def info(self) -> Dict[str, int]: ...

@@ -288,6 +288,9 @@ class Model:
             clip: global gradient-norm clipping, 0 = off (1.0).
             weight_decay, betas, eps: AdamW's (0, (0.9, 0.999), 1e-8).
             threads: CPU threads; None uses the model's.
+            init_adapter: continue training this adapter (a PEFT directory
+                or GGUF LoRA for this model, with the same targets, rank and
+                alpha) instead of starting fresh; None (default) starts fresh.
 
         The trainer copies the examples and uploads fresh LoRA tensors (A as
         PEFT initialises it, B = 0) with the GIL released.

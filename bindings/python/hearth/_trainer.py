@@ -144,7 +144,8 @@ class Trainer:
                 ctx: Optional[int] = None, truncate: bool = False, eval_split: float = 0.0,
                 seed: int = 42, schedule: str = "linear", warmup: int = 0, clip: float = 1.0,
                 weight_decay: float = 0.0, betas: Tuple[float, float] = (0.9, 0.999),
-                eps: float = 1e-8, threads: Optional[int] = None) -> "Trainer":
+                eps: float = 1e-8, threads: Optional[int] = None,
+                init_adapter: Optional[PathLike] = None) -> "Trainer":
         opts = dict(rank=_int("rank", rank, 1, 65536),
                     alpha=_float("alpha", alpha, -3.4e38, 3.4e38),
                     use_rslora=bool(rslora), targets=_targets(targets),
@@ -158,7 +159,9 @@ class Trainer:
                     epochs=_int("epochs", epochs, 1, _UINT32_MAX),
                     eval_split=_float("eval_split", eval_split, 0.0, 0.5),
                     seed=_int("seed", seed, 0, _UINT64_MAX),
-                    n_threads=0 if threads is None else _int("threads", threads, 1, 4096))
+                    n_threads=0 if threads is None else _int("threads", threads, 1, 4096),
+                    init_adapter=b"" if init_adapter is None
+                    else _fspath_bytes("init_adapter", init_adapter))
         if opts["alpha"] == 0:
             raise InvalidArgumentError("alpha must be non-zero (the LoRA scale is alpha / rank)")
         if not isinstance(schedule, str) or schedule not in _SCHEDULES:
@@ -357,7 +360,8 @@ def finetune(model: "Model", data: DataSpec, *, out: Optional[PathLike] = None,
             ``truncate``, ``eval_split`` (0), ``seed`` (42), ``schedule``
             ("linear" | "cosine" | "constant"), ``warmup`` (0), ``clip`` (1.0),
             ``weight_decay`` (0), ``betas`` ((0.9, 0.999)), ``eps`` (1e-8),
-            ``threads``.
+            ``threads``, ``init_adapter`` (an adapter directory to continue
+            training: same targets, rank and alpha).
 
     Raises:
         hearth.InvalidArgumentError: a bad option, malformed data, a target

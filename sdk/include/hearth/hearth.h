@@ -686,11 +686,16 @@ typedef struct hearth_trainer_params {
   float eval_split;    /* fraction of examples held out for evaluation, [0, 0.5] */
   uint64_t seed;       /* A's init, the eval split and the shuffling */
   uint32_t n_threads;  /* 0 = the model's */
+  /* An adapter to continue training (PEFT directory or GGUF LoRA file,
+     loaded as hearth_adapter_load does) instead of a fresh init, or NULL.
+     It must pair every target, at this rank and scale, and nothing else.
+     @since 1.0 */
+  const char* init_adapter;
 } hearth_trainer_params;
 #define HEARTH_TRAINER_PARAMS_INIT                                                            \
   {                                                                                           \
     sizeof(hearth_trainer_params), 16, 32.0f, 0, "q,k,v,o,gate,up,down", 2e-4f, 0.9f, 0.999f, \
-        1e-8f, 0.0f, HEARTH_SCHEDULE_LINEAR, 0, 1.0f, 1, 1, 1, 0.0f, 42, 0                    \
+        1e-8f, 0.0f, HEARTH_SCHEDULE_LINEAR, 0, 1.0f, 1, 1, 1, 0.0f, 42, 0, NULL              \
   }
 
 /** What one optimizer step did. @since 1.0 */

@@ -92,6 +92,7 @@ hearth_error* hearth_trainer_create(hearth_model* model, const hearth_dataset* d
   o.seed = p.seed;
   o.n_threads = p.n_threads;
   o.hearth_version = hearth_version_string();
+  if (p.init_adapter != nullptr) o.init_adapter = p.init_adapter;
   auto t = hearth::train::Trainer::Create(model->model, std::move(examples), o);
   if (!t.ok()) return hearth::capi::ToError(t.status());
   auto handle = std::make_unique<hearth_trainer>();

@@ -149,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<const M
   t->model_ = std::move(model);
   t->options_ = o;
   HEARTH_RETURN_IF_ERROR(t->Init(std::move(examples)));
+  if (!o.init_adapter.empty()) HEARTH_RETURN_IF_ERROR(t->InitFromAdapter(o.init_adapter));
   return t;
 }
 

@@ -49,6 +49,10 @@ struct TrainerOptions {
   uint64_t seed = 42;
   uint32_t n_threads = 0;  // 0 = the model's
   std::string hearth_version;  // recorded in the adapter's provenance
+  // Start from this adapter (PEFT directory or GGUF LoRA) instead of a fresh
+  // init: continue training. It must hold a pair of this rank and scale for
+  // every target and no other (trainer_init.cc).
+  std::string init_adapter;
 };
 
 struct StepMetrics {
@@ -144,6 +148,7 @@ class Trainer {
   double LearningRate(int64_t step) const;
   int64_t Padded(int64_t n) const;
   void ShuffleEpoch();
+  absl::Status InitFromAdapter(const std::string& path);
   // What a checkpoint must agree on to be resumed here: "key=value;" pairs.
   std::string RunSignature() const;
 
