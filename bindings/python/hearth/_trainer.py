@@ -25,6 +25,7 @@ from hearth import _hearth
 from hearth._adapter import Adapter
 from hearth._dataset import Dataset
 from hearth._runtime import PathLike, _fspath_bytes
+from hearth._types import _check_int as _int
 from hearth.errors import FailedPreconditionError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -69,15 +70,6 @@ class TrainStep:
     tokens: int
     trained_tokens: int
     tokens_per_s: float
-
-
-def _int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    value = int(value)
-    if not lo <= value <= hi:
-        raise InvalidArgumentError(f"{name} must be in [{lo}, {hi}], got {value}")
-    return value
 
 
 def _float(name: str, value: object, lo: float, hi: float, *, lo_open: bool = False) -> float:
