@@ -35,7 +35,9 @@ TEST(StrictJsonTest, AnythingElseAfterTheValueIsAnError) {
 }
 
 TEST(StrictJsonTest, NulByteAndWhatFollowsItAreNotIgnored) {
-  const std::string after_value("{\"text\":\"a\"}\0{\"text\":\"b\"} garbage", 36);
+  // sizeof - 1: the literal's bytes, NUL included, without the terminator.
+  static const char kAfterValue[] = "{\"text\":\"a\"}\0{\"text\":\"b\"} garbage";
+  const std::string after_value(kAfterValue, sizeof(kAfterValue) - 1);
   EXPECT_THAT(ErrorOf(after_value), HasSubstr("t.json: invalid JSON at byte 13: a NUL byte"));
   EXPECT_THAT(ErrorOf(std::string("{\"a\": 1}\0", 9)), HasSubstr("at byte 9: a NUL byte"));
   EXPECT_THAT(ErrorOf(std::string("{\"a\": 1}  \0  ", 13)), HasSubstr("a NUL byte"));

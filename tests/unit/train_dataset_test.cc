@@ -296,7 +296,8 @@ TEST_F(DatasetTest, BadRecordsNameTheLineAndTheField) {
 // A NUL ends nlohmann's input: without the check, everything after it on the
 // line was dropped and the record read as if it ended there (issue 17).
 TEST_F(DatasetTest, NulByteInALineIsAnErrorNotTheEndOfTheLine) {
-  const std::string line("{\"text\":\"a\"}\0{\"text\":\"b\"} garbage\n", 37);
+  static const char kLine[] = "{\"text\":\"a\"}\0{\"text\":\"b\"} garbage\n";
+  const std::string line(kLine, sizeof(kLine) - 1);  // the NUL kept, the terminator not
   EXPECT_NE(ErrorOf("{\"text\": \"fine\"}\n" + line, *chatml_, Options("chatml"))
                 .find("notes.jsonl:2: invalid JSON at byte 13: a NUL byte"),
             std::string::npos);
