@@ -21,8 +21,10 @@ for f in include/hearth/hearth.h include/hearth/hearth.hpp include/hearth/hearth
   [[ -e $prefix/$f ]] || fail "$f is not installed"
 done
 [[ -L $prefix/$libdir/libhearth.so ]] || fail "libhearth.so is not a link to the SONAME"
-objdump -p "$prefix/$libdir/libhearth.so.1" | grep -q 'SONAME *libhearth.so.1' \
-  || fail "libhearth.so.1 has no SONAME libhearth.so.1"
+# Captured first: `objdump | grep -q` under pipefail fails when grep exits
+# before objdump has written everything (SIGPIPE).
+dynamic=$(objdump -p "$prefix/$libdir/libhearth.so.1")
+grep -q 'SONAME *libhearth.so.1' <<<"$dynamic" || fail "libhearth.so.1 has no SONAME libhearth.so.1"
 
 # What the build tree's own C example prints is what every copy must print.
 want=$("$build/bin/hearth_example_generate" "$model" "$prompt" 8 | grep -a '^completion:')
