@@ -16,7 +16,6 @@
 namespace hearth::cpu::testing {
 namespace {
 
-using Vec = std::vector<double>;
 
 class AttentionBackTest : public ::testing::TestWithParam<int> {
  protected:
@@ -127,23 +126,6 @@ void Backward(const Case& c, const Batch& bt, const Vec& q, const Vec& k, const 
       }
     }
   }
-}
-
-Vec ToDouble(const std::vector<float>& f) { return Vec(f.begin(), f.end()); }
-
-Vec FiniteDiff(Vec x, const std::function<double(const Vec&)>& loss) {
-  constexpr double h = 1e-5;
-  Vec g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double x0 = x[i];
-    x[i] = x0 + h;
-    const double lp = loss(x);
-    x[i] = x0 - h;
-    const double lm = loss(x);
-    x[i] = x0;
-    g[i] = (lp - lm) / (2 * h);
-  }
-  return g;
 }
 
 // Two sequences interleaved in the batch, positions in order within each.

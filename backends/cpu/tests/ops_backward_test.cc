@@ -31,26 +31,6 @@ class BackwardTest : public ::testing::TestWithParam<int> {
 INSTANTIATE_TEST_SUITE_P(Threads, BackwardTest, ::testing::Values(1, 2),
                          [](const auto& info) { return "t" + std::to_string(info.param); });
 
-using Vec = std::vector<double>;
-constexpr double kFdH = 1e-5;
-
-std::vector<double> ToDouble(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
-
-// d loss / d x[i] by central differences of loss() in double.
-Vec FiniteDiff(Vec x, const std::function<double(const Vec&)>& loss) {
-  Vec g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double x0 = x[i];
-    x[i] = x0 + kFdH;
-    const double lp = loss(x);
-    x[i] = x0 - kFdH;
-    const double lm = loss(x);
-    x[i] = x0;
-    g[i] = (lp - lm) / (2 * kFdH);
-  }
-  return g;
-}
-
 uint32_t FloatBitsOf(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <random>
@@ -357,6 +358,26 @@ inline constexpr uint32_t kAllWeightDtypes[] = {
 inline int64_t KFor(uint32_t dtype, int64_t plain) {
   int64_t be = hearth_dtype_block_elems(dtype);
   return be == 1 ? plain : be * 2;
+}
+
+using Vec = std::vector<double>;
+
+inline Vec ToDouble(const std::vector<float>& f) { return Vec(f.begin(), f.end()); }
+
+// d loss / d x[i] by central differences (step 1e-5) of loss() in double.
+inline Vec FiniteDiff(Vec x, const std::function<double(const Vec&)>& loss) {
+  constexpr double h = 1e-5;
+  Vec g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double x0 = x[i];
+    x[i] = x0 + h;
+    const double lp = loss(x);
+    x[i] = x0 - h;
+    const double lm = loss(x);
+    x[i] = x0;
+    g[i] = (lp - lm) / (2 * h);
+  }
+  return g;
 }
 
 // Every element finite and within atol + rtol*|ref| of the reference.
