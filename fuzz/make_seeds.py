@@ -11,6 +11,9 @@ Owns: the starting inputs of every fuzz target, kept small (< 2 MB in all):
   safetensors       the reference writer's fixture and small images of every dtype;
   lora_file         adapter_config.json, a NUL byte, adapter_model.safetensors
                     (PEFT) and tiny GGUF LoRA files, as fuzz_lora_file reads them;
+  json              hand-written JSON documents (configs, dataset lines, every value
+                    kind, escapes, a duplicate key), after the byte that picks the
+                    depth limit;
   adapter_bind      the real adapters of tests/data/lora (GGUF files and PEFT
                     directories in lora_file's format, good and bad), each after
                     the byte fuzz_adapter_bind reads to pick its base model.
@@ -171,6 +174,21 @@ def main():
     lora_file_seeds()
     adapter_bind_seeds()
     dataset_seeds()
+    json_seeds()
+
+
+def json_seeds():
+    """Documents for fuzz_json; the first byte picks the depth limit (1 + b % 64)."""
+    docs = [
+        '{"r":16,"lora_alpha":32,"target_modules":["q_proj","v_proj"],"peft_type":"LORA"}',
+        '{"text":"hello"}',
+        '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}',
+        '[1,2.5,-3e10,1e400,-0,true,false,null,"\\u00e9\\ud83d\\ude00\\n\\""]',
+        '{"a":{"b":{"c":[[[]]]}}}', '"x"', '0', ' \n\t{ } ', '{"a":1,"a":2}',
+        '{"prompt":"p","completion":"c"}', '{"a":1}\u0000{"b":2}',
+    ]
+    for i, d in enumerate(docs):
+        put("json", bytes([63]) + d.encode("utf-8"), f"doc-{i}")
 
 
 def safetensors_image(tensors, metadata=None):
@@ -321,6 +339,7 @@ if __name__ == "__main__":
     if sys.argv[1:]:
         for target in sys.argv[1:]:
             {"safetensors": safetensors_seeds, "lora_file": lora_file_seeds,
-             "adapter_bind": adapter_bind_seeds, "dataset": dataset_seeds}[target]()
+             "adapter_bind": adapter_bind_seeds, "dataset": dataset_seeds,
+             "json": json_seeds}[target]()
     else:
         main()
