@@ -1,6 +1,6 @@
 // fuzz_adapter_bind.cc — libFuzzer target for binding a LoRA adapter to a
 // base model: CheckLoraAgainstModel and LoraDeviceB
-// (sdk/src/adapter/lora_binding.h), what Adapter::Load does between parsing
+// (sdk/src/lora/lora_binding.h), what Adapter::Load does between parsing
 // the file and uploading it, without a device.
 //
 // The first input byte picks the base (even: tests/data/models/tiny-llama-f32,
@@ -25,8 +25,8 @@
 #include "fuzz/fuzz_lora_input.h"
 #include "fuzz/fuzz_util.h"
 #include "hearth/hearth_plugin.h"
-#include "sdk/src/adapter/lora_binding.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_binding.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/format/safetensors.h"
 #include "sdk/src/graph/graph.h"

@@ -18,7 +18,7 @@
 #include "fuzz/fuzz_lora_input.h"
 #include "fuzz/fuzz_util.h"
 #include "hearth/hearth_plugin.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/format/safetensors.h"
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/format/safetensors.h"
 

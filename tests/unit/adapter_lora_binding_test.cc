@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "hearth/hearth_plugin.h"
-#include "sdk/src/adapter/lora_binding.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_binding.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/graph/graph.h"
 #include "sdk/src/model/architecture.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "hearth/hearth_plugin.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/format/safetensors.h"
 #include "tests/unit/safetensors_builder.h"
 

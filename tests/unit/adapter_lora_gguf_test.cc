@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "hearth/hearth_plugin.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/format/gguf.h"
 #include "tests/unit/gguf_builder.h"
 

@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "tests/unit/gguf_builder.h"
 #include "tests/unit/safetensors_builder.h"
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "sdk/src/runtime/adapter.h"
+#include "sdk/src/lora/adapter.h"
 #include "sdk/src/runtime/model.h"
 #include "sdk/src/runtime/session.h"
 #include "sdk/src/train/trainer.h"

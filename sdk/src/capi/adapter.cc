@@ -6,7 +6,7 @@
 #include "hearth/hearth.h"
 #include "sdk/src/capi/capi_internal.h"
 #include "sdk/src/capi/handles.h"
-#include "sdk/src/runtime/export.h"
+#include "sdk/src/lora/merge.h"
 
 namespace {
 

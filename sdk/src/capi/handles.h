@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "sdk/src/runtime/adapter.h"
+#include "sdk/src/lora/adapter.h"
 #include "sdk/src/runtime/model.h"
 #include "sdk/src/runtime/session.h"
 

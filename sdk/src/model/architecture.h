@@ -18,6 +18,7 @@
 #include "hearth/hearth_plugin.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/graph/graph.h"
+#include "sdk/src/lora/lora_terms.h"
 
 namespace hearth {
 
@@ -90,26 +91,6 @@ struct KvCacheRefs {
   // the backward differentiates, and a quantized base behaves as its
   // dequantized weights do (QLoRA; parity with PEFT).
   bool float_activations = false;
-};
-
-// LoRA terms attached to a session, by the base weight they sit beside
-// ("blk.3.attn_q.weight"): each adds scale * B (A x) to that projection.
-// A and B are descriptors of device buffers the adapters own.
-struct LoraTerm {
-  hearth_tensor_desc a;  // [n_in, rank]: rank rows of n_in (lora_A)
-  hearth_tensor_desc b;  // [n_out, rank]: rank rows of n_out (lora_B transposed)
-  float scale = 1.0f;    // the file's alpha/r times the user's scale
-};
-
-class LoraStack {
- public:
-  void Add(const std::string& weight, const LoraTerm& term) { by_weight_[weight].push_back(term); }
-  // nullptr when no term targets `weight`.
-  const std::vector<LoraTerm>* Find(const std::string& weight) const;
-  bool empty() const { return by_weight_.empty(); }
-
- private:
-  absl::flat_hash_map<std::string, std::vector<LoraTerm>> by_weight_;
 };
 
 // y = W x (MUL_MAT of weight `name` over x [n_in, T]) plus one

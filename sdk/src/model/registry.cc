@@ -75,11 +75,6 @@ absl::StatusOr<hearth_tensor_desc> WeightSet::Require(std::string_view name,
   return *d;
 }
 
-const std::vector<LoraTerm>* LoraStack::Find(const std::string& weight) const {
-  auto it = by_weight_.find(weight);
-  return it == by_weight_.end() ? nullptr : &it->second;
-}
-
 int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x, int64_t rows,
             int64_t n_tokens, bool float_activations) {
   const Shape shape = Shape::Of({rows, n_tokens});

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "sdk/src/graph/graph.h"
-#include "sdk/src/runtime/adapter.h"
+#include "sdk/src/lora/adapter.h"
 #include "sdk/src/runtime/model.h"
 
 namespace hearth {

@@ -17,7 +17,7 @@
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/fingerprint.h"
 #include "sdk/src/train/autograd.h"
-#include "sdk/src/train/trainer_peft.h"
+#include "sdk/src/lora/peft_writer.h"
 
 namespace hearth::train {
 namespace {

@@ -22,7 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "sdk/src/graph/graph.h"
-#include "sdk/src/runtime/adapter.h"
+#include "sdk/src/lora/adapter.h"
 #include "sdk/src/runtime/model.h"
 #include "sdk/src/train/dataset.h"
 

@@ -20,7 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/train/trainer.h"
-#include "sdk/src/train/trainer_peft.h"
+#include "sdk/src/lora/peft_writer.h"
 
 namespace hearth::train {
 namespace {

@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "sdk/src/adapter/lora_binding.h"
+#include "sdk/src/lora/lora_binding.h"
 #include "sdk/src/common/status.h"
-#include "sdk/src/runtime/adapter.h"
+#include "sdk/src/lora/adapter.h"
 #include "sdk/src/train/trainer.h"
 
 namespace hearth::train {

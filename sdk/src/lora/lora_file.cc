@@ -1,7 +1,7 @@
 // lora_file.cc — LoadLoraFile: from a path to the right parser (PEFT
 // directory or file pair, or GGUF by magic), and the helpers both parsers
 // share (lora_file_internal.h).
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "hearth/hearth_plugin.h"
-#include "sdk/src/adapter/lora_file_internal.h"
+#include "sdk/src/lora/lora_file_internal.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/mapped_file.h"
 

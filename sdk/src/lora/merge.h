@@ -1,8 +1,8 @@
-// export.h — `hearth export --merge`: a standalone GGUF model with LoRA
+// merge.h — `hearth export --merge`: a standalone GGUF model with LoRA
 // adapters folded into the weights they target (W + sum s_i B_i A_i), every
 // other tensor and all metadata copied from the model's own file.
-#ifndef HEARTH_SDK_SRC_RUNTIME_EXPORT_H_
-#define HEARTH_SDK_SRC_RUNTIME_EXPORT_H_
+#ifndef HEARTH_SDK_SRC_LORA_MERGE_H_
+#define HEARTH_SDK_SRC_LORA_MERGE_H_
 
 #include <string>
 
@@ -20,4 +20,4 @@ absl::Status ExportMerged(const Model& model, const Session::AdapterSet& adapter
 
 }  // namespace hearth
 
-#endif  // HEARTH_SDK_SRC_RUNTIME_EXPORT_H_
+#endif  // HEARTH_SDK_SRC_LORA_MERGE_H_

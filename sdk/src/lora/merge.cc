@@ -1,10 +1,10 @@
-// export.cc — folding LoRA adapters into a model file. Each targeted weight
+// merge.cc — folding LoRA adapters into a model file. Each targeted weight
 // is rebuilt in row chunks by a small graph on the model's device:
 // GET_ROWS dequantizes W's rows to F32, COPY turns A and B (both through
 // transposed views) into F32, MUL_MAT forms B·A for those rows, SCALE and
 // ADD fold it in. The host only encodes the result (F32/F16/BF16/Q8_0) and
 // streams it to the writer, one chunk at a time.
-#include "sdk/src/runtime/export.h"
+#include "sdk/src/lora/merge.h"
 
 #include <algorithm>
 #include <cmath>

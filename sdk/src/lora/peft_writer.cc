@@ -1,5 +1,5 @@
-// trainer_peft.cc — rendering a PEFT adapter and writing files atomically.
-#include "sdk/src/train/trainer_peft.h"
+// peft_writer.cc — rendering a PEFT adapter and writing files atomically.
+#include "sdk/src/lora/peft_writer.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace hearth::train {
+namespace hearth {
 
 std::string PeftModule(const std::string& p) {
   if (p == "attn_q") return "self_attn.q_proj";
@@ -112,4 +112,4 @@ absl::Status WriteFileAtomic(const std::string& path, const void* bytes, size_t 
   return absl::OkStatus();
 }
 
-}  // namespace hearth::train
+}  // namespace hearth

@@ -1,12 +1,12 @@
 // adapter.cc — binding a LoRA file to a model: the checks and B's device
-// layout come from sdk/src/adapter/lora_binding.h; this file uploads A and
+// layout come from sdk/src/lora/lora_binding.h; this file uploads A and
 // B into one buffer on the model's device and checks the backend runs them.
-#include "sdk/src/runtime/adapter.h"
+#include "sdk/src/lora/adapter.h"
 
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "sdk/src/adapter/lora_binding.h"
+#include "sdk/src/lora/lora_binding.h"
 #include "sdk/src/common/status.h"
 
 namespace hearth {

@@ -14,8 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "sdk/src/adapter/lora_file.h"
-#include "sdk/src/adapter/lora_file_internal.h"
+#include "sdk/src/lora/lora_file.h"
+#include "sdk/src/lora/lora_file_internal.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/strict_json.h"
 

@@ -1,9 +1,9 @@
-// trainer_peft.h — what the trainer writes: a PEFT adapter directory
+// peft_writer.h — what the trainer writes: a PEFT adapter directory
 // (adapter_config.json + adapter_model.safetensors, PEFT's names and
 // layouts) rendered in memory, and the atomic file writes that put it on
 // disk (temp file, fsync, rename: a kill never leaves a half-written file).
-#ifndef HEARTH_SDK_SRC_TRAIN_TRAINER_PEFT_H_
-#define HEARTH_SDK_SRC_TRAIN_TRAINER_PEFT_H_
+#ifndef HEARTH_SDK_SRC_LORA_PEFT_WRITER_H_
+#define HEARTH_SDK_SRC_LORA_PEFT_WRITER_H_
 
 #include <cstdint>
 #include <string>
@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace hearth::train {
+namespace hearth {
 
 // One F32 tensor of the safetensors file, row-major [rows][cols].
 struct PeftTensor {
@@ -40,6 +40,6 @@ absl::Status WriteFileAtomic(const std::string& path, const void* bytes, size_t 
 // The GGUF projection ("attn_q") → PEFT module ("self_attn.q_proj"); "" if none.
 std::string PeftModule(const std::string& gguf_projection);
 
-}  // namespace hearth::train
+}  // namespace hearth
 
-#endif  // HEARTH_SDK_SRC_TRAIN_TRAINER_PEFT_H_
+#endif  // HEARTH_SDK_SRC_LORA_PEFT_WRITER_H_

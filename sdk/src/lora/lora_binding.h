@@ -1,10 +1,10 @@
 // lora_binding.h — what binding a parsed LoRA file to a base model needs
 // that no device does: the checks against the model's architecture and
 // weight shapes, and the bytes of each B in the layout LORA_MUL_MAT takes.
-// runtime/adapter.cc uploads what these return; fuzz/fuzz_adapter_bind.cc
+// lora/adapter.cc uploads what these return; fuzz/fuzz_adapter_bind.cc
 // runs them on hostile files against fixed tiny models.
-#ifndef HEARTH_SDK_SRC_ADAPTER_LORA_BINDING_H_
-#define HEARTH_SDK_SRC_ADAPTER_LORA_BINDING_H_
+#ifndef HEARTH_SDK_SRC_LORA_LORA_BINDING_H_
+#define HEARTH_SDK_SRC_LORA_LORA_BINDING_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/model/architecture.h"
 
 namespace hearth {
@@ -36,4 +36,4 @@ absl::StatusOr<std::vector<uint8_t>> LoraDeviceB(const LoraFile& f, size_t i, co
 
 }  // namespace hearth
 
-#endif  // HEARTH_SDK_SRC_ADAPTER_LORA_BINDING_H_
+#endif  // HEARTH_SDK_SRC_LORA_LORA_BINDING_H_

@@ -6,8 +6,8 @@
 //
 // Tensor data is not copied: a LoraFile owns the mapped file its LoraTensor
 // pointers point into. docs/format-safetensors.md lists every rule checked.
-#ifndef HEARTH_SDK_SRC_ADAPTER_LORA_FILE_H_
-#define HEARTH_SDK_SRC_ADAPTER_LORA_FILE_H_
+#ifndef HEARTH_SDK_SRC_LORA_LORA_FILE_H_
+#define HEARTH_SDK_SRC_LORA_LORA_FILE_H_
 
 #include <cstdint>
 #include <memory>
@@ -94,4 +94,4 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParseGgufLora(std::unique_ptr<gguf::Fi
 
 }  // namespace hearth
 
-#endif  // HEARTH_SDK_SRC_ADAPTER_LORA_FILE_H_
+#endif  // HEARTH_SDK_SRC_LORA_LORA_FILE_H_

@@ -2,7 +2,7 @@
 // the shape and architecture checks, and B's device layout (the q/k row
 // permutation PEFT adapters need on models whose GGUF q/k weights were
 // permuted for interleaved RoPE, then the transpose LORA_MUL_MAT wants).
-#include "sdk/src/adapter/lora_binding.h"
+#include "sdk/src/lora/lora_binding.h"
 
 #include <cstring>
 #include <string>

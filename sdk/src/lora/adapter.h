@@ -1,16 +1,16 @@
 // adapter.h — a LoRA adapter bound to a loaded model: the parsed file (see
-// sdk/src/adapter/lora_file.h), checked against the model's architecture
+// sdk/src/lora/lora_file.h), checked against the model's architecture
 // and weight shapes, with its A and B matrices placed on the model's device.
 // Immutable after Load and shared (shared_ptr) by every session using it.
-#ifndef HEARTH_SDK_SRC_RUNTIME_ADAPTER_H_
-#define HEARTH_SDK_SRC_RUNTIME_ADAPTER_H_
+#ifndef HEARTH_SDK_SRC_LORA_ADAPTER_H_
+#define HEARTH_SDK_SRC_LORA_ADAPTER_H_
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 #include "sdk/src/model/architecture.h"
 #include "sdk/src/runtime/model.h"
 
@@ -63,4 +63,4 @@ class Adapter {
 
 }  // namespace hearth
 
-#endif  // HEARTH_SDK_SRC_RUNTIME_ADAPTER_H_
+#endif  // HEARTH_SDK_SRC_LORA_ADAPTER_H_

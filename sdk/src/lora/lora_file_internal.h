@@ -1,8 +1,8 @@
 // lora_file_internal.h — what the PEFT and GGUF LoRA parsers share: the
 // projections hearth applies LoRA to, layer-index parsing, the scale, and
 // the final sort/count of a LoraFile.
-#ifndef HEARTH_SDK_SRC_ADAPTER_LORA_FILE_INTERNAL_H_
-#define HEARTH_SDK_SRC_ADAPTER_LORA_FILE_INTERNAL_H_
+#ifndef HEARTH_SDK_SRC_LORA_LORA_FILE_INTERNAL_H_
+#define HEARTH_SDK_SRC_LORA_LORA_FILE_INTERNAL_H_
 
 #include <cstdint>
 #include <optional>
@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "sdk/src/adapter/lora_file.h"
+#include "sdk/src/lora/lora_file.h"
 
 namespace hearth::lora_internal {
 
@@ -51,4 +51,4 @@ absl::Status FinishLoraFile(LoraFile* file, std::string_view file_for_errors);
 
 }  // namespace hearth::lora_internal
 
-#endif  // HEARTH_SDK_SRC_ADAPTER_LORA_FILE_INTERNAL_H_
+#endif  // HEARTH_SDK_SRC_LORA_LORA_FILE_INTERNAL_H_
