@@ -19,6 +19,9 @@ namespace hearth::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntimeError = 1;
 inline constexpr int kExitUsage = 2;
+// Memory ran out where unwinding is not safe: main.cc's new-handler ends
+// the process with one line (docs/reliability.md, "Out of memory").
+inline constexpr int kExitOutOfMemory = 3;
 
 class ArgParser {
  public:

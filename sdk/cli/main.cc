@@ -2,11 +2,15 @@
 // of hearth.h; it links libhearth and nothing else of the SDK.
 //
 // Exit codes: 0 ok, 1 runtime error ("hearth: <message>" on stderr),
-// 2 usage error.
+// 2 usage error, 3 out of memory ("hearth: out of memory ...").
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "args.h"
@@ -15,6 +19,45 @@
 
 namespace hearth::cli {
 namespace {
+
+// Out of memory, the CLI's policy: a failed operator new anywhere in the
+// process (libhearth, Abseil, oneDNN's static constructors at plugin load)
+// ends it here, with one line and exit code 3, instead of throwing
+// std::bad_alloc. Unwinding from an arbitrary allocation is not safe in
+// this process: Abseil's hash tables are left half-resized (their
+// destructors then free what they never allocated), and a throw inside a
+// static constructor or a noexcept function calls std::terminate. Sizes an
+// input controls (KV cache, activations, adapter weights, mmaps) do not
+// come here: they are allocated with malloc-family calls whose failure the
+// library reports as RESOURCE_EXHAUSTED naming what it was for.
+// Async-signal-safe calls only: the heap is exhausted.
+[[noreturn]] void OutOfMemory(const char* where) {
+  static const char kHead[] = "hearth: out of memory (";
+  static const char kTail[] = "); stopping\n";
+  (void)!write(STDERR_FILENO, kHead, sizeof kHead - 1);
+  (void)!write(STDERR_FILENO, where, std::strlen(where));
+  (void)!write(STDERR_FILENO, kTail, sizeof kTail - 1);
+  _exit(kExitOutOfMemory);
+}
+
+void OnNewFailure() { OutOfMemory("an allocation failed"); }
+
+// A std::bad_alloc that some library throws itself (not through operator
+// new) and that reaches a noexcept boundary ends the same way; any other
+// uncaught exception keeps the default report and abort.
+[[noreturn]] void OnTerminate() {
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      OutOfMemory("std::bad_alloc reached std::terminate");
+    } catch (...) {
+    }
+  }
+  static const char kMsg[] = "hearth: internal error: std::terminate called\n";
+  (void)!write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+  std::abort();
+}
 
 struct Command {
   const char* name;
@@ -49,7 +92,7 @@ void PrintTopHelp(std::FILE* out) {
   std::fprintf(out,
                "\nRun 'hearth <command> --help' for a command's flags.\n"
                "Other flags: -h, --help (this text); --version.\n"
-               "Exit codes: 0 ok, 1 runtime error, 2 usage error.\n");
+               "Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 out of memory.\n");
 }
 
 int Main(int argc, char** argv) {
@@ -97,8 +140,13 @@ int Main(int argc, char** argv) {
 }  // namespace hearth::cli
 
 int main(int argc, char** argv) {
+  // First of all, before any plugin is loaded.
+  std::set_new_handler(hearth::cli::OnNewFailure);
+  std::set_terminate(hearth::cli::OnTerminate);
   try {
     return hearth::cli::Main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    hearth::cli::OutOfMemory("std::bad_alloc reached main");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hearth: %s\n", e.what());
   } catch (...) {

@@ -204,7 +204,7 @@ const std::string& Model::fingerprint() const {
 }
 
 const std::string* Model::Meta(const std::string& key) const {
-  absl::MutexLock lock(&meta_mu_);
+  std::lock_guard<std::mutex> lock(meta_mu_);
   auto it = meta_text_.find(key);
   if (it != meta_text_.end()) return &it->second;
   const gguf::Value* v = file_->Find(key);

@@ -8,10 +8,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
-#include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/model/architecture.h"
 #include "sdk/src/plugin_host/plugin_host.h"
@@ -95,8 +94,12 @@ class Model {
   mutable std::once_flag vocab_once_;
   mutable std::unique_ptr<VocabView> vocab_view_;
   uint64_t n_params_ = 0, decode_weight_bytes_ = 0;
-  mutable absl::node_hash_map<std::string, std::string> meta_text_;  // stable addresses
-  mutable absl::Mutex meta_mu_;
+  // std containers: an allocation that throws leaves them intact (one
+  // corrupts an Abseil hash table), and std::mutex never allocates (an
+  // absl::Mutex may, and aborts if it cannot). docs/reliability.md,
+  // "Out of memory".
+  mutable std::unordered_map<std::string, std::string> meta_text_;  // stable addresses
+  mutable std::mutex meta_mu_;
 };
 
 }  // namespace hearth

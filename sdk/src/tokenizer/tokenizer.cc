@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/fragment_tokenizer.h"
 #include "sdk/src/tokenizer/unicode_class.h"
@@ -18,15 +18,18 @@
 namespace hearth::tok {
 namespace {
 
+// A std::mutex, not an absl::Mutex: Debian's Abseil runs deadlock detection
+// on every lock, whose first use mmaps an arena and aborts the process when
+// that fails (docs/reliability.md, "Out of memory").
 struct Registry {
-  absl::Mutex mu;
-  std::map<std::string, TokenizerFactory> kinds ABSL_GUARDED_BY(mu);
+  std::mutex mu;
+  std::map<std::string, TokenizerFactory> kinds;  // guarded by mu
 };
 
 Registry& GetRegistry() {
   static Registry* registry = [] {
     auto* r = new Registry();
-    absl::MutexLock lock(&r->mu);
+    std::lock_guard<std::mutex> lock(r->mu);
     // The built-in kinds. A new kind adds its file and one line here.
     r->kinds["llama"] = &CreateSpmTokenizer;  // SentencePiece BPE
     r->kinds["gpt2"] = &CreateBpeTokenizer;   // byte-level BPE
@@ -54,13 +57,13 @@ absl::Status CheckId(int32_t id, const char* key, size_t n) {
 
 bool RegisterTokenizerKind(std::string name, TokenizerFactory factory) {
   Registry& r = GetRegistry();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   return r.kinds.emplace(std::move(name), factory).second;
 }
 
 std::vector<std::string> RegisteredTokenizerKinds() {
   Registry& r = GetRegistry();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   std::vector<std::string> names;
   for (const auto& kv : r.kinds) names.push_back(kv.first);
   return names;
@@ -110,7 +113,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(VocabData vocab) {
   TokenizerFactory factory = nullptr;
   {
     Registry& r = GetRegistry();
-    absl::MutexLock lock(&r.mu);
+    std::lock_guard<std::mutex> lock(r.mu);
     auto it = r.kinds.find(vocab.model);
     if (it != r.kinds.end()) factory = it->second;
   }
