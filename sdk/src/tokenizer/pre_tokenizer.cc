@@ -97,6 +97,19 @@ std::vector<std::string> PreTokenizer::KnownNames() {
   return names;
 }
 
+std::string PreTokenizer::NameForRegexes(const std::vector<std::string>& regexes,
+                                         bool* ignore_merges) {
+  for (const PreTokenizerSpec& s : Specs()) {
+    if (s.regexes.size() != regexes.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < regexes.size(); ++i) same = same && regexes[i] == s.regexes[i];
+    if (!same) continue;
+    *ignore_merges = s.ignore_merges;
+    return s.names[0];
+  }
+  return "";
+}
+
 absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::Create(std::string_view name) {
   for (const PreTokenizerSpec& spec : Specs()) {
     bool hit = false;

@@ -33,6 +33,11 @@ class PreTokenizer {
   // Every accepted `tokenizer.ggml.pre` value, for docs and error messages.
   static std::vector<std::string> KnownNames();
 
+  // The canonical name of the pre-tokenizer that is exactly this regex
+  // sequence (as a tokenizer.json spells it), or "" if none is; for
+  // `hearth convert`. *ignore_merges gets that pre-tokenizer's setting.
+  static std::string NameForRegexes(const std::vector<std::string>& regexes, bool* ignore_merges);
+
  private:
   PreTokenizer() = default;
   std::string name_;
