@@ -19,7 +19,7 @@ namespace {
 // every length ever seen. Past this many entries it starts over.
 constexpr size_t kMaxCachedPrimitives = 64;
 
-using Key = std::array<int64_t, 9>;  // K, M, N, x strides, w strides, ldy, accumulate
+using Key = std::array<int64_t, 10>;  // K, M, N, x strides, w strides, ldy, accumulate, bf16
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
@@ -42,6 +42,7 @@ void SetThreads(int n_threads) {
 struct DnnlMatMul::State {
   dnnl::engine engine;
   dnnl::stream stream;
+  bool bf16_fast = false;
   std::unordered_map<Key, dnnl::matmul, KeyHash> cache;
 };
 
@@ -53,6 +54,10 @@ std::unique_ptr<DnnlMatMul> DnnlMatMul::Create(std::string* error) {
     auto state = std::make_unique<State>();
     state->engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
     state->stream = dnnl::stream(state->engine);
+    // ISA values are bit sets: every ISA with native BF16 includes these bits.
+    const unsigned bf16_bits = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+    state->bf16_fast =
+        (static_cast<unsigned>(dnnl::get_effective_cpu_isa()) & bf16_bits) == bf16_bits;
     return std::unique_ptr<DnnlMatMul>(new DnnlMatMul(std::move(state)));
   } catch (const dnnl::error& e) {
     *error = std::string("oneDNN: cannot create a CPU engine: ") + e.what();
@@ -64,6 +69,8 @@ std::unique_ptr<DnnlMatMul> DnnlMatMul::Create(std::string* error) {
 
 size_t DnnlMatMul::cached_primitives() const { return state_->cache.size(); }
 
+bool DnnlMatMul::bf16_fast() const { return state_->bf16_fast; }
+
 bool DnnlMatMul::Run(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y,
                      int64_t ldy, int64_t K, int64_t M, int64_t N, int n_threads,
                      std::string* error) {
@@ -74,13 +81,28 @@ bool DnnlMatMul::Run(const float* x, int64_t ldx, const float* w, int64_t ldw, f
 bool DnnlMatMul::RunStrided(const float* x, int64_t xs_n, int64_t xs_k, const float* w,
                             int64_t ws_k, int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M,
                             int64_t N, bool accumulate, int n_threads, std::string* error) {
+  return Execute(false, x, xs_n, xs_k, w, ws_k, ws_m, y, ldy, K, M, N, accumulate, n_threads,
+                 error);
+}
+
+bool DnnlMatMul::RunStridedBf16(const uint16_t* x, int64_t xs_n, int64_t xs_k, const uint16_t* w,
+                                int64_t ws_k, int64_t ws_m, float* y, int64_t ldy, int64_t K,
+                                int64_t M, int64_t N, bool accumulate, int n_threads,
+                                std::string* error) {
+  return Execute(true, x, xs_n, xs_k, w, ws_k, ws_m, y, ldy, K, M, N, accumulate, n_threads, error);
+}
+
+bool DnnlMatMul::Execute(bool bf16, const void* x, int64_t xs_n, int64_t xs_k, const void* w,
+                         int64_t ws_k, int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M,
+                         int64_t N, bool accumulate, int n_threads, std::string* error) {
   using dt = dnnl::memory::data_type;
+  const dt in_type = bf16 ? dt::bf16 : dt::f32;
   try {
-    dnnl::memory::desc src_md({N, K}, dt::f32, dnnl::memory::dims{xs_n, xs_k});
-    dnnl::memory::desc wei_md({K, M}, dt::f32, dnnl::memory::dims{ws_k, ws_m});
+    dnnl::memory::desc src_md({N, K}, in_type, dnnl::memory::dims{xs_n, xs_k});
+    dnnl::memory::desc wei_md({K, M}, in_type, dnnl::memory::dims{ws_k, ws_m});
     dnnl::memory::desc dst_md({N, M}, dt::f32, dnnl::memory::dims{ldy, 1});
     SetThreads(n_threads);
-    Key key = {K, M, N, xs_n, xs_k, ws_k, ws_m, ldy, accumulate ? 1 : 0};
+    Key key = {K, M, N, xs_n, xs_k, ws_k, ws_m, ldy, accumulate ? 1 : 0, bf16 ? 1 : 0};
     auto it = state_->cache.find(key);
     if (it == state_->cache.end()) {
       if (state_->cache.size() >= kMaxCachedPrimitives) state_->cache.clear();
@@ -94,8 +116,8 @@ bool DnnlMatMul::RunStrided(const float* x, int64_t xs_n, int64_t xs_k, const fl
       dnnl::matmul::primitive_desc pd(desc, attr, state_->engine);
       it = state_->cache.emplace(key, dnnl::matmul(pd)).first;
     }
-    dnnl::memory src(src_md, state_->engine, const_cast<float*>(x));
-    dnnl::memory wei(wei_md, state_->engine, const_cast<float*>(w));
+    dnnl::memory src(src_md, state_->engine, const_cast<void*>(x));
+    dnnl::memory wei(wei_md, state_->engine, const_cast<void*>(w));
     dnnl::memory dst(dst_md, state_->engine, y);
     it->second.execute(state_->stream,
                        {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});

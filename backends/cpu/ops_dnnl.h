@@ -1,7 +1,9 @@
 // ops_dnnl.h — the CPU backend's one use of oneDNN: dense F32 matrix
 // products for prompts (N >= 16 rows of activations), where a blocked GEMM
-// beats the dot-product kernels. Primitives are created once per shape and
-// kept in a small per-context cache, since the same shapes recur every step.
+// beats the dot-product kernels, and BF16 x BF16 -> F32 products for
+// mixed-precision training (HEARTH_MUL_MAT_BF16) on CPUs with AVX512-BF16 or
+// AMX, where oneDNN runs them several times faster than F32. Primitives are created once per shape
+// and kept in a small per-context cache, since the same shapes recur every step.
 #ifndef HEARTH_BACKENDS_CPU_OPS_DNNL_H_
 #define HEARTH_BACKENDS_CPU_OPS_DNNL_H_
 
@@ -31,12 +33,24 @@ class DnnlMatMul {
   bool RunStrided(const float* x, int64_t xs_n, int64_t xs_k, const float* w, int64_t ws_k,
                   int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M, int64_t N,
                   bool accumulate, int n_threads, std::string* error);
+  // The same with x and w in bfloat16 (raw bits) and y in F32.
+  bool RunStridedBf16(const uint16_t* x, int64_t xs_n, int64_t xs_k, const uint16_t* w,
+                      int64_t ws_k, int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M,
+                      int64_t N, bool accumulate, int n_threads, std::string* error);
+
+  // Whether oneDNN runs BF16 products on this CPU with native instructions
+  // (AVX512-BF16 or AMX); otherwise it would emulate them, slower than F32,
+  // and the ops keep F32.
+  bool bf16_fast() const;
 
   size_t cached_primitives() const;
 
  private:
   struct State;
   explicit DnnlMatMul(std::unique_ptr<State> state);
+  bool Execute(bool bf16, const void* x, int64_t xs_n, int64_t xs_k, const void* w, int64_t ws_k,
+               int64_t ws_m, float* y, int64_t ldy, int64_t K, int64_t M, int64_t N,
+               bool accumulate, int n_threads, std::string* error);
   std::unique_ptr<State> state_;
 };
 

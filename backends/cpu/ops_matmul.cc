@@ -1,16 +1,21 @@
 // ops_matmul.cc — the weight-reading graph ops of the CPU backend: GET_ROWS
 // (embedding gather from a table in any format) and MUL_MAT.
 //
-// MUL_MAT picks one of three paths per node:
+// MUL_MAT picks one of four paths per node:
 //   - F32 weights, N >= kDnnlMinN activation rows: oneDNN matmul, directly.
 //   - F16/BF16 weights, N >= kDnnlMinN: weights dequantized by the pool into
 //     a scratch slab of rows (bounded size), then oneDNN on each slab.
+//   - HEARTH_MUL_MAT_BF16 where oneDNN has native BF16 (AVX512-BF16, AMX):
+//     x rounded to BF16 once, weights of any format dequantized and rounded
+//     a slab at a time, oneDNN BF16 x BF16 -> F32 on each slab.
 //   - everything else (decode, every quantized format): the two-phase kernels
 //     of kernels.h (prepare activations, then compute), split over the pool.
+#include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/ops.h"
+#include "backends/cpu/ops_bf16.h"
 #include "backends/cpu/ops_dnnl.h"
 #include "backends/cpu/ops_vec.h"
 
@@ -40,6 +45,8 @@ namespace {
 constexpr int64_t kDnnlMinN = 16;
 // Size of one dequantized F16/BF16 weight slab handed to oneDNN.
 constexpr int64_t kSlabBytes = 2 << 20;
+// One BF16 weight slab: AMX tiles want long products, so larger.
+constexpr int64_t kBf16SlabBytes = 4 << 20;
 
 // ----------------------------------------------------------------- GET_ROWS
 
@@ -102,10 +109,17 @@ bool GetRowsRun(const Node& n, ExecEnv& env, std::string* why) {
 // kFloatRows: float activations without oneDNN (HEARTH_MUL_MAT_FLOAT_ACTIVATIONS
 // on a context whose oneDNN engine is unusable): each weight row dequantized,
 // then plain float dot products.
-enum class MatMulPath { kKernels, kDnnlF32, kDnnlSlabs, kFloatRows };
+enum class MatMulPath { kKernels, kDnnlF32, kDnnlSlabs, kFloatRows, kDnnlBf16 };
+
+bool Bf16Allowed(const Node& n) {
+  return (n.params<hearth_mul_mat_params>().flags & HEARTH_MUL_MAT_BF16) != 0;
+}
 
 bool FloatActivations(const Node& n) {
-  return (n.params<hearth_mul_mat_params>().flags & HEARTH_MUL_MAT_FLOAT_ACTIVATIONS) != 0;
+  // BF16 products never round x coarser than BF16: without a fast BF16 path
+  // they take the float-activation one.
+  return (n.params<hearth_mul_mat_params>().flags &
+          (HEARTH_MUL_MAT_FLOAT_ACTIVATIONS | HEARTH_MUL_MAT_BF16)) != 0;
 }
 
 MatMulPath ChoosePath(const Node& n) {
@@ -126,6 +140,26 @@ int64_t SlabRows(const Node& n) {
   int64_t rows = kSlabBytes / (k > 0 ? k * 4 : 4);
   if (rows < 16) rows = 16;
   return rows < m ? rows : m;
+}
+
+// BF16 path scratch: x in BF16 [N, K], one BF16 slab [rows, K], and a float
+// row per thread (a weight row dequantized before rounding).
+struct Bf16Scratch {
+  size_t x_bytes, slab_bytes, row_bytes, total;
+};
+
+int64_t Bf16SlabRows(int64_t k, int64_t m) {
+  const int64_t rows = std::max<int64_t>(16, kBf16SlabBytes / std::max<int64_t>(k * 2, 2));
+  return std::min(rows, m);
+}
+
+Bf16Scratch Bf16ScratchFor(int64_t k, int64_t slab_rows, int64_t x_rows, int nth) {
+  Bf16Scratch s;
+  s.x_bytes = Align64(static_cast<size_t>(x_rows * k) * sizeof(uint16_t));
+  s.slab_bytes = Align64(static_cast<size_t>(slab_rows * k) * sizeof(uint16_t));
+  s.row_bytes = Align64(static_cast<size_t>(k) * sizeof(float));
+  s.total = s.x_bytes + s.slab_bytes + s.row_bytes * static_cast<size_t>(std::max(nth, 1));
+  return s;
 }
 
 bool MulMatDtypes(const Node& n, std::string* why) {
@@ -199,7 +233,11 @@ size_t MulMatScratch(const Node& n, int nth) {
     const size_t slabs = n.in[0].dtype == HEARTH_DTYPE_F32
                              ? 0
                              : Align64(static_cast<size_t>(SlabRows(n) * k) * sizeof(float));
-    return std::max(rows, slabs);
+    // Room for the BF16 path too; whether it runs is known at run time.
+    const size_t bf16 =
+        Bf16Allowed(n) ? Bf16ScratchFor(k, Bf16SlabRows(k, n.in[0].ne[1]), n.in[1].ne[1], nth).total
+                       : 0;
+    return std::max({rows, slabs, bf16});
   }
   switch (ChoosePath(n)) {
     case MatMulPath::kDnnlF32:
@@ -208,6 +246,7 @@ size_t MulMatScratch(const Node& n, int nth) {
       return Align64(static_cast<size_t>(SlabRows(n) * k) * sizeof(float));
     case MatMulPath::kKernels:
     case MatMulPath::kFloatRows:
+    case MatMulPath::kDnnlBf16:
       break;
   }
   return Align64(MatMulScratchBytes(n.in[0].dtype, k, n.in[1].ne[1]));
@@ -259,6 +298,32 @@ bool RunDnnlSlabs(const MatMulArgs& a, ExecEnv& env, int64_t slab_rows, std::str
   return true;
 }
 
+// y[N, M] = bf16(x)[N, K] . bf16(w)[M, K]^T, accumulated in F32.
+bool RunDnnlBf16(const MatMulArgs& a, ExecEnv& env, std::string* why) {
+  const int64_t slab_rows = Bf16SlabRows(a.K, a.M);
+  const Bf16Scratch s = Bf16ScratchFor(a.K, slab_rows, a.N, env.n_threads);
+  uint16_t* xb = reinterpret_cast<uint16_t*>(env.scratch);
+  uint16_t* slab = reinterpret_cast<uint16_t*>(env.scratch + s.x_bytes);
+  uint8_t* rows_f32 = env.scratch + s.x_bytes + s.slab_bytes;
+  const VecOps& vec = Vec();
+  ParallelFor(env, a.N, 4, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) vec.f32_to_bf16(xb + t * a.K, a.x + t * a.x_row_stride, a.K);
+  });
+  for (int64_t m0 = 0; m0 < a.M; m0 += slab_rows) {
+    const int64_t rows = std::min(slab_rows, a.M - m0);
+    ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int ith) {
+      RowsToBf16(a.w_dtype, a.w + (m0 + r0) * a.w_row_bytes, a.w_row_bytes, slab + r0 * a.K, a.K,
+                 r1 - r0, a.K, reinterpret_cast<float*>(rows_f32 + s.row_bytes * ith), vec);
+    });
+    env.pool->Park();
+    if (!env.dnnl->RunStridedBf16(xb, a.K, 1, slab, 1, a.K, a.y + m0, a.y_row_stride, a.K, rows,
+                                  a.N, false, env.n_threads, why)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
   const Tensor& x = n.in[1];
   const int64_t K = n.in[0].ne[0], M = n.in[0].ne[1], N = x.ne[1];
@@ -268,6 +333,8 @@ bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
   // activations then take plain float rows.
   if (env.dnnl == nullptr) {
     path = FloatActivations(n) ? MatMulPath::kFloatRows : MatMulPath::kKernels;
+  } else if (Bf16Allowed(n) && env.dnnl->bf16_fast()) {
+    path = MatMulPath::kDnnlBf16;
   }
   for (int64_t i3 = 0; i3 < x.ne[3]; ++i3) {
     for (int64_t i2 = 0; i2 < x.ne[2]; ++i2) {
@@ -292,6 +359,9 @@ bool MulMatRun(const Node& n, ExecEnv& env, std::string* why) {
           break;
         case MatMulPath::kFloatRows:
           ok = RunFloatRows(a, env);
+          break;
+        case MatMulPath::kDnnlBf16:
+          ok = RunDnnlBf16(a, env, why);
           break;
       }
       if (!ok) return false;

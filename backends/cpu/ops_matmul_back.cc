@@ -8,7 +8,9 @@
 // out (row-major slab [rows, K] read as the weights, so no transposition is
 // copied). F32 weights are read in place. Without oneDNN, or for fewer than
 // kDnnlMinT tokens, the own path splits out's columns over the pool and
-// adds slab rows with axpy, in a fixed order of m for every element.
+// adds slab rows with axpy, in a fixed order of m for every element. With
+// HEARTH_MUL_MAT_BF16 and a CPU oneDNN runs BF16 on natively, dy is rounded
+// to BF16 once and each slab is rounded too (ops_bf16.h): BF16 x BF16 -> F32.
 //
 // OUTER: out[p, :] = acc[p, :] + sum_t b[t, p] a[t, :]: one oneDNN product
 // with b read transposed, or the same axpy loop split over p.
@@ -16,6 +18,7 @@
 #include <cstring>
 
 #include "backends/cpu/ops.h"
+#include "backends/cpu/ops_bf16.h"
 #include "backends/cpu/ops_dnnl.h"
 #include "backends/cpu/ops_vec.h"
 
@@ -40,6 +43,28 @@ int64_t SlabRows(const Tensor& w) {
   const int64_t k = w.ne[0], m = w.ne[1];
   const int64_t rows = std::max<int64_t>(16, kSlabBytes / std::max<int64_t>(k * 4, 4));
   return std::min(rows, m);
+}
+
+bool Bf16Allowed(const Node& n) {
+  return (n.params<hearth_mul_mat_params>().flags & HEARTH_MUL_MAT_BF16) != 0;
+}
+
+// BF16 path scratch: dy in BF16 [T, M], one BF16 slab [rows, K] (as many
+// bytes as an F32 slab, so twice the rows), a float row per thread.
+struct Bf16Layout {
+  int64_t slab_rows;
+  size_t dy_bytes, slab_bytes, row_bytes, total;
+};
+
+Bf16Layout Bf16LayoutFor(const Tensor& w, int64_t T, int nth) {
+  const int64_t k = w.ne[0], m = w.ne[1];
+  Bf16Layout l;
+  l.slab_rows = std::min(m, std::max<int64_t>(16, kSlabBytes / std::max<int64_t>(k * 2, 2)));
+  l.dy_bytes = Align64(static_cast<size_t>(T * m) * sizeof(uint16_t));
+  l.slab_bytes = Align64(static_cast<size_t>(l.slab_rows * k) * sizeof(uint16_t));
+  l.row_bytes = Align64(static_cast<size_t>(k) * sizeof(float));
+  l.total = l.dy_bytes + l.slab_bytes + l.row_bytes * static_cast<size_t>(std::max(nth, 1));
+  return l;
 }
 
 bool MulMatTDtypes(const Node& n, std::string* why) {
@@ -88,10 +113,12 @@ bool MulMatTCheck(const Node& n, std::string* why) {
   return true;
 }
 
-size_t MulMatTScratch(const Node& n, int) {
+size_t MulMatTScratch(const Node& n, int nth) {
   const Tensor& w = n.in[kW];
-  if (w.dtype == HEARTH_DTYPE_F32) return 0;
-  return Align64(static_cast<size_t>(SlabRows(w) * w.ne[0]) * sizeof(float));
+  // Room for the BF16 path too; whether it runs is known at run time.
+  const size_t bf16 = Bf16Allowed(n) ? Bf16LayoutFor(w, n.in[kDy].ne[1], nth).total : 0;
+  if (w.dtype == HEARTH_DTYPE_F32) return bf16;
+  return std::max(bf16, Align64(static_cast<size_t>(SlabRows(w) * w.ne[0]) * sizeof(float)));
 }
 
 // One (i2, i3) matrix of the batch.
@@ -143,12 +170,39 @@ void MulMatTAxpy(const MatT& a, const float* rows_f32, int64_t ld, int64_t m0, i
   });
 }
 
+// out[T, K] = bf16(dy)[T, M] . bf16(w)[M, K], slab by slab, accumulated in
+// F32 by oneDNN.
+bool MulMatTBf16(const MatT& a, const Bf16Layout& l, ExecEnv& env, std::string* why) {
+  uint16_t* dyb = reinterpret_cast<uint16_t*>(env.scratch);
+  uint16_t* slab = reinterpret_cast<uint16_t*>(env.scratch + l.dy_bytes);
+  uint8_t* rows_f32 = env.scratch + l.dy_bytes + l.slab_bytes;
+  const VecOps& vec = Vec();
+  ParallelFor(env, a.T, 4, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) vec.f32_to_bf16(dyb + t * a.M, a.dy + t * a.ldd, a.M);
+  });
+  for (int64_t m0 = 0; m0 < a.M; m0 += l.slab_rows) {
+    const int64_t rows = std::min(l.slab_rows, a.M - m0);
+    ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int ith) {
+      RowsToBf16(a.w_dtype, a.w + (m0 + r0) * a.w_row_bytes, a.w_row_bytes, slab + r0 * a.K, a.K,
+                 r1 - r0, a.K, reinterpret_cast<float*>(rows_f32 + l.row_bytes * ith), vec);
+    });
+    env.pool->Park();
+    if (!env.dnnl->RunStridedBf16(dyb + m0, a.M, 1, slab, a.K, 1, a.out, a.ldo, rows, a.K, a.T,
+                                  m0 > 0, env.n_threads, why)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool MulMatTRun(const Node& n, ExecEnv& env, std::string* why) {
   const Tensor& w = n.in[kW];
   const Tensor& dy = n.in[kDy];
   const int64_t K = w.ne[0], M = w.ne[1], T = dy.ne[1];
   if (K == 0 || T == 0) return true;
   const bool dnnl = env.dnnl != nullptr && T >= kDnnlMinT;
+  // BF16 at any T, as MUL_MAT does: the flag's results do not depend on T.
+  const bool bf16 = env.dnnl != nullptr && Bf16Allowed(n) && env.dnnl->bf16_fast();
   const int64_t slab_rows = std::max<int64_t>(SlabRows(w), 1);
   float* slab = reinterpret_cast<float*>(env.scratch);
   for (int64_t i3 = 0; i3 < dy.ne[3]; ++i3) {
@@ -168,6 +222,10 @@ bool MulMatTRun(const Node& n, ExecEnv& env, std::string* why) {
         for (int64_t t = 0; t < T; ++t) {
           std::memset(a.out + t * a.ldo, 0, static_cast<size_t>(K) * sizeof(float));
         }
+        continue;
+      }
+      if (bf16) {
+        if (!MulMatTBf16(a, Bf16LayoutFor(w, T, env.n_threads), env, why)) return false;
         continue;
       }
       // F32 weights need no slab: one product over all of M.

@@ -91,9 +91,13 @@ void F16ToF32(float* y, const uint16_t* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = HalfBitsToFloat(x[i]);
 }
 
+void F32ToBf16(uint16_t* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = FloatToBf16Bits(x[i]);
+}
+
 const VecOps kScalar = {
-    "scalar", DotF32, DotF16,  AxpyF32, AxpyF16, SumSq,    ScaleMul,
-    Max,      ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32,
+    "scalar", DotF32,  DotF16,  AxpyF32, AxpyF16,  SumSq,    ScaleMul,  Max,
+    ExpSum,   Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16,
 };
 
 // AVX2, FMA and F16C, and an OS that saves the YMM registers. Read from

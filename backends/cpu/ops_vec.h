@@ -32,6 +32,8 @@ struct VecOps {
   void (*gelu_mul)(float* y, const float* g, const float* u, int64_t n);
   void (*f32_to_f16)(uint16_t* y, const float* x, int64_t n);
   void (*f16_to_f32)(float* y, const uint16_t* x, int64_t n);
+  // bfloat16, rounded to nearest even (FloatToBf16Bits); NaN stays NaN.
+  void (*f32_to_bf16)(uint16_t* y, const float* x, int64_t n);
 };
 
 // The fastest table this CPU runs.

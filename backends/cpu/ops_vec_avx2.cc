@@ -237,9 +237,31 @@ void F16ToF32(float* y, const uint16_t* x, int64_t n) {
   for (; i < n; ++i) y[i] = HalfBitsToFloat(x[i]);
 }
 
+// FloatToBf16Bits on 8 lanes: add 0x7fff plus the lowest kept bit, keep the
+// high half; NaNs (|u| > inf) become quiet instead.
+void F32ToBf16(uint16_t* y, const float* x, int64_t n) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
+  const __m256i quiet = _mm256_set1_epi32(0x40);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), one);
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(bias, lsb)), 16);
+    const __m256i nan_bits = _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet);
+    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
+    const __m256i r = _mm256_blendv_epi8(rounded, nan_bits, is_nan);
+    // Values are 0..0xffff: packus keeps them; it packs per 128-bit lane, so
+    // the permute puts the two lanes' results side by side.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) y[i] = FloatToBf16Bits(x[i]);
+}
+
 const VecOps kAvx2 = {
-    "avx2", DotF32, DotF16,  AxpyF32, AxpyF16, SumSq,    ScaleMul,
-    Max,    ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32,
+    "avx2", DotF32,  DotF16,  AxpyF32, AxpyF16,  SumSq,    ScaleMul,  Max,
+    ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16,
 };
 
 }  // namespace

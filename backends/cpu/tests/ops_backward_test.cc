@@ -14,9 +14,13 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backends/cpu/ops_dnnl.h"
+#include "backends/cpu/ops_vec.h"
 #include "backends/cpu/tests/ops_test_util.h"
 
 namespace hearth::cpu::testing {
@@ -97,6 +101,54 @@ TEST_P(BackwardTest, MulMatTBatchedAndLargerThanOneSlab) {
   // 8 MiB slabs: K = 4096 gives 512 rows per slab, so M = 600 takes two.
   CheckMulMatT(b_, HEARTH_DTYPE_F16, 4096, 600, 17, 1, false, 1102);
   CheckMulMatT(b_, HEARTH_DTYPE_Q4_K, 4096, 530, 3, 1, false, 1103);
+}
+
+// MUL_MAT_T with HEARTH_MUL_MAT_BF16: on a CPU with native BF16 the
+// product of dy and the dequantized weights each rounded to BF16, in float
+// (atol 1e-6 + rtol 1e-5 of sum |w dy|); elsewhere the float product.
+void CheckMulMatTBf16(Backend& b, bool bf16, uint32_t dtype, int64_t k, int64_t m, int64_t t,
+                      uint32_t seed) {
+  SCOPED_TRACE(::testing::Message()
+               << "dtype " << DtypeName(dtype) << " K " << k << " M " << m << " T " << t);
+  std::vector<uint8_t> w = RandomWeights(dtype, m, k, seed);
+  std::vector<float> dy = RandomF32(static_cast<size_t>(m * t), seed + 1);
+  int wi = b.Add(dtype, {k, m}, w.data());
+  int di = b.Add(HEARTH_DTYPE_F32, {m, t}, dy.data());
+  int oi = b.Add(HEARTH_DTYPE_F32, {k, t});
+  b.NodeP(HEARTH_OP_MUL_MAT_T, {oi}, {wi, di}, hearth_mul_mat_params{HEARTH_MUL_MAT_BF16});
+  ASSERT_EQ(b.Compute(), HEARTH_P_OK) << Recorder().last_error;
+  std::vector<float> got = b.Read(oi);
+  b.ClearNodes();
+  auto round = [&](double v) {
+    return bf16 ? Bf16BitsToFloat(FloatToBf16Bits(static_cast<float>(v))) : v;
+  };
+  std::vector<Vec> rows;
+  for (int64_t r = 0; r < m; ++r) rows.push_back(WeightRow(dtype, w, k, r));
+  for (int64_t tt = 0; tt < t; ++tt) {
+    for (int64_t kk = 0; kk < k; ++kk) {
+      double ref = 0, mag = 0;
+      for (int64_t r = 0; r < m; ++r) {
+        ref += round(rows[r][kk]) * round(dy[tt * m + r]);
+        mag += std::fabs(rows[r][kk] * dy[tt * m + r]);
+      }
+      const float y = got[tt * k + kk];
+      ASSERT_TRUE(std::isfinite(y) && std::fabs(y - ref) <= 1e-6 + 1e-5 * mag)
+          << "out[" << tt << ", " << kk << "] = " << y << ", want " << ref;
+    }
+  }
+}
+
+TEST_P(BackwardTest, MulMatTBf16IsTheProductOfRoundedOperands) {
+  std::string error;
+  std::unique_ptr<DnnlMatMul> dnnl = DnnlMatMul::Create(&error);
+  const bool bf16 = dnnl != nullptr && dnnl->bf16_fast();
+  uint32_t seed = 1200;
+  for (uint32_t dtype : kAllWeightDtypes) {
+    for (int64_t t : {3, 17, 40}) CheckMulMatTBf16(b_, bf16, dtype, KFor(dtype, 45), 13, t, seed++);
+  }
+  // 8 MiB BF16 slabs: K = 4096 gives 1024 rows per slab, so M = 1100 takes two.
+  CheckMulMatTBf16(b_, bf16, HEARTH_DTYPE_F16, 4096, 1100, 17, seed++);
+  CheckMulMatTBf16(b_, bf16, HEARTH_DTYPE_Q4_K, 4096, 1030, 16, seed++);
 }
 
 TEST_P(BackwardTest, MulMatTIsTheGradientOfMulMat) {

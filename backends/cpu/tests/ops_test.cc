@@ -3,12 +3,18 @@
 // odd shapes, strided views, NaN-poisoned outputs and 1, 2 and 3 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/ops_dnnl.h"
+#include "backends/cpu/ops_vec.h"
 #include "backends/cpu/tests/ops_test_util.h"
 
 namespace hearth::cpu::testing {
@@ -148,6 +154,70 @@ TEST_P(OpsTest, MulMatWithFloatActivationsIsTheFloatProduct) {
       if (block) {
         EXPECT_GT(worst_plain, 1e-4);
       }
+    }
+  }
+}
+
+// Whether this CPU takes the BF16 product path (oneDNN with native BF16).
+bool CpuRunsBf16Products() {
+  std::string error;
+  std::unique_ptr<DnnlMatMul> dnnl = DnnlMatMul::Create(&error);
+  return dnnl != nullptr && dnnl->bf16_fast();
+}
+
+double RoundBf16(double v) { return Bf16BitsToFloat(FloatToBf16Bits(static_cast<float>(v))); }
+
+// HEARTH_MUL_MAT_BF16: on a CPU with native BF16 the product of x and the
+// dequantized weights, each rounded to BF16, accumulated in float (atol
+// 1e-6 + rtol 1e-5 of sum |w x|); elsewhere the float product.
+TEST_P(OpsTest, MulMatBf16IsTheProductOfRoundedOperands) {
+  const bool bf16 = CpuRunsBf16Products();
+  std::printf("BF16 products on this CPU: %s\n", bf16 ? "yes" : "no (float path checked)");
+  uint32_t seed = 950;
+  struct Case {
+    uint32_t dtype;
+    int64_t k, m, n;
+  };
+  std::vector<Case> cases;
+  for (uint32_t dtype : kAllWeightDtypes) {
+    for (int64_t n : {1, 5, 20}) cases.push_back({dtype, KFor(dtype, 45), 11, n});
+  }
+  // 4 MiB BF16 slabs: K = 1024 gives 2048 rows per slab, so M = 2100 takes two.
+  cases.push_back({HEARTH_DTYPE_F16, 1024, 2100, 17});
+  cases.push_back({HEARTH_DTYPE_Q4_K, 1024, 2100, 3});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << "dtype " << DtypeName(c.dtype) << " K " << c.k << " M " << c.m << " N " << c.n);
+    std::vector<uint8_t> w = RandomWeights(c.dtype, c.m, c.k, seed);
+    std::vector<float> x = RandomF32(static_cast<size_t>(c.k * c.n), seed + 1);
+    ++seed;
+    int wi = b_.Add(c.dtype, {c.k, c.m}, w.data());
+    int xi = b_.Add(HEARTH_DTYPE_F32, {c.k, c.n}, x.data());
+    int yi = b_.Add(HEARTH_DTYPE_F32, {c.m, c.n});
+    b_.NodeP(HEARTH_OP_MUL_MAT, {yi}, {wi, xi}, hearth_mul_mat_params{HEARTH_MUL_MAT_BF16});
+    ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+    const std::vector<float> got = b_.Read(yi);
+    b_.ClearNodes();
+    double worst_vs_float = 0;
+    for (int64_t c_out = 0; c_out < c.m; ++c_out) {
+      std::vector<double> wr = WeightRow(c.dtype, w, c.k, c_out);
+      for (int64_t r = 0; r < c.n; ++r) {
+        double ref = 0, ref_float = 0, mag = 0;
+        for (int64_t i = 0; i < c.k; ++i) {
+          const double xv = x[r * c.k + i];
+          ref_float += wr[i] * xv;
+          ref += bf16 ? RoundBf16(wr[i]) * RoundBf16(xv) : wr[i] * xv;
+          mag += std::fabs(wr[i] * xv);
+        }
+        const float y = got[r * c.m + c_out];
+        ASSERT_TRUE(std::isfinite(y) && std::fabs(y - ref) <= 1e-6 + 1e-5 * mag)
+            << "y[" << r << ", " << c_out << "] = " << y << ", want " << ref;
+        worst_vs_float = std::max(worst_vs_float, std::fabs(y - ref_float) / (mag + 1e-30));
+      }
+    }
+    // The rounding is visible, so the BF16 path did run.
+    if (bf16) {
+      EXPECT_GT(worst_vs_float, 1e-4);
     }
   }
 }

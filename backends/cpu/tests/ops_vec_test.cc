@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace hearth::cpu {
@@ -78,6 +80,42 @@ TEST(VecTest, ScalarAndAvx2Agree) {
     avx2->f32_to_f16(h1.data(), a.data(), n);
     ref.f32_to_f16(h2.data(), a.data(), n);
     EXPECT_EQ(h1, h2);
+    avx2->f32_to_bf16(h1.data(), a.data(), n);
+    ref.f32_to_bf16(h2.data(), a.data(), n);
+    EXPECT_EQ(h1, h2);
+  }
+}
+
+// Round to nearest even at bit 16, ties included, and the special values.
+TEST(VecTest, Bf16RoundsToNearestEven) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::pair<uint32_t, uint16_t>> cases = {
+      {0x3f800000u, 0x3f80u},  // 1
+      {0x3f808000u, 0x3f80u},  // tie, even stays
+      {0x3f818000u, 0x3f82u},  // tie, odd rounds up
+      {0x3f808001u, 0x3f81u},  // just above the tie
+      {0x3f807fffu, 0x3f80u},  // just below
+      {0x7f7fffffu, 0x7f80u},  // max float rounds to inf
+      {0x80000000u, 0x8000u},  // -0
+      {0x00000001u, 0x0000u},  // smallest subnormal rounds to 0
+  };
+  for (const VecOps* vec : {&VecScalar(), VecAvx2()}) {
+    if (vec == nullptr) continue;
+    std::vector<float> x;
+    for (const auto& c : cases) x.push_back(BitsFloat(c.first));
+    x.push_back(inf);
+    x.push_back(std::numeric_limits<float>::quiet_NaN());
+    x.push_back(BitsFloat(0x7f800001u));       // signalling NaN: must stay NaN
+    while (x.size() < 19) x.push_back(-2.5f);  // a full AVX2 block and a tail
+    std::vector<uint16_t> y(x.size());
+    vec->f32_to_bf16(y.data(), x.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      EXPECT_EQ(y[i], cases[i].second) << vec->isa << " case " << i;
+    }
+    EXPECT_EQ(y[cases.size()], 0x7f80u) << vec->isa;
+    EXPECT_TRUE(std::isnan(Bf16BitsToFloat(y[cases.size() + 1]))) << vec->isa;
+    EXPECT_TRUE(std::isnan(Bf16BitsToFloat(y[cases.size() + 2]))) << vec->isa;
+    EXPECT_EQ(y.back(), 0xc020u) << vec->isa;
   }
 }
 

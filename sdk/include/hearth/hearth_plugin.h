@@ -166,6 +166,13 @@ typedef struct hearth_mul_mat_params {
    weights dequantized, as a float reference would (LoRA training over a
    quantized base, parity with PEFT on the dequantized weights). @since 1.0 */
 #define HEARTH_MUL_MAT_FLOAT_ACTIVATIONS 1u
+/* The backend may round x and the weights (dequantized) to bfloat16 and
+   accumulate the products in F32, as mixed-precision training does (torch's
+   bf16); x is never rounded to anything coarser (no Q8 blocks). A backend
+   without a fast BF16 product computes as with
+   HEARTH_MUL_MAT_FLOAT_ACTIVATIONS. MUL_MAT_T reads the same flag (w and dy
+   rounded). @since 1.0 */
+#define HEARTH_MUL_MAT_BF16 2u
 
 /** ATTENTION, ATTENTION_BACK. @since 1.0 */
 typedef struct hearth_attention_params {
@@ -279,7 +286,8 @@ typedef enum hearth_op {
      out[k, t] = sum_m w[k, m] dy[m, t] with w indexed as MUL_MAT reads it
      (so out is d(loss)/dx of MUL_MAT). in: w (any dtype, dequantized on the
      fly, never copied whole), dy ([M, T]). w may carry ne[2]/ne[3] > 1,
-     broadcast as in MUL_MAT. */
+     broadcast as in MUL_MAT. Optional hearth_mul_mat_params
+     (HEARTH_MUL_MAT_BF16). */
   HEARTH_OP_MUL_MAT_T = 14,
   /* Sum of outer products: out[N, P] = sum_t a[N, t] * b[P, t] (+ out when
      an accumulate input is given). in: a ([N, T]), b ([P, T]), optional acc

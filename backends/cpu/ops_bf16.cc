@@ -1,0 +1,27 @@
+// ops_bf16.cc — weight rows to bfloat16 for the BF16 products (ops_bf16.h).
+#include "backends/cpu/ops_bf16.h"
+
+#include <cstring>
+
+#include "backends/cpu/ops.h"
+#include "backends/cpu/ops_vec.h"
+
+namespace hearth::cpu {
+
+void RowsToBf16(uint32_t dtype, const uint8_t* src, int64_t src_row_bytes, uint16_t* dst,
+                int64_t ld, int64_t rows, int64_t n, float* row_f32, const VecOps& vec) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* s = src + r * src_row_bytes;
+    uint16_t* d = dst + r * ld;
+    if (dtype == HEARTH_DTYPE_BF16) {
+      std::memcpy(d, s, static_cast<size_t>(n) * sizeof(uint16_t));
+    } else if (dtype == HEARTH_DTYPE_F32) {
+      vec.f32_to_bf16(d, reinterpret_cast<const float*>(s), n);
+    } else {
+      RowToF32(dtype, s, row_f32, n, vec);
+      vec.f32_to_bf16(d, row_f32, n);
+    }
+  }
+}
+
+}  // namespace hearth::cpu
