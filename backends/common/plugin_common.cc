@@ -137,7 +137,8 @@ const char *OpName(uint32_t op) {
                                        "CROSS_ENTROPY",
                                        "CROSS_ENTROPY_BACK",
                                        "ADAMW_STEP",
-                                       "SUM_SQ"};
+                                       "SUM_SQ",
+                                       "DROPOUT"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == HEARTH_OP_COUNT_, "name every op");
   return op < HEARTH_OP_COUNT_ ? kNames[op] : "unknown";
 }

@@ -474,6 +474,71 @@ void GenSumSq(Suite& s) {
   }
 }
 
+// ----------------------------------------------------------------- DROPOUT
+// The mask is defined bit for bit by hearth_plugin.h (splitmix64 of seed +
+// offset + element index): outputs must be exact (the kept ones are x * s,
+// one float multiply). p outside [0, 1) is an error.
+uint64_t SplitMix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void GenDropout(Suite& s) {
+  Rng& rng = s.rng();
+  s.Row("DROPOUT", "F32");
+  struct Setup {
+    Shape sh;
+    float p;
+    bool offset;
+  };
+  int n = 0;
+  for (const Setup& st : Pick<Setup>(s, {{{37, 3}, 0.1f, false}, {{4096, 2}, 0.5f, true}},
+                                     {{{1}, 0.0f, false},
+                                      {{37, 3}, 0.1f, false},
+                                      {{4096, 2}, 0.5f, true},
+                                      {{100, 7, 3}, 0.9f, true},
+                                      {{33, 5}, 0.999f, false}})) {
+    const L l = (n % 2) ? kS : kC;
+    ++n;
+    int64_t ne = 1;
+    for (int64_t v : st.sh) ne *= v;
+    const uint64_t seed = (static_cast<uint64_t>(rng()) << 32) ^ rng();
+    const uint32_t off[2] = {static_cast<uint32_t>(rng()), static_cast<uint32_t>(rng())};
+    Case c(&rng, "x [" + N(ne) + " elems] p " + std::to_string(st.p) +
+                     (st.offset ? " offset" : "") + (l == kS ? " strided" : ""));
+    Vec x;
+    const int tx = c.Input(HEARTH_DTYPE_F32, st.sh, RandomVec(rng, ne, -3, 3), l, &x);
+    const int to = c.Output(HEARTH_DTYPE_F32, st.sh, kC);
+    std::vector<int> ins = {tx};
+    uint64_t total = seed;
+    if (st.offset) {
+      ins.push_back(c.InputI32({2}, {static_cast<int32_t>(off[0]), static_cast<int32_t>(off[1])}));
+      total += uint64_t{off[0]} | (uint64_t{off[1]} << 32);
+    }
+    c.NodeP(HEARTH_OP_DROPOUT, {to}, ins, hearth_dropout_params{st.p, 0, seed});
+    const auto threshold = static_cast<uint32_t>(static_cast<double>(st.p) * 4294967296.0);
+    const auto scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(st.p)));
+    Vec want(static_cast<size_t>(ne)), tol(static_cast<size_t>(ne), 0.0);
+    for (int64_t e = 0; e < ne; ++e) {
+      const bool keep =
+          static_cast<uint32_t>(SplitMix64(total + static_cast<uint64_t>(e)) >> 32) >= threshold;
+      want[e] = keep ? static_cast<double>(static_cast<float>(x[e]) * scale) : 0.0;
+    }
+    c.Expect(to, want, tol);
+    s.Run(c);
+  }
+  for (float bad : {1.0f, -0.25f, std::nanf("")}) {
+    Case c(&rng, "p " + std::to_string(bad));
+    const int tx = c.Input(HEARTH_DTYPE_F32, {8, 2}, RandomVec(rng, 16), kC, nullptr);
+    const int to = c.Output(HEARTH_DTYPE_F32, {8, 2}, kC);
+    c.NodeP(HEARTH_OP_DROPOUT, {to}, {tx}, hearth_dropout_params{bad, 0, 1});
+    c.ExpectError();
+    s.Run(c);
+  }
+}
+
 }  // namespace
 
 void AddBackwardOps(std::vector<OpEntry>* ops) {
@@ -488,6 +553,7 @@ void AddBackwardOps(std::vector<OpEntry>* ops) {
   ops->push_back({HEARTH_OP_CROSS_ENTROPY_BACK, "CROSS_ENTROPY_BACK", GenCrossEntropyBack});
   ops->push_back({HEARTH_OP_ADAMW_STEP, "ADAMW_STEP", GenAdamW});
   ops->push_back({HEARTH_OP_SUM_SQ, "SUM_SQ", GenSumSq});
+  ops->push_back({HEARTH_OP_DROPOUT, "DROPOUT", GenDropout});
 }
 
 const std::vector<OpEntry>& Ops() {

@@ -15,7 +15,7 @@ const OpInfo* FindOp(uint32_t op) {
       &kOpCopy,        &kOpLoraMulMat,   &kOpMulMatT,          &kOpOuter,
       &kOpRmsNormBack, &kOpRopeBack,     &kOpAttentionBack,    &kOpSiluMulBack,
       &kOpGeluMulBack, &kOpCrossEntropy, &kOpCrossEntropyBack, &kOpAdamwStep,
-      &kOpSumSq,
+      &kOpSumSq,       &kOpDropout,
   };
   return op < HEARTH_OP_COUNT_ ? kOps[op] : nullptr;
 }

@@ -193,7 +193,8 @@ extern const OpInfo kOpGetRows, kOpMulMat, kOpAdd, kOpMul, kOpScale, kOpRmsNorm,
     kOpAttention, kOpSiluMul, kOpGeluMul, kOpSoftmax, kOpCopy, kOpLoraMulMat;
 // The backward ops (training).
 extern const OpInfo kOpMulMatT, kOpOuter, kOpRmsNormBack, kOpRopeBack, kOpAttentionBack,
-    kOpSiluMulBack, kOpGeluMulBack, kOpCrossEntropy, kOpCrossEntropyBack, kOpAdamwStep, kOpSumSq;
+    kOpSiluMulBack, kOpGeluMulBack, kOpCrossEntropy, kOpCrossEntropyBack, kOpAdamwStep, kOpSumSq,
+    kOpDropout;
 
 }  // namespace hearth::cpu
 

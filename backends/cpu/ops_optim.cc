@@ -1,6 +1,7 @@
-// ops_optim.cc — the optimizer ops of the CPU backend: ADAMW_STEP (one
-// elementwise AdamW update of p, m and v, in place) and SUM_SQ (the squared
-// norm of a gradient, for clipping).
+// ops_optim.cc — the training ops of the CPU backend that are not the
+// backward of a forward op: ADAMW_STEP (one elementwise AdamW update of p, m
+// and v, in place), SUM_SQ (the squared norm of a gradient, for clipping)
+// and DROPOUT (LoRA dropout, its own backward).
 //
 // SUM_SQ is deterministic whatever the thread count: the elements are cut
 // into fixed chunks of kSumSqChunk (in ne order), each chunk is summed in
@@ -8,6 +9,7 @@
 // chunk order at the end.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "backends/cpu/ops.h"
 
@@ -141,6 +143,61 @@ bool SumSqRun(const Node& n, ExecEnv& env, std::string*) {
   return true;
 }
 
+// ----------------------------------------------------------------- DROPOUT
+
+bool DropoutDtypes(const Node& n, std::string* why) {
+  return WantDtype(n, -1, HEARTH_DTYPE_F32, why) && WantDtype(n, 0, HEARTH_DTYPE_F32, why) &&
+         (!n.has[1] || WantDtype(n, 1, HEARTH_DTYPE_I32, why));
+}
+
+bool DropoutCheck(const Node& n, std::string* why) {
+  if (!WantRowContiguous(n, 0, why) || !WantRowContiguous(n, -1, why) ||
+      !WantSameShape(n, -1, 0, why)) {
+    return false;
+  }
+  if (n.has[1] && (n.in[1].Elems() != 2 || !WantRowContiguous(n, 1, why))) {
+    if (why->empty()) {
+      *why = StrFormat("offset %s has shape %s; want 2 elements", SlotName(n, 1).c_str(),
+                       ShapeStr(n.in[1]).c_str());
+    }
+    return false;
+  }
+  const hearth_dropout_params p = n.params<hearth_dropout_params>();
+  return WantParam(p.p >= 0.0f && p.p < 1.0f, "p", p.p, "a probability in [0, 1)", why);
+}
+
+uint64_t SplitMix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+bool DropoutRun(const Node& n, ExecEnv& env, std::string*) {
+  const hearth_dropout_params p = n.params<hearth_dropout_params>();
+  const auto threshold = static_cast<uint32_t>(static_cast<double>(p.p) * 4294967296.0);
+  const auto s = static_cast<float>(1.0 / (1.0 - static_cast<double>(p.p)));
+  uint64_t seed = p.seed;
+  if (n.has[1]) {
+    uint32_t half[2];
+    std::memcpy(half, n.in[1].data, sizeof(half));
+    seed += uint64_t{half[0]} | (uint64_t{half[1]} << 32);
+  }
+  const Tensor& x = n.in[0];
+  const int64_t ne0 = x.ne[0];
+  ParallelRowPieces(env, x.Rows(), ne0, kElemsPerThread, [&](int64_t r, int64_t i0, int64_t i1) {
+    const float* in = x.F32Row(r);
+    float* out = n.out.F32Row(r);
+    const uint64_t base = seed + static_cast<uint64_t>(r) * static_cast<uint64_t>(ne0);
+    for (int64_t i = i0; i < i1; ++i) {
+      const bool keep =
+          static_cast<uint32_t>(SplitMix64(base + static_cast<uint64_t>(i)) >> 32) >= threshold;
+      out[i] = keep ? in[i] * s : 0.0f;
+    }
+  });
+  return true;
+}
+
 }  // namespace
 
 // Outputs p, m, v: each the same view as its input (or a tensor of its
@@ -157,5 +214,7 @@ const OpInfo kOpAdamwStep = {"ADAMW_STEP",
                              /*n_extra_optional=*/0,
                              /*in_place_extra=*/{kM, kV}};
 const OpInfo kOpSumSq = {"SUM_SQ", 1, 0, false, SumSqDtypes, SumSqCheck, SumSqScratch, SumSqRun};
+const OpInfo kOpDropout = {"DROPOUT",    1,         1,         true, DropoutDtypes,
+                           DropoutCheck, NoScratch, DropoutRun};
 
 }  // namespace hearth::cpu

@@ -99,10 +99,10 @@ int OnStep(const hearth_train_progress* p, void* user) {
 int RunFinetune(int argc, char** argv) {
   ModelFlags mf;
   std::string data_path, out, targets = "q,k,v,o,gate,up,down", schedule = "linear";
-  std::string init_adapter;
+  std::string init_adapter, gguf_out, gguf_type = "f32";
   int64_t rank = 16, epochs = 1, batch = 1, grad_accum = 1, ctx = 0, warmup = 0;
   uint64_t seed = 42;
-  float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f;
+  float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f, dropout = 0;
   uint64_t save_every = 0, max_steps = 0;
   bool rslora = false, truncate = false, resume = false;
   ArgParser p("finetune", "finetune -m MODEL --data FILE.jsonl --out DIR [flags]",
@@ -119,6 +119,8 @@ int RunFinetune(int argc, char** argv) {
   p.AddInt("-r,--rank", "N", &rank, 1, 65536, "LoRA rank (default 16)");
   p.AddFloat("--alpha", "X", &alpha, "LoRA alpha; the scale is alpha/rank (default 32)");
   p.AddSwitch("--rslora", &rslora, "scale alpha/sqrt(rank) instead (rsLoRA)");
+  p.AddFloat("--lora-dropout", "P", &dropout,
+             "dropout on each LoRA term's input while training, 0 <= P < 1 (default 0)");
   p.AddString("--targets", "LIST", &targets,
               "projections to adapt: q,k,v,o,gate,up,down or all (default all seven)");
   p.AddInt("--epochs", "N", &epochs, 1, 1000000, "passes over the data (default 1)");
@@ -138,6 +140,9 @@ int RunFinetune(int argc, char** argv) {
   p.AddString("--init-adapter", "DIR", &init_adapter,
               "continue training this adapter (same targets, rank and alpha) instead of a "
               "fresh one");
+  p.AddString("--gguf", "FILE", &gguf_out,
+              "also write the adapter as a GGUF LoRA file (llama.cpp's layout)");
+  p.AddString("--gguf-type", "T", &gguf_type, "f32 or f16, for --gguf (default f32)");
   p.AddSwitch("--resume", &resume,
               "go on from the checkpoint in --out (same model, data and flags)");
   p.AddUint64("--save-every", "N", &save_every,
@@ -149,6 +154,9 @@ int RunFinetune(int argc, char** argv) {
   if (data_path.empty()) return p.UsageError("--data FILE is required");
   if (out.empty()) return p.UsageError("--out DIR is required");
   if (!p.positional().empty()) return p.UsageError("unexpected argument " + p.positional()[0]);
+  if (gguf_type != "f32" && gguf_type != "f16") {
+    return p.UsageError("--gguf-type: '" + gguf_type + "' is not f32 or f16");
+  }
   hearth_trainer_params tp = HEARTH_TRAINER_PARAMS_INIT;
   if (schedule == "linear") {
     tp.schedule = HEARTH_SCHEDULE_LINEAR;
@@ -187,6 +195,7 @@ int RunFinetune(int argc, char** argv) {
   tp.seed = seed;
   tp.n_threads = static_cast<uint32_t>(mf.threads);
   tp.init_adapter = init_adapter.empty() ? nullptr : init_adapter.c_str();
+  tp.lora_dropout = dropout;
   hearth_trainer* raw_trainer = nullptr;
   if (hearth_error* err = hearth_trainer_create(model.get(), data.get(), &tp, &raw_trainer)) {
     return ReportError(err, data_path);
@@ -202,6 +211,12 @@ int RunFinetune(int argc, char** argv) {
   if (info.step >= info.total_steps) {  // a checkpoint of a finished run
     if (hearth_error* err = hearth_trainer_save(trainer.get(), out.c_str())) {
       return ReportError(err, out);
+    }
+    if (!gguf_out.empty()) {
+      if (hearth_error* err =
+              hearth_trainer_save_gguf(trainer.get(), gguf_out.c_str(), gguf_type.c_str())) {
+        return ReportError(err, gguf_out);
+      }
     }
     std::remove((out + "/hearth-checkpoint.bin").c_str());
     std::printf("already trained (%" PRIu64 " steps); adapter written to %s (PEFT)\n", info.step,
@@ -250,6 +265,12 @@ int RunFinetune(int argc, char** argv) {
   if (hearth_error* err = checkpoint ? hearth_trainer_save_checkpoint(trainer.get(), out.c_str())
                                      : hearth_trainer_save(trainer.get(), out.c_str())) {
     return ReportError(err, out);
+  }
+  if (!checkpoint && !gguf_out.empty()) {
+    if (hearth_error* err =
+            hearth_trainer_save_gguf(trainer.get(), gguf_out.c_str(), gguf_type.c_str())) {
+      return ReportError(err, gguf_out);
+    }
   }
   if (!checkpoint) std::remove((out + "/hearth-checkpoint.bin").c_str());
   const double seconds =

@@ -249,7 +249,7 @@ PIN_OFFSET(hearth_dataset_info, n_text, 48);
 PIN_OFFSET(hearth_dataset_info, n_prompt_completion, 56);
 PIN_OFFSET(hearth_dataset_info, n_messages, 64);
 
-PIN_SIZE(hearth_trainer_params, 96);
+PIN_SIZE(hearth_trainer_params, 104);
 PIN_OFFSET(hearth_trainer_params, rank, 4);
 PIN_OFFSET(hearth_trainer_params, alpha, 8);
 PIN_OFFSET(hearth_trainer_params, use_rslora, 12);
@@ -276,6 +276,8 @@ PIN_OFFSET(hearth_train_progress, total_steps, 16);
 PIN_OFFSET(hearth_train_progress, epoch, 24);
 PIN_OFFSET(hearth_train_progress, loss, 32);
 PIN_OFFSET(hearth_train_progress, grad_norm, 40);
+PIN_OFFSET(hearth_trainer_params, bf16_products, 96);
+PIN_OFFSET(hearth_trainer_params, lora_dropout, 100);
 PIN_OFFSET(hearth_train_progress, lr, 48);
 PIN_OFFSET(hearth_train_progress, n_tokens, 56);
 PIN_OFFSET(hearth_train_progress, n_trained, 64);

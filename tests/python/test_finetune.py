@@ -213,3 +213,61 @@ def test_init_adapter_continues_training(qwen2, notes, tmp_path):
         qwen2.trainer(notes, init_adapter=tmp_path / "a", **dict(FAST, rank=8))
     with pytest.raises(hearth.NotFoundError):
         qwen2.trainer(notes, init_adapter=tmp_path / "missing", **FAST)
+
+
+def test_gguf_output_scores_as_the_peft_directory_and_reads_with_gguf_py(notes, tmp_path):
+    import gguf
+
+    from conftest import MODELS
+
+    f16 = hearth.Model(MODELS / "tiny-llama256-f16.gguf", device="cpu", threads=2)
+    q8 = hearth.Model(MODELS / "tiny-llama256-q8_0.gguf", device="cpu", threads=2)
+    path = tmp_path / "ward.gguf"
+    mem = hearth.finetune(f16, notes, out=tmp_path / "ward", gguf=path, epochs=1, **FAST)
+    from_gguf = f16.load_adapter(path)
+    from_peft = f16.load_adapter(tmp_path / "ward")
+    assert from_gguf.format == "gguf"
+    np.testing.assert_allclose(logits(f16, from_gguf), logits(f16, from_peft), rtol=1e-6,
+                               atol=1e-6)
+    np.testing.assert_allclose(logits(f16, from_gguf), logits(f16, mem), rtol=1e-6, atol=1e-6)
+    assert from_gguf.provenance == mem.provenance
+    with pytest.raises(hearth.InvalidArgumentError, match=mem.provenance["base_fingerprint"]):
+        q8.load_adapter(path)
+    # The layout llama.cpp reads, checked with gguf-py: metadata and shapes.
+    r = gguf.GGUFReader(str(path))
+
+    def field(key):
+        f = r.fields[key]
+        return f.contents() if hasattr(f, "contents") else f.parts[f.data[0]]
+
+    assert field("general.type") == "adapter" and field("adapter.type") == "lora"
+    assert field("general.architecture") == "llama"
+    assert float(field("adapter.lora.alpha")) == FAST["alpha"]
+    shapes = {t.name: [int(d) for d in t.shape] for t in r.tensors}
+    assert len(shapes) == 2 * len(mem.targets)
+    for t in mem.targets:
+        # ne order: lora_a [n_in, r], lora_b [r, n_out].
+        assert shapes[t.weight + ".lora_a"][1] == FAST["rank"]
+        assert shapes[t.weight + ".lora_b"][0] == FAST["rank"]
+
+
+def test_lora_dropout_repeats_and_resumes(llama, notes, tmp_path):
+    opts = dict(epochs=2, lora_dropout=0.3, **FAST)
+    a = hearth.finetune(llama, notes, out=tmp_path / "a", **opts)
+    b = hearth.finetune(llama, notes, **opts)
+    plain = hearth.finetune(llama, notes, **dict(opts, lora_dropout=0.0))
+    np.testing.assert_array_equal(logits(llama, a), logits(llama, b))
+    assert not np.array_equal(logits(llama, a), logits(llama, plain))
+    config = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    assert config["lora_dropout"] == pytest.approx(0.3)
+    # Interrupted and resumed: the same masks, the same adapter.
+    first = llama.trainer(notes, **opts)
+    for s in first:
+        if s.step == 3:
+            break
+    first.save(tmp_path / "part", checkpoint=True)
+    llama.trainer(notes, **opts).resume(tmp_path / "part").run().save(tmp_path / "part")
+    name = "adapter_model.safetensors"
+    assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
+    with pytest.raises(hearth.InvalidArgumentError, match="lora_dropout"):
+        llama.trainer(notes, lora_dropout=-0.1)

@@ -211,6 +211,151 @@ INSTANTIATE_TEST_SUITE_P(Tiny, TrainerTest,
                          ::testing::Values("tiny-llama-f32", "tiny-qwen2-f32",
                                            "tiny-llama256-q4_k_m", "tiny-llama256-f16"));
 
+// LoRA dropout: the gradients are those of the loss under the same masks
+// (central differences of Gradients' own loss, which runs the training
+// graphs: same example visits, same masks), and the masks are the same from
+// run to run, differ from no dropout, and leave evaluation alone.
+TEST(TrainerDropout, GradientsMatchFiniteDifferencesUnderTheMasks) {
+  auto model = LoadModel("tiny-llama-f32");
+  ASSERT_NE(model, nullptr);
+  const std::vector<Example> ex = Examples(model->config().n_vocab, {9, 21}, 3, 7);
+  TrainerOptions o;
+  o.rank = 4;
+  o.alpha = 8;
+  o.targets = "all";
+  o.lora_dropout = 0.3f;
+  auto tr = Trainer::Create(model, ex, o);
+  ASSERT_TRUE(tr.ok()) << tr.status();
+  Trainer& t = **tr;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-0.2f, 0.2f);
+  for (size_t i = 0; i < t.targets().size(); ++i) {
+    std::vector<float> a, b;
+    ASSERT_TRUE(t.GetValues(i, &a, &b).ok());
+    for (float& v : b) v = u(rng);
+    ASSERT_TRUE(t.SetValues(i, a, b).ok());
+  }
+  double with_masks = 0;
+  auto grads = t.Gradients(ex, &with_masks);
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  auto plain = t.Loss(ex);  // evaluation: no dropout
+  ASSERT_TRUE(plain.ok());
+  EXPECT_GT(std::fabs(with_masks - *plain), 1e-6) << "the masks change the training loss";
+  double again = 0;
+  ASSERT_TRUE(t.Gradients(ex, &again).ok());
+  EXPECT_EQ(again, with_masks) << "the same masks on every call";
+  const double step = 1e-2;
+  for (size_t i = 0; i < t.targets().size(); i += 3) {
+    for (int which = 0; which < 2; ++which) {
+      const std::vector<float>& g = which == 0 ? (*grads)[i].first : (*grads)[i].second;
+      size_t at = 0;
+      for (size_t k = 0; k < g.size(); ++k) {
+        if (std::fabs(g[k]) > std::fabs(g[at])) at = k;
+      }
+      std::vector<float> a, b;
+      ASSERT_TRUE(t.GetValues(i, &a, &b).ok());
+      std::vector<float>& p = which == 0 ? a : b;
+      const float saved = p[at];
+      double loss[2];
+      for (int s = 0; s < 2; ++s) {
+        p[at] = static_cast<float>(saved + (s == 0 ? step : -step));
+        ASSERT_TRUE(t.SetValues(i, a, b).ok());
+        ASSERT_TRUE(t.Gradients(ex, &loss[s]).ok());
+      }
+      p[at] = saved;
+      ASSERT_TRUE(t.SetValues(i, a, b).ok());
+      const double fd = (loss[0] - loss[1]) / (2 * step);
+      EXPECT_LE(std::fabs(fd - g[at]), 2e-2 * std::fabs(g[at]) + 2e-4)
+          << t.targets()[i].weight << (which == 0 ? " A" : " B^T") << "[" << at << "]: backward "
+          << g[at] << ", finite difference " << fd;
+    }
+  }
+}
+
+TEST(TrainerDropout, SameSeedSameAdapterAndDifferentFromNoDropout) {
+  auto model = LoadModel("tiny-qwen2-f32");
+  ASSERT_NE(model, nullptr);
+  const std::vector<Example> ex = Examples(model->config().n_vocab, {12, 16, 10}, 2, 5);
+  auto train = [&](float p) {
+    TrainerOptions o;
+    o.rank = 4;
+    o.alpha = 8;
+    o.lr = 1e-2f;
+    o.epochs = 2;
+    o.lora_dropout = p;
+    auto tr = Trainer::Create(model, ex, o);
+    EXPECT_TRUE(tr.ok()) << tr.status();
+    std::vector<float> all;
+    while (!(*tr)->done()) EXPECT_TRUE((*tr)->Step().ok());
+    for (size_t i = 0; i < (*tr)->targets().size(); ++i) {
+      std::vector<float> a, b;
+      EXPECT_TRUE((*tr)->GetValues(i, &a, &b).ok());
+      all.insert(all.end(), a.begin(), a.end());
+      all.insert(all.end(), b.begin(), b.end());
+    }
+    return all;
+  };
+  const std::vector<float> d1 = train(0.25f), d2 = train(0.25f), none = train(0.0f);
+  EXPECT_EQ(d1, d2);
+  EXPECT_NE(d1, none);
+  TrainerOptions o;
+  o.lora_dropout = 1.0f;
+  auto bad = Trainer::Create(model, ex, o);
+  EXPECT_NE(bad.status().message().find("LoRA dropout 1"), std::string::npos) << bad.status();
+}
+
+// The GGUF LoRA writer: the same adapter as the PEFT directory (bit-identical
+// scores in F32, within F16's rounding in F16), with its provenance, and
+// refused on another base.
+TEST(TrainerGguf, GgufLoraScoresAsThePeftDirectory) {
+  auto model = LoadModel("tiny-llama-f32");
+  ASSERT_NE(model, nullptr);
+  const std::vector<Example> ex = Examples(model->config().n_vocab, {12, 16}, 2, 9);
+  TrainerOptions o;
+  o.rank = 4;
+  o.alpha = 8;
+  o.use_rslora = true;  // written as the alpha that gives alpha / sqrt(r)
+  o.lr = 1e-2f;
+  o.epochs = 2;
+  auto tr = Trainer::Create(model, ex, o);
+  ASSERT_TRUE(tr.ok()) << tr.status();
+  while (!(*tr)->done()) ASSERT_TRUE((*tr)->Step().ok());
+  const std::string dir = ::testing::TempDir() + "/gguf-peft";
+  const std::string f32 = ::testing::TempDir() + "/gguf-lora-f32.gguf";
+  const std::string f16 = ::testing::TempDir() + "/gguf-lora-f16.gguf";
+  ASSERT_TRUE((*tr)->SavePeft(dir).ok());
+  ASSERT_TRUE((*tr)->SaveGguf(f32, "f32").ok());
+  ASSERT_TRUE((*tr)->SaveGguf(f16, "f16").ok());
+  EXPECT_FALSE((*tr)->SaveGguf(f16, "q8_0").ok());
+  auto score = [&](const std::string& path) {
+    auto adapter = Adapter::Load(model, path);
+    EXPECT_TRUE(adapter.ok()) << adapter.status();
+    if (!adapter.ok()) return 0.0;
+    EXPECT_EQ((*adapter)->file().base_fingerprint, model->fingerprint());
+    EXPECT_NE((*adapter)->file().provenance.find("\"data_hash\""), std::string::npos);
+    auto s = Session::Create(model, {});
+    EXPECT_TRUE((*s)->SetAdapters({{*adapter, 1.0f}}).ok());
+    double sum = 0;
+    for (const Example& e : ex) {
+      (*s)->Reset();
+      std::vector<float> lp(e.tokens.size() - 1);
+      EXPECT_TRUE((*s)->Score(e.tokens, lp.data()).ok());
+      for (float v : lp) sum -= v;
+    }
+    return sum;
+  };
+  const double peft = score(dir), gguf32 = score(f32), gguf16 = score(f16);
+  EXPECT_NEAR(gguf32, peft, 1e-6 * std::fabs(peft));
+  EXPECT_NEAR(gguf16, peft, 1e-3 * std::fabs(peft));
+  auto other = LoadModel("tiny-qwen2-f32");
+  ASSERT_NE(other, nullptr);
+  auto refused = Adapter::Load(other, f32);
+  EXPECT_FALSE(refused.ok());
+  std::filesystem::remove_all(dir);
+  std::remove(f32.c_str());
+  std::remove(f16.c_str());
+}
+
 TEST(TrainerErrors, BadInputIsAClearError) {
   auto model = LoadModel("tiny-llama-f32");
   ASSERT_NE(model, nullptr);

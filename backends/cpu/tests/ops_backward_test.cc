@@ -572,5 +572,90 @@ TEST_P(BackwardTest, SumSqIsDeterministicAcrossThreadCounts) {
   }
 }
 
+// ----------------------------------------------------------------- DROPOUT
+// The exact mask is checked by hearth-conformance against hearth_plugin.h's
+// formula; here: its statistics, determinism, in place, the offset input,
+// and that the same node over dy drops the same elements (its backward).
+
+TEST_P(BackwardTest, DropoutKeepsAboutOneMinusPAndScales) {
+  Backend other(3);
+  ASSERT_TRUE(other.ok());
+  const int64_t n = 1 << 16;
+  std::vector<float> x = RandomF32(n, 9000, 0.5f, 2.0f);  // never 0
+  for (float p : {0.0f, 0.1f, 0.5f, 0.9f}) {
+    SCOPED_TRACE(::testing::Message() << "p " << p);
+    const hearth_dropout_params prm{p, 0, 0x1234567890ABCDEFull};
+    std::vector<float> got[2];
+    Backend* bs[2] = {&b_, &other};
+    for (int k = 0; k < 2; ++k) {
+      int xi = bs[k]->Add(HEARTH_DTYPE_F32, {n / 64, 64}, x.data());
+      int oi = bs[k]->Add(HEARTH_DTYPE_F32, {n / 64, 64});
+      bs[k]->NodeP(HEARTH_OP_DROPOUT, {oi}, {xi}, prm);
+      ASSERT_EQ(bs[k]->Compute(), HEARTH_P_OK) << Recorder().last_error;
+      got[k] = bs[k]->Read(oi);
+      bs[k]->ClearNodes();
+    }
+    EXPECT_EQ(got[0], got[1]);  // thread count does not change the mask
+    const float scale = static_cast<float>(1.0 / (1.0 - p));
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (got[0][i] != 0.0f) {
+        ++kept;
+        ASSERT_EQ(got[0][i], x[i] * scale) << i;
+      }
+    }
+    // Binomial(n, 1 - p): within 5 standard deviations.
+    const double mean = n * (1.0 - p), sd = std::sqrt(n * p * (1.0 - p));
+    EXPECT_LE(std::fabs(kept - mean), 5 * sd + 0.5) << kept << " kept";
+  }
+}
+
+TEST_P(BackwardTest, DropoutOffsetInPlaceAndItsBackward) {
+  const int64_t n = 4096;
+  std::vector<float> x = RandomF32(n, 9100, 0.5f, 2.0f), dy = RandomF32(n, 9101, 0.5f, 2.0f);
+  const hearth_dropout_params prm{0.5f, 0, 77};
+  auto run = [&](const std::vector<float>& in, const std::vector<int32_t>* offset, bool in_place) {
+    int xi = b_.Add(HEARTH_DTYPE_F32, {64, 64}, in.data());
+    int oi = in_place ? xi : b_.Add(HEARTH_DTYPE_F32, {64, 64});
+    std::vector<int> ins = {xi};
+    if (offset) ins.push_back(b_.Add(HEARTH_DTYPE_I32, {2}, offset->data()));
+    b_.NodeRaw(HEARTH_OP_DROPOUT, {oi}, ins, &prm, sizeof(prm));
+    EXPECT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
+    std::vector<float> out = b_.Read(oi);
+    b_.ClearNodes();
+    return out;
+  };
+  const std::vector<int32_t> zero = {0, 0}, other = {5, -3};
+  const std::vector<float> plain = run(x, nullptr, false);
+  EXPECT_EQ(run(x, nullptr, true), plain);
+  EXPECT_EQ(run(x, &zero, false), plain);  // offset 0 = absent
+  const std::vector<float> moved = run(x, &other, false);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < n; ++i) differ += (moved[i] == 0) != (plain[i] == 0);
+  EXPECT_GT(differ, n / 4);  // a new offset draws a new mask (about half differ)
+  // The backward: the same node over dy zeroes exactly the same elements.
+  const std::vector<float> back = run(dy, nullptr, false);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(back[i] == 0, plain[i] == 0) << i;
+}
+
+TEST_P(BackwardTest, DropoutRejectsBadPAndOffset) {
+  std::vector<float> x = RandomF32(16, 9200);
+  for (float p : {1.0f, -0.5f, std::nanf("")}) {
+    int xi = b_.Add(HEARTH_DTYPE_F32, {16}, x.data());
+    int oi = b_.Add(HEARTH_DTYPE_F32, {16});
+    b_.NodeP(HEARTH_OP_DROPOUT, {oi}, {xi}, hearth_dropout_params{p, 0, 1});
+    EXPECT_EQ(b_.Compute(), HEARTH_P_INVALID_ARGUMENT) << p;
+    EXPECT_NE(Recorder().last_error.find("p is"), std::string::npos) << Recorder().last_error;
+    b_.ClearNodes();
+  }
+  const std::vector<int32_t> three = {1, 2, 3};
+  int xi = b_.Add(HEARTH_DTYPE_F32, {16}, x.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {16});
+  int fi = b_.Add(HEARTH_DTYPE_I32, {3}, three.data());
+  b_.NodeP(HEARTH_OP_DROPOUT, {oi}, {xi, fi}, hearth_dropout_params{0.5f, 0, 1});
+  EXPECT_EQ(b_.Compute(), HEARTH_P_INVALID_ARGUMENT);
+  EXPECT_NE(Recorder().last_error.find("2 elements"), std::string::npos) << Recorder().last_error;
+}
+
 }  // namespace
 }  // namespace hearth::cpu::testing

@@ -291,6 +291,9 @@ class Model:
             init_adapter: continue training this adapter (a PEFT directory
                 or GGUF LoRA for this model, with the same targets, rank and
                 alpha) instead of starting fresh; None (default) starts fresh.
+            lora_dropout: PEFT's lora_dropout, [0, 1) (0): while training,
+                each LoRA term reads its input through dropout; the masks
+                follow from the seed, so runs and resumed runs repeat.
 
         The trainer copies the examples and uploads fresh LoRA tensors (A as
         PEFT initialises it, B = 0) with the GIL released.

@@ -137,7 +137,8 @@ class Trainer:
                 seed: int = 42, schedule: str = "linear", warmup: int = 0, clip: float = 1.0,
                 weight_decay: float = 0.0, betas: Tuple[float, float] = (0.9, 0.999),
                 eps: float = 1e-8, threads: Optional[int] = None,
-                init_adapter: Optional[PathLike] = None) -> "Trainer":
+                init_adapter: Optional[PathLike] = None,
+                lora_dropout: float = 0.0) -> "Trainer":
         opts = dict(rank=_int("rank", rank, 1, 65536),
                     alpha=_float("alpha", alpha, -3.4e38, 3.4e38),
                     use_rslora=bool(rslora), targets=_targets(targets),
@@ -153,7 +154,8 @@ class Trainer:
                     seed=_int("seed", seed, 0, _UINT64_MAX),
                     n_threads=0 if threads is None else _int("threads", threads, 1, 4096),
                     init_adapter=b"" if init_adapter is None
-                    else _fspath_bytes("init_adapter", init_adapter))
+                    else _fspath_bytes("init_adapter", init_adapter),
+                    lora_dropout=_float("lora_dropout", lora_dropout, 0.0, 1.0))
         if opts["alpha"] == 0:
             raise InvalidArgumentError("alpha must be non-zero (the LoRA scale is alpha / rank)")
         if not isinstance(schedule, str) or schedule not in _SCHEDULES:
@@ -305,6 +307,17 @@ class Trainer:
             self._call(lambda: self._t.save(raw))
         return os.fsdecode(dir)
 
+    def save_gguf(self, path: PathLike, *, dtype: str = "f32") -> str:
+        """Writes the adapter as one GGUF LoRA file (llama.cpp's layout, so
+        llama.cpp's ``--lora`` reads it too; hearth's provenance record under
+        ``hearth.provenance``), atomically. ``dtype``: "f32" or "f16".
+        Returns the path."""
+        raw = _fspath_bytes("path", path)
+        if dtype not in ("f32", "f16"):
+            raise InvalidArgumentError(f"dtype must be 'f32' or 'f16', got {dtype!r}")
+        self._call(lambda: self._t.save_gguf(raw, dtype.encode()))
+        return os.fsdecode(path)
+
     def resume(self, dir: PathLike) -> "Trainer":
         """Goes on from the checkpoint ``save(dir, checkpoint=True)`` (or
         ``hearth finetune`` on Ctrl-C / ``--max-steps``) wrote. This trainer
@@ -335,6 +348,7 @@ class Trainer:
 
 
 def finetune(model: "Model", data: DataSpec, *, out: Optional[PathLike] = None,
+             gguf: Optional[PathLike] = None,
              callback: Optional[Callable[[TrainStep], Optional[bool]]] = None,
              **options: Any) -> Adapter:
     """Trains a LoRA adapter on ``data`` and returns it, ready for
@@ -345,6 +359,7 @@ def finetune(model: "Model", data: DataSpec, *, out: Optional[PathLike] = None,
         data: a JSONL path (the records :meth:`hearth.Model.load_dataset`
             reads) or a :class:`hearth.Dataset` loaded for ``model``.
         out: when given, the adapter is also saved there as a PEFT directory.
+        gguf: when given, the adapter is also saved there as a GGUF LoRA file.
         callback: called with each :class:`TrainStep`; return ``False`` to stop.
         **options: as :meth:`hearth.Model.trainer`: ``rank`` (16), ``alpha``
             (32), ``rslora``, ``targets`` (q,k,v,o,gate,up,down), ``epochs``
@@ -353,7 +368,7 @@ def finetune(model: "Model", data: DataSpec, *, out: Optional[PathLike] = None,
             ("linear" | "cosine" | "constant"), ``warmup`` (0), ``clip`` (1.0),
             ``weight_decay`` (0), ``betas`` ((0.9, 0.999)), ``eps`` (1e-8),
             ``threads``, ``init_adapter`` (an adapter directory to continue
-            training: same targets, rank and alpha).
+            training: same targets, rank and alpha), ``lora_dropout`` (0).
 
     Raises:
         hearth.InvalidArgumentError: a bad option, malformed data, a target
@@ -368,6 +383,8 @@ def finetune(model: "Model", data: DataSpec, *, out: Optional[PathLike] = None,
     trainer.run(callback)
     if out is not None:
         trainer.save(out)
+    if gguf is not None:
+        trainer.save_gguf(gguf)
     return trainer.adapter()
 
 

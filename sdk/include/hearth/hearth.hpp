@@ -321,6 +321,10 @@ class Trainer {
     return loss;
   }
   void Save(const std::string& dir) { Check(hearth_trainer_save(get(), dir.c_str())); }
+  // The adapter as one GGUF LoRA file (dtype "f32" or "f16").
+  void SaveGguf(const std::string& path, const std::string& dtype = "f32") {
+    Check(hearth_trainer_save_gguf(get(), path.c_str(), dtype.c_str()));
+  }
   // Save plus the state Resume needs (dir/hearth-checkpoint.bin).
   void SaveCheckpoint(const std::string& dir) {
     Check(hearth_trainer_save_checkpoint(get(), dir.c_str()));

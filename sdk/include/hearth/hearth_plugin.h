@@ -208,6 +208,13 @@ typedef struct hearth_cross_entropy_back_params {
   int32_t ignore_index;
 } hearth_cross_entropy_back_params;
 
+/** DROPOUT. @since 1.0 */
+typedef struct hearth_dropout_params {
+  float p;       /* drop probability, 0 <= p < 1 */
+  uint32_t pad_; /* 0 */
+  uint64_t seed; /* picks the mask; the same seed gives the same mask */
+} hearth_dropout_params;
+
 /** Graph operations. Append-only. Shapes use ne[] order (innermost first).
  *  "rows" below means ne[1] (x ne[2] x ne[3] where stated). Inputs are listed
  *  in order; an input past a node's n_inputs, or given as -1, is absent,
@@ -339,7 +346,19 @@ typedef enum hearth_op {
   /* out[0] = sum of x^2 over every element (accumulated in double or
      better than float). in: x. out: [1]. For gradient clipping. */
   HEARTH_OP_SUM_SQ = 24,
-  HEARTH_OP_COUNT_ = 25 /* not an op; grows as ops are appended */
+  /* Inverted dropout with a mask every backend computes alike: element e
+     (its index in ne order, e = i0 + ne0 * (i1 + ne1 * (i2 + ne2 * i3))) is
+     kept iff (splitmix64(seed + e) >> 32) >= (uint32_t)(p * 2^32), where
+     splitmix64(z): z += 0x9E3779B97F4A7C15; z = (z ^ (z >> 30)) *
+     0xBF58476D1CE4E5B9; z = (z ^ (z >> 27)) * 0x94D049BB133111EB; return
+     z ^ (z >> 31) (64-bit wrap-around). out[e] = kept ? x[e] * s : 0 with
+     s = (float)(1 / (1 - p)) (1/(1-p) in double, rounded to float once).
+     Its own backward: the same node over dy. in: x, optional offset (I32
+     [2]: the low and high 32 bits of a number added to seed, so one graph
+     can draw a new mask per run; absent = 0). In place.
+     hearth_dropout_params (p outside [0, 1) is an error). */
+  HEARTH_OP_DROPOUT = 25,
+  HEARTH_OP_COUNT_ = 26 /* not an op; grows as ops are appended */
 } hearth_op;
 
 /** One operation. Its inputs are graph->node_inputs[first_input ..

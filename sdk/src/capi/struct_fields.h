@@ -111,7 +111,8 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_dataset_info, F(struct_size), F(max_tokens), F(
 HEARTH_CAPI_STRUCT_FIELDS(hearth_trainer_params, F(struct_size), F(rank), F(alpha), F(use_rslora),
                           F(targets), F(lr), F(beta1), F(beta2), F(eps), F(weight_decay),
                           F(schedule), F(warmup_steps), F(max_grad_norm), F(batch), F(grad_accum),
-                          F(epochs), F(eval_split), F(seed), F(n_threads), F(init_adapter));
+                          F(epochs), F(eval_split), F(seed), F(n_threads), F(init_adapter),
+                          F(bf16_products), F(lora_dropout));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_trainer_info, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_trainer_info, F(struct_size), F(step), F(total_steps), F(n_train),

@@ -93,6 +93,8 @@ hearth_error* hearth_trainer_create(hearth_model* model, const hearth_dataset* d
   o.n_threads = p.n_threads;
   o.hearth_version = hearth_version_string();
   if (p.init_adapter != nullptr) o.init_adapter = p.init_adapter;
+  o.bf16_products = p.bf16_products != 0;
+  o.lora_dropout = p.lora_dropout;
   auto t = hearth::train::Trainer::Create(model->model, std::move(examples), o);
   if (!t.ok()) return hearth::capi::ToError(t.status());
   auto handle = std::make_unique<hearth_trainer>();
@@ -159,6 +161,16 @@ hearth_error* hearth_trainer_save(hearth_trainer* trainer, const char* dir) {
   HEARTH_CAPI_CHECK_OWNER(trainer);
   HEARTH_CAPI_CHECK_NOT_NULL(dir);
   return hearth::capi::ToError(trainer->trainer->SavePeft(dir));
+  HEARTH_CAPI_CATCH_ERROR
+}
+
+hearth_error* hearth_trainer_save_gguf(hearth_trainer* trainer, const char* path,
+                                      const char* dtype) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(trainer);
+  HEARTH_CAPI_CHECK_OWNER(trainer);
+  HEARTH_CAPI_CHECK_NOT_NULL(path);
+  return hearth::capi::ToError(trainer->trainer->SaveGguf(path, dtype ? dtype : "f32"));
   HEARTH_CAPI_CATCH_ERROR
 }
 

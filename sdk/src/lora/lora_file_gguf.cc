@@ -131,6 +131,22 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParseGgufLora(std::unique_ptr<gguf::Fi
   }
   out->alpha = alpha;
   out->use_rslora = false;
+  // hearth's provenance record (hearth.provenance, JSON object text, and
+  // hearth.base_fingerprint, checked against the model at load time).
+  for (const char* key : {"hearth.provenance", "hearth.base_fingerprint"}) {
+    const gguf::Value* v = g.Find(key);
+    if (v == nullptr) continue;
+    if (v->type != gguf::ValueType::kString) return invalid(absl::StrCat(key, " is not a string"));
+    (std::string_view(key) == "hearth.provenance" ? out->provenance : out->base_fingerprint) =
+        std::string(v->str);
+  }
+  if (!out->provenance.empty()) {
+    absl::StatusOr<nlohmann::ordered_json> j =
+        format::ParseStrictJson(out->provenance, absl::StrCat(name, ": hearth.provenance"));
+    if (!j.ok()) return j.status();
+    if (!j->is_object()) return invalid("hearth.provenance is not a JSON object");
+    out->provenance = j->dump();
+  }
 
   std::map<std::string, Pair> pairs;
   for (const gguf::TensorInfo& t : g.tensors()) {

@@ -20,6 +20,10 @@ struct LoraTerm {
   hearth_tensor_desc a;  // [n_in, rank]: rank rows of n_in (lora_A)
   hearth_tensor_desc b;  // [n_out, rank]: rank rows of n_out (lora_B transposed)
   float scale = 1.0f;    // the file's alpha/r times the user's scale
+  // Training with LoRA dropout: the term reads DROPOUT(x) with this p and
+  // seed (plus the stack's per-example offset input). 0 = x itself.
+  float dropout = 0.0f;
+  uint64_t dropout_seed = 0;
 };
 
 class LoraStack {
@@ -31,6 +35,9 @@ class LoraStack {
     return it == by_weight_.end() ? nullptr : &it->second;
   }
   bool empty() const { return by_weight_.empty(); }
+  // The graph's I32 [2] input that DROPOUT nodes add to their seed (the
+  // trainer uploads a new value per example); -1 when no term drops out.
+  int dropout_offset = -1;
 
  private:
   absl::flat_hash_map<std::string, std::vector<LoraTerm>> by_weight_;

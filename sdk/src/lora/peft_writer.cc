@@ -31,7 +31,7 @@ std::string PeftConfigJson(const PeftConfig& c) {
   j["r"] = c.rank;
   j["lora_alpha"] = c.alpha;
   j["use_rslora"] = c.use_rslora;
-  j["lora_dropout"] = 0.0;
+  j["lora_dropout"] = c.lora_dropout;
   j["bias"] = "none";
   j["fan_in_fan_out"] = false;
   j["init_lora_weights"] = true;

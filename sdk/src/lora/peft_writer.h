@@ -25,6 +25,7 @@ struct PeftConfig {
   int64_t rank = 0;
   float alpha = 0;
   bool use_rslora = false;
+  float lora_dropout = 0;
   std::vector<std::string> target_modules;  // PEFT names: "q_proj", "down_proj", …
   std::string base_model;                   // base_model_name_or_path
   std::string hearth_json;  // a JSON object recorded under "hearth" (provenance), or ""

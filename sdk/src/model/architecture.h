@@ -91,14 +91,23 @@ struct KvCacheRefs {
   // the backward differentiates, and a quantized base behaves as its
   // dequantized weights do (QLoRA; parity with PEFT).
   bool float_activations = false;
+  // Mixed-precision training: MUL_MATs may also round x and the weights to
+  // BF16 (HEARTH_MUL_MAT_BF16; the backward's MUL_MAT_T follows them).
+  bool bf16_products = false;
+
+  // The hearth_mul_mat_params flags of the graph's weight products.
+  uint32_t mul_mat_flags() const {
+    return (float_activations ? HEARTH_MUL_MAT_FLOAT_ACTIVATIONS : 0u) |
+           (bf16_products ? HEARTH_MUL_MAT_BF16 : 0u);
+  }
 };
 
 // y = W x (MUL_MAT of weight `name` over x [n_in, T]) plus one
 // LORA_MUL_MAT per term `lora` holds for that weight (lora may be null).
-// `w` is the graph tensor of the weight (WeightBinder); float_activations as
-// KvCacheRefs says.
+// `w` is the graph tensor of the weight (WeightBinder); mul_mat_flags as
+// KvCacheRefs::mul_mat_flags() says.
 int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x, int64_t rows,
-            int64_t n_tokens, bool float_activations = false);
+            int64_t n_tokens, uint32_t mul_mat_flags = 0);
 
 // The ATTENTION node of a layer (inputs and params as hearth_plugin.h
 // lists them); with kv.with_lse it also writes lse ([n_head, T]).

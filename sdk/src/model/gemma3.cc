@@ -112,7 +112,7 @@ class Gemma3Architecture : public Architecture {
       const int32_t window = global ? 0 : static_cast<int32_t>(c.sliding_window);
       auto mm = [&](const std::string& name, int in, int64_t rows) {
         const std::string w_name = p + name + ".weight";
-        return Project(g, weight(w_name), w_name, lora, in, rows, T, kv.float_activations);
+        return Project(g, weight(w_name), w_name, lora, in, rows, T, kv.mul_mat_flags());
       };
       int h = norm(x, p + "attn_norm.weight", et);
       int q = g->Reshape(mm("attn_q", h, H * D), Shape::Of({D, H, T}));
@@ -149,7 +149,7 @@ class Gemma3Architecture : public Architecture {
     // output.weight (e.g. an export with an lm_head adapter merged) uses it.
     int out_w = weight("output.weight");
     if (out_w < 0) out_w = weight("token_embd.weight");
-    io.logits = Project(g, out_w, "output.weight", lora, hn, c.n_vocab, rows, kv.float_activations);
+    io.logits = Project(g, out_w, "output.weight", lora, hn, c.n_vocab, rows, kv.mul_mat_flags());
     g->MarkOutput(io.logits);
     return io;
   }

@@ -77,7 +77,7 @@ class LlamaArchitecture : public Architecture {
       const std::string p = absl::StrCat("blk.", l, ".");
       auto proj = [&](const std::string& name, int in, int64_t rows) {
         const std::string w_name = p + name + ".weight";
-        int y = Project(g, weight(w_name), w_name, lora, in, rows, T, kv.float_activations);
+        int y = Project(g, weight(w_name), w_name, lora, in, rows, T, kv.mul_mat_flags());
         int bias = weight(p + name + ".bias");
         if (bias >= 0) y = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({rows, T}), {y, bias});
         return y;
@@ -117,7 +117,7 @@ class LlamaArchitecture : public Architecture {
     if (out_w < 0) out_w = weight("token_embd.weight");  // tied output
     // A LoRA on the output layer (PEFT's lm_head) applies whether or not
     // the file ties it to the embedding table.
-    io.logits = Project(g, out_w, "output.weight", lora, hn, c.n_vocab, rows, kv.float_activations);
+    io.logits = Project(g, out_w, "output.weight", lora, hn, c.n_vocab, rows, kv.mul_mat_flags());
     g->MarkOutput(io.logits);
     return io;
   }

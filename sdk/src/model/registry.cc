@@ -76,16 +76,21 @@ absl::StatusOr<hearth_tensor_desc> WeightSet::Require(std::string_view name,
 }
 
 int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x, int64_t rows,
-            int64_t n_tokens, bool float_activations) {
+            int64_t n_tokens, uint32_t mul_mat_flags) {
   const Shape shape = Shape::Of({rows, n_tokens});
-  int y = float_activations ? g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x},
-                                    hearth_mul_mat_params{HEARTH_MUL_MAT_FLOAT_ACTIVATIONS})
-                            : g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x});
+  int y = mul_mat_flags != 0 ? g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x},
+                                     hearth_mul_mat_params{mul_mat_flags})
+                             : g->Op(HEARTH_OP_MUL_MAT, HEARTH_DTYPE_F32, shape, {w, x});
   const std::vector<LoraTerm>* terms = lora ? lora->Find(name) : nullptr;
   if (terms == nullptr) return y;
   for (const LoraTerm& t : *terms) {
+    int xt = x;
+    if (t.dropout > 0.0f) {
+      xt = g->Op(HEARTH_OP_DROPOUT, HEARTH_DTYPE_F32, Shape::Of({g->tensor(x).ne[0], n_tokens}),
+                 {x, lora->dropout_offset}, hearth_dropout_params{t.dropout, 0, t.dropout_seed});
+    }
     y = g->Op(HEARTH_OP_LORA_MUL_MAT, HEARTH_DTYPE_F32, shape,
-              {y, g->External(t.a), g->External(t.b), x}, hearth_scale_params{t.scale});
+              {y, g->External(t.a), g->External(t.b), xt}, hearth_scale_params{t.scale});
   }
   return y;
 }

@@ -159,7 +159,12 @@ class Backward {
         const int w = n.input(0), x = n.input(1);
         if (Relevant(w)) return NoRule(n, "a trainable MUL_MAT weight");
         if (!Relevant(x)) return absl::OkStatus();
-        const int dx = g_->Op(HEARTH_OP_MUL_MAT_T, HEARTH_DTYPE_F32, ShapeOf(x), {w, dy});
+        // A BF16 forward product gets a BF16 backward one.
+        const uint32_t bf16 = ParamsOf<hearth_mul_mat_params>(n).flags & HEARTH_MUL_MAT_BF16;
+        const int dx = bf16 != 0
+                           ? g_->Op(HEARTH_OP_MUL_MAT_T, HEARTH_DTYPE_F32, ShapeOf(x), {w, dy},
+                                    hearth_mul_mat_params{bf16})
+                           : g_->Op(HEARTH_OP_MUL_MAT_T, HEARTH_DTYPE_F32, ShapeOf(x), {w, dy});
         return Accumulate(x, dx);
       }
       case HEARTH_OP_LORA_MUL_MAT: {
@@ -209,6 +214,15 @@ class Backward {
           HEARTH_RETURN_IF_ERROR(Accumulate(b, dy));
         }
         return absl::OkStatus();
+      }
+      case HEARTH_OP_DROPOUT: {
+        // The same mask over dy (same seed and p): out = mask * s * x.
+        const int x = n.input(0);
+        if (!Relevant(x)) return absl::OkStatus();
+        if (Relevant(n.input(1))) return NoRule(n, "a trainable offset");
+        const int dx = g_->Op(HEARTH_OP_DROPOUT, HEARTH_DTYPE_F32, ShapeOf(x), {dy, n.input(1)},
+                              ParamsOf<hearth_dropout_params>(n));
+        return Accumulate(x, dx);
       }
       case HEARTH_OP_SCALE: {
         const int x = n.input(0);

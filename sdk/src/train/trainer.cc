@@ -17,6 +17,7 @@
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/fingerprint.h"
 #include "sdk/src/train/autograd.h"
+#include "sdk/src/lora/gguf_writer.h"
 #include "sdk/src/lora/peft_writer.h"
 
 namespace hearth::train {
@@ -40,6 +41,8 @@ struct Rng {
   double Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
   uint64_t Below(uint64_t n) { return Next() % n; }
 };
+
+uint64_t SplitMix64(uint64_t seed) { return Rng{seed}.Next(); }
 
 void Shuffle(std::vector<size_t>* v, uint64_t seed) {
   Rng rng{seed};
@@ -136,6 +139,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<const M
     return absl::InvalidArgumentError(
         absl::StrCat("batch (", o.batch, "), grad_accum (", o.grad_accum, ") and epochs (",
                      o.epochs, ") must be >= 1, warmup (", o.warmup_steps, ") >= 0"));
+  }
+  if (!(o.lora_dropout >= 0 && o.lora_dropout < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("LoRA dropout ", o.lora_dropout, " is outside [0, 1)"));
   }
   if (!(o.eval_split >= 0 && o.eval_split <= 0.5f)) {
     return absl::InvalidArgumentError(
@@ -296,6 +303,7 @@ absl::Status Trainer::Init(std::vector<Example> examples) {
   kv_.n_ctx = max_len_;
   kv_.with_lse = true;
   kv_.float_activations = true;
+  kv_.bf16_products = options_.bf16_products;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     hearth_tensor_desc k =
         ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({c.head_dim, c.n_head_kv, max_len_}));
@@ -341,6 +349,17 @@ absl::StatusOr<Trainer::StepGraph*> Trainer::GraphFor(int64_t n_tokens, bool bac
     term.a = slots_[i].a;
     term.b = slots_[i].b;
     term.scale = scale_;
+    if (backward && options_.lora_dropout > 0.0f) {
+      // A seed per term, far apart (64-bit random spacing) so the masks of
+      // different terms never overlap; RunExample uploads the offset that
+      // makes every example's masks new.
+      if (stack.dropout_offset < 0) {
+        stack.dropout_offset = g.Input(HEARTH_DTYPE_I32, Shape::Of({2}));
+        sg->dropout_offset = stack.dropout_offset;
+      }
+      term.dropout = options_.lora_dropout;
+      term.dropout_seed = SplitMix64(options_.seed ^ (0xA0761D6478BD642Full * (i + 1)));
+    }
     stack.Add(targets_[i].weight, term);
     params.push_back({slots_[i].a, slots_[i].ga});
     params.push_back({slots_[i].b, slots_[i].gb});
@@ -397,7 +416,7 @@ absl::StatusOr<Trainer::StepGraph*> Trainer::GraphFor(int64_t n_tokens, bool bac
 }
 
 absl::Status Trainer::RunExample(const Example& e, bool backward, double* loss_sum,
-                                 int64_t* n_trained, int64_t* n_tokens) {
+                                 int64_t* n_trained, int64_t* n_tokens, uint64_t visit) {
   const int64_t T = static_cast<int64_t>(e.tokens.size());
   std::vector<int32_t> targets(static_cast<size_t>(Padded(T)), -1);
   int64_t count = 0;
@@ -421,6 +440,14 @@ absl::Status Trainer::RunExample(const Example& e, bool backward, double* loss_s
         std::make_pair(sg->targets, targets.data())}) {
     const hearth_tensor_desc& d = g.tensor(idx);
     HEARTH_RETURN_IF_ERROR(backend_->Upload(d.buffer, d.offset, data, bytes));
+  }
+  if (sg->dropout_offset >= 0) {
+    // New masks for every visit of an example (epoch, index), the same on a
+    // resumed run.
+    const uint64_t offset = SplitMix64(options_.seed + 0xE7037ED1A0B428DBull * (visit + 1));
+    const uint32_t halves[2] = {static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)};
+    const hearth_tensor_desc& d = g.tensor(sg->dropout_offset);
+    HEARTH_RETURN_IF_ERROR(backend_->Upload(d.buffer, d.offset, halves, sizeof(halves)));
   }
   HEARTH_RETURN_IF_ERROR(backend_->Compute(g.view()));
   std::vector<float> loss(static_cast<size_t>(P));
@@ -517,7 +544,8 @@ absl::StatusOr<StepMetrics> Trainer::Step() {
   const size_t per_step = static_cast<size_t>(options_.batch * options_.grad_accum);
   for (size_t n = 0; n < per_step && cursor_ < order_.size(); ++n, ++cursor_) {
     HEARTH_RETURN_IF_ERROR(
-        RunExample(train_[order_[cursor_]], true, &loss_sum, &m.n_trained, &m.n_tokens));
+        RunExample(train_[order_[cursor_]], true, &loss_sum, &m.n_trained, &m.n_tokens,
+                   (static_cast<uint64_t>(epoch_) << 32) | cursor_));
   }
   m.lr = LearningRate(step_);
   if (m.n_trained > 0) {
@@ -557,7 +585,7 @@ absl::StatusOr<double> Trainer::Loss(const std::vector<Example>& examples) {
 absl::StatusOr<double> Trainer::Evaluate() { return Loss(eval_); }
 
 absl::StatusOr<std::vector<std::pair<std::vector<float>, std::vector<float>>>> Trainer::Gradients(
-    const std::vector<Example>& examples) {
+    const std::vector<Example>& examples, double* loss) {
   HEARTH_RETURN_IF_ERROR(ZeroGrads());
   double sum = 0;
   int64_t trained = 0, tokens = 0;
@@ -565,6 +593,7 @@ absl::StatusOr<std::vector<std::pair<std::vector<float>, std::vector<float>>>> T
     HEARTH_RETURN_IF_ERROR(RunExample(e, true, &sum, &trained, &tokens));
   }
   if (trained == 0) return absl::InvalidArgumentError("no trained tokens in the examples");
+  if (loss != nullptr) *loss = sum / static_cast<double>(trained);
   std::vector<std::pair<std::vector<float>, std::vector<float>>> out;
   for (size_t i = 0; i < slots_.size(); ++i) {
     std::vector<float> ga(static_cast<size_t>(targets_[i].n_in * rank_));
@@ -602,6 +631,22 @@ absl::Status Trainer::SetValues(size_t i, const std::vector<float>& a,
   return backend_->Upload(params_buf_, slots_[i].b.offset, b_t.data(), b_t.size() * 4);
 }
 
+std::string Trainer::ProvenanceJson() const {
+  const TrainerOptions& o = options_;
+  const char* schedules[] = {"constant", "linear", "cosine"};
+  return absl::StrCat(
+      "{\"arch\":\"", model_->config().arch, "\",\"steps\":", step_, ",\"lr\":", o.lr,
+      ",\"betas\":[", o.beta1, ",", o.beta2, "],\"eps\":", o.eps,
+      ",\"weight_decay\":", o.weight_decay, ",\"schedule\":\"",
+      schedules[static_cast<int>(o.schedule)], "\",\"warmup_steps\":", o.warmup_steps,
+      ",\"max_grad_norm\":", o.max_grad_norm, ",\"batch\":", o.batch,
+      ",\"grad_accum\":", o.grad_accum, ",\"epochs\":", o.epochs,
+      ",\"eval_split\":", o.eval_split, ",\"lora_dropout\":", o.lora_dropout,
+      ",\"seed\":", o.seed, ",\"n_train\":", train_.size(), ",\"n_eval\":", eval_.size(),
+      ",\"base_fingerprint\":\"", model_->fingerprint(), "\",\"data_hash\":\"", data_hash_,
+      "\",\"hearth_version\":\"", o.hearth_version, "\"}");
+}
+
 absl::Status Trainer::RenderPeft(std::string* config_json, std::vector<uint8_t>* safetensors) {
   const ModelConfig& c = model_->config();
   std::vector<PeftTensor> tensors;
@@ -636,19 +681,10 @@ absl::Status Trainer::RenderPeft(std::string* config_json, std::vector<uint8_t>*
   pc.rank = rank_;
   pc.alpha = options_.alpha;
   pc.use_rslora = options_.use_rslora;
+  pc.lora_dropout = options_.lora_dropout;
   pc.target_modules = modules;
   pc.base_model = model_->name();
-  const TrainerOptions& o = options_;
-  const char* schedules[] = {"constant", "linear", "cosine"};
-  pc.hearth_json = absl::StrCat(
-      "{\"arch\":\"", c.arch, "\",\"steps\":", step_, ",\"lr\":", o.lr, ",\"betas\":[", o.beta1,
-      ",", o.beta2, "],\"eps\":", o.eps, ",\"weight_decay\":", o.weight_decay, ",\"schedule\":\"",
-      schedules[static_cast<int>(o.schedule)], "\",\"warmup_steps\":", o.warmup_steps,
-      ",\"max_grad_norm\":", o.max_grad_norm, ",\"batch\":", o.batch,
-      ",\"grad_accum\":", o.grad_accum, ",\"epochs\":", o.epochs, ",\"eval_split\":", o.eval_split,
-      ",\"seed\":", o.seed, ",\"n_train\":", train_.size(), ",\"n_eval\":", eval_.size(),
-      ",\"base_fingerprint\":\"", model_->fingerprint(), "\",\"data_hash\":\"", data_hash_,
-      "\",\"hearth_version\":\"", o.hearth_version, "\"}");
+  pc.hearth_json = ProvenanceJson();
   *config_json = PeftConfigJson(pc);
   *safetensors = SafetensorsImage(tensors);
   return absl::OkStatus();
@@ -665,6 +701,37 @@ absl::Status Trainer::SavePeft(const std::string& dir) {
   HEARTH_RETURN_IF_ERROR(
       WriteFileAtomic(dir + "/adapter_model.safetensors", image.data(), image.size()));
   return WriteFileAtomic(dir + "/adapter_config.json", config.data(), config.size());
+}
+
+absl::Status Trainer::SaveGguf(const std::string& path, const std::string& dtype) {
+  const ModelConfig& c = model_->config();
+  std::vector<GgufLoraPair> pairs;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    const TrainTarget& tt = targets_[i];
+    GgufLoraPair p;
+    p.weight = tt.weight;
+    p.rank = rank_;
+    p.n_in = tt.n_in;
+    p.n_out = tt.n_out;
+    std::vector<float> b_t;
+    HEARTH_RETURN_IF_ERROR(GetValues(i, &p.a, &b_t));
+    // The device holds B^T (rank rows of n_out) in the model's row order,
+    // which is the GGUF file's: lora_b is n_out rows of rank.
+    p.b.resize(b_t.size());
+    for (int64_t m = 0; m < tt.n_out; ++m) {
+      for (int64_t r = 0; r < rank_; ++r) p.b[m * rank_ + r] = b_t[r * tt.n_out + m];
+    }
+    pairs.push_back(std::move(p));
+  }
+  GgufLoraMeta meta;
+  meta.arch = c.arch;
+  meta.base_name = model_->name();
+  // GGUF LoRA has one scale rule, alpha / r: rsLoRA's alpha / sqrt(r) is
+  // written as the alpha that gives the same scale.
+  meta.alpha = options_.use_rslora ? scale_ * static_cast<float>(rank_) : options_.alpha;
+  meta.provenance = ProvenanceJson();
+  meta.base_fingerprint = model_->fingerprint();
+  return WriteGgufLora(meta, pairs, path, dtype);
 }
 
 absl::StatusOr<std::shared_ptr<Adapter>> Trainer::MakeAdapter() {

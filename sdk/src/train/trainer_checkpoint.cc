@@ -67,7 +67,8 @@ std::string Trainer::RunSignature() const {
       ";beta1=", o.beta1, ";beta2=", o.beta2, ";eps=", o.eps, ";weight_decay=", o.weight_decay,
       ";schedule=", static_cast<int>(o.schedule), ";warmup_steps=", o.warmup_steps,
       ";max_grad_norm=", o.max_grad_norm, ";batch=", o.batch, ";grad_accum=", o.grad_accum,
-      ";epochs=", o.epochs, ";eval_split=", o.eval_split, ";seed=", o.seed,
+      ";epochs=", o.epochs, ";eval_split=", o.eval_split, ";lora_dropout=", o.lora_dropout,
+      ";seed=", o.seed,
       ";n_train=", train_.size(), ";n_eval=", eval_.size(), ";total_steps=", total_steps_, ";");
   uint64_t h = 0xcbf29ce484222325ull;
   for (const std::vector<Example>* set : {&train_, &eval_}) {
