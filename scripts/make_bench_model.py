@@ -13,7 +13,8 @@ The weight type of each tensor follows llama.cpp's mixes: q8_0 = all Q8_0; q4_0 
 with output.weight Q6_K; q4_k_m = Q4_K with output.weight and the use_more_bits layers'
 attn_v/ffn_down in Q6_K. --pure makes every 2D tensor the named type.
 
-Usage: python3 scripts/make_bench_model.py [--types q8_0,q4_0,q4_k_m] [--out models]
+Usage: python3 scripts/make_bench_model.py [--types f16,q8_0,q4_0,q4_k_m] [--out models]
+(f16 is every 2D tensor in F16, norms F32; the default writes the three quantized files)
 """
 
 import argparse
@@ -143,8 +144,8 @@ def main():
     hp = bench_hparams(tokenizer.n_vocab)
     os.makedirs(args.out, exist_ok=True)
     for scheme in args.types.split(","):
-        if scheme not in ("q8_0", "q4_0", "q4_k_m"):
-            raise SystemExit("unknown type %r (q8_0, q4_0, q4_k_m)" % scheme)
+        if scheme not in ("f16", "q8_0", "q4_0", "q4_k_m"):
+            raise SystemExit("unknown type %r (f16, q8_0, q4_0, q4_k_m)" % scheme)
         if args.pure and scheme == "q4_k_m":
             raise SystemExit("--pure applies to q8_0 and q4_0 only")
         suffix = "-pure" if args.pure else ""

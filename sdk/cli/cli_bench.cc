@@ -70,6 +70,9 @@ struct Row {
 }  // namespace
 
 int RunBench(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--train") return RunBenchTrain(argc, argv);
+  }
   ModelFlags mf;
   int64_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = 512, bw_mib = 0;
   uint64_t seed = 1234;
@@ -79,7 +82,9 @@ int RunBench(int argc, char** argv) {
               "feed N random token ids to an empty context) and token generation (tg: feed\n"
               "N tokens one at a time), each repeated R times after one untimed warm-up.\n"
               "Prints tokens/s (median, min, max) and, for tg, the fraction of the measured\n"
-              "bandwidth reached. See docs/cli.md for how that fraction is computed.");
+              "bandwidth reached. See docs/cli.md for how that fraction is computed.\n"
+              "With --train: LoRA training speed and peak memory instead (bench --train\n"
+              "--help).");
   AddModelFlags(p, &mf);
   AddLoraFlag(p, &mf);
   p.AddInt("-p,--n-prompt", "N", &n_prompt, 0, 1 << 20, "pp tokens (default 512; 0 skips pp)");
@@ -92,6 +97,8 @@ int RunBench(int argc, char** argv) {
       "bandwidth buffer in MiB (default 0: max of 1 GiB, 4x the last-level cache, 4x the model)");
   p.AddUint64("--seed", "N", &seed, "seed of the random token ids (default 1234)");
   p.AddSwitch("--json", &json, "one JSON object per test per line on stdout, nothing else");
+  bool train = false;  // handled above; listed so --help shows it
+  p.AddSwitch("--train", &train, "measure LoRA training instead (bench --train --help)");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] + "'");

@@ -11,6 +11,7 @@ int RunTokenize(int argc, char** argv);    // cli_tokenize.cc
 int RunDetokenize(int argc, char** argv);  // cli_tokenize.cc
 int RunInfo(int argc, char** argv);        // cli_info.cc
 int RunBench(int argc, char** argv);       // cli_bench.cc
+int RunBenchTrain(int argc, char** argv);  // cli_bench_train.cc: bench --train
 int RunChat(int argc, char** argv);        // cli_chat.cc
 int RunPerplexity(int argc, char** argv);  // cli_perplexity.cc
 int RunExport(int argc, char** argv);      // cli_export.cc
