@@ -1,0 +1,76 @@
+// cli_convert.cc — `hearth convert` (a Hugging Face model directory to GGUF)
+// and `hearth quantize` (a GGUF model to other weight types): thin clients
+// of hearth_convert and hearth_quantize.
+#include <cstdio>
+#include <string>
+
+#include "cli_commands.h"
+#include "cli_common.h"
+
+namespace hearth::cli {
+namespace {
+
+constexpr char kTypes[] = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m";
+
+// One line per tensor on stderr, overwritten in place on a terminal.
+int PrintProgress(size_t index, size_t count, const char* tensor, void* user_data) {
+  const bool quiet = *static_cast<const bool*>(user_data);
+  if (!quiet) std::fprintf(stderr, "\r[%zu/%zu] %-40s", index + 1, count, tensor);
+  return 0;
+}
+
+int Finish(hearth_error* err, const std::string& out, bool quiet, const char* what) {
+  if (!quiet) std::fprintf(stderr, "\n");
+  if (err != nullptr) return ReportError(err);
+  std::fprintf(stderr, "hearth: wrote %s (%s)\n", out.c_str(), what);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunConvert(int argc, char** argv) {
+  std::string out, type;
+  bool quiet = false;
+  ArgParser p("convert", "convert HF_DIR -o OUT.gguf [--type TYPE]",
+              "Converts a Hugging Face model directory (config.json, *.safetensors,\n"
+              "tokenizer.json, tokenizer_config.json) of a llama, qwen2 or gemma3 model\n"
+              "into one GGUF file that hearth and llama.cpp load. 1-D tensors stay F32;\n"
+              "the others get --type (default f16). docs/convert.md.");
+  p.AddString("-o,--output", "FILE", &out, "the GGUF file to write (required)");
+  p.AddString("--type", "TYPE", &type,
+              "weight type: f32, f16 (default), bf16, q8_0, q4_0, q4_k, "
+              "q6_k or q4_k_m");
+  p.AddSwitch("-q,--quiet", &quiet, "no progress lines");
+  if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  if (p.positional().size() != 1) return p.UsageError("exactly one HF_DIR is required");
+  if (out.empty()) return p.UsageError("-o OUT is required");
+  hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
+  params.type = type.empty() ? nullptr : type.c_str();
+  params.progress = PrintProgress;
+  params.user_data = &quiet;
+  hearth_error* err = hearth_convert(p.positional()[0].c_str(), out.c_str(), &params);
+  return Finish(err, out, quiet, type.empty() ? "f16" : type.c_str());
+}
+
+int RunQuantize(int argc, char** argv) {
+  std::string type;
+  bool quiet = false;
+  ArgParser p("quantize", "quantize IN.gguf OUT.gguf --type TYPE",
+              "Rewrites a GGUF model with another weight type: 2-D weights are encoded\n"
+              "from F32, F16 or BF16; 1-D tensors and all metadata are copied. q4_k_m is\n"
+              "llama.cpp's mix (Q6_K for the output and some attn_v / ffn_down).");
+  p.AddString("--type", "TYPE", &type, kTypes);
+  p.AddSwitch("-q,--quiet", &quiet, "no progress lines");
+  if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  if (p.positional().size() != 2) return p.UsageError("IN.gguf and OUT.gguf are required");
+  if (type.empty()) return p.UsageError(std::string("--type is required (") + kTypes + ")");
+  hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
+  params.type = type.c_str();
+  params.progress = PrintProgress;
+  params.user_data = &quiet;
+  hearth_error* err =
+      hearth_quantize(p.positional()[0].c_str(), p.positional()[1].c_str(), &params);
+  return Finish(err, p.positional()[1], quiet, type.c_str());
+}
+
+}  // namespace hearth::cli
