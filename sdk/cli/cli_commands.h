@@ -15,6 +15,8 @@ int RunBenchTrain(int argc, char** argv);  // cli_bench_train.cc: bench --train
 int RunChat(int argc, char** argv);        // cli_chat.cc
 int RunPerplexity(int argc, char** argv);  // cli_perplexity.cc
 int RunExport(int argc, char** argv);      // cli_export.cc
+int RunConvert(int argc, char** argv);     // cli_convert.cc
+int RunQuantize(int argc, char** argv);    // cli_convert.cc
 int RunData(int argc, char** argv);        // cli_data.cc
 int RunFinetune(int argc, char** argv);    // cli_finetune.cc
 int RunConformance(int argc, char** argv);  // cli_conformance.cc: execs hearth-conformance

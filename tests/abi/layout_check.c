@@ -85,6 +85,7 @@ static const hearth_adapter_params kAdapterParams = HEARTH_ADAPTER_PARAMS_INIT;
 static const hearth_adapter_info kAdapterInfo = HEARTH_ADAPTER_INFO_INIT;
 static const hearth_adapter_target kAdapterTarget = HEARTH_ADAPTER_TARGET_INIT;
 static const hearth_export_params kExportParams = HEARTH_EXPORT_PARAMS_INIT;
+static const hearth_convert_params kConvertParams = HEARTH_CONVERT_PARAMS_INIT;
 static const hearth_dataset_params kDatasetParams = HEARTH_DATASET_PARAMS_INIT;
 static const hearth_dataset_info kDatasetInfo = HEARTH_DATASET_INFO_INIT;
 static const hearth_trainer_params kTrainerParams = HEARTH_TRAINER_PARAMS_INIT;
@@ -99,6 +100,7 @@ size_t hearth_abi_layout_check_total_(void) {
          kSessionParams.struct_size + kGenerateParams.struct_size + kGenerateResult.struct_size +
          kGenerateParams.sampling.struct_size + kAdapterParams.struct_size +
          kAdapterInfo.struct_size + kAdapterTarget.struct_size + kExportParams.struct_size +
+         kConvertParams.struct_size +
          kDatasetParams.struct_size + kDatasetInfo.struct_size + kTrainerParams.struct_size +
          kTrainProgress.struct_size + kTrainerInfo.struct_size;
 }
@@ -233,6 +235,11 @@ PIN_OFFSET(hearth_adapter_target, n_out, 40);
 
 PIN_SIZE(hearth_export_params, 16);
 PIN_OFFSET(hearth_export_params, merged_type, 8);
+
+PIN_SIZE(hearth_convert_params, 32);
+PIN_OFFSET(hearth_convert_params, type, 8);
+PIN_OFFSET(hearth_convert_params, progress, 16);
+PIN_OFFSET(hearth_convert_params, user_data, 24);
 
 PIN_SIZE(hearth_dataset_params, 12);
 PIN_OFFSET(hearth_dataset_params, max_tokens, 4);

@@ -22,6 +22,7 @@ subclasses of hearth.Error (see hearth.errors).
 
 from hearth import _hearth
 from hearth._adapter import Adapter, AdapterTarget
+from hearth._convert import convert, quantize
 from hearth._dataset import Dataset, Example
 from hearth._model import Model
 from hearth._runtime import Runtime, default_runtime, devices, plugins
@@ -68,6 +69,8 @@ def abi_version() -> "tuple[int, int]":
 
 
 __all__ = [
+    "convert",
+    "quantize",
     "Model",
     "Session",
     "Adapter",

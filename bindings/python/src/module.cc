@@ -196,6 +196,48 @@ py::dict SamplingDefaults() {
   return d;
 }
 
+// hearth.convert / hearth.quantize: the C call runs without the GIL; a
+// Python progress callback takes it back for each tensor, and an exception
+// it raises stops the job and is re-raised here.
+struct ConvertProgress {
+  py::object fn;
+  std::optional<py::error_already_set> error;
+};
+
+int CallConvertProgress(size_t index, size_t count, const char* tensor, void* user) {
+  auto* p = static_cast<ConvertProgress*>(user);
+  py::gil_scoped_acquire gil;
+  try {
+    py::object r = p->fn(index, count, tensor);
+    return r.is_none() || r.cast<bool>() ? 0 : 1;  // False stops
+  } catch (py::error_already_set& e) {
+    p->error.emplace(std::move(e));
+    return 1;
+  }
+}
+
+void ConvertFile(bool quantize, const std::string& in, const std::string& out,
+                 const std::string& type, const py::object& progress) {
+  ConvertProgress cp{progress, std::nullopt};
+  hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
+  params.type = type.empty() ? nullptr : type.c_str();
+  if (!progress.is_none()) {
+    params.progress = CallConvertProgress;
+    params.user_data = &cp;
+  }
+  hearth_error* err = nullptr;
+  {
+    py::gil_scoped_release release;
+    err = quantize ? hearth_quantize(in.c_str(), out.c_str(), &params)
+                   : hearth_convert(in.c_str(), out.c_str(), &params);
+  }
+  if (cp.error) {
+    hearth_error_free(err);
+    throw std::move(*cp.error);
+  }
+  hearth::Check(err);
+}
+
 }  // namespace
 
 std::vector<hearth_chat_message> ChatMessages(const Conversation& conversation) {
@@ -313,6 +355,16 @@ PYBIND11_MODULE(_hearth, m) {
   });
   m.def("version_string", [] { return ToStr(hearth_version_string()); });
   m.def("sampling_defaults", &SamplingDefaults);
+  m.def(
+      "convert",
+      [](const std::string& dir, const std::string& out, const std::string& type,
+         const py::object& progress) { ConvertFile(false, dir, out, type, progress); },
+      py::arg("hf_dir"), py::arg("out"), py::arg("type"), py::arg("progress"));
+  m.def(
+      "quantize",
+      [](const std::string& in, const std::string& out, const std::string& type,
+         const py::object& progress) { ConvertFile(true, in, out, type, progress); },
+      py::arg("src"), py::arg("out"), py::arg("type"), py::arg("progress"));
   m.def(
       "check_sampling",
       [](const py::handle& params) { hearth::Sampler check(SamplingFromPy(params)); },

@@ -793,6 +793,54 @@ HEARTH_API hearth_error* hearth_trainer_get_info(const hearth_trainer* trainer,
  *  steps do not change it. @since 1.0 */
 HEARTH_API hearth_error* hearth_trainer_get_adapter(hearth_trainer* trainer, hearth_adapter** out);
 
+/* ------------------------------------------------------------------------- */
+/* Model files: converting and quantizing                                     */
+/* ------------------------------------------------------------------------- */
+
+/** Called before each tensor hearth_convert or hearth_quantize encodes:
+ *  `index` of `count` tensors, `tensor` its GGUF name (lives for the call).
+ *  Return non-zero to stop: the call then returns HEARTH_CANCELLED and the
+ *  output file is not created. @since 1.0 */
+typedef int (*hearth_convert_callback)(size_t index, size_t count, const char* tensor,
+                                       void* user_data);
+
+/** @since 1.0 */
+typedef struct hearth_convert_params {
+  uint32_t struct_size;
+  /* Weight type of the model written: "f32", "f16", "bf16", "q8_0", "q4_0",
+     "q4_k", "q6_k" or "q4_k_m" (llama.cpp's mix; docs/convert.md). 1-D
+     tensors (norms, biases) stay F32. NULL or "": "f16" for hearth_convert;
+     hearth_quantize needs a type. */
+  const char* type;
+  hearth_convert_callback progress; /* may be NULL */
+  void* user_data;
+} hearth_convert_params;
+#define HEARTH_CONVERT_PARAMS_INIT \
+  { sizeof(hearth_convert_params), NULL, NULL, NULL }
+
+/** Converts a Hugging Face model directory (config.json, model.safetensors
+ *  or model.safetensors.index.json with its shards, tokenizer.json,
+ *  tokenizer_config.json, the chat template) of a llama, qwen2 or gemma3
+ *  model into one GGUF file at `out_path`, in llama.cpp's conventions, so
+ *  that hearth and llama.cpp load it. Tensors are read one at a time from
+ *  the mapped files; the output is written to a temporary name and renamed
+ *  when complete. Errors name the file and the key or tensor at fault:
+ *  HEARTH_NOT_FOUND (a file is missing), HEARTH_UNIMPLEMENTED (an
+ *  architecture, tokenizer or setting hearth does not convert),
+ *  HEARTH_INVALID_ARGUMENT (malformed). @since 1.0 */
+HEARTH_API hearth_error* hearth_convert(const char* hf_dir, const char* out_path,
+                                        const hearth_convert_params* params);
+
+/** Rewrites the GGUF model `in_path` with the weight type params->type
+ *  (required) to `out_path`: 2-D weights are encoded from F32, F16 or BF16
+ *  (a tensor already quantized otherwise is HEARTH_FAILED_PRECONDITION),
+ *  other tensors and all metadata are copied; general.file_type is set.
+ *  Q8_0, Q4_0 and Q5_0 bytes equal those of the `gguf` Python package;
+ *  Q4_K and Q6_K follow llama.cpp's reference quantizers. Written
+ *  atomically. @since 1.0 */
+HEARTH_API hearth_error* hearth_quantize(const char* in_path, const char* out_path,
+                                         const hearth_convert_params* params);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -73,6 +73,10 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_sampling_params, F(struct_size), F(temperature)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_session_params, F(struct_size), F(n_ctx), F(n_batch),
                           F(n_threads));
 #undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_convert_params, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_convert_params, F(struct_size), F(type), F(progress),
+                          F(user_data));
+#undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_generate_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_generate_params, F(struct_size), F(max_tokens), F(sampling),
                           F(stop), F(n_stop), F(tokenize_flags), F(use_default_flags),
