@@ -156,7 +156,7 @@ void DequantizeRowRef(uint32_t dtype, const void* src, float* dst, int64_t n) {
 
 void DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n) {
   if (!DequantArgsOk(dtype, src, dst, n) || n == 0) return;
-  if (ActiveIsa() == Isa::kAvx2) {
+  if (ActiveIsa() >= Isa::kAvx2) {
     Avx2DequantizeRow(dtype, src, dst, n);
   } else {
     DequantizeRowRef(dtype, src, dst, n);

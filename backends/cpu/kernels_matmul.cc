@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,6 @@ namespace {
 
 std::atomic<int> g_forced_isa{-1};
 
-
 int64_t XBlockElems(XFormat f) { return f == XFormat::kQ8Block256 ? 256 : 32; }
 int64_t XBlockBytes(XFormat f) {
   return f == XFormat::kQ8Block256 ? sizeof(XBlock256) : sizeof(XBlock32);
@@ -37,7 +38,15 @@ int64_t XBlockBytes(XFormat f) {
 int64_t XRowBytes(XFormat f, int64_t K) { return K / XBlockElems(f) * XBlockBytes(f); }
 
 TileKernel KernelFor(uint32_t w_dtype) {
-  return ActiveIsa() == Isa::kAvx2 ? Avx2TileKernel(w_dtype) : ScalarTileKernel(w_dtype);
+  switch (ActiveIsa()) {
+    case Isa::kAvx512:
+      return Avx512TileKernel(w_dtype);
+    case Isa::kAvx2:
+      return Avx2TileKernel(w_dtype);
+    case Isa::kScalar:
+      break;
+  }
+  return ScalarTileKernel(w_dtype);
 }
 
 // Splits [0, total) into nth near-equal contiguous parts; part ith.
@@ -67,6 +76,30 @@ bool DetectAvx2FmaF16c() {
 #endif
 }
 
+// AVX-512 F, BW, VL and VNNI in the CPU, and opmask, ZMM0-15 upper halves and
+// ZMM16-31 state enabled by the OS (XCR0 bits 5-7), besides XMM and YMM.
+bool DetectAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (!CpuHasAvx2()) return false;  // also checks OSXSAVE, so xgetbv is there
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0xe6u) != 0xe6u) return false;
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool f = ebx & (1u << 16), bw = ebx & (1u << 30), vl = ebx & (1u << 31);
+  const bool vnni = ecx & (1u << 11);
+  return f && bw && vl && vnni;
+#else
+  return false;
+#endif
+}
+
+// The level HEARTH_CPU_ISA leaves the kernels, read once.
+Isa EnvIsa() {
+  static const Isa isa = IsaFromEnvValue(std::getenv("HEARTH_CPU_ISA"), BestIsa());
+  return isa;
+}
+
 }  // namespace
 
 bool CpuHasAvx2() {
@@ -74,10 +107,48 @@ bool CpuHasAvx2() {
   return has;
 }
 
+bool CpuHasAvx512() {
+  static const bool has = DetectAvx512Vnni();
+  return has;
+}
+
+Isa BestIsa() {
+  if (CpuHasAvx512()) return Isa::kAvx512;
+  return CpuHasAvx2() ? Isa::kAvx2 : Isa::kScalar;
+}
+
+Isa IsaFromEnvValue(const char* value, Isa best) {
+  if (value == nullptr) return best;
+  Isa want;
+  if (std::strcmp(value, "scalar") == 0) {
+    want = Isa::kScalar;
+  } else if (std::strcmp(value, "avx2") == 0) {
+    want = Isa::kAvx2;
+  } else if (std::strcmp(value, "avx512") == 0) {
+    want = Isa::kAvx512;
+  } else {
+    return best;
+  }
+  return want < best ? want : best;
+}
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kScalar:
+      break;
+  }
+  return "scalar";
+}
+
 Isa ActiveIsa() {
   const int forced = g_forced_isa.load(std::memory_order_relaxed);
-  if (forced == static_cast<int>(Isa::kScalar)) return Isa::kScalar;
-  return CpuHasAvx2() ? Isa::kAvx2 : Isa::kScalar;
+  if (forced < 0) return EnvIsa();
+  const Isa want = static_cast<Isa>(forced), best = BestIsa();
+  return want < best ? want : best;
 }
 
 void ForceIsaForTesting(Isa isa) {
@@ -85,9 +156,19 @@ void ForceIsaForTesting(Isa isa) {
 }
 void ClearForcedIsaForTesting() { g_forced_isa.store(-1, std::memory_order_relaxed); }
 
-const char* KernelIsa() { return ActiveIsa() == Isa::kAvx2 ? "avx2" : "scalar"; }
+const char* KernelIsa() { return IsaName(ActiveIsa()); }
 
-uint32_t KernelSimdWidth() { return ActiveIsa() == Isa::kAvx2 ? 8 : 1; }
+uint32_t KernelSimdWidth() {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512:
+      return 16;
+    case Isa::kAvx2:
+      return 8;
+    case Isa::kScalar:
+      break;
+  }
+  return 1;
+}
 
 XFormat XFormatFor(uint32_t w_dtype) {
   switch (w_dtype) {
@@ -155,7 +236,9 @@ void MatMulPrepare(const MatMulArgs& a, void* scratch, int ith, int nth) {
   const int64_t row_bytes = XRowBytes(f, a.K);
   int64_t begin, end;
   Share(a.N * nb, ith, nth, &begin, &end);
-  const bool avx2 = ActiveIsa() == Isa::kAvx2;
+  // AVX-512 prepares x with the AVX2 quantizer: the scratch bytes are the
+  // same on every ISA, and phase 1 is a small part of a product.
+  const bool avx2 = ActiveIsa() >= Isa::kAvx2;
   uint8_t* base = static_cast<uint8_t*>(scratch);
   for (int64_t i = begin; i < end;) {
     const int64_t n = i / nb, b0 = i % nb;

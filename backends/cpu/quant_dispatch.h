@@ -1,6 +1,7 @@
 // quant_dispatch.h — the seam between the ISA-neutral driver of the matrix
 // products (kernels_matmul.cc: argument checks, work split, phases) and the
-// per-ISA kernels (scalar in kernels_*_scalar.cc, AVX2 in *_avx2.cc).
+// per-ISA kernels (scalar in kernels_*_scalar.cc, AVX2 in *_avx2.cc, AVX-512
+// in *_avx512.cc).
 // Internal to the CPU backend; tests include it to pin an ISA.
 #ifndef HEARTH_BACKENDS_CPU_QUANT_DISPATCH_H_
 #define HEARTH_BACKENDS_CPU_QUANT_DISPATCH_H_
@@ -10,15 +11,28 @@
 
 namespace hearth::cpu {
 
-enum class Isa { kScalar = 0, kAvx2 = 1 };
+// Ordered: each level runs on every CPU that runs the next one up.
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
-// The best ISA this CPU runs, unless a test pinned one.
+// The ISA the kernels use: a test's pin if there is one, else the best this
+// CPU runs, lowered to HEARTH_CPU_ISA (read once) if that names a lower one.
 Isa ActiveIsa();
-// Pins the ISA (tests and benchmarks); a request the CPU cannot run falls
-// back to scalar. Not thread-safe with running kernels.
+// Pins the ISA (tests and benchmarks), overriding HEARTH_CPU_ISA; a request
+// the CPU cannot run falls back to the best level below it that it runs.
+// Not thread-safe with running kernels.
 void ForceIsaForTesting(Isa isa);
 void ClearForcedIsaForTesting();
+// AVX2, FMA and F16C, with YMM state enabled by the OS.
 bool CpuHasAvx2();
+// All of the above plus AVX-512 F, BW, VL and VNNI, with ZMM state enabled.
+bool CpuHasAvx512();
+// The best level the CPU runs.
+Isa BestIsa();
+// The level a HEARTH_CPU_ISA value asks for, given the best the CPU runs:
+// "scalar", "avx2" or "avx512" capped at `best`; `best` for null, empty or
+// unknown values (a value can lower the level, never raise it).
+Isa IsaFromEnvValue(const char* value, Isa best);
+const char* IsaName(Isa isa);
 
 // How activations are prepared for a weight format in phase 1.
 enum class XFormat { kF32, kQ8Block32, kQ8Block256 };
@@ -61,6 +75,10 @@ TileKernel Avx2Q0TileKernel(uint32_t w_dtype);
 TileKernel Avx2QKTileKernel(uint32_t w_dtype);
 void Avx2QuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_t* dst);
 void Avx2DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
+
+// Defined in the AVX-512 files; call only when CpuHasAvx512(). Formats
+// without an AVX-512 kernel get the AVX2 one.
+TileKernel Avx512TileKernel(uint32_t w_dtype);
 
 }  // namespace hearth::cpu
 

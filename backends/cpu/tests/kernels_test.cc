@@ -15,9 +15,11 @@
 #include "backends/cpu/kernels.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -73,9 +75,12 @@ class ScopedIsa {
   ~ScopedIsa() { ClearForcedIsaForTesting(); }
 };
 
+// Every level this CPU runs (HEARTH_CPU_ISA does not narrow it: a pin
+// overrides the variable), so each is compared with the reference.
 std::vector<Isa> IsasToTest() {
   std::vector<Isa> isas = {Isa::kScalar};
   if (CpuHasAvx2()) isas.push_back(Isa::kAvx2);
+  if (CpuHasAvx512()) isas.push_back(Isa::kAvx512);
   return isas;
 }
 
@@ -211,9 +216,52 @@ TEST(DequantArgs, RejectedArgumentsWriteNothing) {
 
 TEST(KernelIsaTest, NamesTheActivePath) {
   const std::string isa = KernelIsa();
-  EXPECT_EQ(isa, CpuHasAvx2() ? "avx2" : "scalar");
-  ScopedIsa pin(Isa::kScalar);
-  EXPECT_STREQ(KernelIsa(), "scalar");
+  const Isa best = BestIsa();
+  EXPECT_EQ(best, CpuHasAvx512() ? Isa::kAvx512 : CpuHasAvx2() ? Isa::kAvx2 : Isa::kScalar);
+  EXPECT_TRUE(!CpuHasAvx512() || CpuHasAvx2());
+  // Without HEARTH_CPU_ISA the best level; with it, what it asks for.
+  EXPECT_EQ(isa, IsaName(IsaFromEnvValue(std::getenv("HEARTH_CPU_ISA"), best)));
+  const uint32_t widths[] = {1, 8, 16};
+  for (Isa level : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    ScopedIsa pin(level);
+    // A level above the CPU's falls back to its best.
+    const Isa got = level < best ? level : best;
+    EXPECT_EQ(ActiveIsa(), got) << IsaName(level);
+    EXPECT_STREQ(KernelIsa(), IsaName(got));
+    EXPECT_EQ(KernelSimdWidth(), widths[static_cast<int>(got)]);
+  }
+}
+
+TEST(KernelIsaTest, EnvironmentValueOnlyLowersTheLevel) {
+  for (Isa best : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    SCOPED_TRACE(IsaName(best));
+    EXPECT_EQ(IsaFromEnvValue(nullptr, best), best);
+    EXPECT_EQ(IsaFromEnvValue("", best), best);
+    EXPECT_EQ(IsaFromEnvValue("AVX2 ", best), best);  // unknown: ignored
+    EXPECT_EQ(IsaFromEnvValue("amx", best), best);
+    EXPECT_EQ(IsaFromEnvValue("scalar", best), Isa::kScalar);
+    EXPECT_EQ(IsaFromEnvValue("avx2", best), best < Isa::kAvx2 ? best : Isa::kAvx2);
+    EXPECT_EQ(IsaFromEnvValue("avx512", best), best);
+  }
+  EXPECT_STREQ(IsaName(Isa::kScalar), "scalar");
+  EXPECT_STREQ(IsaName(Isa::kAvx2), "avx2");
+  EXPECT_STREQ(IsaName(Isa::kAvx512), "avx512");
+}
+
+// HEARTH_CPU_ISA is read once per process: run NamesTheActivePath (which
+// checks KernelIsa() against the variable) in a child with each value.
+TEST(KernelIsaTest, EnvironmentVariableIsHonouredInAFreshProcess) {
+  char exe[4096];
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (len <= 0) GTEST_SKIP() << "no /proc/self/exe";
+  exe[len] = '\0';
+  if (std::getenv("HEARTH_KERNELS_TEST_CHILD") != nullptr) GTEST_SKIP() << "already the child";
+  for (const char* value : {"scalar", "avx2", "avx512", "bogus"}) {
+    const std::string cmd = std::string("HEARTH_KERNELS_TEST_CHILD=1 HEARTH_CPU_ISA=") + value +
+                            " '" + exe +
+                            "' --gtest_filter=KernelIsaTest.NamesTheActivePath >/dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << "HEARTH_CPU_ISA=" << value;
+  }
 }
 
 // ------------------------------------------------------------ matrix product
@@ -316,7 +364,7 @@ double Tolerance(uint32_t dtype, const Bound& b) {
 
 std::vector<int64_t> KsFor(uint32_t dtype) {
   if (hearth_dtype_block_elems(dtype) == 256) return {256, 512, 768};
-  if (IsQuantized(dtype)) return {32, 64, 256, 512, 768};
+  if (IsQuantized(dtype)) return {32, 64, 96, 256, 512, 768};  // odd and even block counts
   return {3, 32, 37, 64, 256, 512, 768};  // 3 and 37 exercise the non-SIMD tail
 }
 
@@ -353,7 +401,7 @@ TEST_P(MatMulTest, MatchesReferenceForAllShapesIsasAndThreadCounts) {
                 const double want = ref[r * p.y_stride + c];
                 const double tol = Tolerance(f.dtype, bounds[r * m + c]);
                 ASSERT_LE(std::fabs(got - want), tol)
-                    << "isa " << static_cast<int>(isa) << " nth " << nth << " y[" << r << "," << c
+                    << "isa " << IsaName(isa) << " nth " << nth << " y[" << r << "," << c
                     << "] = " << got << ", reference " << want;
               }
             }
@@ -368,15 +416,15 @@ TEST_P(MatMulTest, MatchesReferenceForAllShapesIsasAndThreadCounts) {
           }
           per_isa.push_back(first);
         }
-        // Scalar and AVX2 compute the same integer dot products on the same
+        // Every ISA computes the same integer dot products on the same
         // scratch; only float summation order differs.
-        if (per_isa.size() == 2 && IsQuantized(f.dtype)) {
+        for (size_t v = 1; v < per_isa.size() && IsQuantized(f.dtype); ++v) {
           for (int64_t r = 0; r < n; ++r) {
             for (int64_t c = 0; c < m; ++c) {
               const size_t i = r * p.y_stride + c;
-              ASSERT_LE(std::fabs(per_isa[0][i] - per_isa[1][i]),
+              ASSERT_LE(std::fabs(per_isa[0][i] - per_isa[v][i]),
                         1e-4 * bounds[r * m + c].sum_abs + 1e-30)
-                  << "scalar vs avx2 at " << r << "," << c;
+                  << "scalar vs " << IsaName(IsasToTest()[v]) << " at " << r << "," << c;
             }
           }
         }
@@ -399,12 +447,12 @@ TEST_P(MatMulTest, ScratchIsTheSameOnEveryIsa) {
     ScopedIsa pin(Isa::kScalar);
     RunKernel(p, 3, &scalar);
   }
-  {
-    ScopedIsa pin(Isa::kAvx2);
-    RunKernel(p, 2, &simd);
-  }
   ASSERT_FALSE(scalar.empty());
-  EXPECT_TRUE(scalar == simd);
+  for (Isa isa : IsasToTest()) {
+    ScopedIsa pin(isa);
+    RunKernel(p, 2, &simd);
+    EXPECT_TRUE(scalar == simd) << IsaName(isa);
+  }
 }
 
 TEST_P(MatMulTest, NaNInXReachesItsRowOfY) {
@@ -416,8 +464,7 @@ TEST_P(MatMulTest, NaNInXReachesItsRowOfY) {
     ScopedIsa pin(isa);
     const std::vector<float> y = RunKernel(p, 2);
     for (int64_t c = 0; c < p.M; ++c) {
-      EXPECT_TRUE(std::isnan(y[1 * p.y_stride + c]))
-          << "isa " << static_cast<int>(isa) << " m " << c;
+      EXPECT_TRUE(std::isnan(y[1 * p.y_stride + c])) << "isa " << IsaName(isa) << " m " << c;
       EXPECT_FALSE(std::isnan(y[0 * p.y_stride + c]));
       EXPECT_FALSE(std::isnan(y[2 * p.y_stride + c]));
     }
