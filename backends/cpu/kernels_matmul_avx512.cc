@@ -8,6 +8,10 @@
 
 namespace hearth::cpu {
 
-TileKernel Avx512TileKernel(uint32_t w_dtype) { return Avx2TileKernel(w_dtype); }
+TileKernel Avx512TileKernel(uint32_t w_dtype) {
+  TileKernel k;
+  if (XFormatFor(w_dtype) == XFormat::kQ8Block32) k = Avx512Q0TileKernel(w_dtype);
+  return k.fn != nullptr ? k : Avx2TileKernel(w_dtype);
+}
 
 }  // namespace hearth::cpu

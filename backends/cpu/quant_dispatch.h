@@ -79,6 +79,8 @@ void Avx2DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
 // Defined in the AVX-512 files; call only when CpuHasAvx512(). Formats
 // without an AVX-512 kernel get the AVX2 one.
 TileKernel Avx512TileKernel(uint32_t w_dtype);
+// The AVX-512 kernel of a 32-element format, or fn == nullptr if none.
+TileKernel Avx512Q0TileKernel(uint32_t w_dtype);
 
 }  // namespace hearth::cpu
 
