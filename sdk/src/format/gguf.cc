@@ -22,6 +22,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/gguf_cursor.h"
 #include "sdk/src/format/gguf_internal.h"
@@ -99,8 +100,15 @@ class Parser {
   absl::Status Run() {
     uint64_t n_tensors = 0, n_kv = 0;
     HEARTH_RETURN_IF_ERROR(ReadHeader(&n_tensors, &n_kv));
-    f_->kv_.reserve(n_kv);  // bounded by the bytes left (ReadHeader)
+    // Both counts are bounded by the bytes left (ReadHeader); each entry
+    // also has an index slot and, usually, a heap-allocated name.
+    HEARTH_RETURN_IF_ERROR(CheckAllocatable(n_kv * (sizeof(f_->kv_[0]) + 64),
+                                            absl::StrCat("the table of ", n_kv, " metadata keys")));
+    f_->kv_.reserve(n_kv);
     for (uint64_t i = 0; i < n_kv; ++i) HEARTH_RETURN_IF_ERROR(ReadKv(i));
+    HEARTH_RETURN_IF_ERROR(
+        CheckAllocatable(n_tensors * (sizeof(f_->tensors_[0]) + 64),
+                         absl::StrCat("the table of ", n_tensors, " tensor infos")));
     f_->tensors_.reserve(n_tensors);
     for (uint64_t i = 0; i < n_tensors; ++i) HEARTH_RETURN_IF_ERROR(ReadTensorInfo(i));
     return PlaceTensors();
@@ -270,6 +278,9 @@ class Parser {
                        " strings cannot fit in the ", cur_.left(), " bytes left (each needs ",
                        kStringLengthBytes, " at least)");
       }
+      HEARTH_RETURN_IF_ERROR(CheckAllocatable(
+          count * sizeof(std::string_view),
+          absl::StrCat("metadata key '", Printable(key), "': an array of ", count, " strings")));
       v->array_strings.reserve(count);
       for (uint64_t j = 0; j < count; ++j) {
         std::string_view s;

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/fragment_tokenizer.h"
 #include "sdk/src/tokenizer/pre_tokenizer.h"
@@ -45,6 +46,14 @@ class BpeTokenizer final : public FragmentTokenizer {
     byte_of_cp_.fill(-1);
     for (int b = 0; b < 256; ++b) byte_of_cp_[b2c[b]] = static_cast<int16_t>(b);
 
+    // Two token tables and the merge table, each slot with its control
+    // byte, at most half full after growth.
+    const uint64_t n_tok = vocab_.tokens.size(), n_merge = vocab_.merges.size();
+    HEARTH_RETURN_IF_ERROR(CheckAllocatable(
+        (n_tok * 2 * (sizeof(std::pair<std::string_view, int32_t>) + 1) +
+         n_merge * (sizeof(std::pair<uint64_t, Merge>) + 1)) *
+            2,
+        absl::StrCat("the tokenizer's tables (", n_tok, " tokens, ", n_merge, " merges)")));
     absl::flat_hash_map<std::string_view, int32_t> all;  // views into vocab_.tokens
     all.reserve(vocab_.tokens.size());
     for (size_t i = 0; i < vocab_.tokens.size(); ++i) {

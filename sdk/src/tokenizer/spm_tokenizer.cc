@@ -8,7 +8,9 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/fragment_tokenizer.h"
 #include "sdk/src/tokenizer/unicode_class.h"
@@ -190,6 +192,12 @@ class SpmTokenizer final : public FragmentTokenizer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> CreateSpmTokenizer(VocabData vocab) {
+  // The token table (each slot with its control byte, at most half full
+  // after growth) and the byte-piece index.
+  const uint64_t n_tok = vocab.tokens.size();
+  HEARTH_RETURN_IF_ERROR(CheckAllocatable(
+      n_tok * ((sizeof(std::pair<std::string_view, int32_t>) + 1) * 2 + sizeof(int32_t)),
+      absl::StrCat("the tokenizer's table (", n_tok, " tokens)")));
   return std::unique_ptr<Tokenizer>(new SpmTokenizer(std::move(vocab)));
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/tokenizer/tokenizer.h"
@@ -48,6 +49,24 @@ absl::Status ReadStrings(const gguf::File& file, const char* key, std::vector<st
   return absl::OkStatus();
 }
 
+// What the vocabulary's copies will take: a std::string per token and
+// merge (plus the bytes of those too long to be stored inline), a score, a
+// type and its int64 staging per token.
+uint64_t VocabBytes(const gguf::File& file) {
+  uint64_t bytes = 0;
+  for (const char* key : {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"}) {
+    const gguf::Value* v = file.Find(key);
+    if (v == nullptr) continue;
+    for (std::string_view s : v->array_strings) {
+      bytes += sizeof(std::string) + (s.size() > 15 ? s.size() + 1 : 0);
+    }
+  }
+  if (const gguf::Value* tokens = file.Find("tokenizer.ggml.tokens")) {
+    bytes += tokens->array_strings.size() * (sizeof(float) + sizeof(int32_t) + sizeof(int64_t));
+  }
+  return bytes;
+}
+
 absl::StatusOr<VocabData> Load(const gguf::File& file) {
   VocabData v;
   absl::StatusOr<std::string> model = file.GetString("tokenizer.ggml.model");
@@ -62,6 +81,7 @@ absl::StatusOr<VocabData> Load(const gguf::File& file) {
   if (file.Find("tokenizer.ggml.tokens") == nullptr) {
     return absl::NotFoundError("tokenizer.ggml.tokens is missing");
   }
+  HEARTH_RETURN_IF_ERROR(CheckAllocatable(VocabBytes(file), "the vocabulary (tokenizer.ggml.*)"));
   HEARTH_RETURN_IF_ERROR(ReadStrings(file, "tokenizer.ggml.tokens", &v.tokens));
   HEARTH_RETURN_IF_ERROR(ReadOptional(file.GetFloatArray("tokenizer.ggml.scores"), &v.scores));
   std::vector<int64_t> types;
