@@ -104,7 +104,7 @@ int RunFinetune(int argc, char** argv) {
   uint64_t seed = 42;
   float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f, dropout = 0;
   uint64_t save_every = 0, max_steps = 0;
-  bool rslora = false, truncate = false, resume = false;
+  bool rslora = false, truncate = false, resume = false, bf16 = false;
   ArgParser p("finetune", "finetune -m MODEL --data FILE.jsonl --out DIR [flags]",
               "Trains a LoRA adapter on FILE.jsonl (the records `hearth data` reads; the loss\n"
               "counts completion/assistant tokens) and writes it to DIR as a PEFT adapter\n"
@@ -121,6 +121,9 @@ int RunFinetune(int argc, char** argv) {
   p.AddSwitch("--rslora", &rslora, "scale alpha/sqrt(rank) instead (rsLoRA)");
   p.AddFloat("--lora-dropout", "P", &dropout,
              "dropout on each LoRA term's input while training, 0 <= P < 1 (default 0)");
+  p.AddSwitch("--bf16", &bf16,
+              "mixed precision: bfloat16 products with F32 accumulation where the device has "
+              "them (AVX512-BF16/AMX); LoRA weights, gradients and AdamW stay F32");
   p.AddString("--targets", "LIST", &targets,
               "projections to adapt: q,k,v,o,gate,up,down or all (default all seven)");
   p.AddInt("--epochs", "N", &epochs, 1, 1000000, "passes over the data (default 1)");
@@ -196,6 +199,7 @@ int RunFinetune(int argc, char** argv) {
   tp.n_threads = static_cast<uint32_t>(mf.threads);
   tp.init_adapter = init_adapter.empty() ? nullptr : init_adapter.c_str();
   tp.lora_dropout = dropout;
+  tp.bf16_products = bf16 ? 1 : 0;
   hearth_trainer* raw_trainer = nullptr;
   if (hearth_error* err = hearth_trainer_create(model.get(), data.get(), &tp, &raw_trainer)) {
     return ReportError(err, data_path);

@@ -260,6 +260,9 @@ def test_lora_dropout_repeats_and_resumes(llama, notes, tmp_path):
     assert not np.array_equal(logits(llama, a), logits(llama, plain))
     config = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
     assert config["lora_dropout"] == pytest.approx(0.3)
+    # Only PEFT's own keys (PEFT warns about others); the record is in the weights file.
+    assert "hearth" not in config
+    assert hearth.Adapter.inspect(tmp_path / "a").provenance["lora_dropout"] == pytest.approx(0.3)
     # Interrupted and resumed: the same masks, the same adapter.
     first = llama.trainer(notes, **opts)
     for s in first:
@@ -271,3 +274,18 @@ def test_lora_dropout_repeats_and_resumes(llama, notes, tmp_path):
     assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
     with pytest.raises(hearth.InvalidArgumentError, match="lora_dropout"):
         llama.trainer(notes, lora_dropout=-0.1)
+
+
+def test_bf16_products_train_close_to_f32(llama, notes, tmp_path):
+    # Mixed precision: the base model's products in bfloat16 where the CPU
+    # has them (identical to F32 elsewhere); the loss curve stays within
+    # bfloat16's rounding of the F32 one and still falls.
+    opts = dict(epochs=3, **FAST)
+    f32 = llama.trainer(notes, **opts).run()
+    bf16 = llama.trainer(notes, bf16=True, **opts).run()
+    a, b = f32.losses, bf16.losses
+    assert len(a) == len(b) and b[-1] < b[0]
+    np.testing.assert_allclose(b, a, rtol=5e-2)
+    bf16.save(tmp_path / "a")
+    assert hearth.Adapter.inspect(tmp_path / "a").provenance["bf16_products"] is True
+    assert hearth.Adapter.inspect(tmp_path / "a").provenance["lora_dropout"] == 0

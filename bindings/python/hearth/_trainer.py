@@ -138,7 +138,7 @@ class Trainer:
                 weight_decay: float = 0.0, betas: Tuple[float, float] = (0.9, 0.999),
                 eps: float = 1e-8, threads: Optional[int] = None,
                 init_adapter: Optional[PathLike] = None,
-                lora_dropout: float = 0.0) -> "Trainer":
+                lora_dropout: float = 0.0, bf16: bool = False) -> "Trainer":
         opts = dict(rank=_int("rank", rank, 1, 65536),
                     alpha=_float("alpha", alpha, -3.4e38, 3.4e38),
                     use_rslora=bool(rslora), targets=_targets(targets),
@@ -155,7 +155,8 @@ class Trainer:
                     n_threads=0 if threads is None else _int("threads", threads, 1, 4096),
                     init_adapter=b"" if init_adapter is None
                     else _fspath_bytes("init_adapter", init_adapter),
-                    lora_dropout=_float("lora_dropout", lora_dropout, 0.0, 1.0))
+                    lora_dropout=_float("lora_dropout", lora_dropout, 0.0, 1.0),
+                    bf16=bool(bf16))
         if opts["alpha"] == 0:
             raise InvalidArgumentError("alpha must be non-zero (the LoRA scale is alpha / rank)")
         if not isinstance(schedule, str) or schedule not in _SCHEDULES:
@@ -368,7 +369,8 @@ def finetune(model: "Model", data: DataSpec, *, out: Optional[PathLike] = None,
             ("linear" | "cosine" | "constant"), ``warmup`` (0), ``clip`` (1.0),
             ``weight_decay`` (0), ``betas`` ((0.9, 0.999)), ``eps`` (1e-8),
             ``threads``, ``init_adapter`` (an adapter directory to continue
-            training: same targets, rank and alpha), ``lora_dropout`` (0).
+            training: same targets, rank and alpha), ``lora_dropout`` (0),
+            ``bf16`` (False).
 
     Raises:
         hearth.InvalidArgumentError: a bad option, malformed data, a target

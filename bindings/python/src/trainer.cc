@@ -32,7 +32,7 @@ std::shared_ptr<TrainerHandle> MakeTrainer(
     float alpha, bool use_rslora, const std::string& targets, float lr, float beta1, float beta2,
     float eps, float weight_decay, uint32_t schedule, uint32_t warmup_steps, float max_grad_norm,
     uint32_t batch, uint32_t grad_accum, uint32_t epochs, float eval_split, uint64_t seed,
-    uint32_t n_threads, const std::string& init_adapter, float lora_dropout) {
+    uint32_t n_threads, const std::string& init_adapter, float lora_dropout, bool bf16) {
   if (model == nullptr) throw hearth::Error(HEARTH_INVALID_ARGUMENT, "model is None");
   if (data == nullptr) throw hearth::Error(HEARTH_INVALID_ARGUMENT, "data is None");
   hearth_trainer_params p = HEARTH_TRAINER_PARAMS_INIT;
@@ -56,6 +56,7 @@ std::shared_ptr<TrainerHandle> MakeTrainer(
   p.n_threads = n_threads;
   p.init_adapter = init_adapter.empty() ? nullptr : init_adapter.c_str();
   p.lora_dropout = lora_dropout;
+  p.bf16_products = bf16 ? 1 : 0;
   py::gil_scoped_release release;
   return std::make_shared<TrainerHandle>(std::move(model), *data, p);
 }
@@ -127,7 +128,7 @@ void RegisterTrainer(py::module_& m) {
            py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
            py::arg("schedule"), py::arg("warmup_steps"), py::arg("max_grad_norm"), py::arg("batch"),
            py::arg("grad_accum"), py::arg("epochs"), py::arg("eval_split"), py::arg("seed"),
-           py::arg("n_threads"), py::arg("init_adapter"), py::arg("lora_dropout"))
+           py::arg("n_threads"), py::arg("init_adapter"), py::arg("lora_dropout"), py::arg("bf16"))
       .def("info", &TrainerInfo)
       .def("step", &TrainerStep)
       .def("evaluate", &TrainerEvaluate)

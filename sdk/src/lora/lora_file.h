@@ -54,7 +54,8 @@ struct LoraFile {
   std::string base_arch;   // GGUF: general.architecture; PEFT: ""
   std::string base_model;  // PEFT base_model_name_or_path; GGUF general.name or
                            // general.basename; or ""
-  // PEFT adapters hearth trained: adapter_config.json's "hearth" object
+  // Adapters hearth trained: the safetensors __metadata__ "hearth.provenance"
+  // (or a config "hearth" object), a GGUF's hearth.provenance
   // (compact JSON) and its base_fingerprint (format/fingerprint.h); else "".
   std::string provenance;
   std::string base_fingerprint;

@@ -417,6 +417,24 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParsePeft(std::string_view config_json
   out->base_model = cfg.base_model;
   out->provenance = cfg.provenance;
   out->base_fingerprint = cfg.base_fingerprint;
+  // hearth writes its record into the weights file's __metadata__ (so the
+  // config stays what PEFT expects, and the record travels with the
+  // weights); a config "hearth" object (hearth's first outputs) also counts.
+  auto meta = weights->metadata().find("hearth.provenance");
+  if (out->provenance.empty() && meta != weights->metadata().end()) {
+    absl::StatusOr<nlohmann::ordered_json> j = format::ParseStrictJson(
+        meta->second, absl::StrCat(file, ": __metadata__ hearth.provenance"));
+    if (!j.ok()) return j.status();
+    if (!j->is_object()) return invalid("__metadata__ hearth.provenance is not a JSON object");
+    out->provenance = j->dump();
+    auto fp = j->find("base_fingerprint");
+    if (fp != j->end()) {
+      if (!fp->is_string()) {
+        return invalid("__metadata__ hearth.provenance: base_fingerprint is not a string");
+      }
+      out->base_fingerprint = fp->get<std::string>();
+    }
+  }
   out->rank = cfg.r;
   out->alpha = cfg.alpha;
   out->use_rslora = cfg.use_rslora;

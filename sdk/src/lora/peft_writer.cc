@@ -39,15 +39,14 @@ std::string PeftConfigJson(const PeftConfig& c) {
   j["use_dora"] = false;
   j["target_modules"] = c.target_modules;
   j["base_model_name_or_path"] = c.base_model;
-  if (!c.hearth_json.empty()) {
-    j["hearth"] = nlohmann::ordered_json::parse(c.hearth_json, nullptr, /*allow_exceptions=*/false);
-  }
   return j.dump(2) + "\n";
 }
 
-std::vector<uint8_t> SafetensorsImage(const std::vector<PeftTensor>& tensors) {
+std::vector<uint8_t> SafetensorsImage(const std::vector<PeftTensor>& tensors,
+                                      const std::string& provenance) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "pt"}};
+  if (!provenance.empty()) header["__metadata__"]["hearth.provenance"] = provenance;
   uint64_t offset = 0;
   for (const PeftTensor& t : tensors) {
     const uint64_t bytes = t.data.size() * sizeof(float);

@@ -28,12 +28,14 @@ struct PeftConfig {
   float lora_dropout = 0;
   std::vector<std::string> target_modules;  // PEFT names: "q_proj", "down_proj", …
   std::string base_model;                   // base_model_name_or_path
-  std::string hearth_json;  // a JSON object recorded under "hearth" (provenance), or ""
 };
 
 std::string PeftConfigJson(const PeftConfig& c);
-// The safetensors image: tensors in the given order, data 8-byte aligned.
-std::vector<uint8_t> SafetensorsImage(const std::vector<PeftTensor>& tensors);
+// The safetensors image: tensors in the given order, data 8-byte aligned;
+// `provenance` (a JSON object's text, or "") goes into __metadata__ under
+// "hearth.provenance", where PEFT and safetensors readers ignore it.
+std::vector<uint8_t> SafetensorsImage(const std::vector<PeftTensor>& tensors,
+                                      const std::string& provenance = "");
 
 // Writes `bytes` to `path` through `path.tmp-<pid>` + fsync + rename.
 absl::Status WriteFileAtomic(const std::string& path, const void* bytes, size_t size);

@@ -640,11 +640,12 @@ std::string Trainer::ProvenanceJson() const {
       ",\"weight_decay\":", o.weight_decay, ",\"schedule\":\"",
       schedules[static_cast<int>(o.schedule)], "\",\"warmup_steps\":", o.warmup_steps,
       ",\"max_grad_norm\":", o.max_grad_norm, ",\"batch\":", o.batch,
-      ",\"grad_accum\":", o.grad_accum, ",\"epochs\":", o.epochs,
-      ",\"eval_split\":", o.eval_split, ",\"lora_dropout\":", o.lora_dropout,
-      ",\"seed\":", o.seed, ",\"n_train\":", train_.size(), ",\"n_eval\":", eval_.size(),
-      ",\"base_fingerprint\":\"", model_->fingerprint(), "\",\"data_hash\":\"", data_hash_,
-      "\",\"hearth_version\":\"", o.hearth_version, "\"}");
+      ",\"grad_accum\":", o.grad_accum, ",\"epochs\":", o.epochs, ",\"eval_split\":", o.eval_split,
+      ",\"lora_dropout\":", o.lora_dropout,
+      ",\"bf16_products\":", o.bf16_products ? "true" : "false", ",\"seed\":", o.seed,
+      ",\"n_train\":", train_.size(), ",\"n_eval\":", eval_.size(), ",\"base_fingerprint\":\"",
+      model_->fingerprint(), "\",\"data_hash\":\"", data_hash_, "\",\"hearth_version\":\"",
+      o.hearth_version, "\"}");
 }
 
 absl::Status Trainer::RenderPeft(std::string* config_json, std::vector<uint8_t>* safetensors) {
@@ -684,9 +685,8 @@ absl::Status Trainer::RenderPeft(std::string* config_json, std::vector<uint8_t>*
   pc.lora_dropout = options_.lora_dropout;
   pc.target_modules = modules;
   pc.base_model = model_->name();
-  pc.hearth_json = ProvenanceJson();
   *config_json = PeftConfigJson(pc);
-  *safetensors = SafetensorsImage(tensors);
+  *safetensors = SafetensorsImage(tensors, ProvenanceJson());
   return absl::OkStatus();
 }
 
