@@ -10,7 +10,16 @@ namespace hearth::cpu {
 
 TileKernel Avx512TileKernel(uint32_t w_dtype) {
   TileKernel k;
-  if (XFormatFor(w_dtype) == XFormat::kQ8Block32) k = Avx512Q0TileKernel(w_dtype);
+  switch (XFormatFor(w_dtype)) {
+    case XFormat::kQ8Block32:
+      k = Avx512Q0TileKernel(w_dtype);
+      break;
+    case XFormat::kQ8Block256:
+      k = Avx512QKTileKernel(w_dtype);
+      break;
+    case XFormat::kF32:
+      break;
+  }
   return k.fn != nullptr ? k : Avx2TileKernel(w_dtype);
 }
 

@@ -16,33 +16,21 @@
 // The same tile code serves decode (N = 1: tiles of 4 w rows by 1 x row,
 // sharing the x loads) and prompts (4 by 3); every output is summed in the
 // same order whatever the tile, so results do not depend on the thread count.
-// This file does not include quant_avx2.h: inline helpers compiled here with
-// AVX-512 enabled must not be merged with the AVX2 files' copies.
 #include <immintrin.h>
 
 #include <cstdint>
 
+#include "backends/cpu/quant_avx512.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_dispatch.h"
 #include "hearth/hearth_plugin.h"
 
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() (`__m512i __Y =
-// __Y;`), which -W(maybe-)uninitialized reports at every use (GCC bug 105593,
-// fixed in 12.3 and 13).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace hearth::cpu {
 namespace {
 
-inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i Load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-
-inline __m512i Join(__m256i lo, __m256i hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
+using avx512::Join;
+using avx512::Load128;
+using avx512::Load256;
 
 // Lanes 0-7 get element 0 of v, lanes 8-15 element 1.
 inline __m512 SpreadPair(__m128 v) {
@@ -86,25 +74,6 @@ struct Q4_0Format {
   }
 };
 
-// Software prefetch of the weight rows, as on AVX2 (quant_avx2.h): a tile's
-// RW row streams are too short for the hardware prefetcher, so each is
-// fetched kDistance bytes ahead, continuing into the same row of the next
-// tile near a row's end.
-constexpr int64_t kDistance = 1024;
-
-struct Prefetcher {
-  int64_t row_payload, next_tile;
-  Prefetcher(const TileArgs& t, int rw, int64_t unit_bytes)
-      : row_payload(t.k_units * unit_bytes),
-        next_tile(rw * t.w_row_bytes - t.k_units * unit_bytes) {}
-  template <int kBytes>
-  void Ahead(const uint8_t* p, int64_t offset) const {
-    const int64_t skip = offset + kDistance < row_payload ? 0 : next_tile;
-    const char* q = reinterpret_cast<const char*>(p + kDistance + skip);
-    for (int o = 0; o < kBytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
-  }
-};
-
 template <class F>
 struct Q0Kernel {
   static constexpr int kMaxRw = 4;
@@ -113,7 +82,7 @@ struct Q0Kernel {
   // Adds blocks b and b + 1 (b alone if kTail) of the tile's rows into acc.
   template <int RW, int RX, bool kTail>
   static inline void Pair(const uint8_t* const (&wrow)[RW], const XBlock32* const (&xrow)[RX],
-                          int64_t b, const Prefetcher& prefetch, __m512 (&acc)[RW][RX]) {
+                          int64_t b, const avx512::RowPrefetcher& prefetch, __m512 (&acc)[RW][RX]) {
     const __m512i zero = _mm512_setzero_si512();
     __m512i wq[RW], wfix[RW];  // wfix: Q8_0 only
     __m512 dw[RW];
@@ -167,7 +136,7 @@ struct Q0Kernel {
     for (int j = 0; j < RX; ++j) {
       xrow[j] = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
     }
-    const Prefetcher prefetch(t, RW, F::kBytes);
+    const avx512::RowPrefetcher prefetch(t, RW, F::kBytes);
     int64_t b = 0;
     for (; b + 2 <= t.k_units; b += 2) Pair<RW, RX, false>(wrow, xrow, b, prefetch, acc);
     if (b < t.k_units) Pair<RW, RX, true>(wrow, xrow, b, prefetch, acc);
@@ -177,34 +146,10 @@ struct Q0Kernel {
   }
 };
 
-// Every (rw, rx) of a kernel, fully unrolled: table[(rw - 1) * kMaxRx + rx - 1].
-template <class K, int I = 0>
-constexpr void FillTable(TileFn* table) {
-  if constexpr (I < K::kMaxRw * K::kMaxRx) {
-    table[I] = &K::template Run<I / K::kMaxRx + 1, I % K::kMaxRx + 1>;
-    FillTable<K, I + 1>(table);
-  }
-}
-
-template <class K>
-void Dispatch(const TileArgs& t) {
-  struct Table {
-    TileFn fn[K::kMaxRw * K::kMaxRx];
-    constexpr Table() : fn() { FillTable<K>(fn); }
-  };
-  static constexpr Table kTable;
-  kTable.fn[(t.rw - 1) * K::kMaxRx + (t.rx - 1)](t);
-}
-
 template <class F>
 TileKernel MakeQ0Kernel() {
-  using K = Q0Kernel<F>;
-  TileKernel k;
-  k.fn = Dispatch<K>;
-  k.max_rw = K::kMaxRw;
-  k.max_rx = K::kMaxRx;
-  k.decode_rw = K::kMaxRw;  // 4 rows share each x block's loads
-  return k;
+  // Decode: 4 rows share each x block's loads.
+  return avx512::MakeTileKernel<Q0Kernel<F>>(Q0Kernel<F>::kMaxRw);
 }
 
 }  // namespace

@@ -79,8 +79,10 @@ void Avx2DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
 // Defined in the AVX-512 files; call only when CpuHasAvx512(). Formats
 // without an AVX-512 kernel get the AVX2 one.
 TileKernel Avx512TileKernel(uint32_t w_dtype);
-// The AVX-512 kernel of a 32-element format, or fn == nullptr if none.
+// The AVX-512 kernel of a 32-element (Q0) or 256-element (QK) format, or
+// fn == nullptr if it has none.
 TileKernel Avx512Q0TileKernel(uint32_t w_dtype);
+TileKernel Avx512QKTileKernel(uint32_t w_dtype);
 
 }  // namespace hearth::cpu
 

@@ -1,0 +1,212 @@
+// kernels_matmul_qk_avx512.cc — phase 2 of the Q4_K and Q6_K products on
+// AVX-512 VNNI: 256-element weight blocks against XBlock256 activations.
+//
+// A 512-bit register holds 64 weights, which are 64 consecutive bytes of the
+// x block: Q4_K's 32 packed bytes of sub-blocks 2p and 2p + 1 (low nibbles,
+// then high), Q6_K's 64 low-nibble (then high-nibble) bytes of a half with
+// their two high bits from qh. Per register and per (w row, x row): vpmaddubsw
+// (unsigned weight x signed x -> s16 pairs) and vpdpwssd, which multiplies
+// those pairs by the sub-block scales (s16, placed by vpermw) and adds them to
+// an s32 accumulator in one instruction. One float FMA per block applies
+// d_w * d_x. The Q4_K minimums and the Q6_K offset of 32 come from the x
+// block's per-16 sums (bsums), one vpmaddwd per block. Bounds: Q4_K pairs
+// <= 2*15*127, Q6_K pairs <= 2*63*127 (no s16 saturation); a block's sum
+// stays below 256*63*127*128 < 2^31.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "backends/cpu/quant_avx512.h"
+#include "backends/cpu/quant_blocks.h"
+#include "backends/cpu/quant_dispatch.h"
+#include "hearth/hearth_plugin.h"
+
+namespace hearth::cpu {
+namespace {
+
+using avx512::Join;
+using avx512::Load128;
+using avx512::Load256;
+using avx512::Load512;
+
+inline float Half(const uint8_t* p) { return _cvtsh_ss(LoadU16(p)); }
+
+// s16 lanes 16g .. 16g + 15 (g = 0, 1) of the result are element e0 + g of
+// v: the scales of two 32-weight sub-blocks.
+inline __m512i Spread2(__m512i v, int e0) {
+  const __m512i idx =
+      _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(static_cast<short>(e0)),
+                              _mm512_set1_epi16(static_cast<short>(e0 + 1)));
+  return _mm512_permutexvar_epi16(idx, v);
+}
+
+// s16 lanes 8g .. 8g + 7 (g = 0..3) of the result are element e0 + g of v:
+// the scales of four 16-weight groups.
+inline __m512i Spread4(__m512i v, int e0) {
+  const __m512i idx = _mm512_add_epi16(
+      _mm512_set1_epi16(static_cast<short>(e0)),
+      _mm512_setr_epi64(0, 0, 0x0001000100010001, 0x0001000100010001, 0x0002000200020002,
+                        0x0002000200020002, 0x0003000300030003, 0x0003000300030003));
+  return _mm512_permutexvar_epi16(idx, v);
+}
+
+template <int RW, int RX>
+inline void ZeroAcc(__m512 (&acc)[RW][RX]) {
+  for (int i = 0; i < RW; ++i) {
+    for (int j = 0; j < RX; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+}
+
+template <int RW, int RX>
+inline void StoreAcc(const TileArgs& t, __m512 (&acc)[RW][RX]) {
+  for (int j = 0; j < RX; ++j) {
+    for (int i = 0; i < RW; ++i) t.y[j * t.y_row_stride + i] = _mm512_reduce_add_ps(acc[i][j]);
+  }
+}
+
+struct Q4KKernel {
+  static constexpr int kBytes = kQ4_KBytes;
+  static constexpr int kMaxRw = 4;
+  static constexpr int kMaxRx = 2;
+
+  template <int RW, int RX>
+  static void Run(const TileArgs& t) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const __m512i nibble_shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    __m512 acc[RW][RX];
+    ZeroAcc(acc);
+    const avx512::RowPrefetcher prefetch(t, RW, kBytes);
+    for (int64_t b = 0; b < t.k_units; ++b) {
+      const uint8_t* blk[RW];
+      const XBlock256* xb[RX];
+      for (int j = 0; j < RX; ++j) {
+        xb[j] = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes) + b;
+      }
+      __m512i scales[RW];  // the 8 sub-block scales as s16 (elements 0-7)
+      __m512i isum[RW][RX];
+      for (int i = 0; i < RW; ++i) {
+        blk[i] = t.w + i * t.w_row_bytes + b * kBytes;
+        prefetch.Ahead<kBytes>(blk[i], b * kBytes);
+        uint8_t sc[8], m[8];
+        UnpackQ4KScales(blk[i] + kQ4_KScales, sc, m);
+        scales[i] = _mm512_broadcast_i32x4(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+        // Minimums: m[s] pairs with the sums of x's groups 2s and 2s+1.
+        const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
+        const __m256i mins = _mm256_cvtepu8_epi16(
+            _mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+        const float dmin = Half(blk[i] + 2);
+        for (int j = 0; j < RX; ++j) {
+          const __m256i msum = _mm256_madd_epi16(Load256(xb[j]->bsums), mins);
+          const __m512 s = _mm512_set1_ps(dmin * xb[j]->d);
+          acc[i][j] =
+              _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), s, acc[i][j]);
+          isum[i][j] = _mm512_setzero_si512();
+        }
+      }
+      for (int p = 0; p < 4; ++p) {
+        __m512i x[RX];
+        for (int j = 0; j < RX; ++j) x[j] = Load512(xb[j]->q + 64 * p);
+        for (int i = 0; i < RW; ++i) {
+          // Low nibbles of the 32 bytes in bytes 0-31, high nibbles in 32-63.
+          const __m512i raw = _mm512_broadcast_i64x4(Load256(blk[i] + kQ4_KQs + 32 * p));
+          const __m512i u = _mm512_and_si512(_mm512_srlv_epi64(raw, nibble_shift), low4);
+          const __m512i s = Spread2(scales[i], 2 * p);
+          for (int j = 0; j < RX; ++j) {
+            isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(u, x[j]), s);
+          }
+        }
+      }
+      for (int i = 0; i < RW; ++i) {
+        const float d = Half(blk[i]);
+        for (int j = 0; j < RX; ++j) {
+          const __m512 s = _mm512_set1_ps(d * xb[j]->d);
+          acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), s, acc[i][j]);
+        }
+      }
+    }
+    StoreAcc(t, acc);
+  }
+};
+
+struct Q6KKernel {
+  static constexpr int kBytes = kQ6_KBytes;
+  static constexpr int kMaxRw = 4;
+  static constexpr int kMaxRx = 2;
+
+  template <int RW, int RX>
+  static void Run(const TileArgs& t) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f), bits45 = _mm512_set1_epi8(0x30);
+    __m512 acc[RW][RX];
+    ZeroAcc(acc);
+    const avx512::RowPrefetcher prefetch(t, RW, kBytes);
+    for (int64_t b = 0; b < t.k_units; ++b) {
+      const uint8_t* blk[RW];
+      const XBlock256* xb[RX];
+      for (int j = 0; j < RX; ++j) {
+        xb[j] = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes) + b;
+      }
+      __m512i scales[RW];  // the 16 group scales as s16 (elements 0-15)
+      __m512i isum[RW][RX];
+      for (int i = 0; i < RW; ++i) {
+        blk[i] = t.w + i * t.w_row_bytes + b * kBytes;
+        prefetch.Ahead<kBytes>(blk[i], b * kBytes);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(Load128(blk[i] + kQ6_KScales));
+        scales[i] = _mm512_zextsi256_si512(sc16);
+        // The offset: -32 * sum_g scale_g * bsum_g.
+        for (int j = 0; j < RX; ++j) {
+          const __m256i off = _mm256_madd_epi16(Load256(xb[j]->bsums), sc16);
+          isum[i][j] = _mm512_zextsi256_si512(
+              _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5)));
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        __m512i xa[RX], xc[RX];  // elements 128h + 0..63 and 128h + 64..127
+        for (int j = 0; j < RX; ++j) {
+          xa[j] = Load512(xb[j]->q + 128 * h);
+          xc[j] = Load512(xb[j]->q + 128 * h + 64);
+        }
+        for (int i = 0; i < RW; ++i) {
+          const __m512i ql = Load512(blk[i] + 64 * h);
+          const __m256i qh = Load256(blk[i] + kQ6_KQh + 32 * h);
+          // Bytes 0-31: qh (bits 0-1 and 4-5 for chunks 0 and 2 of the
+          // half); bytes 32-63: qh >> 2 (bits 2-3 and 6-7, chunks 1 and 3).
+          const __m512i qh2 = Join(qh, _mm256_srli_epi16(qh, 2));
+          const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, low4),
+                                             _mm512_and_si512(_mm512_slli_epi16(qh2, 4), bits45));
+          const __m512i qc = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                             _mm512_and_si512(qh2, bits45));
+          const __m512i sa = Spread4(scales[i], 8 * h);
+          const __m512i sc = Spread4(scales[i], 8 * h + 4);
+          for (int j = 0; j < RX; ++j) {
+            isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(qa, xa[j]), sa);
+            isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(qc, xc[j]), sc);
+          }
+        }
+      }
+      for (int i = 0; i < RW; ++i) {
+        const float d = Half(blk[i] + kQ6_KD);
+        for (int j = 0; j < RX; ++j) {
+          const __m512 s = _mm512_set1_ps(d * xb[j]->d);
+          acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), s, acc[i][j]);
+        }
+      }
+    }
+    StoreAcc(t, acc);
+  }
+};
+
+}  // namespace
+
+TileKernel Avx512QKTileKernel(uint32_t w_dtype) {
+  switch (w_dtype) {
+    case HEARTH_DTYPE_Q4_K:
+      return avx512::MakeTileKernel<Q4KKernel>(Q4KKernel::kMaxRw);
+    case HEARTH_DTYPE_Q6_K:
+      return avx512::MakeTileKernel<Q6KKernel>(Q6KKernel::kMaxRw);
+    default:
+      return TileKernel{};
+  }
+}
+
+}  // namespace hearth::cpu
