@@ -65,12 +65,12 @@ struct Q4_0Format {
     return _mm512_zextsi256_si512(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)));
   }
   static __m512i Weights2(const uint8_t* b0, const uint8_t* b1) {
-    const __m256i raw =
-        _mm256_inserti128_si256(_mm256_castsi128_si256(Load128(b0 + 2)), Load128(b1 + 2), 1);
-    // 128-bit lanes [b0, b1, b0 >> 4, b1 >> 4] -> [b0, b0 >> 4, b1, b1 >> 4].
-    const __m512i z = Join(raw, _mm256_srli_epi16(raw, 4));
-    return _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)),
-                            _mm512_set1_epi8(0x0f));
+    // 128-bit lanes [b0, b0, b1, b1] straight from memory (broadcasts are
+    // load-port work), then the odd lanes take the high nibbles.
+    const __m512i raw = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(Load128(b0 + 2)), 0xff00,
+                                                    Load128(b1 + 2));
+    const __m512i shift = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    return _mm512_and_si512(_mm512_srlv_epi64(raw, shift), _mm512_set1_epi8(0x0f));
   }
 };
 
