@@ -6,23 +6,31 @@
 
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "progress.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 namespace {
 
 constexpr char kTypes[] = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m";
 
-// One line per tensor on stderr, overwritten in place on a terminal.
-int PrintProgress(size_t index, size_t count, const char* tensor, void* user_data) {
-  const bool quiet = *static_cast<const bool*>(user_data);
-  if (!quiet) std::fprintf(stderr, "\r[%zu/%zu] %-40s", index + 1, count, tensor);
+// Tensors done, their rate and the ETA on a terminal (progress.h): the
+// callback comes before each tensor is encoded, so `index` tensors are done.
+int ShowProgress(size_t index, size_t count, const char* tensor, void* user_data) {
+  ProgressLine* line = static_cast<ProgressLine*>(user_data);
+  line->set_total(count);
+  line->Update(index, tensor);
   return 0;
 }
 
-int Finish(hearth_error* err, const std::string& out, bool quiet, const char* what) {
-  if (!quiet) std::fprintf(stderr, "\n");
-  if (err != nullptr) return ReportError(err);
-  std::fprintf(stderr, "hearth: wrote %s (%s)\n", out.c_str(), what);
+int Finish(hearth_error* err, const std::string& out, ProgressLine* line, const char* what) {
+  if (err != nullptr) {
+    line->Clear();
+    return ReportError(err);
+  }
+  line->Update(line->total());
+  line->Finish();
+  std::fprintf(stderr, "hearth: wrote %s (%s)\n", Printable(out).c_str(), what);
   return kExitOk;
 }
 
@@ -40,16 +48,17 @@ int RunConvert(int argc, char** argv) {
   p.AddString("--type", "TYPE", &type,
               "weight type: f32, f16 (default), bf16, q8_0, q4_0, q4_k, "
               "q6_k or q4_k_m");
-  p.AddSwitch("-q,--quiet", &quiet, "no progress lines");
+  p.AddSwitch("-q,--quiet", &quiet, "no progress line (drawn only when stderr is a terminal)");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (p.positional().size() != 1) return p.UsageError("exactly one HF_DIR is required");
   if (out.empty()) return p.UsageError("-o OUT is required");
   hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
   params.type = type.empty() ? nullptr : type.c_str();
-  params.progress = PrintProgress;
-  params.user_data = &quiet;
+  ProgressLine line("convert", "tensors", 0, quiet);
+  params.progress = ShowProgress;
+  params.user_data = &line;
   hearth_error* err = hearth_convert(p.positional()[0].c_str(), out.c_str(), &params);
-  return Finish(err, out, quiet, type.empty() ? "f16" : type.c_str());
+  return Finish(err, out, &line, type.empty() ? "f16" : type.c_str());
 }
 
 int RunQuantize(int argc, char** argv) {
@@ -60,17 +69,18 @@ int RunQuantize(int argc, char** argv) {
               "from F32, F16 or BF16; 1-D tensors and all metadata are copied. q4_k_m is\n"
               "llama.cpp's mix (Q6_K for the output and some attn_v / ffn_down).");
   p.AddString("--type", "TYPE", &type, kTypes);
-  p.AddSwitch("-q,--quiet", &quiet, "no progress lines");
+  p.AddSwitch("-q,--quiet", &quiet, "no progress line (drawn only when stderr is a terminal)");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (p.positional().size() != 2) return p.UsageError("IN.gguf and OUT.gguf are required");
   if (type.empty()) return p.UsageError(std::string("--type is required (") + kTypes + ")");
   hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
   params.type = type.c_str();
-  params.progress = PrintProgress;
-  params.user_data = &quiet;
+  ProgressLine line("quantize", "tensors", 0, quiet);
+  params.progress = ShowProgress;
+  params.user_data = &line;
   hearth_error* err =
       hearth_quantize(p.positional()[0].c_str(), p.positional()[1].c_str(), &params);
-  return Finish(err, p.positional()[1], quiet, type.c_str());
+  return Finish(err, p.positional()[1], &line, type.c_str());
 }
 
 }  // namespace hearth::cli

@@ -3,10 +3,7 @@
 // progress line on a terminal (a line per step otherwise); Ctrl-C stops
 // after the step in flight and writes a checkpoint that --resume goes on
 // from (so does --save-every N). docs/finetune.md
-#include <unistd.h>
-
 #include <atomic>
-#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <csignal>
@@ -16,6 +13,7 @@
 
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "progress.h"
 #include "terminal_text.h"
 
 namespace hearth::cli {
@@ -31,7 +29,8 @@ void OnInterrupt(int) { g_stop = 1; }
 
 struct Progress {
   hearth_trainer* trainer = nullptr;
-  bool tty = false;
+  ProgressLine* line = nullptr;  // drawn on a terminal
+  bool step_lines = false;       // else a line per step (stderr piped, not --quiet)
   uint64_t steps_per_epoch = 0;
   bool has_eval = false;
   double eval_loss = NAN;
@@ -42,7 +41,6 @@ struct Progress {
   uint64_t max_steps = 0;   // stop after this many steps in this process (0: no limit)
   bool stopped = false;     // by max_steps
   const char* out = nullptr;
-  std::chrono::steady_clock::time_point start;
   hearth_error* error = nullptr;  // from an evaluation or a checkpoint inside the callback
 };
 
@@ -67,21 +65,26 @@ int OnStep(const hearth_train_progress* p, void* user) {
       return 1;
     }
   }
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - pr->start).count();
-  const double eta = elapsed / static_cast<double>(p->step - pr->resumed_at) *
-                     static_cast<double>(p->total_steps - p->step);
+  const double elapsed = pr->line->elapsed();
+  const double tok_s = elapsed > 0 ? static_cast<double>(pr->tokens) / elapsed : 0.0;
   char eval[32] = "";
   if (pr->has_eval && !std::isnan(pr->eval_loss)) {
     std::snprintf(eval, sizeof(eval), "  eval %.4f", pr->eval_loss);
   }
-  std::fprintf(stderr,
-               "%sstep %" PRIu64 "/%" PRIu64 "  epoch %" PRIu64
-               "  loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s%s",
-               pr->tty ? "\r\033[K" : "", p->step, p->total_steps, p->epoch + 1, p->loss, eval,
-               p->lr, elapsed > 0 ? static_cast<double>(pr->tokens) / elapsed : 0.0,
-               Clock(eta).c_str(), pr->tty ? "" : "\n");
-  std::fflush(stderr);
+  if (pr->line->shown()) {
+    char detail[160];
+    std::snprintf(detail, sizeof(detail), "epoch %" PRIu64 "  loss %.4f%s  lr %.2e  %.0f tok/s",
+                  p->epoch + 1, p->loss, eval, p->lr, tok_s);
+    pr->line->set_total(p->total_steps);
+    pr->line->Update(p->step, detail);
+  } else if (pr->step_lines) {
+    std::fprintf(stderr,
+                 "step %" PRIu64 "/%" PRIu64 "  epoch %" PRIu64
+                 "  loss %.4f%s  lr %.2e  %.0f tok/s  ETA %s\n",
+                 p->step, p->total_steps, p->epoch + 1, p->loss, eval, p->lr, tok_s,
+                 Clock(pr->line->Remaining(p->step)).c_str());
+    std::fflush(stderr);
+  }
   if (pr->save_every > 0 && p->step % pr->save_every == 0 && p->step < p->total_steps) {
     if (hearth_error* e = hearth_trainer_save_checkpoint(pr->trainer, pr->out)) {
       pr->error = e;
@@ -104,6 +107,7 @@ int RunFinetune(int argc, char** argv) {
   uint64_t seed = 42;
   float alpha = 32, lr = 2e-4f, eval_split = 0, weight_decay = 0, clip = 1.0f, dropout = 0;
   uint64_t save_every = 0, max_steps = 0;
+  bool quiet = false;
   bool rslora = false, truncate = false, resume = false, bf16 = false;
   ArgParser p("finetune", "finetune -m MODEL --data FILE.jsonl --out DIR [flags]",
               "Trains a LoRA adapter on FILE.jsonl (the records `hearth data` reads; the loss\n"
@@ -152,6 +156,8 @@ int RunFinetune(int argc, char** argv) {
               "also write a checkpoint to --out every N steps (default: only on Ctrl-C)");
   p.AddUint64("--max-steps", "N", &max_steps,
               "stop after N steps of this run and write a checkpoint (--resume goes on)");
+  p.AddSwitch("-q,--quiet", &quiet,
+              "no progress on stderr: neither the live line (terminal) nor a line per step");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (mf.model.empty()) return p.UsageError("-m MODEL is required");
   if (data_path.empty()) return p.UsageError("--data FILE is required");
@@ -227,7 +233,7 @@ int RunFinetune(int argc, char** argv) {
                 Printable(out).c_str());
     return kExitOk;
   }
-  if (resume) {
+  if (resume && !quiet) {
     std::fprintf(stderr, "resuming at step %" PRIu64 " of %" PRIu64 "\n", info.step,
                  info.total_steps);
   }
@@ -239,18 +245,28 @@ int RunFinetune(int argc, char** argv) {
   pr.resumed_at = info.step;
   pr.max_steps = max_steps;
   pr.out = out.c_str();
-  pr.tty = isatty(STDERR_FILENO) != 0;
-  pr.start = std::chrono::steady_clock::now();
+  ProgressLine line("finetune", "steps", info.total_steps, quiet);
+  line.set_done_before(info.step);
+  pr.line = &line;
+  pr.step_lines = !quiet && !line.shown();
+  line.Update(info.step);  // drawn while the eval loss before training is computed
   double eval_before = NAN;
   if (hearth_error* err = hearth_trainer_evaluate(trainer.get(), &eval_before)) {
+    line.Clear();
     return ReportError(err);
   }
   pr.has_eval = !std::isnan(eval_before);
   // The first step tells the total; the rest run under the callback.
-  if (hearth_error* err = hearth_trainer_step(trainer.get(), &first)) return ReportError(err);
+  if (hearth_error* err = hearth_trainer_step(trainer.get(), &first)) {
+    line.Clear();
+    return ReportError(err);
+  }
   pr.steps_per_epoch = std::max<uint64_t>(1, first.total_steps / static_cast<uint64_t>(epochs));
   OnStep(&first, &pr);
-  if (pr.error != nullptr) return ReportError(pr.error, out);
+  if (pr.error != nullptr) {
+    line.Clear();
+    return ReportError(pr.error, out);
+  }
 
   struct sigaction sa, previous;
   std::memset(&sa, 0, sizeof(sa));
@@ -261,7 +277,8 @@ int RunFinetune(int argc, char** argv) {
       g_stop || pr.stopped ? nullptr : hearth_trainer_run(trainer.get(), OnStep, &pr);
   const bool checkpoint = g_stop || pr.stopped;
   if (installed) sigaction(SIGINT, &previous, nullptr);
-  if (pr.tty) std::fprintf(stderr, "\n");
+  if (run_err != nullptr || pr.error != nullptr) line.Clear();
+  line.Finish();
   if (run_err != nullptr) return ReportError(run_err);
   if (pr.error != nullptr) return ReportError(pr.error, out);
   // Interrupted: a checkpoint --resume goes on from. Done: the adapter alone
@@ -277,8 +294,7 @@ int RunFinetune(int argc, char** argv) {
     }
   }
   if (!checkpoint) std::remove((out + "/hearth-checkpoint.bin").c_str());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - pr.start).count();
+  const double seconds = line.elapsed();
   std::printf("%s %" PRIu64 " of %" PRIu64 " steps in %s: step loss %.4f -> %.4f",
               g_stop       ? "interrupted after"
               : pr.stopped ? "stopped after"

@@ -11,8 +11,6 @@
 // n_ctx-2 predict the tokens at n_ctx/2+1 .. n_ctx-1, which is
 // n_ctx - n_ctx/2 - 1 tokens per window. PPL = exp(mean NLL); its "+/-" is
 // the standard error of the mean NLL carried through exp (PPL * SE).
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +20,8 @@
 
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "progress.h"
+#include "terminal_text.h"
 
 namespace hearth::cli {
 namespace {
@@ -47,37 +47,6 @@ struct NllStats {
   }
 };
 
-std::string Clock(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(s / 60),
-                  static_cast<long long>(s % 60));
-  }
-  return buf;
-}
-
-// Progress on stderr: a bar redrawn in place on a terminal, one line per
-// window otherwise (logs, tests).
-void ShowProgress(bool tty, int done, int total, double ppl, double elapsed) {
-  const double eta = done > 0 ? elapsed / done * (total - done) : 0.0;
-  if (tty) {
-    constexpr int kWidth = 30;
-    const int filled = total > 0 ? done * kWidth / total : 0;
-    std::fprintf(stderr, "\r[%s%s] %d/%d windows  ppl %.4f  elapsed %s  ETA %s ",
-                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(), done,
-                 total, ppl, Clock(elapsed).c_str(), Clock(eta).c_str());
-    if (done == total) std::fputc('\n', stderr);
-  } else {
-    std::fprintf(stderr, "window %d/%d: ppl %.4f, elapsed %s, ETA %s\n", done, total, ppl,
-                 Clock(elapsed).c_str(), Clock(eta).c_str());
-  }
-  std::fflush(stderr);
-}
-
 // Whether tokenizing with ADD_SPECIAL puts a BOS first and an EOS last for
 // this model, seen on the empty text. kExitOk or an error already reported.
 int SpecialsAdded(const hearth_model* model, const hearth_model_info& info, bool* bos, bool* eos) {
@@ -95,14 +64,17 @@ int RunPerplexity(int argc, char** argv) {
   ModelFlags mf;
   std::string file;
   int64_t n_ctx = 512, chunks = 0, n_batch = 0;
+  bool quiet = false;
   ArgParser p("perplexity", "perplexity -m MODEL -f FILE [flags]",
               "Measures the model's perplexity on a text file, as llama.cpp's perplexity tool\n"
               "does: the tokens are cut into windows of --ctx tokens, each evaluated from an\n"
               "empty context (BOS first when the model uses one), and the second half of each\n"
-              "window is scored. Progress goes to stderr; the result line to stdout:\n"
+              "window is scored. The result line goes to stdout:\n"
               "  perplexity: PPL +/- SE over N windows of CTX tokens (M scored tokens)\n"
               "SE is the standard error of the estimate (PPL x the standard error of the mean\n"
-              "negative log-likelihood). The text needs at least 2 x --ctx tokens.");
+              "negative log-likelihood). The text needs at least 2 x --ctx tokens. On a\n"
+              "terminal a progress line (windows, rate, ETA, running PPL) and timings go\n"
+              "to stderr; piped, only the timings.");
   AddModelFlags(p, &mf);
   AddLoraFlag(p, &mf);
   p.AddString("-f,--file", "FILE", &file, "the text to score (required)");
@@ -111,6 +83,7 @@ int RunPerplexity(int argc, char** argv) {
            "score at most the first N windows (default 0: all)");
   p.AddInt("-b,--batch", "N", &n_batch, 0, INT32_MAX,
            "tokens per step (default 0: the library's, 256)");
+  p.AddSwitch("-q,--quiet", &quiet, "no progress line and no timings on stderr");
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] +
@@ -178,18 +151,21 @@ int RunPerplexity(int argc, char** argv) {
                                &adapters)) return rc;
 
   const int64_t first = ctx / 2;  // positions before this are context only
-  std::fprintf(stderr,
-               "%s: %zu tokens (tokenized in %.2f s)%s; %d windows of %lld tokens, %lld scored "
-               "in each\n",
-               file.c_str(), tokens.size(), tokenize_seconds,
-               add_bos ? ", BOS first in every window" : "", n_windows, static_cast<long long>(ctx),
-               static_cast<long long>(ctx - first - 1));
+  if (!quiet) {
+    std::fprintf(stderr,
+                 "%s: %zu tokens (tokenized in %.2f s)%s; %d windows of %lld tokens, %lld "
+                 "scored in each\n",
+                 Printable(file).c_str(), tokens.size(), tokenize_seconds,
+                 add_bos ? ", BOS first in every window" : "", n_windows,
+                 static_cast<long long>(ctx), static_cast<long long>(ctx - first - 1));
+  }
 
-  const bool tty = isatty(STDERR_FILENO) != 0;
   std::vector<int32_t> window(static_cast<size_t>(ctx));
   std::vector<float> logprobs(static_cast<size_t>(ctx - first));
   NllStats stats;
   const auto t0 = std::chrono::steady_clock::now();
+  ProgressLine progress("perplexity", "windows", static_cast<uint64_t>(n_windows), quiet);
+  progress.Update(0);
   for (int w = 0; w < n_windows; ++w) {
     const int32_t* src = tokens.data() + static_cast<size_t>(w) * static_cast<size_t>(ctx);
     window.assign(src, src + ctx);
@@ -198,16 +174,19 @@ int RunPerplexity(int argc, char** argv) {
     // The first half is only context: a plain feed, no logits per position.
     if (hearth_error* err =
             hearth_session_feed(session.get(), window.data(), static_cast<size_t>(first))) {
+      progress.Clear();
       return ReportError(err, "window " + std::to_string(w + 1));
     }
     if (hearth_error* err =
             hearth_session_score(session.get(), window.data() + first,
                                  static_cast<size_t>(ctx - first), logprobs.data())) {
+      progress.Clear();
       return ReportError(err, "window " + std::to_string(w + 1));
     }
     for (int64_t i = 0; i + 1 < ctx - first; ++i) {
       const double lp = logprobs[static_cast<size_t>(i)];
       if (!std::isfinite(lp)) {
+        progress.Clear();
         std::fprintf(stderr,
                      "hearth: window %d: the model gave token %lld of the text a log-probability "
                      "of %g; the figure would be meaningless\n",
@@ -216,16 +195,19 @@ int RunPerplexity(int argc, char** argv) {
       }
       stats.Add(-lp);
     }
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ShowProgress(tty, w + 1, n_windows, stats.Perplexity(), elapsed);
+    char ppl[48];
+    std::snprintf(ppl, sizeof(ppl), "ppl %.4f", stats.Perplexity());
+    progress.Update(static_cast<uint64_t>(w) + 1, ppl);
   }
+  progress.Finish();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr,
-               "scored %lld tokens in %.2f s (%.2f s per window, %.1f tokens/s evaluated)\n",
-               static_cast<long long>(stats.count), seconds, seconds / n_windows,
-               seconds > 0 ? static_cast<double>(n_windows) * ctx / seconds : 0.0);
+  if (!quiet) {
+    std::fprintf(stderr,
+                 "scored %lld tokens in %.2f s (%.2f s per window, %.1f tokens/s evaluated)\n",
+                 static_cast<long long>(stats.count), seconds, seconds / n_windows,
+                 seconds > 0 ? static_cast<double>(n_windows) * ctx / seconds : 0.0);
+  }
   std::printf("perplexity: %.4f +/- %.4f over %d windows of %lld tokens (%lld scored tokens)\n",
               stats.Perplexity(), stats.PerplexityError(), n_windows, static_cast<long long>(ctx),
               static_cast<long long>(stats.count));

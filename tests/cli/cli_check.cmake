@@ -3,7 +3,10 @@
 #
 #   -DMODE=expect        run CMD; check its exit code is EXIT and that stdout /
 #                        stderr match STDOUT_REGEX / STDERR_REGEX (optional);
-#                        stdout must not match STDOUT_NOT_REGEX (optional)
+#                        stdout must not match STDOUT_NOT_REGEX, stderr not
+#                        STDERR_NOT_REGEX (optional); NO_PROGRESS=1: stderr
+#                        holds no carriage return and no ESC (no progress
+#                        line drawn: stderr is not a terminal under ctest)
 #   -DMODE=roundtrip     tokenize TEXT with MODEL, detokenize the ids, compare
 #   -DMODE=same_twice    run CMD twice: exit 0, non-empty, identical stdout
 #   -DMODE=bench_json    run CMD (a bench --json); every stdout line must be a
@@ -109,6 +112,14 @@ if(MODE STREQUAL "expect")
   endif()
   if(DEFINED STDERR_REGEX AND NOT err MATCHES "${STDERR_REGEX}")
     fail("stderr does not match '${STDERR_REGEX}':\n${err}")
+  endif()
+  if(DEFINED STDERR_NOT_REGEX AND err MATCHES "${STDERR_NOT_REGEX}")
+    fail("stderr matches '${STDERR_NOT_REGEX}', which it must not:\n${err}")
+  endif()
+  string(ASCII 13 cr)
+  string(ASCII 27 esc)
+  if(NO_PROGRESS AND err MATCHES "[${cr}${esc}]")
+    fail("stderr is not a terminal, yet it holds a carriage return or ESC (progress):\n${err}")
   endif()
 
 elseif(MODE STREQUAL "roundtrip")
