@@ -101,10 +101,11 @@ absl::Status Adapter::Place() {
   return absl::OkStatus();
 }
 
-void Adapter::AddTo(float scale, LoraStack* stack) const {
+void Adapter::AddTo(float scale, LoraStack* stack, int row_scales) const {
   for (size_t i = 0; i < terms_.size(); ++i) {
     LoraTerm t = terms_[i];
     t.scale *= scale;
+    t.row_scales = row_scales;
     stack->Add(file_->targets[i].weight, t);
   }
 }

@@ -41,8 +41,10 @@ class Adapter {
   const Model* model() const { return model_.get(); }
   std::shared_ptr<const Model> model_ptr() const { return model_; }
 
-  // Adds every target's term at `scale` times the file's own factor.
-  void AddTo(float scale, LoraStack* stack) const;
+  // Adds every target's term at `scale` times the file's own factor; with
+  // `row_scales` >= 0 (a graph's F32 [n_tokens] input, LoraTerm::row_scales)
+  // each token's term is further multiplied by its entry there.
+  void AddTo(float scale, LoraStack* stack, int row_scales = -1) const;
   // The device tensors of target i (same order as file().targets); only
   // for a bound adapter. B is stored transposed ([n_out, rank]: rank rows
   // of n_out, as LORA_MUL_MAT takes it), its outputs in the model's order.

@@ -24,6 +24,12 @@ struct LoraTerm {
   // seed (plus the stack's per-example offset input). 0 = x itself.
   float dropout = 0.0f;
   uint64_t dropout_seed = 0;
+  // A batch whose rows use different adapters (runtime/batch.h): the graph's
+  // F32 [n_tokens] input of per-token factors (0 on rows without this
+  // adapter), multiplied into `scale`; -1 = every token at `scale`. A graph
+  // tensor index, like LoraStack::dropout_offset, so a stack whose terms use
+  // it belongs to one graph.
+  int row_scales = -1;
 };
 
 class LoraStack {

@@ -79,10 +79,13 @@ class WeightBinder {
   absl::flat_hash_map<std::string, int> bound_;
 };
 
-// The KV cache of one session: per layer, k and v of [head_dim, n_head_kv, n_ctx].
+// The KV cache of a step graph: per layer, k and v of [head_dim, n_head_kv,
+// n_ctx] for one sequence (a session), or [head_dim, n_head_kv, n_ctx, n_seq]
+// for a batch of sequences (slot s = ne[3], as HEARTH_OP_ATTENTION reads it).
 struct KvCacheRefs {
   std::vector<hearth_tensor_desc> k, v;
   int64_t n_ctx = 0;
+  int64_t n_seq = 1;  // slots; > 1 only with StepBatch::multi_seq graphs
   // Training: every ATTENTION node also writes its extra output lse
   // ([n_head, T]), which ATTENTION_BACK needs (sdk/src/train/autograd.h).
   bool with_lse = false;
@@ -102,6 +105,40 @@ struct KvCacheRefs {
   }
 };
 
+// The shape of one step graph: how many tokens, whether they come from
+// several sequences, and which of them get logits.
+struct StepBatch {
+  enum class Logits {
+    kLast,  // the last token's: [n_vocab, 1]
+    kAll,   // every token's: [n_vocab, n_tokens] (scoring, training)
+    kRows,  // the n_out tokens an I32 [n_out] `logit_rows` input lists: [n_vocab, n_out]
+  };
+  int64_t n_tokens = 0;
+  // false: every token belongs to the one sequence of a session's cache (the
+  // graph has no `seq` input). true: an I32 [n_tokens] `seq` input gives each
+  // token's sequence, a slot in [0, kv.n_seq) of the cache.
+  bool multi_seq = false;
+  Logits logits = Logits::kLast;
+  int64_t n_out = 0;  // with kRows, >= 1
+};
+
+// Tensors of one step graph the runtime fills or reads.
+struct StepTensors {
+  int tokens = -1;      // I32 [n_tokens], uploaded before compute
+  int positions = -1;   // I32 [n_tokens]: each token's position in its sequence
+  int seq = -1;         // I32 [n_tokens]: each token's cache slot (multi_seq only)
+  int logit_rows = -1;  // I32 [n_out]: token rows that get logits (Logits::kRows only)
+  int logits = -1;      // F32 [n_vocab, 1 | n_tokens | n_out], as StepBatch::logits says
+};
+
+// Helpers the architectures share for the batch inputs: the `tokens`,
+// `positions` (and `seq`) inputs of `batch`, after checking that `batch`
+// makes sense for `kv`; and the final hidden rows that get logits
+// ([n_embd, rows] of x [n_embd, n_tokens]; sets *rows).
+absl::Status AddStepInputs(Graph* g, const KvCacheRefs& kv, const StepBatch& batch,
+                           StepTensors* io);
+int LogitRows(Graph* g, const StepBatch& batch, int x, StepTensors* io, int64_t* rows);
+
 // y = W x (MUL_MAT of weight `name` over x [n_in, T]) plus one
 // LORA_MUL_MAT per term `lora` holds for that weight (lora may be null).
 // `w` is the graph tensor of the weight (WeightBinder); mul_mat_flags as
@@ -109,17 +146,15 @@ struct KvCacheRefs {
 int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int x, int64_t rows,
             int64_t n_tokens, uint32_t mul_mat_flags = 0);
 
-// The ATTENTION node of a layer (inputs and params as hearth_plugin.h
-// lists them); with kv.with_lse it also writes lse ([n_head, T]).
-int Attention(Graph* g, const KvCacheRefs& kv, const Shape& out, int64_t n_head, int64_t n_tokens,
-              std::initializer_list<int> inputs, const hearth_attention_params& params);
-
-// Tensors of one step graph the runtime fills or reads.
-struct StepTensors {
-  int tokens = -1;     // I32 [n_tokens], uploaded before compute
-  int positions = -1;  // I32 [n_tokens]
-  int logits = -1;     // F32 [n_vocab, 1] (last token) or [n_vocab, n_tokens] (all_logits)
+// The ATTENTION node of a layer over q, k, v ([head_dim(_v), heads, T]),
+// the layer's caches and the step's positions (and seq, when io.seq >= 0);
+// with kv.with_lse it also writes lse ([n_head, T]).
+struct AttentionInputs {
+  int q, k, v, k_cache, v_cache;
 };
+int Attention(Graph* g, const KvCacheRefs& kv, const Shape& out, int64_t n_head, int64_t n_tokens,
+              const AttentionInputs& in, const StepTensors& io,
+              const hearth_attention_params& params);
 
 class Architecture {
  public:
@@ -128,14 +163,23 @@ class Architecture {
   // Every weight the graph will use exists with the right shape and a dtype
   // the graph can use it in; run once at load.
   virtual absl::Status CheckWeights(const ModelConfig& config, const WeightSet& w) const = 0;
-  // The graph for one step of `n_tokens` tokens; logits for every token
-  // when `all_logits` (scoring, perplexity), else for the last one only.
-  // `lora` (may be null) adds adapter terms beside the projections it names;
-  // every projection goes through Project() so any of them can carry one.
-  virtual absl::StatusOr<StepTensors> Build(const ModelConfig& config, const WeightSet& w,
-                                            const KvCacheRefs& kv, int64_t n_tokens,
-                                            bool all_logits, const LoraStack* lora,
-                                            Graph* graph) const = 0;
+  // The graph for one step of `batch` (StepBatch says which tokens, from
+  // which sequences, get logits) over the cache `kv`. `lora` (may be null)
+  // adds adapter terms beside the projections it names; every projection
+  // goes through Project() so any of them can carry one.
+  virtual absl::StatusOr<StepTensors> BuildStep(const ModelConfig& config, const WeightSet& w,
+                                                const KvCacheRefs& kv, const StepBatch& batch,
+                                                const LoraStack* lora, Graph* graph) const = 0;
+  // One sequence: a step of `n_tokens` tokens with logits for every token
+  // when `all_logits` (scoring, perplexity, training), else for the last one.
+  absl::StatusOr<StepTensors> Build(const ModelConfig& config, const WeightSet& w,
+                                    const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
+                                    const LoraStack* lora, Graph* graph) const {
+    StepBatch batch;
+    batch.n_tokens = n_tokens;
+    batch.logits = all_logits ? StepBatch::Logits::kAll : StepBatch::Logits::kLast;
+    return BuildStep(config, w, kv, batch, lora, graph);
+  }
 };
 
 // nullptr when no architecture has that name.

@@ -87,11 +87,11 @@ class Gemma3Architecture : public Architecture {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<StepTensors> Build(const ModelConfig& c, const WeightSet& w,
-                                    const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
-                                    const LoraStack* lora, Graph* g) const override {
+  absl::StatusOr<StepTensors> BuildStep(const ModelConfig& c, const WeightSet& w,
+                                        const KvCacheRefs& kv, const StepBatch& batch,
+                                        const LoraStack* lora, Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
-    const int64_t Dv = c.head_dim_v, T = n_tokens, F = c.n_ff;
+    const int64_t Dv = c.head_dim_v, T = batch.n_tokens, F = c.n_ff;
     const float eps = c.rms_eps;
     WeightBinder weight(w, g);
     auto norm = [&](int x, const std::string& name, const Shape& s) {
@@ -99,8 +99,7 @@ class Gemma3Architecture : public Architecture {
                    hearth_rms_norm_params{eps});
     };
     StepTensors io;
-    io.tokens = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));
-    io.positions = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));
+    HEARTH_RETURN_IF_ERROR(AddStepInputs(g, kv, batch, &io));
     const Shape et = Shape::Of({E, T});
     int x = g->Op(HEARTH_OP_GET_ROWS, HEARTH_DTYPE_F32, et,
                   {weight("token_embd.weight"), io.tokens});
@@ -127,7 +126,7 @@ class Gemma3Architecture : public Architecture {
           HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, -1},
           hearth_rope_params{theta, c.rope_freq_scale, static_cast<int32_t>(c.n_rot), c.rope_mode});
       const int kc = g->External(kv.k[l]), vc = g->External(kv.v[l]);
-      int a = Attention(g, kv, Shape::Of({Dv, H, T}), H, T, {q, k, v, kc, vc, io.positions},
+      int a = Attention(g, kv, Shape::Of({Dv, H, T}), H, T, {q, k, v, kc, vc}, io,
                         hearth_attention_params{c.attn_scale, 0.0f, window});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
       int o = mm("attn_output", a, E);
@@ -142,8 +141,8 @@ class Gemma3Architecture : public Architecture {
       down = norm(down, p + "post_ffw_norm.weight", et);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, et, {x, down});
     }
-    const int64_t rows = all_logits ? T : 1;
-    int last = all_logits ? x : g->Rows(x, T - 1, 1);
+    int64_t rows = 0;
+    const int last = LogitRows(g, batch, x, &io, &rows);
     int hn = norm(last, "output_norm.weight", Shape::Of({E, rows}));
     // Gemma ties its output to the embedding table; a file with its own
     // output.weight (e.g. an export with an lm_head adapter merged) uses it.

@@ -58,15 +58,14 @@ class LlamaArchitecture : public Architecture {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<StepTensors> Build(const ModelConfig& c, const WeightSet& w,
-                                    const KvCacheRefs& kv, int64_t n_tokens, bool all_logits,
-                                    const LoraStack* lora, Graph* g) const override {
+  absl::StatusOr<StepTensors> BuildStep(const ModelConfig& c, const WeightSet& w,
+                                        const KvCacheRefs& kv, const StepBatch& batch,
+                                        const LoraStack* lora, Graph* g) const override {
     const int64_t E = c.n_embd, H = c.n_head, Hk = c.n_head_kv, D = c.head_dim;
-    const int64_t Dv = c.head_dim_v, T = n_tokens;
+    const int64_t Dv = c.head_dim_v, T = batch.n_tokens;
     WeightBinder weight(w, g);
     StepTensors io;
-    io.tokens = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));
-    io.positions = g->Input(HEARTH_DTYPE_I32, Shape::Of({T}));
+    HEARTH_RETURN_IF_ERROR(AddStepInputs(g, kv, batch, &io));
     const int freqs = weight("rope_freqs.weight");
     const float scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(D));
     const float eps = c.rms_eps;
@@ -95,7 +94,7 @@ class LlamaArchitecture : public Architecture {
           HEARTH_OP_ROPE, HEARTH_DTYPE_F32, Shape::Of({D, Hk, T}), {k, io.positions, freqs},
           hearth_rope_params{rope_f[0], rope_f[1], static_cast<int32_t>(c.n_rot), c.rope_mode});
       const int kc = g->External(kv.k[l]), vc = g->External(kv.v[l]);
-      int a = Attention(g, kv, Shape::Of({Dv, H, T}), H, T, {q, k, v, kc, vc, io.positions},
+      int a = Attention(g, kv, Shape::Of({Dv, H, T}), H, T, {q, k, v, kc, vc}, io,
                         hearth_attention_params{scale, 0.0f, 0});
       a = g->Reshape(a, Shape::Of({H * Dv, T}));
       int o = proj("attn_output", a, E);
@@ -109,8 +108,8 @@ class LlamaArchitecture : public Architecture {
       int down = proj("ffn_down", act, E);
       x = g->Op(HEARTH_OP_ADD, HEARTH_DTYPE_F32, Shape::Of({E, T}), {x, down});
     }
-    const int64_t rows = all_logits ? T : 1;
-    int last = all_logits ? x : g->Rows(x, T - 1, 1);
+    int64_t rows = 0;
+    const int last = LogitRows(g, batch, x, &io, &rows);
     int hn = g->Op(HEARTH_OP_RMS_NORM, HEARTH_DTYPE_F32, Shape::Of({E, rows}),
                    {last, weight("output_norm.weight")}, hearth_rms_norm_params{eps});
     int out_w = weight("output.weight");

@@ -89,18 +89,77 @@ int Project(Graph* g, int w, const std::string& name, const LoraStack* lora, int
       xt = g->Op(HEARTH_OP_DROPOUT, HEARTH_DTYPE_F32, Shape::Of({g->tensor(x).ne[0], n_tokens}),
                  {x, lora->dropout_offset}, hearth_dropout_params{t.dropout, 0, t.dropout_seed});
     }
-    y = g->Op(HEARTH_OP_LORA_MUL_MAT, HEARTH_DTYPE_F32, shape,
-              {y, g->External(t.a), g->External(t.b), xt}, hearth_scale_params{t.scale});
+    const int a = g->External(t.a), b = g->External(t.b);
+    y = t.row_scales >= 0 ? g->Op(HEARTH_OP_LORA_MUL_MAT, HEARTH_DTYPE_F32, shape,
+                                  {y, a, b, xt, t.row_scales}, hearth_scale_params{t.scale})
+                          : g->Op(HEARTH_OP_LORA_MUL_MAT, HEARTH_DTYPE_F32, shape, {y, a, b, xt},
+                                  hearth_scale_params{t.scale});
   }
   return y;
 }
 
 int Attention(Graph* g, const KvCacheRefs& kv, const Shape& out, int64_t n_head, int64_t n_tokens,
-              std::initializer_list<int> inputs, const hearth_attention_params& params) {
-  if (!kv.with_lse) return g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, out, inputs, params);
-  return g->OpOutputs(HEARTH_OP_ATTENTION,
-                      {{HEARTH_DTYPE_F32, out}, {HEARTH_DTYPE_F32, Shape::Of({n_head, n_tokens})}},
-                      inputs, params)[0];
+              const AttentionInputs& in, const StepTensors& io,
+              const hearth_attention_params& params) {
+  const Shape lse = Shape::Of({n_head, n_tokens});
+  if (io.seq >= 0) {
+    if (!kv.with_lse) {
+      return g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, out,
+                   {in.q, in.k, in.v, in.k_cache, in.v_cache, io.positions, io.seq}, params);
+    }
+    return g->OpOutputs(HEARTH_OP_ATTENTION, {{HEARTH_DTYPE_F32, out}, {HEARTH_DTYPE_F32, lse}},
+                        {in.q, in.k, in.v, in.k_cache, in.v_cache, io.positions, io.seq},
+                        params)[0];
+  }
+  // One sequence: no seq input, the graph a session has always run.
+  if (!kv.with_lse) {
+    return g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, out,
+                 {in.q, in.k, in.v, in.k_cache, in.v_cache, io.positions}, params);
+  }
+  return g->OpOutputs(HEARTH_OP_ATTENTION, {{HEARTH_DTYPE_F32, out}, {HEARTH_DTYPE_F32, lse}},
+                      {in.q, in.k, in.v, in.k_cache, in.v_cache, io.positions}, params)[0];
+}
+
+absl::Status AddStepInputs(Graph* g, const KvCacheRefs& kv, const StepBatch& batch,
+                           StepTensors* io) {
+  if (batch.n_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a step graph needs at least one token (n_tokens ", batch.n_tokens, ")"));
+  }
+  if (batch.logits == StepBatch::Logits::kRows && batch.n_out < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a step graph with listed logit rows needs n_out >= 1 (", batch.n_out, ")"));
+  }
+  if (kv.n_seq > 1 && !batch.multi_seq) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a KV cache of ", kv.n_seq, " sequences needs a multi_seq step graph (a seq input)"));
+  }
+  const Shape t = Shape::Of({batch.n_tokens});
+  io->tokens = g->Input(HEARTH_DTYPE_I32, t);
+  io->positions = g->Input(HEARTH_DTYPE_I32, t);
+  if (batch.multi_seq) io->seq = g->Input(HEARTH_DTYPE_I32, t);
+  return absl::OkStatus();
+}
+
+int LogitRows(Graph* g, const StepBatch& batch, int x, StepTensors* io, int64_t* rows) {
+  switch (batch.logits) {
+    case StepBatch::Logits::kAll:
+      *rows = batch.n_tokens;
+      return x;
+    case StepBatch::Logits::kRows: {
+      // GET_ROWS gathers the wanted rows of the activations (any F32 table
+      // works), so the final norm and the output projection, the step's
+      // largest product, run on those rows only.
+      *rows = batch.n_out;
+      io->logit_rows = g->Input(HEARTH_DTYPE_I32, Shape::Of({batch.n_out}));
+      return g->Op(HEARTH_OP_GET_ROWS, HEARTH_DTYPE_F32,
+                   Shape::Of({g->tensor(x).ne[0], batch.n_out}), {x, io->logit_rows});
+    }
+    case StepBatch::Logits::kLast:
+      break;
+  }
+  *rows = 1;
+  return g->Rows(x, batch.n_tokens - 1, 1);
 }
 
 int WeightBinder::operator()(const std::string& name) {

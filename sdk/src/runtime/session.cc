@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/runtime/kv_cache.h"
 
 namespace hearth {
 namespace {
@@ -45,30 +45,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const M
   HEARTH_ASSIGN_OR_RETURN(s->backend_, Backend::Create(s->model_->device(), threads));
 
   // KV cache: per layer k [head_dim, n_head_kv, n_ctx] then v, all F32.
-  const uint64_t k_bytes = ContiguousBytes(HEARTH_DTYPE_F32, Shape::Of({c.head_dim, c.n_head_kv, n_ctx}));
-  const uint64_t v_bytes = ContiguousBytes(HEARTH_DTYPE_F32, Shape::Of({c.head_dim_v, c.n_head_kv, n_ctx}));
-  const uint64_t per_layer = k_bytes + v_bytes;
-  if (per_layer == 0 || static_cast<uint64_t>(c.n_layer) >
-                            std::numeric_limits<uint64_t>::max() / per_layer) {
-    return absl::InvalidArgumentError("KV cache size overflows");
-  }
-  auto kv = s->backend_->Alloc(per_layer * static_cast<uint64_t>(c.n_layer));
-  if (!kv.ok()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot allocate the KV cache (", per_layer * c.n_layer, " bytes for n_ctx ", n_ctx,
-        "): ", kv.status().message()));
-  }
-  s->kv_buffer_ = *kv;
-  s->kv_.n_ctx = n_ctx;
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    hearth_tensor_desc k = ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({c.head_dim, c.n_head_kv, n_ctx}));
-    hearth_tensor_desc v = ContiguousDesc(HEARTH_DTYPE_F32, Shape::Of({c.head_dim_v, c.n_head_kv, n_ctx}));
-    k.buffer = v.buffer = s->kv_buffer_;
-    k.offset = per_layer * l;
-    v.offset = per_layer * l + k_bytes;
-    s->kv_.k.push_back(k);
-    s->kv_.v.push_back(v);
-  }
+  HEARTH_ASSIGN_OR_RETURN(s->kv_, AllocateKvCache(*s->backend_, c, n_ctx, 1, &s->kv_buffer_));
   s->logits_.assign(static_cast<size_t>(c.n_vocab), 0.0f);
   s->positions_.resize(static_cast<size_t>(s->n_batch_));
   // Plan the two shapes every conversation uses up front, so the arena has

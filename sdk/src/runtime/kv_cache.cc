@@ -1,0 +1,52 @@
+// kv_cache.cc — sizing, allocating and describing a KV cache.
+#include "sdk/src/runtime/kv_cache.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace hearth {
+
+absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
+                                            int64_t n_seq, hearth_pbuffer** buffer) {
+  if (n_seq < 1) return absl::InvalidArgumentError(absl::StrCat("n_seq ", n_seq, " is below 1"));
+  auto shape = [&](int64_t dim) {
+    return n_seq == 1 ? Shape::Of({dim, c.n_head_kv, n_ctx})
+                      : Shape::Of({dim, c.n_head_kv, n_ctx, n_seq});
+  };
+  const Shape ks = shape(c.head_dim), vs = shape(c.head_dim_v);
+  const uint64_t k_bytes = ContiguousBytes(HEARTH_DTYPE_F32, ks);
+  const uint64_t v_bytes = ContiguousBytes(HEARTH_DTYPE_F32, vs);
+  const uint64_t per_layer = k_bytes + v_bytes;
+  // ContiguousBytes multiplies in 64 bits: check the product of the dims
+  // the same way before trusting it.
+  const uint64_t per_pos = static_cast<uint64_t>((c.head_dim + c.head_dim_v) * c.n_head_kv) * 4;
+  if (per_layer == 0 ||
+      static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(n_seq) >
+          std::numeric_limits<uint64_t>::max() / per_pos ||
+      static_cast<uint64_t>(c.n_layer) > std::numeric_limits<uint64_t>::max() / per_layer) {
+    return absl::InvalidArgumentError("KV cache size overflows");
+  }
+  auto kv = backend.Alloc(per_layer * static_cast<uint64_t>(c.n_layer));
+  if (!kv.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate the KV cache (", per_layer * c.n_layer, " bytes for n_ctx ", n_ctx,
+        n_seq > 1 ? absl::StrCat(" x ", n_seq, " sequences") : "", "): ", kv.status().message()));
+  }
+  *buffer = *kv;
+  KvCacheRefs refs;
+  refs.n_ctx = n_ctx;
+  refs.n_seq = n_seq;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    hearth_tensor_desc k = ContiguousDesc(HEARTH_DTYPE_F32, ks);
+    hearth_tensor_desc v = ContiguousDesc(HEARTH_DTYPE_F32, vs);
+    k.buffer = v.buffer = *buffer;
+    k.offset = per_layer * static_cast<uint64_t>(l);
+    v.offset = k.offset + k_bytes;
+    refs.k.push_back(k);
+    refs.v.push_back(v);
+  }
+  return refs;
+}
+
+}  // namespace hearth

@@ -1,0 +1,24 @@
+// kv_cache.h — the KV cache a session or a batch runner owns: one device
+// buffer holding, per layer, k then v in F32, for n_seq sequences of up to
+// n_ctx positions each.
+#ifndef HEARTH_SDK_SRC_RUNTIME_KV_CACHE_H_
+#define HEARTH_SDK_SRC_RUNTIME_KV_CACHE_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "sdk/src/model/architecture.h"
+#include "sdk/src/plugin_host/plugin_host.h"
+
+namespace hearth {
+
+// Allocates the cache on `backend` and describes it: per layer k
+// [head_dim, n_head_kv, n_ctx] and v [head_dim_v, n_head_kv, n_ctx] for one
+// sequence (the layout sessions have always used), with a fourth dimension
+// n_seq when n_seq > 1 (slot s = ne[3]). The caller frees *buffer.
+absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
+                                            int64_t n_seq, hearth_pbuffer** buffer);
+
+}  // namespace hearth
+
+#endif  // HEARTH_SDK_SRC_RUNTIME_KV_CACHE_H_
