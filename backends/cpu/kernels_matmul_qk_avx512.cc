@@ -50,6 +50,19 @@ inline __m512i Spread4(__m512i v, int e0) {
   return _mm512_permutexvar_epi16(idx, v);
 }
 
+// The Q4_K scales and minimums (quant_blocks.h's UnpackQ4KScales) in
+// registers: bytes 0-7 of the result are the 8 scales, bytes 8-15 the 8
+// minimums. Reads 16 bytes from s12 (the block goes on past its 12).
+inline __m128i Q4KScalesAndMins(const uint8_t* s12) {
+  const __m128i v = Load128(s12);  // dwords w0, w1, w2, -
+  const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(0x3f));
+  const __m128i w2 =
+      _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 4, 0, 0));
+  const __m128i hi = _mm_or_si128(_mm_and_si128(w2, _mm_set1_epi8(0x0f)),
+                                  _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30)));
+  return _mm_unpacklo_epi32(lo, hi);  // sc 0-3, sc 4-7, m 0-3, m 4-7
+}
+
 template <int RW, int RX>
 inline void ZeroAcc(__m512 (&acc)[RW][RX]) {
   for (int i = 0; i < RW; ++i) {
@@ -87,14 +100,11 @@ struct Q4KKernel {
       for (int i = 0; i < RW; ++i) {
         blk[i] = t.w + i * t.w_row_bytes + b * kBytes;
         prefetch.Ahead<kBytes>(blk[i], b * kBytes);
-        uint8_t sc[8], m[8];
-        UnpackQ4KScales(blk[i] + kQ4_KScales, sc, m);
-        scales[i] = _mm512_broadcast_i32x4(
-            _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+        const __m128i sm = Q4KScalesAndMins(blk[i] + kQ4_KScales);
+        scales[i] = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
         // Minimums: m[s] pairs with the sums of x's groups 2s and 2s+1.
-        const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
-        const __m256i mins = _mm256_cvtepu8_epi16(
-            _mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+            sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
         const float dmin = Half(blk[i] + 2);
         for (int j = 0; j < RX; ++j) {
           const __m256i msum = _mm256_madd_epi16(Load256(xb[j]->bsums), mins);
