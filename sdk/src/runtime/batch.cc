@@ -1,0 +1,303 @@
+// batch.cc — validating a batch, planning its step graph and running it.
+#include "sdk/src/runtime/batch.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
+#include "sdk/src/runtime/kv_cache.h"
+
+namespace hearth {
+namespace {
+
+constexpr int64_t kMaxCtx = int64_t{1} << 22;
+constexpr int64_t kMaxSeq = 256;
+constexpr int64_t kMaxTokens = int64_t{1} << 16;
+constexpr size_t kMaxAdapters = 64;  // one bit each in a graph's key
+// Graphs kept; an engine sees a few shapes over and over (decode of k
+// sequences, prompt chunks), so the least recently used goes first.
+constexpr size_t kMaxCachedSteps = 16;
+
+}  // namespace
+
+BatchRunner::~BatchRunner() {
+  steps_.clear();
+  if (backend_) {
+    if (arena_) backend_->Free(arena_);
+    if (kv_buffer_) backend_->Free(kv_buffer_);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
+    std::shared_ptr<const Model> model, const BatchRunnerOptions& options) {
+  if (model == nullptr) return absl::InvalidArgumentError("batch runner: no model");
+  std::unique_ptr<BatchRunner> r(new BatchRunner());
+  r->model_ = std::move(model);
+  const ModelConfig& c = r->model_->config();
+  const int64_t n_ctx = options.n_ctx ? options.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
+  if (n_ctx < 1 || n_ctx > kMaxCtx) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_ctx ", n_ctx, " is outside [1, ", kMaxCtx, "]"));
+  }
+  if (n_ctx > c.n_ctx_train) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_ctx ", n_ctx, " exceeds the model's training context of ", c.n_ctx_train,
+                     " tokens (", c.arch, " positions past it are not meaningful)"));
+  }
+  if (options.n_seq < 1 || options.n_seq > kMaxSeq) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_seq ", options.n_seq, " is outside [1, ", kMaxSeq, "]"));
+  }
+  const int64_t max_tokens = options.max_tokens ? options.max_tokens : 512;
+  if (max_tokens > kMaxTokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens ", max_tokens, " is above ", kMaxTokens));
+  }
+  if (options.adapters.size() > kMaxAdapters) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.adapters.size(), " adapters; a batch runner takes at most ", kMaxAdapters));
+  }
+  for (size_t i = 0; i < options.adapters.size(); ++i) {
+    const Adapter* a = options.adapters[i].get();
+    if (a == nullptr) return absl::InvalidArgumentError(absl::StrCat("adapter #", i, " is null"));
+    if (a->model() != r->model_.get()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("adapter #", i, " (", a->file().path, ") was ",
+                       a->model() ? "loaded for another model" : "loaded without a model",
+                       "; load it with the batch runner's model"));
+    }
+  }
+  r->adapters_ = options.adapters;
+  r->n_seq_ = options.n_seq;
+  r->n_ctx_ = n_ctx;
+  r->max_tokens_ = max_tokens;
+  const uint32_t threads = options.n_threads ? options.n_threads : r->model_->n_threads();
+  HEARTH_ASSIGN_OR_RETURN(r->backend_, Backend::Create(r->model_->device(), threads));
+  HEARTH_ASSIGN_OR_RETURN(r->kv_,
+                          AllocateKvCache(*r->backend_, c, n_ctx, r->n_seq_, &r->kv_buffer_));
+  r->n_past_.assign(static_cast<size_t>(r->n_seq_), 0);
+  r->slot_seen_.assign(static_cast<size_t>(r->n_seq_), 0);
+  const size_t t = static_cast<size_t>(max_tokens);
+  r->tokens_.resize(t);
+  r->positions_.resize(t);
+  r->seq_.resize(t);
+  r->scales_.resize(t);
+  r->logit_rows_.resize(static_cast<size_t>(r->n_seq_));
+  r->logits_.resize(static_cast<size_t>(c.n_vocab * r->n_seq_));
+  r->logits_next_.resize(r->logits_.size());
+  r->entry_row_.reserve(static_cast<size_t>(r->n_seq_));
+  // Plan the two shapes an engine always uses, decode of every slot and a
+  // full step, so the arena has its working size before the first token.
+  const int64_t decode = std::min(r->n_seq_, max_tokens);
+  HEARTH_RETURN_IF_ERROR(r->StepFor(decode, decode, 0).status());
+  HEARTH_RETURN_IF_ERROR(r->StepFor(max_tokens, 1, 0).status());
+  return r;
+}
+
+absl::Status BatchRunner::Validate(absl::Span<const BatchEntry> entries, int64_t* n_tokens,
+                                   int64_t* n_out, uint64_t* adapters_used) {
+  if (entries.empty()) return absl::InvalidArgumentError("batch step: no entries");
+  const int64_t n_vocab = model_->config().n_vocab;
+  std::fill(slot_seen_.begin(), slot_seen_.end(), 0);
+  int64_t t = 0, out = 0;
+  uint64_t used = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const BatchEntry& e = entries[i];
+    if (e.slot < 0 || e.slot >= n_seq_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch entry ", i, ": slot ", e.slot, " is outside [0, ", n_seq_, ")"));
+    }
+    if (slot_seen_[static_cast<size_t>(e.slot)]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch entry ", i, ": slot ", e.slot, " appears twice in one step"));
+    }
+    slot_seen_[static_cast<size_t>(e.slot)] = 1;
+    const int64_t len = static_cast<int64_t>(e.tokens.size());
+    if (len == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch entry ", i, " (slot ", e.slot, "): no tokens"));
+    }
+    const int64_t past = n_past_[static_cast<size_t>(e.slot)];
+    if (e.start < 0 || e.start > past) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch entry ", i, " (slot ", e.slot, "): start position ", e.start,
+                       " is outside [0, ", past, "] (the slot holds ", past, " tokens)"));
+    }
+    if (len > n_ctx_ - e.start) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch entry ", i, " (slot ", e.slot, "): context overflow: positions ",
+                       e.start, "..", e.start + len - 1, " are past n_ctx ", n_ctx_));
+    }
+    for (size_t k = 0; k < e.tokens.size(); ++k) {
+      if (e.tokens[k] < 0 || e.tokens[k] >= n_vocab) {
+        return absl::InvalidArgumentError(absl::StrCat("batch entry ", i, " (slot ", e.slot,
+                                                       "): token id ", e.tokens[k], " at ", k,
+                                                       " is out of range [0, ", n_vocab, ")"));
+      }
+    }
+    for (const BatchAdapter& a : e.adapters) {
+      if (a.index >= adapters_.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch entry ", i, " (slot ", e.slot, "): adapter ", a.index,
+                         " is not one of the runner's ", adapters_.size()));
+      }
+      if (!std::isfinite(a.scale)) {
+        return absl::InvalidArgumentError(absl::StrCat("batch entry ", i, " (slot ", e.slot,
+                                                       "): adapter ", a.index, " scale ", a.scale,
+                                                       " is not finite"));
+      }
+      if (a.scale != 0.0f) used |= uint64_t{1} << a.index;
+    }
+    t += len;
+    if (t > max_tokens_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch step: more than max_tokens ", max_tokens_, " tokens (", t, " by entry ", i, ")"));
+    }
+    if (e.want_logits) ++out;
+  }
+  *n_tokens = t;
+  *n_out = out;
+  *adapters_used = used;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BatchRunner::StepGraph*> BatchRunner::StepFor(int64_t n_tokens, int64_t n_out,
+                                                             uint64_t adapters_used) {
+  // A step without logits still gets one row (the last token's), so every
+  // graph has the same outputs; it is simply not read.
+  n_out = std::max<int64_t>(n_out, 1);
+  const Key key(n_tokens, n_out, adapters_used);
+  auto it = steps_.find(key);
+  if (it != steps_.end()) {
+    it->second->last_use = ++use_clock_;
+    return it->second.get();
+  }
+  if (steps_.size() >= kMaxCachedSteps) {
+    auto oldest = std::min_element(steps_.begin(), steps_.end(), [](const auto& a, const auto& b) {
+      return a.second->last_use < b.second->last_use;
+    });
+    steps_.erase(oldest);
+  }
+  auto step = std::make_unique<StepGraph>();
+  Graph& g = step->graph;
+  LoraStack stack;
+  for (uint32_t k = 0; k < adapters_.size(); ++k) {
+    if ((adapters_used >> k & 1) == 0) continue;
+    const int scales = g.Input(HEARTH_DTYPE_F32, Shape::Of({n_tokens}));
+    step->row_scales.emplace_back(k, scales);
+    adapters_[k]->AddTo(1.0f, &stack, scales);
+  }
+  StepBatch batch;
+  batch.n_tokens = n_tokens;
+  batch.multi_seq = true;
+  batch.logits = StepBatch::Logits::kRows;
+  batch.n_out = n_out;
+  HEARTH_ASSIGN_OR_RETURN(
+      step->io, model_->architecture().BuildStep(model_->config(), model_->weights(), kv_, batch,
+                                                 stack.empty() ? nullptr : &stack, &g));
+  const hearth_graph view = g.view();
+  for (uint32_t i = 0; i < view.n_nodes; ++i) {
+    if (!backend_->Supports(view, i)) {
+      return absl::UnimplementedError(absl::StrCat(
+          "device '", model_->device().name, "' does not run ", OpName(view.nodes[i].op),
+          " as a batch of sequences needs it (node ", i, ")"));
+    }
+  }
+  const uint64_t bytes = g.Plan();
+  if (bytes > arena_bytes_) {
+    // The bigger arena first: on failure the old one and its graphs stay.
+    auto a = backend_->Alloc(bytes);
+    if (!a.ok()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot allocate ", bytes, " bytes of activations for a batch step of ",
+                       n_tokens, " tokens: ", a.status().message()));
+    }
+    if (arena_) backend_->Free(arena_);
+    arena_ = *a;
+    arena_bytes_ = bytes;
+    for (auto& [k, other] : steps_) other->graph.Bind(arena_);
+  }
+  g.Bind(arena_);
+  step->last_use = ++use_clock_;
+  StepGraph* raw = step.get();
+  steps_[key] = std::move(step);
+  return raw;
+}
+
+absl::Status BatchRunner::Step(absl::Span<const BatchEntry> entries) {
+  entry_row_.clear();
+  int64_t n_tokens = 0, n_out = 0;
+  uint64_t used = 0;
+  HEARTH_RETURN_IF_ERROR(Validate(entries, &n_tokens, &n_out, &used));
+  HEARTH_ASSIGN_OR_RETURN(StepGraph * step, StepFor(n_tokens, n_out, used));
+  HEARTH_RETURN_IF_ERROR(Run(step, entries, n_tokens, n_out));
+  logits_.swap(logits_next_);
+  for (const BatchEntry& e : entries) {
+    n_past_[static_cast<size_t>(e.slot)] = e.start + static_cast<int64_t>(e.tokens.size());
+  }
+  int64_t row = 0;
+  for (const BatchEntry& e : entries) entry_row_.push_back(e.want_logits ? row++ : -1);
+  return absl::OkStatus();
+}
+
+absl::Status BatchRunner::Run(StepGraph* step, absl::Span<const BatchEntry> entries,
+                              int64_t n_tokens, int64_t n_out) {
+  int64_t t = 0, out = 0;
+  for (const BatchEntry& e : entries) {
+    for (size_t k = 0; k < e.tokens.size(); ++k, ++t) {
+      tokens_[t] = e.tokens[k];
+      positions_[t] = static_cast<int32_t>(e.start + static_cast<int64_t>(k));
+      seq_[t] = e.slot;
+    }
+    if (e.want_logits) logit_rows_[out++] = static_cast<int32_t>(t - 1);
+  }
+  if (n_out == 0) logit_rows_[0] = static_cast<int32_t>(n_tokens - 1);
+  const uint64_t ids_bytes = static_cast<uint64_t>(n_tokens) * sizeof(int32_t);
+  auto upload = [&](int tensor, const void* data, uint64_t bytes) {
+    const hearth_tensor_desc& d = step->graph.tensor(tensor);
+    return backend_->Upload(d.buffer, d.offset, data, bytes);
+  };
+  HEARTH_RETURN_IF_ERROR(upload(step->io.tokens, tokens_.data(), ids_bytes));
+  HEARTH_RETURN_IF_ERROR(upload(step->io.positions, positions_.data(), ids_bytes));
+  HEARTH_RETURN_IF_ERROR(upload(step->io.seq, seq_.data(), ids_bytes));
+  HEARTH_RETURN_IF_ERROR(upload(step->io.logit_rows, logit_rows_.data(),
+                                static_cast<uint64_t>(std::max<int64_t>(n_out, 1)) * 4));
+  for (const auto& [adapter, tensor] : step->row_scales) {
+    t = 0;
+    for (const BatchEntry& e : entries) {
+      float s = 0.0f;
+      for (const BatchAdapter& a : e.adapters) {
+        if (a.index == adapter) s += a.scale;
+      }
+      std::fill_n(scales_.begin() + t, e.tokens.size(), s);
+      t += static_cast<int64_t>(e.tokens.size());
+    }
+    HEARTH_RETURN_IF_ERROR(upload(tensor, scales_.data(), static_cast<uint64_t>(n_tokens) * 4));
+  }
+  HEARTH_RETURN_IF_ERROR(backend_->Compute(step->graph.view()));
+  if (n_out > 0) {
+    const hearth_tensor_desc& ld = step->graph.tensor(step->io.logits);
+    HEARTH_RETURN_IF_ERROR(backend_->Download(
+        ld.buffer, ld.offset, logits_next_.data(),
+        static_cast<uint64_t>(n_out * model_->config().n_vocab) * sizeof(float)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Span<const float> BatchRunner::logits(size_t i) const {
+  if (i >= entry_row_.size() || entry_row_[i] < 0) return {};
+  const size_t n_vocab = static_cast<size_t>(model_->config().n_vocab);
+  return absl::Span<const float>(logits_.data() + static_cast<size_t>(entry_row_[i]) * n_vocab,
+                                 n_vocab);
+}
+
+int64_t BatchRunner::n_past(int32_t slot) const {
+  return slot >= 0 && slot < n_seq_ ? n_past_[static_cast<size_t>(slot)] : 0;
+}
+
+void BatchRunner::ResetSlot(int32_t slot) {
+  if (slot >= 0 && slot < n_seq_) n_past_[static_cast<size_t>(slot)] = 0;
+}
+
+}  // namespace hearth
