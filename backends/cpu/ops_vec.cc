@@ -3,7 +3,10 @@
 #include "backends/cpu/ops_vec.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+
+#include "backends/cpu/quant_dispatch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -130,7 +133,12 @@ const VecOps* VecAvx2() {
 }
 
 const VecOps& Vec() {
-  static const VecOps* best = VecAvx2() ? VecAvx2() : &kScalar;
+  static const VecOps* best = [] {
+    // HEARTH_CPU_ISA=scalar puts these on the scalar table too.
+    const char* isa = std::getenv("HEARTH_CPU_ISA");
+    const bool scalar = IsaFromEnvValue(isa, Isa::kAvx2) == Isa::kScalar;
+    return VecAvx2() != nullptr && !scalar ? VecAvx2() : &kScalar;
+  }();
   return *best;
 }
 
