@@ -11,7 +11,6 @@
 namespace hearth {
 namespace {
 
-constexpr int64_t kMaxCtx = int64_t{1} << 22;
 constexpr int64_t kMaxSeq = 256;
 constexpr int64_t kMaxTokens = int64_t{1} << 16;
 constexpr size_t kMaxAdapters = 64;  // one bit each in a graph's key
@@ -35,16 +34,7 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
   std::unique_ptr<BatchRunner> r(new BatchRunner());
   r->model_ = std::move(model);
   const ModelConfig& c = r->model_->config();
-  const int64_t n_ctx = options.n_ctx ? options.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
-  if (n_ctx < 1 || n_ctx > kMaxCtx) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("n_ctx ", n_ctx, " is outside [1, ", kMaxCtx, "]"));
-  }
-  if (n_ctx > c.n_ctx_train) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("n_ctx ", n_ctx, " exceeds the model's training context of ", c.n_ctx_train,
-                     " tokens (", c.arch, " positions past it are not meaningful)"));
-  }
+  HEARTH_ASSIGN_OR_RETURN(const int64_t n_ctx, ContextLength(c, options.n_ctx));
   if (options.n_seq < 1 || options.n_seq > kMaxSeq) {
     return absl::InvalidArgumentError(
         absl::StrCat("n_seq ", options.n_seq, " is outside [1, ", kMaxSeq, "]"));

@@ -1,11 +1,31 @@
 // kv_cache.cc — sizing, allocating and describing a KV cache.
 #include "sdk/src/runtime/kv_cache.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 
 namespace hearth {
+namespace {
+
+constexpr int64_t kMaxCtx = int64_t{1} << 22;
+
+}  // namespace
+
+absl::StatusOr<int64_t> ContextLength(const ModelConfig& c, int64_t n_ctx) {
+  if (n_ctx == 0) n_ctx = std::min<int64_t>(c.n_ctx_train, 4096);
+  if (n_ctx < 1 || n_ctx > kMaxCtx) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_ctx ", n_ctx, " is outside [1, ", kMaxCtx, "]"));
+  }
+  if (n_ctx > c.n_ctx_train) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_ctx ", n_ctx, " exceeds the model's training context of ", c.n_ctx_train,
+                     " tokens (", c.arch, " positions past it are not meaningful)"));
+  }
+  return n_ctx;
+}
 
 absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
                                             int64_t n_seq, hearth_pbuffer** buffer) {

@@ -12,6 +12,11 @@
 
 namespace hearth {
 
+// The context length (positions per sequence) for a requested `n_ctx`:
+// 0 = min(the model's training context, 4096); outside [1, 2^22] or past
+// the training context is an error.
+absl::StatusOr<int64_t> ContextLength(const ModelConfig& c, int64_t n_ctx);
+
 // Allocates the cache on `backend` and describes it: per layer k
 // [head_dim, n_head_kv, n_ctx] and v [head_dim_v, n_head_kv, n_ctx] for one
 // sequence (the layout sessions have always used), with a fourth dimension

@@ -11,7 +11,6 @@
 namespace hearth {
 namespace {
 
-constexpr int64_t kMaxCtx = int64_t{1} << 22;
 constexpr size_t kMaxCachedSteps = 6;
 
 }  // namespace
@@ -29,16 +28,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const M
   std::unique_ptr<Session> s(new Session());
   s->model_ = std::move(model);
   const ModelConfig& c = s->model_->config();
-  int64_t n_ctx = options.n_ctx ? options.n_ctx : std::min<int64_t>(c.n_ctx_train, 4096);
-  if (n_ctx < 1 || n_ctx > kMaxCtx) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("n_ctx ", n_ctx, " is outside [1, ", kMaxCtx, "]"));
-  }
-  if (n_ctx > c.n_ctx_train) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "n_ctx ", n_ctx, " exceeds the model's training context of ", c.n_ctx_train,
-        " tokens (", c.arch, " positions past it are not meaningful)"));
-  }
+  HEARTH_ASSIGN_OR_RETURN(const int64_t n_ctx, ContextLength(c, options.n_ctx));
   s->n_ctx_ = n_ctx;
   s->n_batch_ = std::min<int64_t>(options.n_batch ? options.n_batch : 256, n_ctx);
   const uint32_t threads = options.n_threads ? options.n_threads : s->model_->n_threads();
