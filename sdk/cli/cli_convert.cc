@@ -14,22 +14,34 @@ namespace {
 
 constexpr char kTypes[] = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m";
 
-// Tensors done, their rate and the ETA on a terminal (progress.h): the
-// callback comes before each tensor is encoded, so `index` tensors are done.
-int ShowProgress(size_t index, size_t count, const char* tensor, void* user_data) {
-  ProgressLine* line = static_cast<ProgressLine*>(user_data);
-  line->set_total(count);
-  line->Update(index, tensor);
+// The progress line on a terminal (progress.h) counts the input's bytes,
+// which the time goes with (an embedding table against a norm), and shows
+// the tensors beside them.
+struct Progress {
+  ProgressLine line;
+  size_t count = 0;  // tensors
+};
+
+std::string TensorsDone(size_t done, size_t count) {
+  return std::to_string(done) + "/" + std::to_string(count) + " tensors";
+}
+
+// Comes before each tensor is encoded: `index` tensors are done.
+int ShowProgress(const hearth_convert_progress* p, void* user_data) {
+  Progress* pr = static_cast<Progress*>(user_data);
+  pr->count = p->count;
+  pr->line.set_total(p->bytes_total);
+  pr->line.Update(p->bytes_done, TensorsDone(p->index, p->count) + "  " + p->tensor);
   return 0;
 }
 
-int Finish(hearth_error* err, const std::string& out, ProgressLine* line, const char* what) {
+int Finish(hearth_error* err, const std::string& out, Progress* pr, const char* what) {
   if (err != nullptr) {
-    line->Clear();
+    pr->line.Clear();
     return ReportError(err);
   }
-  line->Update(line->total());
-  line->Finish();
+  pr->line.Update(pr->line.total(), TensorsDone(pr->count, pr->count));
+  pr->line.Finish();
   std::fprintf(stderr, "hearth: wrote %s (%s)\n", Printable(out).c_str(), what);
   return kExitOk;
 }
@@ -54,11 +66,11 @@ int RunConvert(int argc, char** argv) {
   if (out.empty()) return p.UsageError("-o OUT is required");
   hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
   params.type = type.empty() ? nullptr : type.c_str();
-  ProgressLine line("convert", "tensors", 0, quiet);
-  params.progress = ShowProgress;
-  params.user_data = &line;
+  Progress progress{ProgressLine("convert", "bytes", 0, quiet)};
+  params.progress_bytes = ShowProgress;
+  params.user_data = &progress;
   hearth_error* err = hearth_convert(p.positional()[0].c_str(), out.c_str(), &params);
-  return Finish(err, out, &line, type.empty() ? "f16" : type.c_str());
+  return Finish(err, out, &progress, type.empty() ? "f16" : type.c_str());
 }
 
 int RunQuantize(int argc, char** argv) {
@@ -75,12 +87,12 @@ int RunQuantize(int argc, char** argv) {
   if (type.empty()) return p.UsageError(std::string("--type is required (") + kTypes + ")");
   hearth_convert_params params = HEARTH_CONVERT_PARAMS_INIT;
   params.type = type.c_str();
-  ProgressLine line("quantize", "tensors", 0, quiet);
-  params.progress = ShowProgress;
-  params.user_data = &line;
+  Progress progress{ProgressLine("quantize", "bytes", 0, quiet)};
+  params.progress_bytes = ShowProgress;
+  params.user_data = &progress;
   hearth_error* err =
       hearth_quantize(p.positional()[0].c_str(), p.positional()[1].c_str(), &params);
-  return Finish(err, p.positional()[1], &line, type.c_str());
+  return Finish(err, p.positional()[1], &progress, type.c_str());
 }
 
 }  // namespace hearth::cli

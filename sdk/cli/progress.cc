@@ -16,6 +16,25 @@ namespace {
 constexpr int kBarWidth = 20;
 constexpr auto kRedrawEvery = std::chrono::milliseconds(100);
 
+constexpr const char* kByteUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+
+// The power of 1024 `bytes` is shown in: below 1000 there (up to TiB).
+int ByteScale(double bytes) {
+  int k = 0;
+  while (k < 4 && bytes >= 999.5) {
+    bytes /= 1024;
+    ++k;
+  }
+  return k;
+}
+
+// Three significant digits below 1000 ("0.52", "12.3", "1234").
+std::string ThreeDigits(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), v < 9.995 ? "%.2f" : v < 99.95 ? "%.1f" : "%.0f", v);
+  return buf;
+}
+
 // Columns of stderr's terminal; 80 when it does not say.
 int TerminalColumns() {
   winsize ws{};
@@ -53,14 +72,28 @@ std::string FormatDuration(double seconds) {
 }
 
 std::string FormatRate(double per_second, std::string_view unit) {
-  std::string value = "?";
-  if (std::isfinite(per_second) && per_second >= 0) {
-    char buf[32];
-    const char* format = per_second < 10 ? "%.2f" : per_second < 100 ? "%.1f" : "%.0f";
-    std::snprintf(buf, sizeof(buf), format, per_second);
-    value = buf;
-  }
-  return value + " " + std::string(unit) + "/s";
+  const bool known = std::isfinite(per_second) && per_second >= 0;
+  if (unit == "bytes") return (known ? FormatBytes(per_second) : "? B") + "/s";
+  return (known ? ThreeDigits(per_second) : "?") + " " + std::string(unit) + "/s";
+}
+
+std::string FormatBytes(double bytes) {
+  const int k = ByteScale(bytes);
+  const std::string value = k == 0 ? std::to_string(static_cast<uint64_t>(bytes))
+                                   : ThreeDigits(bytes / std::pow(1024.0, k));
+  return value + " " + kByteUnits[k];
+}
+
+std::string FormatBytesOf(uint64_t done, uint64_t total) {
+  const int k = ByteScale(static_cast<double>(total));
+  const double scale = std::pow(1024.0, k);
+  const double t = static_cast<double>(total) / scale;
+  const char* format = k == 0 || t >= 99.95 ? "%.0f/%.0f %s"
+                       : t >= 9.995         ? "%.1f/%.1f %s"
+                                            : "%.2f/%.2f %s";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, static_cast<double>(done) / scale, t, kByteUnits[k]);
+  return buf;
 }
 
 double EstimateRemaining(uint64_t done, uint64_t total, double elapsed) {
@@ -71,15 +104,17 @@ double EstimateRemaining(uint64_t done, uint64_t total, double elapsed) {
 
 std::string RenderProgressLine(const ProgressState& st, int columns) {
   std::string line(st.label);
+  const bool bytes = st.unit == "bytes";
   if (st.total > 0) {
     const uint64_t done = st.done < st.total ? st.done : st.total;
     const int filled = static_cast<int>(done * kBarWidth / st.total);
     line += " [" + std::string(filled, '#') + std::string(kBarWidth - filled, '.') + "]";
-    line += " " + std::to_string(st.done) + "/" + std::to_string(st.total);
+    line += " " + (bytes ? FormatBytesOf(st.done, st.total)
+                         : std::to_string(st.done) + "/" + std::to_string(st.total));
   } else {
-    line += " " + std::to_string(st.done);
+    line += " " + (bytes ? FormatBytes(static_cast<double>(st.done)) : std::to_string(st.done));
   }
-  line += " " + std::string(st.unit);
+  if (!bytes) line += " " + std::string(st.unit);
   const double rate = st.counted > 0 && st.elapsed > 0 ? st.counted / st.elapsed : NAN;
   line += "  " + FormatRate(rate, st.unit);
   if (st.finished) {

@@ -22,8 +22,13 @@ namespace hearth::cli {
 std::string FormatDuration(double seconds);
 
 // "12.3 tensors/s", "0.52 windows/s", "1234 steps/s": three significant
-// digits below 1000; "? unit/s" when unknown.
+// digits below 1000; "? unit/s" when unknown. Unit "bytes": "61.2 MiB/s".
 std::string FormatRate(double per_second, std::string_view unit);
+
+// "512 B", "1.50 KiB", "61.2 MiB", "2.06 GiB" (powers of 1024).
+std::string FormatBytes(double bytes);
+// "0.64/2.06 GiB": both in the total's unit and precision.
+std::string FormatBytesOf(uint64_t done, uint64_t total);
 
 // Seconds left at the average rate so far: elapsed / done * (total - done);
 // NaN while nothing is done.
@@ -32,7 +37,7 @@ double EstimateRemaining(uint64_t done, uint64_t total, double elapsed);
 // What one progress line shows.
 struct ProgressState {
   std::string_view label;  // "quantize"
-  std::string_view unit;   // "tensors"
+  std::string_view unit;   // "tensors"; "bytes" is shown in KiB/MiB/GiB
   uint64_t done = 0;       // of total
   uint64_t total = 0;
   uint64_t counted = 0;     // items the rate counts (done in this process)
@@ -51,8 +56,9 @@ bool ProgressShown(bool quiet);
 
 class ProgressLine {
  public:
-  // Draws nothing unless ProgressShown(quiet). `total` may be 0 while unknown
-  // (set_total later).
+  // Draws nothing unless ProgressShown(quiet). `unit` names what is counted
+  // ("tensors", "steps"; "bytes" is shown in KiB/MiB/GiB). `total` may be 0
+  // while unknown (set_total later).
   ProgressLine(std::string label, std::string unit, uint64_t total, bool quiet);
   ~ProgressLine();  // Finish()es a line still drawn
   ProgressLine(const ProgressLine&) = delete;

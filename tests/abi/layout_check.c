@@ -86,6 +86,7 @@ static const hearth_adapter_info kAdapterInfo = HEARTH_ADAPTER_INFO_INIT;
 static const hearth_adapter_target kAdapterTarget = HEARTH_ADAPTER_TARGET_INIT;
 static const hearth_export_params kExportParams = HEARTH_EXPORT_PARAMS_INIT;
 static const hearth_convert_params kConvertParams = HEARTH_CONVERT_PARAMS_INIT;
+static const hearth_convert_progress kConvertProgress = HEARTH_CONVERT_PROGRESS_INIT;
 static const hearth_dataset_params kDatasetParams = HEARTH_DATASET_PARAMS_INIT;
 static const hearth_dataset_info kDatasetInfo = HEARTH_DATASET_INFO_INIT;
 static const hearth_trainer_params kTrainerParams = HEARTH_TRAINER_PARAMS_INIT;
@@ -100,9 +101,9 @@ size_t hearth_abi_layout_check_total_(void) {
          kSessionParams.struct_size + kGenerateParams.struct_size + kGenerateResult.struct_size +
          kGenerateParams.sampling.struct_size + kAdapterParams.struct_size +
          kAdapterInfo.struct_size + kAdapterTarget.struct_size + kExportParams.struct_size +
-         kConvertParams.struct_size +
-         kDatasetParams.struct_size + kDatasetInfo.struct_size + kTrainerParams.struct_size +
-         kTrainProgress.struct_size + kTrainerInfo.struct_size;
+         kConvertParams.struct_size + kConvertProgress.struct_size + kDatasetParams.struct_size +
+         kDatasetInfo.struct_size + kTrainerParams.struct_size + kTrainProgress.struct_size +
+         kTrainerInfo.struct_size;
 }
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -236,10 +237,17 @@ PIN_OFFSET(hearth_adapter_target, n_out, 40);
 PIN_SIZE(hearth_export_params, 16);
 PIN_OFFSET(hearth_export_params, merged_type, 8);
 
-PIN_SIZE(hearth_convert_params, 32);
+PIN_SIZE(hearth_convert_params, 40);
 PIN_OFFSET(hearth_convert_params, type, 8);
 PIN_OFFSET(hearth_convert_params, progress, 16);
 PIN_OFFSET(hearth_convert_params, user_data, 24);
+PIN_OFFSET(hearth_convert_params, progress_bytes, 32);
+PIN_SIZE(hearth_convert_progress, 48);
+PIN_OFFSET(hearth_convert_progress, index, 8);
+PIN_OFFSET(hearth_convert_progress, count, 16);
+PIN_OFFSET(hearth_convert_progress, tensor, 24);
+PIN_OFFSET(hearth_convert_progress, bytes_done, 32);
+PIN_OFFSET(hearth_convert_progress, bytes_total, 40);
 
 PIN_SIZE(hearth_dataset_params, 12);
 PIN_OFFSET(hearth_dataset_params, max_tokens, 4);

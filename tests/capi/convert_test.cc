@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -261,6 +262,89 @@ TEST(ConvertTest, ProgressCanStopAndNothingIsWritten) {
   EXPECT_EQ(calls, 3);
   EXPECT_FALSE(fs::exists(out));
   for (const auto& e : fs::directory_iterator(tmp.path())) ADD_FAILURE() << "left " << e.path();
+}
+
+// Every progress_bytes call, after `progress` at the same moment.
+struct ProgressLog {
+  std::vector<size_t> index;  // from progress
+  std::vector<hearth_convert_progress> calls;
+  std::vector<std::string> tensors;
+};
+
+int LogIndex(size_t index, size_t, const char*, void* log) {
+  static_cast<ProgressLog*>(log)->index.push_back(index);
+  return 0;
+}
+
+int LogBytes(const hearth_convert_progress* p, void* log) {
+  ProgressLog* l = static_cast<ProgressLog*>(log);
+  EXPECT_EQ(l->index.size(), l->calls.size() + 1) << "progress comes first";
+  l->calls.push_back(*p);
+  l->tensors.push_back(p->tensor);
+  return 0;
+}
+
+// The bytes grow with each tensor's input size, from 0, below a constant
+// total; convert counts every tensor, quantize the ones it encodes.
+void CheckBytes(const ProgressLog& log, uint64_t total_at_least) {
+  ASSERT_FALSE(log.calls.empty());
+  ASSERT_EQ(log.index.size(), log.calls.size());
+  uint64_t previous = 0;
+  for (size_t i = 0; i < log.calls.size(); ++i) {
+    const hearth_convert_progress& c = log.calls[i];
+    EXPECT_EQ(c.struct_size, sizeof(hearth_convert_progress));
+    EXPECT_EQ(c.index, log.index[i]);
+    EXPECT_LT(c.index, c.count);
+    EXPECT_EQ(c.bytes_total, log.calls[0].bytes_total);
+    EXPECT_LT(c.bytes_done, c.bytes_total) << log.tensors[i];
+    if (i > 0) {
+      EXPECT_GT(c.bytes_done, previous) << log.tensors[i];
+    }
+    previous = c.bytes_done;
+  }
+  EXPECT_EQ(log.calls[0].bytes_done, 0u);
+  EXPECT_GE(log.calls[0].bytes_total, total_at_least);
+}
+
+TEST(ConvertTest, ProgressInBytes) {
+  TempDir tmp;
+  const std::string f16 = tmp.path() + "/f16.gguf", q8 = tmp.path() + "/q8.gguf";
+  ProgressLog convert_log;
+  hearth_convert_params p = HEARTH_CONVERT_PARAMS_INIT;
+  p.progress = LogIndex;
+  p.progress_bytes = LogBytes;
+  p.user_data = &convert_log;
+  Error err;
+  err.e = hearth_convert((kData + "qwen2").c_str(), f16.c_str(), &p);
+  ASSERT_EQ(err.message(), "");
+  // Every tensor of the directory is read: the safetensors data, all of it.
+  CheckBytes(convert_log, 1);
+  EXPECT_EQ(convert_log.calls.size(), convert_log.calls[0].count);
+  EXPECT_EQ(convert_log.calls.back().index, convert_log.calls[0].count - 1);
+  EXPECT_LE(convert_log.calls[0].bytes_total, fs::file_size(kData + "qwen2/model.safetensors"));
+
+  ProgressLog quantize_log;
+  p.type = "q8_0";
+  p.user_data = &quantize_log;
+  Error qerr;
+  qerr.e = hearth_quantize(f16.c_str(), q8.c_str(), &p);
+  ASSERT_EQ(qerr.message(), "");
+  CheckBytes(quantize_log, 1);
+  EXPECT_LE(quantize_log.calls[0].bytes_total, fs::file_size(f16));
+
+  // A caller built against the struct before progress_bytes: struct_size 32
+  // leaves it out (NULL), and `progress` alone is called.
+  ProgressLog old_log;
+  hearth_convert_params old = HEARTH_CONVERT_PARAMS_INIT;
+  old.struct_size = offsetof(hearth_convert_params, progress_bytes);
+  old.progress = LogIndex;
+  old.progress_bytes = LogBytes;  // past struct_size: never read
+  old.user_data = &old_log;
+  Error oerr;
+  oerr.e = hearth_convert((kData + "qwen2").c_str(), (tmp.path() + "/old.gguf").c_str(), &old);
+  ASSERT_EQ(oerr.message(), "");
+  EXPECT_FALSE(old_log.index.empty());
+  EXPECT_TRUE(old_log.calls.empty());
 }
 
 // ---- refusals ---------------------------------------------------------------

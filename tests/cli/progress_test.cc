@@ -34,6 +34,21 @@ TEST(ProgressFormat, Rate) {
   EXPECT_EQ(FormatRate(INFINITY, "steps"), "? steps/s");
 }
 
+TEST(ProgressFormat, Bytes) {
+  EXPECT_EQ(FormatBytes(0), "0 B");
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(1536), "1.50 KiB");
+  EXPECT_EQ(FormatBytes(61.2 * 1024 * 1024), "61.2 MiB");
+  EXPECT_EQ(FormatBytes(2209304000.0), "2.06 GiB");
+  EXPECT_EQ(FormatBytes(1023 * 1024.0), "1.00 MiB");  // never four digits
+  EXPECT_EQ(FormatBytes(1000), "0.98 KiB");
+  EXPECT_EQ(FormatRate(64 * 1024 * 1024, "bytes"), "64.0 MiB/s");
+  EXPECT_EQ(FormatRate(NAN, "bytes"), "? B/s");
+  EXPECT_EQ(FormatBytesOf(687194767, 2209304000), "0.64/2.06 GiB");
+  EXPECT_EQ(FormatBytesOf(12 * 1024 * 1024, 147 * 1024 * 1024), "12/147 MiB");
+  EXPECT_EQ(FormatBytesOf(100, 900), "100/900 B");
+}
+
 TEST(ProgressFormat, EstimateRemaining) {
   EXPECT_TRUE(std::isnan(EstimateRemaining(0, 10, 5)));
   EXPECT_DOUBLE_EQ(EstimateRemaining(2, 10, 5), 20);  // 2.5 s each, 8 left
@@ -81,6 +96,15 @@ TEST(ProgressLine, ResumedRunCountsOnlyThisRunsItems) {
   st.counted = 2;
   EXPECT_EQ(RenderProgressLine(st, 200),
             "finetune [############........] 6/10 steps  0.50 steps/s  ETA 8s");
+}
+
+TEST(ProgressLine, BytesWithTensorsBeside) {
+  ProgressState st = State(512 * 1024 * 1024, 2048ull * 1024 * 1024, 8);
+  st.unit = "bytes";
+  st.detail = "46/147 tensors  blk.4.ffn_up.weight";
+  EXPECT_EQ(RenderProgressLine(st, 200),
+            "quantize [#####...............] 0.50/2.00 GiB  64.0 MiB/s  ETA 24s  46/147 tensors  "
+            "blk.4.ffn_up.weight");
 }
 
 TEST(ProgressLine, UnknownTotalIsACounter) {

@@ -804,6 +804,27 @@ HEARTH_API hearth_error* hearth_trainer_get_adapter(hearth_trainer* trainer, hea
 typedef int (*hearth_convert_callback)(size_t index, size_t count, const char* tensor,
                                        void* user_data);
 
+/** Where a hearth_convert or hearth_quantize job stands before a tensor,
+ *  in tensors and in bytes: the time a job takes goes with the bytes (an
+ *  embedding table against a norm), so a rate or an ETA should use them.
+ *  @since 1.0 */
+typedef struct hearth_convert_progress {
+  uint32_t struct_size;
+  size_t index;         /* the tensor about to be encoded, of `count` */
+  size_t count;         /* all tensors (hearth_quantize reports those it encodes) */
+  const char* tensor;   /* its GGUF name; lives for the call */
+  uint64_t bytes_done;  /* bytes of the input tensors before it, as stored */
+  uint64_t bytes_total; /* bytes of all input tensors written */
+} hearth_convert_progress;
+#define HEARTH_CONVERT_PROGRESS_INIT \
+  { sizeof(hearth_convert_progress), 0, 0, NULL, 0, 0 }
+
+/** hearth_convert_params.progress_bytes: called at the same moments as
+ *  hearth_convert_callback (after it when both are set); non-zero stops
+ *  the job the same way. @since 1.0 */
+typedef int (*hearth_convert_progress_callback)(const hearth_convert_progress* progress,
+                                                void* user_data);
+
 /** @since 1.0 */
 typedef struct hearth_convert_params {
   uint32_t struct_size;
@@ -813,10 +834,11 @@ typedef struct hearth_convert_params {
      hearth_quantize needs a type. */
   const char* type;
   hearth_convert_callback progress; /* may be NULL */
-  void* user_data;
+  void* user_data;                  /* given to both callbacks */
+  hearth_convert_progress_callback progress_bytes; /* may be NULL; with bytes */
 } hearth_convert_params;
 #define HEARTH_CONVERT_PARAMS_INIT \
-  { sizeof(hearth_convert_params), NULL, NULL, NULL }
+  { sizeof(hearth_convert_params), NULL, NULL, NULL, NULL }
 
 /** Converts a Hugging Face model directory (config.json, model.safetensors
  *  or model.safetensors.index.json with its shards, tokenizer.json,

@@ -9,11 +9,23 @@
 namespace {
 
 hearth::quant::Progress ToProgress(const hearth_convert_params& p) {
-  if (p.progress == nullptr) return nullptr;
-  return
-      [cb = p.progress, user = p.user_data](int64_t index, int64_t count, const std::string& name) {
-        return cb(static_cast<size_t>(index), static_cast<size_t>(count), name.c_str(), user) == 0;
-      };
+  if (p.progress == nullptr && p.progress_bytes == nullptr) return nullptr;
+  return [cb = p.progress, cb_bytes = p.progress_bytes, user = p.user_data](
+             int64_t index, int64_t count, const std::string& name, uint64_t bytes_done,
+             uint64_t bytes_total) {
+    if (cb != nullptr &&
+        cb(static_cast<size_t>(index), static_cast<size_t>(count), name.c_str(), user) != 0) {
+      return false;
+    }
+    if (cb_bytes == nullptr) return true;
+    hearth_convert_progress progress = HEARTH_CONVERT_PROGRESS_INIT;
+    progress.index = static_cast<size_t>(index);
+    progress.count = static_cast<size_t>(count);
+    progress.tensor = name.c_str();
+    progress.bytes_done = bytes_done;
+    progress.bytes_total = bytes_total;
+    return cb_bytes(&progress, user) == 0;
+  };
 }
 
 }  // namespace

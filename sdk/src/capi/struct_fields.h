@@ -74,8 +74,12 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_session_params, F(struct_size), F(n_ctx), F(n_b
                           F(n_threads));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_convert_params, f)
-HEARTH_CAPI_STRUCT_FIELDS(hearth_convert_params, F(struct_size), F(type), F(progress),
-                          F(user_data));
+HEARTH_CAPI_STRUCT_FIELDS(hearth_convert_params, F(struct_size), F(type), F(progress), F(user_data),
+                          F(progress_bytes));
+#undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_convert_progress, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_convert_progress, F(struct_size), F(index), F(count), F(tensor),
+                          F(bytes_done), F(bytes_total));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_generate_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_generate_params, F(struct_size), F(max_tokens), F(sampling),

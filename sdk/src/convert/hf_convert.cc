@@ -495,10 +495,14 @@ absl::Status ConvertHfModel(const std::string& dir, const std::string& out,
   if (!h.rope_freqs.empty()) names.push_back("rope_freqs.weight");
   quant::TypePlan types(type, names);
   const int64_t count = static_cast<int64_t>(names.size());
+  // Bytes as the safetensors files store them (rope_freqs: the F32 written).
+  uint64_t bytes_total = h.rope_freqs.size() * sizeof(float), bytes_done = 0;
+  for (const TensorPlan& t : plan) bytes_total += weights->Find(t.hf)->info->size;
   int64_t index = 0;
   const quant::Progress* progress = options.progress ? &options.progress : nullptr;
-  auto step = [progress, count](int64_t i, const std::string& name) -> absl::Status {
-    if (progress != nullptr && !(*progress)(i, count, name)) {
+  auto step = [progress, count, bytes_total](int64_t i, const std::string& name,
+                                             uint64_t before) -> absl::Status {
+    if (progress != nullptr && !(*progress)(i, count, name, before, bytes_total)) {
       return absl::CancelledError(absl::StrCat("stopped by the progress callback at ", name));
     }
     return absl::OkStatus();
@@ -506,33 +510,36 @@ absl::Status ConvertHfModel(const std::string& dir, const std::string& out,
   for (const TensorPlan& t : plan) {
     const HfTensor* src = weights->Find(t.hf);
     const int64_t i = index++;
+    const uint64_t before = bytes_done;
+    bytes_done += src->info->size;
     const int64_t n_heads = t.transform == Transform::kPermuteHeads ? h.n_head : h.n_head_kv;
-    HEARTH_RETURN_IF_ERROR(
-        quant::AddEncodedTensor(&w, t.gguf, types.TypeFor(t.gguf, t.ne), t.ne,
-                                [src, t, i, n_heads, &step](std::vector<float>* v) -> absl::Status {
-                                  HEARTH_RETURN_IF_ERROR(step(i, t.gguf));
-                                  HEARTH_RETURN_IF_ERROR(HfWeights::ReadFloat(*src, v));
-                                  switch (t.transform) {
-                                    case Transform::kPermuteHeads:
-                                    case Transform::kPermuteKvHeads:
-                                      PermuteRows(v, n_heads, t.ne[1], t.ne[0]);
-                                      break;
-                                    case Transform::kPlusOne:
-                                      for (float& x : *v) x += 1.0f;
-                                      break;
-                                    case Transform::kNone:
-                                      break;
-                                  }
-                                  return absl::OkStatus();
-                                }));
+    HEARTH_RETURN_IF_ERROR(quant::AddEncodedTensor(
+        &w, t.gguf, types.TypeFor(t.gguf, t.ne), t.ne,
+        [src, t, i, before, n_heads, &step](std::vector<float>* v) -> absl::Status {
+          HEARTH_RETURN_IF_ERROR(step(i, t.gguf, before));
+          HEARTH_RETURN_IF_ERROR(HfWeights::ReadFloat(*src, v));
+          switch (t.transform) {
+            case Transform::kPermuteHeads:
+            case Transform::kPermuteKvHeads:
+              PermuteRows(v, n_heads, t.ne[1], t.ne[0]);
+              break;
+            case Transform::kPlusOne:
+              for (float& x : *v) x += 1.0f;
+              break;
+            case Transform::kNone:
+              break;
+          }
+          return absl::OkStatus();
+        }));
   }
   if (!h.rope_freqs.empty()) {
     const std::vector<float> freqs = h.rope_freqs;
     const int64_t i = index++;
+    const uint64_t before = bytes_done;
     HEARTH_RETURN_IF_ERROR(quant::AddEncodedTensor(
         &w, "rope_freqs.weight", gguf::kGgmlF32, {static_cast<int64_t>(freqs.size())},
-        [freqs, i, &step](std::vector<float>* v) -> absl::Status {
-          HEARTH_RETURN_IF_ERROR(step(i, "rope_freqs.weight"));
+        [freqs, i, before, &step](std::vector<float>* v) -> absl::Status {
+          HEARTH_RETURN_IF_ERROR(step(i, "rope_freqs.weight", before));
           *v = freqs;
           return absl::OkStatus();
         }));

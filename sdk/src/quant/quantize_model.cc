@@ -50,6 +50,8 @@ absl::Status QuantizeModel(const std::string& in, const std::string& out,
   w.SetUint32("general.file_type", type.file_type);
   w.SetUint32("general.quantization_version", 2);
   const int64_t count = static_cast<int64_t>(src->tensors().size());
+  uint64_t bytes_total = 0, bytes_done = 0;
+  for (const gguf::TensorInfo& t : src->tensors()) bytes_total += t.size;
   int64_t index = 0;
   for (const gguf::TensorInfo& t : src->tensors()) {
     const std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
@@ -59,8 +61,10 @@ absl::Status QuantizeModel(const std::string& in, const std::string& out,
     // 1-D tensors and names the plan does not convert keep their type.
     if (!TypePlan::Converts(t.name, ne)) want = t.type;
     const int64_t i = index++;
-    auto step = [&progress, i, count, name = t.name]() -> absl::Status {
-      if (progress && !progress(i, count, name)) {
+    const uint64_t before = bytes_done;
+    bytes_done += t.size;
+    auto step = [&progress, i, count, name = t.name, before, bytes_total]() -> absl::Status {
+      if (progress && !progress(i, count, name, before, bytes_total)) {
         return absl::CancelledError(absl::StrCat("stopped by the progress callback at ", name));
       }
       return absl::OkStatus();

@@ -16,9 +16,13 @@
 
 namespace hearth::quant {
 
-// Called before each tensor is written: (index, count, name). Returning
-// false stops the job (CANCELLED; nothing is written).
-using Progress = std::function<bool(int64_t index, int64_t count, const std::string& name)>;
+// Called before each tensor is written: (index, count, name, bytes_done,
+// bytes_total), the bytes being the input tensors' as stored (those before
+// this one, and all of them), so a caller can weigh an embedding table
+// above a norm. Returning false stops the job (CANCELLED; nothing is
+// written).
+using Progress = std::function<bool(int64_t index, int64_t count, const std::string& name,
+                                    uint64_t bytes_done, uint64_t bytes_total)>;
 
 // Adds tensor `name` of dims `ne` (ne[0] innermost) to `w` as `ggml_type`;
 // `load` fills the float32 values (ne[0] * ne[1] * … of them) when the
