@@ -1,13 +1,14 @@
 // kernels_matmul_qk_avx512.cc — phase 2 of the Q4_K and Q6_K products on
 // AVX-512 VNNI: 256-element weight blocks against XBlock256 activations.
 //
-// A 512-bit register holds 64 weights, which are 64 consecutive bytes of the
-// x block: Q4_K's 32 packed bytes of sub-blocks 2p and 2p + 1 (low nibbles,
-// then high), Q6_K's 64 low-nibble (then high-nibble) bytes of a half with
-// their two high bits from qh. Per register and per (w row, x row): vpmaddubsw
-// (unsigned weight x signed x -> s16 pairs) and vpdpwssd, which multiplies
-// those pairs by the sub-block scales (s16, placed by vpermw) and adds them to
-// an s32 accumulator in one instruction. One float FMA per block applies
+// Per register of weights and per (w row, x row): vpmaddubsw (unsigned
+// weight x signed x -> s16 pairs) and vpdpwssd, which multiplies those pairs
+// by the sub-block scales (s16) and adds them to an s32 accumulator in one
+// instruction (AVX2 needs vpmaddwd and vpaddd). Q6_K uses 512-bit registers:
+// 64 weights, the 64 low-nibble (then high-nibble) bytes of a half with their
+// two high bits from qh, against 64 consecutive x bytes, scales placed by
+// vpermw. Q4_K stays on 256-bit registers (see Q4KKernel). One float FMA per
+// block applies
 // d_w * d_x. The Q4_K minimums and the Q6_K offset of 32 come from the x
 // block's per-16 sums (bsums), one vpmaddwd per block. Bounds: Q4_K pairs
 // <= 2*15*127, Q6_K pairs <= 2*63*127 (no s16 saturation); a block's sum
@@ -30,15 +31,6 @@ using avx512::Load256;
 using avx512::Load512;
 
 inline float Half(const uint8_t* p) { return _cvtsh_ss(LoadU16(p)); }
-
-// s16 lanes 16g .. 16g + 15 (g = 0, 1) of the result are element e0 + g of
-// v: the scales of two 32-weight sub-blocks.
-inline __m512i Spread2(__m512i v, int e0) {
-  const __m512i idx =
-      _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16(static_cast<short>(e0)),
-                              _mm512_set1_epi16(static_cast<short>(e0 + 1)));
-  return _mm512_permutexvar_epi16(idx, v);
-}
 
 // s16 lanes 8g .. 8g + 7 (g = 0..3) of the result are element e0 + g of v:
 // the scales of four 16-weight groups.
@@ -77,17 +69,39 @@ inline void StoreAcc(const TileArgs& t, __m512 (&acc)[RW][RX]) {
   }
 }
 
+// Q4_K on 256-bit registers (VNNI through AVX-512 VL), 32 weights per
+// register: vpmaddubsw then vpdpwssd with the scale of the sub-block, placed
+// by vpshufb. A 512-bit version (64 weights: both nibbles of 32 bytes) was
+// slower here: its unpacking and multiplies all issue on one port, since
+// 512-bit work closes the second vector port, and Q4_K has the most
+// unpacking per weight. Measured on the Xeon of docs/perf.md (one thread,
+// weights in L2, thread CPU time): 256-bit 1.1x the AVX2 kernel in decode
+// and 1.27x in 64-row prompts, 512-bit 0.9x and 1.1x.
 struct Q4KKernel {
   static constexpr int kBytes = kQ4_KBytes;
   static constexpr int kMaxRw = 4;
   static constexpr int kMaxRx = 2;
 
+  // s16 element e of each 128-bit lane of v, in every s16 of that lane.
+  static inline __m256i Broadcast16(__m256i v, int e) {
+    const __m256i idx = _mm256_set1_epi16(static_cast<short>((2 * e + 1) << 8 | 2 * e));
+    return _mm256_shuffle_epi8(v, idx);
+  }
+
+  static inline float Hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+
   template <int RW, int RX>
   static void Run(const TileArgs& t) {
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    const __m512i nibble_shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    __m512 acc[RW][RX];
-    ZeroAcc(acc);
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[RW][RX];
+    for (int i = 0; i < RW; ++i) {
+      for (int j = 0; j < RX; ++j) acc[i][j] = _mm256_setzero_ps();
+    }
     const avx512::RowPrefetcher prefetch(t, RW, kBytes);
     for (int64_t b = 0; b < t.k_units; ++b) {
       const uint8_t* blk[RW];
@@ -95,47 +109,49 @@ struct Q4KKernel {
       for (int j = 0; j < RX; ++j) {
         xb[j] = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes) + b;
       }
-      __m512i scales[RW];  // the 8 sub-block scales as s16 (elements 0-7)
-      __m512i isum[RW][RX];
+      __m256i scales[RW];  // the 8 sub-block scales as s16, in both lanes
+      __m256i isum[RW][RX];
       for (int i = 0; i < RW; ++i) {
         blk[i] = t.w + i * t.w_row_bytes + b * kBytes;
         prefetch.Ahead<kBytes>(blk[i], b * kBytes);
         const __m128i sm = Q4KScalesAndMins(blk[i] + kQ4_KScales);
-        scales[i] = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
-        // Minimums: m[s] pairs with the sums of x's groups 2s and 2s+1.
+        scales[i] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
             sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
         const float dmin = Half(blk[i] + 2);
         for (int j = 0; j < RX; ++j) {
           const __m256i msum = _mm256_madd_epi16(Load256(xb[j]->bsums), mins);
-          const __m512 s = _mm512_set1_ps(dmin * xb[j]->d);
-          acc[i][j] =
-              _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), s, acc[i][j]);
-          isum[i][j] = _mm512_setzero_si512();
+          const __m256 s = _mm256_set1_ps(dmin * xb[j]->d);
+          acc[i][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), s, acc[i][j]);
+          isum[i][j] = _mm256_setzero_si256();
         }
       }
       for (int p = 0; p < 4; ++p) {
-        __m512i x[RX];
-        for (int j = 0; j < RX; ++j) x[j] = Load512(xb[j]->q + 64 * p);
         for (int i = 0; i < RW; ++i) {
-          // Low nibbles of the 32 bytes in bytes 0-31, high nibbles in 32-63.
-          const __m512i raw = _mm512_broadcast_i64x4(Load256(blk[i] + kQ4_KQs + 32 * p));
-          const __m512i u = _mm512_and_si512(_mm512_srlv_epi64(raw, nibble_shift), low4);
-          const __m512i s = Spread2(scales[i], 2 * p);
+          const __m256i raw = Load256(blk[i] + kQ4_KQs + 32 * p);
+          const __m256i u0 = _mm256_and_si256(raw, low4);
+          const __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+          const __m256i s0 = Broadcast16(scales[i], 2 * p);
+          const __m256i s1 = Broadcast16(scales[i], 2 * p + 1);
           for (int j = 0; j < RX; ++j) {
-            isum[i][j] = _mm512_dpwssd_epi32(isum[i][j], _mm512_maddubs_epi16(u, x[j]), s);
+            const __m256i x0 = Load256(xb[j]->q + 64 * p);
+            const __m256i x1 = Load256(xb[j]->q + 64 * p + 32);
+            isum[i][j] = _mm256_dpwssd_epi32(isum[i][j], _mm256_maddubs_epi16(u0, x0), s0);
+            isum[i][j] = _mm256_dpwssd_epi32(isum[i][j], _mm256_maddubs_epi16(u1, x1), s1);
           }
         }
       }
       for (int i = 0; i < RW; ++i) {
         const float d = Half(blk[i]);
         for (int j = 0; j < RX; ++j) {
-          const __m512 s = _mm512_set1_ps(d * xb[j]->d);
-          acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][j]), s, acc[i][j]);
+          const __m256 s = _mm256_set1_ps(d * xb[j]->d);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i][j]), s, acc[i][j]);
         }
       }
     }
-    StoreAcc(t, acc);
+    for (int j = 0; j < RX; ++j) {
+      for (int i = 0; i < RW; ++i) t.y[j * t.y_row_stride + i] = Hsum(acc[i][j]);
+    }
   }
 };
 
