@@ -98,9 +98,21 @@ void F32ToBf16(uint16_t* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = FloatToBf16Bits(x[i]);
 }
 
+void GemmAcc(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sp,
+             const float* b, int64_t ldb, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int64_t p = 0; p < k; ++p) {
+      const float x = a[i * a_si + p * a_sp];
+      const float* bp = b + p * ldb;
+      for (int64_t j = 0; j < n; ++j) ci[j] += x * bp[j];
+    }
+  }
+}
+
 const VecOps kScalar = {
     "scalar", DotF32,  DotF16,  AxpyF32, AxpyF16,  SumSq,    ScaleMul,  Max,
-    ExpSum,   Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16,
+    ExpSum,   Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16, GemmAcc,
 };
 
 // AVX2, FMA and F16C, and an OS that saves the YMM registers. Read from

@@ -34,6 +34,11 @@ struct VecOps {
   void (*f16_to_f32)(float* y, const uint16_t* x, int64_t n);
   // bfloat16, rounded to nearest even (FloatToBf16Bits); NaN stays NaN.
   void (*f32_to_bf16)(uint16_t* y, const float* x, int64_t n);
+  // c[i * ldc + j] += sum_p a[i * a_si + p * a_sp] * b[p * ldb + j] for
+  // i < m, j < n, p < k: a small matrix product for tiles that sit in cache
+  // (a read with any strides, so either layout of it; b and c row-major).
+  void (*gemm_acc)(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sp,
+                   const float* b, int64_t ldb, float* c, int64_t ldc);
 };
 
 // The fastest table this CPU runs.

@@ -259,9 +259,76 @@ void F32ToBf16(uint16_t* y, const float* x, int64_t n) {
   for (; i < n; ++i) y[i] = FloatToBf16Bits(x[i]);
 }
 
+// R rows x 16 (W = 2) or 8 (W = 1) columns of c, the accumulators in
+// registers for the whole k loop (6 x 16 keeps 12 of the 16 ymm registers).
+template <int R, int W>
+inline void GemmBlock(int64_t k, const float* a, int64_t a_si, int64_t a_sp, const float* b,
+                      int64_t ldb, float* c, int64_t ldc) {
+  __m256 acc[R][W];
+  for (int r = 0; r < R; ++r) {
+    for (int w = 0; w < W; ++w) acc[r][w] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    __m256 bv[W];
+    for (int w = 0; w < W; ++w) bv[w] = _mm256_loadu_ps(b + p * ldb + 8 * w);
+    for (int r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a + r * a_si + p * a_sp);
+      for (int w = 0; w < W; ++w) acc[r][w] = _mm256_fmadd_ps(x, bv[w], acc[r][w]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int w = 0; w < W; ++w) {
+      float* cp = c + r * ldc + 8 * w;
+      _mm256_storeu_ps(cp, _mm256_add_ps(_mm256_loadu_ps(cp), acc[r][w]));
+    }
+  }
+}
+
+template <int R>
+void GemmRows(int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sp, const float* b,
+              int64_t ldb, float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) GemmBlock<R, 2>(k, a, a_si, a_sp, b + j, ldb, c + j, ldc);
+  for (; j + 8 <= n; j += 8) GemmBlock<R, 1>(k, a, a_si, a_sp, b + j, ldb, c + j, ldc);
+  if (j == n) return;
+  for (int r = 0; r < R; ++r) {
+    for (int64_t p = 0; p < k; ++p) {
+      const float x = a[r * a_si + p * a_sp];
+      for (int64_t jj = j; jj < n; ++jj) c[r * ldc + jj] += x * b[p * ldb + jj];
+    }
+  }
+}
+
+void GemmAcc(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sp,
+             const float* b, int64_t ldb, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 6 <= m; i += 6) GemmRows<6>(n, k, a + i * a_si, a_si, a_sp, b, ldb, c + i * ldc, ldc);
+  const float* ai = a + i * a_si;
+  float* ci = c + i * ldc;
+  switch (m - i) {
+    case 5:
+      GemmRows<5>(n, k, ai, a_si, a_sp, b, ldb, ci, ldc);
+      break;
+    case 4:
+      GemmRows<4>(n, k, ai, a_si, a_sp, b, ldb, ci, ldc);
+      break;
+    case 3:
+      GemmRows<3>(n, k, ai, a_si, a_sp, b, ldb, ci, ldc);
+      break;
+    case 2:
+      GemmRows<2>(n, k, ai, a_si, a_sp, b, ldb, ci, ldc);
+      break;
+    case 1:
+      GemmRows<1>(n, k, ai, a_si, a_sp, b, ldb, ci, ldc);
+      break;
+    default:
+      break;
+  }
+}
+
 const VecOps kAvx2 = {
     "avx2", DotF32,  DotF16,  AxpyF32, AxpyF16,  SumSq,    ScaleMul,  Max,
-    ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16,
+    ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16, GemmAcc,
 };
 
 }  // namespace

@@ -7,7 +7,10 @@
 // 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <vector>
 
@@ -134,7 +137,9 @@ Batch TwoSequences() { return Batch{{0, 1, 0, 2, 1, 2, 3, 4}, {0, 0, 1, 0, 1, 1,
 void RunCase(Backend& b, const Case& c, const Batch& bt, uint32_t seed) {
   SCOPED_TRACE(::testing::Message() << "H " << c.H << " Hkv " << c.Hkv << " softcap " << c.softcap
                                     << " window " << c.window);
-  const int64_t T = bt.T(), n_ctx = 8, n_seq = 2;
+  const int64_t T = bt.T();
+  const int64_t n_ctx = std::max<int64_t>(8, *std::max_element(bt.pos.begin(), bt.pos.end()) + 1);
+  const int64_t n_seq = std::max<int64_t>(2, *std::max_element(bt.seq.begin(), bt.seq.end()) + 1);
   std::vector<float> q = RandomF32(c.dk * c.H * T, seed, -2, 2);
   std::vector<float> k = RandomF32(c.dk * c.Hkv * T, seed + 1, -2, 2);
   std::vector<float> v = RandomF32(c.dv * c.Hkv * T, seed + 2);
@@ -173,6 +178,7 @@ void RunCase(Backend& b, const Case& c, const Batch& bt, uint32_t seed) {
   EXPECT_TRUE(Near(b.Read(dqi), rq, 2e-5, 1e-4));
   EXPECT_TRUE(Near(b.Read(dki), rk, 2e-5, 1e-4));
   EXPECT_TRUE(Near(b.Read(dvi), rv, 2e-5, 1e-4));
+  if (T > 16) return;  // finite differences of the O(T^2) reference cost too much
 
   // And against finite differences of loss = dout . forward(q, k, v).
   auto loss = [&](const Vec& qq, const Vec& kk, const Vec& vv) {
@@ -202,6 +208,79 @@ TEST_P(AttentionBackTest, OneSequenceWithoutSeqInput) {
   Batch bt{{3, 0, 1, 2, 4}, {0, 0, 0, 0, 0}};  // out of order in the batch
   RunCase(b_, Case{5, 7, 2, 2, 0.4f, 0.0f, 0, false}, bt, 300);
   RunCase(b_, Case{5, 7, 2, 2, 0.4f, 2.0f, 3, false}, bt, 400);
+}
+
+// Batches longer than one tile of the op (64 queries x 64 keys): partial
+// tiles, head sizes that are not a multiple of the vector width, key tiles
+// wholly masked by position, sequence or window, positions out of order.
+Batch Interleaved(int64_t T, int n_seq, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Batch bt;
+  std::vector<int32_t> next(n_seq, 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t s = static_cast<int32_t>(rng() % n_seq);
+    bt.seq.push_back(s);
+    bt.pos.push_back(next[s]++);
+  }
+  // Swap a few positions within a sequence so that they are not in batch order.
+  for (int i = 0; i < 40; ++i) {
+    const int64_t a = rng() % T, b = rng() % T;
+    if (bt.seq[a] == bt.seq[b]) std::swap(bt.pos[a], bt.pos[b]);
+  }
+  return bt;
+}
+
+TEST_P(AttentionBackTest, SeveralTilesGqaSequencesWindows) {
+  const Batch three = Interleaved(150, 3, 7);
+  RunCase(b_, Case{20, 12, 4, 2, 0.3f, 0.0f, 0, true}, three, 500);
+  RunCase(b_, Case{20, 12, 4, 2, 0.3f, 0.0f, 37, true}, three, 600);
+  RunCase(b_, Case{9, 17, 3, 1, 0.4f, 2.5f, 5, true}, three, 700);
+  Batch one;
+  for (int32_t t = 0; t < 131; ++t) one.pos.push_back(t), one.seq.push_back(0);
+  RunCase(b_, Case{64, 64, 2, 1, 0.125f, 0.0f, 0, false}, one, 800);
+  RunCase(b_, Case{32, 32, 4, 4, 0.2f, 0.0f, 70, false}, one, 900);
+}
+
+// Not a test: the time of one ATTENTION_BACK (and of the forward) at
+// T = 512, n_head 32, n_head_kv 8, head_dim 64, one sequence. Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*Time512*'.
+TEST_P(AttentionBackTest, DISABLED_Time512) {
+  const int64_t T = 512, H = 32, Hkv = 8, d = 64;
+  std::vector<int32_t> pos(T), seq(T, 0);
+  for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(t);
+  int qi = b_.Add(HEARTH_DTYPE_F32, {d, H, T}, RandomF32(d * H * T, 1, -2, 2).data());
+  int ki = b_.Add(HEARTH_DTYPE_F32, {d, Hkv, T}, RandomF32(d * Hkv * T, 2, -2, 2).data());
+  int vi = b_.Add(HEARTH_DTYPE_F32, {d, Hkv, T}, RandomF32(d * Hkv * T, 3).data());
+  int kc = b_.Add(HEARTH_DTYPE_F32, {d, Hkv, T, 1});
+  int vc = b_.Add(HEARTH_DTYPE_F32, {d, Hkv, T, 1});
+  int pi = b_.Add(HEARTH_DTYPE_I32, {T}, pos.data());
+  int si = b_.Add(HEARTH_DTYPE_I32, {T}, seq.data());
+  int oi = b_.Add(HEARTH_DTYPE_F32, {d, H, T});
+  int li = b_.Add(HEARTH_DTYPE_F32, {H, T});
+  int doi = b_.Add(HEARTH_DTYPE_F32, {d, H, T}, RandomF32(d * H * T, 4).data());
+  int dqi = b_.Add(HEARTH_DTYPE_F32, {d, H, T});
+  int dki = b_.Add(HEARTH_DTYPE_F32, {d, Hkv, T});
+  int dvi = b_.Add(HEARTH_DTYPE_F32, {d, Hkv, T});
+  const hearth_attention_params prm{0.125f, 0.0f, 0};
+  auto time = [&](const char* what) {
+    ASSERT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;  // warm-up
+    double best = 1e30;
+    for (int i = 0; i < 5; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      ASSERT_EQ(b_.Compute(), HEARTH_P_OK);
+      best = std::min(
+          best,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::printf("%s T=%lld H=%lld Hkv=%lld d=%lld threads=%d: best of 5 %.1f ms\n", what,
+                static_cast<long long>(T), static_cast<long long>(H), static_cast<long long>(Hkv),
+                static_cast<long long>(d), GetParam(), best);
+    b_.ClearNodes();
+  };
+  b_.NodeP(HEARTH_OP_ATTENTION, {oi, li}, {qi, ki, vi, kc, vc, pi, si}, prm);
+  time("ATTENTION");
+  b_.NodeP(HEARTH_OP_ATTENTION_BACK, {dqi, dki, dvi}, {qi, ki, vi, oi, doi, li, pi, si}, prm);
+  time("ATTENTION_BACK");
 }
 
 // Bad positions and rows two tokens share are refused before anything runs.

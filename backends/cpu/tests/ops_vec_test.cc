@@ -86,6 +86,44 @@ TEST(VecTest, ScalarAndAvx2Agree) {
   }
 }
 
+// The tile product, both layouts of a, against a double loop: every row and
+// column remainder of the 6 x 16 register blocks, c accumulated into.
+TEST(VecTest, GemmAccMatchesDouble) {
+  std::vector<const VecOps*> tables = {&VecScalar()};
+  if (VecAvx2() != nullptr) tables.push_back(VecAvx2());
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const VecOps* ops : tables) {
+    for (int64_t m : {1, 5, 6, 7, 13, 64}) {
+      for (int64_t n : {1, 7, 8, 15, 16, 17, 40, 64}) {
+        for (int64_t k : {1, 3, 64}) {
+          for (bool transposed : {false, true}) {
+            SCOPED_TRACE(::testing::Message() << ops->isa << " m " << m << " n " << n << " k " << k
+                                              << " transposed " << transposed);
+            const int64_t lda = transposed ? m + 3 : k + 2, ldb = n + 5, ldc = n + 1;
+            const int64_t a_si = transposed ? 1 : lda, a_sp = transposed ? lda : 1;
+            std::vector<float> a((transposed ? k : m) * lda), b(k * ldb), c(m * ldc);
+            for (float& x : a) x = dist(rng);
+            for (float& x : b) x = dist(rng);
+            for (float& x : c) x = dist(rng);
+            std::vector<float> want = c;
+            for (int64_t i = 0; i < m; ++i) {
+              for (int64_t j = 0; j < n; ++j) {
+                double s = want[i * ldc + j];
+                for (int64_t p = 0; p < k; ++p)
+                  s += double{a[i * a_si + p * a_sp]} * b[p * ldb + j];
+                want[i * ldc + j] = static_cast<float>(s);
+              }
+            }
+            ops->gemm_acc(m, n, k, a.data(), a_si, a_sp, b.data(), ldb, c.data(), ldc);
+            for (int64_t i = 0; i < m * ldc; ++i) ASSERT_NEAR(c[i], want[i], 1e-5 * (k + 1)) << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Round to nearest even at bit 16, ties included, and the special values.
 TEST(VecTest, Bf16RoundsToNearestEven) {
   const float inf = std::numeric_limits<float>::infinity();
