@@ -6,10 +6,17 @@
 //
 // Two phases, one pool dispatch each: (1) every kv head's new k/v rows go
 // into the caches at (seq[t], pos[t]), one thread per kv head so that duplicate rows resolve to the
-// last token, deterministically; (2) every (token, head) pair scores its visible cache rows into a
-// per-thread scratch of one sequence's capacity, takes a float softmax (max subtracted) and
-// accumulates V.
+// last token, deterministically; (2) the queries. Inference goes a (token, head) pair at a time:
+// scores of its visible cache rows into a per-thread scratch of one sequence's capacity, a float
+// softmax (max subtracted), V accumulated; a prompt then gives the same bits as decoding its
+// tokens one by one, and a batch the same bits as its sequences run apart. The training forward
+// (lse requested) runs in tiles of kTile batch rows per kv head: a tile of two or more tokens of
+// one sequence goes flash style (the q heads of the group against kTile cache rows at a time,
+// packed to F32 once for all of them: S = Q K^T and O += P V as small matrix products, an online
+// softmax between, key tiles no query of the tile sees skipped), any other tile pair by pair.
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -67,10 +74,37 @@ CacheMap MapOf(const Node& n) {
   return m;
 }
 
-size_t PerThreadBytes(const Node& n) {
-  size_t floats = static_cast<size_t>(MapOf(n).capacity + n.in[kV].ne[0]);
-  return (floats * sizeof(float) + 63) & ~static_cast<size_t>(63);
-}
+constexpr int64_t kTile = 64;
+
+// Per thread: scores and acc of the pair-at-a-time path, then (only for a
+// node with the lse output) the tiles of the flash path: K^T [dk][kTile],
+// V [kTile][dv], S [kTile][kTile], and for the group's q heads
+// Q [group][kTile][dk], O [group][kTile][dv], running max and sum
+// [group][kTile] each.
+struct ThreadLayout {
+  size_t kt, v, s, q, o, m, l, bytes;
+  explicit ThreadLayout(const Node& n) {
+    const size_t dk = n.in[kQ].ne[0], dv = n.in[kV].ne[0], f = sizeof(float);
+    const size_t group = n.in[kQ].ne[1] / std::max<int64_t>(n.in[kK].ne[1], 1);
+    size_t at = Align64((MapOf(n).capacity + dv) * f);
+    const bool tiles = n.has_extra[0];
+    auto take = [&](size_t bytes) {
+      const size_t here = at;
+      if (tiles) at += Align64(bytes);
+      return here;
+    };
+    kt = take(dk * kTile * f);
+    v = take(kTile * dv * f);
+    s = take(kTile * kTile * f);
+    q = take(group * kTile * dk * f);
+    o = take(group * kTile * dv * f);
+    m = take(group * kTile * f);
+    l = take(group * kTile * f);
+    bytes = at;
+  }
+};
+
+size_t PerThreadBytes(const Node& n) { return ThreadLayout(n).bytes; }
 
 bool AttentionDtypes(const Node& n, std::string* why) {
   return WantDtype(n, -1, HEARTH_DTYPE_F32, why) && WantDtype(n, kQ, HEARTH_DTYPE_F32, why) &&
@@ -248,51 +282,199 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
               });
 
   const size_t per_thread = PerThreadBytes(n);
-  const int64_t n_items = n_tok * n_head;
-  if (n_items == 0) return true;
+  if (n_tok * n_head == 0) return true;
   const bool want_lse = n.has_extra[0];
-  // Hand out work round-robin (later tokens see more rows, so contiguous
-  // chunks would load the last thread most); keep the q heads of one kv head
-  // together when there are enough such groups to go round.
-  const int64_t unit = n_tok * n_head_kv >= env.n_threads ? group : 1;
-  const int64_t n_units = n_items / unit;
-  const int nth = static_cast<int>(n_units < env.n_threads ? n_units : env.n_threads);
-  env.pool->Run(nth, [&](int ith, int nt) {
-    float* scores = reinterpret_cast<float*>(env.scratch + per_thread * ith);
-    float* acc = scores + map.capacity;
-    for (int64_t u = ith; u < n_units; u += nt) {
-      for (int64_t item = u * unit; item < (u + 1) * unit; ++item) {
-        const int64_t t = item / n_head, h = item % n_head, g = h / group;
-        const int64_t s = map.Seq(t);
-        const int64_t ps = pos[t];
+  const ThreadLayout tl(n);
+  const int64_t n_tiles = (n_tok + kTile - 1) / kTile;
+
+  // One (token, head) pair against its visible cache rows.
+  auto pair = [&](int64_t t, int64_t h, float* scores, float* acc) {
+    const int64_t g = h / group, s = map.Seq(t), ps = pos[t];
+    const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
+    const int64_t len = ps - lo + 1;
+    const float* qrow = reinterpret_cast<const float*>(q.Row(h, t));
+    for (int64_t j = 0; j < len; ++j) {
+      int64_t i2, i3;
+      map.Locate(s, lo + j, &i2, &i3);
+      scores[j] = kc.dtype == HEARTH_DTYPE_F16
+                      ? vec.dot_f16(qrow, reinterpret_cast<const uint16_t*>(kc.Row(g, i2, i3)), dk)
+                      : vec.dot_f32(qrow, reinterpret_cast<const float*>(kc.Row(g, i2, i3)), dk);
+    }
+    vec.scale_mul(scores, scores, scale, nullptr, len);
+    if (softcap > 0.0f) vec.softcap(scores, softcap, len);
+    const float m = vec.max(scores, len);
+    const float sum = vec.exp_sum(scores, scores, 1.0f, m, len);
+    std::memset(acc, 0, static_cast<size_t>(dv) * sizeof(float));
+    for (int64_t j = 0; j < len; ++j) {
+      int64_t i2, i3;
+      map.Locate(s, lo + j, &i2, &i3);
+      if (vc.dtype == HEARTH_DTYPE_F16) {
+        vec.axpy_f16(scores[j], reinterpret_cast<const uint16_t*>(vc.Row(g, i2, i3)), acc, dv);
+      } else {
+        vec.axpy_f32(scores[j], reinterpret_cast<const float*>(vc.Row(g, i2, i3)), acc, dv);
+      }
+    }
+    vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t)), acc, 1.0f / sum, nullptr, dv);
+    if (want_lse) reinterpret_cast<float*>(n.extra[0].Row(t))[h] = m + std::log(sum);
+  };
+
+  // Query tile qb of kv head g, flash style (tile_flash(qb) holds).
+  auto flash = [&](int64_t g, int64_t qb, uint8_t* base) {
+    const int64_t t0 = qb * kTile, nq = std::min(kTile, n_tok - t0);
+    const int64_t s = map.Seq(t0);
+    int64_t r_lo = INT64_MAX, r_hi = -1;  // the cache rows some query sees
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t ps = pos[t0 + i];
+      r_lo = std::min(r_lo, window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0);
+      r_hi = std::max(r_hi, ps);
+    }
+    auto at = [&](size_t off) { return reinterpret_cast<float*>(base + off); };
+    float *kt = at(tl.kt), *vt = at(tl.v), *sc = at(tl.s);
+    float *qp = at(tl.q), *o = at(tl.o), *mx = at(tl.m), *l = at(tl.l);
+    for (int64_t hh = 0; hh < group; ++hh) {
+      for (int64_t i = 0; i < nq; ++i) {
+        std::memcpy(qp + (hh * kTile + i) * dk, q.Row(g * group + hh, t0 + i),
+                    static_cast<size_t>(dk) * sizeof(float));
+      }
+    }
+    std::fill(o, o + group * kTile * dv, 0.0f);
+    std::fill(mx, mx + group * kTile, -INFINITY);
+    std::fill(l, l + group * kTile, 0.0f);
+    for (int64_t r0 = r_lo; r0 <= r_hi; r0 += kTile) {
+      const int64_t nk = std::min(kTile, r_hi + 1 - r0);
+      bool any = false, all = true;
+      for (int64_t i = 0; i < nq; ++i) {
+        const int64_t ps = pos[t0 + i];
         const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
-        const int64_t len = ps - lo + 1;
-        const float* qrow = reinterpret_cast<const float*>(q.Row(h, t));
-        for (int64_t j = 0; j < len; ++j) {
-          int64_t i2, i3;
-          map.Locate(s, lo + j, &i2, &i3);
-          scores[j] =
-              kc.dtype == HEARTH_DTYPE_F16
-                  ? vec.dot_f16(qrow, reinterpret_cast<const uint16_t*>(kc.Row(g, i2, i3)), dk)
-                  : vec.dot_f32(qrow, reinterpret_cast<const float*>(kc.Row(g, i2, i3)), dk);
+        any = any || (lo < r0 + nk && r0 <= ps);
+        all = all && (lo <= r0 && r0 + nk - 1 <= ps);
+      }
+      if (!any) continue;
+      // K^T and V of cache rows r0 .. r0 + nk, in F32; rows no query of the
+      // tile sees (between windows) as zeros, since p = 0 times a NaN left in
+      // such a row would still be NaN.
+      for (int64_t j = 0; j < nk; ++j) {
+        int64_t i2, i3;
+        map.Locate(s, r0 + j, &i2, &i3);
+        float* vr = vt + j * dv;
+        float* kr = sc;  // S is free until the products below
+        bool seen = all;
+        for (int64_t i = 0; i < nq && !seen; ++i) {
+          const int64_t ps = pos[t0 + i];
+          seen = r0 + j <= ps && (window <= 0 || ps - (r0 + j) < window);
         }
-        vec.scale_mul(scores, scores, scale, nullptr, len);
-        if (softcap > 0.0f) vec.softcap(scores, softcap, len);
-        const float m = vec.max(scores, len);
-        const float sum = vec.exp_sum(scores, scores, 1.0f, m, len);
-        std::memset(acc, 0, static_cast<size_t>(dv) * sizeof(float));
-        for (int64_t j = 0; j < len; ++j) {
-          int64_t i2, i3;
-          map.Locate(s, lo + j, &i2, &i3);
-          if (vc.dtype == HEARTH_DTYPE_F16) {
-            vec.axpy_f16(scores[j], reinterpret_cast<const uint16_t*>(vc.Row(g, i2, i3)), acc, dv);
-          } else {
-            vec.axpy_f32(scores[j], reinterpret_cast<const float*>(vc.Row(g, i2, i3)), acc, dv);
+        if (!seen) {
+          for (int64_t d = 0; d < dk; ++d) kt[d * kTile + j] = 0.0f;
+          std::fill(vr, vr + dv, 0.0f);
+          continue;
+        }
+        if (kc.dtype == HEARTH_DTYPE_F16) {
+          vec.f16_to_f32(kr, reinterpret_cast<const uint16_t*>(kc.Row(g, i2, i3)), dk);
+        } else {
+          std::memcpy(kr, kc.Row(g, i2, i3), static_cast<size_t>(dk) * sizeof(float));
+        }
+        for (int64_t d = 0; d < dk; ++d) kt[d * kTile + j] = kr[d];
+        if (vc.dtype == HEARTH_DTYPE_F16) {
+          vec.f16_to_f32(vr, reinterpret_cast<const uint16_t*>(vc.Row(g, i2, i3)), dv);
+        } else {
+          std::memcpy(vr, vc.Row(g, i2, i3), static_cast<size_t>(dv) * sizeof(float));
+        }
+      }
+      for (int64_t hh = 0; hh < group; ++hh) {
+        std::memset(sc, 0, sizeof(float) * kTile * nq);
+        vec.gemm_acc(nq, nk, dk, qp + hh * kTile * dk, dk, 1, kt, kTile, sc, kTile);
+        for (int64_t i = 0; i < nq; ++i) {
+          float* row = sc + i * kTile;
+          const int64_t ps = pos[t0 + i];
+          const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
+          // The visible keys of this row are r0 + [j_lo, j_hi).
+          const int64_t j_lo = all ? 0 : std::clamp<int64_t>(lo - r0, 0, nk);
+          const int64_t j_hi = all ? nk : std::clamp<int64_t>(ps + 1 - r0, 0, nk);
+          if (j_lo >= j_hi) {
+            std::fill(row, row + nk, 0.0f);
+            continue;
+          }
+          vec.scale_mul(row + j_lo, row + j_lo, scale, nullptr, j_hi - j_lo);
+          if (softcap > 0.0f) vec.softcap(row + j_lo, softcap, j_hi - j_lo);
+          float& m = mx[hh * kTile + i];
+          const float m_new = std::max(m, vec.max(row + j_lo, j_hi - j_lo));
+          const float alpha = std::exp(m - m_new);  // 0 for the first keys
+          const float sum = vec.exp_sum(row + j_lo, row + j_lo, 1.0f, m_new, j_hi - j_lo);
+          std::fill(row, row + j_lo, 0.0f);
+          std::fill(row + j_hi, row + nk, 0.0f);
+          l[hh * kTile + i] = l[hh * kTile + i] * alpha + sum;
+          m = m_new;
+          if (alpha != 1.0f) {
+            float* orow = o + (hh * kTile + i) * dv;
+            vec.scale_mul(orow, orow, alpha, nullptr, dv);
           }
         }
-        vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t)), acc, 1.0f / sum, nullptr, dv);
+        vec.gemm_acc(nq, dv, nk, sc, kTile, 1, vt, dv, o + hh * kTile * dv, dv);
+      }
+    }
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const int64_t h = g * group + hh;
+      for (int64_t i = 0; i < nq; ++i) {
+        const float sum = l[hh * kTile + i];
+        vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t0 + i)), o + (hh * kTile + i) * dv,
+                      1.0f / sum, nullptr, dv);
         if (want_lse) {
-          reinterpret_cast<float*>(n.extra[0].Row(t))[h] = m + std::log(sum);
+          reinterpret_cast<float*>(n.extra[0].Row(t0 + i))[h] = mx[hh * kTile + i] + std::log(sum);
+        }
+      }
+    }
+  };
+
+  // A tile of two or more tokens of one sequence runs flash style, in the
+  // training forward only (see the top of the file).
+  auto tile_flash = [&](int64_t qb) {
+    const int64_t t0 = qb * kTile, nq = std::min(kTile, n_tok - t0);
+    if (!want_lse || nq < 2) return false;
+    for (int64_t t = t0 + 1; t < t0 + nq; ++t) {
+      if (map.Seq(t) != map.Seq(t0)) return false;
+    }
+    return true;
+  };
+  bool any_flash = false;
+  for (int64_t qb = 0; qb < n_tiles && !any_flash; ++qb) any_flash = tile_flash(qb);
+  if (!any_flash) {
+    // Inference, decode, or one token per sequence: (token, head) pairs round-robin
+    // (later tokens see more rows, so contiguous chunks would load the last
+    // thread most), the q heads of one kv head together when there are
+    // enough such groups to go round.
+    const int64_t n_pairs = n_tok * n_head;
+    const int64_t unit = n_tok * n_head_kv >= env.n_threads ? group : 1;
+    const int64_t n_units = n_pairs / unit;
+    const int nth = static_cast<int>(std::min<int64_t>(n_units, env.n_threads));
+    env.pool->Run(nth, [&](int ith, int nt) {
+      float* scores = reinterpret_cast<float*>(env.scratch + per_thread * ith);
+      for (int64_t u = ith; u < n_units; u += nt) {
+        for (int64_t i = u * unit; i < (u + 1) * unit; ++i) {
+          pair(i / n_head, i % n_head, scores, scores + map.capacity);
+        }
+      }
+    });
+    return true;
+  }
+
+  // Items are (kv head, query tile), the last tiles (most keys) first,
+  // pulled one at a time since their costs differ.
+  const int64_t n_items = n_head_kv * n_tiles;
+  std::atomic<int64_t> next{0};
+  const int nth = static_cast<int>(std::min<int64_t>(n_items, env.n_threads));
+  env.pool->Run(nth, [&](int ith, int) {
+    uint8_t* base = env.scratch + per_thread * ith;
+    float* scores = reinterpret_cast<float*>(base);
+    for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) {
+      const int64_t qb = n_tiles - 1 - i / n_head_kv, g = i % n_head_kv;
+      if (tile_flash(qb)) {
+        flash(g, qb, base);
+        continue;
+      }
+      const int64_t t0 = qb * kTile, nq = std::min(kTile, n_tok - t0);
+      for (int64_t t = t0; t < t0 + nq; ++t) {
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          pair(t, h, scores, scores + map.capacity);
         }
       }
     }

@@ -109,6 +109,8 @@ class Harness {
     ref_ = std::make_unique<Reference>(s, k0, v0);
     seed_ = seed + 2;
   }
+  // Asks for the lse output too, as training does (the tiled path).
+  void set_with_lse(bool with_lse) { with_lse_ = with_lse; }
   // Runs tokens at `pos`; returns the backend output, checks it against the
   // reference and the cache rows written.
   std::vector<float> Step(const std::vector<int32_t>& pos) {
@@ -126,8 +128,14 @@ class Harness {
     int vi = b_.Add(HEARTH_DTYPE_F32, {s_.dv, s_.n_head_kv, n}, v.data());
     int pi = b_.Add(HEARTH_DTYPE_I32, {n}, pos.data());
     int oi = b_.Add(HEARTH_DTYPE_F32, {s_.dv, s_.n_head, n});
-    b_.Node(HEARTH_OP_ATTENTION, oi, {qi, ki, vi, kc_, vc_, pi}, {s_.scale, s_.softcap},
-            {s_.window});
+    if (with_lse_) {
+      int li = b_.Add(HEARTH_DTYPE_F32, {s_.n_head, n});
+      b_.NodeP(HEARTH_OP_ATTENTION, {oi, li}, {qi, ki, vi, kc_, vc_, pi},
+               hearth_attention_params{s_.scale, s_.softcap, s_.window});
+    } else {
+      b_.Node(HEARTH_OP_ATTENTION, oi, {qi, ki, vi, kc_, vc_, pi}, {s_.scale, s_.softcap},
+              {s_.window});
+    }
     EXPECT_EQ(b_.Supports(static_cast<uint32_t>(b_.nodes().size() - 1)), 1);
     EXPECT_EQ(b_.Compute(), HEARTH_P_OK) << Recorder().last_error;
     b_.ClearNodes();
@@ -146,6 +154,7 @@ class Harness {
   int kc_ = -1, vc_ = -1;
   std::unique_ptr<Reference> ref_;
   uint32_t seed_ = 0;
+  bool with_lse_ = false;
 };
 
 class AttentionTest : public ::testing::TestWithParam<int> {
@@ -189,6 +198,31 @@ TEST_P(AttentionTest, MixedCacheDtypesLongContext) {
   w.v_dtype = HEARTH_DTYPE_F16;
   Harness h2(b_, w, 5);
   h2.Step({290, 291, 292});
+}
+
+// The training forward (lse requested) in tiles of 64 queries x 64 cache
+// rows: more than one tile, partial tiles, history rows before the batch,
+// F16 caches, GQA and MQA, windows that leave key tiles and rows between
+// them unseen, positions out of order within a tile.
+TEST_P(AttentionTest, TrainingForwardInTiles) {
+  std::vector<int32_t> run(150);
+  for (int32_t i = 0; i < 150; ++i) run[i] = 100 + i;
+  std::swap(run[3], run[70]);
+  std::swap(run[10], run[11]);
+  for (int32_t window : {0, 70, 5}) {
+    Shape s{64, 40, 8, 2, 300, HEARTH_DTYPE_F16, HEARTH_DTYPE_F32, 0.125f, 30.0f, window};
+    Harness h(b_, s, 60);
+    h.set_with_lse(true);
+    h.Step(run);
+    h.Step({280, 200});  // one tile; with a window, rows between that no query sees
+  }
+  Shape m{20, 12, 3, 1, 200, HEARTH_DTYPE_F32, HEARTH_DTYPE_F16, 0.3f, 0.0f, 0};
+  Harness h(b_, m, 70);
+  h.set_with_lse(true);
+  std::vector<int32_t> first(68);
+  for (int32_t i = 0; i < 68; ++i) first[i] = i;
+  h.Step(first);
+  h.Step({190, 5});  // one tile, far apart
 }
 
 TEST_P(AttentionTest, PromptThenDecodeEqualsOneShot) {
