@@ -8,6 +8,8 @@
 #ifndef HEARTH_SDK_SRC_COMMON_CHECKED_ALLOC_H_
 #define HEARTH_SDK_SRC_COMMON_CHECKED_ALLOC_H_
 
+#include <sys/sysinfo.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -22,10 +24,24 @@ namespace hearth {
 // allocations around them.
 inline constexpr uint64_t kCheckAllocatableMin = uint64_t{64} << 10;
 
+// The machine's memory and swap in bytes (0 when unknown).
+inline uint64_t MemoryAndSwapBytes() {
+  struct sysinfo si {};
+  if (sysinfo(&si) != 0) return 0;
+  return (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+}
+
 // OK when `bytes` could be allocated now; else RESOURCE_EXHAUSTED:
-// "<what>: cannot allocate <bytes> bytes".
+// "<what>: cannot allocate <bytes> bytes". A size above the machine's memory
+// and swap is refused without asking malloc (which may accept it under
+// overcommit, or abort under a sanitizer's allocator).
 inline absl::Status CheckAllocatable(uint64_t bytes, const std::string& what) {
   if (bytes < kCheckAllocatableMin) return absl::OkStatus();
+  if (const uint64_t total = MemoryAndSwapBytes(); total != 0 && bytes > total) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": cannot allocate ", bytes,
+                                                     " bytes (more than the ", total,
+                                                     " bytes of memory and swap)"));
+  }
   // Through volatile pointers, so the compiler cannot pair the calls away
   // and assume success.
   static void* (*volatile const probe_alloc)(size_t) = std::malloc;
