@@ -22,6 +22,7 @@
 #include "sdk/src/runtime/batch.h"
 #include "sdk/src/runtime/model.h"
 #include "sdk/src/runtime/session.h"
+#include "tests/unit/cpu_host.h"
 #include "tests/unit/gguf_builder.h"
 
 namespace hearth {
@@ -32,14 +33,7 @@ const std::string kLora = std::string(HEARTH_TEST_DATA) + "/lora/";
 constexpr double kTolerance = 1e-4;
 constexpr uint32_t kCtx = 64;
 
-std::shared_ptr<PluginHost> CpuHost() {
-  PluginHostOptions o;
-  o.explicit_paths = {std::string(HEARTH_PLUGIN_DIR) + "/libhearth-backend-cpu.so"};
-  o.explicit_only = true;
-  auto host = PluginHost::Create(o);
-  EXPECT_TRUE(host.ok()) << host.status();
-  return std::shared_ptr<PluginHost>(std::move(host).value());
-}
+using ::hearth::testing::CpuHost;
 
 // A Gemma 3 of 3 layers (the middle one global, the others a 4-position
 // sliding window) with seeded random weights, written once per process.

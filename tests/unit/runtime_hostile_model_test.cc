@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sdk/src/runtime/model.h"
+#include "tests/unit/cpu_host.h"
 #include "tests/unit/gguf_builder.h"
 
 namespace hearth {
@@ -17,12 +18,7 @@ namespace {
 
 using testing::GgufBuilder;
 
-std::shared_ptr<PluginHost> CpuHost() {
-  PluginHostOptions o;
-  o.explicit_paths = {std::string(HEARTH_PLUGIN_DIR) + "/libhearth-backend-cpu.so"};
-  o.explicit_only = true;
-  return std::shared_ptr<PluginHost>(std::move(PluginHost::Create(o)).value());
-}
+using ::hearth::testing::CpuHost;
 
 // A complete, loadable one-layer llama (hidden 32, 2 heads) with a tiny
 // SentencePiece vocabulary; each test breaks one thing.

@@ -14,20 +14,14 @@
 
 #include "sdk/src/runtime/model.h"
 #include "sdk/src/runtime/session.h"
+#include "tests/unit/cpu_host.h"
 
 namespace hearth {
 namespace {
 
 const std::string kModels = std::string(HEARTH_TEST_DATA) + "/models/";
 
-std::shared_ptr<PluginHost> CpuHost() {
-  PluginHostOptions o;
-  o.explicit_paths = {std::string(HEARTH_PLUGIN_DIR) + "/libhearth-backend-cpu.so"};
-  o.explicit_only = true;
-  auto host = PluginHost::Create(o);
-  EXPECT_TRUE(host.ok()) << host.status();
-  return std::shared_ptr<PluginHost>(std::move(host).value());
-}
+using ::hearth::testing::CpuHost;
 
 std::vector<float> ReadF32(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
