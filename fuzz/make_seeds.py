@@ -16,7 +16,9 @@ Owns: the starting inputs of every fuzz target, kept small (< 2 MB in all):
                     depth limit;
   adapter_bind      the real adapters of tests/data/lora (GGUF files and PEFT
                     directories in lora_file's format, good and bad), each after
-                    the byte fuzz_adapter_bind reads to pick its base model.
+                    the byte fuzz_adapter_bind reads to pick its base model;
+  serve_request     OpenAI chat and completions bodies, good and bad, after the
+                    byte that picks the endpoint and the max_tokens limit.
 `make_seeds.py safetensors lora_file adapter_bind` writes only those targets' seeds.
 Re-running replaces the files it wrote and keeps the rest: the text targets'
 directories also hold inputs merged in from longer runs (libFuzzer -merge=1,
@@ -175,6 +177,41 @@ def main():
     adapter_bind_seeds()
     dataset_seeds()
     json_seeds()
+    serve_request_seeds()
+
+
+def serve_request_seeds():
+    """Bodies for fuzz_serve_request; first byte: bit 0 completions, the rest the limit."""
+    chat = [
+        {"model": "base", "messages": [{"role": "user", "content": "hi"}]},
+        {"model": "base+cardiology", "messages": [
+            {"role": "system", "content": "terse"}, {"role": "user", "content": "chest pain"}],
+         "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "seed": 42, "n": 2,
+         "stop": ["\n", "END"], "stream": True, "stream_options": {"include_usage": True},
+         "logprobs": True, "top_logprobs": 3},
+        {"model": "base", "adapters": {"cardiology": 0.5, "triage": 1.0},
+         "messages": [{"role": "developer", "content": [{"type": "text", "text": "a"}]},
+                      {"role": "user", "content": "b"}], "max_completion_tokens": 5},
+        {"model": "base", "adapters": ["triage"], "messages": [{"role": "tool", "content": "x"}]},
+        {"model": "nope", "messages": [{"role": "user", "content": "x"}]},
+        {"model": "base", "messages": [], "tools": [{"type": "function"}]},
+        {"messages": [{"role": "user", "content": "nul\u0000"}], "seed": -1, "stop": "x"},
+        {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}},
+    ]
+    completion = [
+        {"model": "base", "prompt": "Once upon a time", "max_tokens": 8},
+        {"model": "base+triage", "prompt": ["a", "b"], "n": 3, "logprobs": 2, "echo": False},
+        {"model": "base", "prompt": [1, 2, 3], "stream": True},
+        {"model": "base", "prompt": [[1, 2], [3]], "best_of": 1, "suffix": ""},
+        {"model": "base", "prompt": [], "logprobs": 9},
+        {"model": "base+cardiology+triage", "prompt": "x", "temperature": 2.5},
+    ]
+    for i, b in enumerate(chat):
+        put("serve_request", bytes([64]) + json.dumps(b).encode(), f"chat-{i}")
+    for i, b in enumerate(completion):
+        put("serve_request", bytes([65]) + json.dumps(b).encode(), f"completion-{i}")
+    for i, raw in enumerate(['{"messages": [', '[' * 80 + ']' * 80, r'"\ud800"', 'null', '{}']):
+        put("serve_request", bytes([i]) + raw.encode(), f"raw-{i}")
 
 
 def json_seeds():
@@ -340,6 +377,6 @@ if __name__ == "__main__":
         for target in sys.argv[1:]:
             {"safetensors": safetensors_seeds, "lora_file": lora_file_seeds,
              "adapter_bind": adapter_bind_seeds, "dataset": dataset_seeds,
-             "json": json_seeds}[target]()
+             "json": json_seeds, "serve_request": serve_request_seeds}[target]()
     else:
         main()

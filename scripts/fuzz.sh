@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
 # Targets: gguf safetensors lora_file adapter_bind model_load chat_template dataset json
-# tokenizer_llama_spm tokenizer_gpt_2 tokenizer_deepseek_llm (default: all; the "fuzz_"
+# serve_request tokenizer_llama_spm tokenizer_gpt_2 tokenizer_deepseek_llm (default: all; the "fuzz_"
 # prefix is optional).
 # Environment: HEARTH_FUZZ_BUILD_DIR (default build-fuzz), HEARTH_FUZZ_JOBS
 # (targets run at once, default: nproc), HEARTH_FUZZ_OUT (work dir: corpora,
@@ -21,7 +21,7 @@ shift || true
 build=${HEARTH_FUZZ_BUILD_DIR:-$root/build-fuzz}
 out=${HEARTH_FUZZ_OUT:-$build/fuzz-out}
 jobs=${HEARTH_FUZZ_JOBS:-$(nproc)}
-all=(gguf safetensors lora_file adapter_bind model_load chat_template dataset json
+all=(gguf safetensors lora_file adapter_bind model_load chat_template dataset json serve_request
   tokenizer_llama_spm tokenizer_gpt_2 tokenizer_deepseek_llm)
 
 targets=()
@@ -41,7 +41,7 @@ max_len() {
   case $1 in
     gguf | model_load | adapter_bind) echo 65536 ;;
     safetensors | lora_file) echo 16384 ;;
-    chat_template | dataset | json) echo 4096 ;;
+    chat_template | dataset | json | serve_request) echo 4096 ;;
     tokenizer_*) echo 2048 ;;
   esac
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libabsl-dev libdnnl-dev libgtest-dev
-          nlohmann-json3-dev pybind11-dev python3 python3-venv python3-pip clang
+          nlohmann-json3-dev libcpp-httplib-dev pybind11-dev python3 python3-venv python3-pip clang
           libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
