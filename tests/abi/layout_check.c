@@ -37,8 +37,10 @@ _Static_assert(HEARTH_P_OK == HEARTH_OK && HEARTH_P_INVALID_ARGUMENT == HEARTH_I
                "plugin status codes equal the public ones");
 _Static_assert(HEARTH_STOP_MAX_TOKENS == 0 && HEARTH_STOP_EOG == 1 && HEARTH_STOP_STRING == 2 &&
                    HEARTH_STOP_CALLBACK == 3 && HEARTH_STOP_CONTEXT_FULL == 4 &&
-                   HEARTH_STOP_CONSTRAINT == 5,
+                   HEARTH_STOP_CONSTRAINT == 5 && HEARTH_STOP_CANCELLED == 6 &&
+                   HEARTH_STOP_ERROR == 7,
                "stop reasons");
+_Static_assert(HEARTH_EVENT_TOKEN == 0 && HEARTH_EVENT_DONE == 1, "engine event kinds");
 _Static_assert(HEARTH_TOKENIZER_SPM == 1 && HEARTH_TOKENIZER_BPE == 2, "tokenizer kinds");
 _Static_assert(HEARTH_TOKENIZE_ADD_SPECIAL == 1u && HEARTH_TOKENIZE_PARSE_SPECIAL == 2u &&
                    HEARTH_DETOKENIZE_RENDER_SPECIAL == 1u,
@@ -92,6 +94,9 @@ static const hearth_dataset_info kDatasetInfo = HEARTH_DATASET_INFO_INIT;
 static const hearth_trainer_params kTrainerParams = HEARTH_TRAINER_PARAMS_INIT;
 static const hearth_train_progress kTrainProgress = HEARTH_TRAIN_PROGRESS_INIT;
 static const hearth_trainer_info kTrainerInfo = HEARTH_TRAINER_INFO_INIT;
+static const hearth_engine_params kEngineParams = HEARTH_ENGINE_PARAMS_INIT;
+static const hearth_request_params kRequestParams = HEARTH_REQUEST_PARAMS_INIT;
+static const hearth_engine_stats kEngineStats = HEARTH_ENGINE_STATS_INIT;
 
 /* Referenced so the objects above are not unused; never called. */
 size_t hearth_abi_layout_check_total_(void);
@@ -103,7 +108,8 @@ size_t hearth_abi_layout_check_total_(void) {
          kAdapterInfo.struct_size + kAdapterTarget.struct_size + kExportParams.struct_size +
          kConvertParams.struct_size + kConvertProgress.struct_size + kDatasetParams.struct_size +
          kDatasetInfo.struct_size + kTrainerParams.struct_size + kTrainProgress.struct_size +
-         kTrainerInfo.struct_size;
+         kTrainerInfo.struct_size + kEngineParams.struct_size + kRequestParams.struct_size +
+         kEngineStats.struct_size;
 }
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -440,5 +446,67 @@ PIN_OFFSET(hearth_plugin_init_info, kind, 32);
 PIN_OFFSET(hearth_plugin_init_info, name, 40);
 PIN_OFFSET(hearth_plugin_init_info, version, 48);
 PIN_OFFSET(hearth_plugin_init_info, vtable, 56);
+
+PIN_SIZE(hearth_engine_params, 40);
+PIN_OFFSET(hearth_engine_params, n_seq, 4);
+PIN_OFFSET(hearth_engine_params, n_ctx, 8);
+PIN_OFFSET(hearth_engine_params, max_step_tokens, 12);
+PIN_OFFSET(hearth_engine_params, n_threads, 16);
+PIN_OFFSET(hearth_engine_params, max_waiting, 20);
+PIN_OFFSET(hearth_engine_params, adapters, 24);
+PIN_OFFSET(hearth_engine_params, n_adapters, 32);
+PIN_SIZE(hearth_engine_adapter, 8);
+PIN_OFFSET(hearth_engine_adapter, index, 0);
+PIN_OFFSET(hearth_engine_adapter, scale, 4);
+PIN_SIZE(hearth_request_event, 112);
+PIN_OFFSET(hearth_request_event, request, 8);
+PIN_OFFSET(hearth_request_event, kind, 16);
+PIN_OFFSET(hearth_request_event, text, 24);
+PIN_OFFSET(hearth_request_event, text_len, 32);
+PIN_OFFSET(hearth_request_event, token, 40);
+PIN_OFFSET(hearth_request_event, logprob, 44);
+PIN_OFFSET(hearth_request_event, top_tokens, 48);
+PIN_OFFSET(hearth_request_event, top_logprobs, 56);
+PIN_OFFSET(hearth_request_event, n_top, 64);
+PIN_OFFSET(hearth_request_event, finish_reason, 72);
+PIN_OFFSET(hearth_request_event, status, 76);
+PIN_OFFSET(hearth_request_event, message, 80);
+PIN_OFFSET(hearth_request_event, n_prompt_tokens, 88);
+PIN_OFFSET(hearth_request_event, n_cached_tokens, 92);
+PIN_OFFSET(hearth_request_event, n_generated_tokens, 96);
+PIN_OFFSET(hearth_request_event, first_token_seconds, 104);
+PIN_SIZE(hearth_request_params, 176);
+PIN_OFFSET(hearth_request_params, tokens, 8);
+PIN_OFFSET(hearth_request_params, n_tokens, 16);
+PIN_OFFSET(hearth_request_params, text, 24);
+PIN_OFFSET(hearth_request_params, text_len, 32);
+PIN_OFFSET(hearth_request_params, tokenize_flags, 40);
+PIN_OFFSET(hearth_request_params, messages, 48);
+PIN_OFFSET(hearth_request_params, n_messages, 56);
+PIN_OFFSET(hearth_request_params, max_tokens, 64);
+PIN_OFFSET(hearth_request_params, sampling, 72);
+PIN_OFFSET(hearth_request_params, stop, 120);
+PIN_OFFSET(hearth_request_params, n_stop, 128);
+PIN_OFFSET(hearth_request_params, adapters, 136);
+PIN_OFFSET(hearth_request_params, n_adapters, 144);
+PIN_OFFSET(hearth_request_params, logprobs, 152);
+PIN_OFFSET(hearth_request_params, top_logprobs, 156);
+PIN_OFFSET(hearth_request_params, on_event, 160);
+PIN_OFFSET(hearth_request_params, user_data, 168);
+PIN_SIZE(hearth_engine_stats, 104);
+PIN_OFFSET(hearth_engine_stats, n_waiting, 4);
+PIN_OFFSET(hearth_engine_stats, n_running, 8);
+PIN_OFFSET(hearth_engine_stats, n_seq, 12);
+PIN_OFFSET(hearth_engine_stats, requests_submitted, 16);
+PIN_OFFSET(hearth_engine_stats, requests_finished, 24);
+PIN_OFFSET(hearth_engine_stats, requests_cancelled, 32);
+PIN_OFFSET(hearth_engine_stats, requests_failed, 40);
+PIN_OFFSET(hearth_engine_stats, prompt_tokens, 48);
+PIN_OFFSET(hearth_engine_stats, cached_prompt_tokens, 56);
+PIN_OFFSET(hearth_engine_stats, generated_tokens, 64);
+PIN_OFFSET(hearth_engine_stats, steps, 72);
+PIN_OFFSET(hearth_engine_stats, kv_tokens_used, 80);
+PIN_OFFSET(hearth_engine_stats, kv_tokens_capacity, 88);
+PIN_OFFSET(hearth_engine_stats, step_seconds, 96);
 
 #endif /* x86_64 LP64 */

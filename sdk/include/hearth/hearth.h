@@ -357,7 +357,9 @@ typedef enum hearth_stop_reason {
   HEARTH_STOP_STRING = 2,       /* a stop string appeared (it is not emitted) */
   HEARTH_STOP_CALLBACK = 3,     /* the callback asked to stop */
   HEARTH_STOP_CONTEXT_FULL = 4, /* the context filled up */
-  HEARTH_STOP_CONSTRAINT = 5    /* the constraint (logits mask) allowed no token */
+  HEARTH_STOP_CONSTRAINT = 5,   /* the constraint (logits mask) allowed no token */
+  HEARTH_STOP_CANCELLED = 6,    /* engine: hearth_engine_cancel, or the engine was freed */
+  HEARTH_STOP_ERROR = 7         /* engine: the request failed (the DONE event says why) */
 } hearth_stop_reason;
 
 /** @since 1.0 */
@@ -792,6 +794,186 @@ HEARTH_API hearth_error* hearth_trainer_get_info(const hearth_trainer* trainer,
  *  hearth_session_set_adapters; free it with hearth_adapter_free. Later
  *  steps do not change it. @since 1.0 */
 HEARTH_API hearth_error* hearth_trainer_get_adapter(hearth_trainer* trainer, hearth_adapter** out);
+
+/* ------------------------------------------------------------------------- */
+/* Engine: many requests over one model, batched                              */
+/* ------------------------------------------------------------------------- */
+
+/** Serves many requests from one model: each engine step advances every
+ *  running request by one token, and admits waiting prompts in chunks, in
+ *  one graph over the whole batch (continuous batching), so N users cost one
+ *  pass over the weights per step instead of N. Each request may use its own
+ *  adapters with its own scales; they share the batch. docs/runtime.md
+ *  ("The engine") describes scheduling, prefix reuse and the guarantees.
+ *
+ *  Threads: hearth_engine_submit, hearth_engine_cancel and
+ *  hearth_engine_get_stats may be called from any thread at any time (also
+ *  from inside a request callback). Steps run either on the engine's own
+ *  thread (hearth_engine_start) or on the caller's (hearth_engine_step, one
+ *  thread at a time); request callbacks run on the thread that steps.
+ *  @since 1.0 */
+typedef struct hearth_engine hearth_engine;
+
+/** @since 1.0 */
+typedef struct hearth_engine_params {
+  uint32_t struct_size;
+  uint32_t n_seq;           /* requests computed together (KV cache slots); 0 = 8; at most 256 */
+  uint32_t n_ctx;           /* tokens per request, prompt + reply; 0 = min(model's, 4096) */
+  uint32_t max_step_tokens; /* tokens one step carries, all requests together; 0 = 256;
+                               at least n_seq. Long prompts are split into chunks of what
+                               is left after every running request's next token. */
+  uint32_t n_threads;       /* 0 = the model's */
+  uint32_t max_waiting;     /* requests waiting for a slot; 0 = 1024. Beyond it
+                               hearth_engine_submit is RESOURCE_EXHAUSTED. */
+  /* The adapters requests may use, referred to by index
+     (hearth_engine_adapter.index); each loaded onto this engine's model; at
+     most 64. The engine keeps its own references: the caller may free them. */
+  const hearth_adapter* const* adapters;
+  size_t n_adapters;
+} hearth_engine_params;
+#define HEARTH_ENGINE_PARAMS_INIT \
+  { sizeof(hearth_engine_params), 0, 0, 0, 0, 0, NULL, 0 }
+
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_engine_create(hearth_model* model,
+                                              const hearth_engine_params* params,
+                                              hearth_engine** out);
+/** Stops the engine's thread if it runs; every request not finished gets
+ *  its DONE event (HEARTH_STOP_CANCELLED) first, on the calling thread.
+ *  Must not be called from a request callback. @since 1.0 */
+HEARTH_API void hearth_engine_free(hearth_engine* engine);
+
+/** One adapter of a request: an index into hearth_engine_params.adapters and
+ *  its scale (as hearth_session_set_adapters takes it). @since 1.0 */
+typedef struct hearth_engine_adapter {
+  uint32_t index;
+  float scale;
+} hearth_engine_adapter;
+
+/** @since 1.0 */
+typedef enum hearth_event_kind {
+  HEARTH_EVENT_TOKEN = 0, /* a token was generated */
+  HEARTH_EVENT_DONE = 1   /* the request ended; always the last event, exactly once */
+} hearth_event_kind;
+
+/** What a request callback receives. Every pointer lives for the call only.
+ *  @since 1.0 */
+typedef struct hearth_request_event {
+  uint32_t struct_size;
+  uint64_t request; /* the id hearth_engine_submit returned */
+  hearth_event_kind kind;
+  /* Text released by this event: valid UTF-8, never half a code point, with
+     anything that could still become a stop string held back until decided.
+     A TOKEN event may release none (or the text of earlier tokens); the DONE
+     event releases what was held back (a stop string itself never is). */
+  const char* text;
+  size_t text_len;
+  /* TOKEN: the token, and with hearth_request_params.logprobs its natural-log
+     probability under the model (before penalties, temperature and top-k/p)
+     and the n_top most likely tokens with theirs, most likely first. An
+     end-of-generation token is not reported as a TOKEN event. */
+  int32_t token;
+  float logprob;
+  const int32_t* top_tokens;
+  const float* top_logprobs;
+  size_t n_top;
+  /* DONE: why it ended, and for HEARTH_STOP_ERROR what went wrong. */
+  hearth_stop_reason finish_reason;
+  hearth_status_code status;
+  const char* message; /* "" unless status is an error */
+  /* Counts (in both kinds, so far): prompt tokens, of which taken from the
+     KV cache of an earlier request (prefix reuse), generated tokens. */
+  uint32_t n_prompt_tokens;
+  uint32_t n_cached_tokens;
+  uint32_t n_generated_tokens;
+  /* Seconds from submit to the first generated token (0 before it). */
+  double first_token_seconds;
+} hearth_request_event;
+
+/** A request's callback. Return non-zero to end the request (DONE follows
+ *  with HEARTH_STOP_CALLBACK). It must not call hearth_engine_step or
+ *  hearth_engine_free on its engine. @since 1.0 */
+typedef int (*hearth_request_fn)(const hearth_request_event* event, void* user_data);
+
+/** A request. Exactly one of `tokens`, `text` and `messages` is the prompt;
+ *  everything it points to is copied by hearth_engine_submit. @since 1.0 */
+typedef struct hearth_request_params {
+  uint32_t struct_size;
+  const int32_t* tokens; /* prompt token ids, as given */
+  size_t n_tokens;
+  const char* text; /* prompt text, tokenized with tokenize_flags */
+  size_t text_len;
+  uint32_t tokenize_flags;             /* default HEARTH_TOKENIZE_ADD_SPECIAL */
+  const hearth_chat_message* messages; /* a conversation, as hearth_chat_tokenize
+                                          renders it with the assistant's turn open */
+  size_t n_messages;
+  int32_t max_tokens; /* 256; < 0 = until the request's context is full; 0 is an error */
+  hearth_sampling_params sampling;
+  const char* const* stop; /* stop strings, may be NULL */
+  size_t n_stop;
+  const hearth_engine_adapter* adapters; /* may be NULL: the base model */
+  size_t n_adapters;
+  uint32_t logprobs;          /* 1: TOKEN events carry logprob */
+  uint32_t top_logprobs;      /* with logprobs: how many alternatives, 0..20 */
+  hearth_request_fn on_event; /* may be NULL (then only stats see the request) */
+  void* user_data;
+} hearth_request_params;
+#define HEARTH_REQUEST_PARAMS_INIT                                                              \
+  {                                                                                             \
+    sizeof(hearth_request_params), NULL, 0, NULL, 0, HEARTH_TOKENIZE_ADD_SPECIAL, NULL, 0, 256, \
+        HEARTH_SAMPLING_PARAMS_INIT, NULL, 0, NULL, 0, 0, 0, NULL, NULL                         \
+  }
+
+/** Queues a request and returns its id (never 0). Everything about it is
+ *  checked here (prompt tokens in the vocabulary, the prompt shorter than
+ *  n_ctx, sampling values, adapter indices and scales, top_logprobs): an
+ *  error means no event will ever come. A full queue is RESOURCE_EXHAUSTED.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_engine_submit(hearth_engine* engine,
+                                              const hearth_request_params* params, uint64_t* id);
+/** Ends a request: its DONE event (HEARTH_STOP_CANCELLED) comes from the
+ *  next step at the latest and its slot is free for the next request.
+ *  NOT_FOUND when the id is unknown or the request already ended. @since 1.0 */
+HEARTH_API hearth_error* hearth_engine_cancel(hearth_engine* engine, uint64_t id);
+
+/** Runs one step on the calling thread: cancellations, admission, one graph,
+ *  sampling and events. `*n_active` (may be NULL) is the number of requests
+ *  still waiting or running afterwards; 0 means there is nothing to do. A
+ *  failed graph ends the requests it carried (DONE, HEARTH_STOP_ERROR) and
+ *  is not an error of the step. FAILED_PRECONDITION while the engine's own
+ *  thread runs. @since 1.0 */
+HEARTH_API hearth_error* hearth_engine_step(hearth_engine* engine, size_t* n_active);
+/** Starts the engine's own thread, which steps whenever there is work and
+ *  sleeps otherwise. FAILED_PRECONDITION when it already runs. @since 1.0 */
+HEARTH_API hearth_error* hearth_engine_start(hearth_engine* engine);
+/** Stops the engine's thread after its current step (requests stay queued
+ *  or running). No effect when it does not run. @since 1.0 */
+HEARTH_API void hearth_engine_stop(hearth_engine* engine);
+
+/** Counters since the engine was created, and its state now. @since 1.0 */
+typedef struct hearth_engine_stats {
+  uint32_t struct_size;
+  uint32_t n_waiting; /* submitted, not yet holding a slot */
+  uint32_t n_running; /* holding a slot */
+  uint32_t n_seq;     /* slots */
+  uint64_t requests_submitted;
+  uint64_t requests_finished; /* ended for any reason, cancelled and failed included */
+  uint64_t requests_cancelled;
+  uint64_t requests_failed;
+  uint64_t prompt_tokens;        /* computed */
+  uint64_t cached_prompt_tokens; /* reused from the KV cache instead */
+  uint64_t generated_tokens;
+  uint64_t steps;
+  uint64_t kv_tokens_used;     /* tokens held by running requests */
+  uint64_t kv_tokens_capacity; /* n_seq * n_ctx */
+  double step_seconds;         /* time spent computing steps */
+} hearth_engine_stats;
+#define HEARTH_ENGINE_STATS_INIT \
+  { sizeof(hearth_engine_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0 }
+
+/** @since 1.0 */
+HEARTH_API hearth_error* hearth_engine_get_stats(const hearth_engine* engine,
+                                                 hearth_engine_stats* out);
 
 /* ------------------------------------------------------------------------- */
 /* Model files: converting and quantizing                                     */

@@ -131,6 +131,31 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_train_progress, F(struct_size), F(step), F(tota
                           F(loss), F(grad_norm), F(lr), F(n_tokens), F(n_trained));
 #undef F
 
+#define F(f) HEARTH_CAPI_FIELD(hearth_engine_params, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_engine_params, F(struct_size), F(n_seq), F(n_ctx),
+                          F(max_step_tokens), F(n_threads), F(max_waiting), F(adapters),
+                          F(n_adapters));
+#undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_request_params, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_request_params, F(struct_size), F(tokens), F(n_tokens), F(text),
+                          F(text_len), F(tokenize_flags), F(messages), F(n_messages), F(max_tokens),
+                          F(sampling), F(stop), F(n_stop), F(adapters), F(n_adapters), F(logprobs),
+                          F(top_logprobs), F(on_event), F(user_data));
+#undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_request_event, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_request_event, F(struct_size), F(request), F(kind), F(text),
+                          F(text_len), F(token), F(logprob), F(top_tokens), F(top_logprobs),
+                          F(n_top), F(finish_reason), F(status), F(message), F(n_prompt_tokens),
+                          F(n_cached_tokens), F(n_generated_tokens), F(first_token_seconds));
+#undef F
+#define F(f) HEARTH_CAPI_FIELD(hearth_engine_stats, f)
+HEARTH_CAPI_STRUCT_FIELDS(hearth_engine_stats, F(struct_size), F(n_waiting), F(n_running), F(n_seq),
+                          F(requests_submitted), F(requests_finished), F(requests_cancelled),
+                          F(requests_failed), F(prompt_tokens), F(cached_prompt_tokens),
+                          F(generated_tokens), F(steps), F(kv_tokens_used), F(kv_tokens_capacity),
+                          F(step_seconds));
+#undef F
+
 #undef HEARTH_CAPI_STRUCT_FIELDS
 #undef HEARTH_CAPI_FIELD
 

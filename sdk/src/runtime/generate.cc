@@ -15,46 +15,34 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Emits text while honouring stop strings: text that could still become a
-// stop string is held back until the next piece decides.
-class StopFilter {
- public:
-  StopFilter(const std::vector<std::string>& stops, const TextSink& sink)
-      : stops_(stops), sink_(sink) {}
-
-  // Adds text. Returns false when generation must end (stop string found or
-  // the sink asked to stop); `*hit_stop` says which.
-  bool Add(std::string_view text, bool* hit_stop) {
-    pending_.append(text.data(), text.size());
-    size_t first = std::string::npos;
-    for (const std::string& s : stops_) {
-      if (s.empty()) continue;
-      size_t at = pending_.find(s);
-      if (at != std::string::npos) first = std::min(first, at);
-    }
-    if (first != std::string::npos) {
-      *hit_stop = true;
-      Emit(first);
-      return false;
-    }
-    return Emit(pending_.size() - StopHoldback(pending_, stops_));
-  }
-  // Emits whatever is held (generation ended for another reason).
-  bool Flush() { return Emit(pending_.size()); }
-
- private:
-  bool Emit(size_t n) {
-    if (n == 0) return true;
-    bool go_on = !sink_ || sink_(std::string_view(pending_.data(), n));
-    pending_.erase(0, n);
-    return go_on;
-  }
-  const std::vector<std::string>& stops_;
-  const TextSink& sink_;
-  std::string pending_;
-};
-
 }  // namespace
+
+std::string StopFilter::Add(std::string_view text, bool* hit_stop) {
+  *hit_stop = false;
+  pending_.append(text.data(), text.size());
+  size_t first = std::string::npos;
+  for (const std::string& s : stops_) {
+    if (s.empty()) continue;
+    size_t at = pending_.find(s);
+    if (at != std::string::npos) first = std::min(first, at);
+  }
+  if (first != std::string::npos) {
+    *hit_stop = true;
+    std::string out = pending_.substr(0, first);
+    pending_.clear();
+    return out;
+  }
+  const size_t n = pending_.size() - StopHoldback(pending_, stops_);
+  std::string out = pending_.substr(0, n);
+  pending_.erase(0, n);
+  return out;
+}
+
+std::string StopFilter::Flush() {
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
 
 size_t StopHoldback(std::string_view text, const std::vector<std::string>& stops) {
   size_t hold = 0;
@@ -118,8 +106,14 @@ absl::Status Run(Session& session, std::unique_ptr<sampling::Sampler> sampler,
   for (int32_t id : session.history()) sampler->Accept(id);
 
   tok::StreamDecoder decoder(tok);
-  StopFilter filter(options.stop, sink);
+  StopFilter filter(options.stop);
+  // Sends released text to the sink; false when generation must end.
   bool hit_stop = false, go_on = true;
+  auto emit = [&](std::string_view text) {
+    std::string out = filter.Add(text, &hit_stop);
+    const bool sink_on = out.empty() || !sink || sink(out);
+    return sink_on && !hit_stop;
+  };
   st.stop_reason = StopReason::kMaxTokens;
   while (options.max_tokens < 0 || st.n_generated_tokens < options.max_tokens) {
     absl::Span<const float> logits = session.logits();
@@ -141,7 +135,7 @@ absl::Status Run(Session& session, std::unique_ptr<sampling::Sampler> sampler,
       break;
     }
     ++st.n_generated_tokens;
-    go_on = filter.Add(decoder.Push(id), &hit_stop);
+    go_on = emit(decoder.Push(id));
     if (!go_on) {
       st.stop_reason = hit_stop ? StopReason::kStopString : StopReason::kCallback;
       // Counted, so part of the conversation: n_past = prompt + generated.
@@ -159,10 +153,11 @@ absl::Status Run(Session& session, std::unique_ptr<sampling::Sampler> sampler,
     HEARTH_RETURN_IF_ERROR(session.Feed({id}));
   }
   if (go_on) {
-    if (!filter.Add(decoder.Flush(), &hit_stop)) {
+    if (!emit(decoder.Flush())) {
       st.stop_reason = hit_stop ? StopReason::kStopString : StopReason::kCallback;
-    } else if (!filter.Flush()) {
-      st.stop_reason = StopReason::kCallback;
+    } else {
+      std::string rest = filter.Flush();
+      if (!rest.empty() && sink && !sink(rest)) st.stop_reason = StopReason::kCallback;
     }
   }
   st.generate_seconds = Seconds(t1, std::chrono::steady_clock::now());

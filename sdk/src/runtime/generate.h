@@ -3,10 +3,11 @@
 #ifndef HEARTH_SDK_SRC_RUNTIME_GENERATE_H_
 #define HEARTH_SDK_SRC_RUNTIME_GENERATE_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
-#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +23,8 @@ enum class StopReason {
   kCallback = 3,
   kContextFull = 4,
   kConstraint = 5,  // the logits mask allowed no token
+  kCancelled = 6,   // engine: cancelled, or the engine was destroyed
+  kError = 7,       // engine: the request failed
 };
 
 struct GenerateOptions {
@@ -56,6 +59,23 @@ absl::Status Generate(Session& session, std::string_view prompt, const GenerateO
 absl::Status GenerateFromIds(Session& session, std::vector<int32_t> ids,
                              const GenerateOptions& options, const TextSink& sink,
                              GenerateStats* stats);
+
+// Releases generated text while honouring stop strings: text that could
+// still become a stop string is held back until the next piece decides.
+class StopFilter {
+ public:
+  explicit StopFilter(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  // Appends `text` and returns what can be released now. When a stop string
+  // appeared, *hit_stop is set, the text before it is returned and the rest
+  // (the stop string included) is dropped.
+  std::string Add(std::string_view text, bool* hit_stop);
+  // Whatever is held (generation ended for another reason).
+  std::string Flush();
+
+ private:
+  std::vector<std::string> stops_;
+  std::string pending_;
+};
 
 // Of `text`, how many trailing bytes could be the start of one of `stops`
 // (held back until the next piece decides). Exposed for tests.
