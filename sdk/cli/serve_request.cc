@@ -511,8 +511,11 @@ bool Parse(std::string_view body, ServeKind kind, const ServeCatalog& catalog,
       return false;
     }
   }
-  // The legacy completions API generates 16 tokens unless told.
-  if (kind == ServeKind::kCompletion && out->max_tokens < 0) out->max_tokens = 16;
+  // The legacy completions API generates 16 tokens unless told (never more
+  // than the server's limit).
+  if (kind == ServeKind::kCompletion && out->max_tokens < 0) {
+    out->max_tokens = std::min<int64_t>(16, limits.max_tokens);
+  }
   if (!GetFloat(json, "temperature", 0.0, 2.0, false, &out->temperature, error)) return false;
   if (!GetFloat(json, "top_p", 0.0, 1.0, true, &out->top_p, error)) return false;
   if (!GetFloat(json, "presence_penalty", -2.0, 2.0, false, &out->presence_penalty, error))
