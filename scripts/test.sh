@@ -16,7 +16,8 @@ HEARTH_BUILD_DIR=$root/build "$root/scripts/build.sh" -DHEARTH_PYTHON=ON \
 ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
 
 echo "== Python tests" >&2
-python3 -c 'import numpy, pytest, gguf' 2>/dev/null || python3 -m pip install -q numpy pytest gguf
+python3 -c 'import numpy, pytest, gguf, openai' 2>/dev/null ||
+  python3 -m pip install -q numpy pytest gguf openai
 PYTHONPATH="$root/build/python" python3 -m pytest -q "$root/tests/python"
 
 if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then

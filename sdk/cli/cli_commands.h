@@ -20,6 +20,7 @@ int RunQuantize(int argc, char** argv);    // cli_convert.cc
 int RunData(int argc, char** argv);        // cli_data.cc
 int RunFinetune(int argc, char** argv);    // cli_finetune.cc
 int RunConformance(int argc, char** argv);  // cli_conformance.cc: execs hearth-conformance
+int RunServe(int argc, char** argv);        // cli_serve.cc
 
 }  // namespace hearth::cli
 

@@ -84,6 +84,8 @@ constexpr Command kCommands[] = {
      RunFinetune},
     {"conformance", "check a backend plugin's ops against float64 references (--plugin PATH)",
      RunConformance},
+    {"serve", "serve the model over HTTP with OpenAI's API (chat, completions, adapters)",
+     RunServe},
 };
 
 void PrintTopHelp(std::FILE* out) {
