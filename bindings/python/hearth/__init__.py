@@ -14,6 +14,9 @@
     data = model.load_dataset("notes.jsonl")  # training data: ids + what the loss trains
     ward = hearth.finetune(model, "notes.jsonl", rank=8, epochs=2)  # train a LoRA adapter
     print(model.generate("Summary:", adapters=[ward]))
+    with hearth.Engine(model, n_seq=8) as engine:  # many requests, batched
+        req = engine.submit("Hello", max_tokens=32)  # iterate it (for / async for)
+        print(req.text(), req.result.finish_reason)
 
 The package is a client of hearth's C ABI (hearth.h). Compute releases the
 GIL; a Model may be shared by threads, each with its own Session. Errors are
@@ -24,6 +27,7 @@ from hearth import _hearth
 from hearth._adapter import Adapter, AdapterTarget
 from hearth._convert import convert, quantize
 from hearth._dataset import Dataset, Example
+from hearth._engine import Engine, EngineStats, Request, RequestEvent, RequestResult
 from hearth._model import Model
 from hearth._runtime import Runtime, default_runtime, devices, plugins
 from hearth._sampler import Sampler
@@ -73,6 +77,11 @@ __all__ = [
     "quantize",
     "Model",
     "Session",
+    "Engine",
+    "Request",
+    "RequestEvent",
+    "RequestResult",
+    "EngineStats",
     "Adapter",
     "AdapterTarget",
     "Dataset",

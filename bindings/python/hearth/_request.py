@@ -192,9 +192,21 @@ def make_request(
         if not 0 <= n <= _INT32_MAX:
             raise InvalidArgumentError(
                 f"max_tokens = {n} is outside [0, {_INT32_MAX}] (use None for no limit)")
+    stops = stop_strings(stop)
+    if add_special is not None and not isinstance(add_special, bool):
+        raise TypeError(f"add_special must be a bool or None, not {type(add_special).__name__}")
+    params = sampling_params(sampling, overrides)
+    plugin, config = constraint_args(ban, constraint)
+    return Request(raw_prompt, n, params, stops, add_special, bool(parse_special),
+                   bool(reuse_prefix), plugin, config)
+
+
+def stop_strings(stop: Union[str, Sequence[str], None]) -> List[bytes]:
+    """Checks a ``stop=`` argument (a str, a sequence of str, or None) and
+    encodes it."""
     if stop is None:
-        stops: List[bytes] = []
-    elif isinstance(stop, str):
+        return []
+    if isinstance(stop, str):
         stops = [stop.encode("utf-8")]
     else:
         if isinstance(stop, (bytes, bytearray)) or not isinstance(stop, Iterable):
@@ -205,12 +217,7 @@ def make_request(
             raise InvalidArgumentError("a stop string is empty")
         if b"\0" in s:
             raise InvalidArgumentError(f"stop string {s!r} contains a NUL character")
-    if add_special is not None and not isinstance(add_special, bool):
-        raise TypeError(f"add_special must be a bool or None, not {type(add_special).__name__}")
-    params = sampling_params(sampling, overrides)
-    plugin, config = constraint_args(ban, constraint)
-    return Request(raw_prompt, n, params, stops, add_special, bool(parse_special),
-                   bool(reuse_prefix), plugin, config)
+    return stops
 
 
 def constraint_args(ban: Union[str, Sequence[str], None],

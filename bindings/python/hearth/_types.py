@@ -106,6 +106,8 @@ class StopReason(enum.IntEnum):
     CALLBACK = 3  #: the reader stopped early (e.g. broke out of a stream)
     CONTEXT_FULL = 4  #: the session's context filled up
     CONSTRAINT = 5  #: the constraint (``ban=``/``constraint=``) allowed no token
+    CANCELLED = 6  #: (engine) :meth:`hearth.Request.cancel`, or the engine was closed
+    ERROR = 7  #: (engine) the request failed; its iterator raised the error
 
 
 @dataclass(frozen=True)

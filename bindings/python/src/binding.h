@@ -129,11 +129,15 @@ std::vector<float> CopyFloats(const py::buffer& values, const char* what);
 // attributes) into the C struct.
 hearth_sampling_params SamplingFromPy(const py::handle& params);
 
+// True while the interpreter shuts down (the GIL must not be released then).
+bool InterpreterFinalizing();
+
 // Registration of the classes of each translation unit.
 void RegisterSession(py::module_& m);
 void RegisterAdapter(py::module_& m);
 void RegisterDataset(py::module_& m);
 void RegisterTrainer(py::module_& m);
+void RegisterEngine(py::module_& m);
 
 }  // namespace hearth_py
 

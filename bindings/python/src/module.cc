@@ -1,6 +1,7 @@
 // module.cc — the hearth._hearth extension: error translation, constants,
 // runtimes, models (tokens, info, metadata) and samplers. Sessions and
-// streaming live in session.cc, LoRA adapters in adapter.cc.
+// streaming live in session.cc, LoRA adapters in adapter.cc, the batching
+// engine in engine.cc.
 //
 // Every C call that can take long (plugin discovery, model load,
 // tokenization of a long text) runs with the GIL released; calls that only
@@ -309,6 +310,14 @@ py::str ToStr(std::string_view text) {
 
 py::str ToStr(const char* text) { return ToStr(std::string_view(text ? text : "")); }
 
+bool InterpreterFinalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
 hearth_sampling_params SamplingFromPy(const py::handle& params) {
   hearth_sampling_params p = HEARTH_SAMPLING_PARAMS_INIT;
   p.temperature = params.attr("temperature").cast<float>();
@@ -404,4 +413,5 @@ PYBIND11_MODULE(_hearth, m) {
   RegisterSession(m);
   RegisterDataset(m);
   RegisterTrainer(m);
+  RegisterEngine(m);  // after Adapter: engines take adapters
 }

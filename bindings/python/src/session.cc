@@ -98,14 +98,6 @@ bool OnMainThread() {
   return PyThread_get_thread_ident() == main_ident;
 }
 
-bool InterpreterFinalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing() != 0;
-#else
-  return _Py_IsFinalizing() != 0;
-#endif
-}
-
 // State shared by a stream's reader and its worker thread.
 struct StreamState {
   std::mutex mu;
