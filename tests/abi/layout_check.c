@@ -447,7 +447,7 @@ PIN_OFFSET(hearth_plugin_init_info, name, 40);
 PIN_OFFSET(hearth_plugin_init_info, version, 48);
 PIN_OFFSET(hearth_plugin_init_info, vtable, 56);
 
-PIN_SIZE(hearth_engine_params, 40);
+PIN_SIZE(hearth_engine_params, 48);
 PIN_OFFSET(hearth_engine_params, n_seq, 4);
 PIN_OFFSET(hearth_engine_params, n_ctx, 8);
 PIN_OFFSET(hearth_engine_params, max_step_tokens, 12);
@@ -455,6 +455,8 @@ PIN_OFFSET(hearth_engine_params, n_threads, 16);
 PIN_OFFSET(hearth_engine_params, max_waiting, 20);
 PIN_OFFSET(hearth_engine_params, adapters, 24);
 PIN_OFFSET(hearth_engine_params, n_adapters, 32);
+PIN_OFFSET(hearth_engine_params, kv_block_size, 40);
+PIN_OFFSET(hearth_engine_params, kv_pages, 44);
 PIN_SIZE(hearth_engine_adapter, 8);
 PIN_OFFSET(hearth_engine_adapter, index, 0);
 PIN_OFFSET(hearth_engine_adapter, scale, 4);

@@ -141,7 +141,10 @@ TEST_F(CapiEngine, TextTokensAndChatEqualSessions) {
   p.adapters = &lora;
   p.n_adapters = 1;
   hearth_engine* e = Engine(llama, p);
-  hearth_engine* eq = Engine(qwen, HEARTH_ENGINE_PARAMS_INIT);
+  hearth_engine_params pq = HEARTH_ENGINE_PARAMS_INIT;  // a paged cache
+  pq.kv_block_size = 16;
+  pq.kv_pages = 8;
+  hearth_engine* eq = Engine(qwen, pq);
   ASSERT_TRUE(e && eq);
 
   const char* prompt = "the quick brown fox";
@@ -227,6 +230,11 @@ TEST_F(CapiEngine, TextTokensAndChatEqualSessions) {
   EXPECT_EQ(st.n_running + st.n_waiting, 0u);
   EXPECT_GT(st.generated_tokens, 0u);
   EXPECT_GT(st.steps, 0u);
+  {
+    Error err{hearth_engine_get_stats(eq, &st)};
+    ASSERT_EQ(err.e, nullptr) << err.message();
+  }
+  EXPECT_EQ(st.kv_tokens_capacity, 16u * 8u);
 }
 
 TEST_F(CapiEngine, OwnThreadCallbackStopAndCancel) {

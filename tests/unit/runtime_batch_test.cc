@@ -135,11 +135,14 @@ std::vector<int32_t> Prompt(int64_t n_vocab, size_t n, uint32_t seed) {
 }
 
 std::unique_ptr<BatchRunner> MakeRunner(std::shared_ptr<const Model> model, uint32_t n_seq,
-                                        std::vector<std::shared_ptr<const Adapter>> adapters = {}) {
+                                        std::vector<std::shared_ptr<const Adapter>> adapters = {},
+                                        uint32_t block_size = 0, uint32_t n_pages = 0) {
   BatchRunnerOptions o;
   o.n_seq = n_seq;
   o.n_ctx = kCtx;
   o.max_tokens = 64;
+  o.block_size = block_size;
+  o.n_pages = n_pages;
   o.adapters = std::move(adapters);
   auto r = BatchRunner::Create(std::move(model), o);
   EXPECT_TRUE(r.ok()) << r.status();
@@ -219,6 +222,85 @@ TEST_P(BatchModels, LogitsEqualOneSessionPerSequence) {
                     MakeSession(model)});
   }
   ExpectBatchMatchesSessions(*runner, seqs, 6, GetParam());
+}
+
+// (a') The same with a paged cache: pages of 4 positions from a pool
+// smaller than 4 full slots, handed out as the sequences grow (11 prompt
+// tokens + 6 decode steps span 5 pages), so sequences' rows interleave in
+// the pool; then slots are reset and reused, their pages coming back.
+TEST_P(BatchModels, PagedCacheLogitsEqualOneSessionPerSequence) {
+  auto model = LoadModel(GetParam());
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().n_vocab;
+  auto runner = MakeRunner(model, 4, {}, 4, 20);
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(runner->n_pages(), 20);
+  EXPECT_EQ(runner->free_pages(), 20);
+  std::vector<Seq> seqs;
+  const std::vector<std::pair<int32_t, size_t>> shape = {{2, 3}, {0, 11}, {3, 6}};
+  for (size_t i = 0; i < shape.size(); ++i) {
+    seqs.push_back({shape[i].first,
+                    Prompt(V, shape[i].second, 7 + static_cast<uint32_t>(i)),
+                    {},
+                    MakeSession(model)});
+  }
+  ExpectBatchMatchesSessions(*runner, seqs, 6, GetParam() + " paged");
+  // 9, 17 and 12 positions: 3 + 5 + 3 pages.
+  EXPECT_EQ(runner->slot_pages(2), 3);
+  EXPECT_EQ(runner->slot_pages(0), 5);
+  EXPECT_EQ(runner->free_pages(), 20 - 11);
+  for (Seq& s : seqs) {
+    runner->ResetSlot(s.slot);
+    s.session = MakeSession(model);
+    s.tokens = Prompt(V, 5 + static_cast<size_t>(s.slot), 90 + static_cast<uint32_t>(s.slot));
+    s.n_past = 0;
+  }
+  EXPECT_EQ(runner->free_pages(), 20);
+  ExpectBatchMatchesSessions(*runner, seqs, 3, GetParam() + " paged, reused");
+}
+
+// A step that needs more pages than are free is refused and changes
+// nothing; a rewind gives back the pages past its start.
+TEST(BatchPaged, TooFewPagesIsRefusedAndRewindGivesPagesBack) {
+  auto model = LoadModel("tiny-llama-f32");
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().n_vocab;
+  auto runner = MakeRunner(model, 2, {}, 4, 5);
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> a = Prompt(V, 14, 1), b = Prompt(V, 9, 2), c = Prompt(V, 3, 3);
+  BatchEntry ea;
+  ea.slot = 0;
+  ea.tokens = a;
+  ea.want_logits = true;
+  ASSERT_TRUE(runner->Step({ea}).ok());
+  EXPECT_EQ(runner->free_pages(), 1);
+  BatchEntry eb = ea;
+  eb.slot = 1;
+  eb.tokens = b;
+  absl::Status st = runner->Step({eb});
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_NE(std::string(st.message()).find("needs 3"), std::string::npos) << st;
+  EXPECT_EQ(runner->n_past(1), 0);
+  EXPECT_EQ(runner->free_pages(), 1);
+  // Slot 0 rewound to 5 positions keeps 2 pages: room for b.
+  BatchEntry rewind = ea;
+  rewind.tokens = c;
+  rewind.start = 5;
+  ASSERT_TRUE(runner->Step({rewind, eb}).ok());
+  EXPECT_EQ(runner->slot_pages(0), 2);
+  EXPECT_EQ(runner->slot_pages(1), 3);
+  EXPECT_EQ(runner->free_pages(), 0);
+  // The rewound sequence equals a session fed a[0..5) then c.
+  auto s = MakeSession(model);
+  ASSERT_TRUE(s->Feed(absl::MakeConstSpan(a.data(), 5)).ok());
+  ASSERT_TRUE(s->Feed(c).ok());
+  EXPECT_LE(RelErr(runner->logits(0), s->logits()), kTolerance);
+  // A page size above n_ctx is refused.
+  BatchRunnerOptions o;
+  o.n_seq = 1;
+  o.n_ctx = 8;
+  o.block_size = 16;
+  EXPECT_EQ(BatchRunner::Create(model, o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // Greedy tokens of `prompt` in `slot` of a fresh runner, alone.

@@ -7,6 +7,7 @@
 // engine's own thread and destruction with requests in flight.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -216,6 +217,66 @@ TEST(Engine, GreedyOutputEqualsOneSessionPerRequest) {
   EXPECT_EQ(s.requests_finished, reqs.size());
   EXPECT_EQ(s.n_running + s.n_waiting, 0u);
   EXPECT_EQ(s.kv_tokens_used, 0u);
+}
+
+// A paged cache smaller than n_seq full contexts: requests are admitted as
+// their prompt plus reply fits in the pool (the others wait), finished
+// requests' pages stay as prefix cache until a new request needs them, and
+// every request's text is still a session's alone.
+TEST(Engine, PagedCacheSharesOneBudget) {
+  auto model = LoadModel("tiny-llama-f32");
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().n_vocab;
+  auto adapter = LoadAdapter(model, "llama-all");
+  EngineOptions o;
+  o.n_seq = 4;
+  o.max_step_tokens = 16;
+  o.kv_block_size = 8;
+  o.kv_pages = 10;  // 80 positions; 4 slots of 96 would be 384
+  o.adapters = {adapter};
+  auto engine = MakeEngine(model, o);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->stats().kv_tokens_capacity, 80u);
+  // 20-35 prompt tokens + 10 generated: 4-6 pages each, so two or three run
+  // at a time.
+  const std::vector<size_t> lengths = {20, 35, 22, 27, 30, 21};
+  Collector c;
+  std::vector<RequestOptions> reqs;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    RequestOptions r = Greedy(Prompt(V, lengths[i], 200 + static_cast<uint32_t>(i)), 10);
+    if (i % 2 == 1) r.adapters = {{0, 1.0f}};
+    reqs.push_back(r);
+    r.on_event = c.Sink(static_cast<int>(i));
+    ASSERT_TRUE(engine->Submit(std::move(r)).ok());
+  }
+  size_t most_running = 0;
+  for (int guard = 0; guard < 10000; ++guard) {
+    auto n = engine->Step();
+    ASSERT_TRUE(n.ok()) << n.status();
+    most_running = std::max<size_t>(most_running, engine->stats().n_running);
+    if (*n == 0) break;
+  }
+  EXPECT_LE(most_running, 3u);
+  EXPECT_GE(most_running, 2u);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Session::AdapterSet set;
+    if (i % 2 == 1) set.emplace_back(adapter, 1.0f);
+    EXPECT_EQ(c.Get(static_cast<int>(i)).text, Alone(model, reqs[i].prompt, 10, set).text)
+        << "request " << i;
+    EXPECT_TRUE(c.Get(static_cast<int>(i)).status.ok()) << c.Get(static_cast<int>(i)).status;
+  }
+  // The last request's prefix is still cached: the same prompt again
+  // reuses it.
+  RequestOptions again = reqs.back();
+  again.on_event = c.Sink(100);
+  ASSERT_TRUE(engine->Submit(again).ok());
+  RunToEnd(*engine);
+  EXPECT_EQ(c.Get(100).n_cached, lengths.back() - 1);
+  EXPECT_EQ(c.Get(100).text, c.Get(static_cast<int>(lengths.size() - 1)).text);
+  // A request that could never fit the pool is refused at submit.
+  auto huge = engine->Submit(Greedy(Prompt(V, 60, 9), 30));
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("KV pages"), std::string::npos) << huge.status();
 }
 
 // A request alone and the same request among others give the same tokens.

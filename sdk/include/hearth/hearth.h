@@ -830,9 +830,19 @@ typedef struct hearth_engine_params {
      most 64. The engine keeps its own references: the caller may free them. */
   const hearth_adapter* const* adapters;
   size_t n_adapters;
+  /* Paged KV cache: > 0 gives requests pages of kv_block_size positions
+     from one pool of kv_pages (0 = as many as n_seq full contexts need), so
+     requests of any length share one budget; a request is admitted when the
+     pool can hold its prompt plus max_tokens (its whole n_ctx for
+     max_tokens < 0) besides what running requests may still take, and the
+     pages of finished requests stay as prefix cache until needed. n_ctx is
+     rounded down to a multiple of kv_block_size. 0 (default): n_seq fixed
+     slots of n_ctx positions. */
+  uint32_t kv_block_size;
+  uint32_t kv_pages;
 } hearth_engine_params;
 #define HEARTH_ENGINE_PARAMS_INIT \
-  { sizeof(hearth_engine_params), 0, 0, 0, 0, 0, NULL, 0 }
+  { sizeof(hearth_engine_params), 0, 0, 0, 0, 0, NULL, 0, 0, 0 }
 
 /** @since 1.0 */
 HEARTH_API hearth_error* hearth_engine_create(hearth_model* model,

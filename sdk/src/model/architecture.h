@@ -86,6 +86,12 @@ struct KvCacheRefs {
   std::vector<hearth_tensor_desc> k, v;
   int64_t n_ctx = 0;
   int64_t n_seq = 1;  // slots; > 1 only with StepBatch::multi_seq graphs
+  // Paged (block_size > 0, multi_seq graphs only): k and v are
+  // [head_dim, n_head_kv, block_size, n_pages]; an I32 [max_blocks, n_seq]
+  // `blocks` input lists each sequence's pages, and n_ctx is
+  // max_blocks * block_size.
+  int64_t block_size = 0;
+  int64_t max_blocks = 0;
   // Training: every ATTENTION node also writes its extra output lse
   // ([n_head, T]), which ATTENTION_BACK needs (sdk/src/train/autograd.h).
   bool with_lse = false;
@@ -127,6 +133,7 @@ struct StepTensors {
   int tokens = -1;      // I32 [n_tokens], uploaded before compute
   int positions = -1;   // I32 [n_tokens]: each token's position in its sequence
   int seq = -1;         // I32 [n_tokens]: each token's cache slot (multi_seq only)
+  int blocks = -1;      // I32 [max_blocks, n_seq]: each slot's cache pages (paged cache only)
   int logit_rows = -1;  // I32 [n_out]: token rows that get logits (Logits::kRows only)
   int logits = -1;      // F32 [n_vocab, 1 | n_tokens | n_out], as StepBatch::logits says
 };

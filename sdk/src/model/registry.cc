@@ -102,6 +102,11 @@ int Attention(Graph* g, const KvCacheRefs& kv, const Shape& out, int64_t n_head,
               const AttentionInputs& in, const StepTensors& io,
               const hearth_attention_params& params) {
   const Shape lse = Shape::Of({n_head, n_tokens});
+  if (io.blocks >= 0) {  // a paged cache (batch runners; never training)
+    return g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, out,
+                 {in.q, in.k, in.v, in.k_cache, in.v_cache, io.positions, io.seq, io.blocks},
+                 params);
+  }
   if (io.seq >= 0) {
     if (!kv.with_lse) {
       return g->Op(HEARTH_OP_ATTENTION, HEARTH_DTYPE_F32, out,
@@ -137,7 +142,14 @@ absl::Status AddStepInputs(Graph* g, const KvCacheRefs& kv, const StepBatch& bat
   const Shape t = Shape::Of({batch.n_tokens});
   io->tokens = g->Input(HEARTH_DTYPE_I32, t);
   io->positions = g->Input(HEARTH_DTYPE_I32, t);
+  if (kv.block_size > 0 && (!batch.multi_seq || kv.with_lse)) {
+    return absl::InvalidArgumentError(
+        "a paged KV cache needs a multi_seq step graph without training outputs");
+  }
   if (batch.multi_seq) io->seq = g->Input(HEARTH_DTYPE_I32, t);
+  if (kv.block_size > 0) {
+    io->blocks = g->Input(HEARTH_DTYPE_I32, Shape::Of({kv.max_blocks, kv.n_seq}));
+  }
   return absl::OkStatus();
 }
 

@@ -64,8 +64,30 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
   r->max_tokens_ = max_tokens;
   const uint32_t threads = options.n_threads ? options.n_threads : r->model_->n_threads();
   HEARTH_ASSIGN_OR_RETURN(r->backend_, Backend::Create(r->model_->device(), threads));
-  HEARTH_ASSIGN_OR_RETURN(r->kv_,
-                          AllocateKvCache(*r->backend_, c, n_ctx, r->n_seq_, &r->kv_buffer_));
+  if (options.block_size > 0) {
+    const int64_t bs = options.block_size;
+    if (bs > n_ctx) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("KV page size ", bs, " is above n_ctx ", n_ctx));
+    }
+    r->n_ctx_ = n_ctx / bs * bs;
+    r->block_size_ = bs;
+    r->max_blocks_ = r->n_ctx_ / bs;
+    r->n_pages_ = options.n_pages ? options.n_pages : r->n_seq_ * r->max_blocks_;
+    if (r->n_pages_ > (int64_t{1} << 30)) {
+      return absl::InvalidArgumentError(absl::StrCat(r->n_pages_, " KV pages is too many"));
+    }
+    HEARTH_ASSIGN_OR_RETURN(r->kv_, AllocatePagedKvCache(*r->backend_, c, r->n_ctx_, r->n_seq_, bs,
+                                                         r->n_pages_, &r->kv_buffer_));
+    r->pages_.resize(static_cast<size_t>(r->n_seq_));
+    // Popped from the back: page 0 first.
+    for (int64_t p = r->n_pages_ - 1; p >= 0; --p)
+      r->free_pages_.push_back(static_cast<int32_t>(p));
+    r->blocks_.assign(static_cast<size_t>(r->max_blocks_ * r->n_seq_), 0);
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(r->kv_,
+                            AllocateKvCache(*r->backend_, c, n_ctx, r->n_seq_, &r->kv_buffer_));
+  }
   r->n_past_.assign(static_cast<size_t>(r->n_seq_), 0);
   r->slot_seen_.assign(static_cast<size_t>(r->n_seq_), 0);
   const size_t t = static_cast<size_t>(max_tokens);
@@ -146,6 +168,23 @@ absl::Status BatchRunner::Validate(absl::Span<const BatchEntry> entries, int64_t
     }
     if (e.want_logits) ++out;
   }
+  if (block_size_ > 0) {
+    // Pages: each entry keeps those of its rows before `start` and needs
+    // enough for start + len; what a rewind drops goes back to the pool.
+    int64_t need = 0, available = static_cast<int64_t>(free_pages_.size());
+    for (const BatchEntry& e : entries) {
+      const int64_t held = static_cast<int64_t>(pages_[static_cast<size_t>(e.slot)].size());
+      const int64_t keep = std::min(held, PagesFor(e.start));
+      available += held - keep;
+      need +=
+          std::max<int64_t>(0, PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
+    }
+    if (need > available) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "batch step: the paged KV cache has ", available, " pages free for this step (of ",
+          n_pages_, " of ", block_size_, " positions) and the step needs ", need));
+    }
+  }
   *n_tokens = t;
   *n_out = out;
   *adapters_used = used;
@@ -221,6 +260,31 @@ absl::Status BatchRunner::Step(absl::Span<const BatchEntry> entries) {
   uint64_t used = 0;
   HEARTH_RETURN_IF_ERROR(Validate(entries, &n_tokens, &n_out, &used));
   HEARTH_ASSIGN_OR_RETURN(StepGraph * step, StepFor(n_tokens, n_out, used));
+  if (block_size_ > 0) {
+    // Validate made sure the pool suffices. Pages taken here stay with the
+    // slot even if the graph then fails (a later step or reset trims them).
+    for (const BatchEntry& e : entries) {
+      std::vector<int32_t>& pages = pages_[static_cast<size_t>(e.slot)];
+      const size_t keep =
+          static_cast<size_t>(std::min(static_cast<int64_t>(pages.size()), PagesFor(e.start)));
+      while (pages.size() > keep) {
+        free_pages_.push_back(pages.back());
+        pages.pop_back();
+      }
+    }
+    for (const BatchEntry& e : entries) {
+      std::vector<int32_t>& pages = pages_[static_cast<size_t>(e.slot)];
+      const size_t need =
+          static_cast<size_t>(PagesFor(e.start + static_cast<int64_t>(e.tokens.size())));
+      while (pages.size() < need) {
+        pages.push_back(free_pages_.back());
+        free_pages_.pop_back();
+      }
+      int32_t* row =
+          blocks_.data() + static_cast<size_t>(e.slot) * static_cast<size_t>(max_blocks_);
+      std::copy(pages.begin(), pages.end(), row);
+    }
+  }
   HEARTH_RETURN_IF_ERROR(Run(step, entries, n_tokens, n_out));
   logits_.swap(logits_next_);
   for (const BatchEntry& e : entries) {
@@ -251,6 +315,9 @@ absl::Status BatchRunner::Run(StepGraph* step, absl::Span<const BatchEntry> entr
   HEARTH_RETURN_IF_ERROR(upload(step->io.tokens, tokens_.data(), ids_bytes));
   HEARTH_RETURN_IF_ERROR(upload(step->io.positions, positions_.data(), ids_bytes));
   HEARTH_RETURN_IF_ERROR(upload(step->io.seq, seq_.data(), ids_bytes));
+  if (step->io.blocks >= 0) {
+    HEARTH_RETURN_IF_ERROR(upload(step->io.blocks, blocks_.data(), blocks_.size() * 4));
+  }
   HEARTH_RETURN_IF_ERROR(upload(step->io.logit_rows, logit_rows_.data(),
                                 static_cast<uint64_t>(std::max<int64_t>(n_out, 1)) * 4));
   for (const auto& [adapter, tensor] : step->row_scales) {
@@ -287,7 +354,18 @@ int64_t BatchRunner::n_past(int32_t slot) const {
 }
 
 void BatchRunner::ResetSlot(int32_t slot) {
-  if (slot >= 0 && slot < n_seq_) n_past_[static_cast<size_t>(slot)] = 0;
+  if (slot < 0 || slot >= n_seq_) return;
+  n_past_[static_cast<size_t>(slot)] = 0;
+  if (block_size_ > 0) {
+    std::vector<int32_t>& pages = pages_[static_cast<size_t>(slot)];
+    free_pages_.insert(free_pages_.end(), pages.rbegin(), pages.rend());
+    pages.clear();
+  }
+}
+
+int64_t BatchRunner::slot_pages(int32_t slot) const {
+  if (block_size_ == 0 || slot < 0 || slot >= n_seq_) return 0;
+  return static_cast<int64_t>(pages_[static_cast<size_t>(slot)].size());
 }
 
 }  // namespace hearth

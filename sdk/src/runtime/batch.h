@@ -36,6 +36,13 @@ struct BatchRunnerOptions {
   uint32_t n_ctx = 0;       // positions per slot; 0 = min(model's training context, 4096)
   uint32_t max_tokens = 0;  // tokens one step may carry, all entries together; 0 = 512
   uint32_t n_threads = 0;   // 0 = the model's
+  // Paged KV cache: block_size > 0 gives every slot pages of block_size
+  // positions from one pool of n_pages (0 = as many as n_seq full slots
+  // need), taken as a slot grows and given back when it is reset or
+  // rewound, so sequences of any length share one budget. n_ctx (a slot's
+  // most) is rounded down to a multiple of block_size. 0: a fixed n_ctx per slot.
+  uint32_t block_size = 0;
+  uint32_t n_pages = 0;
   // The adapters rows may use, by index (BatchAdapter::index); each must be
   // bound to this model. At most 64.
   std::vector<std::shared_ptr<const Adapter>> adapters;
@@ -70,8 +77,8 @@ class BatchRunner {
 
   // Runs `entries` as one graph. Input errors (a slot out of range or
   // repeated, a start past the slot's tokens, a position past n_ctx, a bad
-  // token id or adapter) are found before anything runs and change nothing;
-  // a device error leaves every slot's n_past as it was.
+  // token id or adapter, too few free pages) are found before anything runs
+  // and change nothing; a device error leaves every slot's n_past as it was.
   absl::Status Step(absl::Span<const BatchEntry> entries);
   // Logits (n_vocab floats) of entry `i` of the last successful Step; empty
   // when it did not ask for them or the last Step failed.
@@ -79,8 +86,19 @@ class BatchRunner {
 
   // Tokens slot `slot` holds (0 for a slot out of range).
   int64_t n_past(int32_t slot) const;
-  // Forgets a slot's tokens (its cache rows are overwritten by what comes next).
+  // Forgets a slot's tokens (its cache rows are overwritten by what comes
+  // next; a paged slot gives its pages back).
   void ResetSlot(int32_t slot);
+
+  // Paged cache (0 when not paged): positions per page, pages in all, pages
+  // free, pages a slot holds, and the pages n positions take.
+  int64_t block_size() const { return block_size_; }
+  int64_t n_pages() const { return n_pages_; }
+  int64_t free_pages() const { return static_cast<int64_t>(free_pages_.size()); }
+  int64_t slot_pages(int32_t slot) const;
+  int64_t PagesFor(int64_t n) const {
+    return block_size_ ? (n + block_size_ - 1) / block_size_ : 0;
+  }
 
   int64_t n_seq() const { return n_seq_; }
   int64_t n_ctx() const { return n_ctx_; }
@@ -113,6 +131,12 @@ class BatchRunner {
   std::map<Key, std::unique_ptr<StepGraph>> steps_;
   uint64_t use_clock_ = 0;
   std::vector<int64_t> n_past_;  // per slot
+  // Paged cache: each slot's pages in order, the free pool, and the
+  // [max_blocks, n_seq] table the graph reads (unused entries 0).
+  int64_t block_size_ = 0, n_pages_ = 0, max_blocks_ = 0;
+  std::vector<std::vector<int32_t>> pages_;
+  std::vector<int32_t> free_pages_;
+  std::vector<int32_t> blocks_;
   // Host staging, sized at Create so a step allocates nothing.
   std::vector<int32_t> tokens_, positions_, seq_, logit_rows_;
   std::vector<float> scales_;       // [T] of one adapter

@@ -41,6 +41,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
                      ": a step must carry the next token of every running request"));
   }
   ro.n_threads = options.n_threads;
+  ro.block_size = options.kv_block_size;
+  ro.n_pages = options.kv_pages;
   ro.adapters = options.adapters;
   std::unique_ptr<Engine> e(new Engine());
   HEARTH_ASSIGN_OR_RETURN(e->runner_, BatchRunner::Create(std::move(model), ro));
@@ -54,7 +56,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   e->entry_request_.reserve(n_seq);
   e->running_.reserve(n_seq);
   e->stats_.n_seq = static_cast<uint32_t>(n_seq);
-  e->stats_.kv_tokens_capacity = static_cast<uint64_t>(n_seq * e->runner_->n_ctx());
+  e->stats_.kv_tokens_capacity =
+      e->runner_->block_size() > 0
+          ? static_cast<uint64_t>(e->runner_->n_pages() * e->runner_->block_size())
+          : static_cast<uint64_t>(n_seq * e->runner_->n_ctx());
   return e;
 }
 
@@ -123,7 +128,14 @@ absl::StatusOr<uint64_t> Engine::Submit(RequestOptions options) {
       }
     }
   }
+  const int64_t pages = PagesToReserve(options);
+  if (pages > runner_->n_pages()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request may take ", pages, " KV pages (", n_prompt, " prompt tokens and max_tokens ",
+        options.max_tokens, ") but the engine's paged cache has ", runner_->n_pages()));
+  }
   auto r = std::make_unique<Request>();
+  r->reserved_pages = pages;
   HEARTH_ASSIGN_OR_RETURN(r->sampler, sampling::Sampler::Create(options.sampling));
   // Penalties see the prompt too, as in Generate.
   for (int32_t id : options.prompt) r->sampler->Accept(id);
@@ -224,6 +236,41 @@ EngineStats Engine::stats() const {
   return s;
 }
 
+int64_t Engine::PagesToReserve(const RequestOptions& r) const {
+  if (runner_->block_size() == 0) return 0;
+  const int64_t n = r.max_tokens < 0
+                        ? runner_->n_ctx()
+                        : std::min<int64_t>(static_cast<int64_t>(r.prompt.size()) + r.max_tokens,
+                                            runner_->n_ctx());
+  return runner_->PagesFor(n);
+}
+
+void Engine::MakeRoomForStep() {
+  int64_t need = 0, available = runner_->free_pages();
+  for (const BatchEntry& e : entries_) {
+    const int64_t held = runner_->slot_pages(e.slot);
+    const int64_t keep = std::min(held, runner_->PagesFor(e.start));
+    available += held - keep;
+    need += std::max<int64_t>(
+        0, runner_->PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
+  }
+  while (need > available) {
+    int32_t victim = -1;
+    for (size_t s = 0; s < slots_.size(); ++s) {
+      if (slots_[s].request != nullptr || runner_->slot_pages(static_cast<int32_t>(s)) == 0) {
+        continue;
+      }
+      if (victim < 0 || slots_[s].last_use < slots_[static_cast<size_t>(victim)].last_use) {
+        victim = static_cast<int32_t>(s);
+      }
+    }
+    if (victim < 0) return;  // cannot happen with reservations; the step then reports it
+    available += runner_->slot_pages(victim);
+    runner_->ResetSlot(victim);
+    slots_[static_cast<size_t>(victim)].held.clear();
+  }
+}
+
 void Engine::Admit(std::unique_ptr<Request> r) {
   // The free slot whose kept tokens share the longest prefix with the
   // prompt (computed with the same adapters); ties go to the least recently
@@ -283,7 +330,10 @@ void Engine::Finish(Request* r, StopReason reason, absl::Status status, std::str
     ++stats_.requests_finished;
     if (reason == StopReason::kCancelled) ++stats_.requests_cancelled;
     if (reason == StopReason::kError) ++stats_.requests_failed;
-    if (r->slot >= 0) slots_[static_cast<size_t>(r->slot)].request = nullptr;
+    if (r->slot >= 0) {
+      slots_[static_cast<size_t>(r->slot)].request = nullptr;
+      reserved_pages_ -= r->reserved_pages;
+    }
     auto it = std::find_if(running_.begin(), running_.end(),
                            [r](const std::unique_ptr<Request>& p) { return p.get() == r; });
     if (it != running_.end()) {
@@ -420,6 +470,10 @@ absl::StatusOr<size_t> Engine::StepLocked() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     while (!waiting_.empty() && running_.size() < slots_.size()) {
+      // Paged: admitted only when its reservation fits beside the others'.
+      const int64_t pages = waiting_.front()->reserved_pages;
+      if (reserved_pages_ + pages > runner_->n_pages() && runner_->block_size() > 0) break;
+      reserved_pages_ += pages;
       std::unique_ptr<Request> r = std::move(waiting_.front());
       waiting_.pop_front();
       Admit(std::move(r));
@@ -468,6 +522,7 @@ absl::StatusOr<size_t> Engine::StepLocked() {
   }
 
   // 4. One graph over the batch.
+  if (runner_->block_size() > 0) MakeRoomForStep();
   const absl::Status run = runner_->Step(entries_);
   uint64_t prompt_tokens = 0;
   if (!run.ok()) {

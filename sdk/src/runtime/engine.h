@@ -18,10 +18,11 @@
 // V rows), and only the rest of the prompt is computed. A system prompt
 // shared by many requests is so computed once per slot, not per request.
 //
-// The KV cache is n_seq slots of n_ctx positions (BatchRunner); when every
-// slot is taken, requests wait in submission order (the queue is bounded)
-// and running ones are never failed for room. Paged allocation (one budget
-// that sequences of any length share) is not done: docs/runtime.md.
+// The KV cache is n_seq slots of up to n_ctx positions (BatchRunner), fixed
+// or paged from one pool (EngineOptions::kv_block_size): when no slot, or
+// not enough pages for a request's prompt plus reply, is free, requests
+// wait in submission order (the queue is bounded) and running ones are
+// never failed for room.
 #ifndef HEARTH_SDK_SRC_RUNTIME_ENGINE_H_
 #define HEARTH_SDK_SRC_RUNTIME_ENGINE_H_
 
@@ -55,6 +56,14 @@ struct EngineOptions {
   uint32_t max_step_tokens = 0;  // tokens per step, all requests; 0 = 256; >= n_seq
   uint32_t n_threads = 0;        // 0 = the model's
   uint32_t max_waiting = 0;      // 0 = 1024
+  // Paged KV cache (BatchRunnerOptions::block_size, n_pages): slots take
+  // pages of kv_block_size positions from one pool of kv_pages as they grow.
+  // A request is admitted when the pool can hold its prompt plus its
+  // max_tokens (its whole n_ctx for max_tokens < 0) besides what running
+  // requests may still take; the pages of finished requests stay as prefix
+  // cache until someone needs them. 0: n_seq fixed slots of n_ctx.
+  uint32_t kv_block_size = 0;
+  uint32_t kv_pages = 0;
   std::vector<std::shared_ptr<const Adapter>> adapters;
 };
 
@@ -140,6 +149,7 @@ class Engine {
     int32_t pending = -1;  // sampled, to be fed by the next step
     int32_t n_generated = 0;
     double first_token_seconds = 0.0;
+    int64_t reserved_pages = 0;  // paged cache: the most it may take
   };
   // What a slot's cache rows hold: the ids and the adapters they were
   // computed with.
@@ -151,6 +161,11 @@ class Engine {
   };
 
   Engine() = default;
+  // Paged cache: pages request `r` may take at most.
+  int64_t PagesToReserve(const RequestOptions& r) const;
+  // Paged cache: gives back pages of idle slots' prefix caches, least
+  // recently used first, until this step's entries fit.
+  void MakeRoomForStep();
   absl::StatusOr<size_t> StepLocked();     // with step_mu_ held
   void Admit(std::unique_ptr<Request> r);  // with mu_ held
   // Sends DONE and forgets the request (slot freed). Not under mu_.
@@ -183,6 +198,7 @@ class Engine {
   std::vector<SlotState> slots_;
   uint64_t use_clock_ = 0;
   uint64_t step_generated_ = 0;
+  int64_t reserved_pages_ = 0;  // paged cache: running requests' reservations
   std::vector<BatchEntry> entries_;
   std::vector<Request*> entry_request_;
   std::vector<int32_t> decode_tokens_;  // one per slot: the fed token's storage

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 
 #include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
 
 namespace hearth {
 namespace {
@@ -27,36 +29,40 @@ absl::StatusOr<int64_t> ContextLength(const ModelConfig& c, int64_t n_ctx) {
   return n_ctx;
 }
 
-absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
-                                            int64_t n_seq, hearth_pbuffer** buffer) {
-  if (n_seq < 1) return absl::InvalidArgumentError(absl::StrCat("n_seq ", n_seq, " is below 1"));
+namespace {
+
+// k [head_dim, n_head_kv, rows, groups] and v likewise per layer (3-D when
+// `four_d` is false), one buffer for all layers.
+absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int64_t rows,
+                                     int64_t groups, bool four_d, const std::string& what,
+                                     hearth_pbuffer** buffer) {
   auto shape = [&](int64_t dim) {
-    return n_seq == 1 ? Shape::Of({dim, c.n_head_kv, n_ctx})
-                      : Shape::Of({dim, c.n_head_kv, n_ctx, n_seq});
+    return four_d ? Shape::Of({dim, c.n_head_kv, rows, groups})
+                  : Shape::Of({dim, c.n_head_kv, rows});
   };
   const Shape ks = shape(c.head_dim), vs = shape(c.head_dim_v);
-  const uint64_t k_bytes = ContiguousBytes(HEARTH_DTYPE_F32, ks);
-  const uint64_t v_bytes = ContiguousBytes(HEARTH_DTYPE_F32, vs);
-  const uint64_t per_layer = k_bytes + v_bytes;
   // ContiguousBytes multiplies in 64 bits: check the product of the dims
   // the same way before trusting it.
   const uint64_t per_pos = static_cast<uint64_t>((c.head_dim + c.head_dim_v) * c.n_head_kv) * 4;
+  if (per_pos == 0 || static_cast<uint64_t>(rows) * static_cast<uint64_t>(groups) >
+                          std::numeric_limits<uint64_t>::max() / per_pos) {
+    return absl::InvalidArgumentError("KV cache size overflows");
+  }
+  const uint64_t k_bytes = ContiguousBytes(HEARTH_DTYPE_F32, ks);
+  const uint64_t v_bytes = ContiguousBytes(HEARTH_DTYPE_F32, vs);
+  const uint64_t per_layer = k_bytes + v_bytes;
   if (per_layer == 0 ||
-      static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(n_seq) >
-          std::numeric_limits<uint64_t>::max() / per_pos ||
       static_cast<uint64_t>(c.n_layer) > std::numeric_limits<uint64_t>::max() / per_layer) {
     return absl::InvalidArgumentError("KV cache size overflows");
   }
   auto kv = backend.Alloc(per_layer * static_cast<uint64_t>(c.n_layer));
   if (!kv.ok()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot allocate the KV cache (", per_layer * c.n_layer, " bytes for n_ctx ", n_ctx,
-        n_seq > 1 ? absl::StrCat(" x ", n_seq, " sequences") : "", "): ", kv.status().message()));
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate the KV cache (",
+                                                     per_layer * c.n_layer, " bytes for ", what,
+                                                     "): ", kv.status().message()));
   }
   *buffer = *kv;
   KvCacheRefs refs;
-  refs.n_ctx = n_ctx;
-  refs.n_seq = n_seq;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     hearth_tensor_desc k = ContiguousDesc(HEARTH_DTYPE_F32, ks);
     hearth_tensor_desc v = ContiguousDesc(HEARTH_DTYPE_F32, vs);
@@ -66,6 +72,42 @@ absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig&
     refs.k.push_back(k);
     refs.v.push_back(v);
   }
+  return refs;
+}
+
+}  // namespace
+
+absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
+                                            int64_t n_seq, hearth_pbuffer** buffer) {
+  if (n_seq < 1) return absl::InvalidArgumentError(absl::StrCat("n_seq ", n_seq, " is below 1"));
+  HEARTH_ASSIGN_OR_RETURN(
+      KvCacheRefs refs,
+      Allocate(
+          backend, c, n_ctx, n_seq, n_seq > 1,
+          absl::StrCat("n_ctx ", n_ctx, n_seq > 1 ? absl::StrCat(" x ", n_seq, " sequences") : ""),
+          buffer));
+  refs.n_ctx = n_ctx;
+  refs.n_seq = n_seq;
+  return refs;
+}
+
+absl::StatusOr<KvCacheRefs> AllocatePagedKvCache(Backend& backend, const ModelConfig& c,
+                                                 int64_t n_ctx, int64_t n_seq, int64_t block_size,
+                                                 int64_t n_pages, hearth_pbuffer** buffer) {
+  if (n_seq < 1) return absl::InvalidArgumentError(absl::StrCat("n_seq ", n_seq, " is below 1"));
+  if (block_size < 1 || n_pages < 1 || n_ctx % block_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("a paged KV cache of ", n_pages, " pages of ",
+                                                   block_size, " positions for n_ctx ", n_ctx,
+                                                   " (a multiple of the page size)"));
+  }
+  HEARTH_ASSIGN_OR_RETURN(
+      KvCacheRefs refs,
+      Allocate(backend, c, block_size, n_pages, true,
+               absl::StrCat(n_pages, " pages of ", block_size, " positions"), buffer));
+  refs.n_ctx = n_ctx;
+  refs.n_seq = n_seq;
+  refs.block_size = block_size;
+  refs.max_blocks = n_ctx / block_size;
   return refs;
 }
 

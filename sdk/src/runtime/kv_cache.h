@@ -24,6 +24,13 @@ absl::StatusOr<int64_t> ContextLength(const ModelConfig& c, int64_t n_ctx);
 absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
                                             int64_t n_seq, hearth_pbuffer** buffer);
 
+// A paged cache: per layer k [head_dim, n_head_kv, block_size, n_pages] and
+// v likewise, for n_seq sequences of up to n_ctx positions (a multiple of
+// block_size) that take pages from one pool (KvCacheRefs::block_size).
+absl::StatusOr<KvCacheRefs> AllocatePagedKvCache(Backend& backend, const ModelConfig& c,
+                                                 int64_t n_ctx, int64_t n_seq, int64_t block_size,
+                                                 int64_t n_pages, hearth_pbuffer** buffer);
+
 }  // namespace hearth
 
 #endif  // HEARTH_SDK_SRC_RUNTIME_KV_CACHE_H_
