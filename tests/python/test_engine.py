@@ -158,6 +158,24 @@ def test_async_iteration_with_gather(model):
     assert ticks > 0
 
 
+def test_wait_and_await_give_the_result(llama):
+    expected = llama.generate("Hello", max_tokens=6, temperature=0)
+    with hearth.Engine(llama, n_seq=2) as engine:
+        req = engine.submit("Hello", max_tokens=6, temperature=0)
+        assert req.result is None
+        r = req.wait()
+        assert r is req.result and r.text == expected
+        assert r.finish_reason == hearth.StopReason.MAX_TOKENS and len(r.tokens) == 6
+        assert req.wait() is r  # idempotent
+
+        async def main():
+            return await asyncio.gather(*(engine.submit("Hello", max_tokens=6, temperature=0)
+                                          for _ in range(3)))
+
+        results = asyncio.run(main())
+    assert [x.text for x in results] == [expected] * 3
+
+
 def test_cancel_mid_stream(llama):
     with hearth.Engine(llama, n_seq=2) as engine:
         req = engine.submit("Hello", max_tokens=None, temperature=0)
@@ -404,6 +422,8 @@ def test_a_failed_request_raises_its_error():
     assert req.done and req.result is None
     assert isinstance(req.error, hearth.ResourceExhaustedError)
     assert list(req) == []
+    with pytest.raises(hearth.ResourceExhaustedError):
+        req.wait()  # the error again
 
     async def read():
         r = hearth.Request._make(_FailingHandle(), None, False)

@@ -18,6 +18,7 @@ waits) or ``async for`` (never blocks the event loop)::
         async def main():
             reqs = [engine.submit(p, max_tokens=32) for p in prompts]
             return await asyncio.gather(*(r.atext() for r in reqs))
+            # or: results = await asyncio.gather(*reqs)   (RequestResult each)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     AsyncIterator,
+    Generator,
     Iterable,
     Iterator,
     List,
@@ -205,7 +207,8 @@ class Request:
     @property
     def result(self) -> Optional[RequestResult]:
         """All the text and tokens and the finish reason, once the final
-        event has been read (None before, and for a failed request)."""
+        event has been read (None before, and for a failed request); see
+        :meth:`wait` to read up to it."""
         return self._result
 
     @property
@@ -308,6 +311,32 @@ class Request:
                 return
         # Short waits, so a cancelled task leaves no thread blocked for long.
         await loop.run_in_executor(None, self._h.wait, 0.1)
+
+    def wait(self) -> RequestResult:
+        """Reads the remaining events (blocking, the GIL released) and
+        returns :attr:`result`. ``await request`` is the same for asyncio.
+
+        Raises:
+            hearth.Error: the request failed (also when that was already
+                raised while iterating).
+        """
+        for _ in self:
+            pass
+        return self._final()
+
+    def __await__(self) -> Generator[Any, None, RequestResult]:
+        return self._await().__await__()
+
+    async def _await(self) -> RequestResult:
+        async for _ in self:
+            pass
+        return self._final()
+
+    def _final(self) -> RequestResult:
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
     def text(self) -> str:
         """Reads the remaining events (blocking) and returns their text. Of a
