@@ -106,7 +106,9 @@ TEST(ChatTemplate, AFormatWhoseMarkupIsNotControlTokensIsRefusedNamingTheToken) 
 
 TEST(ChatTemplate, GemmaTurnsAndSystemPrompt) {
   auto text = Render("gemma",
-                     {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"},
+                     {{"system", "Be brief."},
+                      {"user", "Hi"},
+                      {"assistant", "Hello!"},
                       {"user", "What is 12 times 12?"}},
                      true);
   ASSERT_TRUE(text.ok()) << text.status();
@@ -125,15 +127,44 @@ TEST(ChatTemplate, ChatmlAndLlama3) {
             "<|im_start|>assistant\n");
   EXPECT_EQ(*Render("llama3", {{"user", "U"}}, false),
             "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>");
-  EXPECT_EQ(*Render("llama2", {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}},
-                    true),
-            "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST] A </s><s>[INST] V [/INST]");
+  EXPECT_EQ(
+      *Render("llama2", {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}}, true),
+      "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST] A </s><s>[INST] V [/INST]");
+}
+
+// DeepSeek-R1 distills: detected by <｜Assistant｜> in the template (a
+// Qwen2 or Llama body), rendered as DeepSeek's template writes it.
+TEST(ChatTemplate, DeepseekR1) {
+  const std::string user =
+      "<\xef\xbd\x9c"
+      "User\xef\xbd\x9c>";
+  const std::string assistant =
+      "<\xef\xbd\x9c"
+      "Assistant\xef\xbd\x9c>";
+  const std::string eos =
+      "<\xef\xbd\x9c"
+      "end\xe2\x96\x81"
+      "of\xe2\x96\x81"
+      "sentence\xef\xbd\x9c>";
+  const std::string source = "{% if not add_generation_prompt is defined %}...{{'" + user +
+                             "' + message['content']}}...{{'" + assistant + "'}}";
+  EXPECT_EQ(*DetectFormat(source, "qwen2", Vocab({"<|im_start|>", user, assistant, eos})),
+            "deepseek-r1");
+  EXPECT_EQ(*DetectFormat(source, "llama", Vocab({user, assistant, eos})), "deepseek-r1");
+  // Markup the vocabulary lacks as control tokens is refused, naming it.
+  auto plain = DetectFormat(source, "qwen2", Vocab({user, assistant, eos}, tok::kNormal));
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(std::string(plain.status().message()).find("not a control token"), std::string::npos);
+  EXPECT_EQ(*Render("deepseek-r1",
+                    {{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}}, true),
+            "S" + user + "U" + assistant + "A" + eos + user + "V" + assistant);
+  EXPECT_FALSE(Render("deepseek-r1", {{"user", "U"}, {"system", "late"}}, true).ok());
 }
 
 TEST(ChatTemplate, ContentSpansCoverEachMessageAndNothingElse) {
   const std::vector<Message> conversation = {
       {"system", "Be brief."}, {"user", "Hi <|im_end|>"}, {"assistant", "Hello!"}, {"user", "Q"}};
-  for (const char* format : {"gemma", "chatml", "llama3", "llama2"}) {
+  for (const char* format : {"gemma", "chatml", "llama3", "llama2", "deepseek-r1"}) {
     std::vector<ContentSpan> spans;
     auto text = Render(format, conversation, true, &spans);
     ASSERT_TRUE(text.ok()) << format;
@@ -166,7 +197,7 @@ TEST(ChatTemplate, TurnSpansAreWherePrefixRenderingsEnd) {
   const std::vector<Message> conversation = {{"system", "Be brief."}, {"user", "Hi"},
                                              {"assistant", "Hello!"}, {"user", "Q <|im_end|>"},
                                              {"model", "A"},          {"user", "Last"}};
-  for (const char* format : {"gemma", "chatml", "llama3", "llama2"}) {
+  for (const char* format : {"gemma", "chatml", "llama3", "llama2", "deepseek-r1"}) {
     std::vector<TurnSpan> turns;
     auto text = Render(format, conversation, false, nullptr, &turns);
     ASSERT_TRUE(text.ok()) << format << ": " << text.status();

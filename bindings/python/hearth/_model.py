@@ -163,7 +163,7 @@ class Model:
         """Renders a conversation in the model's chat format.
 
         The format is detected from the file's ``tokenizer.chat_template``,
-        else from its architecture (Gemma, ChatML, Llama 3, Llama 2).
+        else from its architecture (Gemma, ChatML, Llama 3, Llama 2, DeepSeek-R1).
 
         Args:
             messages: ``{"role": ..., "content": ...}`` dicts or

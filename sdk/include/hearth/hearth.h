@@ -433,8 +433,9 @@ typedef struct hearth_chat_message {
 
 /** Renders `messages` in the model's chat format (detected from the file's
  *  tokenizer.chat_template, else from its architecture: Gemma, ChatML,
- *  Llama 3, Llama 2) and, when `add_generation_prompt` is non-zero, opens
- *  the assistant's turn. The text holds special-token markers and no BOS:
+ *  Llama 3, Llama 2; DeepSeek-R1 and its distills from the template only)
+ *  and, when `add_generation_prompt` is non-zero, opens the assistant's
+ *  turn. The text holds special-token markers and no BOS:
  *  generate from it with HEARTH_TOKENIZE_PARSE_SPECIAL (plus ADD_SPECIAL for
  *  a fresh session). Same capacity protocol as hearth_detokenize. A model
  *  with no known format is NOT_FOUND. Note that parsing the whole text

@@ -141,6 +141,57 @@ absl::StatusOr<std::string> RenderLlama2(const std::vector<Message>& m, bool gen
   return out;
 }
 
+// DeepSeek-R1's markup: <｜User｜>, <｜Assistant｜> and <｜end▁of▁sentence｜>
+// (fullwidth vertical bars U+FF5C, U+2581 between the words). Split literals:
+// a hex escape would otherwise swallow the letters after it.
+constexpr char kDsUser[] =
+    "<\xef\xbd\x9c"
+    "User\xef\xbd\x9c>";
+constexpr char kDsAssistant[] =
+    "<\xef\xbd\x9c"
+    "Assistant\xef\xbd\x9c>";
+constexpr char kDsEos[] =
+    "<\xef\xbd\x9c"
+    "end\xe2\x96\x81"
+    "of\xe2\x96\x81"
+    "sentence\xef\xbd\x9c>";
+
+// DeepSeek-R1 and its distills (Qwen2 and Llama bodies): the system prompt
+// first with no markup, then <｜User｜> and <｜Assistant｜> turns, an
+// assistant turn closed by the end-of-sentence token. The reply opens with
+// the model's own <think> … </think> reasoning (the generation prompt does
+// not force it open: then every turn span is where prefix renderings end).
+absl::StatusOr<std::string> RenderDeepseekR1(const std::vector<Message>& m, bool gen,
+                                             Spans* spans) {
+  std::string out;
+  bool seen_turn = false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    auto role = CanonicalRole(m, i);
+    if (!role.ok()) return role.status();
+    if (*role == "system") {
+      if (seen_turn) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", i, ": deepseek-r1 takes system messages only first"));
+      }
+      PutContent(m, i, &out, spans);
+      continue;
+    }
+    seen_turn = true;
+    if (*role == "user") {
+      out.append(kDsUser);
+      PutContent(m, i, &out, spans);
+    } else {
+      out.append(kDsAssistant);
+      spans->turn[i].open = out.size();
+      PutContent(m, i, &out, spans);
+      out.append(kDsEos);
+      spans->turn[i].close = out.size();
+    }
+  }
+  if (gen) out.append(kDsAssistant);
+  return out;
+}
+
 struct Format {
   const char* name;
   const char* marker;  // text of tokenizer.chat_template that identifies it
@@ -160,6 +211,7 @@ constexpr Format kFormats[] = {
      RenderLlama3,
      {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}},
     {"llama2", "[INST]", "llama", RenderLlama2, {"<s>", "</s>"}},
+    {"deepseek-r1", kDsAssistant, "", RenderDeepseekR1, {kDsUser, kDsAssistant, kDsEos}},
 };
 
 // The template without its Jinja comments ({# ... #}, one left open runs to

@@ -24,7 +24,7 @@ struct Message {
 bool IsAssistantRole(const std::string& role);
 
 // The name of the format for a model ("gemma", "chatml", "llama3",
-// "llama2"). Candidates are the formats whose marker (e.g. <start_of_turn>)
+// "llama2", "deepseek-r1"). Candidates are the formats whose marker (e.g. <start_of_turn>)
 // the template names outside its {# comments #}, in table order, else the
 // architecture's; the first whose markup tokens (<start_of_turn> and
 // <end_of_turn>, <|im_start|> and <|im_end|>, …) are all control tokens of
