@@ -9,7 +9,12 @@
 // leave (client gone, timeout) without waiting for the engine.
 #include "serve_server.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <map>
@@ -110,6 +116,48 @@ int OnEngineEvent(const hearth_request_event* ev, void* user_data) {
   }
   if (done) delete ticket;
   return stop;
+}
+
+// The socket of the connection `req` came on, or -1. cpp-httplib 0.11 does
+// not expose it to a handler; a TCP connection is the one descriptor of this
+// process whose peer is req's remote address and port. It stays open while
+// the handler runs.
+int FindConnection(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    char host[INET6_ADDRSTRLEN] = {};
+    int port = -1;
+    if (peer.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+      port = ntohs(in->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+      port = ntohs(in6->sin6_port);
+    }
+    if (port == req.remote_port && req.remote_addr == host) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// Whether the client closed its side (a non-streamed request's client gone).
+bool PeerClosed(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 // Where a request ended, as /metrics counts it.
@@ -505,7 +553,7 @@ class ServeEndpoints::Impl {
     if (req->stream) {
       Stream(req, job, res);
     } else {
-      Wait(*job, res);
+      Wait(http_req, *job, res);
     }
   }
 
@@ -531,15 +579,27 @@ class ServeEndpoints::Impl {
   }
 
   // Non-streamed: collect everything, answer once.
-  void Wait(Job& job, httplib::Response& res) {
+  void Wait(const httplib::Request& req, Job& job, httplib::Response& res) {
     std::vector<ChoiceResult> results(job.ids.size());
     ServeError error;
+    // The client's socket, looked up once the request has taken kPoll, then
+    // checked every kPoll: a client that went away ends the generation.
+    int connection = -2;
+    auto next_check = Clock::now() + kPoll;
     while (job.n_done < job.ids.size()) {
       Event e;
       const Wake wake = Next(job, &e, &error);
       if (wake == Wake::kEnded) {
         SetError(res, error);
         return;
+      }
+      if (Clock::now() >= next_check) {
+        if (connection == -2) connection = FindConnection(req);
+        if (PeerClosed(connection)) {
+          EndRest(job, kDisconnected);
+          return;
+        }
+        next_check = Clock::now() + kPoll;
       }
       if (wake == Wake::kIdle) continue;
       ChoiceResult& r = results[e.choice];

@@ -389,6 +389,25 @@ def test_disconnect_mid_stream_cancels(server):
     assert server.metrics()["hearth_engine_generated_tokens_total"] - generated < 300
 
 
+def test_disconnect_before_a_whole_answer_cancels(server):
+    m = server.metrics()
+    before = m['hearth_serve_completions_total{outcome="disconnected"}']
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    # 16 choices of up to 400 tokens on 4 slots: far more than the wait below.
+    body = json.dumps({"model": BASE, "prompt": "Once", "max_tokens": 400, "n": 16,
+                       "temperature": 1.0, "seed": 3}).encode()
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert wait_for(lambda: server.metrics()["hearth_engine_running_sequences"] > 0)
+    sock.close()
+    assert wait_for(lambda: server.metrics()[
+        'hearth_serve_completions_total{outcome="disconnected"}'] > before)
+    assert wait_for(lambda: server.metrics()["hearth_engine_running_sequences"] == 0)
+    assert wait_for(lambda: server.metrics()["hearth_engine_queue_depth"] == 0)
+
+
 def test_survives_garbage(server):
     junk = [
         b"\x00\xff" * 1000,
