@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Loopback load test for `hearth serve` (docs/serve.md, "Load test").
 
-N concurrent clients send M streamed requests in all (chat and completions,
-models picked at random from --models, so adapters mix in one batch); a
-fraction --disconnect of them hang up after their first few chunks. Then it
+N concurrent clients send M requests in all (chat and completions, streamed
+or, a fraction --whole of them, not; models picked at random from --models,
+so adapters mix in one batch); a fraction --disconnect of them hang up,
+after their first few chunks or before the whole answer. Then it
 reports p50/p99 time to first token, per-token latency (the gap between
 chunks), throughput, and checks:
   - lost 0: every request ended: [DONE] after one finish_reason per choice,
@@ -117,6 +118,10 @@ class Load:
             body["prompt"] = f"Request {i}: once upon a time"
             path = "/v1/completions"
         disconnect_after = rng.randint(1, 3) if rng.random() < self.args.disconnect else None
+        if rng.random() < self.args.whole:
+            body["stream"] = False
+            self.one_whole(i, path, body, disconnect_after is not None, rng)
+            return
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.args.request_timeout)
         start = time.perf_counter()
         try:
@@ -197,6 +202,38 @@ class Load:
         finally:
             conn.close()
 
+    def one_whole(self, i, path, body, disconnect, rng):
+        """A non-streamed request; with `disconnect`, hang up before the answer."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.args.request_timeout)
+        try:
+            conn.request("POST", path, body=json.dumps(body), headers=self.headers())
+            if disconnect:
+                time.sleep(rng.uniform(0.0, 0.2))
+                conn.sock.shutdown(socket.SHUT_RDWR)
+                self.record("disconnected")
+                return
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                self.record("lost", f"request {i}: HTTP {resp.status} {data[:200]!r}")
+                return
+            obj = json.loads(data)
+            with self.lock:
+                if obj["id"] in self.ids:
+                    self.record("duplicated", f"request {i}: id {obj['id']} seen before")
+                    return
+                self.ids.add(obj["id"])
+            if len(obj["choices"]) == 1 and obj["choices"][0]["finish_reason"] in ("stop", "length"):
+                self.record("ok")
+            else:
+                self.record("lost", f"request {i}: bad answer {data[:200]!r}")
+        except TimeoutError:
+            self.record("hung", f"request {i}: no answer in {self.args.request_timeout} s")
+        except OSError as e:
+            self.record("lost", f"request {i}: {e!r}")
+        finally:
+            conn.close()
+
     def client(self):
         while True:
             t = self.take()
@@ -211,6 +248,7 @@ class Load:
             self.request_once(m)
         time.sleep(0.5)
         idle = rss_bytes(a.server_pid) if a.server_pid else 0
+        generated0 = self.metrics()["hearth_engine_generated_tokens_total"]
         t0 = time.perf_counter()
         threads = [threading.Thread(target=self.client) for _ in range(a.clients)]
         for t in threads:
@@ -253,7 +291,9 @@ class Load:
               f"p99 {ms(percentile(self.ttft, 99)):.1f} ms")
         print(f"per-token latency p50 {ms(percentile(self.gaps, 50)):.1f} ms "
               f"p99 {ms(percentile(self.gaps, 99)):.1f} ms")
-        print(f"throughput {self.tokens / wall:.1f} chunks/s ({self.tokens} text chunks)")
+        generated = m.get("hearth_engine_generated_tokens_total", generated0) - generated0
+        print(f"throughput {generated / wall:.1f} generated tokens/s ({generated:.0f} tokens; "
+              f"{self.tokens} streamed text chunks)")
         disconnects = m.get('hearth_serve_completions_total{outcome="disconnected"}')
         print(f"engine settled {settled}: submitted "
               f"{m.get('hearth_engine_requests_submitted_total')} finished "
@@ -308,6 +348,9 @@ def main():
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--disconnect", type=float, default=0.1, help="fraction that hang up")
+    p.add_argument("--whole", type=float, default=0.2,
+                   help="fraction sent without streaming (their disconnects hang up before "
+                   "the answer)")
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--request-timeout", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=0)
