@@ -126,6 +126,19 @@ def test_adapters_per_request_equal_generate(llama):
     assert got == expected
 
 
+def test_paged_kv_cache(model):
+    expected = [model.generate(p, max_tokens=12, temperature=0) for p in PROMPTS]
+    # 16-position pages, 6 in all: at most two or three requests fit at once.
+    with hearth.Engine(model, n_seq=4, kv_block_size=16, kv_pages=6) as engine:
+        reqs = [engine.submit(p, max_tokens=12, temperature=0) for p in PROMPTS]
+        assert [r.text() for r in reqs] == expected
+        assert engine.stats().kv_tokens_capacity == 6 * 16
+        with pytest.raises(hearth.InvalidArgumentError):  # more than the whole pool
+            engine.submit(PROMPTS[0], max_tokens=200)
+        with pytest.raises(TypeError):
+            hearth.Engine(model, kv_block_size=1.5)
+
+
 def test_async_iteration_with_gather(model):
     expected = [model.generate(p, max_tokens=10, temperature=0) for p in PROMPTS]
 

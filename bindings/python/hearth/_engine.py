@@ -377,6 +377,16 @@ class Engine:
         adapters: the LoRA adapters requests may use (each loaded for
             `model` with :meth:`hearth.Model.load_adapter`), at most 64; a
             request names them by object or by index into this sequence.
+        kv_block_size: > 0 makes the KV cache paged: requests take pages of
+            this many positions from one pool as they grow, so requests of
+            any length share one budget (``n_ctx`` is rounded down to a
+            multiple). 0: ``n_seq`` fixed slots of ``n_ctx`` positions.
+        kv_pages: the pool's pages; 0 = as many as ``n_seq`` full contexts
+            need. A request waits until the pool can hold its prompt plus
+            ``max_tokens`` (its whole ``n_ctx`` when ``max_tokens`` is None)
+            besides what running requests may still take; one that never
+            could is refused by :meth:`submit`. Pages of finished requests
+            stay as prefix cache until needed.
 
     The engine starts its own thread at once. It is a context manager:
     :meth:`close` (or leaving the ``with`` block) ends every unfinished
@@ -399,6 +409,8 @@ class Engine:
         n_threads: Optional[int] = 0,
         max_waiting: Optional[int] = 0,
         adapters: Sequence[Adapter] = (),
+        kv_block_size: Optional[int] = 0,
+        kv_pages: Optional[int] = 0,
     ) -> None:
         from hearth._model import Model  # the two files refer to each other
 
@@ -424,7 +436,9 @@ class Engine:
                                  check_count("max_step_tokens", max_step_tokens),
                                  check_count("n_threads", n_threads),
                                  check_count("max_waiting", max_waiting),
-                                 [a._a for a in self._adapters])
+                                 [a._a for a in self._adapters],
+                                 check_count("kv_block_size", kv_block_size),
+                                 check_count("kv_pages", kv_pages))
 
     # -- lifetime ----------------------------------------------------------------
 

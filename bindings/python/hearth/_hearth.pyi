@@ -132,7 +132,7 @@ class Engine:
     # Starts the engine's thread; 0 = hearth.h's default for each count.
     def __init__(
         self, model: Model, n_seq: int, n_ctx: int, max_step_tokens: int, n_threads: int,
-        max_waiting: int, adapters: List[Adapter],
+        max_waiting: int, adapters: List[Adapter], kv_block_size: int = 0, kv_pages: int = 0,
     ) -> None: ...
     # kind 0: prompt is text bytes (tokenize_flags apply); 1: int32 ids; 2: a conversation.
     # adapters: (index into the engine's adapters, scale).
