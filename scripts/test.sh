@@ -3,8 +3,9 @@
 # pytest for the Python package), then the C++ suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (tests labelled "slow",
 # which need the real default model, are left out of that pass).
-# Then the concurrency tests under ThreadSanitizer, and last, every
-# libFuzzer target runs for 20 s (clang, ASan+UBSan).
+# Then the concurrency tests under ThreadSanitizer (hearth serve's tests
+# included), and last, every libFuzzer target runs for 20 s (clang,
+# ASan+UBSan).
 # HEARTH_SKIP_SANITIZERS=1 / HEARTH_SKIP_FUZZ=1 skip those passes locally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,13 +38,20 @@ if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DHEARTH_SANITIZE=thread >/dev/null
   ninja -C "$root/build-tsan" -j"$jobs" session_test adapter_test threadpool_test \
-    hearth_backend_cpu
+    hearth_backend_cpu hearth_cli
   # Sessions on many threads over one model (C ABI), with and without
   # adapters, and the CPU thread pool.
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/session_test"
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/adapter_test" \
     --gtest_filter='*Threads*:*Detach*'
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/threadpool_test"
+  # hearth serve: HTTP handler threads, the engine's thread and the queues
+  # between them, through the server's own tests (the load test's memory
+  # check means nothing under TSan). libcpp-httplib is not instrumented; its
+  # own accesses are suppressed (tests/sanitizers/tsan.supp).
+  TSAN_OPTIONS="halt_on_error=1 suppressions=$root/tests/sanitizers/tsan.supp" \
+    HEARTH_BIN="$root/build-tsan/bin/hearth" PYTHONPATH="$root/build/python" \
+    python3 -m pytest -q "$root/tests/python/test_serve.py" -k "not load_small"
 fi
 
 if [[ "${HEARTH_SKIP_FUZZ:-0}" != 1 ]]; then
