@@ -11,14 +11,16 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
+# Python packages the tests use (docs_getting_started in ctest needs openai).
+python3 -c 'import numpy, pytest, gguf, openai' 2>/dev/null ||
+  python3 -m pip install -q numpy pytest gguf openai
+
 echo "== build (Release, with the Python module) and test" >&2
 HEARTH_BUILD_DIR=$root/build "$root/scripts/build.sh" -DHEARTH_PYTHON=ON \
   -DPython_EXECUTABLE="$(command -v python3)"
 ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
 
 echo "== Python tests" >&2
-python3 -c 'import numpy, pytest, gguf, openai' 2>/dev/null ||
-  python3 -m pip install -q numpy pytest gguf openai
 PYTHONPATH="$root/build/python" python3 -m pytest -q "$root/tests/python"
 
 if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
