@@ -450,6 +450,20 @@ TEST(Engine, CancelEndsARequestWithinOneStep) {
   EXPECT_EQ(engine->Cancel(*ida).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(engine->Cancel(12345).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(engine->stats().requests_cancelled, 2u);
+  // Once its DONE event is out, a request is unknown to Cancel, even from
+  // inside that callback.
+  absl::StatusCode cancel_in_done = absl::StatusCode::kOk;
+  uint64_t self = 0;
+  RequestOptions e = Greedy(Prompt(V, 4, 5), 2);
+  e.on_event = [&](const RequestEvent& ev) {
+    if (ev.kind == EventKind::kDone) cancel_in_done = engine->Cancel(self).code();
+    return true;
+  };
+  auto ide = engine->Submit(e);
+  ASSERT_TRUE(ide.ok());
+  self = *ide;
+  RunToEnd(*engine);
+  EXPECT_EQ(cancel_in_done, absl::StatusCode::kNotFound);
   // A callback that says stop ends its request too.
   c.set_stop_after(2);
   RequestOptions d = Greedy(Prompt(V, 4, 3), -1);

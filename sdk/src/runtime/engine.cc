@@ -322,11 +322,15 @@ void Engine::Finish(Request* r, StopReason reason, absl::Status status, std::str
   ev.n_cached_tokens = static_cast<uint32_t>(r->n_cached);
   ev.n_generated_tokens = static_cast<uint32_t>(r->n_generated);
   ev.first_token_seconds = r->first_token_seconds;
+  {
+    // Unknown to Cancel from here on: once DONE is out, a cancel is NOT_FOUND.
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(r->id);
+  }
   (void)Emit(r, ev);
   std::unique_ptr<Request> owned;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    live_.erase(r->id);
     ++stats_.requests_finished;
     if (reason == StopReason::kCancelled) ++stats_.requests_cancelled;
     if (reason == StopReason::kError) ++stats_.requests_failed;
