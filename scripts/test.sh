@@ -40,13 +40,16 @@ if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DHEARTH_SANITIZE=thread >/dev/null
   ninja -C "$root/build-tsan" -j"$jobs" session_test adapter_test threadpool_test \
-    hearth_backend_cpu hearth_cli
+    engine_test hearth_backend_cpu hearth_cli
   # Sessions on many threads over one model (C ABI), with and without
   # adapters, and the CPU thread pool.
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/session_test"
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/adapter_test" \
     --gtest_filter='*Threads*:*Detach*'
   TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/threadpool_test"
+  # The engine: its own stepping thread, requests submitted and cancelled
+  # from others, callbacks on the engine's thread.
+  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/bin/engine_test"
   # hearth serve: HTTP handler threads, the engine's thread and the queues
   # between them, through the server's own tests (the load test's memory
   # check means nothing under TSan). libcpp-httplib is not instrumented; its
