@@ -1,6 +1,7 @@
 // serve_response.cc — OpenAI-shaped JSON for `hearth serve` (serve_response.h).
 #include "serve_response.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace hearth::cli {
@@ -96,6 +97,7 @@ std::string ResponseJson(const ResponseMeta& meta, const std::vector<ChoiceResul
     Json choice = {{"index", i}, {"finish_reason", c.finish_reason}};
     if (meta.kind == ServeKind::kChat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+      if (!c.reasoning.empty()) choice["message"]["reasoning_content"] = c.reasoning;
       choice["logprobs"] = meta.logprobs ? ChatLogprobs(b, e) : Json(nullptr);
     } else {
       choice["text"] = c.text;
@@ -116,10 +118,12 @@ std::string RoleChunk(const ResponseMeta& meta, size_t index) {
 }
 
 std::string TextChunk(const ResponseMeta& meta, size_t index, const std::string& text,
-                      const TokenLogprob* lp, size_t text_offset) {
+                      const TokenLogprob* lp, size_t text_offset, const std::string& reasoning) {
   Json choice = {{"index", index}, {"finish_reason", nullptr}};
   if (meta.kind == ServeKind::kChat) {
-    choice["delta"] = {{"content", text}};
+    choice["delta"] = Json::object();
+    if (!reasoning.empty()) choice["delta"]["reasoning_content"] = reasoning;
+    if (!text.empty() || reasoning.empty()) choice["delta"]["content"] = text;
     choice["logprobs"] = lp != nullptr ? ChatLogprobs(lp, lp + 1) : Json(nullptr);
   } else {
     choice["text"] = text;
@@ -144,6 +148,76 @@ std::string UsageChunk(const ResponseMeta& meta, const Usage& usage) {
   j["choices"] = Json::array();
   j["usage"] = UsageObject(usage);
   return Event(j);
+}
+
+namespace {
+constexpr std::string_view kThinkOpen = "<think>";
+constexpr std::string_view kThinkClose = "</think>";
+
+// The length of the longest end of `text` that `tag` starts with.
+size_t PartialTagAtEnd(std::string_view text, std::string_view tag) {
+  for (size_t n = std::min(text.size(), tag.size() - 1); n > 0; --n) {
+    if (text.substr(text.size() - n) == tag.substr(0, n)) return n;
+  }
+  return 0;
+}
+
+bool IsBlank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+}  // namespace
+
+void ReasoningSplitter::Content(std::string_view text, std::string* content) {
+  // The blank line between </think> and the answer is not the answer's.
+  if (!content_started_) {
+    while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+    if (text.empty()) return;
+    content_started_ = true;
+  }
+  content->append(text.data(), text.size());
+}
+
+void ReasoningSplitter::Feed(std::string_view text, std::string* reasoning, std::string* content) {
+  if (state_ == State::kContent) {
+    Content(text, content);
+    return;
+  }
+  held_.append(text.data(), text.size());
+  if (state_ == State::kStart) {
+    size_t start = 0;
+    while (start < held_.size() && IsBlank(held_[start])) ++start;
+    const std::string_view rest = std::string_view(held_).substr(start);
+    if (rest.size() < kThinkOpen.size() && kThinkOpen.substr(0, rest.size()) == rest) return;
+    if (rest.substr(0, kThinkOpen.size()) != kThinkOpen) {
+      state_ = State::kContent;
+      content_started_ = true;  // an ordinary reply keeps its leading blanks
+      std::string all;
+      all.swap(held_);
+      Content(all, content);
+      return;
+    }
+    held_.erase(0, start + kThinkOpen.size());
+    state_ = State::kThinking;
+  }
+  const size_t close = held_.find(kThinkClose);
+  if (close != std::string::npos) {
+    reasoning->append(held_, 0, close);
+    std::string after = held_.substr(close + kThinkClose.size());
+    held_.clear();
+    state_ = State::kContent;
+    Content(after, content);
+    return;
+  }
+  const size_t keep = PartialTagAtEnd(held_, kThinkClose);
+  reasoning->append(held_, 0, held_.size() - keep);
+  held_.erase(0, held_.size() - keep);
+}
+
+void ReasoningSplitter::Finish(std::string* reasoning, std::string* content) {
+  if (state_ == State::kThinking) {
+    reasoning->append(held_);
+  } else if (!held_.empty()) {
+    content->append(held_);
+  }
+  held_.clear();
 }
 
 std::string ModelsJson(const ServeCatalog& catalog, int64_t created) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct TokenLogprob {
 
 struct ChoiceResult {
   std::string text;
+  std::string reasoning;  // chat: the <think> part, when the server splits it off
   std::vector<TokenLogprob> logprobs;
   std::string finish_reason;  // "stop" or "length"
 };
@@ -53,13 +55,36 @@ std::string ResponseJson(const ResponseMeta& meta, const std::vector<ChoiceResul
 // `finish_reason` (non-empty). `text_offset`: the token's byte offset in
 // the generated text (completions' logprobs).
 std::string RoleChunk(const ResponseMeta& meta, size_t index);
+// `reasoning` (chat only) goes out as delta.reasoning_content.
 std::string TextChunk(const ResponseMeta& meta, size_t index, const std::string& text,
-                      const TokenLogprob* lp, size_t text_offset);
+                      const TokenLogprob* lp, size_t text_offset,
+                      const std::string& reasoning = std::string());
 std::string FinishChunk(const ResponseMeta& meta, size_t index, const std::string& finish_reason);
 // The last chunk before [DONE] with stream_options.include_usage.
 std::string UsageChunk(const ResponseMeta& meta, const Usage& usage);
 // An error inside a stream (the status line has gone out already).
 std::string ErrorChunk(const ServeError& error);
+// Splits a chat reply that starts with a <think>...</think> block (DeepSeek-R1
+// and its distills) into reasoning and content as text arrives, for
+// `reasoning_content`. What could still be the start of a tag is held back;
+// tags are ASCII, so every piece it gives out is valid UTF-8 when its input
+// is. A reply that does not start with <think> (after blank space) is all
+// content.
+class ReasoningSplitter {
+ public:
+  // Appends what `text` decides to `reasoning` and `content`.
+  void Feed(std::string_view text, std::string* reasoning, std::string* content);
+  // The end of the reply: what was held back.
+  void Finish(std::string* reasoning, std::string* content);
+
+ private:
+  enum class State { kStart, kThinking, kContent };
+  void Content(std::string_view text, std::string* content);
+  State state_ = State::kStart;
+  std::string held_;
+  bool content_started_ = false;
+};
+
 // GET /v1/models: the base and BASE+NAME for each adapter.
 std::string ModelsJson(const ServeCatalog& catalog, int64_t created);
 

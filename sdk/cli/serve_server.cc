@@ -172,6 +172,12 @@ class ServeEndpoints::Impl {
   Impl(const ServeOptions& opt, hearth_model* model, hearth_engine* engine, ServeCatalog catalog)
       : opt_(opt), model_(model), engine_(engine), catalog_(std::move(catalog)) {
     limits_.max_tokens = opt.max_tokens_limit;
+    // A chat format whose replies start with a <think> block (DeepSeek-R1
+    // and its distills): chat answers carry it as reasoning_content.
+    const char* tmpl = hearth_model_meta(model, "tokenizer.chat_template");
+    const std::string t = tmpl != nullptr ? tmpl : "";
+    split_reasoning_ = t.find("</think>") != std::string::npos ||
+                       t.find("<\uFF5CAssistant\uFF5C>") != std::string::npos;
   }
 
   void Stop() { stopping_ = true; }
@@ -581,6 +587,7 @@ class ServeEndpoints::Impl {
   // Non-streamed: collect everything, answer once.
   void Wait(const httplib::Request& req, Job& job, httplib::Response& res) {
     std::vector<ChoiceResult> results(job.ids.size());
+    std::vector<ReasoningSplitter> splitters(Splits(job) ? job.ids.size() : 0);
     ServeError error;
     // The client's socket, looked up once the request has taken kPoll, then
     // checked every kPoll: a client that went away ends the generation.
@@ -603,7 +610,12 @@ class ServeEndpoints::Impl {
       }
       if (wake == Wake::kIdle) continue;
       ChoiceResult& r = results[e.choice];
-      r.text += e.text;
+      if (splitters.empty()) {
+        r.text += e.text;
+      } else {
+        splitters[e.choice].Feed(e.text, &r.reasoning, &r.text);
+        if (e.kind == HEARTH_EVENT_DONE) splitters[e.choice].Finish(&r.reasoning, &r.text);
+      }
       if (e.has_token && job.meta.logprobs) r.logprobs.push_back(LogprobOf(e));
       if (e.kind == HEARTH_EVENT_DONE && !Finish(job, e, &results, &error)) {
         EndRest(job, kError);
@@ -636,6 +648,7 @@ class ServeEndpoints::Impl {
       }
     }
     std::vector<size_t> offsets(job.ids.size(), 0);
+    std::vector<ReasoningSplitter> splitters(Splits(job) ? job.ids.size() : 0);
     auto last_write = Clock::now();
     while (job.n_done < job.ids.size()) {
       Event e;
@@ -656,11 +669,18 @@ class ServeEndpoints::Impl {
         continue;
       }
       const bool wants_lp = job.meta.logprobs && e.has_token;
-      if (!e.text.empty() || wants_lp) {
+      std::string reasoning, text;
+      if (splitters.empty()) {
+        text.swap(e.text);
+      } else {
+        splitters[e.choice].Feed(e.text, &reasoning, &text);
+        if (e.kind == HEARTH_EVENT_DONE) splitters[e.choice].Finish(&reasoning, &text);
+      }
+      if (!text.empty() || !reasoning.empty() || wants_lp) {
         TokenLogprob lp;
         if (wants_lp) lp = LogprobOf(e);
-        if (!write(TextChunk(job.meta, e.choice, e.text, wants_lp ? &lp : nullptr,
-                             offsets[e.choice]))) {
+        if (!write(TextChunk(job.meta, e.choice, text, wants_lp ? &lp : nullptr, offsets[e.choice],
+                             reasoning))) {
           return false;
         }
         if (wants_lp) offsets[e.choice] += lp.piece.size();
@@ -683,7 +703,12 @@ class ServeEndpoints::Impl {
     return true;
   }
 
+  bool Splits(const Job& job) const {
+    return split_reasoning_ && job.meta.kind == ServeKind::kChat;
+  }
+
   const ServeOptions opt_;
+  bool split_reasoning_ = false;
   std::atomic<bool> stopping_{false};
   hearth_model* model_;
   hearth_engine* engine_;
