@@ -220,14 +220,25 @@ void ReasoningSplitter::Finish(std::string* reasoning, std::string* content) {
   held_.clear();
 }
 
+namespace {
+Json ModelObject(const std::string& id, int64_t created) {
+  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "hearth"}};
+}
+}  // namespace
+
 std::string ModelsJson(const ServeCatalog& catalog, int64_t created) {
   Json data = Json::array();
-  auto add = [&](const std::string& id) {
-    data.push_back({{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "hearth"}});
-  };
-  add(catalog.base);
-  for (const std::string& a : catalog.adapters) add(catalog.base + "+" + a);
+  data.push_back(ModelObject(catalog.base, created));
+  for (const std::string& a : catalog.adapters) {
+    data.push_back(ModelObject(catalog.base + "+" + a, created));
+  }
   return Dump({{"object", "list"}, {"data", data}});
+}
+
+std::string ModelJson(const ServeCatalog& catalog, const std::string& id, int64_t created) {
+  bool known = id == catalog.base;
+  for (const std::string& a : catalog.adapters) known = known || id == catalog.base + "+" + a;
+  return known ? Dump(ModelObject(id, created)) : std::string();
 }
 
 std::string ErrorChunk(const ServeError& error) {

@@ -87,6 +87,8 @@ class ReasoningSplitter {
 
 // GET /v1/models: the base and BASE+NAME for each adapter.
 std::string ModelsJson(const ServeCatalog& catalog, int64_t created);
+// GET /v1/models/ID: one of them, or "" when `id` is none of them.
+std::string ModelJson(const ServeCatalog& catalog, const std::string& id, int64_t created);
 
 inline constexpr char kDoneEvent[] = "data: [DONE]\n\n";
 

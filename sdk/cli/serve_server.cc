@@ -196,6 +196,20 @@ class ServeEndpoints::Impl {
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(ModelsJson(catalog_, started_), "application/json");
     });
+    http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string id = req.matches[1];
+      const std::string json = ModelJson(catalog_, id, started_);
+      if (json.empty()) {
+        ServeError e;
+        e.status = 404;
+        e.param = "model";
+        e.code = "model_not_found";
+        e.message = "The model '" + id + "' does not exist; GET /v1/models lists them";
+        SetError(res, e);
+        return;
+      }
+      res.set_content(json, "application/json");
+    });
     http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
       Complete(ServeKind::kChat, req, res);
     });

@@ -135,6 +135,9 @@ def complete(client, **kw):
 def test_models_lists_base_and_adapters(server):
     ids = [m.id for m in server.client().models.list().data]
     assert ids == [BASE, TUNED]
+    assert server.client().models.retrieve(TUNED).id == TUNED
+    with pytest.raises(openai.NotFoundError):
+        server.client().models.retrieve(BASE + "+nope")
 
 
 def test_chat(server):
