@@ -106,6 +106,15 @@ class Load:
             if detail and len(self.failures) < 20:
                 self.failures.append(detail)
 
+    def claim(self, i, response_id) -> bool:
+        """Records a response id; False (and a duplicate) when seen before."""
+        with self.lock:
+            if response_id not in self.ids:
+                self.ids.add(response_id)
+                return True
+        self.record("duplicated", f"request {i}: id {response_id} seen before")
+        return False
+
     def one(self, i, rng):
         chat = rng.random() < 0.5
         model = rng.choice(self.models)
@@ -158,11 +167,8 @@ class Load:
                     return
                 if seen_id is None:
                     seen_id = obj["id"]
-                    with self.lock:
-                        if seen_id in self.ids:
-                            self.record("duplicated", f"request {i}: id {seen_id} seen before")
-                            return
-                        self.ids.add(seen_id)
+                    if not self.claim(i, seen_id):
+                        return
                 elif obj["id"] != seen_id:
                     self.record("duplicated", f"request {i}: two ids in one stream")
                     return
@@ -218,11 +224,8 @@ class Load:
                 self.record("lost", f"request {i}: HTTP {resp.status} {data[:200]!r}")
                 return
             obj = json.loads(data)
-            with self.lock:
-                if obj["id"] in self.ids:
-                    self.record("duplicated", f"request {i}: id {obj['id']} seen before")
-                    return
-                self.ids.add(obj["id"])
+            if not self.claim(i, obj["id"]):
+                return
             if len(obj["choices"]) == 1 and obj["choices"][0]["finish_reason"] in ("stop", "length"):
                 self.record("ok")
             else:
