@@ -115,6 +115,7 @@ void OutputColumns(const Node& n, const float* t, float* conv, int64_t m0, int64
     float* out = reinterpret_cast<float*>(n.out.Row(tok)) + m0;
     if (out != yr) std::memcpy(out, yr, static_cast<size_t>(width) * sizeof(float));
     const float s = scales ? base * scales[tok] : base;
+    if (s == 0.0f) continue;  // a batch row without this adapter: y as it is
     const float* tt = t + tok * R;
     for (int64_t r = 0; r < R; ++r) {
       const float c = s * tt[r];
@@ -158,8 +159,34 @@ bool LoraRun(const Node& n, ExecEnv& env, std::string*) {
     return reinterpret_cast<float*>(per_thread + ith * stride + Align64(R * T * 4));
   };
 
-  const int64_t want = M * (R + 1) * T / kMacsPerThread;
+  // Rows whose per-token scale is 0 (batch rows of requests without this
+  // adapter) add nothing: OutputColumns copies y for them, and when few rows
+  // remain, A x is formed for those rows only.
+  const float* scales =
+      n.has[kScales] ? reinterpret_cast<const float*>(n.in[kScales].data) : nullptr;
+  int64_t active = T;
+  if (scales != nullptr) {
+    active = 0;
+    for (int64_t tok = 0; tok < T; ++tok) active += scales[tok] != 0.0f;
+  }
+  const int64_t want = M * (R + 1) * active / kMacsPerThread;
   const int nth = static_cast<int>(want < 1 ? 1 : (want > env.n_threads ? env.n_threads : want));
+  if (active < T && R > 0 && K > 0 && K * R * active <= kRedundantAxMacs) {
+    // One wake-up: each thread forms t of the active rows on its own, one
+    // row at a time (A is small), then its outputs.
+    env.pool->Run(nth, [&](int ith, int nt) {
+      float* t = private_t(ith);
+      for (int64_t tok = 0; tok < T; ++tok) {
+        if (scales[tok] == 0.0f) continue;
+        MatMulArgs ax = AxArgs(n, t + tok * R);
+        ax.x += tok * ax.x_row_stride;
+        ax.N = 1;
+        MatMulCompute(ax, nullptr, 0, 1);
+      }
+      OutputColumns(n, t, conv(ith), Cut(M, ith, nt), Cut(M, ith + 1, nt));
+    });
+    return true;
+  }
   if (R == 0 || K == 0) {
     std::memset(shared, 0, static_cast<size_t>(R * T) * sizeof(float));
   } else if (K * R * T <= kRedundantAxMacs) {

@@ -52,6 +52,7 @@ struct Case {
   uint32_t a_dtype, b_dtype;
   int64_t K, R, M, T;
   bool per_token_scales, in_place;
+  bool zero_rows = false;  // every third token's scale is 0 (a batch row without the adapter)
 };
 
 void CheckLora(Backend& b, const Case& c, uint32_t seed) {
@@ -64,6 +65,9 @@ void CheckLora(Backend& b, const Case& c, uint32_t seed) {
   std::vector<float> x = RandomF32(c.K * c.T, seed + 2);
   std::vector<float> y = RandomF32(c.M * c.T, seed + 3, -4.0f, 4.0f);
   std::vector<float> scales = RandomF32(c.T, seed + 4, 0.0f, 2.0f);
+  if (c.zero_rows) {
+    for (int64_t t = 0; t < c.T; t += 3) scales[static_cast<size_t>(t)] = 0.0f;
+  }
   const float base = 0.75f;
 
   const int yi = b.Add(HEARTH_DTYPE_F32, {c.M, c.T}, y.data());
@@ -112,6 +116,18 @@ TEST_P(LoraOpTest, PerTokenScalesAndInPlace) {
   CheckLora(b_, {HEARTH_DTYPE_F32, HEARTH_DTYPE_F32, 64, 16, 96, 7, true, false}, 500);
   CheckLora(b_, {HEARTH_DTYPE_F16, HEARTH_DTYPE_F16, 64, 16, 96, 7, false, true}, 510);
   CheckLora(b_, {HEARTH_DTYPE_BF16, HEARTH_DTYPE_F32, 33, 3, 200, 20, true, true}, 520);
+}
+
+// Rows with scale 0 keep y exactly (their A x and B t are skipped), in
+// place or not, on the few-rows path (A x per active row) and on the
+// shared two-phase one.
+TEST_P(LoraOpTest, ZeroScaleRowsKeepY) {
+  for (bool in_place : {false, true}) {
+    CheckLora(b_, {HEARTH_DTYPE_F16, HEARTH_DTYPE_F16, 64, 16, 96, 8, true, in_place, true}, 530);
+    CheckLora(b_, {HEARTH_DTYPE_F32, HEARTH_DTYPE_BF16, 70, 4, 45, 1, true, in_place, true}, 540);
+    CheckLora(b_, {HEARTH_DTYPE_F16, HEARTH_DTYPE_F32, 512, 16, 100, 40, true, in_place, true},
+              550);
+  }
 }
 
 TEST_P(LoraOpTest, RankOneAndLargeRank) {
