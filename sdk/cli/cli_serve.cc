@@ -76,6 +76,11 @@ int RunServe(int argc, char** argv) {
   p.AddInt("--n-seq", "N", &opt.n_seq, 1, 256, "requests computed together (default 8)");
   p.AddInt("-c,--ctx", "N", &opt.n_ctx, 0, INT32_MAX,
            "tokens per request, prompt + reply (default 0: min(model's, 4096))");
+  p.AddInt("--kv-block", "N", &opt.kv_block, 0, 65536,
+           "page the KV cache in pages of N positions shared by all requests "
+           "(default 0: n-seq fixed slots of --ctx)");
+  p.AddInt("--kv-pages", "N", &opt.kv_pages, 0, INT32_MAX,
+           "pages in the pool with --kv-block (default 0: n-seq full contexts)");
   p.AddInt("--max-body", "BYTES", &opt.max_body, 1, INT64_MAX,
            "largest request body (default 1 MiB; larger: 413)");
   p.AddInt("--max-tokens-limit", "N", &opt.max_tokens_limit, 1, INT32_MAX,
@@ -148,6 +153,8 @@ int RunServe(int argc, char** argv) {
   hearth_engine_params ep = HEARTH_ENGINE_PARAMS_INIT;
   ep.n_seq = static_cast<uint32_t>(opt.n_seq);
   ep.n_ctx = static_cast<uint32_t>(opt.n_ctx);
+  ep.kv_block_size = static_cast<uint32_t>(opt.kv_block);
+  ep.kv_pages = static_cast<uint32_t>(opt.kv_pages);
   ep.n_threads = static_cast<uint32_t>(mf.threads);
   ep.max_waiting = static_cast<uint32_t>(opt.max_queue);
   ep.adapters = adapter_list.empty() ? nullptr : adapter_list.data();

@@ -333,7 +333,8 @@ class ServeEndpoints::Impl {
            st.step_seconds);
     metric("hearth_engine_kv_tokens_used", "gauge", "KV cache tokens held by running requests.",
            static_cast<double>(st.kv_tokens_used));
-    metric("hearth_engine_kv_tokens_capacity", "gauge", "KV cache tokens in all (n_seq x n_ctx).",
+    metric("hearth_engine_kv_tokens_capacity", "gauge",
+           "KV cache tokens in all (n_seq x n_ctx, or the paged pool).",
            static_cast<double>(st.kv_tokens_capacity));
     metric("process_resident_memory_bytes", "gauge", "Resident memory of the server.",
            static_cast<double>(ResidentBytes()));

@@ -519,3 +519,18 @@ def test_timeout_cancels():
         assert s.metrics()['hearth_serve_completions_total{outcome="timeout"}'] >= 1
     finally:
         assert s.stop() == 0
+
+
+def test_paged_kv_cache_gives_the_same_answers(server):
+    """--kv-block pages the engine's cache; greedy answers do not change."""
+    want = [chat(server.client(), max_tokens=10).choices[0].message.content,
+            complete(server.client(), max_tokens=10).choices[0].text]
+    s = Server("--kv-block", "16", "--kv-pages", "12", "--n-seq", "4")
+    try:
+        client = s.client()
+        got = [chat(client, max_tokens=10).choices[0].message.content,
+               complete(client, max_tokens=10).choices[0].text]
+        assert got == want
+        assert s.metrics()["hearth_engine_kv_tokens_capacity"] == 16 * 12
+    finally:
+        assert s.stop() == 0
