@@ -395,18 +395,32 @@ def test_disconnect_mid_stream_cancels(server):
 def test_disconnect_before_a_whole_answer_cancels(server):
     m = server.metrics()
     before = m['hearth_serve_completions_total{outcome="disconnected"}']
-    sock = socket.create_connection((server.host, server.port), timeout=30)
-    # 16 choices of up to 400 tokens on 4 slots: far more than the wait below.
     body = json.dumps({"model": BASE, "prompt": "Once", "max_tokens": 400, "n": 16,
                        "temperature": 1.0, "seed": 3}).encode()
-    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
-                 b"Authorization: Bearer " + KEY.encode() + b"\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: "
-                 + str(len(body)).encode() + b"\r\n\r\n" + body)
-    assert wait_for(lambda: server.metrics()["hearth_engine_running_sequences"] > 0)
-    sock.close()
-    assert wait_for(lambda: server.metrics()[
-        'hearth_serve_completions_total{outcome="disconnected"}'] > before)
+
+    def send() -> socket.socket:
+        sock = socket.create_connection((server.host, server.port), timeout=30)
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return sock
+
+    # The tiny model answers 16 choices in well under a second on a quiet
+    # machine, so first keep the 4 slots busy: three more such requests
+    # (48 choices of up to 400 tokens) ahead of the one that goes away, whose
+    # clients stay until the end and then go too.
+    flood = [send() for _ in range(3)]
+    try:
+        assert wait_for(lambda: server.metrics()["hearth_engine_running_sequences"] > 0)
+        sock = send()
+        assert wait_for(lambda: server.metrics()["hearth_engine_queue_depth"] > 0)
+        sock.close()
+        assert wait_for(lambda: server.metrics()[
+            'hearth_serve_completions_total{outcome="disconnected"}'] > before)
+    finally:
+        for f in flood:
+            f.close()
     assert wait_for(lambda: server.metrics()["hearth_engine_running_sequences"] == 0)
     assert wait_for(lambda: server.metrics()["hearth_engine_queue_depth"] == 0)
 
@@ -507,9 +521,10 @@ def test_timeout_cancels():
             except openai.APIStatusError as e:
                 got.append(e.status_code)
 
-        # Enough work queued behind one slot (64 generations of up to 400
-        # tokens, one at a time) that some request runs past 1 s.
-        threads = [threading.Thread(target=run) for _ in range(4)]
+        # Enough work queued behind one slot (256 generations of up to 400
+        # tokens, one at a time: many seconds even for the tiny model on a
+        # quiet machine) that some request runs past 1 s.
+        threads = [threading.Thread(target=run) for _ in range(16)]
         for t in threads:
             t.start()
         for t in threads:
