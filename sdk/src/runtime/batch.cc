@@ -169,16 +169,8 @@ absl::Status BatchRunner::Validate(absl::Span<const BatchEntry> entries, int64_t
     if (e.want_logits) ++out;
   }
   if (block_size_ > 0) {
-    // Pages: each entry keeps those of its rows before `start` and needs
-    // enough for start + len; what a rewind drops goes back to the pool.
-    int64_t need = 0, available = static_cast<int64_t>(free_pages_.size());
-    for (const BatchEntry& e : entries) {
-      const int64_t held = static_cast<int64_t>(pages_[static_cast<size_t>(e.slot)].size());
-      const int64_t keep = std::min(held, PagesFor(e.start));
-      available += held - keep;
-      need +=
-          std::max<int64_t>(0, PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
-    }
+    int64_t need = 0, available = 0;
+    StepPages(entries, &need, &available);
     if (need > available) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "batch step: the paged KV cache has ", available, " pages free for this step (of ",
@@ -360,6 +352,20 @@ void BatchRunner::ResetSlot(int32_t slot) {
     std::vector<int32_t>& pages = pages_[static_cast<size_t>(slot)];
     free_pages_.insert(free_pages_.end(), pages.rbegin(), pages.rend());
     pages.clear();
+  }
+}
+
+void BatchRunner::StepPages(absl::Span<const BatchEntry> entries, int64_t* need,
+                            int64_t* available) const {
+  // Each entry keeps the pages of its rows before `start` and needs enough
+  // for start + len; what a rewind drops goes back to the pool.
+  *need = 0;
+  *available = free_pages();
+  for (const BatchEntry& e : entries) {
+    const int64_t held = slot_pages(e.slot);
+    const int64_t keep = std::min(held, PagesFor(e.start));
+    *available += held - keep;
+    *need += std::max<int64_t>(0, PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
   }
 }
 

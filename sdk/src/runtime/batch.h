@@ -96,6 +96,10 @@ class BatchRunner {
   int64_t n_pages() const { return n_pages_; }
   int64_t free_pages() const { return static_cast<int64_t>(free_pages_.size()); }
   int64_t slot_pages(int32_t slot) const;
+  // Pages `entries` (slots in range) need beyond what their slots keep, and
+  // those available to them: the free pool plus what their rewinds give back.
+  // Step refuses a step whose need is above what is available.
+  void StepPages(absl::Span<const BatchEntry> entries, int64_t* need, int64_t* available) const;
   int64_t PagesFor(int64_t n) const {
     return block_size_ ? (n + block_size_ - 1) / block_size_ : 0;
   }

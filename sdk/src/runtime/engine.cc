@@ -246,14 +246,8 @@ int64_t Engine::PagesToReserve(const RequestOptions& r) const {
 }
 
 void Engine::MakeRoomForStep() {
-  int64_t need = 0, available = runner_->free_pages();
-  for (const BatchEntry& e : entries_) {
-    const int64_t held = runner_->slot_pages(e.slot);
-    const int64_t keep = std::min(held, runner_->PagesFor(e.start));
-    available += held - keep;
-    need += std::max<int64_t>(
-        0, runner_->PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
-  }
+  int64_t need = 0, available = 0;
+  runner_->StepPages(entries_, &need, &available);
   while (need > available) {
     int32_t victim = -1;
     for (size_t s = 0; s < slots_.size(); ++s) {
@@ -427,13 +421,11 @@ void Engine::AfterLogits(Request* r, absl::Span<const float> logits) {
     Finish(r, StopReason::kCallback, absl::OkStatus(), "");
     return;
   }
-  StopReason reason = StopReason::kMaxTokens;
+  const bool at_max = r->options.max_tokens > 0 && r->n_generated >= r->options.max_tokens;
   const bool full =
       static_cast<int64_t>(slots_[static_cast<size_t>(r->slot)].held.size()) >= runner_->n_ctx();
-  if ((r->options.max_tokens > 0 && r->n_generated >= r->options.max_tokens) || full) {
-    if (full && !(r->options.max_tokens > 0 && r->n_generated >= r->options.max_tokens)) {
-      reason = StopReason::kContextFull;
-    }
+  if (at_max || full) {
+    StopReason reason = at_max ? StopReason::kMaxTokens : StopReason::kContextFull;
     std::string tail = rest(&reason);
     Finish(r, reason, absl::OkStatus(), tail);
     return;
