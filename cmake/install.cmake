@@ -42,7 +42,7 @@ if(TARGET hearth)
     COMPONENT hearth_sdk)
 endif()
 
-foreach(plugin hearth_backend_cpu hearth_ext_banned_strings)
+foreach(plugin hearth_backend_cpu hearth_backend_cuda hearth_backend_rocm hearth_ext_banned_strings)
   if(TARGET ${plugin})
     install(TARGETS ${plugin} LIBRARY DESTINATION ${HEARTH_INSTALL_PLUGINDIR}
       COMPONENT hearth_sdk)

@@ -5,7 +5,10 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libabsl-dev libdnnl-dev libgtest-dev
           nlohmann-json3-dev libcpp-httplib-dev pybind11-dev python3 python3-venv python3-pip clang
-          libclang-rt-14-dev)
+          libclang-rt-14-dev hipcc libamdhip64-dev)
+# hipcc and libamdhip64-dev build the ROCm plugin (nothing AMD runs here); the
+# CUDA plugin is built when the machine has NVIDIA's toolkit (nvcc), which
+# Debian does not ship.
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,747 @@
+// gpu_backend.cu — the backend vtable shared by the CUDA and ROCm plugins
+// (and the test emulator): devices, contexts, device buffers, and
+// graph_compute/supports over the ops of gpu_kernels.cu. Each plugin adds
+// only its entry point (backends/cuda, backends/rocm). Every descriptor and
+// node is checked on the host before anything is enqueued; ids that only the
+// device reads (GET_ROWS) are checked there and reported after the graph.
+// No exception leaves a vtable slot.
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "backends/common/plugin_common.h"
+#include "backends/gpu/gpu_backend.h"
+#include "backends/gpu/gpu_kernels.h"
+
+struct hearth_pbuffer {
+  uint8_t* dev = nullptr;
+  uint64_t size = 0;
+  uint32_t device = 0;
+};
+
+struct hearth_pcontext {
+  uint32_t device = 0;
+  hearth::gpu::Stream stream{};
+  int* flag = nullptr;  // device int: GET_ROWS' bad-id report
+};
+
+namespace hearth::gpu {
+namespace {
+
+using plugin::Fail;
+using plugin::StrFormat;
+
+// ------------------------------------------------------------------ devices
+
+struct DeviceRecord {
+  std::string name, description, arch;
+  uint64_t memory = 0;
+  uint32_t simd_width = 0, compute_units = 0;
+};
+
+struct Devices {
+  std::vector<DeviceRecord> list;
+  std::string reason;  // why there are none
+};
+
+const char* g_plugin_name = "gpu";
+
+const Devices& GetDevices() {
+  static const Devices* devices = [] {
+    auto* d = new Devices();
+    int n = 0;
+    const Error e = GetDeviceCount(&n);
+    if (e != kSuccess) {
+      d->reason = StrFormat("%s runtime found no usable device (%s: %s)", kApiName, ErrorName(e),
+                            ErrorString(e));
+      (void)LastError();  // clear the sticky error for later calls
+      return d;
+    }
+    if (n <= 0) {
+      d->reason = StrFormat("%s runtime loaded, 0 devices", kApiName);
+      return d;
+    }
+    for (int i = 0; i < n; ++i) {
+      DeviceProps p;
+      if (GetDeviceProps(&p, i) != kSuccess) continue;
+      DeviceRecord r;
+      r.name = StrFormat("%s:%d", g_plugin_name, i);
+      char arch[64];
+      r.arch = DeviceArch(p, arch, sizeof(arch));
+      r.description = p.name;
+      r.memory = p.totalGlobalMem;
+      r.simd_width = static_cast<uint32_t>(p.warpSize);
+      r.compute_units = static_cast<uint32_t>(p.multiProcessorCount);
+      d->list.push_back(r);
+    }
+    if (d->list.empty()) d->reason = StrFormat("%s: no device answered", kApiName);
+    return d;
+  }();
+  return *devices;
+}
+
+int32_t Probe(const char** reason) {
+  const Devices& d = GetDevices();
+  if (d.list.empty()) {
+    if (reason != nullptr) *reason = d.reason.c_str();
+    return 0;
+  }
+  return 10;  // a GPU beats the CPU plugin (1) when one is there
+}
+
+uint32_t DeviceCount() { return static_cast<uint32_t>(GetDevices().list.size()); }
+
+hearth_pstatus DeviceInfo(uint32_t device, hearth_pdevice_info* out) {
+  const Devices& d = GetDevices();
+  if (out == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, "device_info: out is NULL");
+  if (device >= d.list.size()) {
+    return Fail(HEARTH_P_NOT_FOUND, StrFormat("%s device_info: device %u does not exist (%zu)",
+                                              g_plugin_name, device, d.list.size()));
+  }
+  const DeviceRecord& r = d.list[device];
+  const uint32_t size = out->struct_size;
+  hearth_pdevice_info info{};
+  info.struct_size = sizeof(info);
+  info.name = r.name.c_str();
+  info.vendor = kApiName[0] == 'C' ? "NVIDIA" : kApiName[0] == 'H' ? "AMD" : "hearth";
+  info.description = r.description.c_str();
+  info.memory_total = r.memory;
+  size_t free_b = 0, total_b = 0;
+  if (SetDevice(static_cast<int>(device)) == kSuccess &&
+      MemGetInfo(&free_b, &total_b) == kSuccess) {
+    info.memory_free = free_b;
+  }
+  info.host_visible = 0;
+  info.simd_width = r.simd_width;
+  info.arch = r.arch.c_str();
+  info.compute_units = r.compute_units;
+  std::memcpy(out, &info, size < sizeof(info) ? size : sizeof(info));
+  out->struct_size = size;
+  return HEARTH_P_OK;
+}
+
+// ------------------------------------------------------------------ buffers
+
+std::shared_mutex g_buffers_mu;
+std::unordered_set<const hearth_pbuffer*>* g_buffers = nullptr;  // under g_buffers_mu
+
+bool BufferIsLive(const hearth_pbuffer* b) {
+  std::shared_lock<std::shared_mutex> lock(g_buffers_mu);
+  return b != nullptr && g_buffers != nullptr && g_buffers->count(b) == 1;
+}
+
+hearth_pstatus RuntimeFail(const char* what, uint32_t device, Error e) {
+  (void)LastError();
+  const hearth_pstatus code =
+      std::strstr(ErrorName(e), "Memory") != nullptr || std::strstr(ErrorName(e), "OutOfMemory")
+          ? HEARTH_P_RESOURCE_EXHAUSTED
+          : HEARTH_P_UNAVAILABLE;
+  return Fail(code, StrFormat("%s:%u %s: %s (%s)", g_plugin_name, device, what, ErrorString(e),
+                              ErrorName(e)));
+}
+
+void ContextFree(hearth_pcontext* ctx) {
+  if (ctx == nullptr) return;
+  (void)SetDevice(static_cast<int>(ctx->device));
+  if (ctx->flag != nullptr) (void)Free(ctx->flag);
+  (void)StreamDestroy(ctx->stream);
+  delete ctx;
+}
+
+hearth_pstatus ContextCreate(const hearth_pcontext_options* options, hearth_pcontext** out) try {
+  if (out == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, "context_create: out is NULL");
+  uint32_t device = 0;
+  if (options != nullptr && HEARTH_PLUGIN_HAS_SLOT(options, hearth_pcontext_options, device)) {
+    device = options->device;
+  }
+  if (device >= DeviceCount()) {
+    return Fail(
+        HEARTH_P_NOT_FOUND,
+        StrFormat("%s context_create: device %u does not exist (%u devices%s%s)", g_plugin_name,
+                  device, DeviceCount(), DeviceCount() ? "" : ": ", GetDevices().reason.c_str()));
+  }
+  auto ctx = std::make_unique<hearth_pcontext>();
+  ctx->device = device;
+  Error e = SetDevice(static_cast<int>(device));
+  if (e != kSuccess) return RuntimeFail("context_create (set device)", device, e);
+  e = StreamCreate(&ctx->stream);
+  if (e != kSuccess) return RuntimeFail("context_create (stream)", device, e);
+  void* flag = nullptr;
+  e = Malloc(&flag, sizeof(int));
+  if (e != kSuccess) {
+    (void)StreamDestroy(ctx->stream);
+    return RuntimeFail("context_create (flag)", device, e);
+  }
+  ctx->flag = static_cast<int*>(flag);
+  *out = ctx.release();
+  return HEARTH_P_OK;
+} catch (const std::bad_alloc&) {
+  return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "context_create: out of memory");
+}
+
+hearth_pstatus BufferAlloc(hearth_pcontext* ctx, uint64_t size, hearth_pbuffer** out) try {
+  if (ctx == nullptr || out == nullptr) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT, "buffer_alloc: ctx or out is NULL");
+  }
+  if (size > (uint64_t{1} << 48)) {
+    return Fail(HEARTH_P_RESOURCE_EXHAUSTED,
+                StrFormat("%s:%u buffer_alloc: %llu bytes is more than any device holds",
+                          g_plugin_name, ctx->device, static_cast<unsigned long long>(size)));
+  }
+  (void)SetDevice(static_cast<int>(ctx->device));
+  void* mem = nullptr;
+  const uint64_t bytes = size == 0 ? 256 : (size + 255) / 256 * 256;
+  const Error e = Malloc(&mem, static_cast<size_t>(bytes));
+  if (e != kSuccess || mem == nullptr) {
+    (void)LastError();
+    return Fail(HEARTH_P_RESOURCE_EXHAUSTED,
+                StrFormat("%s:%u buffer_alloc: cannot allocate %llu bytes of device memory (%s)",
+                          g_plugin_name, ctx->device, static_cast<unsigned long long>(size),
+                          ErrorString(e)));
+  }
+  auto buf = std::make_unique<hearth_pbuffer>();
+  buf->dev = static_cast<uint8_t*>(mem);
+  buf->size = size;
+  buf->device = ctx->device;
+  {
+    std::unique_lock<std::shared_mutex> lock(g_buffers_mu);
+    if (g_buffers == nullptr) g_buffers = new std::unordered_set<const hearth_pbuffer*>();
+    g_buffers->insert(buf.get());
+  }
+  *out = buf.release();
+  return HEARTH_P_OK;
+} catch (const std::bad_alloc&) {
+  return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "buffer_alloc: out of host memory");
+}
+
+void BufferFree(hearth_pcontext*, hearth_pbuffer* buf) {
+  if (buf == nullptr) return;
+  {
+    std::unique_lock<std::shared_mutex> lock(g_buffers_mu);
+    if (g_buffers == nullptr || g_buffers->erase(buf) != 1) {
+      plugin::Log(HEARTH_LOG_ERROR, StrFormat("%s buffer_free: %p is not a live buffer; ignored",
+                                              g_plugin_name, static_cast<void*>(buf)));
+      return;
+    }
+  }
+  (void)SetDevice(static_cast<int>(buf->device));
+  (void)Free(buf->dev);
+  delete buf;
+}
+
+hearth_pstatus CheckRange(const char* what, hearth_pcontext* ctx, const hearth_pbuffer* buf,
+                          uint64_t offset, const void* data, uint64_t size) {
+  if (ctx == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, StrFormat("%s: ctx is NULL", what));
+  if (!BufferIsLive(buf)) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("%s %s: %p is not a live buffer", g_plugin_name, what,
+                          static_cast<const void*>(buf)));
+  }
+  if (buf->device != ctx->device) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("%s %s: the buffer lives on device %u, the context on %u", g_plugin_name,
+                          what, buf->device, ctx->device));
+  }
+  if (data == nullptr && size > 0) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT, StrFormat("%s: data is NULL but size is %llu", what,
+                                                     static_cast<unsigned long long>(size)));
+  }
+  if (offset > UINT64_MAX - size || offset + size > buf->size) {
+    return Fail(
+        HEARTH_P_OUT_OF_RANGE,
+        StrFormat("%s: offset %llu + size %llu is past the end of the buffer (%llu bytes)", what,
+                  static_cast<unsigned long long>(offset), static_cast<unsigned long long>(size),
+                  static_cast<unsigned long long>(buf->size)));
+  }
+  return HEARTH_P_OK;
+}
+
+hearth_pstatus Finish(hearth_pcontext* ctx, const char* what, Error e) {
+  if (e == kSuccess) e = StreamSync(ctx->stream);
+  return e == kSuccess ? HEARTH_P_OK : RuntimeFail(what, ctx->device, e);
+}
+
+hearth_pstatus BufferUpload(hearth_pcontext* ctx, hearth_pbuffer* buf, uint64_t offset,
+                            const void* data, uint64_t size) {
+  hearth_pstatus st = CheckRange("buffer_upload", ctx, buf, offset, data, size);
+  if (st != HEARTH_P_OK || size == 0) return st;
+  (void)SetDevice(static_cast<int>(ctx->device));
+  return Finish(ctx, "buffer_upload", CopyH2D(buf->dev + offset, data, size, ctx->stream));
+}
+
+hearth_pstatus BufferDownload(hearth_pcontext* ctx, const hearth_pbuffer* buf, uint64_t offset,
+                              void* data, uint64_t size) {
+  hearth_pstatus st = CheckRange("buffer_download", ctx, buf, offset, data, size);
+  if (st != HEARTH_P_OK || size == 0) return st;
+  (void)SetDevice(static_cast<int>(ctx->device));
+  return Finish(ctx, "buffer_download", CopyD2H(data, buf->dev + offset, size, ctx->stream));
+}
+
+void* BufferHostPtr(hearth_pcontext*, hearth_pbuffer*) { return nullptr; }
+
+hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint64_t src_offset,
+                          hearth_pbuffer* dst, uint64_t dst_offset, uint64_t size) {
+  hearth_pstatus st = CheckRange("buffer_copy (source)", ctx, src, src_offset, src, size);
+  if (st != HEARTH_P_OK) return st;
+  st = CheckRange("buffer_copy (destination)", ctx, dst, dst_offset, dst, size);
+  if (st != HEARTH_P_OK || size == 0) return st;
+  (void)SetDevice(static_cast<int>(ctx->device));
+  const uint8_t* s = src->dev + src_offset;
+  uint8_t* d = dst->dev + dst_offset;
+  if (s == d) return HEARTH_P_OK;
+  if (s < d + size && d < s + size) {
+    // Overlapping ranges of one buffer copy as memmove: through a bounce
+    // buffer of the device.
+    void* tmp = nullptr;
+    Error e = Malloc(&tmp, static_cast<size_t>(size));
+    if (e != kSuccess) return RuntimeFail("buffer_copy (bounce buffer)", ctx->device, e);
+    e = CopyD2D(tmp, s, size, ctx->stream);
+    if (e == kSuccess) e = CopyD2D(d, tmp, size, ctx->stream);
+    const hearth_pstatus r = Finish(ctx, "buffer_copy", e);
+    (void)Free(tmp);
+    return r;
+  }
+  return Finish(ctx, "buffer_copy", CopyD2D(d, s, size, ctx->stream));
+}
+
+// ------------------------------------------------------------------- graphs
+
+// A node checked and ready to launch.
+struct Prepared {
+  uint32_t op = 0;
+  TRef out;
+  TRef in[4];
+  bool has[4] = {};
+  uint8_t params[32] = {};
+};
+
+bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::string* why) {
+  if (id < 0 || static_cast<uint32_t>(id) >= g->n_tensors) {
+    *why = StrFormat("tensor index %d is out of range (graph has %u tensors)", id, g->n_tensors);
+    return false;
+  }
+  const hearth_tensor_desc& d = g->tensors[id];
+  if (!BufferIsLive(d.buffer)) {
+    *why = StrFormat("tensor %d: buffer %p is not a live buffer of the %s plugin", id,
+                     static_cast<void*>(d.buffer), g_plugin_name);
+    return false;
+  }
+  if (d.buffer->device != device) {
+    *why = StrFormat("tensor %d lives on device %u; the context runs device %u", id,
+                     d.buffer->device, device);
+    return false;
+  }
+  plugin::DescView v;
+  if (!plugin::CheckDesc(d, d.buffer->size, &v, why)) {
+    *why = StrFormat("tensor %d: ", id) + *why;
+    return false;
+  }
+  t->data = d.buffer->dev + d.offset;
+  t->dtype = v.dtype;
+  for (int i = 0; i < 4; ++i) {
+    t->ne[i] = v.ne[i];
+    t->nb[i] = v.nb[i];
+  }
+  return true;
+}
+
+int64_t ElemBytes(uint32_t dtype) {
+  switch (dtype) {
+    case HEARTH_DTYPE_F32:
+    case HEARTH_DTYPE_I32:
+      return 4;
+    case HEARTH_DTYPE_F16:
+    case HEARTH_DTYPE_BF16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+void Span(const TRef& t, uintptr_t* lo, uintptr_t* hi) {
+  *lo = *hi = reinterpret_cast<uintptr_t>(t.data);
+  for (int i = 0; i < 4; ++i) {
+    if (t.ne[i] == 0) return;
+  }
+  const int64_t elem = ElemBytes(t.dtype);
+  int64_t end =
+      elem > 0 ? (t.ne[0] - 1) * t.nb[0] + elem
+               : t.ne[0] / hearth_dtype_block_elems(t.dtype) * hearth_dtype_block_bytes(t.dtype);
+  for (int i = 1; i < 4; ++i) end += (t.ne[i] - 1) * t.nb[i];
+  *hi = *lo + static_cast<uintptr_t>(end);
+}
+
+bool Overlap(const TRef& a, const TRef& b) {
+  uintptr_t alo, ahi, blo, bhi;
+  Span(a, &alo, &ahi);
+  Span(b, &blo, &bhi);
+  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
+}
+
+bool SameView(const TRef& a, const TRef& b) {
+  if (a.data != b.data || a.dtype != b.dtype) return false;
+  for (int i = 0; i < 4; ++i) {
+    if (a.ne[i] != b.ne[i] || (a.ne[i] > 1 && a.nb[i] != b.nb[i])) return false;
+  }
+  return true;
+}
+
+// Every element of the output has a byte of its own (no two threads write
+// the same element): strides in increasing order step over what the smaller
+// dims span.
+bool NoSelfOverlap(const TRef& t) {
+  int dims[4], n = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (t.ne[i] > 1) dims[n++] = i;
+  }
+  for (int i = 1; i < n; ++i) {
+    for (int k = i; k > 0 && t.nb[dims[k]] < t.nb[dims[k - 1]]; --k)
+      std::swap(dims[k], dims[k - 1]);
+  }
+  int64_t covered = ElemBytes(t.dtype);
+  for (int k = 0; k < n; ++k) {
+    if (t.nb[dims[k]] < covered) return false;
+    covered = t.nb[dims[k]] * t.ne[dims[k]];
+  }
+  return true;
+}
+
+bool SameShape(const TRef& a, const TRef& b) {
+  for (int i = 0; i < 4; ++i) {
+    if (a.ne[i] != b.ne[i]) return false;
+  }
+  return true;
+}
+
+std::string Shape(const TRef& t) { return plugin::ShapeStr(t.ne); }
+
+bool IsFloat(uint32_t dt) {
+  return dt == HEARTH_DTYPE_F32 || dt == HEARTH_DTYPE_F16 || dt == HEARTH_DTYPE_BF16;
+}
+
+bool IsWeight(uint32_t dt) { return dt < HEARTH_DTYPE_COUNT_ && dt != HEARTH_DTYPE_I32; }
+
+// Checks node `index` and fills *p; false with *why (the op's contract, or
+// what this plugin does not implement yet).
+bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepared* p,
+             std::string* why) {
+  const hearth_node& n = g->nodes[index];
+  const char* name = plugin::OpName(n.op);
+  int n_in = 0, n_opt = 0;
+  bool in_place = false;
+  switch (n.op) {
+    case HEARTH_OP_ADD:
+    case HEARTH_OP_MUL:
+      n_in = 2, in_place = true;
+      break;
+    case HEARTH_OP_SCALE:
+      n_in = 1, in_place = true;
+      break;
+    case HEARTH_OP_SILU_MUL:
+    case HEARTH_OP_GELU_MUL:
+    case HEARTH_OP_GET_ROWS:
+    case HEARTH_OP_MUL_MAT:
+      n_in = 2;
+      break;
+    case HEARTH_OP_RMS_NORM:
+      n_in = 1, n_opt = 1;
+      break;
+    case HEARTH_OP_SOFTMAX:
+    case HEARTH_OP_COPY:
+      n_in = 1;
+      break;
+    case HEARTH_OP_ROPE:
+      n_in = 2, n_opt = 1, in_place = true;
+      break;
+    default:
+      *why = StrFormat("op %s is not implemented by the %s plugin yet", name, g_plugin_name);
+      return false;
+  }
+  if (n.n_inputs < n_in || n.n_inputs > n_in + n_opt || n.n_extra_outputs != 0) {
+    *why = StrFormat(
+        "%s: %u inputs and %u extra outputs given; it takes %d to %d inputs and no "
+        "extra output here",
+        name, n.n_inputs, n.n_extra_outputs, n_in, n_in + n_opt);
+    return false;
+  }
+  p->op = n.op;
+  if (!Resolve(g, n.output, ctx->device, &p->out, why)) return false;
+  for (int i = 0; i < n_in + n_opt; ++i) {
+    const int32_t id = plugin::NodeInput(g, n, static_cast<uint32_t>(i));
+    if (id < 0) {
+      if (i < n_in) {
+        *why = StrFormat("%s: input %d is required", name, i);
+        return false;
+      }
+      continue;
+    }
+    if (!Resolve(g, id, ctx->device, &p->in[i], why)) return false;
+    p->has[i] = true;
+  }
+  const size_t ps = n.params_size < sizeof(p->params) ? n.params_size : sizeof(p->params);
+  if (ps > 0) std::memcpy(p->params, static_cast<const uint8_t*>(g->params) + n.params_offset, ps);
+  const TRef& o = p->out;
+  if (!NoSelfOverlap(o)) {
+    *why = StrFormat("%s: the output's strides make its elements overlap", name);
+    return false;
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (p->has[i] && Overlap(o, p->in[i]) && !(in_place && SameView(o, p->in[i]))) {
+      *why = StrFormat("%s: the output overlaps input %d%s", name, i,
+                       in_place ? " without being the same view" : "");
+      return false;
+    }
+  }
+  auto want_f32 = [&](const TRef& t, const char* what) {
+    if (t.dtype == HEARTH_DTYPE_F32) return true;
+    *why = StrFormat("%s: %s has dtype %s, want F32", name, what, plugin::DtypeName(t.dtype));
+    return false;
+  };
+  auto want_same = [&](const TRef& a, const TRef& b, const char* what) {
+    if (SameShape(a, b)) return true;
+    *why = StrFormat("%s: %s is %s, want %s", name, what, Shape(b).c_str(), Shape(a).c_str());
+    return false;
+  };
+  const TRef& a = p->in[0];
+  const TRef& b = p->in[1];
+  switch (n.op) {
+    case HEARTH_OP_ADD:
+    case HEARTH_OP_MUL:
+      if (!want_f32(o, "the output") || !want_f32(a, "a") || !want_f32(b, "b") ||
+          !want_same(a, o, "the output")) {
+        return false;
+      }
+      for (int i = 0; i < 4; ++i) {
+        if (b.ne[i] != 1 && b.ne[i] != a.ne[i]) {
+          *why = StrFormat("%s: b %s does not broadcast over a %s", name, Shape(b).c_str(),
+                           Shape(a).c_str());
+          return false;
+        }
+      }
+      return true;
+    case HEARTH_OP_SCALE:
+      return want_f32(o, "the output") && want_f32(a, "x") && want_same(a, o, "the output");
+    case HEARTH_OP_SILU_MUL:
+    case HEARTH_OP_GELU_MUL:
+      return want_f32(o, "the output") && want_f32(a, "gate") && want_f32(b, "up") &&
+             want_same(a, b, "up") && want_same(a, o, "the output");
+    case HEARTH_OP_SOFTMAX:
+      return want_f32(o, "the output") && want_f32(a, "x") && want_same(a, o, "the output");
+    case HEARTH_OP_COPY:
+      if (!IsFloat(a.dtype) || !IsFloat(o.dtype)) {
+        *why = StrFormat("%s: %s -> %s; this plugin converts between F32, F16 and BF16", name,
+                         plugin::DtypeName(a.dtype), plugin::DtypeName(o.dtype));
+        return false;
+      }
+      return want_same(a, o, "the output");
+    case HEARTH_OP_RMS_NORM: {
+      float eps;
+      std::memcpy(&eps, p->params, sizeof(eps));
+      if (!std::isfinite(eps) || eps < 0) {
+        *why = StrFormat("%s: eps %g must be finite and >= 0", name, eps);
+        return false;
+      }
+      if (!want_f32(o, "the output") || !want_f32(a, "x") || !want_same(a, o, "the output")) {
+        return false;
+      }
+      if (p->has[1]) {
+        const TRef& w = p->in[1];
+        if (!want_f32(w, "w")) return false;
+        if (w.ne[0] != a.ne[0] || w.ne[1] * w.ne[2] * w.ne[3] != 1) {
+          *why = StrFormat("%s: w is %s, want [%lld]", name, Shape(w).c_str(),
+                           static_cast<long long>(a.ne[0]));
+          return false;
+        }
+      }
+      return true;
+    }
+    case HEARTH_OP_GET_ROWS:
+      if (!IsWeight(a.dtype)) {
+        *why = StrFormat("%s: table has dtype %s", name, plugin::DtypeName(a.dtype));
+        return false;
+      }
+      if (b.dtype != HEARTH_DTYPE_I32 || b.ne[1] * b.ne[2] * b.ne[3] != 1) {
+        *why = StrFormat("%s: ids must be I32 [T]; got %s %s", name, plugin::DtypeName(b.dtype),
+                         Shape(b).c_str());
+        return false;
+      }
+      if (a.ne[2] * a.ne[3] != 1) {
+        *why = StrFormat("%s: table %s has more than 2 dims", name, Shape(a).c_str());
+        return false;
+      }
+      if (!want_f32(o, "the output")) return false;
+      if (o.ne[0] != a.ne[0] || o.ne[1] != b.ne[0] || o.ne[2] * o.ne[3] != 1) {
+        *why = StrFormat("%s: the output is %s, want [%lld, %lld]", name, Shape(o).c_str(),
+                         static_cast<long long>(a.ne[0]), static_cast<long long>(b.ne[0]));
+        return false;
+      }
+      return true;
+    case HEARTH_OP_MUL_MAT:
+      if (!IsWeight(a.dtype)) {
+        *why = StrFormat("%s: w has dtype %s", name, plugin::DtypeName(a.dtype));
+        return false;
+      }
+      if (!want_f32(b, "x") || !want_f32(o, "the output")) return false;
+      if (a.ne[0] != b.ne[0] || o.ne[0] != a.ne[1] || o.ne[1] != b.ne[1] || o.ne[2] != b.ne[2] ||
+          o.ne[3] != b.ne[3] || (a.ne[2] != 1 && a.ne[2] != b.ne[2]) ||
+          (a.ne[3] != 1 && a.ne[3] != b.ne[3])) {
+        *why = StrFormat("%s: w %s, x %s, out %s do not form a product", name, Shape(a).c_str(),
+                         Shape(b).c_str(), Shape(o).c_str());
+        return false;
+      }
+      return true;
+    case HEARTH_OP_ROPE: {
+      hearth_rope_params rp;
+      std::memcpy(&rp, p->params, sizeof(rp));
+      if (!want_f32(o, "the output") || !want_f32(a, "x") || !want_same(a, o, "the output")) {
+        return false;
+      }
+      if (rp.n_rot <= 0 || rp.n_rot % 2 != 0 || rp.n_rot > a.ne[0] ||
+          (rp.mode != HEARTH_ROPE_NORMAL && rp.mode != HEARTH_ROPE_NEOX) ||
+          !std::isfinite(rp.theta_base) || rp.theta_base <= 0 || !std::isfinite(rp.freq_scale)) {
+        *why = StrFormat(
+            "%s: params n_rot %d (head dim %lld), mode %d, theta_base %g, "
+            "freq_scale %g are not valid",
+            name, rp.n_rot, static_cast<long long>(a.ne[0]), rp.mode, rp.theta_base, rp.freq_scale);
+        return false;
+      }
+      if (a.ne[3] != 1 || b.dtype != HEARTH_DTYPE_I32 || b.ne[0] != a.ne[2] ||
+          b.ne[1] * b.ne[2] * b.ne[3] != 1) {
+        *why = StrFormat("%s: x %s needs pos I32 [%lld]; got %s %s", name, Shape(a).c_str(),
+                         static_cast<long long>(a.ne[2]), plugin::DtypeName(b.dtype),
+                         Shape(b).c_str());
+        return false;
+      }
+      if (p->has[2]) {
+        const TRef& ff = p->in[2];
+        if (!want_f32(ff, "freq_factors")) return false;
+        if (ff.ne[0] != rp.n_rot / 2 || ff.ne[1] * ff.ne[2] * ff.ne[3] != 1) {
+          *why =
+              StrFormat("%s: freq_factors is %s, want [%d]", name, Shape(ff).c_str(), rp.n_rot / 2);
+          return false;
+        }
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+Error Launch(hearth_pcontext* ctx, const Prepared& p, int flag_value) {
+  float f;
+  std::memcpy(&f, p.params, sizeof(f));
+  switch (p.op) {
+    case HEARTH_OP_ADD:
+      return LaunchElementwise(ctx->stream, ElemOp::kAdd, p.out, p.in[0], p.in[1], 0);
+    case HEARTH_OP_MUL:
+      return LaunchElementwise(ctx->stream, ElemOp::kMul, p.out, p.in[0], p.in[1], 0);
+    case HEARTH_OP_SCALE:
+      return LaunchElementwise(ctx->stream, ElemOp::kScale, p.out, p.in[0], p.in[0], f);
+    case HEARTH_OP_SILU_MUL:
+      return LaunchElementwise(ctx->stream, ElemOp::kSiluMul, p.out, p.in[0], p.in[1], 0);
+    case HEARTH_OP_GELU_MUL:
+      return LaunchElementwise(ctx->stream, ElemOp::kGeluMul, p.out, p.in[0], p.in[1], 0);
+    case HEARTH_OP_COPY:
+      return LaunchElementwise(ctx->stream, ElemOp::kCopy, p.out, p.in[0], p.in[0], 0);
+    case HEARTH_OP_RMS_NORM:
+      return LaunchRmsNorm(ctx->stream, p.out, p.in[0], p.has[1] ? &p.in[1] : nullptr, f);
+    case HEARTH_OP_SOFTMAX:
+      return LaunchSoftmax(ctx->stream, p.out, p.in[0], f);
+    case HEARTH_OP_GET_ROWS:
+      return LaunchGetRows(ctx->stream, p.out, p.in[0], p.in[1], ctx->flag, flag_value);
+    case HEARTH_OP_MUL_MAT:
+      return LaunchMulMat(ctx->stream, p.out, p.in[0], p.in[1]);
+    case HEARTH_OP_ROPE: {
+      hearth_rope_params rp;
+      std::memcpy(&rp, p.params, sizeof(rp));
+      return LaunchRope(ctx->stream, p.out, p.in[0], p.in[1], p.has[2] ? &p.in[2] : nullptr,
+                        rp.theta_base, rp.freq_scale, rp.n_rot, rp.mode);
+    }
+    default:
+      return kSuccess;
+  }
+}
+
+int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) try {
+  std::string why;
+  if (ctx == nullptr || !plugin::CheckGraphLayout(g, &why) || index >= g->n_nodes) return 0;
+  Prepared p;
+  return Prepare(ctx, g, index, &p, &why) ? 1 : 0;
+} catch (...) {
+  return 0;
+}
+
+hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
+  if (ctx == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, "graph_compute: ctx is NULL");
+  std::string why;
+  if (!plugin::CheckGraphLayout(g, &why)) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("%s graph_compute: %s", g_plugin_name, why.c_str()));
+  }
+  std::vector<Prepared> nodes(g->n_nodes);
+  for (uint32_t i = 0; i < g->n_nodes; ++i) {
+    if (!Prepare(ctx, g, i, &nodes[i], &why)) {
+      return Fail(
+          g->nodes[i].op < HEARTH_OP_COUNT_ ? HEARTH_P_INVALID_ARGUMENT : HEARTH_P_UNIMPLEMENTED,
+          StrFormat("%s graph_compute: node %u: %s", g_plugin_name, i, why.c_str()));
+    }
+  }
+  (void)SetDevice(static_cast<int>(ctx->device));
+  Error e = Memset(ctx->flag, 0, sizeof(int), ctx->stream);
+  for (uint32_t i = 0; e == kSuccess && i < g->n_nodes; ++i) {
+    e = Launch(ctx, nodes[i], static_cast<int>(i) + 1);
+    if (e != kSuccess) {
+      return RuntimeFail(
+          StrFormat("graph_compute: node %u (%s)", i, plugin::OpName(nodes[i].op)).c_str(),
+          ctx->device, e);
+    }
+  }
+  int flag = 0;
+  if (e == kSuccess) e = CopyD2H(&flag, ctx->flag, sizeof(int), ctx->stream);
+  const hearth_pstatus st = Finish(ctx, "graph_compute", e);
+  if (st != HEARTH_P_OK) return st;
+  if (flag > 0) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("%s graph_compute: node %d (GET_ROWS): an id is outside the table's "
+                          "rows",
+                          g_plugin_name, flag - 1));
+  }
+  return HEARTH_P_OK;
+} catch (const std::bad_alloc&) {
+  return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "graph_compute: out of host memory");
+}
+
+const hearth_backend_vtable kVtable = {
+    sizeof(hearth_backend_vtable),
+    Probe,
+    DeviceCount,
+    DeviceInfo,
+    ContextCreate,
+    ContextFree,
+    BufferAlloc,
+    BufferFree,
+    nullptr,  // buffer_wrap_host: device memory is never the host's
+    BufferUpload,
+    BufferDownload,
+    BufferHostPtr,
+    Supports,
+    GraphCompute,
+    BufferCopy,
+    nullptr,  // weight_place: the host uploads; no repacked layout yet
+};
+
+}  // namespace
+
+hearth_pstatus PluginInit(hearth_plugin_init_info* info, const char* name, const char* version) {
+  g_plugin_name = name;
+  return plugin::Handshake(info, {name, version, HEARTH_PLUGIN_KIND_BACKEND, &kVtable});
+}
+
+}  // namespace hearth::gpu
