@@ -1,7 +1,6 @@
-// emu_sources.cc — the GPU sources compiled as host C++ for the emulator
-// plugin (gpu_port.h, HEARTH_GPU_EMU), plus its entry point.
-#include "backends/gpu/gpu_backend.cu"
-#include "backends/gpu/gpu_kernels.cu"
+// emu_sources.cc — the entry point of the emulator plugin; the GPU sources
+// themselves are compiled as host C++ one by one (emu_*.cc).
+#include "backends/gpu/gpu_backend.h"
 
 #ifndef HEARTH_GPU_PLUGIN_VERSION
 #define HEARTH_GPU_PLUGIN_VERSION "0.0.0"

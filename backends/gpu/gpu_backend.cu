@@ -18,6 +18,7 @@
 #include "backends/common/plugin_common.h"
 #include "backends/gpu/gpu_backend.h"
 #include "backends/gpu/gpu_kernels.h"
+#include "backends/gpu/gpu_ops.h"
 
 struct hearth_pbuffer {
   uint8_t* dev = nullptr;
@@ -312,15 +313,6 @@ hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint6
 
 // ------------------------------------------------------------------- graphs
 
-// A node checked and ready to launch.
-struct Prepared {
-  uint32_t op = 0;
-  TRef out;
-  TRef in[4];
-  bool has[4] = {};
-  uint8_t params[32] = {};
-};
-
 bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::string* why) {
   if (id < 0 || static_cast<uint32_t>(id) >= g->n_tensors) {
     *why = StrFormat("tensor index %d is out of range (graph has %u tensors)", id, g->n_tensors);
@@ -412,70 +404,33 @@ bool NoSelfOverlap(const TRef& t) {
   return true;
 }
 
-bool SameShape(const TRef& a, const TRef& b) {
-  for (int i = 0; i < 4; ++i) {
-    if (a.ne[i] != b.ne[i]) return false;
-  }
-  return true;
-}
-
-std::string Shape(const TRef& t) { return plugin::ShapeStr(t.ne); }
-
-bool IsFloat(uint32_t dt) {
-  return dt == HEARTH_DTYPE_F32 || dt == HEARTH_DTYPE_F16 || dt == HEARTH_DTYPE_BF16;
-}
-
-bool IsWeight(uint32_t dt) { return dt < HEARTH_DTYPE_COUNT_ && dt != HEARTH_DTYPE_I32; }
-
-// Checks node `index` and fills *p; false with *why (the op's contract, or
-// what this plugin does not implement yet).
+// Checks node `index` and fills *p: its tensors resolved, the overlap rules,
+// then its op family's contract. false with *why (the contract, or what this
+// plugin does not implement yet).
 bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepared* p,
              std::string* why) {
   const hearth_node& n = g->nodes[index];
   const char* name = plugin::OpName(n.op);
-  int n_in = 0, n_opt = 0;
-  bool in_place = false;
-  switch (n.op) {
-    case HEARTH_OP_ADD:
-    case HEARTH_OP_MUL:
-      n_in = 2, in_place = true;
-      break;
-    case HEARTH_OP_SCALE:
-      n_in = 1, in_place = true;
-      break;
-    case HEARTH_OP_SILU_MUL:
-    case HEARTH_OP_GELU_MUL:
-    case HEARTH_OP_GET_ROWS:
-    case HEARTH_OP_MUL_MAT:
-      n_in = 2;
-      break;
-    case HEARTH_OP_RMS_NORM:
-      n_in = 1, n_opt = 1;
-      break;
-    case HEARTH_OP_SOFTMAX:
-    case HEARTH_OP_COPY:
-      n_in = 1;
-      break;
-    case HEARTH_OP_ROPE:
-      n_in = 2, n_opt = 1, in_place = true;
-      break;
-    default:
-      *why = StrFormat("op %s is not implemented by the %s plugin yet", name, g_plugin_name);
-      return false;
+  OpArity ar;
+  if (!ArityOf(n.op, &ar)) {
+    *why = StrFormat("op %u (%s) is not implemented by the %s plugin", n.op, name, g_plugin_name);
+    return false;
   }
-  if (n.n_inputs < n_in || n.n_inputs > n_in + n_opt || n.n_extra_outputs != 0) {
-    *why = StrFormat(
-        "%s: %u inputs and %u extra outputs given; it takes %d to %d inputs and no "
-        "extra output here",
-        name, n.n_inputs, n.n_extra_outputs, n_in, n_in + n_opt);
+  if (n.n_inputs < ar.n_in || n.n_inputs > ar.n_in + ar.n_opt ||
+      n.n_extra_outputs < ar.n_extra || n.n_extra_outputs > ar.n_extra + ar.n_extra_opt) {
+    *why = StrFormat("%s: %u inputs and %u extra outputs given; it takes %d to %d inputs and %d "
+                     "to %d extra outputs",
+                     name, n.n_inputs, n.n_extra_outputs, ar.n_in, ar.n_in + ar.n_opt, ar.n_extra,
+                     ar.n_extra + ar.n_extra_opt);
     return false;
   }
   p->op = n.op;
+  p->index = index;
   if (!Resolve(g, n.output, ctx->device, &p->out, why)) return false;
-  for (int i = 0; i < n_in + n_opt; ++i) {
+  for (int i = 0; i < ar.n_in + ar.n_opt; ++i) {
     const int32_t id = plugin::NodeInput(g, n, static_cast<uint32_t>(i));
     if (id < 0) {
-      if (i < n_in) {
+      if (i < ar.n_in) {
         *why = StrFormat("%s: input %d is required", name, i);
         return false;
       }
@@ -484,189 +439,48 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
     if (!Resolve(g, id, ctx->device, &p->in[i], why)) return false;
     p->has[i] = true;
   }
+  for (int i = 0; i < n.n_extra_outputs; ++i) {
+    const int32_t id = plugin::NodeOutput(g, n, static_cast<uint32_t>(i + 1));
+    if (id < 0) continue;
+    if (!Resolve(g, id, ctx->device, &p->extra[i], why)) return false;
+    p->has_extra[i] = true;
+  }
+  p->params_size = n.params_size;
   const size_t ps = n.params_size < sizeof(p->params) ? n.params_size : sizeof(p->params);
   if (ps > 0) std::memcpy(p->params, static_cast<const uint8_t*>(g->params) + n.params_offset, ps);
-  const TRef& o = p->out;
-  if (!NoSelfOverlap(o)) {
-    *why = StrFormat("%s: the output's strides make its elements overlap", name);
-    return false;
-  }
-  for (int i = 0; i < 4; ++i) {
-    if (p->has[i] && Overlap(o, p->in[i]) && !(in_place && SameView(o, p->in[i]))) {
-      *why = StrFormat("%s: the output overlaps input %d%s", name, i,
-                       in_place ? " without being the same view" : "");
+  // Outputs: no element written twice; an output overlaps an input only as
+  // the same view where the op allows it in place, and never another output.
+  TRef outs[1 + kMaxExtra] = {p->out, p->extra[0], p->extra[1]};
+  const bool has_out[1 + kMaxExtra] = {true, p->has_extra[0], p->has_extra[1]};
+  for (int o = 0; o < 1 + kMaxExtra; ++o) {
+    if (!has_out[o]) continue;
+    if (!NoSelfOverlap(outs[o])) {
+      *why = StrFormat("%s: output %d's strides make its elements overlap", name, o);
       return false;
     }
-  }
-  auto want_f32 = [&](const TRef& t, const char* what) {
-    if (t.dtype == HEARTH_DTYPE_F32) return true;
-    *why = StrFormat("%s: %s has dtype %s, want F32", name, what, plugin::DtypeName(t.dtype));
-    return false;
-  };
-  auto want_same = [&](const TRef& a, const TRef& b, const char* what) {
-    if (SameShape(a, b)) return true;
-    *why = StrFormat("%s: %s is %s, want %s", name, what, Shape(b).c_str(), Shape(a).c_str());
-    return false;
-  };
-  const TRef& a = p->in[0];
-  const TRef& b = p->in[1];
-  switch (n.op) {
-    case HEARTH_OP_ADD:
-    case HEARTH_OP_MUL:
-      if (!want_f32(o, "the output") || !want_f32(a, "a") || !want_f32(b, "b") ||
-          !want_same(a, o, "the output")) {
+    for (int i = 0; i < kMaxInputs; ++i) {
+      if (!p->has[i] || !Overlap(outs[o], p->in[i])) continue;
+      const bool allowed = o == 0 ? ar.in_place : ar.in_place_extra[o - 1] == i;
+      if (!(allowed && SameView(outs[o], p->in[i]))) {
+        *why = StrFormat("%s: output %d overlaps input %d%s", name, o, i,
+                         allowed ? " without being the same view" : "");
         return false;
       }
-      for (int i = 0; i < 4; ++i) {
-        if (b.ne[i] != 1 && b.ne[i] != a.ne[i]) {
-          *why = StrFormat("%s: b %s does not broadcast over a %s", name, Shape(b).c_str(),
-                           Shape(a).c_str());
-          return false;
-        }
-      }
-      return true;
-    case HEARTH_OP_SCALE:
-      return want_f32(o, "the output") && want_f32(a, "x") && want_same(a, o, "the output");
-    case HEARTH_OP_SILU_MUL:
-    case HEARTH_OP_GELU_MUL:
-      return want_f32(o, "the output") && want_f32(a, "gate") && want_f32(b, "up") &&
-             want_same(a, b, "up") && want_same(a, o, "the output");
-    case HEARTH_OP_SOFTMAX:
-      return want_f32(o, "the output") && want_f32(a, "x") && want_same(a, o, "the output");
-    case HEARTH_OP_COPY:
-      if (!IsFloat(a.dtype) || !IsFloat(o.dtype)) {
-        *why = StrFormat("%s: %s -> %s; this plugin converts between F32, F16 and BF16", name,
-                         plugin::DtypeName(a.dtype), plugin::DtypeName(o.dtype));
-        return false;
-      }
-      return want_same(a, o, "the output");
-    case HEARTH_OP_RMS_NORM: {
-      float eps;
-      std::memcpy(&eps, p->params, sizeof(eps));
-      if (!std::isfinite(eps) || eps < 0) {
-        *why = StrFormat("%s: eps %g must be finite and >= 0", name, eps);
-        return false;
-      }
-      if (!want_f32(o, "the output") || !want_f32(a, "x") || !want_same(a, o, "the output")) {
-        return false;
-      }
-      if (p->has[1]) {
-        const TRef& w = p->in[1];
-        if (!want_f32(w, "w")) return false;
-        if (w.ne[0] != a.ne[0] || w.ne[1] * w.ne[2] * w.ne[3] != 1) {
-          *why = StrFormat("%s: w is %s, want [%lld]", name, Shape(w).c_str(),
-                           static_cast<long long>(a.ne[0]));
-          return false;
-        }
-      }
-      return true;
     }
-    case HEARTH_OP_GET_ROWS:
-      if (!IsWeight(a.dtype)) {
-        *why = StrFormat("%s: table has dtype %s", name, plugin::DtypeName(a.dtype));
+    for (int o2 = 0; o2 < o; ++o2) {
+      if (has_out[o2] && Overlap(outs[o], outs[o2])) {
+        *why = StrFormat("%s: outputs %d and %d overlap", name, o2, o);
         return false;
       }
-      if (b.dtype != HEARTH_DTYPE_I32 || b.ne[1] * b.ne[2] * b.ne[3] != 1) {
-        *why = StrFormat("%s: ids must be I32 [T]; got %s %s", name, plugin::DtypeName(b.dtype),
-                         Shape(b).c_str());
-        return false;
-      }
-      if (a.ne[2] * a.ne[3] != 1) {
-        *why = StrFormat("%s: table %s has more than 2 dims", name, Shape(a).c_str());
-        return false;
-      }
-      if (!want_f32(o, "the output")) return false;
-      if (o.ne[0] != a.ne[0] || o.ne[1] != b.ne[0] || o.ne[2] * o.ne[3] != 1) {
-        *why = StrFormat("%s: the output is %s, want [%lld, %lld]", name, Shape(o).c_str(),
-                         static_cast<long long>(a.ne[0]), static_cast<long long>(b.ne[0]));
-        return false;
-      }
-      return true;
-    case HEARTH_OP_MUL_MAT:
-      if (!IsWeight(a.dtype)) {
-        *why = StrFormat("%s: w has dtype %s", name, plugin::DtypeName(a.dtype));
-        return false;
-      }
-      if (!want_f32(b, "x") || !want_f32(o, "the output")) return false;
-      if (a.ne[0] != b.ne[0] || o.ne[0] != a.ne[1] || o.ne[1] != b.ne[1] || o.ne[2] != b.ne[2] ||
-          o.ne[3] != b.ne[3] || (a.ne[2] != 1 && a.ne[2] != b.ne[2]) ||
-          (a.ne[3] != 1 && a.ne[3] != b.ne[3])) {
-        *why = StrFormat("%s: w %s, x %s, out %s do not form a product", name, Shape(a).c_str(),
-                         Shape(b).c_str(), Shape(o).c_str());
-        return false;
-      }
-      return true;
-    case HEARTH_OP_ROPE: {
-      hearth_rope_params rp;
-      std::memcpy(&rp, p->params, sizeof(rp));
-      if (!want_f32(o, "the output") || !want_f32(a, "x") || !want_same(a, o, "the output")) {
-        return false;
-      }
-      if (rp.n_rot <= 0 || rp.n_rot % 2 != 0 || rp.n_rot > a.ne[0] ||
-          (rp.mode != HEARTH_ROPE_NORMAL && rp.mode != HEARTH_ROPE_NEOX) ||
-          !std::isfinite(rp.theta_base) || rp.theta_base <= 0 || !std::isfinite(rp.freq_scale)) {
-        *why = StrFormat(
-            "%s: params n_rot %d (head dim %lld), mode %d, theta_base %g, "
-            "freq_scale %g are not valid",
-            name, rp.n_rot, static_cast<long long>(a.ne[0]), rp.mode, rp.theta_base, rp.freq_scale);
-        return false;
-      }
-      if (a.ne[3] != 1 || b.dtype != HEARTH_DTYPE_I32 || b.ne[0] != a.ne[2] ||
-          b.ne[1] * b.ne[2] * b.ne[3] != 1) {
-        *why = StrFormat("%s: x %s needs pos I32 [%lld]; got %s %s", name, Shape(a).c_str(),
-                         static_cast<long long>(a.ne[2]), plugin::DtypeName(b.dtype),
-                         Shape(b).c_str());
-        return false;
-      }
-      if (p->has[2]) {
-        const TRef& ff = p->in[2];
-        if (!want_f32(ff, "freq_factors")) return false;
-        if (ff.ne[0] != rp.n_rot / 2 || ff.ne[1] * ff.ne[2] * ff.ne[3] != 1) {
-          *why =
-              StrFormat("%s: freq_factors is %s, want [%d]", name, Shape(ff).c_str(), rp.n_rot / 2);
-          return false;
-        }
-      }
-      return true;
     }
-    default:
-      return false;
   }
+  if (IsTrainOp(n.op)) return CheckTrainOp(*p, why);
+  return CheckForward(*p, why);
 }
 
 Error Launch(hearth_pcontext* ctx, const Prepared& p, int flag_value) {
-  float f;
-  std::memcpy(&f, p.params, sizeof(f));
-  switch (p.op) {
-    case HEARTH_OP_ADD:
-      return LaunchElementwise(ctx->stream, ElemOp::kAdd, p.out, p.in[0], p.in[1], 0);
-    case HEARTH_OP_MUL:
-      return LaunchElementwise(ctx->stream, ElemOp::kMul, p.out, p.in[0], p.in[1], 0);
-    case HEARTH_OP_SCALE:
-      return LaunchElementwise(ctx->stream, ElemOp::kScale, p.out, p.in[0], p.in[0], f);
-    case HEARTH_OP_SILU_MUL:
-      return LaunchElementwise(ctx->stream, ElemOp::kSiluMul, p.out, p.in[0], p.in[1], 0);
-    case HEARTH_OP_GELU_MUL:
-      return LaunchElementwise(ctx->stream, ElemOp::kGeluMul, p.out, p.in[0], p.in[1], 0);
-    case HEARTH_OP_COPY:
-      return LaunchElementwise(ctx->stream, ElemOp::kCopy, p.out, p.in[0], p.in[0], 0);
-    case HEARTH_OP_RMS_NORM:
-      return LaunchRmsNorm(ctx->stream, p.out, p.in[0], p.has[1] ? &p.in[1] : nullptr, f);
-    case HEARTH_OP_SOFTMAX:
-      return LaunchSoftmax(ctx->stream, p.out, p.in[0], f);
-    case HEARTH_OP_GET_ROWS:
-      return LaunchGetRows(ctx->stream, p.out, p.in[0], p.in[1], ctx->flag, flag_value);
-    case HEARTH_OP_MUL_MAT:
-      return LaunchMulMat(ctx->stream, p.out, p.in[0], p.in[1]);
-    case HEARTH_OP_ROPE: {
-      hearth_rope_params rp;
-      std::memcpy(&rp, p.params, sizeof(rp));
-      return LaunchRope(ctx->stream, p.out, p.in[0], p.in[1], p.has[2] ? &p.in[2] : nullptr,
-                        rp.theta_base, rp.freq_scale, rp.n_rot, rp.mode);
-    }
-    default:
-      return kSuccess;
-  }
+  if (IsTrainOp(p.op)) return LaunchTrainOp(ctx->stream, p, ctx->flag, flag_value);
+  return LaunchForward(ctx->stream, p, ctx->flag, flag_value);
 }
 
 int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) try {
@@ -709,9 +523,9 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
   if (st != HEARTH_P_OK) return st;
   if (flag > 0) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("%s graph_compute: node %d (GET_ROWS): an id is outside the table's "
-                          "rows",
-                          g_plugin_name, flag - 1));
+                StrFormat("%s graph_compute: node %d (%s): an index the device read is out of "
+                          "range (a row id, target, position or page)",
+                          g_plugin_name, flag - 1, plugin::OpName(g->nodes[flag - 1].op)));
   }
   return HEARTH_P_OK;
 } catch (const std::bad_alloc&) {
