@@ -2,6 +2,7 @@
 // emulator (emu_runtime.h).
 #include "backends/gpu/emu_runtime.h"
 
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <ucontext.h>
@@ -37,53 +38,104 @@ constexpr size_t kStackBytes = 64 * 1024;
 #endif
 constexpr unsigned kMaxBlockThreads = 1024;
 
+// Fibers live as long as their OS thread and serve every block of every
+// launch: fiber i runs thread i of the current block, then waits for the
+// next. The first entry goes through makecontext/swapcontext; every switch
+// after that is a _setjmp/_longjmp pair (swapcontext saves the signal mask
+// with a system call each time, which made the emulator 10x slower).
 struct Fiber {
-  ucontext_t ctx;
-  bool done = false;
+  jmp_buf ctx;
+  ucontext_t start;
+  bool started = false;
+  bool done = false;  // finished the current block's work
 };
 
-// One launch's state, on the launching OS thread.
-struct Scheduler {
-  ucontext_t main;
-  std::vector<Fiber> fibers;
+struct Pool {
+  Fiber fibers[kMaxBlockThreads];
+  uint8_t* stacks = nullptr;  // kMaxBlockThreads * kStackBytes, mapped lazily
+  jmp_buf main;
   unsigned current = 0;
   const std::function<void()>* body = nullptr;
-  uint8_t* stacks = nullptr;  // fibers.size() * kStackBytes, mmap'ed
-  size_t stacks_bytes = 0;
+  bool in_launch = false;
 #ifdef HEARTH_EMU_ASAN
   const void* main_bottom = nullptr;
   size_t main_size = 0;
 #endif
 };
 
-thread_local Scheduler* t_sched = nullptr;
+thread_local Pool* t_pool = nullptr;
 thread_local ThreadState t_state;
 
-void FiberEntry() {
-  Scheduler* s = t_sched;
-#ifdef HEARTH_EMU_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &s->main_bottom, &s->main_size);
-#endif
-  (*s->body)();
-  s->fibers[s->current].done = true;
-#ifdef HEARTH_EMU_ASAN
-  // This fiber's stack is done with: nullptr tells ASan it dies.
-  __sanitizer_start_switch_fiber(nullptr, s->main_bottom, s->main_size);
-#endif
-  // Returning resumes uc_link (the scheduler).
-}
-
-void SwitchToFiber(Scheduler* s, unsigned i) {
-  s->current = i;
-  t_state.thread = Dim3(i);
+// From a fiber back to the scheduler.
+void YieldToMain(Pool* p) {
+  Fiber& f = p->fibers[p->current];
 #ifdef HEARTH_EMU_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, s->stacks + size_t{i} * kStackBytes, kStackBytes);
+  __sanitizer_start_switch_fiber(&fake, p->main_bottom, p->main_size);
 #endif
-  swapcontext(&s->main, &s->fibers[i].ctx);
+  if (_setjmp(f.ctx) == 0) _longjmp(p->main, 1);
+#ifdef HEARTH_EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake, &p->main_bottom, &p->main_size);
+#endif
+}
+
+void FiberMain() {
+  Pool* p = t_pool;
+#ifdef HEARTH_EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &p->main_bottom, &p->main_size);
+#endif
+  for (;;) {
+    (*p->body)();
+    p->fibers[p->current].done = true;
+    YieldToMain(p);
+  }
+}
+
+// From the scheduler into fiber i, until it reaches a barrier or its end.
+void Resume(Pool* p, unsigned i) {
+  p->current = i;
+  t_state.thread = Dim3(i);
+  Fiber& f = p->fibers[i];
+#ifdef HEARTH_EMU_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, p->stacks + size_t{i} * kStackBytes, kStackBytes);
+#endif
+  if (_setjmp(p->main) == 0) {
+    if (!f.started) {
+      f.started = true;
+      ucontext_t here;
+      swapcontext(&here, &f.start);  // never returns here: the fiber longjmps to main
+    }
+    _longjmp(f.ctx, 1);
+  }
 #ifdef HEARTH_EMU_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
+}
+
+Pool* GetPool(unsigned n) {
+  if (t_pool == nullptr) {
+    auto* p = new Pool();
+    void* mem = mmap(nullptr, size_t{kMaxBlockThreads} * kStackBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+      delete p;
+      throw std::bad_alloc();
+    }
+    p->stacks = static_cast<uint8_t*>(mem);
+    t_pool = p;
+  }
+  Pool* p = t_pool;
+  for (unsigned i = 0; i < n; ++i) {
+    Fiber& f = p->fibers[i];
+    if (f.started) continue;
+    getcontext(&f.start);
+    f.start.uc_stack.ss_sp = p->stacks + size_t{i} * kStackBytes;
+    f.start.uc_stack.ss_size = kStackBytes;
+    f.start.uc_link = nullptr;  // FiberMain never returns
+    makecontext(&f.start, FiberMain, 0);
+  }
+  return p;
 }
 
 }  // namespace
@@ -91,17 +143,9 @@ void SwitchToFiber(Scheduler* s, unsigned i) {
 ThreadState& Current() { return t_state; }
 
 void SyncThreads() {
-  Scheduler* s = t_sched;
-  if (s == nullptr) return;  // outside a launch: nothing to wait for
-  Fiber& f = s->fibers[s->current];
-#ifdef HEARTH_EMU_ASAN
-  void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, s->main_bottom, s->main_size);
-#endif
-  swapcontext(&f.ctx, &s->main);
-#ifdef HEARTH_EMU_ASAN
-  __sanitizer_finish_switch_fiber(fake, &s->main_bottom, &s->main_size);
-#endif
+  Pool* p = t_pool;
+  if (p == nullptr || !p->in_launch) return;  // outside a launch: nothing to wait for
+  YieldToMain(p);
 }
 
 void Launch(Dim3 grid, Dim3 block, const std::function<void()>& body) {
@@ -109,55 +153,31 @@ void Launch(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   if (n == 0 || n > kMaxBlockThreads || block.y != 1 || block.z != 1 || grid.z != 1) {
     throw std::invalid_argument("emulator: unsupported launch shape");
   }
-  if (t_sched != nullptr) throw std::logic_error("emulator: launch inside a kernel");
-  Scheduler s;
-  s.body = &body;
-  s.fibers.resize(n);
-  // Fiber stacks are mapped once per OS thread and kept (mapping and
-  // faulting them in per launch cost more than the kernels).
-  thread_local uint8_t* t_stacks = nullptr;
-  thread_local size_t t_stacks_bytes = 0;
-  if (t_stacks_bytes < size_t{n} * kStackBytes) {
-    if (t_stacks != nullptr) munmap(t_stacks, t_stacks_bytes);
-    t_stacks = nullptr;
-    t_stacks_bytes = 0;
-    void* mem = mmap(nullptr, size_t{n} * kStackBytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) throw std::bad_alloc();
-    t_stacks = static_cast<uint8_t*>(mem);
-    t_stacks_bytes = size_t{n} * kStackBytes;
-  }
-  s.stacks = t_stacks;
-  s.stacks_bytes = t_stacks_bytes;
-  t_sched = &s;
+  Pool* p = GetPool(n);
+  if (p->in_launch) throw std::logic_error("emulator: launch inside a kernel");
+  p->in_launch = true;
+  p->body = &body;
   t_state.grid_dim = grid;
   t_state.block_dim = block;
   for (unsigned by = 0; by < grid.y; ++by) {
     for (unsigned bx = 0; bx < grid.x; ++bx) {
       t_state.block = Dim3(bx, by);
-      for (unsigned i = 0; i < n; ++i) {
-        Fiber& f = s.fibers[i];
-        f.done = false;
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = s.stacks + size_t{i} * kStackBytes;
-        f.ctx.uc_stack.ss_size = kStackBytes;
-        f.ctx.uc_link = &s.main;
-        makecontext(&f.ctx, FiberEntry, 0);
-      }
+      for (unsigned i = 0; i < n; ++i) p->fibers[i].done = false;
       // Rounds: every unfinished thread runs to its next barrier or its end.
       // A thread that finished counts as arrived (as on the hardware).
       bool left = true;
       while (left) {
         left = false;
         for (unsigned i = 0; i < n; ++i) {
-          if (s.fibers[i].done) continue;
-          SwitchToFiber(&s, i);
-          left |= !s.fibers[i].done;
+          if (p->fibers[i].done) continue;
+          Resume(p, i);
+          left |= !p->fibers[i].done;
         }
       }
     }
   }
-  t_sched = nullptr;
+  p->in_launch = false;
+  p->body = nullptr;
 }
 
 const char* ErrorString(Error e) { return e == 0 ? "no error" : "emulator: out of memory"; }

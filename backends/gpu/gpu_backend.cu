@@ -313,12 +313,29 @@ hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint6
 
 // ------------------------------------------------------------------- graphs
 
-bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::string* why) {
+// shapes_only (supports()): dtype and shape alone, as the host asks about
+// graphs over placeholder descriptors; buffers are not looked at.
+bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::string* why,
+             bool shapes_only) {
   if (id < 0 || static_cast<uint32_t>(id) >= g->n_tensors) {
     *why = StrFormat("tensor index %d is out of range (graph has %u tensors)", id, g->n_tensors);
     return false;
   }
   const hearth_tensor_desc& d = g->tensors[id];
+  if (shapes_only) {
+    plugin::DescView v;
+    if (!plugin::CheckDesc(d, UINT64_MAX, &v, why)) {
+      *why = StrFormat("tensor %d: ", id) + *why;
+      return false;
+    }
+    t->data = nullptr;
+    t->dtype = v.dtype;
+    for (int i = 0; i < 4; ++i) {
+      t->ne[i] = v.ne[i];
+      t->nb[i] = v.nb[i];
+    }
+    return true;
+  }
   if (!BufferIsLive(d.buffer)) {
     *why = StrFormat("tensor %d: buffer %p is not a live buffer of the %s plugin", id,
                      static_cast<void*>(d.buffer), g_plugin_name);
@@ -343,38 +360,8 @@ bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::s
   return true;
 }
 
-int64_t ElemBytes(uint32_t dtype) {
-  switch (dtype) {
-    case HEARTH_DTYPE_F32:
-    case HEARTH_DTYPE_I32:
-      return 4;
-    case HEARTH_DTYPE_F16:
-    case HEARTH_DTYPE_BF16:
-      return 2;
-    default:
-      return 0;
-  }
-}
-
-void Span(const TRef& t, uintptr_t* lo, uintptr_t* hi) {
-  *lo = *hi = reinterpret_cast<uintptr_t>(t.data);
-  for (int i = 0; i < 4; ++i) {
-    if (t.ne[i] == 0) return;
-  }
-  const int64_t elem = ElemBytes(t.dtype);
-  int64_t end =
-      elem > 0 ? (t.ne[0] - 1) * t.nb[0] + elem
-               : t.ne[0] / hearth_dtype_block_elems(t.dtype) * hearth_dtype_block_bytes(t.dtype);
-  for (int i = 1; i < 4; ++i) end += (t.ne[i] - 1) * t.nb[i];
-  *hi = *lo + static_cast<uintptr_t>(end);
-}
-
-bool Overlap(const TRef& a, const TRef& b) {
-  uintptr_t alo, ahi, blo, bhi;
-  Span(a, &alo, &ahi);
-  Span(b, &blo, &bhi);
-  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
-}
+using ops::ElemBytes;
+using ops::Overlap;
 
 bool SameView(const TRef& a, const TRef& b) {
   if (a.data != b.data || a.dtype != b.dtype) return false;
@@ -408,7 +395,7 @@ bool NoSelfOverlap(const TRef& t) {
 // then its op family's contract. false with *why (the contract, or what this
 // plugin does not implement yet).
 bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepared* p,
-             std::string* why) {
+             std::string* why, bool shapes_only) {
   const hearth_node& n = g->nodes[index];
   const char* name = plugin::OpName(n.op);
   OpArity ar;
@@ -416,17 +403,18 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
     *why = StrFormat("op %u (%s) is not implemented by the %s plugin", n.op, name, g_plugin_name);
     return false;
   }
-  if (n.n_inputs < ar.n_in || n.n_inputs > ar.n_in + ar.n_opt ||
-      n.n_extra_outputs < ar.n_extra || n.n_extra_outputs > ar.n_extra + ar.n_extra_opt) {
-    *why = StrFormat("%s: %u inputs and %u extra outputs given; it takes %d to %d inputs and %d "
-                     "to %d extra outputs",
-                     name, n.n_inputs, n.n_extra_outputs, ar.n_in, ar.n_in + ar.n_opt, ar.n_extra,
-                     ar.n_extra + ar.n_extra_opt);
+  if (n.n_inputs < ar.n_in || n.n_inputs > ar.n_in + ar.n_opt || n.n_extra_outputs < ar.n_extra ||
+      n.n_extra_outputs > ar.n_extra + ar.n_extra_opt) {
+    *why = StrFormat(
+        "%s: %u inputs and %u extra outputs given; it takes %d to %d inputs and %d "
+        "to %d extra outputs",
+        name, n.n_inputs, n.n_extra_outputs, ar.n_in, ar.n_in + ar.n_opt, ar.n_extra,
+        ar.n_extra + ar.n_extra_opt);
     return false;
   }
   p->op = n.op;
   p->index = index;
-  if (!Resolve(g, n.output, ctx->device, &p->out, why)) return false;
+  if (!Resolve(g, n.output, ctx->device, &p->out, why, shapes_only)) return false;
   for (int i = 0; i < ar.n_in + ar.n_opt; ++i) {
     const int32_t id = plugin::NodeInput(g, n, static_cast<uint32_t>(i));
     if (id < 0) {
@@ -436,13 +424,13 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
       }
       continue;
     }
-    if (!Resolve(g, id, ctx->device, &p->in[i], why)) return false;
+    if (!Resolve(g, id, ctx->device, &p->in[i], why, shapes_only)) return false;
     p->has[i] = true;
   }
   for (int i = 0; i < n.n_extra_outputs; ++i) {
     const int32_t id = plugin::NodeOutput(g, n, static_cast<uint32_t>(i + 1));
     if (id < 0) continue;
-    if (!Resolve(g, id, ctx->device, &p->extra[i], why)) return false;
+    if (!Resolve(g, id, ctx->device, &p->extra[i], why, shapes_only)) return false;
     p->has_extra[i] = true;
   }
   p->params_size = n.params_size;
@@ -450,9 +438,10 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
   if (ps > 0) std::memcpy(p->params, static_cast<const uint8_t*>(g->params) + n.params_offset, ps);
   // Outputs: no element written twice; an output overlaps an input only as
   // the same view where the op allows it in place, and never another output.
+  p->shapes_only = shapes_only;
   TRef outs[1 + kMaxExtra] = {p->out, p->extra[0], p->extra[1]};
   const bool has_out[1 + kMaxExtra] = {true, p->has_extra[0], p->has_extra[1]};
-  for (int o = 0; o < 1 + kMaxExtra; ++o) {
+  for (int o = 0; o < 1 + kMaxExtra && !shapes_only; ++o) {
     if (!has_out[o]) continue;
     if (!NoSelfOverlap(outs[o])) {
       *why = StrFormat("%s: output %d's strides make its elements overlap", name, o);
@@ -487,7 +476,7 @@ int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) tr
   std::string why;
   if (ctx == nullptr || !plugin::CheckGraphLayout(g, &why) || index >= g->n_nodes) return 0;
   Prepared p;
-  return Prepare(ctx, g, index, &p, &why) ? 1 : 0;
+  return Prepare(ctx, g, index, &p, &why, /*shapes_only=*/true) ? 1 : 0;
 } catch (...) {
   return 0;
 }
@@ -501,7 +490,7 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
   }
   std::vector<Prepared> nodes(g->n_nodes);
   for (uint32_t i = 0; i < g->n_nodes; ++i) {
-    if (!Prepare(ctx, g, i, &nodes[i], &why)) {
+    if (!Prepare(ctx, g, i, &nodes[i], &why, /*shapes_only=*/false)) {
       return Fail(
           g->nodes[i].op < HEARTH_OP_COUNT_ ? HEARTH_P_INVALID_ARGUMENT : HEARTH_P_UNIMPLEMENTED,
           StrFormat("%s graph_compute: node %u: %s", g_plugin_name, i, why.c_str()));

@@ -213,6 +213,21 @@ GPU_FN float BlockMax(float v, float* buf) {
   return r;
 }
 
+// Sum over the block of v in double (every thread gets it), for sums that
+// must not lose float's low bits. buf has kBlock slots.
+GPU_FN double BlockSumD(double v, double* buf) {
+  const unsigned tid = ThreadX();
+  buf[tid] = v;
+  SyncThreads();
+  for (unsigned s = kBlock / 2; s > 0; s >>= 1) {
+    if (tid < s) buf[tid] += buf[tid + s];
+    SyncThreads();
+  }
+  const double r = buf[0];
+  SyncThreads();  // buf is free again
+  return r;
+}
+
 GPU_FN float Silu(float x) { return x / (1.0f + expf(-x)); }
 
 GPU_FN float GeluTanh(float x) {

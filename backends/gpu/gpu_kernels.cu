@@ -168,6 +168,128 @@ GPU_KERNEL void KRope(TRef out, TRef x, TRef pos, TRef ff, int has_ff, float the
   }
 }
 
+// ---------------------------------------------------------------- attention
+
+// The (i2, i3)-addressed row of cache row j of sequence s, kv head g.
+GPU_FN uint8_t* CacheRow(const AttentionArgs& a, const TRef& cache, int64_t s, int64_t j,
+                         int64_t g) {
+  if (a.has_blocks) {
+    const int64_t bs = cache.ne[2];
+    const int32_t page = *reinterpret_cast<const int32_t*>(
+        a.blocks.data + (j / bs) * a.blocks.nb[0] + s * a.blocks.nb[1]);
+    return cache.data + g * cache.nb[1] + (j % bs) * cache.nb[2] + page * cache.nb[3];
+  }
+  return cache.data + g * cache.nb[1] + j * cache.nb[2] + s * cache.nb[3];
+}
+
+GPU_FN int64_t TokenSeq(const AttentionArgs& a, int64_t t) {
+  return a.has_seq ? LoadI32(a.seq, t) : 0;
+}
+
+GPU_KERNEL void KAttnCheck(AttentionArgs a, int* flag, int flag_value) {
+  const int64_t T = a.q.ne[2];
+  const int64_t n_seq = a.has_blocks ? a.blocks.ne[1] : a.k_cache.ne[3];
+  const int64_t bs = a.k_cache.ne[2];
+  const int64_t capacity = a.has_blocks ? a.blocks.ne[0] * bs : bs;
+  const int64_t stride = static_cast<int64_t>(GridDimX()) * BlockDimX();
+  for (int64_t t = static_cast<int64_t>(BlockX()) * BlockDimX() + ThreadX(); t < T; t += stride) {
+    const int64_t s = TokenSeq(a, t), p = LoadI32(a.pos, t);
+    if (s < 0 || s >= n_seq || p < 0 || p >= capacity) {
+      RaiseFlag(flag, flag_value);
+      continue;
+    }
+    if (a.has_blocks) {
+      for (int64_t b = 0; b <= p / bs; ++b) {
+        const int32_t page = *reinterpret_cast<const int32_t*>(a.blocks.data + b * a.blocks.nb[0] +
+                                                               s * a.blocks.nb[1]);
+        if (page < 0 || page >= a.k_cache.ne[3]) {
+          RaiseFlag(flag, flag_value);
+          break;
+        }
+      }
+    }
+  }
+}
+
+// One thread per (dim, kv head) of k, then of v, each walking the tokens in
+// order so a row two tokens share ends with the later one.
+GPU_KERNEL void KAttnStore(AttentionArgs a, const int* flag) {
+  if (*flag != 0) return;
+  const int64_t dk = a.k.ne[0], dv = a.v.ne[0], nkv = a.k.ne[1], T = a.k.ne[2];
+  const int64_t n_items = (dk + dv) * nkv;
+  const int64_t stride = static_cast<int64_t>(GridDimX()) * BlockDimX();
+  for (int64_t e = static_cast<int64_t>(BlockX()) * BlockDimX() + ThreadX(); e < n_items;
+       e += stride) {
+    const bool is_k = e < dk * nkv;
+    const int64_t r = is_k ? e : e - dk * nkv, width = is_k ? dk : dv;
+    const int64_t d = r % width, g = r / width;
+    const TRef& src = is_k ? a.k : a.v;
+    const TRef& cache = is_k ? a.k_cache : a.v_cache;
+    for (int64_t t = 0; t < T; ++t) {
+      uint8_t* row = CacheRow(a, cache, TokenSeq(a, t), LoadI32(a.pos, t), g);
+      StorePlain(row + d * cache.nb[0], cache.dtype, LoadF(src, d, g, t, 0));
+    }
+  }
+}
+
+constexpr int kDvPerThread = static_cast<int>(kMaxAttentionDv / kBlock);
+
+GPU_KERNEL void KAttnAttend(AttentionArgs a, const int* flag) {
+  GPU_SHARED float sc[kBlock];
+  GPU_SHARED float red[kBlock];
+  if (*flag != 0) return;
+  const int64_t dk = a.q.ne[0], nh = a.q.ne[1], T = a.q.ne[2], dv = a.out.ne[0];
+  const int64_t group = nh / a.k_cache.ne[1];
+  const unsigned tid = ThreadX();
+  for (int64_t item = BlockX(); item < nh * T; item += GridDimX()) {
+    const int64_t h = item % nh, t = item / nh, g = h / group;
+    const int64_t s = TokenSeq(a, t), ps = LoadI32(a.pos, t);
+    const int64_t lo = a.window > 0 && ps - a.window + 1 > 0 ? ps - a.window + 1 : 0;
+    const int64_t len = ps - lo + 1;
+    float m = -INFINITY, l = 0;
+    float acc[kDvPerThread];
+    for (int r = 0; r < kDvPerThread; ++r) acc[r] = 0;
+    for (int64_t c0 = 0; c0 < len; c0 += kBlock) {
+      float sj = -INFINITY;
+      if (c0 + tid < len) {
+        const uint8_t* krow = CacheRow(a, a.k_cache, s, lo + c0 + tid, g);
+        float dot = 0;
+        for (int64_t d = 0; d < dk; ++d) {
+          dot += LoadF(a.q, d, h, t, 0) * LoadPlain(krow + d * a.k_cache.nb[0], a.k_cache.dtype);
+        }
+        sj = dot * a.scale;
+        if (a.softcap > 0) sj = a.softcap * tanhf(sj / a.softcap);
+      }
+      sc[tid] = sj;
+      const float cmax = BlockMax(sj, red);  // its barriers also publish sc
+      const float m_new = cmax > m ? cmax : m;
+      const float corr = expf(m - m_new);
+      const int64_t nj = len - c0 < kBlock ? len - c0 : kBlock;
+      float lsum = 0;
+      for (int64_t jj = 0; jj < nj; ++jj) lsum += expf(sc[jj] - m_new);
+      for (int r = 0; r < kDvPerThread; ++r) {
+        const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+        if (d >= dv) break;
+        float v = acc[r] * corr;
+        for (int64_t jj = 0; jj < nj; ++jj) {
+          const uint8_t* vrow = CacheRow(a, a.v_cache, s, lo + c0 + jj, g);
+          v += expf(sc[jj] - m_new) * LoadPlain(vrow + d * a.v_cache.nb[0], a.v_cache.dtype);
+        }
+        acc[r] = v;
+      }
+      l = l * corr + lsum;
+      m = m_new;
+      SyncThreads();  // sc is refilled by the next chunk
+    }
+    for (int r = 0; r < kDvPerThread; ++r) {
+      const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+      if (d >= dv) break;
+      StorePlain(At(a.out, d, h, t, 0), a.out.dtype, acc[r] / l);
+    }
+    if (a.has_lse && tid == 0) StorePlain(At(a.lse, h, t, 0, 0), a.lse.dtype, m + logf(l));
+  }
+}
+
 }  // namespace
 
 Error LaunchElementwise(Stream s, ElemOp op, const TRef& out, const TRef& a, const TRef& b,
@@ -210,6 +332,18 @@ Error LaunchRope(Stream s, const TRef& out, const TRef& x, const TRef& pos, cons
   const int64_t items = (n_rot / 2 + (x.ne[0] - n_rot)) * x.ne[1] * x.ne[2];
   GPU_LAUNCH(KRope, Dim3(GridFor(items, kBlock)), Dim3(kBlock), s, out, x, pos, ff ? *ff : none,
              ff ? 1 : 0, theta_base, freq_scale, n_rot, mode == 2 ? 1 : 0);
+  return LastError();
+}
+
+Error LaunchAttention(Stream s, const AttentionArgs& a, int* flag, int flag_value) {
+  GPU_LAUNCH(KAttnCheck, Dim3(GridFor(a.q.ne[2], kBlock)), Dim3(kBlock), s, a, flag, flag_value);
+  Error e = LastError();
+  if (e != kSuccess) return e;
+  GPU_LAUNCH(KAttnStore, Dim3(GridFor((a.k.ne[0] + a.v.ne[0]) * a.k.ne[1], kBlock)), Dim3(kBlock),
+             s, a, flag);
+  e = LastError();
+  if (e != kSuccess) return e;
+  GPU_LAUNCH(KAttnAttend, Dim3(GridFor(a.q.ne[1] * a.q.ne[2], 1)), Dim3(kBlock), s, a, flag);
   return LastError();
 }
 

@@ -36,6 +36,20 @@ Error LaunchMulMat(Stream s, const TRef& out, const TRef& w, const TRef& x);
 Error LaunchRope(Stream s, const TRef& out, const TRef& x, const TRef& pos, const TRef* ff,
                  float theta_base, float freq_scale, int n_rot, int mode);
 
+// ATTENTION (hearth_plugin.h): a check of every token's sequence, position
+// and pages (raising *flag to flag_value), the cache write in token order
+// (the later token wins a shared row), then one block per (head, token) with
+// a running softmax over chunks of cache rows. Kernels after a raised flag do
+// nothing. seq, blocks, lse may be null. dv <= kMaxAttentionDv.
+constexpr int64_t kMaxAttentionDv = 1024;
+struct AttentionArgs {
+  TRef out, q, k, v, k_cache, v_cache, pos, seq, blocks, lse;
+  bool has_seq = false, has_blocks = false, has_lse = false;
+  float scale = 1, softcap = 0;
+  int window = 0;
+};
+Error LaunchAttention(Stream s, const AttentionArgs& a, int* flag, int flag_value);
+
 }  // namespace hearth::gpu
 
 #endif  // HEARTH_BACKENDS_GPU_GPU_KERNELS_H_

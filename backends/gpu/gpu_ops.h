@@ -31,6 +31,10 @@ struct Prepared {
   bool has_extra[kMaxExtra] = {};
   uint8_t params[64] = {};  // the node's params, zero past params_size
   uint32_t params_size = 0;
+  // Set for supports(): descriptors checked for dtype and shape only (the
+  // host may ask over placeholder buffers); checks of where tensors lie in
+  // memory (overlaps) are skipped, graph_compute makes them.
+  bool shapes_only = false;
 
   template <typename P>
   P Params() const {
@@ -46,7 +50,7 @@ struct Prepared {
 // view of (in place).
 struct OpArity {
   int n_in = 0, n_opt = 0, n_extra = 0, n_extra_opt = 0;
-  bool in_place = false;                // the output may be the same view as any input
+  bool in_place = false;                     // the output may be the same view as any input
   int in_place_extra[kMaxExtra] = {-1, -1};  // extra output i may be input [i]
 };
 // false for an op this plugin does not know.
@@ -59,11 +63,14 @@ bool IsFloat(uint32_t dtype);   // F32, F16, BF16
 bool IsWeight(uint32_t dtype);  // any dtype MUL_MAT reads
 int64_t Rows(const TRef& t);    // ne[1] * ne[2] * ne[3]
 bool SameShape(const TRef& a, const TRef& b);
+// Bytes of one F32/F16/BF16/I32 element, 0 for block formats.
+int64_t ElemBytes(uint32_t dtype);
+// The byte ranges of a and b intersect.
+bool Overlap(const TRef& a, const TRef& b);
 // Each sets *why as "<OP>: <what> …" and returns false on a mismatch.
 bool WantF32(const Prepared& p, const TRef& t, const char* what, std::string* why);
 bool WantI32(const Prepared& p, const TRef& t, const char* what, std::string* why);
-bool WantSame(const Prepared& p, const TRef& a, const TRef& b, const char* what,
-              std::string* why);
+bool WantSame(const Prepared& p, const TRef& a, const TRef& b, const char* what, std::string* why);
 // t is [n] (ne[1..3] == 1).
 bool WantVector(const Prepared& p, const TRef& t, int64_t n, const char* what, std::string* why);
 // The op's name, for messages.

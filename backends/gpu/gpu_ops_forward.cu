@@ -74,6 +74,39 @@ bool ArityOf(uint32_t op, OpArity* a) {
 
 namespace ops {
 
+int64_t ElemBytes(uint32_t dtype) {
+  switch (dtype) {
+    case HEARTH_DTYPE_F32:
+    case HEARTH_DTYPE_I32:
+      return 4;
+    case HEARTH_DTYPE_F16:
+    case HEARTH_DTYPE_BF16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+void Span(const TRef& t, uintptr_t* lo, uintptr_t* hi) {
+  *lo = *hi = reinterpret_cast<uintptr_t>(t.data);
+  for (int i = 0; i < 4; ++i) {
+    if (t.ne[i] == 0) return;
+  }
+  const int64_t elem = ElemBytes(t.dtype);
+  int64_t end =
+      elem > 0 ? (t.ne[0] - 1) * t.nb[0] + elem
+               : t.ne[0] / hearth_dtype_block_elems(t.dtype) * hearth_dtype_block_bytes(t.dtype);
+  for (int i = 1; i < 4; ++i) end += (t.ne[i] - 1) * t.nb[i];
+  *hi = *lo + static_cast<uintptr_t>(end);
+}
+
+bool Overlap(const TRef& a, const TRef& b) {
+  uintptr_t alo, ahi, blo, bhi;
+  Span(a, &alo, &ahi);
+  Span(b, &blo, &bhi);
+  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
+}
+
 std::string Shape(const TRef& t) { return plugin::ShapeStr(t.ne); }
 
 bool IsFloat(uint32_t dt) {
@@ -105,8 +138,7 @@ bool WantI32(const Prepared& p, const TRef& t, const char* what, std::string* wh
   return false;
 }
 
-bool WantSame(const Prepared& p, const TRef& a, const TRef& b, const char* what,
-              std::string* why) {
+bool WantSame(const Prepared& p, const TRef& a, const TRef& b, const char* what, std::string* why) {
   if (SameShape(a, b)) return true;
   *why = StrFormat("%s: %s is %s, want %s", Name(p), what, Shape(b).c_str(), Shape(a).c_str());
   return false;
@@ -131,8 +163,8 @@ bool CheckForward(const Prepared& p, std::string* why) {
   switch (p.op) {
     case HEARTH_OP_ADD:
     case HEARTH_OP_MUL:
-      if (!WantF32(p, o, "the output", why) || !WantF32(p, a, "a", why) || !WantF32(p, b, "b", why) ||
-          !WantSame(p, a, o, "the output", why)) {
+      if (!WantF32(p, o, "the output", why) || !WantF32(p, a, "a", why) ||
+          !WantF32(p, b, "b", why) || !WantSame(p, a, o, "the output", why)) {
         return false;
       }
       for (int i = 0; i < 4; ++i) {
@@ -144,13 +176,16 @@ bool CheckForward(const Prepared& p, std::string* why) {
       }
       return true;
     case HEARTH_OP_SCALE:
-      return WantF32(p, o, "the output", why) && WantF32(p, a, "x", why) && WantSame(p, a, o, "the output", why);
+      return WantF32(p, o, "the output", why) && WantF32(p, a, "x", why) &&
+             WantSame(p, a, o, "the output", why);
     case HEARTH_OP_SILU_MUL:
     case HEARTH_OP_GELU_MUL:
-      return WantF32(p, o, "the output", why) && WantF32(p, a, "gate", why) && WantF32(p, b, "up", why) &&
-             WantSame(p, a, b, "up", why) && WantSame(p, a, o, "the output", why);
+      return WantF32(p, o, "the output", why) && WantF32(p, a, "gate", why) &&
+             WantF32(p, b, "up", why) && WantSame(p, a, b, "up", why) &&
+             WantSame(p, a, o, "the output", why);
     case HEARTH_OP_SOFTMAX:
-      return WantF32(p, o, "the output", why) && WantF32(p, a, "x", why) && WantSame(p, a, o, "the output", why);
+      return WantF32(p, o, "the output", why) && WantF32(p, a, "x", why) &&
+             WantSame(p, a, o, "the output", why);
     case HEARTH_OP_COPY:
       if (!IsFloat(a.dtype) || !IsFloat(o.dtype)) {
         *why = StrFormat("%s: %s -> %s; this plugin converts between F32, F16 and BF16", name,
@@ -165,7 +200,8 @@ bool CheckForward(const Prepared& p, std::string* why) {
         *why = StrFormat("%s: eps %g must be finite and >= 0", name, eps);
         return false;
       }
-      if (!WantF32(p, o, "the output", why) || !WantF32(p, a, "x", why) || !WantSame(p, a, o, "the output", why)) {
+      if (!WantF32(p, o, "the output", why) || !WantF32(p, a, "x", why) ||
+          !WantSame(p, a, o, "the output", why)) {
         return false;
       }
       if (p.has[1]) {
@@ -217,7 +253,8 @@ bool CheckForward(const Prepared& p, std::string* why) {
     case HEARTH_OP_ROPE: {
       hearth_rope_params rp;
       std::memcpy(&rp, p.params, sizeof(rp));
-      if (!WantF32(p, o, "the output", why) || !WantF32(p, a, "x", why) || !WantSame(p, a, o, "the output", why)) {
+      if (!WantF32(p, o, "the output", why) || !WantF32(p, a, "x", why) ||
+          !WantSame(p, a, o, "the output", why)) {
         return false;
       }
       if (rp.n_rot <= 0 || rp.n_rot % 2 != 0 || rp.n_rot > a.ne[0] ||
@@ -247,12 +284,82 @@ bool CheckForward(const Prepared& p, std::string* why) {
       }
       return true;
     }
+    case HEARTH_OP_ATTENTION: {
+      const TRef &q = p.in[0], &k = p.in[1], &v = p.in[2], &kc = p.in[3], &vc = p.in[4];
+      const TRef& pos = p.in[5];
+      if (!WantF32(p, o, "the output", why) || !WantF32(p, q, "q", why) ||
+          !WantF32(p, k, "k", why) || !WantF32(p, v, "v", why) || !WantI32(p, pos, "pos", why) ||
+          (p.has[6] && !WantI32(p, p.in[6], "seq", why)) ||
+          (p.has[7] && !WantI32(p, p.in[7], "blocks", why)) ||
+          (p.has_extra[0] && !WantF32(p, p.extra[0], "lse", why))) {
+        return false;
+      }
+      for (const TRef* c : {&kc, &vc}) {
+        if (c->dtype != HEARTH_DTYPE_F32 && c->dtype != HEARTH_DTYPE_F16) {
+          *why = StrFormat("%s: a cache has dtype %s, want F32 or F16", name,
+                           plugin::DtypeName(c->dtype));
+          return false;
+        }
+      }
+      const int64_t dk = q.ne[0], nh = q.ne[1], T = q.ne[2], dv = v.ne[0], nkv = k.ne[1];
+      auto shape4 = [&](const TRef& t, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                        const char* what) {
+        if (t.ne[0] == a0 && t.ne[1] == a1 && t.ne[2] == a2 && t.ne[3] == a3) return true;
+        *why = StrFormat("%s: %s is %s, want [%lld, %lld, %lld, %lld]", name, what,
+                         Shape(t).c_str(), static_cast<long long>(a0), static_cast<long long>(a1),
+                         static_cast<long long>(a2), static_cast<long long>(a3));
+        return false;
+      };
+      if (!shape4(q, dk, nh, T, 1, "q") || !shape4(k, dk, nkv, T, 1, "k") ||
+          !shape4(v, dv, nkv, T, 1, "v") || !shape4(kc, dk, nkv, kc.ne[2], kc.ne[3], "k_cache") ||
+          !shape4(vc, dv, nkv, kc.ne[2], kc.ne[3], "v_cache") ||
+          !shape4(o, dv, nh, T, 1, "the output") || !WantVector(p, pos, T, "pos", why) ||
+          (p.has[6] && !WantVector(p, p.in[6], T, "seq", why)) ||
+          (p.has_extra[0] && !shape4(p.extra[0], nh, T, 1, 1, "lse"))) {
+        return false;
+      }
+      if (nkv < 1 || nh % nkv != 0) {
+        *why = StrFormat("%s: n_head %lld is not a multiple of n_head_kv %lld", name,
+                         static_cast<long long>(nh), static_cast<long long>(nkv));
+        return false;
+      }
+      if (p.has[7] && (p.in[7].ne[2] * p.in[7].ne[3] != 1 || p.in[7].ne[0] < 1 || kc.ne[2] < 1)) {
+        *why = StrFormat(
+            "%s: the block table %s must be [max_blocks >= 1, n_seq] over pages of "
+            ">= 1 rows",
+            name, Shape(p.in[7]).c_str());
+        return false;
+      }
+      if (dv > kMaxAttentionDv) {
+        *why = StrFormat("%s: head_dim_v %lld is more than the %lld this plugin implements", name,
+                         static_cast<long long>(dv), static_cast<long long>(kMaxAttentionDv));
+        return false;
+      }
+      const hearth_attention_params ap = p.Params<hearth_attention_params>();
+      if (!std::isfinite(ap.scale) || !(ap.softcap >= 0.0f) || !std::isfinite(ap.softcap) ||
+          ap.window < 0) {
+        *why = StrFormat(
+            "%s: scale %g, softcap %g, window %d: want a finite scale, softcap 0 or "
+            "finite > 0, window >= 0",
+            name, static_cast<double>(ap.scale), static_cast<double>(ap.softcap), ap.window);
+        return false;
+      }
+      // The caches are written: they share no byte with any other tensor.
+      for (int c = 3; c <= 4 && !p.shapes_only; ++c) {
+        for (int i = 0; i < kMaxInputs; ++i) {
+          if (i != c && p.has[i] && Overlap(p.in[c], p.in[i])) {
+            *why = StrFormat("%s: input %d (a cache) overlaps input %d", name, c, i);
+            return false;
+          }
+        }
+      }
+      return true;
+    }
     default:
       *why = StrFormat("%s is not implemented by this plugin yet", name);
       return false;
   }
 }
-
 
 Error LaunchForward(Stream s, const Prepared& p, int* flag, int flag_value) {
   float f;
@@ -281,13 +388,24 @@ Error LaunchForward(Stream s, const Prepared& p, int* flag, int flag_value) {
     case HEARTH_OP_ROPE: {
       hearth_rope_params rp;
       std::memcpy(&rp, p.params, sizeof(rp));
-      return LaunchRope(s, p.out, p.in[0], p.in[1], p.has[2] ? &p.in[2] : nullptr,
-                        rp.theta_base, rp.freq_scale, rp.n_rot, rp.mode);
+      return LaunchRope(s, p.out, p.in[0], p.in[1], p.has[2] ? &p.in[2] : nullptr, rp.theta_base,
+                        rp.freq_scale, rp.n_rot, rp.mode);
+    }
+    case HEARTH_OP_ATTENTION: {
+      AttentionArgs a;
+      a.out = p.out;
+      a.q = p.in[0], a.k = p.in[1], a.v = p.in[2], a.k_cache = p.in[3], a.v_cache = p.in[4];
+      a.pos = p.in[5];
+      a.seq = p.in[6], a.has_seq = p.has[6];
+      a.blocks = p.in[7], a.has_blocks = p.has[7];
+      a.lse = p.extra[0], a.has_lse = p.has_extra[0];
+      const hearth_attention_params ap = p.Params<hearth_attention_params>();
+      a.scale = ap.scale, a.softcap = ap.softcap, a.window = ap.window;
+      return LaunchAttention(s, a, flag, flag_value);
     }
     default:
       return kSuccess;
   }
 }
-
 
 }  // namespace hearth::gpu
