@@ -512,8 +512,9 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
   if (st != HEARTH_P_OK) return st;
   if (flag > 0) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("%s graph_compute: node %d (%s): an index the device read is out of "
-                          "range (a row id, target, position or page)",
+                StrFormat("%s graph_compute: node %d (%s): index data the device read breaks the "
+                          "op's contract (a row id, target, sequence, position or page out of "
+                          "range, or a (sequence, position) pair given twice)",
                           g_plugin_name, flag - 1, plugin::OpName(g->nodes[flag - 1].op)));
   }
   return HEARTH_P_OK;

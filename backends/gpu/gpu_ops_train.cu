@@ -17,7 +17,11 @@
 //     rotation: cos(-a) = cos(a), sin(-a) = -sin(a)).
 //   - SILU/GELU_MUL_BACK, ADAMW_STEP, DROPOUT: a thread per element.
 //   - SUM_SQ: one block, each thread summing a strided share in double.
-// ATTENTION_BACK is not implemented yet.
+//   - ATTENTION_BACK: a check kernel of pos and seq (raising the flag), then
+//     dq with a block per (head, query) summing over the key rows it sees,
+//     then dk and dv with a block per (kv head, key row) summing over the
+//     heads of its group and the queries that see it; p and ds are computed
+//     again from lse in each (O(T^2 head_dim) per head, no T x T scratch).
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -330,6 +334,167 @@ GPU_KERNEL void KDropout(TRef out, TRef x, TRef offset, int has_offset, uint64_t
   }
 }
 
+// ---------------------------------------------------------- ATTENTION_BACK
+
+// Inputs of ATTENTION_BACK as its kernels read them.
+struct AttnBack {
+  TRef q, k, v, o, dout, lse, pos, seq;
+  int has_seq;
+  float scale, softcap;
+  int window;
+};
+
+constexpr int kAttnPerThread = static_cast<int>(kMaxAttentionDv / kBlock);
+
+GPU_FN int64_t BackSeq(const AttnBack& a, int64_t t) { return a.has_seq ? LoadI32(a.seq, t) : 0; }
+
+// Key row j is visible to query t: same sequence, not later, inside the window.
+GPU_FN bool BackVisible(const AttnBack& a, int64_t t, int64_t j) {
+  const int64_t pt = LoadI32(a.pos, t), pj = LoadI32(a.pos, j);
+  if (BackSeq(a, j) != BackSeq(a, t) || pj > pt) return false;
+  return a.window <= 0 || pt - pj < a.window;
+}
+
+// p and ds (without the scale) of head h, query t, key row j of kv head g;
+// D = do_t . o_t. Both 0 where j is not visible to t.
+GPU_FN void BackGrad(const AttnBack& a, int64_t h, int64_t g, int64_t t, int64_t j, float D,
+                     float* p, float* ds) {
+  *p = 0;
+  *ds = 0;
+  if (!BackVisible(a, t, j)) return;
+  const int64_t dk = a.q.ne[0], dv = a.v.ne[0];
+  float dot = 0;
+  for (int64_t d = 0; d < dk; ++d) dot += LoadF(a.q, d, h, t, 0) * LoadF(a.k, d, g, j, 0);
+  float s = dot * a.scale, dc = 1.0f;
+  if (a.softcap > 0) {
+    const float th = tanhf(s / a.softcap);
+    s = a.softcap * th;
+    dc = 1.0f - th * th;
+  }
+  const float pv = expf(s - LoadF(a.lse, h, t, 0, 0));
+  float dp = 0;
+  for (int64_t d = 0; d < dv; ++d) dp += LoadF(a.dout, d, h, t, 0) * LoadF(a.v, d, g, j, 0);
+  *p = pv;
+  *ds = pv * (dp - D) * dc;
+}
+
+// A thread per token: pos and seq >= 0, and no (seq, pos) pair twice.
+GPU_KERNEL void KAttnBackCheck(AttnBack a, int* flag, int flag_value) {
+  const int64_t T = a.q.ne[2];
+  for (int64_t t = FirstItem(); t < T; t += ItemStride()) {
+    const int64_t s = BackSeq(a, t), ps = LoadI32(a.pos, t);
+    if (s < 0 || ps < 0) {
+      RaiseFlag(flag, flag_value);
+      continue;
+    }
+    for (int64_t j = 0; j < t; ++j) {
+      if (BackSeq(a, j) == s && LoadI32(a.pos, j) == ps) {
+        RaiseFlag(flag, flag_value);
+        break;
+      }
+    }
+  }
+}
+
+// dq: a block per (head, query); D by a block reduction, then chunks of
+// kBlock key rows (a thread per row computes its ds into shared memory), and
+// a thread per dim of dq summing the chunk's ds_j k_j in row order.
+GPU_KERNEL void KAttnBackDq(TRef dq, AttnBack a, const int* flag) {
+  GPU_SHARED float red[kBlock];
+  GPU_SHARED float dsb[kBlock];
+  if (*flag != 0) return;
+  const int64_t dk = a.q.ne[0], nh = a.q.ne[1], T = a.q.ne[2], dv = a.v.ne[0];
+  const int64_t group = nh / a.k.ne[1];
+  const unsigned tid = ThreadX();
+  for (int64_t item = BlockX(); item < nh * T; item += GridDimX()) {
+    const int64_t h = item % nh, t = item / nh, g = h / group;
+    float part = 0;
+    for (int64_t d = tid; d < dv; d += kBlock)
+      part += LoadF(a.dout, d, h, t, 0) * LoadF(a.o, d, h, t, 0);
+    const float D = BlockSum(part, red);
+    float acc[kAttnPerThread];
+    for (int r = 0; r < kAttnPerThread; ++r) acc[r] = 0;
+    for (int64_t c0 = 0; c0 < T; c0 += kBlock) {
+      float p = 0, ds = 0;
+      if (c0 + tid < T) BackGrad(a, h, g, t, c0 + tid, D, &p, &ds);
+      dsb[tid] = ds;
+      SyncThreads();
+      const int64_t nj = T - c0 < kBlock ? T - c0 : kBlock;
+      for (int r = 0; r < kAttnPerThread; ++r) {
+        const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+        if (d >= dk) break;
+        float v = acc[r];
+        for (int64_t jj = 0; jj < nj; ++jj) {
+          if (dsb[jj] != 0.0f) v += dsb[jj] * LoadF(a.k, d, g, c0 + jj, 0);
+        }
+        acc[r] = v;
+      }
+      SyncThreads();  // dsb is refilled by the next chunk
+    }
+    for (int r = 0; r < kAttnPerThread; ++r) {
+      const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+      if (d >= dk) break;
+      StorePlain(At(dq, d, h, t, 0), dq.dtype, a.scale * acc[r]);
+    }
+  }
+}
+
+// dk, dv: a block per (kv head, key row j), over the heads of the group and
+// chunks of kBlock queries (a thread per query computes its D, p and ds
+// into shared memory), then a thread per dim summing ds_t q_t and p_t do_t
+// in (head, query) order.
+GPU_KERNEL void KAttnBackDkv(TRef dkr, TRef dvr, AttnBack a, const int* flag) {
+  GPU_SHARED float pb[kBlock];
+  GPU_SHARED float dsb[kBlock];
+  if (*flag != 0) return;
+  const int64_t dk = a.q.ne[0], nh = a.q.ne[1], T = a.q.ne[2], dv = a.v.ne[0];
+  const int64_t nkv = a.k.ne[1], group = nh / nkv;
+  const unsigned tid = ThreadX();
+  for (int64_t item = BlockX(); item < nkv * T; item += GridDimX()) {
+    const int64_t g = item % nkv, j = item / nkv;
+    float acc_k[kAttnPerThread], acc_v[kAttnPerThread];
+    for (int r = 0; r < kAttnPerThread; ++r) acc_k[r] = acc_v[r] = 0;
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      for (int64_t c0 = 0; c0 < T; c0 += kBlock) {
+        const int64_t t = c0 + tid;
+        float p = 0, ds = 0;
+        if (t < T && BackVisible(a, t, j)) {
+          float D = 0;
+          for (int64_t d = 0; d < dv; ++d) D += LoadF(a.dout, d, h, t, 0) * LoadF(a.o, d, h, t, 0);
+          BackGrad(a, h, g, t, j, D, &p, &ds);
+        }
+        pb[tid] = p;
+        dsb[tid] = ds;
+        SyncThreads();
+        const int64_t nt = T - c0 < kBlock ? T - c0 : kBlock;
+        for (int r = 0; r < kAttnPerThread; ++r) {
+          const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+          if (d < dk) {
+            float v = acc_k[r];
+            for (int64_t tt = 0; tt < nt; ++tt) {
+              if (dsb[tt] != 0.0f) v += dsb[tt] * LoadF(a.q, d, h, c0 + tt, 0);
+            }
+            acc_k[r] = v;
+          }
+          if (d < dv) {
+            float v = acc_v[r];
+            for (int64_t tt = 0; tt < nt; ++tt) {
+              if (pb[tt] != 0.0f) v += pb[tt] * LoadF(a.dout, d, h, c0 + tt, 0);
+            }
+            acc_v[r] = v;
+          }
+        }
+        SyncThreads();  // pb, dsb are refilled by the next chunk
+      }
+    }
+    for (int r = 0; r < kAttnPerThread; ++r) {
+      const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+      if (d < dk) StorePlain(At(dkr, d, g, j, 0), dkr.dtype, a.scale * acc_k[r]);
+      if (d < dv) StorePlain(At(dvr, d, g, j, 0), dvr.dtype, acc_v[r]);
+    }
+  }
+}
+
 }  // namespace
 
 using plugin::StrFormat;
@@ -587,6 +752,51 @@ bool CheckDropout(const Prepared& p, std::string* why) {
   return WantParam(p, prob >= 0.0f && prob < 1.0f, "p", prob, "a probability in [0, 1)", why);
 }
 
+bool CheckAttentionBack(const Prepared& p, std::string* why) {
+  const char* names[6] = {"q", "k", "v", "o", "do", "lse"};
+  if (!WantExtra(p, 0, "dk", why) || !WantExtra(p, 1, "dv", why) || !WantF32(p, p.out, "dq", why) ||
+      !WantF32(p, p.extra[0], "dk", why) || !WantF32(p, p.extra[1], "dv", why) ||
+      !WantI32(p, p.in[6], "pos", why) || (p.has[7] && !WantI32(p, p.in[7], "seq", why))) {
+    return false;
+  }
+  for (int i = 0; i < 6; ++i) {
+    if (!WantF32(p, p.in[i], names[i], why)) return false;
+  }
+  const TRef &q = p.in[0], &k = p.in[1], &v = p.in[2];
+  const int64_t dk = q.ne[0], H = q.ne[1], T = q.ne[2], dv = v.ne[0], Hkv = k.ne[1];
+  auto shape = [&](const TRef& t, int64_t a0, int64_t a1, int64_t a2, const char* what) {
+    if (t.ne[0] == a0 && t.ne[1] == a1 && t.ne[2] == a2 && t.ne[3] == 1) return true;
+    *why = StrFormat("%s: %s is %s, want [%lld, %lld, %lld, 1]", Name(p), what, Shape(t).c_str(),
+                     static_cast<long long>(a0), static_cast<long long>(a1),
+                     static_cast<long long>(a2));
+    return false;
+  };
+  if (!WantDims(p, q, 3, "q", why) || !shape(k, dk, Hkv, T, "k") || !shape(v, dv, Hkv, T, "v") ||
+      !shape(p.in[3], dv, H, T, "o") || !shape(p.in[4], dv, H, T, "do") ||
+      !shape(p.in[5], H, T, 1, "lse") || !WantVector(p, p.in[6], T, "pos", why) ||
+      (p.has[7] && !WantVector(p, p.in[7], T, "seq", why)) || !shape(p.out, dk, H, T, "dq") ||
+      !shape(p.extra[0], dk, Hkv, T, "dk") || !shape(p.extra[1], dv, Hkv, T, "dv")) {
+    return false;
+  }
+  if (Hkv < 1 || H % Hkv != 0) {
+    *why = StrFormat("%s: n_head %lld (q ne[1]) is not a multiple of n_head_kv %lld (k ne[1])",
+                     Name(p), static_cast<long long>(H), static_cast<long long>(Hkv));
+    return false;
+  }
+  if (dk > kMaxAttentionDv || dv > kMaxAttentionDv) {
+    *why = StrFormat("%s: head_dim %lld, head_dim_v %lld: this plugin implements up to %lld",
+                     Name(p), static_cast<long long>(dk), static_cast<long long>(dv),
+                     static_cast<long long>(kMaxAttentionDv));
+    return false;
+  }
+  const hearth_attention_params ap = p.Params<hearth_attention_params>();
+  return WantParam(p, std::isfinite(ap.scale), "scale", ap.scale, "a finite value", why) &&
+         WantParam(p, ap.softcap >= 0.0f && std::isfinite(ap.softcap), "softcap", ap.softcap,
+                   "0 (none) or a finite value > 0", why) &&
+         WantParam(p, ap.window >= 0, "window", static_cast<float>(ap.window), "0 (none) or > 0",
+                   why);
+}
+
 }  // namespace
 
 bool IsTrainOp(uint32_t op) { return op >= HEARTH_OP_LORA_MUL_MAT && op < HEARTH_OP_COUNT_; }
@@ -615,6 +825,8 @@ bool CheckTrainOp(const Prepared& p, std::string* why) {
       return CheckSumSq(p, why);
     case HEARTH_OP_DROPOUT:
       return CheckDropout(p, why);
+    case HEARTH_OP_ATTENTION_BACK:
+      return CheckAttentionBack(p, why);
     default:
       *why = StrFormat("%s is not implemented by this plugin yet", Name(p));
       return false;
@@ -696,6 +908,26 @@ Error LaunchTrainOp(Stream s, const Prepared& p, int* flag, int flag_value) {
       const auto scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(dp.p)));
       GPU_LAUNCH(KDropout, Dim3(GridFor(Elems(p.in[0]), kBlock)), Dim3(kBlock), s, o, p.in[0],
                  p.has[1] ? p.in[1] : none, p.has[1] ? 1 : 0, dp.seed, threshold, scale);
+      return LastError();
+    }
+    case HEARTH_OP_ATTENTION_BACK: {
+      // The check of pos and seq, then dq, then dk and dv; the last two do
+      // nothing after a raised flag.
+      const hearth_attention_params ap = p.Params<hearth_attention_params>();
+      AttnBack a;
+      a.q = p.in[0], a.k = p.in[1], a.v = p.in[2], a.o = p.in[3], a.dout = p.in[4];
+      a.lse = p.in[5], a.pos = p.in[6], a.seq = p.has[7] ? p.in[7] : none;
+      a.has_seq = p.has[7] ? 1 : 0;
+      a.scale = ap.scale, a.softcap = ap.softcap, a.window = ap.window;
+      const int64_t T = a.q.ne[2];
+      GPU_LAUNCH(KAttnBackCheck, Dim3(GridFor(T, kBlock)), Dim3(kBlock), s, a, flag, flag_value);
+      Error e = LastError();
+      if (e != kSuccess) return e;
+      GPU_LAUNCH(KAttnBackDq, Dim3(GridFor(a.q.ne[1] * T, 1)), Dim3(kBlock), s, o, a, flag);
+      e = LastError();
+      if (e != kSuccess) return e;
+      GPU_LAUNCH(KAttnBackDkv, Dim3(GridFor(a.k.ne[1] * T, 1)), Dim3(kBlock), s, p.extra[0],
+                 p.extra[1], a, flag);
       return LastError();
     }
     default:

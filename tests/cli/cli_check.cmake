@@ -11,6 +11,9 @@
 #   -DMODE=same_twice    run CMD twice: exit 0, non-empty, identical stdout
 #   -DMODE=bench_json    run CMD (a bench --json); every stdout line must be a
 #                        JSON object with the documented keys and sane values
+#   -DMODE=same_as_ref   run REF_CMD and CMD: both exit 0 with the same,
+#                        non-empty stdout (e.g. the same generation on two
+#                        devices)
 #   -DMODE=chat          run REF_CMD (a one-shot `hearth chat -p`) and CMD (a
 #                        conversation fed on stdin); CMD's stdout must be
 #                        REF_CMD's repeated REPEAT times (REPEAT=N), or start
@@ -146,6 +149,19 @@ elseif(MODE STREQUAL "roundtrip")
   endif()
   message(STATUS "'${TEXT}' -> ${ids} -> '${text}'")
 
+elseif(MODE STREQUAL "same_as_ref")
+  run_cmd(out1 err1 rc1 "${REF_CMD}")
+  run_cmd(out2 err2 rc2 "${CMD}")
+  if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
+    fail("exit codes ${rc1} (reference) / ${rc2}\n${err1}\n${err2}")
+  endif()
+  if(out1 STREQUAL "")
+    fail("the reference printed nothing\nstderr:\n${err1}")
+  endif()
+  if(NOT out1 STREQUAL out2)
+    fail("outputs differ:\n--- reference\n${out1}\n--- this\n${out2}\n--- stderr\n${err2}")
+  endif()
+  message(STATUS "output: ${out1}")
 elseif(MODE STREQUAL "same_twice")
   run_cmd(out1 err1 rc1 "${CMD}")
   run_cmd(out2 err2 rc2 "${CMD}")
