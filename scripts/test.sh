@@ -32,12 +32,15 @@ if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
   # cores past its 30-minute budget; the tests run about as fast.
   HEARTH_BUILD_DIR=$root/build-asan HEARTH_BUILD_TYPE=RelWithDebInfo \
     "$root/scripts/build.sh" -DHEARTH_SANITIZE=address,undefined "${san_flags[@]}"
+  # gpu_emu_e2e (whole generations on the emulated GPU, a minute each under
+  # ASan) run in the Release pass; the GPU kernels' memory accesses are
+  # checked here by conformance_gpu_emu_quick.
   # use_tls=0: LeakSanitizer (GCC 12's) crashes while scanning the dynamic
   # TLS of OpenMP threads that oneDNN starts inside the dlopen'd CPU plugin;
   # skipping TLS can only add false reports, never hide a leak.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     LSAN_OPTIONS=use_tls=0:print_suppressions=0:suppressions=$root/tests/sanitizers/lsan.supp \
-    ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" -LE slow
+    ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" -LE 'slow|gpu_emu_e2e'
 fi
 
 if [[ "${HEARTH_SKIP_SANITIZERS:-0}" != 1 ]]; then
