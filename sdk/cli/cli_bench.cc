@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,7 +66,23 @@ struct Row {
   int64_t n_tokens;
   Stats stats;
   double fraction;  // NaN when it does not apply
+  double gflops;    // pp: 2 x parameters x tokens/s; NaN for tg
 };
+
+// Bytes the KV cache holds per token of context: every layer's k and v
+// rows, from the GGUF key/value lengths (n_embd / n_head when absent).
+double KvBytesPerToken(hearth_model* model, const hearth_model_info& mi, uint32_t kv_type) {
+  auto meta_len = [&](const char* what) -> double {
+    const std::string key =
+        std::string(mi.architecture ? mi.architecture : "") + ".attention." + what;
+    const char* v = hearth_model_meta(model, key.c_str());
+    if (v != nullptr && std::atoll(v) > 0) return static_cast<double>(std::atoll(v));
+    return mi.n_head > 0 ? static_cast<double>(mi.n_embd) / mi.n_head : 0.0;
+  };
+  const double elem = kv_type == HEARTH_KV_F16 ? 2.0 : 4.0;
+  return double(mi.n_layer) * double(mi.n_head_kv) *
+         (meta_len("key_length") + meta_len("value_length")) * elem;
+}
 
 }  // namespace
 
@@ -74,7 +91,7 @@ int RunBench(int argc, char** argv) {
     if (std::string(argv[i]) == "--train") return RunBenchTrain(argc, argv);
   }
   ModelFlags mf;
-  int64_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = 512, bw_mib = 0;
+  int64_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = 512, bw_mib = 0, depth = 0;
   uint64_t seed = 1234;
   bool json = false;
   ArgParser p("bench", "bench -m MODEL [-p N] [-n N] [-r N] [--threads N] [--json]",
@@ -89,6 +106,8 @@ int RunBench(int argc, char** argv) {
   AddLoraFlag(p, &mf);
   p.AddInt("-p,--n-prompt", "N", &n_prompt, 0, 1 << 20, "pp tokens (default 512; 0 skips pp)");
   p.AddInt("-n,--n-gen", "N", &n_gen, 0, 1 << 20, "tg tokens (default 128; 0 skips tg)");
+  p.AddInt("-d,--depth", "N", &depth, 0, 1 << 22,
+           "tg after N tokens of context (fed first, untimed; default 0)");
   p.AddInt("-r,--repetitions", "N", &reps, 1, 1000, "timed runs per test (default 5)");
   p.AddInt("-b,--batch", "N", &n_batch, 1, 1 << 20,
            "prompt tokens per step for pp (default 512, at most -p)");
@@ -99,7 +118,11 @@ int RunBench(int argc, char** argv) {
   p.AddSwitch("--json", &json, "one JSON object per test per line on stdout, nothing else");
   bool train = false;  // handled above; listed so --help shows it
   p.AddSwitch("--train", &train, "measure LoRA training instead (bench --train --help)");
+  std::string kv_flag;
+  AddKvTypeFlag(p, &kv_flag);
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  uint32_t kv_type = HEARTH_KV_F32;
+  if (int rc = ParseKvTypeFlag(p, kv_flag, &kv_type); rc != kExitOk) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] + "'");
   }
@@ -130,17 +153,19 @@ int RunBench(int argc, char** argv) {
   }
 
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
-  sparams.n_ctx = static_cast<uint32_t>(std::max(n_prompt, n_gen));
+  sparams.kv_type = kv_type;
+  sparams.n_ctx = static_cast<uint32_t>(std::max(n_prompt, depth + n_gen));
   sparams.n_batch = static_cast<uint32_t>(std::max<int64_t>(1, std::min(n_batch, n_prompt)));
   sparams.n_threads = static_cast<uint32_t>(mf.threads);
   Session session;
   if (int rc = OpenSession(model.get(), sparams, &session, "", &adapters)) return rc;
 
   uint64_t rng = seed;
-  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, depth + n_gen)));
   for (int32_t& t : tokens) t = static_cast<int32_t>(SplitMix64(&rng) % mi.n_vocab);
 
   const double bytes_per_token = BytesPerToken(mi);
+  const double kv_per_token = KvBytesPerToken(model.get(), mi, kv_type);
   std::vector<Row> rows;
   if (n_prompt > 0) {
     std::vector<double> rates;
@@ -152,23 +177,32 @@ int RunBench(int argc, char** argv) {
       }
       if (r >= 0) rates.push_back(double(n_prompt) / Seconds(start));
     }
-    rows.push_back({"pp", n_prompt, Summarize(rates), NAN});
+    const Stats s = Summarize(rates);
+    rows.push_back({"pp", n_prompt, s, NAN, 2.0 * double(mi.n_params) * s.median / 1e9});
   }
   if (n_gen > 0) {
     std::vector<double> rates;
     for (int64_t r = -1; r < reps; ++r) {
       hearth_session_reset(session.get());
+      if (depth > 0) {
+        if (hearth_error* err = hearth_session_feed(session.get(), tokens.data(), depth)) {
+          return ReportError(err, "tg depth");
+        }
+      }
       const int64_t steps = r < 0 ? std::min<int64_t>(n_gen, 4) : n_gen;
       const auto start = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < steps; ++i) {
-        if (hearth_error* err = hearth_session_feed(session.get(), &tokens[i], 1)) {
+        if (hearth_error* err = hearth_session_feed(session.get(), &tokens[depth + i], 1)) {
           return ReportError(err, "tg");
         }
       }
       if (r >= 0) rates.push_back(double(n_gen) / Seconds(start));
     }
     const Stats s = Summarize(rates);
-    rows.push_back({"tg", n_gen, s, bytes_per_token * s.median / bw.bytes_per_second});
+    // Each token reads the weights and the KV rows before it (on average
+    // depth + n_gen / 2 of them).
+    const double read = bytes_per_token + kv_per_token * (double(depth) + 0.5 * double(n_gen));
+    rows.push_back({"tg", n_gen, s, read * s.median / bw.bytes_per_second, NAN});
   }
 
   const double gbps = bw.bytes_per_second / 1e9;
@@ -177,12 +211,16 @@ int RunBench(int argc, char** argv) {
       std::printf(
           "{\"test\":\"%s\",\"n_tokens\":%lld,\"threads\":%d,\"tokens_per_s\":%s,\"min\":%s,"
           "\"max\":%s,\"bandwidth_fraction\":%s,\"bandwidth_gbps\":%s,\"repetitions\":%lld,"
-          "\"bytes_per_token\":%s}\n",
+          "\"bytes_per_token\":%s,\"depth\":%lld,\"kv_type\":\"%s\","
+          "\"kv_bytes_per_token\":%s,\"gflops\":%s}\n",
           row.test, static_cast<long long>(row.n_tokens), threads,
           JsonNumber(row.stats.median).c_str(), JsonNumber(row.stats.min).c_str(),
           JsonNumber(row.stats.max).c_str(), JsonNumber(row.fraction).c_str(),
           JsonNumber(gbps).c_str(), static_cast<long long>(reps),
-          JsonNumber(bytes_per_token).c_str());
+          JsonNumber(bytes_per_token).c_str(),
+          static_cast<long long>(row.test[0] == 't' ? depth : 0),
+          kv_type == HEARTH_KV_F16 ? "f16" : "f32", JsonNumber(kv_per_token).c_str(),
+          JsonNumber(row.gflops).c_str());
     }
     return std::fflush(stdout) == 0 ? kExitOk : kExitRuntimeError;
   }
@@ -192,8 +230,11 @@ int RunBench(int argc, char** argv) {
   std::printf("device: %s\n", PrintableOrDash(mi.device).c_str());
   std::printf("memory read bandwidth: %.1f GB/s (best of %d reads of %s, %d threads)\n", gbps,
               bw.passes, HumanBytes(double(bw.buffer_bytes)).c_str(), bw.threads);
-  std::printf("weight bytes read per generated token: %s\n\n",
-              HumanBytes(bytes_per_token).c_str());
+  std::printf("weight bytes read per generated token: %s\n", HumanBytes(bytes_per_token).c_str());
+  std::printf(
+      "KV cache: %s per token of context (%s)%s\n\n", HumanBytes(kv_per_token).c_str(),
+      kv_type == HEARTH_KV_F16 ? "f16" : "f32",
+      depth > 0 ? (", tg after " + std::to_string(depth) + " tokens of context").c_str() : "");
   // Weights that stay in cache are not streamed from memory each token, so
   // the fraction can pass 1 there and says nothing about memory efficiency.
   const uint64_t llc = LastLevelCacheBytes();
@@ -203,15 +244,17 @@ int RunBench(int argc, char** argv) {
         "      cache and its bandwidth fraction is not a memory-efficiency figure\n\n",
         HumanBytes(double(llc)).c_str());
   }
-  std::printf("%-5s %9s %8s %14s %10s %10s %13s\n", "test", "n_tokens", "threads", "tok/s median",
-              "min", "max", "bw fraction");
+  std::printf("%-5s %9s %8s %14s %10s %10s %13s %9s\n", "test", "n_tokens", "threads",
+              "tok/s median", "min", "max", "bw fraction", "GFLOP/s");
   for (const Row& row : rows) {
     char fraction[32] = "-";
     if (std::isfinite(row.fraction))
       std::snprintf(fraction, sizeof(fraction), "%.3f", row.fraction);
-    std::printf("%-5s %9lld %8d %14.2f %10.2f %10.2f %13s\n", row.test,
+    char gflops[32] = "-";
+    if (std::isfinite(row.gflops)) std::snprintf(gflops, sizeof(gflops), "%.1f", row.gflops);
+    std::printf("%-5s %9lld %8d %14.2f %10.2f %10.2f %13s %9s\n", row.test,
                 static_cast<long long>(row.n_tokens), threads, row.stats.median, row.stats.min,
-                row.stats.max, fraction);
+                row.stats.max, fraction, gflops);
   }
   return std::fflush(stdout) == 0 ? kExitOk : kExitRuntimeError;
 }

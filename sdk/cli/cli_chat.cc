@@ -365,7 +365,11 @@ int RunChat(int argc, char** argv) {
            "prompt tokens per step (default 0: the library's, 256)");
   p.AddSwitch("--timings", &options.timings,
               "after each reply, print token counts, speed and why it stopped to stderr");
+  std::string kv_flag;
+  AddKvTypeFlag(p, &kv_flag);
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  uint32_t kv_type = HEARTH_KV_F32;
+  if (int rc = ParseKvTypeFlag(p, kv_flag, &kv_type); rc != kExitOk) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] +
                         "' (a question goes after -p)");
@@ -382,6 +386,7 @@ int RunChat(int argc, char** argv) {
   Adapters adapters;
   if (int rc = OpenModelWithAdapters(mf, &rt, &model, &adapters)) return rc;
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
+  sparams.kv_type = kv_type;
   sparams.n_ctx = static_cast<uint32_t>(n_ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
   Session session;

@@ -26,6 +26,22 @@ void AddModelFlags(ArgParser& parser, ModelFlags* flags, const char* model_help)
   AddRuntimeFlags(parser, flags);
 }
 
+void AddKvTypeFlag(ArgParser& p, std::string* flag) {
+  p.AddString("--kv-type", "TYPE", flag,
+              "KV cache element type: f32 (default) or f16 (half the memory; k and v rounded)");
+}
+
+int ParseKvTypeFlag(const ArgParser& p, const std::string& flag, uint32_t* kv_type) {
+  if (flag.empty() || flag == "f32" || flag == "F32") {
+    *kv_type = HEARTH_KV_F32;
+  } else if (flag == "f16" || flag == "F16") {
+    *kv_type = HEARTH_KV_F16;
+  } else {
+    return p.UsageError("--kv-type: '" + flag + "' is not a KV cache type (f32 or f16)");
+  }
+  return kExitOk;
+}
+
 void AddSamplingFlags(ArgParser& p, SamplingFlags* f) {
   hearth_sampling_params& sp = f->params;
   p.AddFloat("--temp", "T", &sp.temperature,

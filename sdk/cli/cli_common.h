@@ -70,6 +70,12 @@ struct SamplingFlags {
   int64_t last_n = params.penalty_last_n;
 };
 void AddSamplingFlags(ArgParser& parser, SamplingFlags* flags);
+
+// --kv-type f32|f16: what the KV cache stores (hearth_kv_type).
+void AddKvTypeFlag(ArgParser& parser, std::string* flag);
+// The flag's hearth_kv_type in *kv_type; else a usage error printed naming
+// the flag (the return value), kExitOk when it parsed.
+int ParseKvTypeFlag(const ArgParser& parser, const std::string& flag, uint32_t* kv_type);
 // Copies the parsed flags into flags->params and asks the library whether
 // they are valid, before any model loads. kExitOk, or a usage error printed
 // naming the flag.

@@ -74,7 +74,11 @@ int RunGenerate(int argc, char** argv) {
   p.AddSwitch("--parse-special", &parse_special,
               "turn special-token texts in the prompt (e.g. <|im_start|>) into their tokens");
   p.AddSwitch("-q,--quiet", &quiet, "no timing line on stderr");
+  std::string kv_flag;
+  AddKvTypeFlag(p, &kv_flag);
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  uint32_t kv_type = HEARTH_KV_F32;
+  if (int rc = ParseKvTypeFlag(p, kv_flag, &kv_type); rc != kExitOk) return rc;
 
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] +
@@ -114,6 +118,7 @@ int RunGenerate(int argc, char** argv) {
   Adapters adapters;
   if (int rc = OpenModelWithAdapters(mf, &rt, &model, &adapters)) return rc;
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
+  sparams.kv_type = kv_type;
   sparams.n_ctx = static_cast<uint32_t>(n_ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
   Session session;

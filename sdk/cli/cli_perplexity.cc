@@ -84,7 +84,11 @@ int RunPerplexity(int argc, char** argv) {
   p.AddInt("-b,--batch", "N", &n_batch, 0, INT32_MAX,
            "tokens per step (default 0: the library's, 256)");
   p.AddSwitch("-q,--quiet", &quiet, "no progress line and no timings on stderr");
+  std::string kv_flag;
+  AddKvTypeFlag(p, &kv_flag);
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  uint32_t kv_type = HEARTH_KV_F32;
+  if (int rc = ParseKvTypeFlag(p, kv_flag, &kv_type); rc != kExitOk) return rc;
   if (!p.positional().empty()) {
     return p.UsageError("unexpected argument '" + p.positional()[0] +
                         "' (the text file goes after -f)");
@@ -144,6 +148,7 @@ int RunPerplexity(int argc, char** argv) {
   if (chunks > 0 && chunks < n_windows) n_windows = static_cast<int>(chunks);
 
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
+  sparams.kv_type = kv_type;
   sparams.n_ctx = static_cast<uint32_t>(ctx);
   sparams.n_batch = static_cast<uint32_t>(n_batch);
   Session session;

@@ -91,7 +91,11 @@ int RunServe(int argc, char** argv) {
            "a request running longer is cancelled (default 600)");
   p.AddInt("--http-threads", "N", &opt.http_threads, 0, 4096,
            "connections handled at once (default 0: n-seq + max-queue + 8)");
+  std::string kv_flag;
+  AddKvTypeFlag(p, &kv_flag);
   if (int rc = p.Finish(p.Parse(argc, argv, 1)); rc >= 0) return rc;
+  uint32_t kv_type = HEARTH_KV_F32;
+  if (int rc = ParseKvTypeFlag(p, kv_flag, &kv_type); rc != kExitOk) return rc;
   if (!p.positional().empty())
     return p.UsageError("unexpected argument '" + p.positional()[0] + "'");
   if (mf.model.empty()) return p.UsageError("-m MODEL is required");
@@ -155,6 +159,7 @@ int RunServe(int argc, char** argv) {
   ep.n_ctx = static_cast<uint32_t>(opt.n_ctx);
   ep.kv_block_size = static_cast<uint32_t>(opt.kv_block);
   ep.kv_pages = static_cast<uint32_t>(opt.kv_pages);
+  ep.kv_type = kv_type;
   ep.n_threads = static_cast<uint32_t>(mf.threads);
   ep.max_waiting = static_cast<uint32_t>(opt.max_queue);
   ep.adapters = adapter_list.empty() ? nullptr : adapter_list.data();

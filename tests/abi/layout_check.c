@@ -41,6 +41,7 @@ _Static_assert(HEARTH_STOP_MAX_TOKENS == 0 && HEARTH_STOP_EOG == 1 && HEARTH_STO
                    HEARTH_STOP_ERROR == 7,
                "stop reasons");
 _Static_assert(HEARTH_EVENT_TOKEN == 0 && HEARTH_EVENT_DONE == 1, "engine event kinds");
+_Static_assert(HEARTH_KV_F32 == 0 && HEARTH_KV_F16 == 1, "KV cache types");
 _Static_assert(HEARTH_TOKENIZER_SPM == 1 && HEARTH_TOKENIZER_BPE == 2, "tokenizer kinds");
 _Static_assert(HEARTH_TOKENIZE_ADD_SPECIAL == 1u && HEARTH_TOKENIZE_PARSE_SPECIAL == 2u &&
                    HEARTH_DETOKENIZE_RENDER_SPECIAL == 1u,
@@ -186,11 +187,12 @@ PIN_OFFSET(hearth_sampling_params, frequency_penalty, 28);
 PIN_OFFSET(hearth_sampling_params, penalty_last_n, 32);
 PIN_OFFSET(hearth_sampling_params, seed, 40);
 
-PIN_SIZE(hearth_session_params, 16);
+PIN_SIZE(hearth_session_params, 20);
 PIN_OFFSET(hearth_session_params, struct_size, 0);
 PIN_OFFSET(hearth_session_params, n_ctx, 4);
 PIN_OFFSET(hearth_session_params, n_batch, 8);
 PIN_OFFSET(hearth_session_params, n_threads, 12);
+PIN_OFFSET(hearth_session_params, kv_type, 16);
 
 PIN_SIZE(hearth_generate_params, 104);
 PIN_OFFSET(hearth_generate_params, struct_size, 0);
@@ -447,7 +449,7 @@ PIN_OFFSET(hearth_plugin_init_info, name, 40);
 PIN_OFFSET(hearth_plugin_init_info, version, 48);
 PIN_OFFSET(hearth_plugin_init_info, vtable, 56);
 
-PIN_SIZE(hearth_engine_params, 48);
+PIN_SIZE(hearth_engine_params, 56);
 PIN_OFFSET(hearth_engine_params, n_seq, 4);
 PIN_OFFSET(hearth_engine_params, n_ctx, 8);
 PIN_OFFSET(hearth_engine_params, max_step_tokens, 12);
@@ -457,6 +459,7 @@ PIN_OFFSET(hearth_engine_params, adapters, 24);
 PIN_OFFSET(hearth_engine_params, n_adapters, 32);
 PIN_OFFSET(hearth_engine_params, kv_block_size, 40);
 PIN_OFFSET(hearth_engine_params, kv_pages, 44);
+PIN_OFFSET(hearth_engine_params, kv_type, 48);
 PIN_SIZE(hearth_engine_adapter, 8);
 PIN_OFFSET(hearth_engine_adapter, index, 0);
 PIN_OFFSET(hearth_engine_adapter, scale, 4);

@@ -297,6 +297,63 @@ TEST_F(CapiEngine, OwnThreadCallbackStopAndCancel) {
   }
 }
 
+// An engine over an F16 paged KV cache gives what sessions with an F16
+// cache give; kv_type outside hearth_kv_type is refused at create.
+TEST_F(CapiEngine, F16KvCacheEqualsF16Sessions) {
+  hearth_model* llama = Load(kLlama);
+  ASSERT_NE(llama, nullptr);
+  hearth_engine_params p = HEARTH_ENGINE_PARAMS_INIT;
+  p.n_seq = 3;
+  p.kv_block_size = 16;
+  p.kv_type = HEARTH_KV_F16;
+  hearth_engine* e = Engine(llama, p);
+  ASSERT_NE(e, nullptr);
+  const char* prompts[] = {"The capital of France is", "Once upon a time", "hello world"};
+  std::string got[3];
+  uint64_t ids[3];
+  for (int i = 0; i < 3; ++i) {
+    hearth_request_params r = HEARTH_REQUEST_PARAMS_INIT;
+    r.text = prompts[i];
+    r.text_len = std::strlen(prompts[i]);
+    r.max_tokens = 12;
+    r.sampling.temperature = 0.0f;
+    r.on_event = [](const hearth_request_event* ev, void* user) {
+      static_cast<std::string*>(user)->append(ev->text, ev->text_len);
+      return 0;
+    };
+    r.user_data = &got[i];
+    Error err{hearth_engine_submit(e, &r, &ids[i])};
+    ASSERT_EQ(err.e, nullptr) << err.message();
+  }
+  Run(e);
+  for (int i = 0; i < 3; ++i) {
+    hearth_session_params sp = HEARTH_SESSION_PARAMS_INIT;
+    sp.kv_type = HEARTH_KV_F16;
+    hearth_session* s = nullptr;
+    Error err{hearth_session_create(llama, &sp, &s)};
+    ASSERT_EQ(err.e, nullptr) << err.message();
+    hearth_generate_params g = HEARTH_GENERATE_PARAMS_INIT;
+    g.max_tokens = 12;
+    g.sampling.temperature = 0.0f;
+    std::string want;
+    auto sink = [](const char* piece, size_t len, void* user) {
+      static_cast<std::string*>(user)->append(piece, len);
+      return 0;
+    };
+    Error gen{
+        hearth_session_generate(s, prompts[i], std::strlen(prompts[i]), &g, sink, &want, nullptr)};
+    hearth_session_free(s);
+    ASSERT_EQ(gen.e, nullptr) << gen.message();
+    EXPECT_EQ(got[i], want) << prompts[i];
+  }
+  p.kv_type = 2;
+  hearth_engine* bad = nullptr;
+  Error err{hearth_engine_create(llama, &p, &bad)};
+  ASSERT_NE(err.e, nullptr);
+  EXPECT_NE(err.message().find("kv_type 2"), std::string::npos) << err.message();
+  EXPECT_EQ(bad, nullptr);
+}
+
 TEST_F(CapiEngine, BadArgumentsAreErrors) {
   hearth_model* llama = Load(kLlama);
   ASSERT_NE(llama, nullptr);

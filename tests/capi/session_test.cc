@@ -3,7 +3,9 @@
 // caller gets for bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -145,6 +147,47 @@ std::string GreedyGenerate(hearth_model* model, const char* prompt, int n,
   hearth_error_free(e);
   hearth_session_free(s);
   return c.text;
+}
+
+// HEARTH_KV_F16: the cache holds k and v rounded to F16, so logits stay
+// within F16 rounding of the F32 cache's (the tiny model's logits are O(1):
+// 2e-2 absolute); an unknown kv_type is an error naming the field.
+TEST_F(CapiSession, F16KvCacheIsCloseToF32) {
+  std::vector<int32_t> ids = Tokenize("The capital of France is Paris, and the capital of Italy",
+                                      HEARTH_TOKENIZE_ADD_SPECIAL);
+  std::vector<std::vector<float>> out;
+  for (uint32_t kv : {HEARTH_KV_F32, HEARTH_KV_F16}) {
+    hearth_session_params sp = HEARTH_SESSION_PARAMS_INIT;
+    sp.kv_type = kv;
+    sp.n_batch = 4;  // later chunks read what earlier ones stored
+    hearth_session* s = nullptr;
+    ASSERT_EQ(hearth_session_create(model_, &sp, &s), nullptr);
+    ASSERT_EQ(hearth_session_feed(s, ids.data(), ids.size()), nullptr);
+    const float* logits = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(hearth_session_logits(s, &logits, &n), nullptr);
+    out.emplace_back(logits, logits + n);
+    hearth_session_free(s);
+  }
+  float worst = 0, scale = 0;
+  bool any_differs = false;
+  for (size_t i = 0; i < out[0].size(); ++i) {
+    worst = std::max(worst, std::fabs(out[0][i] - out[1][i]));
+    scale = std::max(scale, std::fabs(out[0][i]));
+    any_differs |= out[0][i] != out[1][i];
+  }
+  EXPECT_LT(worst, 2e-2f * std::max(scale, 1.0f));
+  EXPECT_TRUE(any_differs) << "the F16 cache changed nothing: was it used?";
+
+  hearth_session_params sp = HEARTH_SESSION_PARAMS_INIT;
+  sp.kv_type = 7;
+  hearth_session* s = nullptr;
+  ErrorGuard g{hearth_session_create(model_, &sp, &s)};
+  ASSERT_NE(g.e, nullptr);
+  EXPECT_EQ(hearth_error_code(g.e), HEARTH_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hearth_error_message(g.e)).find("kv_type 7"), std::string::npos)
+      << hearth_error_message(g.e);
+  EXPECT_EQ(s, nullptr);
 }
 
 TEST_F(CapiSession, GreedyGenerationIsDeterministic) {

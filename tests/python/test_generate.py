@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 
+import numpy as np
 import pytest
 
 import hearth
@@ -193,3 +194,22 @@ def test_reuse_prefix(llama):
         s.generate("Hello there" + a + " friend", max_tokens=2, temperature=0, reuse_prefix=True)
         assert s.n_past > n
         assert s.last_result.n_prompt_tokens >= 1
+
+
+def test_f16_kv_cache_is_close_and_checked(llama):
+    ids = np.array(llama.tokenize("The capital of France is Paris, and of Italy"), dtype=np.int32)
+    out = {}
+    for kv in ("f32", "f16"):
+        with llama.session(kv_type=kv, batch=4) as s:
+            s.feed(ids)
+            out[kv] = s.logits().copy()
+    diff = np.abs(out["f16"] - out["f32"])
+    assert 0 < diff.max() < 2e-2 * max(1.0, np.abs(out["f32"]).max())
+    with pytest.raises(hearth.InvalidArgumentError, match="kv_type 'q8'"):
+        llama.session(kv_type="q8")
+    with pytest.raises(TypeError, match="kv_type"):
+        llama.session(kv_type=1)
+    with hearth.Engine(llama, n_seq=2, kv_type="f16", kv_block_size=16) as e:
+        text = e.submit("Once upon a time", max_tokens=6, temperature=0).text()
+    with llama.session(kv_type="f16") as s:
+        assert s.generate("Once upon a time", max_tokens=6, temperature=0) == text

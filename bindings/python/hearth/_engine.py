@@ -47,6 +47,7 @@ from hearth._request import (
     SAMPLING_FIELDS,
     TokenIds,
     check_count,
+    check_kv_type,
     encode_text,
     message_pairs,
     sampling_params,
@@ -387,6 +388,8 @@ class Engine:
             besides what running requests may still take; one that never
             could is refused by :meth:`submit`. Pages of finished requests
             stay as prefix cache until needed.
+        kv_type: what the KV cache stores: ``"f32"`` (exact) or ``"f16"``
+            (half the memory, so twice the requests or context per byte).
 
     The engine starts its own thread at once. It is a context manager:
     :meth:`close` (or leaving the ``with`` block) ends every unfinished
@@ -411,6 +414,7 @@ class Engine:
         adapters: Sequence[Adapter] = (),
         kv_block_size: Optional[int] = 0,
         kv_pages: Optional[int] = 0,
+        kv_type: Optional[str] = None,
     ) -> None:
         from hearth._model import Model  # the two files refer to each other
 
@@ -438,7 +442,7 @@ class Engine:
                                  check_count("max_waiting", max_waiting),
                                  [a._a for a in self._adapters],
                                  check_count("kv_block_size", kv_block_size),
-                                 check_count("kv_pages", kv_pages))
+                                 check_count("kv_pages", kv_pages), check_kv_type(kv_type))
 
     # -- lifetime ----------------------------------------------------------------
 

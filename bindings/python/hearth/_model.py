@@ -211,9 +211,11 @@ class Model:
         batch: Optional[int] = None,
         threads: Optional[int] = None,
         adapters: Optional[AdapterSpec] = None,
+        kv_type: Optional[str] = None,
     ) -> Session:
         """A new :class:`Session` for multi-turn use (see there for the args)."""
-        return Session(self, ctx=ctx, batch=batch, threads=threads, adapters=adapters)
+        return Session(self, ctx=ctx, batch=batch, threads=threads, adapters=adapters,
+                       kv_type=kv_type)
 
     # -- adapters --------------------------------------------------------------
 

@@ -60,6 +60,22 @@ def check_count(name: str, value: Optional[int], hi: int = _UINT32_MAX) -> int:
     return value
 
 
+_KV_TYPES = {"f32": 0, "f16": 1}
+
+
+def check_kv_type(value: Optional[str]) -> int:
+    """A KV cache type name ("f32", "f16"; None → "f32") as hearth_kv_type."""
+    if value is None:
+        return 0
+    if not isinstance(value, str):
+        raise TypeError(f"kv_type must be a str or None, not {type(value).__name__}")
+    try:
+        return _KV_TYPES[value.lower()]
+    except KeyError:
+        raise InvalidArgumentError(
+            f"kv_type {value!r} is not a KV cache type (f32 or f16)") from None
+
+
 def token_array(ids: Any) -> np.ndarray:
     """`ids` as a contiguous 1-D int32 array (a copy when needed)."""
     if isinstance(ids, (str, bytes, bytearray)) or not isinstance(ids, (Iterable, np.ndarray)):

@@ -31,6 +31,7 @@ from hearth._request import (
     Request,
     TokenIds,
     check_count,
+    check_kv_type,
     make_request,
     token_array,
 )
@@ -117,6 +118,8 @@ class Session:
         batch: tokens per prompt-processing step; None = 256.
         threads: CPU threads; None = the model's.
         adapters: LoRA adapters to attach, as in :meth:`set_adapters`.
+        kv_type: what the KV cache stores: ``"f32"`` (None, exact) or
+            ``"f16"`` (half the memory; k and v rounded as they are stored).
 
     Every generate()/stream()/feed() appends to the context, so later calls
     continue the conversation; :meth:`reset` forgets it. A session belongs to
@@ -132,6 +135,7 @@ class Session:
         batch: Optional[int] = None,
         threads: Optional[int] = None,
         adapters: Optional[AdapterSpec] = None,
+        kv_type: Optional[str] = None,
     ) -> None:
         from hearth._model import Model  # the two files refer to each other
 
@@ -141,7 +145,7 @@ class Session:
         self._model = model
         self._adapters: Tuple[Tuple[Adapter, float], ...] = ()
         self._s = _hearth.Session(model._m, check_count("ctx", ctx), check_count("batch", batch),
-                                  check_count("threads", threads))
+                                  check_count("threads", threads), check_kv_type(kv_type))
         #: Figures of the last generate()/stream() on this session (None before).
         self.last_result: Optional[GenerationResult] = None
         if pairs:

@@ -372,7 +372,7 @@ class PyEngine {
   PyEngine(std::shared_ptr<ModelHandle> model, uint32_t n_seq, uint32_t n_ctx,
            uint32_t max_step_tokens, uint32_t n_threads, uint32_t max_waiting,
            const std::vector<std::shared_ptr<AdapterHandle>>& adapters, uint32_t kv_block_size,
-           uint32_t kv_pages)
+           uint32_t kv_pages, uint32_t kv_type)
       : core_(std::make_shared<EngineCore>()) {
     if (model == nullptr) throw hearth::Error(HEARTH_INVALID_ARGUMENT, "model is None");
     core_->model = std::move(model);
@@ -395,6 +395,7 @@ class PyEngine {
     params.n_adapters = handles.size();
     params.kv_block_size = kv_block_size;
     params.kv_pages = kv_pages;
+    params.kv_type = kv_type;
     py::gil_scoped_release release;
     hearth::Check(hearth_engine_create(core_->model->model.get(), &params, &core_->engine));
     hearth_error* err = hearth_engine_start(core_->engine);
@@ -545,10 +546,11 @@ void RegisterEngine(py::module_& m) {
 
   py::class_<PyEngine>(m, "Engine")
       .def(py::init<std::shared_ptr<ModelHandle>, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t,
-                    const std::vector<std::shared_ptr<AdapterHandle>>&, uint32_t, uint32_t>(),
+                    const std::vector<std::shared_ptr<AdapterHandle>>&, uint32_t, uint32_t,
+                    uint32_t>(),
            py::arg("model"), py::arg("n_seq"), py::arg("n_ctx"), py::arg("max_step_tokens"),
            py::arg("n_threads"), py::arg("max_waiting"), py::arg("adapters"),
-           py::arg("kv_block_size") = 0, py::arg("kv_pages") = 0)
+           py::arg("kv_block_size") = 0, py::arg("kv_pages") = 0, py::arg("kv_type") = 0)
       .def("submit", &PyEngine::Submit, py::arg("kind"), py::arg("prompt"),
            py::arg("tokenize_flags"), py::arg("max_tokens"), py::arg("sampling"), py::arg("stop"),
            py::arg("adapters"), py::arg("logprobs"), py::arg("top_logprobs"))

@@ -235,11 +235,12 @@ class PyStream {
 class PySession {
  public:
   PySession(std::shared_ptr<ModelHandle> model, uint32_t n_ctx, uint32_t n_batch,
-            uint32_t n_threads) {
+            uint32_t n_threads, uint32_t kv_type) {
     hearth_session_params params = HEARTH_SESSION_PARAMS_INIT;
     params.n_ctx = n_ctx;
     params.n_batch = n_batch;
     params.n_threads = n_threads;
+    params.kv_type = kv_type;
     py::gil_scoped_release release;
     core_ = std::make_shared<SessionCore>(std::move(model), params);
   }
@@ -374,8 +375,9 @@ void RegisterSession(py::module_& m) {
       .def("result", &PyStream::Result);
 
   py::class_<PySession>(m, "Session")
-      .def(py::init<std::shared_ptr<ModelHandle>, uint32_t, uint32_t, uint32_t>(), py::arg("model"),
-           py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"))
+      .def(py::init<std::shared_ptr<ModelHandle>, uint32_t, uint32_t, uint32_t, uint32_t>(),
+           py::arg("model"), py::arg("n_ctx"), py::arg("n_batch"), py::arg("n_threads"),
+           py::arg("kv_type") = 0)
       .def("feed", &PySession::Feed, py::arg("ids"))
       .def("score", &PySession::Score, py::arg("ids"), py::arg("out"))
       .def("logits", &PySession::Logits, py::arg("out"))

@@ -311,14 +311,24 @@ HEARTH_API void hearth_sampler_reset(hearth_sampler* sampler);
 /** A conversation's state: KV cache and buffers, planned once. @since 1.0 */
 typedef struct hearth_session hearth_session;
 
+/** What a KV cache stores keys and values as. @since 1.0 */
+typedef enum hearth_kv_type {
+  HEARTH_KV_F32 = 0, /* float: exact (the default) */
+  HEARTH_KV_F16 = 1  /* half precision: half the memory, and half the bytes
+                        attention reads per token of context; k and v are
+                        rounded to F16 as they are stored */
+} hearth_kv_type;
+
 /** @since 1.0 */
 typedef struct hearth_session_params {
   uint32_t struct_size;
   uint32_t n_ctx;     /* context length in tokens; 0 = min(model's, 4096) */
   uint32_t n_batch;   /* tokens per prompt-processing step; 0 = 256 */
   uint32_t n_threads; /* 0 = the model's */
+  uint32_t kv_type;   /* hearth_kv_type; 0 = F32. Another value is INVALID_ARGUMENT. */
 } hearth_session_params;
-#define HEARTH_SESSION_PARAMS_INIT { sizeof(hearth_session_params), 0, 0, 0 }
+#define HEARTH_SESSION_PARAMS_INIT \
+  { sizeof(hearth_session_params), 0, 0, 0, 0 }
 
 /** @since 1.0 */
 HEARTH_API hearth_error* hearth_session_create(hearth_model* model,
@@ -841,9 +851,10 @@ typedef struct hearth_engine_params {
      slots of n_ctx positions. */
   uint32_t kv_block_size;
   uint32_t kv_pages;
+  uint32_t kv_type; /* hearth_kv_type of the engine's KV cache; 0 = F32 */
 } hearth_engine_params;
 #define HEARTH_ENGINE_PARAMS_INIT \
-  { sizeof(hearth_engine_params), 0, 0, 0, 0, 0, NULL, 0, 0, 0 }
+  { sizeof(hearth_engine_params), 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0 }
 
 /** @since 1.0 */
 HEARTH_API hearth_error* hearth_engine_create(hearth_model* model,

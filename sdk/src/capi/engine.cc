@@ -103,6 +103,7 @@ hearth_error* hearth_engine_create(hearth_model* model, const hearth_engine_para
   options.max_waiting = p.max_waiting;
   options.kv_block_size = p.kv_block_size;
   options.kv_pages = p.kv_pages;
+  options.kv_type = p.kv_type;
   for (size_t i = 0; i < p.n_adapters; ++i) {
     if (p.adapters[i] == nullptr) {
       return hearth::capi::MakeError(

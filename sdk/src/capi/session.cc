@@ -92,6 +92,7 @@ hearth_error* hearth_session_create(hearth_model* model, const hearth_session_pa
   options.n_ctx = p.n_ctx;
   options.n_batch = p.n_batch;
   options.n_threads = p.n_threads;
+  options.kv_type = p.kv_type;
   auto s = hearth::Session::Create(model->model, options);
   if (!s.ok()) return hearth::capi::ToError(s.status());
   *out = new hearth_session{std::move(s).value()};

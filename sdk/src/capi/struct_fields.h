@@ -70,8 +70,8 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_sampling_params, F(struct_size), F(temperature)
                           F(frequency_penalty), F(penalty_last_n), F(seed));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_session_params, f)
-HEARTH_CAPI_STRUCT_FIELDS(hearth_session_params, F(struct_size), F(n_ctx), F(n_batch),
-                          F(n_threads));
+HEARTH_CAPI_STRUCT_FIELDS(hearth_session_params, F(struct_size), F(n_ctx), F(n_batch), F(n_threads),
+                          F(kv_type));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_convert_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_convert_params, F(struct_size), F(type), F(progress), F(user_data),
@@ -134,7 +134,7 @@ HEARTH_CAPI_STRUCT_FIELDS(hearth_train_progress, F(struct_size), F(step), F(tota
 #define F(f) HEARTH_CAPI_FIELD(hearth_engine_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_engine_params, F(struct_size), F(n_seq), F(n_ctx),
                           F(max_step_tokens), F(n_threads), F(max_waiting), F(adapters),
-                          F(n_adapters), F(kv_block_size), F(kv_pages));
+                          F(n_adapters), F(kv_block_size), F(kv_pages), F(kv_type));
 #undef F
 #define F(f) HEARTH_CAPI_FIELD(hearth_request_params, f)
 HEARTH_CAPI_STRUCT_FIELDS(hearth_request_params, F(struct_size), F(tokens), F(n_tokens), F(text),

@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
                        "; load it with the batch runner's model"));
     }
   }
+  HEARTH_ASSIGN_OR_RETURN(const uint32_t kv_dtype, KvDtype(options.kv_type));
   r->adapters_ = options.adapters;
   r->n_seq_ = options.n_seq;
   r->n_ctx_ = n_ctx;
@@ -78,15 +79,15 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
       return absl::InvalidArgumentError(absl::StrCat(r->n_pages_, " KV pages is too many"));
     }
     HEARTH_ASSIGN_OR_RETURN(r->kv_, AllocatePagedKvCache(*r->backend_, c, r->n_ctx_, r->n_seq_, bs,
-                                                         r->n_pages_, &r->kv_buffer_));
+                                                         r->n_pages_, kv_dtype, &r->kv_buffer_));
     r->pages_.resize(static_cast<size_t>(r->n_seq_));
     // Popped from the back: page 0 first.
     for (int64_t p = r->n_pages_ - 1; p >= 0; --p)
       r->free_pages_.push_back(static_cast<int32_t>(p));
     r->blocks_.assign(static_cast<size_t>(r->max_blocks_ * r->n_seq_), 0);
   } else {
-    HEARTH_ASSIGN_OR_RETURN(r->kv_,
-                            AllocateKvCache(*r->backend_, c, n_ctx, r->n_seq_, &r->kv_buffer_));
+    HEARTH_ASSIGN_OR_RETURN(
+        r->kv_, AllocateKvCache(*r->backend_, c, n_ctx, r->n_seq_, kv_dtype, &r->kv_buffer_));
   }
   r->n_past_.assign(static_cast<size_t>(r->n_seq_), 0);
   r->slot_seen_.assign(static_cast<size_t>(r->n_seq_), 0);

@@ -43,6 +43,7 @@ struct BatchRunnerOptions {
   // most) is rounded down to a multiple of block_size. 0: a fixed n_ctx per slot.
   uint32_t block_size = 0;
   uint32_t n_pages = 0;
+  uint32_t kv_type = 0;  // hearth_kv_type of the cache
   // The adapters rows may use, by index (BatchAdapter::index); each must be
   // bound to this model. At most 64.
   std::vector<std::shared_ptr<const Adapter>> adapters;

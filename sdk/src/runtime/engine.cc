@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   ro.n_threads = options.n_threads;
   ro.block_size = options.kv_block_size;
   ro.n_pages = options.kv_pages;
+  ro.kv_type = options.kv_type;
   ro.adapters = options.adapters;
   std::unique_ptr<Engine> e(new Engine());
   HEARTH_ASSIGN_OR_RETURN(e->runner_, BatchRunner::Create(std::move(model), ro));

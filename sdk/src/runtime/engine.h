@@ -64,6 +64,7 @@ struct EngineOptions {
   // cache until someone needs them. 0: n_seq fixed slots of n_ctx.
   uint32_t kv_block_size = 0;
   uint32_t kv_pages = 0;
+  uint32_t kv_type = 0;  // hearth_kv_type
   std::vector<std::shared_ptr<const Adapter>> adapters;
 };
 

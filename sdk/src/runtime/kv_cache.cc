@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "hearth/hearth.h"
 #include "sdk/src/common/status.h"
 
 namespace hearth {
@@ -29,13 +30,25 @@ absl::StatusOr<int64_t> ContextLength(const ModelConfig& c, int64_t n_ctx) {
   return n_ctx;
 }
 
+absl::StatusOr<uint32_t> KvDtype(uint32_t kv_type) {
+  switch (kv_type) {
+    case HEARTH_KV_F32:
+      return HEARTH_DTYPE_F32;
+    case HEARTH_KV_F16:
+      return HEARTH_DTYPE_F16;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("kv_type ", kv_type, " is not a hearth_kv_type (0: F32, 1: F16)"));
+  }
+}
+
 namespace {
 
 // k [head_dim, n_head_kv, rows, groups] and v likewise per layer (3-D when
 // `four_d` is false), one buffer for all layers.
 absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int64_t rows,
-                                     int64_t groups, bool four_d, const std::string& what,
-                                     hearth_pbuffer** buffer) {
+                                     int64_t groups, bool four_d, uint32_t dtype,
+                                     const std::string& what, hearth_pbuffer** buffer) {
   auto shape = [&](int64_t dim) {
     return four_d ? Shape::Of({dim, c.n_head_kv, rows, groups})
                   : Shape::Of({dim, c.n_head_kv, rows});
@@ -43,13 +56,14 @@ absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int
   const Shape ks = shape(c.head_dim), vs = shape(c.head_dim_v);
   // ContiguousBytes multiplies in 64 bits: check the product of the dims
   // the same way before trusting it.
-  const uint64_t per_pos = static_cast<uint64_t>((c.head_dim + c.head_dim_v) * c.n_head_kv) * 4;
+  const uint64_t per_pos = static_cast<uint64_t>((c.head_dim + c.head_dim_v) * c.n_head_kv) *
+                           (dtype == HEARTH_DTYPE_F16 ? 2 : 4);
   if (per_pos == 0 || static_cast<uint64_t>(rows) * static_cast<uint64_t>(groups) >
                           std::numeric_limits<uint64_t>::max() / per_pos) {
     return absl::InvalidArgumentError("KV cache size overflows");
   }
-  const uint64_t k_bytes = ContiguousBytes(HEARTH_DTYPE_F32, ks);
-  const uint64_t v_bytes = ContiguousBytes(HEARTH_DTYPE_F32, vs);
+  const uint64_t k_bytes = ContiguousBytes(dtype, ks);
+  const uint64_t v_bytes = ContiguousBytes(dtype, vs);
   const uint64_t per_layer = k_bytes + v_bytes;
   if (per_layer == 0 ||
       static_cast<uint64_t>(c.n_layer) > std::numeric_limits<uint64_t>::max() / per_layer) {
@@ -64,8 +78,8 @@ absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int
   *buffer = *kv;
   KvCacheRefs refs;
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    hearth_tensor_desc k = ContiguousDesc(HEARTH_DTYPE_F32, ks);
-    hearth_tensor_desc v = ContiguousDesc(HEARTH_DTYPE_F32, vs);
+    hearth_tensor_desc k = ContiguousDesc(dtype, ks);
+    hearth_tensor_desc v = ContiguousDesc(dtype, vs);
     k.buffer = v.buffer = *buffer;
     k.offset = per_layer * static_cast<uint64_t>(l);
     v.offset = k.offset + k_bytes;
@@ -78,12 +92,13 @@ absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int
 }  // namespace
 
 absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
-                                            int64_t n_seq, hearth_pbuffer** buffer) {
+                                            int64_t n_seq, uint32_t dtype,
+                                            hearth_pbuffer** buffer) {
   if (n_seq < 1) return absl::InvalidArgumentError(absl::StrCat("n_seq ", n_seq, " is below 1"));
   HEARTH_ASSIGN_OR_RETURN(
       KvCacheRefs refs,
       Allocate(
-          backend, c, n_ctx, n_seq, n_seq > 1,
+          backend, c, n_ctx, n_seq, n_seq > 1, dtype,
           absl::StrCat("n_ctx ", n_ctx, n_seq > 1 ? absl::StrCat(" x ", n_seq, " sequences") : ""),
           buffer));
   refs.n_ctx = n_ctx;
@@ -93,7 +108,8 @@ absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig&
 
 absl::StatusOr<KvCacheRefs> AllocatePagedKvCache(Backend& backend, const ModelConfig& c,
                                                  int64_t n_ctx, int64_t n_seq, int64_t block_size,
-                                                 int64_t n_pages, hearth_pbuffer** buffer) {
+                                                 int64_t n_pages, uint32_t dtype,
+                                                 hearth_pbuffer** buffer) {
   if (n_seq < 1) return absl::InvalidArgumentError(absl::StrCat("n_seq ", n_seq, " is below 1"));
   if (block_size < 1 || n_pages < 1 || n_ctx % block_size != 0) {
     return absl::InvalidArgumentError(absl::StrCat("a paged KV cache of ", n_pages, " pages of ",
@@ -102,7 +118,7 @@ absl::StatusOr<KvCacheRefs> AllocatePagedKvCache(Backend& backend, const ModelCo
   }
   HEARTH_ASSIGN_OR_RETURN(
       KvCacheRefs refs,
-      Allocate(backend, c, block_size, n_pages, true,
+      Allocate(backend, c, block_size, n_pages, true, dtype,
                absl::StrCat(n_pages, " pages of ", block_size, " positions"), buffer));
   refs.n_ctx = n_ctx;
   refs.n_seq = n_seq;

@@ -1,6 +1,6 @@
 // kv_cache.h — the KV cache a session or a batch runner owns: one device
-// buffer holding, per layer, k then v in F32, for n_seq sequences of up to
-// n_ctx positions each.
+// buffer holding, per layer, k then v in F32 or F16 (hearth_kv_type), for
+// n_seq sequences of up to n_ctx positions each.
 #ifndef HEARTH_SDK_SRC_RUNTIME_KV_CACHE_H_
 #define HEARTH_SDK_SRC_RUNTIME_KV_CACHE_H_
 
@@ -17,19 +17,25 @@ namespace hearth {
 // the training context is an error.
 absl::StatusOr<int64_t> ContextLength(const ModelConfig& c, int64_t n_ctx);
 
+// The element dtype of a hearth_kv_type value (HEARTH_KV_F32 -> F32,
+// HEARTH_KV_F16 -> F16); INVALID_ARGUMENT naming the value otherwise.
+absl::StatusOr<uint32_t> KvDtype(uint32_t kv_type);
+
 // Allocates the cache on `backend` and describes it: per layer k
 // [head_dim, n_head_kv, n_ctx] and v [head_dim_v, n_head_kv, n_ctx] for one
 // sequence (the layout sessions have always used), with a fourth dimension
 // n_seq when n_seq > 1 (slot s = ne[3]). The caller frees *buffer.
+// `dtype` is F32 or F16 (KvDtype).
 absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
-                                            int64_t n_seq, hearth_pbuffer** buffer);
+                                            int64_t n_seq, uint32_t dtype, hearth_pbuffer** buffer);
 
 // A paged cache: per layer k [head_dim, n_head_kv, block_size, n_pages] and
 // v likewise, for n_seq sequences of up to n_ctx positions (a multiple of
 // block_size) that take pages from one pool (KvCacheRefs::block_size).
 absl::StatusOr<KvCacheRefs> AllocatePagedKvCache(Backend& backend, const ModelConfig& c,
                                                  int64_t n_ctx, int64_t n_seq, int64_t block_size,
-                                                 int64_t n_pages, hearth_pbuffer** buffer);
+                                                 int64_t n_pages, uint32_t dtype,
+                                                 hearth_pbuffer** buffer);
 
 }  // namespace hearth
 

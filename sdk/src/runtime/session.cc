@@ -35,7 +35,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const M
   HEARTH_ASSIGN_OR_RETURN(s->backend_, Backend::Create(s->model_->device(), threads));
 
   // KV cache: per layer k [head_dim, n_head_kv, n_ctx] then v, all F32.
-  HEARTH_ASSIGN_OR_RETURN(s->kv_, AllocateKvCache(*s->backend_, c, n_ctx, 1, &s->kv_buffer_));
+  HEARTH_ASSIGN_OR_RETURN(const uint32_t kv_dtype, KvDtype(options.kv_type));
+  HEARTH_ASSIGN_OR_RETURN(s->kv_,
+                          AllocateKvCache(*s->backend_, c, n_ctx, 1, kv_dtype, &s->kv_buffer_));
   s->logits_.assign(static_cast<size_t>(c.n_vocab), 0.0f);
   s->positions_.resize(static_cast<size_t>(s->n_batch_));
   // Plan the two shapes every conversation uses up front, so the arena has

@@ -21,6 +21,7 @@ struct SessionOptions {
   uint32_t n_ctx = 0;     // 0 = min(model's training context, 4096)
   uint32_t n_batch = 0;   // 0 = 256
   uint32_t n_threads = 0; // 0 = the model's
+  uint32_t kv_type = 0;   // hearth_kv_type
 };
 
 class Session {
