@@ -183,11 +183,17 @@ int RunBench(int argc, char** argv) {
   if (n_gen > 0) {
     std::vector<double> rates;
     for (int64_t r = -1; r < reps; ++r) {
-      hearth_session_reset(session.get());
-      if (depth > 0) {
-        if (hearth_error* err = hearth_session_feed(session.get(), tokens.data(), depth)) {
-          return ReportError(err, "tg depth");
+      // The context of -d is fed once (before the warm-up); each run
+      // rewinds to it.
+      if (r < 0) {
+        hearth_session_reset(session.get());
+        if (depth > 0) {
+          if (hearth_error* err = hearth_session_feed(session.get(), tokens.data(), depth)) {
+            return ReportError(err, "tg depth");
+          }
         }
+      } else if (hearth_error* err = hearth_session_truncate(session.get(), depth)) {
+        return ReportError(err, "tg");
       }
       const int64_t steps = r < 0 ? std::min<int64_t>(n_gen, 4) : n_gen;
       const auto start = std::chrono::steady_clock::now();

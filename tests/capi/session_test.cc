@@ -190,6 +190,38 @@ TEST_F(CapiSession, F16KvCacheIsCloseToF32) {
   EXPECT_EQ(s, nullptr);
 }
 
+// Truncating and feeding the dropped tokens again gives the same logits as
+// the first time; past the context is OUT_OF_RANGE and changes nothing.
+TEST_F(CapiSession, TruncateRewinds) {
+  std::vector<int32_t> ids = Tokenize("one two three four five six", HEARTH_TOKENIZE_ADD_SPECIAL);
+  ASSERT_GE(ids.size(), 4u);
+  hearth_session* s = nullptr;
+  ASSERT_EQ(hearth_session_create(model_, nullptr, &s), nullptr);
+  ASSERT_EQ(hearth_session_feed(s, ids.data(), ids.size()), nullptr);
+  const float* logits = nullptr;
+  size_t n = 0;
+  ASSERT_EQ(hearth_session_logits(s, &logits, &n), nullptr);
+  const std::vector<float> first(logits, logits + n);
+  {
+    ErrorGuard g{hearth_session_truncate(s, ids.size() + 1)};
+    ASSERT_NE(g.e, nullptr);
+    EXPECT_EQ(hearth_error_code(g.e), HEARTH_OUT_OF_RANGE);
+    EXPECT_EQ(hearth_session_n_past(s), ids.size());
+  }
+  ASSERT_EQ(hearth_session_truncate(s, 2), nullptr);
+  EXPECT_EQ(hearth_session_n_past(s), 2u);
+  {
+    ErrorGuard g{hearth_session_logits(s, &logits, &n)};
+    EXPECT_NE(g.e, nullptr);  // they belonged to a dropped token
+  }
+  ASSERT_EQ(hearth_session_feed(s, ids.data() + 2, ids.size() - 2), nullptr);
+  ASSERT_EQ(hearth_session_logits(s, &logits, &n), nullptr);
+  EXPECT_EQ(std::vector<float>(logits, logits + n), first);
+  ErrorGuard g{hearth_session_truncate(nullptr, 0)};
+  EXPECT_NE(g.e, nullptr);
+  hearth_session_free(s);
+}
+
 TEST_F(CapiSession, GreedyGenerationIsDeterministic) {
   hearth_generate_result r1 = HEARTH_GENERATE_RESULT_INIT, r2 = HEARTH_GENERATE_RESULT_INIT;
   std::string a = GreedyGenerate(model_, "The capital of France is", 16, &r1);

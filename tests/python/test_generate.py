@@ -213,3 +213,16 @@ def test_f16_kv_cache_is_close_and_checked(llama):
         text = e.submit("Once upon a time", max_tokens=6, temperature=0).text()
     with llama.session(kv_type="f16") as s:
         assert s.generate("Once upon a time", max_tokens=6, temperature=0) == text
+
+
+def test_truncate_rewinds(llama):
+    ids = np.array(llama.tokenize("one two three four five"), dtype=np.int32)
+    with llama.session() as s:
+        s.feed(ids)
+        first = s.logits().copy()
+        with pytest.raises(hearth.OutOfRangeError, match="n_past"):
+            s.truncate(len(ids) + 1)
+        s.truncate(2)
+        assert s.n_past == 2
+        s.feed(ids[2:])
+        np.testing.assert_array_equal(s.logits(), first)

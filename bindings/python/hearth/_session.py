@@ -192,6 +192,11 @@ class Session:
         """Forgets the context (keeps the buffers and the adapters)."""
         self._s.reset()
 
+    def truncate(self, n_past: int) -> None:
+        """Keeps only the first `n_past` tokens of the context (rewinds a
+        turn; free). Raises hearth.OutOfRangeError past the context."""
+        self._s.truncate(check_count("n_past", n_past))
+
     # -- adapters --------------------------------------------------------------
 
     @property

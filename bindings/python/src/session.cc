@@ -293,6 +293,12 @@ class PySession {
     core->session.Reset();
   }
 
+  void Truncate(size_t n_past) {
+    std::shared_ptr<SessionCore> core = Core();
+    BusyGuard guard(*core);
+    hearth::Check(hearth_session_truncate(core->session.get(), n_past));
+  }
+
   // Replaces the session's adapters. The C call re-plans the session's
   // graphs when the set changes, so it runs without the GIL.
   void SetAdapters(const AdapterList& adapters) {
@@ -384,6 +390,7 @@ void RegisterSession(py::module_& m) {
       .def("n_past", &PySession::NPast)
       .def("n_ctx", &PySession::NCtx)
       .def("reset", &PySession::Reset)
+      .def("truncate", &PySession::Truncate, py::arg("n_past"))
       .def("set_adapters", &PySession::SetAdapters, py::arg("adapters"))
       .def("generate", &PySession::Generate, py::arg("prompt"), py::arg("max_tokens"),
            py::arg("sampling"), py::arg("stop"), py::arg("tokenize_flags"),

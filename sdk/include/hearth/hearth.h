@@ -354,6 +354,13 @@ HEARTH_API size_t hearth_session_n_past(const hearth_session* session);
 HEARTH_API size_t hearth_session_n_ctx(const hearth_session* session);
 /** Forgets the context (keeps the buffers). @since 1.0 */
 HEARTH_API void hearth_session_reset(hearth_session* session);
+/** Keeps only the first `n_past` tokens of the context, as if the rest had
+ *  never been fed (a chat rewinding a turn, a benchmark decoding again at the
+ *  same depth); free: the dropped tokens' KV rows are overwritten by what is
+ *  fed next. Logits are unavailable until the next feed unless nothing was
+ *  dropped. `n_past` above hearth_session_n_past is OUT_OF_RANGE.
+ *  @since 1.0 */
+HEARTH_API hearth_error* hearth_session_truncate(hearth_session* session, size_t n_past);
 
 /** Streaming callback: `piece` (valid UTF-8, `len` bytes, not NUL-terminated,
  *  lives for the call only) is the next text. Return non-zero to stop.

@@ -142,6 +142,21 @@ void hearth_session_reset(hearth_session* session) {
   if (session) session->session->Reset();
 }
 
+hearth_error* hearth_session_truncate(hearth_session* session, size_t n_past) {
+  HEARTH_CAPI_TRY
+  HEARTH_CAPI_CHECK_NOT_NULL(session);
+  hearth::Session& s = *session->session;
+  if (n_past > static_cast<size_t>(s.n_past())) {
+    return hearth::capi::MakeError(HEARTH_OUT_OF_RANGE,
+                                   "hearth_session_truncate: n_past " + std::to_string(n_past) +
+                                       " is more than the " + std::to_string(s.n_past()) +
+                                       " tokens in the context");
+  }
+  s.TruncateTo(static_cast<int64_t>(n_past));
+  return nullptr;
+  HEARTH_CAPI_CATCH_ERROR
+}
+
 hearth_error* hearth_session_generate(hearth_session* session, const char* prompt,
                                       size_t prompt_len, const hearth_generate_params* params,
                                       hearth_stream_fn on_text, void* user_data,
