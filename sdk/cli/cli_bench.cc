@@ -1,7 +1,8 @@
 // cli_bench.cc — `hearth bench`: prompt-processing (pp) and token-generation
-// (tg) speed, and the fraction of the machine's measured memory bandwidth
-// that generation reaches (decoding one token must stream every weight once,
-// so bandwidth is its ceiling).
+// (tg) speed, the fraction of the machine's measured memory bandwidth that
+// generation reaches (decoding one token must stream every weight once, so
+// bandwidth is its ceiling) and the fraction of its measured peak
+// multiply-add throughput that prompt processing reaches (its ceiling).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "bandwidth.h"
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "flops.h"
 #include "terminal_text.h"
 
 namespace hearth::cli {
@@ -67,6 +69,7 @@ struct Row {
   Stats stats;
   double fraction;  // NaN when it does not apply
   double gflops;    // pp: 2 x parameters x tokens/s; NaN for tg
+  double flops_fraction;  // pp: gflops / measured peak; NaN for tg
 };
 
 // Bytes the KV cache holds per token of context: every layer's k and v
@@ -95,11 +98,13 @@ int RunBench(int argc, char** argv) {
   uint64_t seed = 1234;
   bool json = false;
   ArgParser p("bench", "bench -m MODEL [-p N] [-n N] [-r N] [--threads N] [--json]",
-              "Measures the machine's memory read bandwidth, then prompt processing (pp:\n"
-              "feed N random token ids to an empty context) and token generation (tg: feed\n"
-              "N tokens one at a time), each repeated R times after one untimed warm-up.\n"
-              "Prints tokens/s (median, min, max) and, for tg, the fraction of the measured\n"
-              "bandwidth reached. See docs/cli.md for how that fraction is computed.\n"
+              "Measures the machine's memory read bandwidth (and, when pp runs, its peak\n"
+              "fp32 FMA throughput), then prompt processing (pp: feed N random token ids\n"
+              "to an empty context) and token generation (tg: feed N tokens one at a time),\n"
+              "each repeated R times after one untimed warm-up.\n"
+              "Prints tokens/s (median, min, max), for tg the fraction of the measured\n"
+              "bandwidth reached and, for pp, GFLOP/s and the fraction of the measured peak\n"
+              "fp32 FMA throughput. See docs/cli.md for how the fractions are computed.\n"
               "With --train: LoRA training speed and peak memory instead (bench --train\n"
               "--help).");
   AddModelFlags(p, &mf);
@@ -151,6 +156,16 @@ int RunBench(int argc, char** argv) {
     std::fprintf(stderr, "hearth: %s\n", bw_error.c_str());
     return kExitRuntimeError;
   }
+  // Peak multiply-add throughput, the ceiling of pp (measured only for pp).
+  FlopsResult peak;
+  if (n_prompt > 0) {
+    std::string flops_error;
+    if (!MeasurePeakFlops(threads, 3, 0.2, &peak, &flops_error)) {
+      std::fprintf(stderr, "hearth: %s\n", flops_error.c_str());
+      return kExitRuntimeError;
+    }
+  }
+  const double peak_gflops = peak.flops_per_second > 0 ? peak.flops_per_second / 1e9 : NAN;
 
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.kv_type = kv_type;
@@ -178,7 +193,8 @@ int RunBench(int argc, char** argv) {
       if (r >= 0) rates.push_back(double(n_prompt) / Seconds(start));
     }
     const Stats s = Summarize(rates);
-    rows.push_back({"pp", n_prompt, s, NAN, 2.0 * double(mi.n_params) * s.median / 1e9});
+    const double gflops = 2.0 * double(mi.n_params) * s.median / 1e9;
+    rows.push_back({"pp", n_prompt, s, NAN, gflops, gflops / peak_gflops});
   }
   if (n_gen > 0) {
     std::vector<double> rates;
@@ -208,7 +224,7 @@ int RunBench(int argc, char** argv) {
     // Each token reads the weights and the KV rows before it (on average
     // depth + n_gen / 2 of them).
     const double read = bytes_per_token + kv_per_token * (double(depth) + 0.5 * double(n_gen));
-    rows.push_back({"tg", n_gen, s, read * s.median / bw.bytes_per_second, NAN});
+    rows.push_back({"tg", n_gen, s, read * s.median / bw.bytes_per_second, NAN, NAN});
   }
 
   const double gbps = bw.bytes_per_second / 1e9;
@@ -218,7 +234,8 @@ int RunBench(int argc, char** argv) {
           "{\"test\":\"%s\",\"n_tokens\":%lld,\"threads\":%d,\"tokens_per_s\":%s,\"min\":%s,"
           "\"max\":%s,\"bandwidth_fraction\":%s,\"bandwidth_gbps\":%s,\"repetitions\":%lld,"
           "\"bytes_per_token\":%s,\"depth\":%lld,\"kv_type\":\"%s\","
-          "\"kv_bytes_per_token\":%s,\"gflops\":%s}\n",
+          "\"kv_bytes_per_token\":%s,\"gflops\":%s,\"peak_gflops\":%s,\"flops_fraction\":%s,"
+          "\"peak_isa\":%s}\n",
           row.test, static_cast<long long>(row.n_tokens), threads,
           JsonNumber(row.stats.median).c_str(), JsonNumber(row.stats.min).c_str(),
           JsonNumber(row.stats.max).c_str(), JsonNumber(row.fraction).c_str(),
@@ -226,7 +243,9 @@ int RunBench(int argc, char** argv) {
           JsonNumber(bytes_per_token).c_str(),
           static_cast<long long>(row.test[0] == 't' ? depth : 0),
           kv_type == HEARTH_KV_F16 ? "f16" : "f32", JsonNumber(kv_per_token).c_str(),
-          JsonNumber(row.gflops).c_str());
+          JsonNumber(row.gflops).c_str(), JsonNumber(peak_gflops).c_str(),
+          JsonNumber(row.flops_fraction).c_str(),
+          peak.isa.empty() ? "null" : ("\"" + peak.isa + "\"").c_str());
     }
     return std::fflush(stdout) == 0 ? kExitOk : kExitRuntimeError;
   }
@@ -236,6 +255,10 @@ int RunBench(int argc, char** argv) {
   std::printf("device: %s\n", PrintableOrDash(mi.device).c_str());
   std::printf("memory read bandwidth: %.1f GB/s (best of %d reads of %s, %d threads)\n", gbps,
               bw.passes, HumanBytes(double(bw.buffer_bytes)).c_str(), bw.threads);
+  if (n_prompt > 0) {
+    std::printf("peak fp32 FMA throughput: %.1f GFLOP/s (%s, %d threads, best of %d)\n",
+                peak_gflops, peak.isa.c_str(), peak.threads, peak.passes);
+  }
   std::printf("weight bytes read per generated token: %s\n", HumanBytes(bytes_per_token).c_str());
   std::printf(
       "KV cache: %s per token of context (%s)%s\n\n", HumanBytes(kv_per_token).c_str(),
@@ -250,17 +273,20 @@ int RunBench(int argc, char** argv) {
         "      cache and its bandwidth fraction is not a memory-efficiency figure\n\n",
         HumanBytes(double(llc)).c_str());
   }
-  std::printf("%-5s %9s %8s %14s %10s %10s %13s %9s\n", "test", "n_tokens", "threads",
-              "tok/s median", "min", "max", "bw fraction", "GFLOP/s");
+  std::printf("%-5s %9s %8s %14s %10s %10s %13s %9s %8s\n", "test", "n_tokens", "threads",
+              "tok/s median", "min", "max", "bw fraction", "GFLOP/s", "of peak");
   for (const Row& row : rows) {
     char fraction[32] = "-";
     if (std::isfinite(row.fraction))
       std::snprintf(fraction, sizeof(fraction), "%.3f", row.fraction);
     char gflops[32] = "-";
     if (std::isfinite(row.gflops)) std::snprintf(gflops, sizeof(gflops), "%.1f", row.gflops);
-    std::printf("%-5s %9lld %8d %14.2f %10.2f %10.2f %13s %9s\n", row.test,
+    char of_peak[32] = "-";
+    if (std::isfinite(row.flops_fraction))
+      std::snprintf(of_peak, sizeof(of_peak), "%.3f", row.flops_fraction);
+    std::printf("%-5s %9lld %8d %14.2f %10.2f %10.2f %13s %9s %8s\n", row.test,
                 static_cast<long long>(row.n_tokens), threads, row.stats.median, row.stats.min,
-                row.stats.max, fraction, gflops);
+                row.stats.max, fraction, gflops, of_peak);
   }
   return std::fflush(stdout) == 0 ? kExitOk : kExitRuntimeError;
 }

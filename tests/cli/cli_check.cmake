@@ -11,6 +11,9 @@
 #   -DMODE=same_twice    run CMD twice: exit 0, non-empty, identical stdout
 #   -DMODE=bench_json    run CMD (a bench --json); every stdout line must be a
 #                        JSON object with the documented keys and sane values
+#                        (pp: peak_gflops > 0, flops_fraction in (0, 1.5));
+#                        TESTS, the '|'-separated tests expected in order
+#                        (default pp|tg)
 #   -DMODE=same_as_ref   run REF_CMD and CMD: both exit 0 with the same,
 #                        non-empty stdout (e.g. the same generation on two
 #                        devices)
@@ -214,9 +217,30 @@ elseif(MODE STREQUAL "bench_json")
     elseif(NOT ftype STREQUAL "NULL")
       fail("pp: bandwidth_fraction should be null, is ${ftype}")
     endif()
+    # The measured peak FMA throughput and pp's fraction of it.
+    string(JSON ptype ERROR_VARIABLE jerr TYPE "${line}" flops_fraction)
+    if(jerr)
+      fail("${test}: no flops_fraction: ${line}")
+    endif()
+    if(test STREQUAL "pp")
+      string(JSON peak ERROR_VARIABLE jerr GET "${line}" peak_gflops)
+      if(jerr OR NOT peak MATCHES "^[0-9.eE+-]+$" OR peak LESS_EQUAL 0)
+        fail("pp: peak_gflops is '${peak}', not a positive number: ${line}")
+      endif()
+      string(JSON f GET "${line}" flops_fraction)
+      if(NOT ptype STREQUAL "NUMBER" OR f LESS_EQUAL 0 OR f GREATER_EQUAL 1.5)
+        fail("pp: flops_fraction is '${f}' (${ptype}), not in (0, 1.5): ${line}")
+      endif()
+    elseif(NOT ptype STREQUAL "NULL")
+      fail("${test}: flops_fraction should be null, is ${ptype}")
+    endif()
   endforeach()
-  if(NOT tests_seen STREQUAL "pp;tg")
-    fail("expected the tests pp then tg, got '${tests_seen}'")
+  if(NOT DEFINED TESTS)
+    set(TESTS "pp|tg")
+  endif()
+  string(REPLACE "|" ";" tests_want "${TESTS}")
+  if(NOT tests_seen STREQUAL tests_want)
+    fail("expected the tests '${tests_want}', got '${tests_seen}'")
   endif()
   message(STATUS "${out}")
 
