@@ -187,7 +187,9 @@ GPU_FN int32_t LoadI32(const TRef& t, int64_t i0) {
 }
 
 // Sum over the block of v (every thread gets it). buf has kBlock slots.
-GPU_FN float BlockSum(float v, float* buf) {
+// BlockSumOf<double> keeps float's low bits for sums that need them.
+template <typename T>
+GPU_FN T BlockSumOf(T v, T* buf) {
   const unsigned tid = ThreadX();
   buf[tid] = v;
   SyncThreads();
@@ -195,10 +197,12 @@ GPU_FN float BlockSum(float v, float* buf) {
     if (tid < s) buf[tid] += buf[tid + s];
     SyncThreads();
   }
-  const float r = buf[0];
+  const T r = buf[0];
   SyncThreads();  // buf is free again
   return r;
 }
+
+GPU_FN float BlockSum(float v, float* buf) { return BlockSumOf<float>(v, buf); }
 
 GPU_FN float BlockMax(float v, float* buf) {
   const unsigned tid = ThreadX();
@@ -213,19 +217,24 @@ GPU_FN float BlockMax(float v, float* buf) {
   return r;
 }
 
-// Sum over the block of v in double (every thread gets it), for sums that
-// must not lose float's low bits. buf has kBlock slots.
-GPU_FN double BlockSumD(double v, double* buf) {
-  const unsigned tid = ThreadX();
-  buf[tid] = v;
-  SyncThreads();
-  for (unsigned s = kBlock / 2; s > 0; s >>= 1) {
-    if (tid < s) buf[tid] += buf[tid + s];
-    SyncThreads();
+GPU_FN double BlockSumD(double v, double* buf) { return BlockSumOf<double>(v, buf); }
+
+// The max of x[:, i1, i2, i3] * scale and the sum of exp(x * scale - max)
+// over that row, as the whole block computes them (every thread calls it
+// and gets both): the softmax denominator of SOFTMAX and CROSS_ENTROPY.
+GPU_FN void RowMaxExpSum(const TRef& x, int64_t i1, int64_t i2, int64_t i3, float scale, float* buf,
+                         float* max_out, float* sum_out) {
+  const int64_t D = x.ne[0];
+  float mx = -INFINITY;
+  for (int64_t i = ThreadX(); i < D; i += kBlock) {
+    const float v = LoadF(x, i, i1, i2, i3) * scale;
+    mx = v > mx ? v : mx;
   }
-  const double r = buf[0];
-  SyncThreads();  // buf is free again
-  return r;
+  mx = BlockMax(mx, buf);
+  float sum = 0;
+  for (int64_t i = ThreadX(); i < D; i += kBlock) sum += expf(LoadF(x, i, i1, i2, i3) * scale - mx);
+  *max_out = mx;
+  *sum_out = BlockSum(sum, buf);
 }
 
 GPU_FN float Silu(float x) { return x / (1.0f + expf(-x)); }

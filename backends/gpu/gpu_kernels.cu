@@ -72,16 +72,8 @@ GPU_KERNEL void KSoftmax(TRef out, TRef x, float scale) {
   const int64_t D = x.ne[0], rows = x.ne[1] * x.ne[2] * x.ne[3];
   for (int64_t r = BlockX(); r < rows; r += GridDimX()) {
     const int64_t i1 = r % x.ne[1], i2 = r / x.ne[1] % x.ne[2], i3 = r / x.ne[1] / x.ne[2];
-    float mx = -INFINITY;
-    for (int64_t i = ThreadX(); i < D; i += kBlock) {
-      const float v = LoadF(x, i, i1, i2, i3) * scale;
-      mx = v > mx ? v : mx;
-    }
-    mx = BlockMax(mx, buf);
-    float sum = 0;
-    for (int64_t i = ThreadX(); i < D; i += kBlock)
-      sum += expf(LoadF(x, i, i1, i2, i3) * scale - mx);
-    sum = BlockSum(sum, buf);
+    float mx, sum;
+    RowMaxExpSum(x, i1, i2, i3, scale, buf, &mx, &sum);
     const float inv = 1.0f / sum;
     for (int64_t i = ThreadX(); i < D; i += kBlock) {
       StorePlain(At(out, i, i1, i2, i3), out.dtype,

@@ -214,15 +214,8 @@ GPU_KERNEL void KCrossEntropy(TRef out, TRef logits, TRef targets, int has_ignor
       if (ThreadX() == 0) RaiseFlag(flag, flag_value);
       continue;
     }
-    float mx = -INFINITY;
-    for (int64_t i = ThreadX(); i < V; i += kBlock) {
-      const float v = LoadF(logits, i, t, 0, 0);
-      mx = v > mx ? v : mx;
-    }
-    mx = BlockMax(mx, buf);
-    float sum = 0;
-    for (int64_t i = ThreadX(); i < V; i += kBlock) sum += expf(LoadF(logits, i, t, 0, 0) - mx);
-    sum = BlockSum(sum, buf);
+    float mx, sum;
+    RowMaxExpSum(logits, t, 0, 0, 1.0f, buf, &mx, &sum);
     if (ThreadX() == 0) {
       const double loss = static_cast<double>(mx) + log(static_cast<double>(sum)) -
                           static_cast<double>(LoadF(logits, tg, t, 0, 0));
@@ -250,15 +243,8 @@ GPU_KERNEL void KCrossEntropyBack(TRef out, TRef logits, TRef targets, int has_i
       if (ThreadX() == 0) RaiseFlag(flag, flag_value);
       continue;
     }
-    float mx = -INFINITY;
-    for (int64_t i = ThreadX(); i < V; i += kBlock) {
-      const float v = LoadF(logits, i, t, 0, 0);
-      mx = v > mx ? v : mx;
-    }
-    mx = BlockMax(mx, buf);
-    float sum = 0;
-    for (int64_t i = ThreadX(); i < V; i += kBlock) sum += expf(LoadF(logits, i, t, 0, 0) - mx);
-    sum = BlockSum(sum, buf);
+    float mx, sum;
+    RowMaxExpSum(logits, t, 0, 0, 1.0f, buf, &mx, &sum);
     const float k = scale / sum;
     for (int64_t i = ThreadX(); i < V; i += kBlock) {
       float g = expf(LoadF(logits, i, t, 0, 0) - mx) * k;
