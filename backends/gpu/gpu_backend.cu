@@ -7,6 +7,7 @@
 // No exception leaves a vtable slot.
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -520,6 +521,10 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
   return HEARTH_P_OK;
 } catch (const std::bad_alloc&) {
   return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "graph_compute: out of host memory");
+} catch (const std::exception& e) {
+  // Nothing a kernel launcher calls throws otherwise; the emulator refuses
+  // a launch shape it does not model this way. Never let it leave the slot.
+  return Fail(HEARTH_P_INTERNAL, StrFormat("%s graph_compute: %s", g_plugin_name, e.what()));
 }
 
 const hearth_backend_vtable kVtable = {
