@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "run_together.h"
+
 namespace hearth::cli {
 namespace {
 
@@ -40,35 +42,6 @@ uint64_t SumWords(const uint64_t* p, size_t n) {
   }
   for (; i < n; ++i) a0 += p[i];
   return a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
-}
-
-// Runs `work(t)` on `threads` threads that start together; returns the
-// seconds from the common start to the last finish, or -1 on failure.
-template <class Work>
-double RunTogether(int threads, Work work, std::string* error) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  try {
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        ready.fetch_add(1);
-        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-        work(t);
-      });
-    }
-  } catch (const std::exception& e) {
-    *error = std::string("cannot start a bandwidth thread: ") + e.what();
-    go.store(true);
-    for (std::thread& th : pool) th.join();
-    return -1;
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const auto start = std::chrono::steady_clock::now();
-  go.store(true, std::memory_order_release);
-  for (std::thread& th : pool) th.join();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -140,7 +113,7 @@ bool MeasureReadBandwidth(int threads, uint64_t buffer_bytes, int passes, Bandwi
   // First touch by the thread that will read the slice commits the pages
   // near it; the pattern keeps the pages from being shared zero pages.
   double secs = RunTogether(
-      threads,
+      threads, "bandwidth",
       [&](int t) {
         size_t b, c;
         slice(t, &b, &c);
@@ -150,7 +123,7 @@ bool MeasureReadBandwidth(int threads, uint64_t buffer_bytes, int passes, Bandwi
   double best = 0;
   for (int pass = 0; secs >= 0 && pass < passes; ++pass) {
     secs = RunTogether(
-        threads,
+        threads, "bandwidth",
         [&](int t) {
           size_t b, c;
           slice(t, &b, &c);

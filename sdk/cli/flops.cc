@@ -1,6 +1,8 @@
 // flops.cc — the fused multiply-add throughput probe of flops.h.
 #include "flops.h"
 
+#include "run_together.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define HEARTH_FLOPS_X86 1
@@ -157,35 +159,6 @@ Kernel KernelFor(Level level) {
   return {LoopBase, kBaseLanes, "scalar"};
 }
 
-// Runs `work(t)` on `threads` threads that start together; returns the
-// seconds from the common start to the last finish, or -1 on failure.
-template <class Work>
-double RunTogether(int threads, Work work, std::string* error) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  try {
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        ready.fetch_add(1);
-        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-        work(t);
-      });
-    }
-  } catch (const std::exception& e) {
-    *error = std::string("cannot start a FLOP/s thread: ") + e.what();
-    go.store(true);
-    for (std::thread& th : pool) th.join();
-    return -1;
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const auto start = std::chrono::steady_clock::now();
-  go.store(true, std::memory_order_release);
-  for (std::thread& th : pool) th.join();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 std::string PeakFlopsIsa() { return KernelFor(ActiveLevel()).name; }
@@ -201,7 +174,7 @@ bool MeasurePeakFlops(int threads, int passes, double seconds_per_pass, FlopsRes
   // counted over the wall time from the common start to the last finish.
   auto pass = [&](double secs) {
     return RunTogether(
-        threads,
+        threads, "FLOP/s",
         [&](int t) {
           const auto begin = std::chrono::steady_clock::now();
           const auto until = begin + std::chrono::duration<double>(secs);
