@@ -195,6 +195,33 @@ std::string ShapeStr(const int64_t ne[4]) {
                    static_cast<long long>(ne[3]));
 }
 
+bool ElementsApart(uint32_t dtype, const int64_t ne[4], const int64_t nb[4], int *dim,
+                   int64_t *covered) {
+  int dims[4];
+  int n = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (ne[i] > 1) dims[n++] = i;
+  }
+  for (int i = 1; i < n; ++i) {  // insertion sort by stride; n <= 4
+    for (int k = i; k > 0 && nb[dims[k]] < nb[dims[k - 1]]; --k) {
+      const int tmp = dims[k];
+      dims[k] = dims[k - 1];
+      dims[k - 1] = tmp;
+    }
+  }
+  int64_t spanned = PlainElemBytes(dtype);
+  for (int k = 0; k < n; ++k) {
+    const int d = dims[k];
+    if (nb[d] < spanned) {
+      *dim = d;
+      *covered = spanned;
+      return false;
+    }
+    spanned = nb[d] * ne[d];
+  }
+  return true;
+}
+
 bool CheckDesc(const hearth_tensor_desc &d, uint64_t buffer_size, DescView *t, std::string *why) {
   const int64_t be = hearth_dtype_block_elems(d.dtype);
   if (be == 0) {

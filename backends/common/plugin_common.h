@@ -101,6 +101,20 @@ bool CheckDesc(const hearth_tensor_desc &d, uint64_t buffer_size, DescView *out,
 // "[4096, 32, 7, 1]"
 std::string ShapeStr(const int64_t ne[4]);
 
+// Bytes of one F32/F16/BF16/I32 element; 0 for block formats (and unknown
+// dtypes).
+inline int64_t PlainElemBytes(uint32_t dtype) {
+  return hearth_dtype_block_elems(dtype) == 1 ? hearth_dtype_block_bytes(dtype) : 0;
+}
+
+// True when no two elements of a view share a byte, so each element of an
+// output may be written by its own thread: the strides, taken in increasing
+// order, each step over everything the smaller dims span. Else false with
+// *dim the first dim whose stride does not and *covered the bytes the
+// smaller dims span. ne and nb as in a checked view (DescView).
+bool ElementsApart(uint32_t dtype, const int64_t ne[4], const int64_t nb[4], int *dim,
+                   int64_t *covered);
+
 }  // namespace hearth::plugin
 
 #endif  // HEARTH_BACKENDS_COMMON_PLUGIN_COMMON_H_

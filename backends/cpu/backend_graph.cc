@@ -47,32 +47,15 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
 // Two threads must never write the same byte of an output: every stride,
 // taken in increasing order, must step over everything the smaller ones span.
 bool OutputHasNoSelfOverlap(const Tensor& t, std::string* why) {
-  int dims[4];
-  int n = 0;
-  for (int i = 0; i < 4; ++i) {
-    if (t.ne[i] > 1) dims[n++] = i;
-  }
-  for (int i = 1; i < n; ++i) {  // insertion sort by stride; n <= 4
-    for (int k = i; k > 0 && t.nb[dims[k]] < t.nb[dims[k - 1]]; --k) {
-      int tmp = dims[k];
-      dims[k] = dims[k - 1];
-      dims[k - 1] = tmp;
-    }
-  }
-  int64_t covered = PlainElemBytes(t.dtype);
-  for (int k = 0; k < n; ++k) {
-    const int d = dims[k];
-    if (t.nb[d] < covered) {
-      *why = StrFormat(
-          "its strides make elements overlap (nb[%d] = %lld < "
-          "%lld bytes spanned by "
-          "the smaller dims); shape %s",
-          d, static_cast<long long>(t.nb[d]), static_cast<long long>(covered), ShapeStr(t).c_str());
-      return false;
-    }
-    covered = t.nb[d] * t.ne[d];
-  }
-  return true;
+  int d = 0;
+  int64_t covered = 0;
+  if (plugin::ElementsApart(t.dtype, t.ne, t.nb, &d, &covered)) return true;
+  *why = StrFormat(
+      "its strides make elements overlap (nb[%d] = %lld < "
+      "%lld bytes spanned by "
+      "the smaller dims); shape %s",
+      d, static_cast<long long>(t.nb[d]), static_cast<long long>(covered), ShapeStr(t).c_str());
+  return false;
 }
 
 bool SameView(const Tensor& a, const Tensor& b) {

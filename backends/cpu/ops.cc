@@ -20,20 +20,6 @@ const OpInfo* FindOp(uint32_t op) {
   return op < HEARTH_OP_COUNT_ ? kOps[op] : nullptr;
 }
 
-
-int64_t PlainElemBytes(uint32_t dtype) {
-  switch (dtype) {
-    case HEARTH_DTYPE_F32:
-    case HEARTH_DTYPE_I32:
-      return 4;
-    case HEARTH_DTYPE_F16:
-    case HEARTH_DTYPE_BF16:
-      return 2;
-    default:
-      return 0;
-  }
-}
-
 int64_t RowBytes(uint32_t dtype, int64_t ne0) {
   int64_t be = hearth_dtype_block_elems(dtype);
   return be > 0 ? ne0 / be * hearth_dtype_block_bytes(dtype) : 0;

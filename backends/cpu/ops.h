@@ -122,7 +122,7 @@ inline size_t Align64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
 // softcap 0 or finite > 0, window >= 0; *why names the bad one.
 bool CheckAttentionParams(const Node& n, std::string* why);
 // Bytes of one element for F32/F16/BF16/I32, else 0.
-int64_t PlainElemBytes(uint32_t dtype);
+using plugin::PlainElemBytes;
 // Bytes that ne0 elements of dtype occupy laid out contiguously (whole
 // blocks for quantized dtypes; ne0 must be a multiple of the block).
 int64_t RowBytes(uint32_t dtype, int64_t ne0);

@@ -335,6 +335,7 @@ bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::s
       t->ne[i] = v.ne[i];
       t->nb[i] = v.nb[i];
     }
+    t->span = v.span;
     return true;
   }
   if (!BufferIsLive(d.buffer)) {
@@ -358,36 +359,16 @@ bool Resolve(const hearth_graph* g, int32_t id, uint32_t device, TRef* t, std::s
     t->ne[i] = v.ne[i];
     t->nb[i] = v.nb[i];
   }
+  t->span = v.span;
   return true;
 }
 
-using ops::ElemBytes;
 using ops::Overlap;
 
 bool SameView(const TRef& a, const TRef& b) {
   if (a.data != b.data || a.dtype != b.dtype) return false;
   for (int i = 0; i < 4; ++i) {
     if (a.ne[i] != b.ne[i] || (a.ne[i] > 1 && a.nb[i] != b.nb[i])) return false;
-  }
-  return true;
-}
-
-// Every element of the output has a byte of its own (no two threads write
-// the same element): strides in increasing order step over what the smaller
-// dims span.
-bool NoSelfOverlap(const TRef& t) {
-  int dims[4], n = 0;
-  for (int i = 0; i < 4; ++i) {
-    if (t.ne[i] > 1) dims[n++] = i;
-  }
-  for (int i = 1; i < n; ++i) {
-    for (int k = i; k > 0 && t.nb[dims[k]] < t.nb[dims[k - 1]]; --k)
-      std::swap(dims[k], dims[k - 1]);
-  }
-  int64_t covered = ElemBytes(t.dtype);
-  for (int k = 0; k < n; ++k) {
-    if (t.nb[dims[k]] < covered) return false;
-    covered = t.nb[dims[k]] * t.ne[dims[k]];
   }
   return true;
 }
@@ -444,8 +425,13 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
   const bool has_out[1 + kMaxExtra] = {true, p->has_extra[0], p->has_extra[1]};
   for (int o = 0; o < 1 + kMaxExtra && !shapes_only; ++o) {
     if (!has_out[o]) continue;
-    if (!NoSelfOverlap(outs[o])) {
-      *why = StrFormat("%s: output %d's strides make its elements overlap", name, o);
+    int dim = 0;
+    int64_t covered = 0;
+    if (!plugin::ElementsApart(outs[o].dtype, outs[o].ne, outs[o].nb, &dim, &covered)) {
+      *why = StrFormat("%s: output %d's strides make its elements overlap (nb[%d] = %lld < %lld "
+                       "bytes spanned by the smaller dims)",
+                       name, o, dim, static_cast<long long>(outs[o].nb[dim]),
+                       static_cast<long long>(covered));
       return false;
     }
     for (int i = 0; i < kMaxInputs; ++i) {

@@ -19,6 +19,7 @@ struct TRef {
   uint32_t dtype = 0;
   int64_t ne[4] = {1, 1, 1, 1};
   int64_t nb[4] = {0, 0, 0, 0};
+  uint64_t span = 0;  // bytes from data the view touches (CheckDesc's; host checks only)
 };
 
 // Elementwise ops (ElemOp) over out's elements: a op b, b broadcast per dim

@@ -63,8 +63,6 @@ bool IsFloat(uint32_t dtype);   // F32, F16, BF16
 bool IsWeight(uint32_t dtype);  // any dtype MUL_MAT reads
 int64_t Rows(const TRef& t);    // ne[1] * ne[2] * ne[3]
 bool SameShape(const TRef& a, const TRef& b);
-// Bytes of one F32/F16/BF16/I32 element, 0 for block formats.
-int64_t ElemBytes(uint32_t dtype);
 // The byte ranges of a and b intersect.
 bool Overlap(const TRef& a, const TRef& b);
 // Each sets *why as "<OP>: <what> …" and returns false on a mismatch.

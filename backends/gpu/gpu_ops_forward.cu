@@ -74,37 +74,8 @@ bool ArityOf(uint32_t op, OpArity* a) {
 
 namespace ops {
 
-int64_t ElemBytes(uint32_t dtype) {
-  switch (dtype) {
-    case HEARTH_DTYPE_F32:
-    case HEARTH_DTYPE_I32:
-      return 4;
-    case HEARTH_DTYPE_F16:
-    case HEARTH_DTYPE_BF16:
-      return 2;
-    default:
-      return 0;
-  }
-}
-
-void Span(const TRef& t, uintptr_t* lo, uintptr_t* hi) {
-  *lo = *hi = reinterpret_cast<uintptr_t>(t.data);
-  for (int i = 0; i < 4; ++i) {
-    if (t.ne[i] == 0) return;
-  }
-  const int64_t elem = ElemBytes(t.dtype);
-  int64_t end =
-      elem > 0 ? (t.ne[0] - 1) * t.nb[0] + elem
-               : t.ne[0] / hearth_dtype_block_elems(t.dtype) * hearth_dtype_block_bytes(t.dtype);
-  for (int i = 1; i < 4; ++i) end += (t.ne[i] - 1) * t.nb[i];
-  *hi = *lo + static_cast<uintptr_t>(end);
-}
-
 bool Overlap(const TRef& a, const TRef& b) {
-  uintptr_t alo, ahi, blo, bhi;
-  Span(a, &alo, &ahi);
-  Span(b, &blo, &bhi);
-  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
+  return a.span > 0 && b.span > 0 && a.data < b.data + b.span && b.data < a.data + a.span;
 }
 
 std::string Shape(const TRef& t) { return plugin::ShapeStr(t.ne); }
