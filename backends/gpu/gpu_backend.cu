@@ -31,6 +31,9 @@ struct hearth_pcontext {
   uint32_t device = 0;
   hearth::gpu::Stream stream{};
   int* flag = nullptr;  // device int: GET_ROWS' bad-id report
+  // The nodes of the graph being run, kept between calls so a decode step
+  // does not allocate (and fault in) a fresh array of them each time.
+  std::vector<hearth::gpu::Prepared> prepared;
 };
 
 namespace hearth::gpu {
@@ -428,10 +431,10 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
     int dim = 0;
     int64_t covered = 0;
     if (!plugin::ElementsApart(outs[o].dtype, outs[o].ne, outs[o].nb, &dim, &covered)) {
-      *why = StrFormat("%s: output %d's strides make its elements overlap (nb[%d] = %lld < %lld "
-                       "bytes spanned by the smaller dims)",
-                       name, o, dim, static_cast<long long>(outs[o].nb[dim]),
-                       static_cast<long long>(covered));
+      *why = StrFormat(
+          "%s: output %d's strides make its elements overlap (nb[%d] = %lld < %lld "
+          "bytes spanned by the smaller dims)",
+          name, o, dim, static_cast<long long>(outs[o].nb[dim]), static_cast<long long>(covered));
       return false;
     }
     for (int i = 0; i < kMaxInputs; ++i) {
@@ -475,7 +478,8 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
                 StrFormat("%s graph_compute: %s", g_plugin_name, why.c_str()));
   }
-  std::vector<Prepared> nodes(g->n_nodes);
+  std::vector<Prepared>& nodes = ctx->prepared;
+  nodes.assign(g->n_nodes, Prepared());  // reuses the capacity of earlier graphs
   for (uint32_t i = 0; i < g->n_nodes; ++i) {
     if (!Prepare(ctx, g, i, &nodes[i], &why, /*shapes_only=*/false)) {
       return Fail(
