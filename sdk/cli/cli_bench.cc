@@ -97,7 +97,8 @@ int RunBench(int argc, char** argv) {
   int64_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = 512, bw_mib = 0, depth = 0;
   uint64_t seed = 1234;
   bool json = false;
-  ArgParser p("bench", "bench -m MODEL [-p N] [-n N] [-r N] [--threads N] [--json]",
+  ArgParser p("bench",
+              "bench -m MODEL [-p N] [-n N] [-d N] [-r N] [--threads N] [--kv-type T] [--json]",
               "Measures the machine's memory read bandwidth (and, when pp runs, its peak\n"
               "fp32 FMA throughput), then prompt processing (pp: feed N random token ids\n"
               "to an empty context) and token generation (tg: feed N tokens one at a time),\n"
