@@ -5,20 +5,24 @@
 // or pages of a shared cache through a block table).
 //
 // Two phases, one pool dispatch each: (1) every kv head's new k/v rows go
-// into the caches at (seq[t], pos[t]), one thread per kv head so that duplicate rows resolve to the
-// last token, deterministically; (2) the queries. Inference goes a (token, head) pair at a time:
-// scores of its visible cache rows into a per-thread scratch of one sequence's capacity, a float
-// softmax (max subtracted), V accumulated; a prompt then gives the same bits as decoding its
-// tokens one by one, and a batch the same bits as its sequences run apart. The training forward
-// (lse requested) runs in tiles of kTile batch rows per kv head: a tile of two or more tokens of
-// one sequence goes flash style (the q heads of the group against kTile cache rows at a time,
-// packed to F32 once for all of them: S = Q K^T and O += P V as small matrix products, an online
-// softmax between, key tiles no query of the tile sees skipped), any other tile pair by pair.
+// into the caches at (seq[t], pos[t]), one thread per kv head so that
+// duplicate rows resolve to the last token, deterministically; (2) the
+// queries, flash style, for inference, decode and the training forward alike.
+// A work item is a tile of up to kQTile consecutive tokens of one sequence
+// and (some of) the q heads of one kv head; it walks the cache in blocks of
+// kKBlock rows aligned to multiples of kKBlock, converts each block's K and V
+// to F32 once for all its queries, forms the scores with VecOps::qk_tile,
+// keeps an online softmax per query (running max and sum) and accumulates
+// P V with VecOps::pv_acc. Every step a query takes depends only on the query
+// (its row, position and window), never on the tile around it: a prompt gives
+// the same bits as decoding its tokens one by one, a batch the same bits as
+// its sequences run apart, and any thread count the same bits.
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "backends/cpu/ops.h"
 #include "backends/cpu/ops_vec.h"
@@ -74,35 +78,41 @@ CacheMap MapOf(const Node& n) {
   return m;
 }
 
-constexpr int64_t kTile = 64;
+constexpr int64_t kQTile = 32;   // query tokens per work item
+constexpr int64_t kKBlock = 64;  // cache rows per key block
 
-// Per thread: scores and acc of the pair-at-a-time path, then (only for a
-// node with the lse output) the tiles of the flash path: K^T [dk][kTile],
-// V [kTile][dv], S [kTile][kTile], and for the group's q heads
-// Q [group][kTile][dk], O [group][kTile][dv], running max and sum
-// [group][kTile] each.
+int64_t RoundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// Per thread, in floats: K [kKBlock][dk8] and V [kKBlock][dv] of one cache
+// block, and for up to group * kQTile query rows Q [rows][dk8], S
+// [rows][kKBlock], O [rows][dv], running max and sum [rows] (dk8: dk rounded
+// up to 8, the tail zero).
 struct ThreadLayout {
-  size_t kt, v, s, q, o, m, l, bytes;
+  size_t k, v, q, s, o, m, l, bytes;
   explicit ThreadLayout(const Node& n) {
-    const size_t dk = n.in[kQ].ne[0], dv = n.in[kV].ne[0], f = sizeof(float);
-    const size_t group = n.in[kQ].ne[1] / std::max<int64_t>(n.in[kK].ne[1], 1);
-    size_t at = Align64((MapOf(n).capacity + dv) * f);
-    const bool tiles = n.has_extra[0];
-    auto take = [&](size_t bytes) {
+    const size_t dk8 = RoundUp(n.in[kQ].ne[0], 8), dv = n.in[kV].ne[0], f = sizeof(float);
+    const size_t rows = n.in[kQ].ne[1] / std::max<int64_t>(n.in[kK].ne[1], 1) * kQTile;
+    size_t at = 0;
+    auto take = [&](size_t count) {
       const size_t here = at;
-      if (tiles) at += Align64(bytes);
+      at += Align64(count * f);
       return here;
     };
-    kt = take(dk * kTile * f);
-    v = take(kTile * dv * f);
-    s = take(kTile * kTile * f);
-    q = take(group * kTile * dk * f);
-    o = take(group * kTile * dv * f);
-    m = take(group * kTile * f);
-    l = take(group * kTile * f);
+    k = take(kKBlock * dk8);
+    v = take(kKBlock * dv);
+    q = take(rows * dk8);
+    s = take(rows * kKBlock);
+    o = take(rows * dv);
+    m = take(rows);
+    l = take(rows);
     bytes = at;
   }
 };
+
+// Asks for the cache lines of [p, p + bytes) ahead of their use.
+void Prefetch(const uint8_t* p, int64_t bytes) {
+  for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+}
 
 size_t PerThreadBytes(const Node& n) { return ThreadLayout(n).bytes; }
 
@@ -281,202 +291,142 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
                 }
               });
 
-  const size_t per_thread = PerThreadBytes(n);
   if (n_tok * n_head == 0) return true;
+  const size_t per_thread = PerThreadBytes(n);
   const bool want_lse = n.has_extra[0];
   const ThreadLayout tl(n);
-  const int64_t n_tiles = (n_tok + kTile - 1) / kTile;
-
-  // One (token, head) pair against its visible cache rows.
-  auto pair = [&](int64_t t, int64_t h, float* scores, float* acc) {
-    const int64_t g = h / group, s = map.Seq(t), ps = pos[t];
-    const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
-    const int64_t len = ps - lo + 1;
-    const float* qrow = reinterpret_cast<const float*>(q.Row(h, t));
-    for (int64_t j = 0; j < len; ++j) {
-      int64_t i2, i3;
-      map.Locate(s, lo + j, &i2, &i3);
-      scores[j] = kc.dtype == HEARTH_DTYPE_F16
-                      ? vec.dot_f16(qrow, reinterpret_cast<const uint16_t*>(kc.Row(g, i2, i3)), dk)
-                      : vec.dot_f32(qrow, reinterpret_cast<const float*>(kc.Row(g, i2, i3)), dk);
-    }
-    vec.scale_mul(scores, scores, scale, nullptr, len);
-    if (softcap > 0.0f) vec.softcap(scores, softcap, len);
-    const float m = vec.max(scores, len);
-    const float sum = vec.exp_sum(scores, scores, 1.0f, m, len);
-    std::memset(acc, 0, static_cast<size_t>(dv) * sizeof(float));
-    for (int64_t j = 0; j < len; ++j) {
-      int64_t i2, i3;
-      map.Locate(s, lo + j, &i2, &i3);
-      if (vc.dtype == HEARTH_DTYPE_F16) {
-        vec.axpy_f16(scores[j], reinterpret_cast<const uint16_t*>(vc.Row(g, i2, i3)), acc, dv);
-      } else {
-        vec.axpy_f32(scores[j], reinterpret_cast<const float*>(vc.Row(g, i2, i3)), acc, dv);
-      }
-    }
-    vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t)), acc, 1.0f / sum, nullptr, dv);
-    if (want_lse) reinterpret_cast<float*>(n.extra[0].Row(t))[h] = m + std::log(sum);
+  const int64_t dk8 = RoundUp(dk, 8);
+  const int64_t k_row_bytes = dk * PlainElemBytes(kc.dtype);
+  const int64_t v_row_bytes = dv * PlainElemBytes(vc.dtype);
+  auto first_row = [&](int64_t t) {  // the first cache row token t sees
+    const int64_t ps = pos[t];
+    return window > 0 && ps - window + 1 > 0 ? ps - window + 1 : int64_t{0};
   };
 
-  // Query tile qb of kv head g, flash style (tile_flash(qb) holds).
-  auto flash = [&](int64_t g, int64_t qb, uint8_t* base) {
-    const int64_t t0 = qb * kTile, nq = std::min(kTile, n_tok - t0);
+  // Query tiles: runs of up to kQTile consecutive tokens of one sequence.
+  std::vector<int64_t> tiles;  // start token of each, then n_tok
+  for (int64_t t = 0; t < n_tok; ++t) {
+    if (tiles.empty() || t - tiles.back() == kQTile || map.Seq(t) != map.Seq(t - 1)) {
+      tiles.push_back(t);
+    }
+  }
+  const int64_t n_tiles = static_cast<int64_t>(tiles.size());
+  tiles.push_back(n_tok);
+  // Too few (tile, kv head) units for the threads: split the q heads of a
+  // group between items too.
+  const int64_t n_units = n_tiles * n_head_kv;
+  const int64_t parts = n_units >= env.n_threads
+                            ? 1
+                            : std::min<int64_t>(group, (env.n_threads + n_units - 1) / n_units);
+
+  // Tile qt, kv head g, q heads [g * group + h0, g * group + h1).
+  auto run_item = [&](int64_t qt, int64_t g, int64_t h0, int64_t h1, uint8_t* base) {
+    const int64_t t0 = tiles[qt], nq = tiles[qt + 1] - t0, nh = h1 - h0, rows = nq * nh;
     const int64_t s = map.Seq(t0);
+    auto at = [&](size_t off) { return reinterpret_cast<float*>(base + off); };
+    float *kb = at(tl.k), *vb = at(tl.v), *qb = at(tl.q), *sb = at(tl.s);
+    float *ob = at(tl.o), *mx = at(tl.m), *sum = at(tl.l);
     int64_t r_lo = INT64_MAX, r_hi = -1;  // the cache rows some query sees
     for (int64_t i = 0; i < nq; ++i) {
-      const int64_t ps = pos[t0 + i];
-      r_lo = std::min(r_lo, window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0);
-      r_hi = std::max(r_hi, ps);
+      r_lo = std::min(r_lo, first_row(t0 + i));
+      r_hi = std::max<int64_t>(r_hi, pos[t0 + i]);
     }
-    auto at = [&](size_t off) { return reinterpret_cast<float*>(base + off); };
-    float *kt = at(tl.kt), *vt = at(tl.v), *sc = at(tl.s);
-    float *qp = at(tl.q), *o = at(tl.o), *mx = at(tl.m), *l = at(tl.l);
-    for (int64_t hh = 0; hh < group; ++hh) {
+    // Row r = hh * nq + i is q head h0 + hh of token t0 + i.
+    for (int64_t hh = 0; hh < nh; ++hh) {
       for (int64_t i = 0; i < nq; ++i) {
-        std::memcpy(qp + (hh * kTile + i) * dk, q.Row(g * group + hh, t0 + i),
+        float* qr = qb + (hh * nq + i) * dk8;
+        std::memcpy(qr, q.Row(g * group + h0 + hh, t0 + i),
                     static_cast<size_t>(dk) * sizeof(float));
+        std::fill(qr + dk, qr + dk8, 0.0f);
       }
     }
-    std::fill(o, o + group * kTile * dv, 0.0f);
-    std::fill(mx, mx + group * kTile, -INFINITY);
-    std::fill(l, l + group * kTile, 0.0f);
-    for (int64_t r0 = r_lo; r0 <= r_hi; r0 += kTile) {
-      const int64_t nk = std::min(kTile, r_hi + 1 - r0);
-      bool any = false, all = true;
-      for (int64_t i = 0; i < nq; ++i) {
-        const int64_t ps = pos[t0 + i];
-        const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
-        any = any || (lo < r0 + nk && r0 <= ps);
-        all = all && (lo <= r0 && r0 + nk - 1 <= ps);
+    std::fill(ob, ob + rows * dv, 0.0f);
+    std::fill(mx, mx + rows, -INFINITY);
+    std::fill(sum, sum + rows, 0.0f);
+    for (int64_t b0 = r_lo / kKBlock * kKBlock; b0 <= r_hi; b0 += kKBlock) {
+      const int64_t nk = std::min(kKBlock, r_hi + 1 - b0), nk4 = RoundUp(nk, 4);
+      bool any = false;
+      for (int64_t i = 0; i < nq && !any; ++i) {
+        any = first_row(t0 + i) < b0 + nk && b0 <= pos[t0 + i];
       }
       if (!any) continue;
-      // K^T and V of cache rows r0 .. r0 + nk, in F32; rows no query of the
-      // tile sees (between windows) as zeros, since p = 0 times a NaN left in
-      // such a row would still be NaN.
-      for (int64_t j = 0; j < nk; ++j) {
-        int64_t i2, i3;
-        map.Locate(s, r0 + j, &i2, &i3);
-        float* vr = vt + j * dv;
-        float* kr = sc;  // S is free until the products below
-        bool seen = all;
-        for (int64_t i = 0; i < nq && !seen; ++i) {
-          const int64_t ps = pos[t0 + i];
-          seen = r0 + j <= ps && (window <= 0 || ps - (r0 + j) < window);
+      // K and V of the block in F32; rows no query of the tile sees (between
+      // windows) and the padding as zeros.
+      for (int64_t j = 0; j < nk4; ++j) {
+        float* kr = kb + j * dk8;
+        float* vr = vb + j * dv;
+        bool seen = j < nk && window <= 0;
+        for (int64_t i = 0; i < nq && !seen && j < nk; ++i) {
+          seen = first_row(t0 + i) <= b0 + j && b0 + j <= pos[t0 + i];
         }
         if (!seen) {
-          for (int64_t d = 0; d < dk; ++d) kt[d * kTile + j] = 0.0f;
+          std::fill(kr, kr + dk8, 0.0f);
           std::fill(vr, vr + dv, 0.0f);
           continue;
         }
+        int64_t i2, i3;
+        map.Locate(s, b0 + j, &i2, &i3);
         if (kc.dtype == HEARTH_DTYPE_F16) {
           vec.f16_to_f32(kr, reinterpret_cast<const uint16_t*>(kc.Row(g, i2, i3)), dk);
         } else {
           std::memcpy(kr, kc.Row(g, i2, i3), static_cast<size_t>(dk) * sizeof(float));
         }
-        for (int64_t d = 0; d < dk; ++d) kt[d * kTile + j] = kr[d];
+        std::fill(kr + dk, kr + dk8, 0.0f);
         if (vc.dtype == HEARTH_DTYPE_F16) {
           vec.f16_to_f32(vr, reinterpret_cast<const uint16_t*>(vc.Row(g, i2, i3)), dv);
         } else {
           std::memcpy(vr, vc.Row(g, i2, i3), static_cast<size_t>(dv) * sizeof(float));
         }
       }
-      for (int64_t hh = 0; hh < group; ++hh) {
-        std::memset(sc, 0, sizeof(float) * kTile * nq);
-        vec.gemm_acc(nq, nk, dk, qp + hh * kTile * dk, dk, 1, kt, kTile, sc, kTile);
-        for (int64_t i = 0; i < nq; ++i) {
-          float* row = sc + i * kTile;
-          const int64_t ps = pos[t0 + i];
-          const int64_t lo = window > 0 && ps - window + 1 > 0 ? ps - window + 1 : 0;
-          // The visible keys of this row are r0 + [j_lo, j_hi).
-          const int64_t j_lo = all ? 0 : std::clamp<int64_t>(lo - r0, 0, nk);
-          const int64_t j_hi = all ? nk : std::clamp<int64_t>(ps + 1 - r0, 0, nk);
-          if (j_lo >= j_hi) {
-            std::fill(row, row + nk, 0.0f);
-            continue;
-          }
-          vec.scale_mul(row + j_lo, row + j_lo, scale, nullptr, j_hi - j_lo);
-          if (softcap > 0.0f) vec.softcap(row + j_lo, softcap, j_hi - j_lo);
-          float& m = mx[hh * kTile + i];
-          const float m_new = std::max(m, vec.max(row + j_lo, j_hi - j_lo));
-          const float alpha = std::exp(m - m_new);  // 0 for the first keys
-          const float sum = vec.exp_sum(row + j_lo, row + j_lo, 1.0f, m_new, j_hi - j_lo);
-          std::fill(row, row + j_lo, 0.0f);
-          std::fill(row + j_hi, row + nk, 0.0f);
-          l[hh * kTile + i] = l[hh * kTile + i] * alpha + sum;
-          m = m_new;
-          if (alpha != 1.0f) {
-            float* orow = o + (hh * kTile + i) * dv;
-            vec.scale_mul(orow, orow, alpha, nullptr, dv);
-          }
-        }
-        vec.gemm_acc(nq, dv, nk, sc, kTile, 1, vt, dv, o + hh * kTile * dv, dv);
+      // The next block's rows are on their way while this one is computed:
+      // a cache row of one kv head sits between the other heads' rows, a
+      // pattern the hardware prefetcher follows late, if at all.
+      for (int64_t j = b0 + kKBlock; j < std::min(b0 + 2 * kKBlock, r_hi + 1); ++j) {
+        int64_t i2, i3;
+        map.Locate(s, j, &i2, &i3);
+        Prefetch(kc.Row(g, i2, i3), k_row_bytes);
+        Prefetch(vc.Row(g, i2, i3), v_row_bytes);
+      }
+      vec.qk_tile(qb, rows, kb, nk4, dk8, sb, kKBlock);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = t0 + r % nq;
+        // The keys this query sees in the block: b0 + [j_lo, j_hi).
+        const int64_t j_lo = std::clamp<int64_t>(first_row(t) - b0, 0, nk);
+        const int64_t j_hi = std::clamp<int64_t>(pos[t] + 1 - b0, 0, nk);
+        if (j_lo >= j_hi) continue;
+        float* seg = sb + r * kKBlock + j_lo;
+        const int64_t len = j_hi - j_lo;
+        vec.scale_mul(seg, seg, scale, nullptr, len);
+        if (softcap > 0.0f) vec.softcap(seg, softcap, len);
+        const float m_new = std::max(mx[r], vec.max(seg, len));
+        const float alpha = mx[r] == -INFINITY ? 0.0f : std::exp(mx[r] - m_new);
+        const float part = vec.exp_sum(seg, seg, 1.0f, m_new, len);
+        sum[r] = sum[r] * alpha + part;
+        mx[r] = m_new;
+        float* orow = ob + r * dv;
+        if (alpha != 1.0f) vec.scale_mul(orow, orow, alpha, nullptr, dv);
+        vec.pv_acc(seg, len, vb + j_lo * dv, dv, dv, orow);
       }
     }
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const int64_t h = g * group + hh;
-      for (int64_t i = 0; i < nq; ++i) {
-        const float sum = l[hh * kTile + i];
-        vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t0 + i)), o + (hh * kTile + i) * dv,
-                      1.0f / sum, nullptr, dv);
-        if (want_lse) {
-          reinterpret_cast<float*>(n.extra[0].Row(t0 + i))[h] = mx[hh * kTile + i] + std::log(sum);
-        }
-      }
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = t0 + r % nq, h = g * group + h0 + r / nq;
+      vec.scale_mul(reinterpret_cast<float*>(n.out.Row(h, t)), ob + r * dv, 1.0f / sum[r], nullptr,
+                    dv);
+      if (want_lse) reinterpret_cast<float*>(n.extra[0].Row(t))[h] = mx[r] + std::log(sum[r]);
     }
   };
 
-  // A tile of two or more tokens of one sequence runs flash style, in the
-  // training forward only (see the top of the file).
-  auto tile_flash = [&](int64_t qb) {
-    const int64_t t0 = qb * kTile, nq = std::min(kTile, n_tok - t0);
-    if (!want_lse || nq < 2) return false;
-    for (int64_t t = t0 + 1; t < t0 + nq; ++t) {
-      if (map.Seq(t) != map.Seq(t0)) return false;
-    }
-    return true;
-  };
-  bool any_flash = false;
-  for (int64_t qb = 0; qb < n_tiles && !any_flash; ++qb) any_flash = tile_flash(qb);
-  if (!any_flash) {
-    // Inference, decode, or one token per sequence: (token, head) pairs round-robin
-    // (later tokens see more rows, so contiguous chunks would load the last
-    // thread most), the q heads of one kv head together when there are
-    // enough such groups to go round.
-    const int64_t n_pairs = n_tok * n_head;
-    const int64_t unit = n_tok * n_head_kv >= env.n_threads ? group : 1;
-    const int64_t n_units = n_pairs / unit;
-    const int nth = static_cast<int>(std::min<int64_t>(n_units, env.n_threads));
-    env.pool->Run(nth, [&](int ith, int nt) {
-      float* scores = reinterpret_cast<float*>(env.scratch + per_thread * ith);
-      for (int64_t u = ith; u < n_units; u += nt) {
-        for (int64_t i = u * unit; i < (u + 1) * unit; ++i) {
-          pair(i / n_head, i % n_head, scores, scores + map.capacity);
-        }
-      }
-    });
-    return true;
-  }
-
-  // Items are (kv head, query tile), the last tiles (most keys) first,
-  // pulled one at a time since their costs differ.
-  const int64_t n_items = n_head_kv * n_tiles;
+  // Items are (tile, kv head, part of the group), the last tiles (most keys)
+  // first, pulled one at a time since their costs differ.
+  const int64_t n_items = n_units * parts;
   std::atomic<int64_t> next{0};
   const int nth = static_cast<int>(std::min<int64_t>(n_items, env.n_threads));
   env.pool->Run(nth, [&](int ith, int) {
     uint8_t* base = env.scratch + per_thread * ith;
-    float* scores = reinterpret_cast<float*>(base);
     for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) {
-      const int64_t qb = n_tiles - 1 - i / n_head_kv, g = i % n_head_kv;
-      if (tile_flash(qb)) {
-        flash(g, qb, base);
-        continue;
-      }
-      const int64_t t0 = qb * kTile, nq = std::min(kTile, n_tok - t0);
-      for (int64_t t = t0; t < t0 + nq; ++t) {
-        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          pair(t, h, scores, scores + map.capacity);
-        }
-      }
+      const int64_t part = i % parts, g = i / parts % n_head_kv;
+      const int64_t qt = n_tiles - 1 - i / (parts * n_head_kv);
+      run_item(qt, g, part * group / parts, (part + 1) * group / parts, base);
     }
   });
   return true;

@@ -110,9 +110,20 @@ void GemmAcc(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int6
   }
 }
 
+void QkTile(const float* q, int64_t m, const float* k, int64_t n, int64_t d, float* s,
+            int64_t lds) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) s[i * lds + j] = DotF32(q + i * d, k + j * d, d);
+  }
+}
+
+void PvAcc(const float* p, int64_t n, const float* v, int64_t ldv, int64_t dv, float* o) {
+  for (int64_t j = 0; j < n; ++j) AxpyF32(p[j], v + j * ldv, o, dv);
+}
+
 const VecOps kScalar = {
-    "scalar", DotF32,  DotF16,  AxpyF32, AxpyF16,  SumSq,    ScaleMul,  Max,
-    ExpSum,   Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16, GemmAcc,
+    "scalar", DotF32,  DotF16,  AxpyF32,  AxpyF16,  SumSq,     ScaleMul, Max,    ExpSum,
+    Softcap,  SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16, GemmAcc,  QkTile, PvAcc,
 };
 
 // AVX2, FMA and F16C, and an OS that saves the YMM registers. Read from

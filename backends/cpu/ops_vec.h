@@ -39,6 +39,16 @@ struct VecOps {
   // (a read with any strides, so either layout of it; b and c row-major).
   void (*gemm_acc)(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int64_t a_sp,
                    const float* b, int64_t ldb, float* c, int64_t ldc);
+  // s[i * lds + j] = sum_p q[i * d + p] * k[j * d + p] for i < m, j < n:
+  // attention scores of m packed query rows against n packed key rows, d a
+  // multiple of 8 and n of 4 (callers pad with zeros). Each score is formed
+  // by the same operations whatever m, n and its place in the tile, so a
+  // query's scores do not depend on what else shares its tile.
+  void (*qk_tile)(const float* q, int64_t m, const float* k, int64_t n, int64_t d, float* s,
+                  int64_t lds);
+  // o[c] += sum_j p[j] * v[j * ldv + c] for c < dv, j < n in order: the
+  // attention-weighted sum of value rows into one output row.
+  void (*pv_acc)(const float* p, int64_t n, const float* v, int64_t ldv, int64_t dv, float* o);
 };
 
 // The fastest table this CPU runs.

@@ -326,9 +326,72 @@ void GemmAcc(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_si, int6
   }
 }
 
+// The sums of a0..a3's lanes, in that order, by one fixed tree: pairs, then
+// quads, then the two halves.
+inline __m128 Sum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// R query rows against 4 key rows: 4R lane-wise FMA chains over d, then Sum4.
+template <int R>
+inline void QkBlock(const float* q, const float* k, int64_t d, float* s, int64_t lds) {
+  __m256 acc[R][4];
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < d; p += 8) {
+    __m256 kv[4];
+    for (int j = 0; j < 4; ++j) kv[j] = _mm256_loadu_ps(k + j * d + p);
+    for (int r = 0; r < R; ++r) {
+      const __m256 qv = _mm256_loadu_ps(q + r * d + p);
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_fmadd_ps(qv, kv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm_storeu_ps(s + r * lds, Sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+  }
+}
+
+void QkTile(const float* q, int64_t m, const float* k, int64_t n, int64_t d, float* s,
+            int64_t lds) {
+  int64_t i = 0;
+  for (; i + 2 <= m; i += 2) {
+    for (int64_t j = 0; j < n; j += 4) QkBlock<2>(q + i * d, k + j * d, d, s + i * lds + j, lds);
+  }
+  if (i < m) {
+    for (int64_t j = 0; j < n; j += 4) QkBlock<1>(q + i * d, k + j * d, d, s + i * lds + j, lds);
+  }
+}
+
+// 8 x 8 columns of o stay in registers over all n value rows.
+template <int W>
+inline void PvBlock(const float* p, int64_t n, const float* v, int64_t ldv, float* o) {
+  __m256 acc[W];
+  for (int w = 0; w < W; ++w) acc[w] = _mm256_loadu_ps(o + 8 * w);
+  for (int64_t j = 0; j < n; ++j) {
+    const __m256 pj = _mm256_broadcast_ss(p + j);
+    for (int w = 0; w < W; ++w) {
+      acc[w] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + j * ldv + 8 * w), acc[w]);
+    }
+  }
+  for (int w = 0; w < W; ++w) _mm256_storeu_ps(o + 8 * w, acc[w]);
+}
+
+void PvAcc(const float* p, int64_t n, const float* v, int64_t ldv, int64_t dv, float* o) {
+  int64_t c = 0;
+  for (; c + 64 <= dv; c += 64) PvBlock<8>(p, n, v + c, ldv, o + c);
+  for (; c + 8 <= dv; c += 8) PvBlock<1>(p, n, v + c, ldv, o + c);
+  for (; c < dv; ++c) {
+    float acc = o[c];
+    for (int64_t j = 0; j < n; ++j) acc = std::fma(p[j], v[j * ldv + c], acc);
+    o[c] = acc;
+  }
+}
+
 const VecOps kAvx2 = {
-    "avx2", DotF32,  DotF16,  AxpyF32, AxpyF16,  SumSq,    ScaleMul,  Max,
-    ExpSum, Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16, GemmAcc,
+    "avx2",  DotF32,  DotF16,  AxpyF32,  AxpyF16,  SumSq,     ScaleMul, Max,    ExpSum,
+    Softcap, SiluMul, GeluMul, F32ToF16, F16ToF32, F32ToBf16, GemmAcc,  QkTile, PvAcc,
 };
 
 }  // namespace

@@ -225,32 +225,54 @@ TEST_P(AttentionTest, TrainingForwardInTiles) {
   h.Step({190, 5});  // one tile, far apart
 }
 
-TEST_P(AttentionTest, PromptThenDecodeEqualsOneShot) {
-  for (uint32_t dtype : {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16}) {
-    Shape s{32, 32, 4, 2, 12, dtype, dtype, 0.2f, 0.0f, 0};
-    const int64_t per_tok_q = s.dk * s.n_head, per_tok_k = s.dk * s.n_head_kv;
-    const int64_t per_tok_v = s.dv * s.n_head_kv;
-    std::vector<float> q = RandomF32(per_tok_q * 8, 10, -2, 2);
-    std::vector<float> k = RandomF32(per_tok_k * 8, 11, -2, 2);
-    std::vector<float> v = RandomF32(per_tok_v * 8, 12);
-    auto slice = [](const std::vector<float>& x, int64_t per, int64_t t0, int64_t t1) {
-      return std::vector<float>(x.begin() + per * t0, x.begin() + per * t1);
-    };
-    Harness whole(b_, s, 20);
-    std::vector<float> all = whole.Run(q, k, v, {0, 1, 2, 3, 4, 5, 6, 7});
-    Harness steps(b_, s, 20);
-    steps.Run(slice(q, per_tok_q, 0, 5), slice(k, per_tok_k, 0, 5), slice(v, per_tok_v, 0, 5),
-              {0, 1, 2, 3, 4});
-    for (int32_t t = 5; t < 8; ++t) {
-      std::vector<float> one =
-          steps.Run(slice(q, per_tok_q, t, t + 1), slice(k, per_tok_k, t, t + 1),
-                    slice(v, per_tok_v, t, t + 1), {t});
-      std::vector<float> want = slice(all, s.dv * s.n_head, t, t + 1);
-      ASSERT_EQ(one.size(), want.size());
-      for (size_t i = 0; i < one.size(); ++i) {
-        ASSERT_EQ(one[i], want[i]) << "token " << t << " element " << i << " dtype " << dtype;
-      }
+// A prompt of n_total tokens in one call, and the same prompt as n_first
+// tokens then single decode steps, give the same bits, on this test's
+// backend and on one with another thread count (`other`).
+void CheckPromptThenDecode(Backend& b, Backend& other, const Shape& s, int32_t n_first,
+                           int32_t n_total) {
+  const int64_t per_tok_q = s.dk * s.n_head, per_tok_k = s.dk * s.n_head_kv;
+  const int64_t per_tok_v = s.dv * s.n_head_kv;
+  std::vector<float> q = RandomF32(per_tok_q * n_total, 10, -2, 2);
+  std::vector<float> k = RandomF32(per_tok_k * n_total, 11, -2, 2);
+  std::vector<float> v = RandomF32(per_tok_v * n_total, 12);
+  auto slice = [](const std::vector<float>& x, int64_t per, int64_t t0, int64_t t1) {
+    return std::vector<float>(x.begin() + per * t0, x.begin() + per * t1);
+  };
+  auto positions = [](int32_t t0, int32_t t1) {
+    std::vector<int32_t> p;
+    for (int32_t t = t0; t < t1; ++t) p.push_back(t);
+    return p;
+  };
+  Harness whole(b, s, 20);
+  const std::vector<float> all = whole.Run(q, k, v, positions(0, n_total));
+  Harness whole_other(other, s, 20);
+  const std::vector<float> all_other = whole_other.Run(q, k, v, positions(0, n_total));
+  ASSERT_EQ(all, all_other) << "another thread count gave other bits";
+  Harness steps(b, s, 20);
+  steps.Run(slice(q, per_tok_q, 0, n_first), slice(k, per_tok_k, 0, n_first),
+            slice(v, per_tok_v, 0, n_first), positions(0, n_first));
+  for (int32_t t = n_first; t < n_total; ++t) {
+    std::vector<float> one = steps.Run(slice(q, per_tok_q, t, t + 1), slice(k, per_tok_k, t, t + 1),
+                                       slice(v, per_tok_v, t, t + 1), {t});
+    std::vector<float> want = slice(all, s.dv * s.n_head, t, t + 1);
+    ASSERT_EQ(one.size(), want.size());
+    for (size_t i = 0; i < one.size(); ++i) {
+      ASSERT_EQ(one[i], want[i]) << "token " << t << " element " << i;
     }
+  }
+}
+
+TEST_P(AttentionTest, PromptThenDecodeEqualsOneShot) {
+  Backend other{GetParam() == 1 ? 3u : 1u};
+  ASSERT_TRUE(other.ok());
+  for (uint32_t dtype : {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16}) {
+    SCOPED_TRACE(::testing::Message() << "dtype " << dtype);
+    CheckPromptThenDecode(b_, other, {32, 32, 4, 2, 12, dtype, dtype, 0.2f, 0.0f, 0}, 5, 8);
+    // Longer than a query tile and a key block (32 and 64 rows), a head
+    // size that is not a multiple of 8, four q heads per kv head; with and
+    // without a window.
+    CheckPromptThenDecode(b_, other, {20, 12, 8, 2, 140, dtype, dtype, 0.3f, 0.0f, 0}, 97, 133);
+    CheckPromptThenDecode(b_, other, {20, 12, 8, 2, 140, dtype, dtype, 0.3f, 5.0f, 40}, 70, 135);
   }
 }
 

@@ -124,6 +124,55 @@ TEST(VecTest, GemmAccMatchesDouble) {
   }
 }
 
+// The attention tile products against double loops, and each score the
+// same bits whether its row and key are computed alone or inside a tile.
+TEST(VecTest, QkTileAndPvAccMatchDoubleAndDoNotDependOnTheTile) {
+  std::vector<const VecOps*> tables = {&VecScalar()};
+  if (VecAvx2() != nullptr) tables.push_back(VecAvx2());
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const VecOps* ops : tables) {
+    for (int64_t m : {1, 2, 3, 8, 33}) {
+      for (int64_t n : {4, 8, 64}) {
+        for (int64_t d : {8, 64, 256}) {
+          SCOPED_TRACE(::testing::Message() << ops->isa << " m " << m << " n " << n << " d " << d);
+          std::vector<float> q(m * d), k(n * d), s(m * (n + 3));
+          for (float& x : q) x = dist(rng);
+          for (float& x : k) x = dist(rng);
+          ops->qk_tile(q.data(), m, k.data(), n, d, s.data(), n + 3);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) {
+              double want = 0;
+              for (int64_t p = 0; p < d; ++p) want += double{q[i * d + p]} * k[j * d + p];
+              ASSERT_NEAR(s[i * (n + 3) + j], want, 1e-5 * d) << i << " " << j;
+              // Row i alone against the four keys of j's block.
+              float alone[4];
+              ops->qk_tile(&q[i * d], 1, &k[j / 4 * 4 * d], 4, d, alone, 4);
+              ASSERT_EQ(alone[j % 4], s[i * (n + 3) + j]) << i << " " << j;
+            }
+          }
+        }
+      }
+    }
+    for (int64_t n : {1, 5, 64}) {
+      for (int64_t dv : {1, 7, 8, 12, 64, 72, 256}) {
+        SCOPED_TRACE(::testing::Message() << ops->isa << " n " << n << " dv " << dv);
+        const int64_t ldv = dv + 5;
+        std::vector<float> p(n), v(n * ldv), o(dv);
+        for (float& x : p) x = dist(rng);
+        for (float& x : v) x = dist(rng);
+        for (float& x : o) x = dist(rng);
+        std::vector<double> want(o.begin(), o.end());
+        for (int64_t j = 0; j < n; ++j) {
+          for (int64_t c = 0; c < dv; ++c) want[c] += double{p[j]} * v[j * ldv + c];
+        }
+        ops->pv_acc(p.data(), n, v.data(), ldv, dv, o.data());
+        for (int64_t c = 0; c < dv; ++c) ASSERT_NEAR(o[c], want[c], 1e-5 * (n + 1)) << c;
+      }
+    }
+  }
+}
+
 // Round to nearest even at bit 16, ties included, and the special values.
 TEST(VecTest, Bf16RoundsToNearestEven) {
   const float inf = std::numeric_limits<float>::infinity();

@@ -44,6 +44,19 @@ absl::StatusOr<uint32_t> KvDtype(uint32_t kv_type) {
 
 namespace {
 
+// A contiguous [dim, n_head_kv, rows, groups] description restrided so that
+// each head's rows follow one another (rows, then heads, then groups, in
+// memory): attention reads one kv head's rows in a row, and a stream of
+// whole rows is what the CPU's prefetchers and a GPU's coalesced loads want.
+// Same bytes, same span; the ops take any row strides.
+hearth_tensor_desc HeadMajor(hearth_tensor_desc d) {
+  const int64_t row = d.nb[1];
+  d.nb[2] = row;
+  d.nb[1] = row * d.ne[2];
+  d.nb[3] = row * d.ne[2] * d.ne[1];
+  return d;
+}
+
 // k [head_dim, n_head_kv, rows, groups] and v likewise per layer (3-D when
 // `four_d` is false), one buffer for all layers.
 absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int64_t rows,
@@ -78,8 +91,8 @@ absl::StatusOr<KvCacheRefs> Allocate(Backend& backend, const ModelConfig& c, int
   *buffer = *kv;
   KvCacheRefs refs;
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    hearth_tensor_desc k = ContiguousDesc(dtype, ks);
-    hearth_tensor_desc v = ContiguousDesc(dtype, vs);
+    hearth_tensor_desc k = HeadMajor(ContiguousDesc(dtype, ks));
+    hearth_tensor_desc v = HeadMajor(ContiguousDesc(dtype, vs));
     k.buffer = v.buffer = *buffer;
     k.offset = per_layer * static_cast<uint64_t>(l);
     v.offset = k.offset + k_bytes;

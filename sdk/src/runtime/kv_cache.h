@@ -23,8 +23,9 @@ absl::StatusOr<uint32_t> KvDtype(uint32_t kv_type);
 
 // Allocates the cache on `backend` and describes it: per layer k
 // [head_dim, n_head_kv, n_ctx] and v [head_dim_v, n_head_kv, n_ctx] for one
-// sequence (the layout sessions have always used), with a fourth dimension
-// n_seq when n_seq > 1 (slot s = ne[3]). The caller frees *buffer.
+// sequence, with a fourth dimension n_seq when n_seq > 1 (slot s = ne[3]),
+// stored head-major (a head's rows adjacent; see HeadMajor in kv_cache.cc).
+// The caller frees *buffer.
 // `dtype` is F32 or F16 (KvDtype).
 absl::StatusOr<KvCacheRefs> AllocateKvCache(Backend& backend, const ModelConfig& c, int64_t n_ctx,
                                             int64_t n_seq, uint32_t dtype, hearth_pbuffer** buffer);
