@@ -22,7 +22,6 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "backends/cpu/ops.h"
 #include "backends/cpu/ops_vec.h"
@@ -243,8 +242,14 @@ bool AttentionCheck(const Node& n, std::string* why) {
   return CheckRows(n, MapOf(n), n_tok, why);
 }
 
+// The tile list (a start per tile and n_tok: at most n_tok + 1 entries),
+// then each thread's area.
+size_t TileListBytes(const Node& n) {
+  return Align64((static_cast<size_t>(n.in[kQ].ne[2]) + 1) * sizeof(int64_t));
+}
+
 size_t AttentionScratch(const Node& n, int nth) {
-  return PerThreadBytes(n) * static_cast<size_t>(nth);
+  return TileListBytes(n) + PerThreadBytes(n) * static_cast<size_t>(nth);
 }
 
 void StoreRow(const float* src, uint8_t* dst, uint32_t dtype, int64_t n, const VecOps& vec) {
@@ -304,14 +309,14 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
   };
 
   // Query tiles: runs of up to kQTile consecutive tokens of one sequence.
-  std::vector<int64_t> tiles;  // start token of each, then n_tok
+  int64_t* tiles = reinterpret_cast<int64_t*>(env.scratch);  // starts, then n_tok
+  int64_t n_tiles = 0;
   for (int64_t t = 0; t < n_tok; ++t) {
-    if (tiles.empty() || t - tiles.back() == kQTile || map.Seq(t) != map.Seq(t - 1)) {
-      tiles.push_back(t);
+    if (n_tiles == 0 || t - tiles[n_tiles - 1] == kQTile || map.Seq(t) != map.Seq(t - 1)) {
+      tiles[n_tiles++] = t;
     }
   }
-  const int64_t n_tiles = static_cast<int64_t>(tiles.size());
-  tiles.push_back(n_tok);
+  tiles[n_tiles] = n_tok;
   // Too few (tile, kv head) units for the threads: split the q heads of a
   // group between items too.
   const int64_t n_units = n_tiles * n_head_kv;
@@ -422,7 +427,7 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
   std::atomic<int64_t> next{0};
   const int nth = static_cast<int>(std::min<int64_t>(n_items, env.n_threads));
   env.pool->Run(nth, [&](int ith, int) {
-    uint8_t* base = env.scratch + per_thread * ith;
+    uint8_t* base = env.scratch + TileListBytes(n) + per_thread * ith;
     for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) {
       const int64_t part = i % parts, g = i / parts % n_head_kv;
       const int64_t qt = n_tiles - 1 - i / (parts * n_head_kv);

@@ -116,7 +116,7 @@ int RunBench(int argc, char** argv) {
            "tg after N tokens of context (fed first, untimed; default 0)");
   p.AddInt("-r,--repetitions", "N", &reps, 1, 1000, "timed runs per test (default 5)");
   p.AddInt("-b,--batch", "N", &n_batch, 1, 1 << 20,
-           "prompt tokens per step for pp (default 512, at most -p)");
+           "prompt tokens per step for pp and the -d context (default 512)");
   p.AddInt(
       "--bw-mib", "N", &bw_mib, 0, 1 << 30,
       "bandwidth buffer in MiB (default 0: max of 1 GiB, 4x the last-level cache, 4x the model)");
@@ -171,7 +171,10 @@ int RunBench(int argc, char** argv) {
   hearth_session_params sparams = HEARTH_SESSION_PARAMS_INIT;
   sparams.kv_type = kv_type;
   sparams.n_ctx = static_cast<uint32_t>(std::max(n_prompt, depth + n_gen));
-  sparams.n_batch = static_cast<uint32_t>(std::max<int64_t>(1, std::min(n_batch, n_prompt)));
+  // The batch also feeds tg's depth context: -p 0 -d 4096 must not feed it
+  // one token at a time.
+  sparams.n_batch =
+      static_cast<uint32_t>(std::max<int64_t>(1, std::min(n_batch, std::max(n_prompt, depth))));
   sparams.n_threads = static_cast<uint32_t>(mf.threads);
   Session session;
   if (int rc = OpenSession(model.get(), sparams, &session, "", &adapters)) return rc;
