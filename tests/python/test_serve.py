@@ -481,6 +481,36 @@ def test_load_small(server):
     assert "lost 0" in r.stdout and "hung 0" in r.stdout
 
 
+def test_throughput_script_counts_the_tokens_served(server):
+    """scripts/serve_throughput.py: every request's tokens are counted (the
+    tiny model with ignore_eos unknown to hearth may stop early, so the count
+    is checked against the server's own /metrics delta), a bad key fails."""
+    def generated():
+        text = urllib.request.urlopen(
+            urllib.request.Request(server.url + "/metrics",
+                                   headers={"Authorization": "Bearer " + KEY})).read().decode()
+        m = re.search(r"^hearth_engine_generated_tokens_total (\d+)", text, re.M)
+        return int(m.group(1))
+
+    before = generated()
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "serve_throughput.py"), "--url", server.url,
+         "--api-key", KEY, "--model", BASE, "--clients", "3", "--requests", "2",
+         "--max-tokens", "6", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["requests"] == 6 and out["errors"] == 0
+    assert 6 <= out["completion_tokens"] <= 36
+    assert out["completion_tokens"] == generated() - before
+    assert out["tokens_per_s"] > 0
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "serve_throughput.py"), "--url", server.url,
+         "--api-key", "wrong", "--clients", "1", "--requests", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "HTTP 401" in bad.stderr
+
+
 def test_queue_full_is_429_with_retry_after():
     s = Server("--max-queue", "1", "--n-seq", "1")
     try:
