@@ -256,6 +256,9 @@ typedef enum hearth_op {
      row j of sequence s is cache row j of slot s (ne[3]).
      With blocks (paged): [head_dim, n_head_kv, block_size, n_pages]; row j of
      sequence s is row j % block_size of page blocks[j / block_size, s].
+     Caches come with any strides whose rows are contiguous (nb[0] = element
+     size): hearth's runtime passes them head-major (nb[2] = one row's bytes,
+     nb[1] = ne[2] rows), so a kv head's rows follow one another.
      First every token's k, v row is stored at (seq[t], pos[t]); then query t
      attends rows j <= pos[t] of its own sequence (and pos[t] - j < window when
      window > 0). Rows a token may read must have been written by this
