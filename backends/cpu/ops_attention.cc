@@ -383,9 +383,11 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
           std::memcpy(vr, vc.Row(g, i2, i3), static_cast<size_t>(dv) * sizeof(float));
         }
       }
-      // The next block's rows are on their way while this one is computed:
-      // a cache row of one kv head sits between the other heads' rows, a
-      // pattern the hardware prefetcher follows late, if at all.
+      // The next block's rows are on their way while this one is computed.
+      // The runtime's caches are head-major (a kv head's rows adjacent) and
+      // stream well anyway; with heads interleaved (any strides are valid)
+      // a head's rows are 1/n_head_kv of each stride, which the hardware
+      // prefetcher follows late.
       for (int64_t j = b0 + kKBlock; j < std::min(b0 + 2 * kKBlock, r_hi + 1); ++j) {
         int64_t i2, i3;
         map.Locate(s, j, &i2, &i3);
