@@ -579,6 +579,22 @@ void GenAttention(Suite& s) {
        2.0,
        "paged, window 3, softcap 2, GQA 4:1"},
       {128, 128, 2, 1, {30}, {1}, false, false, false, 0, 0, 0, "decode hd 128, hist 30"},
+      // Long histories, few (token, head) items: a GPU plugin splits the
+      // rows of each item between blocks here (split-K decode).
+      {64, 64, 8, 2, {900}, {1}, false, false, true, 0, 0, 0, "decode GQA 4:1, hist 900, lse"},
+      {32,
+       48,
+       4,
+       2,
+       {700, 1100},
+       {1, 2},
+       true,
+       true,
+       false,
+       16,
+       300,
+       5.0,
+       "paged bs 16, 2 sequences, hist 700/1100, window 300, softcap 5"},
   };
   Rng& rng = s.rng();
   for (uint32_t cdt : {HEARTH_DTYPE_F32, HEARTH_DTYPE_F16}) {

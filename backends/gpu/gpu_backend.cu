@@ -5,6 +5,7 @@
 // node is checked on the host before anything is enqueued; ids that only the
 // device reads (GET_ROWS) are checked there and reported after the graph.
 // No exception leaves a vtable slot.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -31,6 +32,10 @@ struct hearth_pcontext {
   uint32_t device = 0;
   hearth::gpu::Stream stream{};
   int* flag = nullptr;  // device int: GET_ROWS' bad-id report
+  // Device workspace of the nodes that need one (split-K attention), grown
+  // to the largest need and kept.
+  void* work = nullptr;
+  int64_t work_bytes = 0;
   // The nodes of the graph being run, kept between calls so a decode step
   // does not allocate (and fault in) a fresh array of them each time.
   std::vector<hearth::gpu::Prepared> prepared;
@@ -155,6 +160,7 @@ void ContextFree(hearth_pcontext* ctx) {
   if (ctx == nullptr) return;
   (void)SetDevice(static_cast<int>(ctx->device));
   if (ctx->flag != nullptr) (void)Free(ctx->flag);
+  if (ctx->work != nullptr) (void)Free(ctx->work);
   (void)StreamDestroy(ctx->stream);
   delete ctx;
 }
@@ -459,7 +465,7 @@ bool Prepare(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index, Prepar
 
 Error Launch(hearth_pcontext* ctx, const Prepared& p, int flag_value) {
   if (IsTrainOp(p.op)) return LaunchTrainOp(ctx->stream, p, ctx->flag, flag_value);
-  return LaunchForward(ctx->stream, p, ctx->flag, flag_value);
+  return LaunchForward(ctx->stream, p, ctx->work, ctx->flag, flag_value);
 }
 
 int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) try {
@@ -488,6 +494,24 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
     }
   }
   (void)SetDevice(static_cast<int>(ctx->device));
+  int64_t work = 0;
+  for (const Prepared& p : nodes) {
+    if (!IsTrainOp(p.op)) work = std::max(work, ForwardWorkBytes(p));
+  }
+  if (work > ctx->work_bytes) {
+    if (ctx->work != nullptr) (void)Free(ctx->work);
+    ctx->work = nullptr;
+    ctx->work_bytes = 0;
+    const Error me = Malloc(&ctx->work, static_cast<size_t>(work));
+    if (me != kSuccess) {
+      ctx->work = nullptr;
+      return RuntimeFail(StrFormat("graph_compute: workspace of %lld bytes",
+                                   static_cast<long long>(work))
+                             .c_str(),
+                         ctx->device, me);
+    }
+    ctx->work_bytes = work;
+  }
   Error e = Memset(ctx->flag, 0, sizeof(int), ctx->stream);
   for (uint32_t i = 0; e == kSuccess && i < g->n_nodes; ++i) {
     e = Launch(ctx, nodes[i], static_cast<int>(i) + 1);

@@ -226,18 +226,37 @@ GPU_KERNEL void KAttnStore(AttentionArgs a, const int* flag) {
 
 constexpr int kDvPerThread = static_cast<int>(kMaxAttentionDv / kBlock);
 
-GPU_KERNEL void KAttnAttend(AttentionArgs a, const int* flag) {
+// Rows one sequence can hold.
+GPU_FN int64_t CacheCapacity(const AttentionArgs& a) {
+  return a.has_blocks ? a.blocks.ne[0] * a.k_cache.ne[2] : a.k_cache.ne[2];
+}
+
+// Cache rows per split: whole kBlock chunks, n_split ranges covering the
+// capacity.
+GPU_FN int64_t SplitRows(const AttentionArgs& a, int64_t n_split) {
+  const int64_t chunks = (CacheCapacity(a) + kBlock - 1) / kBlock;
+  return (chunks + n_split - 1) / n_split * kBlock;
+}
+
+// Block w is (token, head) item w / n_split, split w % n_split: the visible
+// rows of that split. With n_split == 1 it writes the output (and lse);
+// otherwise its partial result, [m, l, acc[dv]] per (item, split), to work.
+GPU_KERNEL void KAttnAttend(AttentionArgs a, int64_t n_split, float* work, const int* flag) {
   GPU_SHARED float sc[kBlock];
   GPU_SHARED float red[kBlock];
   if (*flag != 0) return;
   const int64_t dk = a.q.ne[0], nh = a.q.ne[1], T = a.q.ne[2], dv = a.out.ne[0];
   const int64_t group = nh / a.k_cache.ne[1];
+  const int64_t split_rows = SplitRows(a, n_split);
   const unsigned tid = ThreadX();
-  for (int64_t item = BlockX(); item < nh * T; item += GridDimX()) {
+  for (int64_t w = BlockX(); w < nh * T * n_split; w += GridDimX()) {
+    const int64_t item = w / n_split, sp = w % n_split;
     const int64_t h = item % nh, t = item / nh, g = h / group;
     const int64_t s = TokenSeq(a, t), ps = LoadI32(a.pos, t);
-    const int64_t lo = a.window > 0 && ps - a.window + 1 > 0 ? ps - a.window + 1 : 0;
-    const int64_t len = ps - lo + 1;
+    const int64_t first = a.window > 0 && ps - a.window + 1 > 0 ? ps - a.window + 1 : 0;
+    const int64_t lo = n_split == 1 || first > sp * split_rows ? first : sp * split_rows;
+    const int64_t hi = n_split == 1 || ps + 1 < (sp + 1) * split_rows ? ps + 1 : (sp + 1) * split_rows;
+    const int64_t len = hi - lo;  // may be <= 0 for a split: m = -inf, l = 0
     float m = -INFINITY, l = 0;
     float acc[kDvPerThread];
     for (int r = 0; r < kDvPerThread; ++r) acc[r] = 0;
@@ -273,12 +292,57 @@ GPU_KERNEL void KAttnAttend(AttentionArgs a, const int* flag) {
       m = m_new;
       SyncThreads();  // sc is refilled by the next chunk
     }
+    if (n_split > 1) {
+      float* part = work + (item * n_split + sp) * (dv + 2);
+      for (int r = 0; r < kDvPerThread; ++r) {
+        const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
+        if (d >= dv) break;
+        part[2 + d] = acc[r];
+      }
+      if (tid == 0) {
+        part[0] = m;
+        part[1] = l;
+      }
+      continue;
+    }
     for (int r = 0; r < kDvPerThread; ++r) {
       const int64_t d = tid + static_cast<int64_t>(r) * kBlock;
       if (d >= dv) break;
       StorePlain(At(a.out, d, h, t, 0), a.out.dtype, acc[r] / l);
     }
     if (a.has_lse && tid == 0) StorePlain(At(a.lse, h, t, 0, 0), a.lse.dtype, m + logf(l));
+  }
+}
+
+// One block per (token, head) item: the splits' partial results rescaled to
+// their common max and summed. Every item sees at least its own row, so
+// some split has a finite max; empty splits (m = -inf) add nothing.
+GPU_KERNEL void KAttnCombine(AttentionArgs a, int64_t n_split, const float* work,
+                             const int* flag) {
+  if (*flag != 0) return;
+  const int64_t nh = a.q.ne[1], T = a.q.ne[2], dv = a.out.ne[0];
+  for (int64_t item = BlockX(); item < nh * T; item += GridDimX()) {
+    const int64_t h = item % nh, t = item / nh;
+    const float* parts = work + item * n_split * (dv + 2);
+    float m = -INFINITY;
+    for (int64_t sp = 0; sp < n_split; ++sp) {
+      const float ms = parts[sp * (dv + 2)];
+      m = ms > m ? ms : m;
+    }
+    float l = 0;
+    for (int64_t sp = 0; sp < n_split; ++sp) {
+      const float ms = parts[sp * (dv + 2)];
+      if (ms != -INFINITY) l += parts[sp * (dv + 2) + 1] * expf(ms - m);
+    }
+    for (int64_t d = ThreadX(); d < dv; d += kBlock) {
+      float v = 0;
+      for (int64_t sp = 0; sp < n_split; ++sp) {
+        const float ms = parts[sp * (dv + 2)];
+        if (ms != -INFINITY) v += parts[sp * (dv + 2) + 2 + d] * expf(ms - m);
+      }
+      StorePlain(At(a.out, d, h, t, 0), a.out.dtype, v / l);
+    }
+    if (a.has_lse && ThreadX() == 0) StorePlain(At(a.lse, h, t, 0, 0), a.lse.dtype, m + logf(l));
   }
 }
 
@@ -327,7 +391,31 @@ Error LaunchRope(Stream s, const TRef& out, const TRef& x, const TRef& pos, cons
   return LastError();
 }
 
-Error LaunchAttention(Stream s, const AttentionArgs& a, int* flag, int flag_value) {
+// Items below this many go split: a device has a few hundred blocks' worth
+// of multiprocessors, decode of one sequence brings n_head items.
+constexpr int64_t kSplitBelowItems = 256;
+// At most this many splits, each at least one chunk.
+constexpr int64_t kMaxSplits = 32;
+
+int64_t AttentionSplits(const AttentionArgs& a) {
+  const int64_t items = a.q.ne[1] * a.q.ne[2];
+  // CacheCapacity, on the host.
+  const int64_t rows = a.has_blocks ? a.blocks.ne[0] * a.k_cache.ne[2] : a.k_cache.ne[2];
+  const int64_t chunks = (rows + kBlock - 1) / kBlock;
+  if (items < 1 || items >= kSplitBelowItems || chunks < 2) return 1;
+  int64_t n = 2 * kSplitBelowItems / items;
+  if (n > chunks) n = chunks;
+  if (n > kMaxSplits) n = kMaxSplits;
+  return n < 2 ? 1 : n;
+}
+
+int64_t AttentionWorkBytes(const AttentionArgs& a) {
+  const int64_t n = AttentionSplits(a);
+  if (n == 1) return 0;
+  return a.q.ne[1] * a.q.ne[2] * n * (a.out.ne[0] + 2) * static_cast<int64_t>(sizeof(float));
+}
+
+Error LaunchAttention(Stream s, const AttentionArgs& a, float* work, int* flag, int flag_value) {
   GPU_LAUNCH(KAttnCheck, Dim3(GridFor(a.q.ne[2], kBlock)), Dim3(kBlock), s, a, flag, flag_value);
   Error e = LastError();
   if (e != kSuccess) return e;
@@ -335,7 +423,13 @@ Error LaunchAttention(Stream s, const AttentionArgs& a, int* flag, int flag_valu
              s, a, flag);
   e = LastError();
   if (e != kSuccess) return e;
-  GPU_LAUNCH(KAttnAttend, Dim3(GridFor(a.q.ne[1] * a.q.ne[2], 1)), Dim3(kBlock), s, a, flag);
+  const int64_t items = a.q.ne[1] * a.q.ne[2], n_split = AttentionSplits(a);
+  GPU_LAUNCH(KAttnAttend, Dim3(GridFor(items * n_split, 1)), Dim3(kBlock), s, a, n_split, work,
+             flag);
+  e = LastError();
+  if (e != kSuccess || n_split == 1) return e;
+  GPU_LAUNCH(KAttnCombine, Dim3(GridFor(items, 1)), Dim3(kBlock), s, a, n_split,
+             static_cast<const float*>(work), flag);
   return LastError();
 }
 

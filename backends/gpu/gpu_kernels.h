@@ -49,7 +49,15 @@ struct AttentionArgs {
   float scale = 1, softcap = 0;
   int window = 0;
 };
-Error LaunchAttention(Stream s, const AttentionArgs& a, int* flag, int flag_value);
+// Split-K (flash decoding) for batches of few (token, head) items, decode
+// above all: each item's cache rows are cut into AttentionSplits(a) ranges
+// of whole chunks that run as separate blocks and leave a partial result
+// (running max, sum, weighted V) in `work`; one block per item then combines
+// them. AttentionWorkBytes(a) is what `work` must hold (0: no split, work
+// may be null).
+int64_t AttentionSplits(const AttentionArgs& a);
+int64_t AttentionWorkBytes(const AttentionArgs& a);
+Error LaunchAttention(Stream s, const AttentionArgs& a, float* work, int* flag, int flag_value);
 
 }  // namespace hearth::gpu
 

@@ -78,7 +78,10 @@ const char* Name(const Prepared& p);
 
 // The inference family (gpu_ops_forward.cu), as the training one below.
 bool CheckForward(const Prepared& p, std::string* why);
-Error LaunchForward(Stream s, const Prepared& p, int* flag, int flag_value);
+// Device workspace the node's launch needs (0: none); `work` holds at least
+// that many bytes.
+int64_t ForwardWorkBytes(const Prepared& p);
+Error LaunchForward(Stream s, const Prepared& p, void* work, int* flag, int flag_value);
 
 // The training family (gpu_ops_train.cu). Check: false with *why when the
 // node breaks its contract; Launch enqueues it (flag: device int raised to

@@ -332,7 +332,28 @@ bool CheckForward(const Prepared& p, std::string* why) {
   }
 }
 
-Error LaunchForward(Stream s, const Prepared& p, int* flag, int flag_value) {
+namespace {
+
+AttentionArgs AttentionArgsOf(const Prepared& p) {
+  AttentionArgs a;
+  a.out = p.out;
+  a.q = p.in[0], a.k = p.in[1], a.v = p.in[2], a.k_cache = p.in[3], a.v_cache = p.in[4];
+  a.pos = p.in[5];
+  a.seq = p.in[6], a.has_seq = p.has[6];
+  a.blocks = p.in[7], a.has_blocks = p.has[7];
+  a.lse = p.extra[0], a.has_lse = p.has_extra[0];
+  const hearth_attention_params ap = p.Params<hearth_attention_params>();
+  a.scale = ap.scale, a.softcap = ap.softcap, a.window = ap.window;
+  return a;
+}
+
+}  // namespace
+
+int64_t ForwardWorkBytes(const Prepared& p) {
+  return p.op == HEARTH_OP_ATTENTION ? AttentionWorkBytes(AttentionArgsOf(p)) : 0;
+}
+
+Error LaunchForward(Stream s, const Prepared& p, void* work, int* flag, int flag_value) {
   float f;
   std::memcpy(&f, p.params, sizeof(f));
   switch (p.op) {
@@ -362,18 +383,8 @@ Error LaunchForward(Stream s, const Prepared& p, int* flag, int flag_value) {
       return LaunchRope(s, p.out, p.in[0], p.in[1], p.has[2] ? &p.in[2] : nullptr, rp.theta_base,
                         rp.freq_scale, rp.n_rot, rp.mode);
     }
-    case HEARTH_OP_ATTENTION: {
-      AttentionArgs a;
-      a.out = p.out;
-      a.q = p.in[0], a.k = p.in[1], a.v = p.in[2], a.k_cache = p.in[3], a.v_cache = p.in[4];
-      a.pos = p.in[5];
-      a.seq = p.in[6], a.has_seq = p.has[6];
-      a.blocks = p.in[7], a.has_blocks = p.has[7];
-      a.lse = p.extra[0], a.has_lse = p.has_extra[0];
-      const hearth_attention_params ap = p.Params<hearth_attention_params>();
-      a.scale = ap.scale, a.softcap = ap.softcap, a.window = ap.window;
-      return LaunchAttention(s, a, flag, flag_value);
-    }
+    case HEARTH_OP_ATTENTION:
+      return LaunchAttention(s, AttentionArgsOf(p), static_cast<float*>(work), flag, flag_value);
     default:
       return kSuccess;
   }
