@@ -297,7 +297,6 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
               });
 
   if (n_tok * n_head == 0) return true;
-  const size_t per_thread = PerThreadBytes(n);
   const bool want_lse = n.has_extra[0];
   const ThreadLayout tl(n);
   const int64_t dk8 = RoundUp(dk, 8);
@@ -428,8 +427,9 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
   const int64_t n_items = n_units * parts;
   std::atomic<int64_t> next{0};
   const int nth = static_cast<int>(std::min<int64_t>(n_items, env.n_threads));
+  uint8_t* const threads_base = env.scratch + TileListBytes(n);
   env.pool->Run(nth, [&](int ith, int) {
-    uint8_t* base = env.scratch + TileListBytes(n) + per_thread * ith;
+    uint8_t* base = threads_base + tl.bytes * ith;
     for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) {
       const int64_t part = i % parts, g = i / parts % n_head_kv;
       const int64_t qt = n_tiles - 1 - i / (parts * n_head_kv);

@@ -502,14 +502,15 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
     if (ctx->work != nullptr) (void)Free(ctx->work);
     ctx->work = nullptr;
     ctx->work_bytes = 0;
-    const Error me = Malloc(&ctx->work, static_cast<size_t>(work));
+    void* mem = nullptr;
+    const Error me = Malloc(&mem, static_cast<size_t>(work));
     if (me != kSuccess) {
-      ctx->work = nullptr;
       return RuntimeFail(StrFormat("graph_compute: workspace of %lld bytes",
                                    static_cast<long long>(work))
                              .c_str(),
                          ctx->device, me);
     }
+    ctx->work = mem;
     ctx->work_bytes = work;
   }
   Error e = Memset(ctx->flag, 0, sizeof(int), ctx->stream);

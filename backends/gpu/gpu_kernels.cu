@@ -226,16 +226,16 @@ GPU_KERNEL void KAttnStore(AttentionArgs a, const int* flag) {
 
 constexpr int kDvPerThread = static_cast<int>(kMaxAttentionDv / kBlock);
 
-// Rows one sequence can hold.
-GPU_FN int64_t CacheCapacity(const AttentionArgs& a) {
-  return a.has_blocks ? a.blocks.ne[0] * a.k_cache.ne[2] : a.k_cache.ne[2];
+// kBlock-row chunks covering the rows one sequence can hold.
+GPU_HOST_FN int64_t CacheChunks(const AttentionArgs& a) {
+  const int64_t rows = a.has_blocks ? a.blocks.ne[0] * a.k_cache.ne[2] : a.k_cache.ne[2];
+  return (rows + kBlock - 1) / kBlock;
 }
 
-// Cache rows per split: whole kBlock chunks, n_split ranges covering the
-// capacity.
+// Cache rows per split: whole chunks, n_split ranges covering the capacity
+// (with n_split == 1 one range past every position).
 GPU_FN int64_t SplitRows(const AttentionArgs& a, int64_t n_split) {
-  const int64_t chunks = (CacheCapacity(a) + kBlock - 1) / kBlock;
-  return (chunks + n_split - 1) / n_split * kBlock;
+  return (CacheChunks(a) + n_split - 1) / n_split * kBlock;
 }
 
 // Block w is (token, head) item w / n_split, split w % n_split: the visible
@@ -254,8 +254,8 @@ GPU_KERNEL void KAttnAttend(AttentionArgs a, int64_t n_split, float* work, const
     const int64_t h = item % nh, t = item / nh, g = h / group;
     const int64_t s = TokenSeq(a, t), ps = LoadI32(a.pos, t);
     const int64_t first = a.window > 0 && ps - a.window + 1 > 0 ? ps - a.window + 1 : 0;
-    const int64_t lo = n_split == 1 || first > sp * split_rows ? first : sp * split_rows;
-    const int64_t hi = n_split == 1 || ps + 1 < (sp + 1) * split_rows ? ps + 1 : (sp + 1) * split_rows;
+    const int64_t lo = first > sp * split_rows ? first : sp * split_rows;
+    const int64_t hi = ps + 1 < (sp + 1) * split_rows ? ps + 1 : (sp + 1) * split_rows;
     const int64_t len = hi - lo;  // may be <= 0 for a split: m = -inf, l = 0
     float m = -INFINITY, l = 0;
     float acc[kDvPerThread];
@@ -398,10 +398,7 @@ constexpr int64_t kSplitBelowItems = 256;
 constexpr int64_t kMaxSplits = 32;
 
 int64_t AttentionSplits(const AttentionArgs& a) {
-  const int64_t items = a.q.ne[1] * a.q.ne[2];
-  // CacheCapacity, on the host.
-  const int64_t rows = a.has_blocks ? a.blocks.ne[0] * a.k_cache.ne[2] : a.k_cache.ne[2];
-  const int64_t chunks = (rows + kBlock - 1) / kBlock;
+  const int64_t items = a.q.ne[1] * a.q.ne[2], chunks = CacheChunks(a);
   if (items < 1 || items >= kSplitBelowItems || chunks < 2) return 1;
   int64_t n = 2 * kSplitBelowItems / items;
   if (n > chunks) n = chunks;

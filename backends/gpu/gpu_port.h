@@ -7,6 +7,8 @@
 //     GPU thread a fiber, so the kernels' index arithmetic, block
 //     reductions and barriers are checked against the CPU reference on a
 //     machine without a GPU (tests only; it is never installed).
+// GPU_FN marks device functions, GPU_HOST_FN ones the host calls too (launch
+// geometry both sides must agree on).
 // Kernels use only what is defined here: the thread/block index functions,
 // SyncThreads(), GPU_SHARED arrays of a fixed size, and the runtime calls
 // below. No kernel exchanges values between lanes by shuffles, so nothing
@@ -23,6 +25,7 @@
 #include <cuda_runtime.h>
 #define GPU_KERNEL __global__
 #define GPU_FN __device__ __forceinline__
+#define GPU_HOST_FN __host__ __device__ __forceinline__
 #define GPU_SHARED __shared__
 #define GPU_LAUNCH(kernel, grid, block, stream, ...) \
   kernel<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__)
@@ -64,6 +67,7 @@ inline const char* DeviceArch(const DeviceProps& p, char* buf, size_t n) {
 #include <hip/hip_runtime.h>
 #define GPU_KERNEL __global__
 #define GPU_FN __device__ __forceinline__
+#define GPU_HOST_FN __host__ __device__ __forceinline__
 #define GPU_SHARED __shared__
 #define GPU_LAUNCH(kernel, grid, block, stream, ...) \
   hipLaunchKernelGGL(kernel, (grid), (block), 0, (stream), __VA_ARGS__)
@@ -110,6 +114,7 @@ inline const char* DeviceArch(const DeviceProps& p, char* buf, size_t n) {
 #include "backends/gpu/emu_runtime.h"
 #define GPU_KERNEL static
 #define GPU_FN inline
+#define GPU_HOST_FN inline
 // All fibers of a block run on one OS thread, blocks one after another: a
 // function-level static per OS thread is exactly a block's shared memory.
 #define GPU_SHARED static thread_local
