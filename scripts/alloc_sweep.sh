@@ -20,15 +20,20 @@
 #
 # usage: scripts/alloc_sweep.sh [-b BUILD_DIR] [-p MAX_POINTS] [-k KINDS] [-j JOBS]
 #                               [-o WORK_DIR] [SCENARIO...]
-#   -b  a configured and built tree (default: build); needs bin/hearth and
-#       alloc_fault/libhearth-alloc-fault.so (ninja hearth_alloc_fault)
+#   -b  a configured and built tree (default: build); needs bin/hearth,
+#       alloc_fault/libhearth-alloc-fault.so and alloc_fault/hearth-capi-alloc
+#       (ninja hearth_alloc_fault hearth_capi_alloc)
 #   -p  at most this many points per scenario, evenly strided over 1..total
 #       (default 0: every N, the full sweep)
 #   -k  "new" (every operator new; default) or "new,malloc" (also the C allocator)
 #   -j  runs at a time (default: nproc)
 #   -o  where logs go (default: BUILD_DIR/alloc_sweep)
 # Scenarios (default: all): info_model generate_f32 generate_q4_0 info_lora
-#   generate_lora data
+#   generate_lora data (the CLI, whose new-handler ends the process: class
+#   oom), capi_generate capi_lora capi_lora_gguf capi_train (the library
+#   through hearth.h with no handler, tests/alloc_fault/capi_alloc.c: a
+#   failure must come back as RESOURCE_EXHAUSTED, class error, and a second
+#   pass must then succeed; its exit codes 4-6 are CRASH)
 # Under a sanitizer build (ASan first in the link order) the shim is
 # preloaded ahead of it with ASAN_OPTIONS=verify_asan_link_order=0.
 set -euo pipefail
@@ -74,15 +79,16 @@ while getopts "b:p:k:j:o:" opt; do
     k) kinds=$OPTARG ;;
     j) jobs=$OPTARG ;;
     o) work=$OPTARG ;;
-    *) sed -n '2,30p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,36p' "$0" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 work=${work:-$build/alloc_sweep}
 hearth=$build/bin/hearth
 shim=$build/alloc_fault/libhearth-alloc-fault.so
-for f in "$hearth" "$shim"; do
-  [[ -x $f || -f $f ]] || { echo "alloc_sweep: $f is missing (build hearth_cli and hearth_alloc_fault)" >&2; exit 2; }
+capi=$build/alloc_fault/hearth-capi-alloc
+for f in "$hearth" "$shim" "$capi"; do
+  [[ -x $f || -f $f ]] || { echo "alloc_sweep: $f is missing (build hearth_cli, hearth_alloc_fault and hearth_capi_alloc)" >&2; exit 2; }
 done
 
 data=$root/tests/data
@@ -93,9 +99,17 @@ declare -A cmds=(
   [info_lora]="$hearth info --lora $data/lora/llama-all"
   [generate_lora]="$hearth generate -q -t 1 -m $data/models/tiny-llama-f32.gguf -p Hello -n 2 --temp 0 --lora $data/lora/llama-all.gguf:0.5"
   [data]="$hearth data -t 1 -m $data/models/tiny-llama-f32.gguf $data/training/clinic.jsonl"
+  # The library without the CLI's new-handler (tests/alloc_fault/capi_alloc.c):
+  # counted from after the plugins are loaded.
+  [capi_generate]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama256-q4_0.gguf"
+  [capi_lora]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama-f32.gguf --lora $data/lora/llama-all"
+  [capi_lora_gguf]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama-f32.gguf --lora $data/lora/llama-all.gguf"
+  [capi_train]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama-f32.gguf --data $data/training/clinic.jsonl --train"
 )
 scenarios=("$@")
-[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(info_model generate_f32 generate_q4_0 info_lora generate_lora data)
+[[ ${#scenarios[@]} -gt 0 ]] ||
+  scenarios=(info_model generate_f32 generate_q4_0 info_lora generate_lora data
+    capi_generate capi_lora capi_lora_gguf capi_train)
 
 # The shim must come before the sanitizer runtime to see the allocations.
 export LD_PRELOAD=$shim${LD_PRELOAD:+:$LD_PRELOAD}

@@ -4,6 +4,7 @@
 #include "backends/cpu/ops_dnnl.h"
 
 #include <array>
+#include <new>
 #include <unordered_map>
 
 #include "dnnl.hpp"
@@ -122,7 +123,10 @@ bool DnnlMatMul::Execute(bool bf16, const void* x, int64_t xs_n, int64_t xs_k, c
     it->second.execute(state_->stream,
                        {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
     state_->stream.wait();
+  } catch (const std::bad_alloc&) {
+    throw;  // graph_compute's catch: RESOURCE_EXHAUSTED, like any op's
   } catch (const dnnl::error& e) {
+    if (e.status == dnnl_out_of_memory) throw std::bad_alloc();
     *error = std::string("oneDNN matmul failed: ") + e.what();
     return false;
   } catch (const std::exception& e) {

@@ -21,7 +21,10 @@ class DnnlMatMul {
 
   // y[n, m] = sum_k x[n, k] * w[m, k] (all F32; leading dimensions ldx, ldw,
   // ldy in elements) on n_threads OpenMP threads. False and *error when
-  // oneDNN refuses (never for well-formed strides).
+  // oneDNN refuses (never for well-formed strides). Running out of memory
+  // throws std::bad_alloc, which graph_compute turns into
+  // RESOURCE_EXHAUSTED: call these from the thread that runs the graph,
+  // never from a pool task.
   bool Run(const float* x, int64_t ldx, const float* w, int64_t ldw, float* y, int64_t ldy,
            int64_t K, int64_t M, int64_t N, int n_threads, std::string* error);
 

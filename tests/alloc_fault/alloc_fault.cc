@@ -13,6 +13,13 @@
 //   HEARTH_ALLOC_COUNT_OUT=F    at a normal exit, write the number of counted
 //                               allocations to file F (the sweep's range)
 //   HEARTH_ALLOC_FAULT_VERBOSE=1  say on stderr which allocation failed
+//   HEARTH_ALLOC_ARM=call       count nothing until the program calls
+//                               hearth_alloc_fault_arm() (exported here; a
+//                               program finds it with dlsym): the C ABI sweep
+//                               (capi_alloc.c) arms it once the plugins are
+//                               loaded, whose libraries' static constructors
+//                               (oneDNN's) cannot survive a failure;
+//                               hearth_alloc_fault_disarm() stops counting
 //
 // A failed operator new behaves as the real one does: it calls the installed
 // new-handler, if any, and retries, else throws std::bad_alloc (the nothrow
@@ -116,7 +123,8 @@ __attribute__((constructor)) void Configure() {
   count_malloc = kinds != nullptr && strstr(kinds, "malloc") != nullptr;
   const char* v = getenv("HEARTH_ALLOC_FAULT_VERBOSE");
   verbose = v != nullptr && v[0] == '1';
-  configured.store(true, std::memory_order_release);
+  const char* arm = getenv("HEARTH_ALLOC_ARM");
+  if (arm == nullptr || strcmp(arm, "call") != 0) configured.store(true, std::memory_order_release);
 }
 
 __attribute__((destructor)) void Report() {
@@ -203,6 +211,16 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 
 // ---- the C allocator ------------------------------------------------------
 extern "C" {
+
+// Starts counting (HEARTH_ALLOC_ARM=call); a no-op otherwise.
+__attribute__((visibility("default"))) void hearth_alloc_fault_arm() {
+  configured.store(true, std::memory_order_release);
+}
+
+// Stops counting and failing for good (what follows is not swept).
+__attribute__((visibility("default"))) void hearth_alloc_fault_disarm() {
+  configured.store(false, std::memory_order_release);
+}
 
 void* malloc(size_t size) {
   if (ShouldFail(kMalloc, size)) {

@@ -5,11 +5,11 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/format/regular_file.h"
 #include "sdk/src/format/strict_json.h"
 #include "sdk/src/tokenizer/pre_tokenizer.h"
@@ -197,7 +197,7 @@ absl::Status AddVocabMetadata(const std::string& dir, const JsonFile& config, in
     HEARTH_RETURN_IF_ERROR(
         place(e.value().get<int64_t>(), e.key(), tok::kNormal, "model.vocab." + e.key()));
   }
-  absl::flat_hash_map<std::string, int64_t> added_ids;
+  StringMap<int64_t> added_ids;
   if (auto at = root.find("added_tokens"); at != root.end() && at->is_array()) {
     for (size_t i = 0; i < at->size(); ++i) {
       const Json& a = (*at)[i];
@@ -226,7 +226,7 @@ absl::Status AddVocabMetadata(const std::string& dir, const JsonFile& config, in
     }
     if (!filled[i]) tokens[i] = absl::StrCat("[PAD", i, "]");
   }
-  absl::flat_hash_map<std::string, int64_t> id_of;
+  StringMap<int64_t> id_of;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (filled[i]) id_of.try_emplace(tokens[i], static_cast<int64_t>(i));
   }

@@ -17,7 +17,7 @@ absl::StatusOr<std::unique_ptr<HfWeights>> HfWeights::Open(const std::string& di
   auto w = std::unique_ptr<HfWeights>(new HfWeights());
   std::vector<std::string> shards;
   const char* kIndex = "model.safetensors.index.json";
-  absl::flat_hash_map<std::string, std::string> placed;  // tensor -> shard, from the index
+  StringMap<std::string> placed;  // tensor -> shard, from the index
   if (FileExists(dir, kIndex)) {
     HEARTH_ASSIGN_OR_RETURN(JsonFile index, ReadJsonFile(dir, kIndex));
     auto it = index.root.find("weight_map");

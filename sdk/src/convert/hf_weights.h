@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/format/safetensors.h"
 
 namespace hearth::convert {
@@ -40,7 +40,7 @@ class HfWeights {
  private:
   std::vector<std::unique_ptr<safetensors::File>> files_;
   std::vector<std::string> file_names_;
-  absl::flat_hash_map<std::string, HfTensor> by_name_;
+  StringMap<HfTensor> by_name_;
 };
 
 }  // namespace hearth::convert

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/format/mapped_file.h"
 
 namespace hearth::gguf {
@@ -150,9 +150,9 @@ class File {
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> kv_;
-  absl::flat_hash_map<std::string, size_t> kv_index_;
+  StringMap<size_t> kv_index_;
   std::vector<TensorInfo> tensors_;
-  absl::flat_hash_map<std::string, size_t> tensor_index_;
+  StringMap<size_t> tensor_index_;
 };
 
 }  // namespace hearth::gguf

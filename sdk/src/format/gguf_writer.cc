@@ -234,7 +234,7 @@ void Writer::Remove(std::string_view key) {
   }
 }
 
-bool Writer::Has(std::string_view key) const { return kv_index_.contains(Absl(key)); }
+bool Writer::Has(std::string_view key) const { return kv_index_.count(Absl(key)) != 0; }
 
 // ---- tensors ------------------------------------------------------------------
 

@@ -41,9 +41,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/format/gguf.h"
 
 namespace hearth::gguf {
@@ -164,9 +164,9 @@ class Writer {
   absl::Status WriteTensor(const PendingTensor& t, Output* out) const;
 
   std::vector<std::pair<std::string, OwnedValue>> kv_;
-  absl::flat_hash_map<std::string, size_t> kv_index_;
+  StringMap<size_t> kv_index_;
   std::vector<PendingTensor> tensors_;
-  absl::flat_hash_map<std::string, size_t> tensor_index_;
+  StringMap<size_t> tensor_index_;
 };
 
 // ---- template implementation ------------------------------------------------

@@ -14,12 +14,12 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "hearth/hearth_plugin.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/format/strict_json.h"
 
 namespace hearth::safetensors {
@@ -282,7 +282,7 @@ class HeaderSax {
   std::string key_;       // current top-level key
   std::string meta_key_;  // current __metadata__ key
   RawEntry entry_;
-  absl::flat_hash_set<std::string> top_keys_;
+  StringSet top_keys_;
   std::vector<RawEntry> entries_;
   std::map<std::string, std::string> metadata_;
   absl::Status error_;

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sdk/src/common/tables.h"
 
 namespace hearth::format {
 namespace {
@@ -70,7 +70,7 @@ class DomBuilder {
   struct Frame {
     Json* value;
     std::string name;                       // key or [index] under which it sits in its parent
-    absl::flat_hash_set<std::string> keys;  // objects only
+    StringSet keys;                         // objects only
   };
 
   // Adds `v` to the open container (or makes it the root); returns it.

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "hearth/hearth_plugin.h"
+#include "sdk/src/common/tables.h"
 
 namespace hearth {
 
@@ -46,7 +46,7 @@ class LoraStack {
   int dropout_offset = -1;
 
  private:
-  absl::flat_hash_map<std::string, std::vector<LoraTerm>> by_weight_;
+  StringMap<std::vector<LoraTerm>> by_weight_;
 };
 
 }  // namespace hearth

@@ -170,7 +170,7 @@ absl::Status ExportMerged(const Model& model, const Session::AdapterSet& adapter
     return absl::InvalidArgumentError("export: no adapters to merge");
   }
   // Terms by the weight they change, in the order the adapters were given.
-  absl::flat_hash_map<std::string, std::vector<Term>> terms;
+  StringMap<std::vector<Term>> terms;
   std::vector<std::string> provenance;
   for (size_t i = 0; i < adapters.size(); ++i) {
     const auto& [adapter, scale] = adapters[i];

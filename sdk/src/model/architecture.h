@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "hearth/hearth_plugin.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/format/gguf.h"
 #include "sdk/src/graph/graph.h"
 #include "sdk/src/lora/lora_terms.h"
@@ -63,7 +63,7 @@ class WeightSet {
                                 hearth_tensor_desc* out) const;
 
  private:
-  absl::flat_hash_map<std::string, hearth_tensor_desc> by_name_;
+  StringMap<hearth_tensor_desc> by_name_;
 };
 
 // Adds each weight to a graph once, however often the graph reads it.
@@ -76,7 +76,7 @@ class WeightBinder {
  private:
   const WeightSet& w_;
   Graph* g_;
-  absl::flat_hash_map<std::string, int> bound_;
+  StringMap<int> bound_;
 };
 
 // The KV cache of a step graph: per layer, k and v of [head_dim, n_head_kv,

@@ -36,10 +36,10 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -186,7 +186,7 @@ class Engine {
   std::condition_variable work_cv_;
   std::deque<std::unique_ptr<Request>> waiting_;
   // Every request submitted and not ended, waiting or running.
-  absl::flat_hash_map<uint64_t, Request*> live_;
+  std::unordered_map<uint64_t, Request*> live_;
   std::vector<std::unique_ptr<Request>> running_;  // owned while in a slot
   bool cancel_seen_ = false;
   uint64_t next_id_ = 1;

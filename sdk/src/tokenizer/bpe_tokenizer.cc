@@ -5,14 +5,15 @@
 // first, leftmost on ties) until no ranked pair is left.
 #include <array>
 #include <queue>
+#include <unordered_map>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/tokenizer/fragment_tokenizer.h"
 #include "sdk/src/tokenizer/pre_tokenizer.h"
 #include "sdk/src/tokenizer/unicode_class.h"
@@ -46,15 +47,13 @@ class BpeTokenizer final : public FragmentTokenizer {
     byte_of_cp_.fill(-1);
     for (int b = 0; b < 256; ++b) byte_of_cp_[b2c[b]] = static_cast<int16_t>(b);
 
-    // Two token tables and the merge table, each slot with its control
-    // byte, at most half full after growth.
+    // Two token tables and the merge table, each entry a node.
     const uint64_t n_tok = vocab_.tokens.size(), n_merge = vocab_.merges.size();
     HEARTH_RETURN_IF_ERROR(CheckAllocatable(
-        (n_tok * 2 * (sizeof(std::pair<std::string_view, int32_t>) + 1) +
-         n_merge * (sizeof(std::pair<uint64_t, Merge>) + 1)) *
-            2,
+        n_tok * 2 * (sizeof(std::pair<std::string_view, int32_t>) + kHashEntryOverhead) +
+            n_merge * (sizeof(std::pair<uint64_t, Merge>) + kHashEntryOverhead),
         absl::StrCat("the tokenizer's tables (", n_tok, " tokens, ", n_merge, " merges)")));
-    absl::flat_hash_map<std::string_view, int32_t> all;  // views into vocab_.tokens
+    std::unordered_map<std::string_view, int32_t> all;  // views into vocab_.tokens
     all.reserve(vocab_.tokens.size());
     for (size_t i = 0; i < vocab_.tokens.size(); ++i) {
       const int32_t id = static_cast<int32_t>(i);
@@ -206,8 +205,8 @@ class BpeTokenizer final : public FragmentTokenizer {
   uint32_t ByteCodepoint(unsigned char c) const { return byte_cp_[c]; }
 
   std::unique_ptr<PreTokenizer> pre_;
-  absl::flat_hash_map<std::string_view, int32_t> ids_;  // views into vocab_.tokens
-  absl::flat_hash_map<uint64_t, Merge> merges_;         // (left id, right id) -> merge
+  std::unordered_map<std::string_view, int32_t> ids_;  // views into vocab_.tokens
+  std::unordered_map<uint64_t, Merge> merges_;         // (left id, right id) -> merge
   std::array<int32_t, 256> byte_ids_;
   bool unk_is_unknown_ = false;  // vocab_.unk may stand in for a byte with no token
   std::array<int16_t, 324> byte_of_cp_;  // inverse of bytes_to_unicode (codes < 324)

@@ -5,13 +5,14 @@
 // ties. Characters that end up in no token become <0xNN> byte tokens.
 #include <array>
 #include <queue>
+#include <unordered_map>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
+#include "sdk/src/common/tables.h"
 #include "sdk/src/tokenizer/fragment_tokenizer.h"
 #include "sdk/src/tokenizer/unicode_class.h"
 
@@ -184,7 +185,7 @@ class SpmTokenizer final : public FragmentTokenizer {
   }
 
  private:
-  absl::flat_hash_map<std::string_view, int32_t> ids_;  // views into vocab_.tokens
+  std::unordered_map<std::string_view, int32_t> ids_;  // views into vocab_.tokens
   std::array<int32_t, 256> byte_ids_;
   std::vector<int16_t> piece_of_byte_id_;  // byte a <0xNN> token stands for, or -1
 };
@@ -192,11 +193,10 @@ class SpmTokenizer final : public FragmentTokenizer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> CreateSpmTokenizer(VocabData vocab) {
-  // The token table (each slot with its control byte, at most half full
-  // after growth) and the byte-piece index.
+  // The token table (each entry a node) and the byte-piece index.
   const uint64_t n_tok = vocab.tokens.size();
   HEARTH_RETURN_IF_ERROR(CheckAllocatable(
-      n_tok * ((sizeof(std::pair<std::string_view, int32_t>) + 1) * 2 + sizeof(int32_t)),
+      n_tok * (sizeof(std::pair<std::string_view, int32_t>) + kHashEntryOverhead + sizeof(int32_t)),
       absl::StrCat("the tokenizer's table (", n_tok, " tokens)")));
   return std::unique_ptr<Tokenizer>(new SpmTokenizer(std::move(vocab)));
 }
