@@ -18,7 +18,7 @@ namespace {
 
 // Prompt lengths vary, so shapes do too; a cache that only grows would keep
 // every length ever seen. Past this many entries it starts over.
-constexpr size_t kMaxCachedPrimitives = 64;
+constexpr size_t kMaxCachedPrimitives = 1024;
 
 using Key = std::array<int64_t, 10>;  // K, M, N, x strides, w strides, ldy, accumulate, bf16
 
@@ -53,6 +53,12 @@ DnnlMatMul::~DnnlMatMul() = default;
 std::unique_ptr<DnnlMatMul> DnnlMatMul::Create(std::string* error) {
   try {
     auto state = std::make_unique<State>();
+    // oneDNN's own primitive cache (process-wide) is off: this class keeps
+    // its primitives itself, and oneDNN 2.6 leaves that cache with a freed
+    // entry when an allocation fails while a primitive is being created (a
+    // use after free at the next creation). docs/reliability.md, "Out of
+    // memory".
+    dnnl::set_primitive_cache_capacity(0);
     state->engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
     state->stream = dnnl::stream(state->engine);
     // ISA values are bit sets: every ISA with native BF16 includes these bits.

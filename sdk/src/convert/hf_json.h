@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "sdk/src/format/strict_json.h"
 
 namespace hearth::convert {
 
@@ -19,6 +20,11 @@ using Json = nlohmann::ordered_json;
 
 // A parsed file and the name errors use for it ("config.json").
 struct JsonFile {
+  JsonFile() = default;
+  JsonFile(JsonFile&&) = default;
+  JsonFile& operator=(JsonFile&&) = default;
+  ~JsonFile() { format::ReleaseJson(root); }  // see ReleaseJson
+
   std::string name;
   Json root;
 };

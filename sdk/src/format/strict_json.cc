@@ -11,7 +11,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "sdk/src/common/tables.h"
 
 namespace hearth::format {
@@ -28,6 +27,9 @@ absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), 
 class DomBuilder {
  public:
   DomBuilder(std::string_view what, int max_depth) : what_(what), max_depth_(max_depth) {}
+  DomBuilder(const DomBuilder&) = delete;
+  DomBuilder& operator=(const DomBuilder&) = delete;
+  ~DomBuilder() { ReleaseJson(root_); }  // whatever was built and not taken
 
   bool null() { return Put(Json(nullptr)) != nullptr; }
   bool boolean(bool v) { return Put(Json(v)) != nullptr; }
@@ -187,6 +189,18 @@ absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, st
     return absl::InvalidArgumentError(absl::StrCat(Absl(what), ": invalid JSON"));
   }
   return builder.TakeRoot();
+}
+
+void ReleaseJson(nlohmann::ordered_json& j) noexcept {
+  if (j.is_array()) {
+    Json::array_t& a = *j.get_ptr<Json::array_t*>();
+    for (Json& e : a) ReleaseJson(e);
+    a.clear();
+  } else if (j.is_object()) {
+    Json::object_t& o = *j.get_ptr<Json::object_t*>();
+    for (auto& kv : o) ReleaseJson(kv.second);
+    o.clear();
+  }
 }
 
 const char* JsonKind(const nlohmann::ordered_json& v) {

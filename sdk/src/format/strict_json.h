@@ -29,6 +29,30 @@ inline constexpr int kMaxJsonDepth = 64;
 absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, std::string_view what,
                                                        int max_depth = kMaxJsonDepth);
 
+// Empties `j` from the leaves up, so that destroying it allocates nothing.
+// nlohmann's ~basic_json (3.11) moves the children of a non-empty array or
+// object onto a heap-allocated stack first; a std::bad_alloc there, in a
+// noexcept destructor, ends the process (std::terminate) when memory is
+// short. Destroying an empty container or a scalar allocates nothing.
+// Recursive: for documents no deeper than ParseStrictJson allows.
+void ReleaseJson(nlohmann::ordered_json& j) noexcept;
+
+// Calls ReleaseJson on a document when it goes out of scope: declare it
+// right after the document (or the StatusOr holding it).
+class JsonReleaser {
+ public:
+  explicit JsonReleaser(nlohmann::ordered_json* j) : j_(j) {}
+  explicit JsonReleaser(absl::StatusOr<nlohmann::ordered_json>* j) : j_(j->ok() ? &**j : nullptr) {}
+  JsonReleaser(const JsonReleaser&) = delete;
+  JsonReleaser& operator=(const JsonReleaser&) = delete;
+  ~JsonReleaser() {
+    if (j_ != nullptr) ReleaseJson(*j_);
+  }
+
+ private:
+  nlohmann::ordered_json* j_;
+};
+
 // "a string", "an integer", "null", … for "x is <kind>, expected …".
 const char* JsonKind(const nlohmann::ordered_json& v);
 

@@ -144,6 +144,7 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParseGgufLora(std::unique_ptr<gguf::Fi
     absl::StatusOr<nlohmann::ordered_json> j =
         format::ParseStrictJson(out->provenance, absl::StrCat(name, ": hearth.provenance"));
     if (!j.ok()) return j.status();
+    const format::JsonReleaser release_j(&j);
     if (!j->is_object()) return invalid("hearth.provenance is not a JSON object");
     out->provenance = j->dump();
   }

@@ -152,7 +152,8 @@ class ConfigReader {
 };
 
 absl::StatusOr<PeftConfig> ReadConfig(std::string_view text, const std::string& file) {
-  HEARTH_ASSIGN_OR_RETURN(const Json root, format::ParseStrictJson(text, file));
+  HEARTH_ASSIGN_OR_RETURN(Json root, format::ParseStrictJson(text, file));
+  const format::JsonReleaser release_root(&root);
   if (!root.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(file, ": the config is ", JsonKind(root), ", expected a JSON object"));
@@ -425,6 +426,7 @@ absl::StatusOr<std::unique_ptr<LoraFile>> ParsePeft(std::string_view config_json
     absl::StatusOr<nlohmann::ordered_json> j = format::ParseStrictJson(
         meta->second, absl::StrCat(file, ": __metadata__ hearth.provenance"));
     if (!j.ok()) return j.status();
+    const format::JsonReleaser release_j(&j);
     if (!j->is_object()) return invalid("__metadata__ hearth.provenance is not a JSON object");
     out->provenance = j->dump();
     auto fp = j->find("base_fingerprint");

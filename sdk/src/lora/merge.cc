@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/encode.h"
 #include "sdk/src/format/gguf_writer.h"
@@ -187,7 +186,7 @@ absl::Status ExportMerged(const Model& model, const Session::AdapterSet& adapter
       terms[f.targets[t].weight].push_back(
           Term{adapter.get(), t, scale * adapter->term(t).scale});
     }
-    provenance.push_back(absl::StrFormat("%s:%g", f.path, scale));
+    provenance.push_back(absl::StrCat(f.path, ":", scale));
   }
 
   HEARTH_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,

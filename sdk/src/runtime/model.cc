@@ -5,11 +5,11 @@
 #include "sdk/src/runtime/model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/fingerprint.h"
@@ -192,7 +192,9 @@ void Model::Describe() {
             [](const auto& a, const auto& b) { return a.second > b.second; });
   std::vector<std::string> parts;
   for (const auto& [type, b] : order) {
-    parts.push_back(absl::StrFormat("%s %.1f%%", type, total ? 100.0 * b / total : 0.0));
+    char pct[32];
+    snprintf(pct, sizeof pct, "%.1f%%", total ? 100.0 * b / total : 0.0);
+    parts.push_back(absl::StrCat(type, " ", pct));
   }
   quantization_ = absl::StrJoin(parts, ", ");
   tokenizer_desc_ = tokenizer_->Describe();

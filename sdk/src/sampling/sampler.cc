@@ -13,7 +13,7 @@
 #include <limits>
 #include <utility>
 
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 
 namespace hearth::sampling {
 namespace {
@@ -40,7 +40,7 @@ float ClampFinite(double v) {
 
 absl::Status BadField(const char* field, double value, const char* rule) {
   return absl::InvalidArgumentError(
-      absl::StrFormat("sampling params: %s = %g %s", field, value, rule));
+      absl::StrCat("sampling params: ", field, " = ", value, " ", rule));
 }
 
 }  // namespace
@@ -130,16 +130,16 @@ absl::Status Sampler::LoadCandidates(absl::Span<const float> logits) {
   if (logits.empty()) return absl::InvalidArgumentError("n_vocab is 0 (no logits)");
   if (logits.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("n_vocab %d does not fit a 32-bit token id", logits.size()));
+        absl::StrCat("n_vocab ", logits.size(), " does not fit a 32-bit token id"));
   }
   cand_.resize(logits.size());  // allocates only when the vocabulary grows
   for (size_t i = 0; i < logits.size(); ++i) {
     const float l = logits[i];
     if (std::isnan(l)) {
-      return absl::InvalidArgumentError(absl::StrFormat("logit of token %d is NaN", i));
+      return absl::InvalidArgumentError(absl::StrCat("logit of token ", i, " is NaN"));
     }
     if (l == std::numeric_limits<float>::infinity()) {
-      return absl::InvalidArgumentError(absl::StrFormat("logit of token %d is +inf", i));
+      return absl::InvalidArgumentError(absl::StrCat("logit of token ", i, " is +inf"));
     }
     cand_[i] = {static_cast<int32_t>(i), l};
   }
@@ -308,7 +308,7 @@ absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits) {
   }
   if (!any_finite) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("all %d logits are -inf; there is no token to pick", logits.size()));
+        absl::StrCat("all ", logits.size(), " logits are -inf; there is no token to pick"));
   }
 
   // Every stage below keeps the argmax, so greedy can skip them.

@@ -10,7 +10,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/common/tables.h"
@@ -74,9 +73,9 @@ class BpeTokenizer final : public FragmentTokenizer {
     for (size_t rank = 0; rank < vocab_.merges.size(); ++rank) {
       const std::string& line = vocab_.merges[rank];
       const size_t sp = line.find(' ');
-      auto bad = [&](std::string_view why) {
+      auto bad = [&](absl::string_view why) {
         return absl::InvalidArgumentError(
-            absl::StrFormat("tokenizer.ggml.merges[%d] \"%s\": %s", rank, line, why));
+            absl::StrCat("tokenizer.ggml.merges[", rank, "] \"", line, "\": ", why));
       };
       if (sp == std::string::npos || sp == 0 || sp + 1 == line.size()) {
         return bad("expected two tokens separated by one space");
@@ -84,9 +83,9 @@ class BpeTokenizer final : public FragmentTokenizer {
       const std::string_view a(line.data(), sp), b(line.data() + sp + 1, line.size() - sp - 1);
       const std::string ab = std::string(a) + std::string(b);
       auto ia = all.find(a), ib = all.find(b), iab = all.find(ab);
-      if (ia == all.end()) return bad(absl::StrFormat("\"%s\" is not a token", std::string(a)));
-      if (ib == all.end()) return bad(absl::StrFormat("\"%s\" is not a token", std::string(b)));
-      if (iab == all.end()) return bad(absl::StrFormat("\"%s\" is not a token", ab));
+      if (ia == all.end()) return bad(absl::StrCat("\"", std::string(a), "\" is not a token"));
+      if (ib == all.end()) return bad(absl::StrCat("\"", std::string(b), "\" is not a token"));
+      if (iab == all.end()) return bad(absl::StrCat("\"", ab, "\" is not a token"));
       merges_.try_emplace(PairKey(ia->second, ib->second),
                           Merge{static_cast<int32_t>(rank), iab->second});
     }
@@ -116,11 +115,11 @@ class BpeTokenizer final : public FragmentTokenizer {
   }
 
   std::string Describe() const override {
-    return absl::StrFormat(
-        "gpt2 (byte-level BPE, pre-tokenizer %s%s): %d tokens, %d merges, add_bos=%s, "
-        "add_eos=%s",
-        pre_->name(), pre_->ignore_merges() ? ", ignore_merges" : "", n_vocab(),
-        vocab_.merges.size(), vocab_.add_bos ? "true" : "false", vocab_.add_eos ? "true" : "false");
+    return absl::StrCat("gpt2 (byte-level BPE, pre-tokenizer ", pre_->name(),
+                        pre_->ignore_merges() ? ", ignore_merges" : "", "): ", n_vocab(),
+                        " tokens, ", vocab_.merges.size(),
+                        " merges, add_bos=", vocab_.add_bos ? "true" : "false",
+                        ", add_eos=", vocab_.add_eos ? "true" : "false");
   }
 
  protected:

@@ -10,7 +10,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/codepoint_regex_internal.h"
 #include "sdk/src/tokenizer/unicode_class.h"
@@ -240,7 +240,7 @@ CodepointRegex::~CodepointRegex() = default;
 absl::StatusOr<std::unique_ptr<CodepointRegex>> CodepointRegex::Compile(std::string_view pattern) {
   auto fail = [&](const absl::Status& s) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("regex \"%s\": %s", std::string(pattern), s.message()));
+        absl::StrCat("regex \"", std::string(pattern), "\": ", s.message()));
   };
   if (ValidUtf8Prefix(pattern) != pattern.size()) {
     return fail(absl::InvalidArgumentError("not UTF-8"));

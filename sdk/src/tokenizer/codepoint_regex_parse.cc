@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/codepoint_regex_internal.h"
 #include "sdk/src/tokenizer/unicode_class.h"
@@ -30,8 +30,8 @@ class Parser {
   uint32_t Peek(size_t ahead = 0) const {
     return pos_ + ahead < p_.size() ? p_[pos_ + ahead] : 0xFFFFFFFFu;
   }
-  absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrFormat("at code point %d: %s", pos_, what));
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat("at code point ", pos_, ": ", what));
   }
 
   absl::StatusOr<Node> ParseAlt() {
@@ -289,7 +289,7 @@ class Parser {
           name.push_back(static_cast<char>(p_[pos_++]));
         }
         const uint32_t mask = PropertyMask(name);
-        if (mask == 0) return Error(absl::StrFormat("unknown property \\p{%s}", name));
+        if (mask == 0) return Error(absl::StrCat("unknown property \\p{", name, "}"));
         if (negate) {
           cc->none_masks.push_back(mask);
         } else {
@@ -350,7 +350,7 @@ class Parser {
       }
       default:
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-          return Error(absl::StrFormat("unsupported escape \\%c", static_cast<char>(c)));
+          return Error(absl::StrCat("unsupported escape \\", std::string(1, static_cast<char>(c))));
         }
         literal(c);
         return absl::OkStatus();

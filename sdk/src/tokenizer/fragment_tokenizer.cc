@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/unicode_class.h"
 
@@ -77,22 +77,22 @@ absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::EncodeLayout(
   size_t prev = 0;
   for (const auto& [begin, end] : layout.special) {
     if (begin < prev || end < begin || end > text.size()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "special range [%d, %d) is out of order or past the end of the text (%d bytes)", begin,
-          end, text.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("special range [", begin, ", ", end,
+                       ") is out of order or past the end of the text (", text.size(), " bytes)"));
     }
     prev = end;
   }
   prev = 0;
   for (size_t cut : layout.cuts) {
     if (cut < prev || cut > text.size()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "cut at byte %d is out of order or past the end of the text (%d bytes)", cut,
-          text.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cut at byte ", cut, " is out of order or past the end of the text (",
+                       text.size(), " bytes)"));
     }
     if (cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("cut at byte %d is inside a UTF-8 character", cut));
+          absl::StrCat("cut at byte ", cut, " is inside a UTF-8 character"));
     }
     prev = cut;
   }
@@ -104,9 +104,10 @@ absl::StatusOr<std::vector<int32_t>> FragmentTokenizer::EncodeImpl(
     std::vector<size_t>* ids_at_cut) const {
   const size_t valid = ValidUtf8Prefix(text);
   if (valid != text.size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "text is not valid UTF-8: byte 0x%02x at offset %d does not continue a valid sequence",
-        static_cast<unsigned char>(text[valid]), valid));
+    return absl::InvalidArgumentError(
+        absl::StrCat("text is not valid UTF-8: byte 0x",
+                     absl::Hex(static_cast<unsigned char>(text[valid]), absl::kZeroPad2),
+                     " at offset ", valid, " does not continue a valid sequence"));
   }
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);

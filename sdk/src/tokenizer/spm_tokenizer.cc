@@ -9,7 +9,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/common/tables.h"
@@ -87,11 +86,11 @@ class SpmTokenizer final : public FragmentTokenizer {
   std::string Describe() const override {
     int n_bytes = 0;
     for (int32_t b : byte_ids_) n_bytes += b >= 0;
-    return absl::StrFormat(
-        "llama (SentencePiece BPE): %d tokens, %s, add_space_prefix=%s, add_bos=%s, add_eos=%s",
-        n_vocab(), n_bytes == 256 ? "byte fallback" : "no byte fallback",
-        vocab_.add_space_prefix ? "true" : "false", vocab_.add_bos ? "true" : "false",
-        vocab_.add_eos ? "true" : "false");
+    return absl::StrCat("llama (SentencePiece BPE): ", n_vocab(), " tokens, ",
+                        n_bytes == 256 ? "byte fallback" : "no byte fallback",
+                        ", add_space_prefix=", vocab_.add_space_prefix ? "true" : "false",
+                        ", add_bos=", vocab_.add_bos ? "true" : "false",
+                        ", add_eos=", vocab_.add_eos ? "true" : "false");
   }
 
  protected:
@@ -176,9 +175,9 @@ class SpmTokenizer final : public FragmentTokenizer {
       } else if (vocab_.unk >= 0) {
         out->push_back(vocab_.unk);
       } else {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "\"%s\" has no token, no byte tokens and the vocabulary has no unknown token",
-            std::string(piece)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "\"", std::string(piece),
+            "\" has no token, no byte tokens and the vocabulary has no unknown token"));
       }
     }
     return absl::OkStatus();

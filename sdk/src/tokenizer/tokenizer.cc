@@ -9,7 +9,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/tokenizer/fragment_tokenizer.h"
@@ -48,7 +47,7 @@ constexpr const char* kEogTexts[] = {
 absl::Status CheckId(int32_t id, const char* key, size_t n) {
   if (id < -1 || id >= static_cast<int64_t>(n)) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("%s = %d is out of range: the vocabulary has %d tokens", key, id, n));
+        absl::StrCat(key, " = ", id, " is out of range: the vocabulary has ", n, " tokens"));
   }
   return absl::OkStatus();
 }
@@ -76,20 +75,20 @@ absl::Status ValidateVocab(const VocabData& v) {
     return absl::InvalidArgumentError("tokenizer.ggml.tokens: more than 2^31 tokens");
   }
   if (!v.scores.empty() && v.scores.size() != n) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("tokenizer.ggml.scores has %d entries but tokenizer.ggml.tokens has %d",
-                        v.scores.size(), n));
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer.ggml.scores has ", v.scores.size(),
+                                                   " entries but tokenizer.ggml.tokens has ", n));
   }
   if (!v.token_types.empty() && v.token_types.size() != n) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("tokenizer.ggml.token_type has %d entries but tokenizer.ggml.tokens has %d",
-                        v.token_types.size(), n));
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer.ggml.token_type has ",
+                                                   v.token_types.size(),
+                                                   " entries but tokenizer.ggml.tokens has ", n));
   }
   for (size_t i = 0; i < v.token_types.size(); ++i) {
     // 0 is llama.cpp's "undefined"; treated as normal.
     if (v.token_types[i] < 0 || v.token_types[i] > kByte) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "tokenizer.ggml.token_type[%d] = %d is not a token type (0..6)", i, v.token_types[i]));
+      return absl::InvalidArgumentError(absl::StrCat("tokenizer.ggml.token_type[", i,
+                                                     "] = ", v.token_types[i],
+                                                     " is not a token type (0..6)"));
     }
   }
   HEARTH_RETURN_IF_ERROR(CheckId(v.bos, "tokenizer.ggml.bos_token_id", n));
@@ -152,9 +151,9 @@ absl::StatusOr<std::string> Tokenizer::Decode(const std::vector<int32_t>& ids,
   for (size_t i = 0; i < ids.size(); ++i) {
     const int32_t id = ids[i];
     if (id < 0 || id >= n_vocab()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "token id %d at position %d is out of range: the vocabulary has %d tokens", id, i,
-          n_vocab()));
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " at position ", i,
+                                                     " is out of range: the vocabulary has ",
+                                                     n_vocab(), " tokens"));
     }
     std::string piece = TokenToPiece(id, render_special);
     if (at_start && !piece.empty()) {

@@ -6,7 +6,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "sdk/src/common/checked_alloc.h"
 #include "sdk/src/common/status.h"
 #include "sdk/src/format/gguf.h"
@@ -36,7 +35,7 @@ absl::Status ReadId(const gguf::File& file, const char* key, int32_t* id) {
   int64_t v = -1;
   HEARTH_RETURN_IF_ERROR(ReadOptional(file.GetInt(key), &v));
   if (v < -1 || v > std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s = %d is not a token id", key, v));
+    return absl::InvalidArgumentError(absl::StrCat(key, " = ", v, " is not a token id"));
   }
   *id = static_cast<int32_t>(v);
   return absl::OkStatus();
@@ -89,8 +88,8 @@ absl::StatusOr<VocabData> Load(const gguf::File& file) {
   v.token_types.reserve(types.size());
   for (size_t i = 0; i < types.size(); ++i) {
     if (types[i] < 0 || types[i] > kByte) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "tokenizer.ggml.token_type[%d] = %d is not a token type (0..6)", i, types[i]));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tokenizer.ggml.token_type[", i, "] = ", types[i], " is not a token type (0..6)"));
     }
     v.token_types.push_back(static_cast<int32_t>(types[i]));
   }

@@ -304,6 +304,7 @@ absl::StatusOr<Dataset> Dataset::Parse(std::string_view jsonl, std::string_view 
     const RecordError error(name, line);
     auto record = format::ParseStrictJson(text, error.where());
     if (!record.ok()) return record.status();
+    const format::JsonReleaser release_record(&record);
     RecordKind kind = RecordKind::kText;
     HEARTH_ASSIGN_OR_RETURN(Layout layout, LayoutRecord(*record, options, error, &kind));
     HEARTH_ASSIGN_OR_RETURN(Encoded encoded,
