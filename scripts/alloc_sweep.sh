@@ -30,10 +30,10 @@
 #   -o  where logs go (default: BUILD_DIR/alloc_sweep)
 # Scenarios (default: all): info_model generate_f32 generate_q4_0 info_lora
 #   generate_lora data (the CLI, whose new-handler ends the process: class
-#   oom), capi_generate capi_lora capi_lora_gguf capi_train (the library
-#   through hearth.h with no handler, tests/alloc_fault/capi_alloc.c: a
-#   failure must come back as RESOURCE_EXHAUSTED, class error, and a second
-#   pass must then succeed; its exit codes 4-6 are CRASH)
+#   oom), capi_generate capi_lora capi_lora_gguf capi_train capi_engine
+#   (the library through hearth.h with no handler, tests/alloc_fault/
+#   capi_alloc.c: a failure must come back as RESOURCE_EXHAUSTED, class
+#   error, and a second pass must then succeed; its exit codes 4-6 are CRASH)
 # Under a sanitizer build (ASan first in the link order) the shim is
 # preloaded ahead of it with ASAN_OPTIONS=verify_asan_link_order=0.
 set -euo pipefail
@@ -105,11 +105,12 @@ declare -A cmds=(
   [capi_lora]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama-f32.gguf --lora $data/lora/llama-all"
   [capi_lora_gguf]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama-f32.gguf --lora $data/lora/llama-all.gguf"
   [capi_train]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama-f32.gguf --data $data/training/clinic.jsonl --train"
+  [capi_engine]="env HEARTH_ALLOC_ARM=call $capi $data/models/tiny-llama256-q4_0.gguf --engine"
 )
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] ||
   scenarios=(info_model generate_f32 generate_q4_0 info_lora generate_lora data
-    capi_generate capi_lora capi_lora_gguf capi_train)
+    capi_generate capi_lora capi_lora_gguf capi_train capi_engine)
 
 # The shim must come before the sanitizer runtime to see the allocations.
 export LD_PRELOAD=$shim${LD_PRELOAD:+:$LD_PRELOAD}

@@ -6,12 +6,16 @@
  * table, model and session it was building released cleanly.
  *
  *   hearth-capi-alloc MODEL.gguf [--lora ADAPTER] [--data DATA.jsonl] [--train]
+ *                     [--engine]
  *
  * Creates the runtime (the plugins load here), then arms the fault shim
  * (hearth_alloc_fault_arm, when LD_PRELOADed with HEARTH_ALLOC_ARM=call) and
  * does one pass: load the model, tokenize, create a session and generate
  * three tokens greedily; with --lora load the adapter and generate again
- * with it; with --data load the dataset; with --train also train one step.
+ * with it; with --data load the dataset; with --train also train one step
+ * and save it (a checkpoint: the PEFT directory and the optimizer state,
+ * and an F16 GGUF file, in a fresh temporary folder removed afterwards); with --engine run two requests through an
+ * engine (paged KV cache) to the end.
  * Then, disarmed (hearth_alloc_fault_disarm), a second pass, the same,
  * must succeed and, when the first pass succeeded, give the same tokens: a
  * failure the library absorbed must not change an answer.
@@ -21,7 +25,9 @@
  * second pass succeeded; 4 the second pass failed; 5 the first pass failed
  * with another code; 6 the answers differ; 2 usage.
  */
+#define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
 #include <dlfcn.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +39,7 @@ typedef struct options {
   const char* lora;
   const char* data;
   int train;
+  int engine;
 } options;
 
 /* What one pass produced, and what failed in it. */
@@ -41,6 +48,9 @@ typedef struct outcome {
   size_t n_tokens;
   hearth_error* err;
   const char* call;
+  /* A request the engine ended with an error (its DONE event). */
+  hearth_status_code event_status;
+  char event_message[512];
 } outcome;
 
 /* The streamed pieces are not needed: the token ids are compared. */
@@ -79,6 +89,60 @@ static hearth_error* generate(hearth_session* session, const hearth_model* model
     out->tokens[out->n_tokens++] = last;
   }
   return NULL;
+}
+
+static int remove_entry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* Engine requests: TOKEN events append the token, a DONE event with an
+ * error keeps its status and message. */
+static int on_event(const hearth_request_event* e, void* user_data) {
+  outcome* out = (outcome*)user_data;
+  if (e->kind == HEARTH_EVENT_TOKEN) {
+    if (out->n_tokens < sizeof out->tokens / sizeof out->tokens[0]) {
+      out->tokens[out->n_tokens++] = e->token;
+    }
+  } else if (e->status != HEARTH_OK && out->event_status == HEARTH_OK) {
+    out->event_status = e->status;
+    snprintf(out->event_message, sizeof out->event_message, "%s", e->message);
+  }
+  return 0;
+}
+
+/* Two greedy requests through an engine with a paged cache, stepped on
+ * this thread until both ended. */
+static hearth_error* run_engine(hearth_model* model, outcome* out) {
+  hearth_engine_params ep = HEARTH_ENGINE_PARAMS_INIT;
+  hearth_engine* engine = NULL;
+  hearth_error* err = NULL;
+  int i;
+  ep.n_seq = 2;
+  ep.n_ctx = 64;
+  ep.n_threads = 1;
+  ep.kv_block_size = 16;
+  if ((err = hearth_engine_create(model, &ep, &engine)) != NULL) return err;
+  for (i = 0; i < 2 && err == NULL; ++i) {
+    hearth_request_params rp = HEARTH_REQUEST_PARAMS_INIT;
+    uint64_t id = 0;
+    rp.text = i == 0 ? "Hello" : "The weather today";
+    rp.text_len = strlen(rp.text);
+    rp.max_tokens = 3;
+    rp.sampling.temperature = 0.0f;
+    rp.on_event = on_event;
+    rp.user_data = out;
+    err = hearth_engine_submit(engine, &rp, &id);
+  }
+  for (i = 0; i < 64 && err == NULL; ++i) {
+    size_t active = 0;
+    err = hearth_engine_step(engine, &active);
+    if (active == 0) break;
+  }
+  hearth_engine_free(engine);
+  return err;
 }
 
 #define STEP(name, expr)             \
@@ -138,7 +202,28 @@ static void run_pass(hearth_runtime* rt, const options* o, outcome* out) {
       tp.n_threads = 1;
       STEP("hearth_trainer_create", hearth_trainer_create(model, dataset, &tp, &trainer));
       STEP("hearth_trainer_step", hearth_trainer_step(trainer, &progress));
+      {
+        char dir[] = "/tmp/hearth-capi-alloc-XXXXXX";
+        char gguf[64];
+        if (mkdtemp(dir) == NULL) {
+          perror("mkdtemp");
+          exit(4);
+        }
+        snprintf(gguf, sizeof gguf, "%s/adapter.gguf", dir);
+        out->call = "hearth_trainer_save_checkpoint";
+        out->err = hearth_trainer_save_checkpoint(trainer, dir);
+        if (out->err == NULL) {
+          out->call = "hearth_trainer_save_gguf";
+          out->err = hearth_trainer_save_gguf(trainer, gguf, "f16");
+        }
+        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        if (out->err != NULL) goto done;
+      }
     }
+  }
+  if (o->engine) {
+    STEP("hearth_engine_*", run_engine(model, out));
+    if (out->event_status != HEARTH_OK) goto done;
   }
 done:
   hearth_trainer_free(trainer);
@@ -165,6 +250,8 @@ int main(int argc, char** argv) {
       o.data = argv[++i];
     } else if (strcmp(argv[i], "--train") == 0) {
       o.train = 1;
+    } else if (strcmp(argv[i], "--engine") == 0) {
+      o.engine = 1;
     } else if (o.model == NULL && argv[i][0] != '-') {
       o.model = argv[i];
     } else {
@@ -173,7 +260,8 @@ int main(int argc, char** argv) {
     }
   }
   if (o.model == NULL || (o.train && o.data == NULL)) {
-    fprintf(stderr, "usage: %s MODEL.gguf [--lora ADAPTER] [--data DATA.jsonl] [--train]\n",
+    fprintf(stderr,
+            "usage: %s MODEL.gguf [--lora ADAPTER] [--data DATA.jsonl] [--train] [--engine]\n",
             argv[0]);
     return 2;
   }
@@ -191,12 +279,18 @@ int main(int argc, char** argv) {
     fprintf(stderr, "hearth: %s: %s\n", first.call, hearth_error_message(first.err));
     status = hearth_error_code(first.err) == HEARTH_RESOURCE_EXHAUSTED ? 1 : 5;
     hearth_error_free(first.err);
+  } else if (first.event_status != HEARTH_OK) {
+    fprintf(stderr, "hearth: an engine request: %s\n", first.event_message);
+    status = first.event_status == HEARTH_RESOURCE_EXHAUSTED ? 1 : 5;
   }
   if (disarm != NULL) disarm();
   run_pass(rt, &o, &second);
   if (second.err != NULL) {
     fprintf(stderr, "second pass: %s: %s\n", second.call, hearth_error_message(second.err));
     hearth_error_free(second.err);
+    status = 4;
+  } else if (second.event_status != HEARTH_OK) {
+    fprintf(stderr, "second pass: an engine request: %s\n", second.event_message);
     status = 4;
   } else if (status == 0 &&
              (first.n_tokens != second.n_tokens ||

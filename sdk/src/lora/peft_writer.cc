@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "sdk/src/format/strict_json.h"
 
 namespace hearth {
 
@@ -26,6 +27,7 @@ std::string PeftModule(const std::string& p) {
 
 std::string PeftConfigJson(const PeftConfig& c) {
   nlohmann::ordered_json j;
+  const format::JsonReleaser release_j(&j);  // nothing below builds a temporary container
   j["peft_type"] = "LORA";
   j["task_type"] = "CAUSAL_LM";
   j["r"] = c.rank;
@@ -44,14 +46,21 @@ std::string PeftConfigJson(const PeftConfig& c) {
 
 std::vector<uint8_t> SafetensorsImage(const std::vector<PeftTensor>& tensors,
                                       const std::string& provenance) {
+  // Built in place, leaf by leaf: a temporary array or object (an
+  // initializer list) would allocate in its destructor (format::ReleaseJson).
   nlohmann::ordered_json header;
-  header["__metadata__"] = {{"format", "pt"}};
+  const format::JsonReleaser release_header(&header);
+  header["__metadata__"]["format"] = "pt";
   if (!provenance.empty()) header["__metadata__"]["hearth.provenance"] = provenance;
   uint64_t offset = 0;
   for (const PeftTensor& t : tensors) {
     const uint64_t bytes = t.data.size() * sizeof(float);
-    header[t.name] = {
-        {"dtype", "F32"}, {"shape", {t.rows, t.cols}}, {"data_offsets", {offset, offset + bytes}}};
+    nlohmann::ordered_json& e = header[t.name];
+    e["dtype"] = "F32";
+    e["shape"].push_back(t.rows);
+    e["shape"].push_back(t.cols);
+    e["data_offsets"].push_back(offset);
+    e["data_offsets"].push_back(offset + bytes);
     offset += bytes;
   }
   std::string h = header.dump();

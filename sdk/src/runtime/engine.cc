@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 #include "sdk/src/common/status.h"
@@ -65,23 +66,27 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
 }
 
 Engine::~Engine() {
-  Stop();
-  std::lock_guard<std::mutex> step(step_mu_);
-  std::deque<std::unique_ptr<Request>> waiting;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    waiting.swap(waiting_);
-  }
-  for (std::unique_ptr<Request>& r : waiting) {
-    Request* p = r.get();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      running_.push_back(std::move(r));  // Finish takes requests from running_
+  // Every request still waiting or running gets its DONE (cancelled) event.
+  // Nothing here allocates but what telling a request takes; if memory runs
+  // out even for that, the requests left are released without their event
+  // (a destructor cannot throw).
+  try {
+    Stop();
+    std::lock_guard<std::mutex> step(step_mu_);
+    for (;;) {
+      std::unique_ptr<Request> r;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (waiting_.empty()) break;
+        r = std::move(waiting_.front());
+        waiting_.pop_front();
+      }
+      Finish(r.get(), StopReason::kCancelled, absl::OkStatus(), "");  // r is not in running_
     }
-    Finish(p, StopReason::kCancelled, absl::OkStatus(), "");
-  }
-  while (!running_.empty()) {
-    Finish(running_.front().get(), StopReason::kCancelled, absl::OkStatus(), "");
+    while (!running_.empty()) {
+      Finish(running_.front().get(), StopReason::kCancelled, absl::OkStatus(), "");
+    }
+  } catch (const std::bad_alloc&) {
   }
 }
 
