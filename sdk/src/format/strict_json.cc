@@ -192,15 +192,33 @@ absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, st
 }
 
 void ReleaseJson(nlohmann::ordered_json& j) noexcept {
-  if (j.is_array()) {
-    Json::array_t& a = *j.get_ptr<Json::array_t*>();
-    for (Json& e : a) ReleaseJson(e);
-    a.clear();
-  } else if (j.is_object()) {
-    Json::object_t& o = *j.get_ptr<Json::object_t*>();
-    for (auto& kv : o) ReleaseJson(kv.second);
-    o.clear();
+  // A value whose conversion from null to a container failed to allocate
+  // says array or object with no container behind it: nothing to release.
+  if (Json::array_t* a = j.get_ptr<Json::array_t*>(); a != nullptr) {
+    for (Json& e : *a) ReleaseJson(e);
+    a->clear();
+  } else if (Json::object_t* o = j.get_ptr<Json::object_t*>(); o != nullptr) {
+    for (auto& kv : *o) ReleaseJson(kv.second);
+    o->clear();
   }
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (c < 0x20) {
+      const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+      out->append(esc, sizeof esc);
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
 }
 
 const char* JsonKind(const nlohmann::ordered_json& v) {

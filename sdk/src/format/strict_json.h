@@ -37,6 +37,13 @@ absl::StatusOr<nlohmann::ordered_json> ParseStrictJson(std::string_view text, st
 // Recursive: for documents no deeper than ParseStrictJson allows.
 void ReleaseJson(nlohmann::ordered_json& j) noexcept;
 
+// Appends `s` as a JSON string literal (quotes, backslashes and control
+// characters escaped; other bytes as they are). For JSON that hearth writes
+// as text: building an nlohmann::ordered_json allocates in places where a
+// failure ends the process (its destructor; its object's vector of pairs,
+// which copies values when it grows).
+void AppendJsonString(std::string* out, std::string_view s);
+
 // Calls ReleaseJson on a document when it goes out of scope: declare it
 // right after the document (or the StatusOr holding it).
 class JsonReleaser {

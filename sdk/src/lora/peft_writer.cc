@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "sdk/src/format/strict_json.h"
@@ -25,45 +25,60 @@ std::string PeftModule(const std::string& p) {
   return "";
 }
 
+namespace {
+
+// A float that reads back as the same float (JSON has no inf or NaN: the
+// writers' inputs are checked finite before; 0 stands in otherwise).
+std::string JsonFloat(float v) {
+  if (!std::isfinite(v)) return "0";
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+  return buf;
+}
+
+}  // namespace
+
+// The JSON of both files is written as text, not through nlohmann (see
+// format::AppendJsonString): a failed allocation is then a std::bad_alloc
+// that unwinds like any other.
 std::string PeftConfigJson(const PeftConfig& c) {
-  nlohmann::ordered_json j;
-  const format::JsonReleaser release_j(&j);  // nothing below builds a temporary container
-  j["peft_type"] = "LORA";
-  j["task_type"] = "CAUSAL_LM";
-  j["r"] = c.rank;
-  j["lora_alpha"] = c.alpha;
-  j["use_rslora"] = c.use_rslora;
-  j["lora_dropout"] = c.lora_dropout;
-  j["bias"] = "none";
-  j["fan_in_fan_out"] = false;
-  j["init_lora_weights"] = true;
-  j["inference_mode"] = true;
-  j["use_dora"] = false;
-  j["target_modules"] = c.target_modules;
-  j["base_model_name_or_path"] = c.base_model;
-  return j.dump(2) + "\n";
+  std::string j = "{\n";
+  absl::StrAppend(&j, "  \"peft_type\": \"LORA\",\n", "  \"task_type\": \"CAUSAL_LM\",\n",
+                  "  \"r\": ", c.rank, ",\n", "  \"lora_alpha\": ", JsonFloat(c.alpha), ",\n",
+                  "  \"use_rslora\": ", c.use_rslora ? "true" : "false", ",\n",
+                  "  \"lora_dropout\": ", JsonFloat(c.lora_dropout), ",\n");
+  absl::StrAppend(&j, "  \"bias\": \"none\",\n", "  \"fan_in_fan_out\": false,\n",
+                  "  \"init_lora_weights\": true,\n", "  \"inference_mode\": true,\n",
+                  "  \"use_dora\": false,\n", "  \"target_modules\": [");
+  for (size_t i = 0; i < c.target_modules.size(); ++i) {
+    j += i == 0 ? "\n    " : ",\n    ";
+    format::AppendJsonString(&j, c.target_modules[i]);
+  }
+  j += c.target_modules.empty() ? "],\n" : "\n  ],\n";
+  j += "  \"base_model_name_or_path\": ";
+  format::AppendJsonString(&j, c.base_model);
+  j += "\n}\n";
+  return j;
 }
 
 std::vector<uint8_t> SafetensorsImage(const std::vector<PeftTensor>& tensors,
                                       const std::string& provenance) {
-  // Built in place, leaf by leaf: a temporary array or object (an
-  // initializer list) would allocate in its destructor (format::ReleaseJson).
-  nlohmann::ordered_json header;
-  const format::JsonReleaser release_header(&header);
-  header["__metadata__"]["format"] = "pt";
-  if (!provenance.empty()) header["__metadata__"]["hearth.provenance"] = provenance;
+  std::string h = "{\"__metadata__\":{\"format\":\"pt\"";
+  if (!provenance.empty()) {
+    h += ",\"hearth.provenance\":";
+    format::AppendJsonString(&h, provenance);
+  }
+  h += "}";
   uint64_t offset = 0;
   for (const PeftTensor& t : tensors) {
     const uint64_t bytes = t.data.size() * sizeof(float);
-    nlohmann::ordered_json& e = header[t.name];
-    e["dtype"] = "F32";
-    e["shape"].push_back(t.rows);
-    e["shape"].push_back(t.cols);
-    e["data_offsets"].push_back(offset);
-    e["data_offsets"].push_back(offset + bytes);
+    h += ",";
+    format::AppendJsonString(&h, t.name);
+    absl::StrAppend(&h, ":{\"dtype\":\"F32\",\"shape\":[", t.rows, ",", t.cols,
+                    "],\"data_offsets\":[", offset, ",", offset + bytes, "]}");
     offset += bytes;
   }
-  std::string h = header.dump();
+  h += "}";
   while ((8 + h.size()) % 8 != 0) h.push_back(' ');
   std::vector<uint8_t> out(8 + h.size() + offset);
   const uint64_t n = h.size();
