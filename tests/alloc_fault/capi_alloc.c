@@ -62,13 +62,11 @@ static int ignore_text(const char* piece, size_t len, void* user_data) {
 }
 
 /* Generates up to `n` tokens greedily and appends their ids to `out`. */
-static hearth_error* generate(hearth_session* session, const hearth_model* model, int n,
-                              outcome* out) {
+static hearth_error* generate(hearth_session* session, int n, outcome* out) {
   hearth_generate_params gp = HEARTH_GENERATE_PARAMS_INIT;
   hearth_generate_result result = HEARTH_GENERATE_RESULT_INIT;
   hearth_error* err = NULL;
   int32_t last = 0;
-  (void)model;
   gp.max_tokens = n;
   gp.sampling.temperature = 0.0f;
   hearth_session_reset(session);
@@ -172,14 +170,14 @@ static void run_pass(hearth_runtime* rt, const options* o, outcome* out) {
     out->tokens[out->n_tokens++] = ids[n_ids - 1];
   }
   STEP("hearth_session_create", hearth_session_create(model, &sp, &session));
-  STEP("hearth_session_generate", generate(session, model, 3, out));
+  STEP("hearth_session_generate", generate(session, 3, out));
   if (o->lora != NULL) {
     const hearth_adapter* list[1];
     float scales[1] = {0.5f};
     STEP("hearth_adapter_load", hearth_adapter_load(model, o->lora, NULL, &adapter));
     list[0] = adapter;
     STEP("hearth_session_set_adapters", hearth_session_set_adapters(session, list, scales, 1));
-    STEP("hearth_session_generate (adapter)", generate(session, model, 2, out));
+    STEP("hearth_session_generate (adapter)", generate(session, 2, out));
   }
   if (o->data != NULL) {
     hearth_dataset_params dp = HEARTH_DATASET_PARAMS_INIT;

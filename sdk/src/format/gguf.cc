@@ -198,7 +198,7 @@ class Parser {
     if (key.find('\0') != std::string_view::npos) {
       return Invalid("metadata key '", Printable(key), "' (pair #", index, ") contains a NUL byte");
     }
-    if (auto it = f_->kv_index_.find(Absl(key)); it != f_->kv_index_.end()) {
+    if (auto it = f_->kv_index_.find(key); it != f_->kv_index_.end()) {
       return Invalid("metadata key '", Printable(key), "' appears twice (pairs #", it->second,
                      " and #", index, ")");
     }
@@ -323,7 +323,7 @@ class Parser {
     if (name.find('\0') != std::string_view::npos) {
       return Invalid("tensor #", index, " name '", Printable(name), "' contains a NUL byte");
     }
-    if (auto it = f_->tensor_index_.find(Absl(name)); it != f_->tensor_index_.end()) {
+    if (auto it = f_->tensor_index_.find(name); it != f_->tensor_index_.end()) {
       return Invalid("tensor '", Printable(name), "' appears twice (tensors #", it->second,
                      " and #", index, ")");
     }

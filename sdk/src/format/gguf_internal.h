@@ -11,6 +11,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
 #include "sdk/src/format/gguf.h"
 
 namespace hearth::gguf {
@@ -72,10 +73,6 @@ inline unsigned ScalarBytes(ValueType t) {
   }
   return 0;
 }
-
-// Debian's Abseil is built with its own string_view (not std::string_view),
-// so StrCat, CHexEscape and heterogeneous map lookups need this bridge.
-inline absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // Names and keys come from the file: escape them (NUL, control bytes) and
 // cap their length so an error message stays one readable line.

@@ -224,7 +224,7 @@ void Writer::SetStringArray(std::string key, std::vector<std::string> values) {
 }
 
 void Writer::Remove(std::string_view key) {
-  auto it = kv_index_.find(Absl(key));
+  auto it = kv_index_.find(key);
   if (it == kv_index_.end()) return;
   const size_t at = it->second;
   kv_index_.erase(it);
@@ -234,7 +234,7 @@ void Writer::Remove(std::string_view key) {
   }
 }
 
-bool Writer::Has(std::string_view key) const { return kv_index_.count(Absl(key)) != 0; }
+bool Writer::Has(std::string_view key) const { return kv_index_.count(key) != 0; }
 
 // ---- tensors ------------------------------------------------------------------
 

@@ -28,8 +28,6 @@ namespace {
 using Json = nlohmann::json;
 using format::ShowText;
 
-absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 struct DtypeRow {
   const char* name;
   int64_t bytes;

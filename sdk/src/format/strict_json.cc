@@ -11,14 +11,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sdk/src/common/status.h"
 #include "sdk/src/common/tables.h"
 
 namespace hearth::format {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // Builds an ordered_json from SAX events. nlohmann's own parser is
 // iterative, so only our stack bounds the depth. Children are appended

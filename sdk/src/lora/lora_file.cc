@@ -111,8 +111,6 @@ absl::Status FinishLoraFile(LoraFile* file, std::string_view file_for_errors) {
 
 namespace {
 
-using lora_internal::Absl;
-
 // Config files are a few KB; the cap keeps a wrong path from being slurped.
 constexpr uint64_t kMaxConfigBytes = uint64_t{1} << 20;
 

@@ -23,7 +23,6 @@ namespace hearth {
 namespace {
 
 using format::ShowText;
-using lora_internal::Absl;
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool EndsWith(std::string_view s, std::string_view p) {

@@ -11,15 +11,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "sdk/src/common/status.h"
 #include "sdk/src/lora/lora_file.h"
 
 namespace hearth::lora_internal {
 
 // Layers are numbered below this; a bigger index is a corrupt name.
 inline constexpr int64_t kMaxLayers = 100000;
-
-// Debian's Abseil has its own string_view; StrCat needs this bridge.
-inline absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // "0" … "99999", no sign, no leading zero (one spelling per layer).
 std::optional<int64_t> ParseLayerIndex(std::string_view digits);

@@ -33,7 +33,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 using format::JsonKind;
 using format::ShowText;
-using lora_internal::Absl;
 
 constexpr int64_t kMaxRank = int64_t{1} << 20;
 constexpr std::string_view kPeftPrefix = "base_model.model.";

@@ -83,8 +83,8 @@ class BpeTokenizer final : public FragmentTokenizer {
       const std::string_view a(line.data(), sp), b(line.data() + sp + 1, line.size() - sp - 1);
       const std::string ab = std::string(a) + std::string(b);
       auto ia = all.find(a), ib = all.find(b), iab = all.find(ab);
-      if (ia == all.end()) return bad(absl::StrCat("\"", std::string(a), "\" is not a token"));
-      if (ib == all.end()) return bad(absl::StrCat("\"", std::string(b), "\" is not a token"));
+      if (ia == all.end()) return bad(absl::StrCat("\"", Absl(a), "\" is not a token"));
+      if (ib == all.end()) return bad(absl::StrCat("\"", Absl(b), "\" is not a token"));
       if (iab == all.end()) return bad(absl::StrCat("\"", ab, "\" is not a token"));
       merges_.try_emplace(PairKey(ia->second, ib->second),
                           Merge{static_cast<int32_t>(rank), iab->second});

@@ -239,8 +239,7 @@ CodepointRegex::~CodepointRegex() = default;
 
 absl::StatusOr<std::unique_ptr<CodepointRegex>> CodepointRegex::Compile(std::string_view pattern) {
   auto fail = [&](const absl::Status& s) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("regex \"", std::string(pattern), "\": ", s.message()));
+    return absl::InvalidArgumentError(absl::StrCat("regex \"", Absl(pattern), "\": ", s.message()));
   };
   if (ValidUtf8Prefix(pattern) != pattern.size()) {
     return fail(absl::InvalidArgumentError("not UTF-8"));

@@ -176,7 +176,7 @@ class SpmTokenizer final : public FragmentTokenizer {
         out->push_back(vocab_.unk);
       } else {
         return absl::InvalidArgumentError(absl::StrCat(
-            "\"", std::string(piece),
+            "\"", Absl(piece),
             "\" has no token, no byte tokens and the vocabulary has no unknown token"));
       }
     }
