@@ -427,6 +427,99 @@ TEST_P(BatchModels, RewindAndResetSlots) {
   EXPECT_LE(RelErr(runner->logits(0), fresh->logits()), kTolerance);
 }
 
+// Prefix sharing: slot 1 takes slot 0's first 3 pages (12 positions)
+// instead of computing them, and both go on in one step; each equals a
+// session fed its own tokens. A shared page is never written: slot 0's
+// rewind into one is refused, a rewind to its boundary moves slot 0 to new
+// pages while slot 1 keeps reading the old ones, and the pages reach the
+// pool only when no slot holds them.
+TEST_P(BatchModels, SharedPrefixPagesAreReadByBothAndWrittenByNone) {
+  auto model = LoadModel(GetParam());
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().n_vocab;
+  auto runner = MakeRunner(model, 3, {}, 4, 30);
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> a = Prompt(V, 14, 41), b = Prompt(V, 5, 42), c = Prompt(V, 3, 43);
+  BatchEntry e0;
+  e0.slot = 0;
+  e0.tokens = a;
+  e0.want_logits = true;
+  ASSERT_TRUE(runner->Step({e0}).ok());
+  EXPECT_EQ(runner->free_pages(), 26);
+  // 14 positions are 3 full pages and a part: 4 pages are not there to share.
+  EXPECT_EQ(runner->SharePrefix(1, 0, 4).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(runner->SharePrefix(0, 0, 1).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(runner->SharePrefix(1, 0, 3).ok());
+  EXPECT_EQ(runner->n_past(1), 12);
+  EXPECT_EQ(runner->slot_pages(1), 3);
+  EXPECT_EQ(runner->free_pages(), 26);  // nothing new taken
+  EXPECT_EQ(runner->ReleasablePages(0), 1);
+  EXPECT_EQ(runner->ReleasablePages(1), 0);
+
+  auto s0 = MakeSession(model);
+  auto s1 = MakeSession(model);
+  ASSERT_TRUE(s0->Feed(a).ok());
+  ASSERT_TRUE(s1->Feed(absl::MakeConstSpan(a.data(), 12)).ok());
+  ASSERT_TRUE(s1->Feed(b).ok());
+  const std::vector<int32_t> next0 = {ArgMax(s0->logits())};
+  BatchEntry d0 = e0;
+  d0.tokens = next0;
+  d0.start = 14;
+  BatchEntry e1;
+  e1.slot = 1;
+  e1.tokens = b;
+  e1.start = 12;
+  e1.want_logits = true;
+  ASSERT_TRUE(runner->Step({d0, e1}).ok());
+  ASSERT_TRUE(s0->Feed(next0).ok());
+  EXPECT_LE(RelErr(runner->logits(0), s0->logits()), kTolerance);
+  EXPECT_LE(RelErr(runner->logits(1), s1->logits()), kTolerance);
+
+  // Slot 0 rewound into page 1, which slot 1 shares: refused, nothing moves.
+  BatchEntry rewind = e0;
+  rewind.tokens = c;
+  rewind.start = 6;
+  const int64_t free_before = runner->free_pages();
+  absl::Status st = runner->Step({rewind});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("shares"), std::string_view::npos) << st;
+  EXPECT_EQ(runner->n_past(0), 15);
+  EXPECT_EQ(runner->free_pages(), free_before);
+  EXPECT_TRUE(runner->WritesSharedPage(0, 6));
+  EXPECT_FALSE(runner->WritesSharedPage(0, 8));
+  EXPECT_FALSE(runner->WritesSharedPage(0, 13));  // page 3 is slot 0's alone
+  // Rewound to the page boundary 8: slot 0 writes positions 8.. on a new
+  // page; slot 1 still reads a's rows there.
+  rewind.start = 8;
+  ASSERT_TRUE(runner->Step({rewind}).ok());
+  auto r0 = MakeSession(model);
+  ASSERT_TRUE(r0->Feed(absl::MakeConstSpan(a.data(), 8)).ok());
+  ASSERT_TRUE(r0->Feed(c).ok());
+  EXPECT_LE(RelErr(runner->logits(0), r0->logits()), kTolerance);
+  const std::vector<int32_t> next1 = {ArgMax(s1->logits())};
+  e1.tokens = next1;
+  e1.start = 17;
+  ASSERT_TRUE(runner->Step({e1}).ok());
+  ASSERT_TRUE(s1->Feed(next1).ok());
+  EXPECT_LE(RelErr(runner->logits(0), s1->logits()), kTolerance);
+
+  // Slot 0 now holds pages 0 and 1 shared, and one page of its own; slot 1
+  // the shared 0, 1, 2 and two of its own.
+  EXPECT_EQ(runner->slot_pages(0), 3);
+  EXPECT_EQ(runner->ReleasablePages(0), 1);
+  EXPECT_EQ(runner->ReleasablePages(1), 3);
+  EXPECT_EQ(runner->free_pages(), 30 - 6);
+  runner->ResetSlot(1);
+  EXPECT_EQ(runner->free_pages(), 30 - 3);
+  EXPECT_EQ(runner->ReleasablePages(0), 3);
+  runner->ResetSlot(0);
+  EXPECT_EQ(runner->free_pages(), 30);
+  // Sharing needs a paged cache.
+  auto fixed = MakeRunner(model, 2);
+  ASSERT_TRUE(fixed->Step({e0}).ok());
+  EXPECT_EQ(fixed->SharePrefix(1, 0, 1).code(), absl::StatusCode::kFailedPrecondition);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, BatchModels,
                          ::testing::Values("tiny-llama-f32", "tiny-qwen2-f32", "tiny-gemma3"),
                          [](const auto& info) {

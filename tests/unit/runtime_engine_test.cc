@@ -357,6 +357,80 @@ TEST(Engine, PrefixReuseComputesOnlyTheNewTokens) {
   EXPECT_EQ(c.Get(3).text, c.Get(1).text);
 }
 
+// With a paged cache, requests running at the same time share their
+// prompt start: three requests with one 30-token system prompt submitted
+// together compute its 7 whole pages (28 tokens) once, the later two
+// waiting a step for the first's pages though the step had room for them;
+// a fourth with an adapter shares nothing. Texts equal sessions' alone. Then a request that
+// matches the cached prompts only up to the middle of a shared page starts
+// at that page (the shared rows are never rewritten): the first prompts
+// run again still reuse their slots and give their first texts.
+TEST(Engine, RunningRequestsSharePromptPages) {
+  auto model = LoadModel("tiny-llama-f32");
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().n_vocab;
+  auto adapter = LoadAdapter(model, "llama-all");
+  EngineOptions o;
+  o.n_seq = 4;
+  o.max_step_tokens = 64;  // room for the first prompt and more in one step
+  o.kv_block_size = 4;
+  o.adapters = {adapter};
+  auto engine = MakeEngine(model, o);
+  ASSERT_NE(engine, nullptr);
+  const std::vector<int32_t> system = Prompt(V, 30, 5);
+  auto with = [&](size_t n_system, uint32_t seed) {
+    std::vector<int32_t> p(system.begin(), system.begin() + static_cast<ptrdiff_t>(n_system));
+    for (int32_t t : Prompt(V, 6, seed)) p.push_back(t);
+    return p;
+  };
+  Collector c;
+  std::vector<RequestOptions> reqs;
+  for (uint32_t i = 0; i < 4; ++i) {
+    RequestOptions r = Greedy(with(30, 10 + i), 6);
+    if (i == 3) r.adapters = {{0, 1.0f}};
+    reqs.push_back(r);
+    r.on_event = c.Sink(static_cast<int>(i));
+    ASSERT_TRUE(engine->Submit(std::move(r)).ok());
+  }
+  RunToEnd(*engine);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Session::AdapterSet set;
+    if (i == 3) set.emplace_back(adapter, 1.0f);
+    const Outcome got = c.Get(static_cast<int>(i));
+    EXPECT_TRUE(got.status.ok()) << got.status;
+    EXPECT_EQ(got.text, Alone(model, reqs[i].prompt, 6, set).text) << "request " << i;
+  }
+  EXPECT_EQ(c.Get(0).n_cached, 0u);
+  EXPECT_EQ(c.Get(1).n_cached, 28u);
+  EXPECT_EQ(c.Get(2).n_cached, 28u);
+  EXPECT_EQ(c.Get(3).n_cached, 0u);
+  EngineStats st = engine->stats();
+  EXPECT_EQ(st.cached_prompt_tokens, 56u);
+  EXPECT_EQ(st.prompt_tokens, 4u * 36u - 56u);
+
+  // 26 tokens of the system prompt: the cached slots match to position 26,
+  // inside page 6 that all three share, so the request computes from 24.
+  RequestOptions part = Greedy(with(26, 20), 6);
+  part.on_event = c.Sink(4);
+  ASSERT_TRUE(engine->Submit(part).ok());
+  RunToEnd(*engine);
+  EXPECT_EQ(c.Get(4).n_cached, 24u);
+  EXPECT_EQ(c.Get(4).text, Alone(model, part.prompt, 6, {}).text);
+  for (int i = 0; i < 3; ++i) {
+    RequestOptions again = reqs[static_cast<size_t>(i)];
+    again.on_event = c.Sink(10 + i);
+    ASSERT_TRUE(engine->Submit(again).ok());
+  }
+  RunToEnd(*engine);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.Get(10 + i).text, c.Get(i).text) << "request " << i << " again";
+    EXPECT_GE(c.Get(10 + i).n_cached, 28u) << "request " << i << " again";
+  }
+  st = engine->stats();
+  EXPECT_EQ(st.kv_tokens_used, 0u);
+  EXPECT_EQ(st.requests_finished, 8u);
+}
+
 TEST(Engine, StopStringsMatchGenerate) {
   auto model = LoadModel("tiny-llama-f32");
   ASSERT_NE(model, nullptr);

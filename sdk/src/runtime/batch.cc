@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
     HEARTH_ASSIGN_OR_RETURN(r->kv_, AllocatePagedKvCache(*r->backend_, c, r->n_ctx_, r->n_seq_, bs,
                                                          r->n_pages_, kv_dtype, &r->kv_buffer_));
     r->pages_.resize(static_cast<size_t>(r->n_seq_));
+    r->page_refs_.assign(static_cast<size_t>(r->n_pages_), 0);
     // Popped from the back: page 0 first.
     for (int64_t p = r->n_pages_ - 1; p >= 0; --p)
       r->free_pages_.push_back(static_cast<int32_t>(p));
@@ -170,6 +171,15 @@ absl::Status BatchRunner::Validate(absl::Span<const BatchEntry> entries, int64_t
     if (e.want_logits) ++out;
   }
   if (block_size_ > 0) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (WritesSharedPage(entries[i].slot, entries[i].start)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "batch entry ", i, " (slot ", entries[i].slot, "): start position ", entries[i].start,
+            " would write into KV page ", entries[i].start / block_size_,
+            ", which another slot shares; start at a page boundary (a multiple of ", block_size_,
+            ")"));
+      }
+    }
     int64_t need = 0, available = 0;
     StepPages(entries, &need, &available);
     if (need > available) {
@@ -261,7 +271,7 @@ absl::Status BatchRunner::Step(absl::Span<const BatchEntry> entries) {
       const size_t keep =
           static_cast<size_t>(std::min(static_cast<int64_t>(pages.size()), PagesFor(e.start)));
       while (pages.size() > keep) {
-        free_pages_.push_back(pages.back());
+        ReleasePage(pages.back());
         pages.pop_back();
       }
     }
@@ -270,8 +280,10 @@ absl::Status BatchRunner::Step(absl::Span<const BatchEntry> entries) {
       const size_t need =
           static_cast<size_t>(PagesFor(e.start + static_cast<int64_t>(e.tokens.size())));
       while (pages.size() < need) {
-        pages.push_back(free_pages_.back());
+        const int32_t p = free_pages_.back();
         free_pages_.pop_back();
+        page_refs_[static_cast<size_t>(p)] = 1;
+        pages.push_back(p);
       }
       int32_t* row =
           blocks_.data() + static_cast<size_t>(e.slot) * static_cast<size_t>(max_blocks_);
@@ -351,21 +363,69 @@ void BatchRunner::ResetSlot(int32_t slot) {
   n_past_[static_cast<size_t>(slot)] = 0;
   if (block_size_ > 0) {
     std::vector<int32_t>& pages = pages_[static_cast<size_t>(slot)];
-    free_pages_.insert(free_pages_.end(), pages.rbegin(), pages.rend());
+    for (auto it = pages.rbegin(); it != pages.rend(); ++it) ReleasePage(*it);
     pages.clear();
   }
+}
+
+void BatchRunner::ReleasePage(int32_t p) {
+  if (--page_refs_[static_cast<size_t>(p)] == 0) free_pages_.push_back(p);
+}
+
+absl::Status BatchRunner::SharePrefix(int32_t slot, int32_t from, int64_t n_pages) {
+  if (block_size_ == 0) {
+    return absl::FailedPreconditionError("sharing a prefix needs a paged KV cache");
+  }
+  if (slot < 0 || slot >= n_seq_ || from < 0 || from >= n_seq_ || slot == from) {
+    return absl::InvalidArgumentError(absl::StrCat("sharing a prefix from slot ", from, " to slot ",
+                                                   slot, ": slots must be two of [0, ", n_seq_,
+                                                   ")"));
+  }
+  const int64_t full = std::min(slot_pages(from), n_past_[static_cast<size_t>(from)] / block_size_);
+  if (n_pages < 0 || n_pages > full) {
+    return absl::InvalidArgumentError(absl::StrCat("sharing ", n_pages, " pages of slot ", from,
+                                                   ", which holds ", full, " full pages"));
+  }
+  // References first: a page both slots already hold must not reach the
+  // pool in between.
+  const std::vector<int32_t>& src = pages_[static_cast<size_t>(from)];
+  for (int64_t i = 0; i < n_pages; ++i) ++page_refs_[static_cast<size_t>(src[i])];
+  ResetSlot(slot);
+  std::vector<int32_t>& dst = pages_[static_cast<size_t>(slot)];
+  dst.assign(src.begin(), src.begin() + n_pages);
+  n_past_[static_cast<size_t>(slot)] = n_pages * block_size_;
+  return absl::OkStatus();
+}
+
+bool BatchRunner::WritesSharedPage(int32_t slot, int64_t start) const {
+  if (block_size_ == 0 || slot < 0 || slot >= n_seq_ || start % block_size_ == 0) return false;
+  const std::vector<int32_t>& pages = pages_[static_cast<size_t>(slot)];
+  const int64_t page = start / block_size_;
+  return page < static_cast<int64_t>(pages.size()) &&
+         page_refs_[static_cast<size_t>(pages[static_cast<size_t>(page)])] > 1;
+}
+
+int64_t BatchRunner::ReleasablePages(int32_t slot) const {
+  if (block_size_ == 0 || slot < 0 || slot >= n_seq_) return 0;
+  int64_t n = 0;
+  for (int32_t p : pages_[static_cast<size_t>(slot)]) n += page_refs_[static_cast<size_t>(p)] == 1;
+  return n;
 }
 
 void BatchRunner::StepPages(absl::Span<const BatchEntry> entries, int64_t* need,
                             int64_t* available) const {
   // Each entry keeps the pages of its rows before `start` and needs enough
-  // for start + len; what a rewind drops goes back to the pool.
+  // for start + len; what a rewind drops goes back to the pool unless
+  // another slot shares it.
   *need = 0;
   *available = free_pages();
   for (const BatchEntry& e : entries) {
     const int64_t held = slot_pages(e.slot);
     const int64_t keep = std::min(held, PagesFor(e.start));
-    *available += held - keep;
+    const std::vector<int32_t>& pages = pages_[static_cast<size_t>(e.slot)];
+    for (int64_t i = keep; i < held; ++i) {
+      *available += page_refs_[static_cast<size_t>(pages[static_cast<size_t>(i)])] == 1;
+    }
     *need += std::max<int64_t>(0, PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
   }
 }

@@ -91,6 +91,23 @@ class BatchRunner {
   // next; a paged slot gives its pages back).
   void ResetSlot(int32_t slot);
 
+  // Paged cache: slot `slot` forgets its tokens and holds instead the first
+  // `n_pages` pages of slot `from` (which must hold that many full pages):
+  // the two slots read the same KV rows for positions [0, n_pages *
+  // block_size) and `slot` goes on from there. Pages are counted by
+  // reference and go back to the pool when no slot holds them. A shared
+  // page is never written: a step that would write into one (an entry
+  // whose start falls inside a page another slot holds) is refused, so a
+  // rewind onto a shared prefix must start at a page boundary (see
+  // WritesSharedPage). Changes nothing on error.
+  absl::Status SharePrefix(int32_t slot, int32_t from, int64_t n_pages);
+  // Whether an entry of `slot` starting at position `start` would write
+  // into a page that another slot also holds.
+  bool WritesSharedPage(int32_t slot, int64_t start) const;
+  // Pages that ResetSlot(slot) would give back to the pool (those no other
+  // slot holds).
+  int64_t ReleasablePages(int32_t slot) const;
+
   // Paged cache (0 when not paged): positions per page, pages in all, pages
   // free, pages a slot holds, and the pages n positions take.
   int64_t block_size() const { return block_size_; }
@@ -136,10 +153,15 @@ class BatchRunner {
   std::map<Key, std::unique_ptr<StepGraph>> steps_;
   uint64_t use_clock_ = 0;
   std::vector<int64_t> n_past_;  // per slot
-  // Paged cache: each slot's pages in order, the free pool, and the
-  // [max_blocks, n_seq] table the graph reads (unused entries 0).
+  // Drops a reference to page `p`, back to the pool at the last one.
+  void ReleasePage(int32_t p);
+
+  // Paged cache: each slot's pages in order, the slots holding each page,
+  // the free pool, and the [max_blocks, n_seq] table the graph reads
+  // (unused entries 0).
   int64_t block_size_ = 0, n_pages_ = 0, max_blocks_ = 0;
   std::vector<std::vector<int32_t>> pages_;
+  std::vector<int32_t> page_refs_;
   std::vector<int32_t> free_pages_;
   std::vector<int32_t> blocks_;
   // Host staging, sized at Create so a step allocates nothing.

@@ -265,7 +265,7 @@ void Engine::MakeRoomForStep() {
       }
     }
     if (victim < 0) return;  // cannot happen with reservations; the step then reports it
-    available += runner_->slot_pages(victim);
+    available += runner_->ReleasablePages(victim);
     runner_->ResetSlot(victim);
     slots_[static_cast<size_t>(victim)].held.clear();
   }
@@ -293,7 +293,12 @@ void Engine::Admit(std::unique_ptr<Request> r) {
     }
   }
   // At least the last prompt token is computed: its logits are needed.
-  const size_t start = std::min(best_common, prompt.size() - 1);
+  size_t start = std::min(best_common, prompt.size() - 1);
+  // Rows another slot shares are never rewritten: start at the page.
+  if (runner_->WritesSharedPage(best, static_cast<int64_t>(start))) {
+    const size_t bs = static_cast<size_t>(runner_->block_size());
+    start = start / bs * bs;
+  }
   SlotState& slot = slots_[static_cast<size_t>(best)];
   slot.request = r.get();
   slot.held.resize(start);
@@ -304,6 +309,49 @@ void Engine::Admit(std::unique_ptr<Request> r) {
   r->n_cached = static_cast<int64_t>(start);
   stats_.cached_prompt_tokens += start;
   running_.push_back(std::move(r));
+}
+
+bool Engine::SharePrompt(Request* r, size_t order) {
+  const int64_t bs = runner_->block_size();
+  const std::vector<int32_t>& prompt = r->options.prompt;
+  // Whole pages only, and never the last prompt token: its logits are needed.
+  const int64_t limit = (static_cast<int64_t>(prompt.size()) - 1) / bs * bs;
+  if (limit <= r->n_done) return false;
+  auto common = [&](const std::vector<int32_t>& ids) {
+    const size_t n = std::min(ids.size(), static_cast<size_t>(limit));
+    size_t c = 0;
+    while (c < n && ids[c] == prompt[c]) ++c;
+    return static_cast<int64_t>(c) / bs * bs;
+  };
+  int32_t from = -1;
+  int64_t best = r->n_done;
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    const SlotState& st = slots_[s];
+    if (static_cast<int32_t>(s) == r->slot || !SameAdapters(st.adapters, r->options.adapters)) {
+      continue;
+    }
+    const int64_t c = common(st.held);
+    if (c > best) {
+      best = c;
+      from = static_cast<int32_t>(s);
+    }
+  }
+  if (from >= 0 && runner_->SharePrefix(r->slot, from, best / bs).ok()) {
+    slots_[static_cast<size_t>(r->slot)].held.assign(prompt.begin(), prompt.begin() + best);
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.cached_prompt_tokens += static_cast<uint64_t>(best - r->n_cached);
+    r->n_cached = best;
+    r->n_done = best;
+  }
+  // A request admitted earlier that is still reading a prompt starting
+  // like this one, past what this one has: wait for its pages.
+  for (size_t k = 0; k < order; ++k) {
+    const Request* q = running_[k].get();
+    if (q->pending >= 0 || !SameAdapters(q->options.adapters, r->options.adapters)) continue;
+    const int64_t c = common(q->options.prompt);
+    if (c > r->n_done && q->n_done < c) return true;
+  }
+  return false;
 }
 
 bool Engine::Emit(Request* r, const RequestEvent& ev) {
@@ -502,10 +550,11 @@ absl::StatusOr<size_t> Engine::StepLocked() {
     entry_request_.push_back(r);
     --budget;
   }
-  for (const std::unique_ptr<Request>& up : running_) {
-    Request* r = up.get();
+  for (size_t k = 0; k < running_.size(); ++k) {
+    Request* r = running_[k].get();
     const int64_t n_prompt = static_cast<int64_t>(r->options.prompt.size());
     if (r->pending >= 0 || r->n_done >= n_prompt || budget <= 0) continue;
+    if (runner_->block_size() > 0 && SharePrompt(r, k)) continue;
     const int64_t chunk = std::min(n_prompt - r->n_done, budget);
     BatchEntry e;
     e.slot = r->slot;

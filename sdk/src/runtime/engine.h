@@ -15,8 +15,12 @@
 // Prefix reuse: a slot keeps the tokens of the request that last used it;
 // a new request goes to the free slot whose kept tokens share the longest
 // prefix with its prompt (same adapters and scales: they change the K and
-// V rows), and only the rest of the prompt is computed. A system prompt
-// shared by many requests is so computed once per slot, not per request.
+// V rows), and only the rest of the prompt is computed. With a paged cache
+// requests also share between slots, running ones included: before a chunk
+// of its prompt is computed, a request takes the whole pages of its prompt
+// start that any other slot holds (refcounted, never rewritten), and waits
+// a step while a request admitted before it computes more of the same
+// start. A system prompt shared by many requests is so computed once.
 //
 // The KV cache is n_seq slots of up to n_ctx positions (BatchRunner), fixed
 // or paged from one pool (EngineOptions::kv_block_size): when no slot, or
@@ -169,6 +173,12 @@ class Engine {
   void MakeRoomForStep();
   absl::StatusOr<size_t> StepLocked();     // with step_mu_ held
   void Admit(std::unique_ptr<Request> r);  // with mu_ held
+  // Paged cache, before a chunk of r's prompt (r is running_[order]): takes
+  // the longest run of whole pages another slot holds of the prompt (same
+  // adapters and scales) instead of computing it; returns true when r
+  // should skip this step because a request admitted before it is still
+  // computing pages of the same prompt start that r can take next step.
+  bool SharePrompt(Request* r, size_t order);
   // Sends DONE and forgets the request (slot freed). Not under mu_.
   void Finish(Request* r, StopReason reason, absl::Status status, std::string_view text);
   // Samples after a step; returns false when the request ended.
