@@ -7,12 +7,19 @@
 //
 //   engine_bench MODEL.gguf [--streams 1,4,8] [--tokens 32] [--prompt 32]
 //                [--lora FILE --adapters 4] [--threads N] [--repeat 2]
+//                [--shared N] [--kv-block B]
 //
+// --shared N puts the same N tokens (a system prompt) before every
+// request's own --prompt tokens; --kv-block B pages the KV cache in pages of
+// B positions (0: fixed slots), which lets requests running together share
+// the pages of their common start.
 // Per line: streams, adapter mode, generated tokens, seconds of the run
 // (from the first submit to the last DONE, prompts included), aggregate
 // decode tokens/s over the decode phase only (from the moment every request
 // has its first token), and that rate over the one-stream rate of the same
-// mode. The best of --repeat runs is kept.
+// mode, then the seconds until every request had its first token
+// (prefill_s) and the prompt tokens computed and taken from the cache over
+// the run. The best of --repeat runs is kept.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -81,12 +88,13 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: engine_bench MODEL.gguf [--streams 1,4,8] [--tokens 32] [--prompt 32] "
-                 "[--lora FILE --adapters 4] [--threads N] [--repeat 2]\n");
+                 "[--lora FILE --adapters 4] [--threads N] [--repeat 2] [--shared N] "
+                 "[--kv-block B]\n");
     return 2;
   }
   const char* model_path = argv[1];
   std::vector<int> streams = {1, 4, 8};
-  int tokens = 32, prompt = 32, n_adapters = 4, repeat = 2;
+  int tokens = 32, prompt = 32, n_adapters = 4, repeat = 2, shared = 0, kv_block = 0;
   uint32_t threads = 0;
   const char* lora = nullptr;
   for (int i = 2; i + 1 < argc; i += 2) {
@@ -104,12 +112,17 @@ int main(int argc, char** argv) {
       threads = static_cast<uint32_t>(std::atoi(argv[i + 1]));
     else if (!std::strcmp(argv[i], "--repeat"))
       repeat = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--shared"))
+      shared = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--kv-block"))
+      kv_block = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "engine_bench: unknown option %s\n", argv[i]);
       return 2;
     }
   }
-  if (streams.empty() || tokens < 2 || prompt < 1 || n_adapters < 1 || repeat < 1) {
+  if (streams.empty() || tokens < 2 || prompt < 1 || n_adapters < 1 || repeat < 1 || shared < 0 ||
+      kv_block < 0) {
     std::fprintf(stderr, "engine_bench: bad option values\n");
     return 2;
   }
@@ -134,7 +147,9 @@ int main(int argc, char** argv) {
   const int max_streams = *std::max_element(streams.begin(), streams.end());
   hearth_engine_params ep = HEARTH_ENGINE_PARAMS_INIT;
   ep.n_seq = static_cast<uint32_t>(max_streams);
-  ep.n_ctx = static_cast<uint32_t>(prompt + tokens + 8);
+  ep.n_ctx = static_cast<uint32_t>(shared + prompt + tokens + 8);
+  if (kv_block > 0) ep.n_ctx = (ep.n_ctx + kv_block - 1) / kv_block * kv_block;
+  ep.kv_block_size = static_cast<uint32_t>(kv_block);
   ep.max_step_tokens = static_cast<uint32_t>(std::max(256, max_streams));
   ep.n_threads = threads;
   ep.adapters = adapters.data();
@@ -143,14 +158,20 @@ int main(int argc, char** argv) {
   if (hearth_error* err = hearth_engine_create(model, &ep, &engine)) return Fail("engine", err);
   if (hearth_error* err = hearth_engine_start(engine)) return Fail("engine start", err);
 
-  // Prompt ids: the same tokens for every request, different per request
-  // in their last position so no request reuses another's cache.
-  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(max_streams));
-  for (int s = 0; s < max_streams; ++s) {
-    for (int i = 0; i < prompt; ++i)
-      prompts[static_cast<size_t>(s)].push_back(100 + (i * 37 + s * 11) % 1000);
-  }
-  std::printf("streams  adapters        tokens  run_s   decode_tok/s  vs_1_stream\n");
+  // Prompt ids of request s in run `salt`: --shared common tokens, then ids
+  // different per request from the first position on, so requests share no
+  // more than the common part; every run has new ids, so nothing is reused
+  // from the run before.
+  auto make_prompt = [&](int s, int salt) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < shared; ++i) p.push_back(1100 + (i * 53 + salt * 131) % 997);
+    for (int i = 0; i < prompt; ++i) p.push_back(100 + (i * 37 + s * 11 + salt * 7) % 1000);
+    return p;
+  };
+  int salt = 0;
+  std::printf(
+      "streams  adapters        tokens  run_s   decode_tok/s  vs_1_stream  prefill_s  computed  "
+      "cached\n");
   std::vector<std::string> modes = {"none"};
   if (lora) {
     modes.push_back("one");
@@ -159,10 +180,15 @@ int main(int argc, char** argv) {
   for (const std::string& mode : modes) {
     double one_stream = 0.0;
     for (int n : streams) {
-      double best_rate = 0.0, best_run = 0.0;
-      uint64_t generated = 0;
+      double best_rate = 0.0, best_run = 0.0, best_prefill = 0.0;
+      uint64_t generated = 0, computed = 0, cached = 0;
       for (int rep = 0; rep < repeat; ++rep) {
         Run run;
+        ++salt;
+        std::vector<std::vector<int32_t>> prompts;
+        for (int s = 0; s < n; ++s) prompts.push_back(make_prompt(s, salt));
+        hearth_engine_stats before = HEARTH_ENGINE_STATS_INIT;
+        if (hearth_error* err = hearth_engine_get_stats(engine, &before)) return Fail("stats", err);
         const Clock::time_point t0 = Clock::now();
         std::vector<hearth_engine_adapter> use(static_cast<size_t>(n));
         for (int s = 0; s < n; ++s) {
@@ -192,12 +218,21 @@ int main(int argc, char** argv) {
           best_rate = rate;
           best_run = run_s;
         }
+        const double prefill_s = std::chrono::duration<double>(run.decode_start - t0).count();
+        if (rep == 0 || prefill_s < best_prefill) best_prefill = prefill_s;
         generated = run.tokens;
+        lock.unlock();
+        hearth_engine_stats after = HEARTH_ENGINE_STATS_INIT;
+        if (hearth_error* err = hearth_engine_get_stats(engine, &after)) return Fail("stats", err);
+        computed = after.prompt_tokens - before.prompt_tokens;
+        cached = after.cached_prompt_tokens - before.cached_prompt_tokens;
       }
       if (n == streams.front()) one_stream = best_rate;
-      std::printf("%7d  %-14s %7llu  %6.2f  %12.2f  %10.2fx\n", n, mode.c_str(),
-                  static_cast<unsigned long long>(generated), best_run, best_rate,
-                  one_stream > 0 ? best_rate / one_stream : 0.0);
+      std::printf("%7d  %-14s %7llu  %6.2f  %12.2f  %10.2fx  %9.2f  %8llu  %6llu\n", n,
+                  mode.c_str(), static_cast<unsigned long long>(generated), best_run, best_rate,
+                  one_stream > 0 ? best_rate / one_stream : 0.0, best_prefill,
+                  static_cast<unsigned long long>(computed),
+                  static_cast<unsigned long long>(cached));
       std::fflush(stdout);
     }
   }

@@ -77,8 +77,9 @@ int RunServe(int argc, char** argv) {
   p.AddInt("-c,--ctx", "N", &opt.n_ctx, 0, INT32_MAX,
            "tokens per request, prompt + reply (default 0: min(model's, 4096))");
   p.AddInt("--kv-block", "N", &opt.kv_block, 0, 65536,
-           "page the KV cache in pages of N positions shared by all requests "
-           "(default 0: n-seq fixed slots of --ctx)");
+           "page the KV cache in pages of N positions from one pool, which requests "
+           "running together share for a common prompt start (default 16; --ctx is "
+           "rounded down to a multiple; 0: n-seq fixed slots of --ctx, no sharing)");
   p.AddInt("--kv-pages", "N", &opt.kv_pages, 0, INT32_MAX,
            "pages in the pool with --kv-block (default 0: n-seq full contexts)");
   p.AddInt("--max-body", "BYTES", &opt.max_body, 1, INT64_MAX,

@@ -27,7 +27,7 @@ struct ServeOptions {
   std::string api_key;
   int64_t n_seq = 8;
   int64_t n_ctx = 0;
-  int64_t kv_block = 0;  // paged KV cache: positions per page (0: n_seq fixed slots)
+  int64_t kv_block = 16;  // paged KV cache: positions per page (0: n_seq fixed slots)
   int64_t kv_pages = 0;  // pages in the pool (0: as many as n_seq full contexts need)
   int64_t max_body = 1 << 20;
   int64_t max_tokens_limit = 4096;

@@ -139,6 +139,26 @@ def test_paged_kv_cache(model):
             hearth.Engine(model, kv_block_size=1.5)
 
 
+def test_running_requests_share_prompt_pages(llama):
+    """With a paged cache, requests in flight together share the whole pages
+    of a common prompt start instead of computing them each."""
+    system = "You are a careful assistant for a small clinic. " * 3
+    prompts = [system + q for q in ("Hello", "What is a fever?", "Name a bone.")]
+    expected = [llama.generate(p, max_tokens=6, temperature=0) for p in prompts]
+    shared = len(llama.tokenize(system))
+    with hearth.Engine(llama, n_seq=4, kv_block_size=4) as engine:
+        reqs = [engine.submit(p, max_tokens=6, temperature=0) for p in prompts]
+        results = [r.wait() for r in reqs]
+        stats = engine.stats()
+    assert [r.text for r in results] == expected
+    # The first computes the common start, the others take its pages: all
+    # whole 4-position pages of it, whichever order they were admitted in.
+    cached = sorted(r.n_cached_tokens for r in results)
+    assert cached[0] == 0
+    assert all(c >= (shared - 4) // 4 * 4 for c in cached[1:]), (cached, shared)
+    assert stats.cached_prompt_tokens == sum(cached)
+
+
 def test_async_iteration_with_gather(model):
     expected = [model.generate(p, max_tokens=10, temperature=0) for p in PROMPTS]
 

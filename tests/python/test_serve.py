@@ -567,15 +567,33 @@ def test_timeout_cancels():
 
 
 def test_paged_kv_cache_gives_the_same_answers(server):
-    """--kv-block pages the engine's cache; greedy answers do not change."""
+    """The cache is paged by default (--kv-block 16); a smaller pool, and
+    fixed slots (--kv-block 0), give the same greedy answers."""
     want = [chat(server.client(), max_tokens=10).choices[0].message.content,
             complete(server.client(), max_tokens=10).choices[0].text]
-    s = Server("--kv-block", "16", "--kv-pages", "12", "--n-seq", "4")
-    try:
-        client = s.client()
-        got = [chat(client, max_tokens=10).choices[0].message.content,
-               complete(client, max_tokens=10).choices[0].text]
-        assert got == want
-        assert s.metrics()["hearth_engine_kv_tokens_capacity"] == 16 * 12
-    finally:
-        assert s.stop() == 0
+    for extra, capacity in ((("--kv-block", "16", "--kv-pages", "12"), 16 * 12),
+                            (("--kv-block", "0", "--ctx", "100"), 4 * 100)):
+        s = Server(*extra)
+        try:
+            client = s.client()
+            got = [chat(client, max_tokens=10).choices[0].message.content,
+                   complete(client, max_tokens=10).choices[0].text]
+            assert got == want, extra
+            assert s.metrics()["hearth_engine_kv_tokens_capacity"] == capacity
+        finally:
+            assert s.stop() == 0
+
+
+def test_choices_in_flight_share_the_prompt(server):
+    """With the default paged cache, requests running together share the
+    whole pages of their common prompt start: of n=3 choices of one prompt,
+    the second and third take the first's pages instead of computing them."""
+    system = {"role": "system", "content": "Answer briefly, kindly and in plain words. " * 4}
+    msgs = [system, {"role": "user", "content": "What is a fever?"}]
+    before = server.metrics()["hearth_engine_cached_prompt_tokens_total"]
+    r = chat(server.client(), messages=msgs, n=3)
+    after = server.metrics()["hearth_engine_cached_prompt_tokens_total"]
+    assert len({c.message.content for c in r.choices}) == 1
+    whole_pages = (r.usage.prompt_tokens - 1) // 16 * 16
+    assert whole_pages >= 32
+    assert after - before >= 2 * whole_pages, (before, after, r.usage.prompt_tokens)
