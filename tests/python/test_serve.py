@@ -46,9 +46,10 @@ pytestmark = pytest.mark.skipif(not HEARTH.exists(), reason=f"{HEARTH} is not bu
 
 
 class Server:
-    def __init__(self, *extra: str):
+    def __init__(self, *extra: str, model: pathlib.Path = QWEN2, lora: bool = True):
+        adapters = ["--lora", f"all={LORA}"] if lora else []
         self.proc = subprocess.Popen(
-            [str(HEARTH), "serve", "-m", str(QWEN2), "--lora", f"all={LORA}", "--port", "0",
+            [str(HEARTH), "serve", "-m", str(model), *adapters, "--port", "0",
              "--api-key", KEY, "--max-body", str(MAX_BODY), "--max-tokens-limit", "400",
              "--n-seq", "4", "--threads", "2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -597,3 +598,54 @@ def test_choices_in_flight_share_the_prompt(server):
     whole_pages = (r.usage.prompt_tokens - 1) // 16 * 16
     assert whole_pages >= 32
     assert after - before >= 2 * whole_pages, (before, after, r.usage.prompt_tokens)
+
+
+# -- a DeepSeek-R1-shaped model end to end ---------------------------------------------------
+
+
+def test_r1_distill_reasoning_is_returned_apart(tmp_path):
+    """A model in the R1 distills' format (tests/python/r1_chain_model.py: their
+    chat markup and template, a reply of <think> reasoning </think> then the
+    answer) served end to end: the chat format is detected from the file, the
+    reasoning comes back as reasoning_content, the answer as content, whole
+    and streamed, and the completions endpoint returns the raw text."""
+    import r1_chain_model as r1
+
+    path = tmp_path / "tiny-r1-chain.gguf"
+    r1.write(path)
+    s = Server(model=path, lora=False)
+    try:
+        client = s.client()
+        question = [{"role": "user", "content": "What is the capital of France?"}]
+        r = client.chat.completions.create(model=path.stem, messages=question, temperature=0)
+        msg = r.choices[0].message
+        assert msg.content == r1.ANSWER
+        assert msg.model_extra["reasoning_content"] == r1.REASONING
+        assert r.choices[0].finish_reason == "stop"
+        # The conversation goes on with the answer only, as R1's template wants.
+        more = question + [{"role": "assistant", "content": msg.content},
+                           {"role": "user", "content": "And of Italy?"}]
+        again = client.chat.completions.create(model=path.stem, messages=more, temperature=0)
+        assert again.choices[0].message.content == r1.ANSWER
+        assert again.usage.prompt_tokens > r.usage.prompt_tokens
+
+        reasoning, content = [], []
+        for chunk in client.chat.completions.create(model=path.stem, messages=question,
+                                                    temperature=0, stream=True):
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            extra = delta.model_extra or {}
+            if extra.get("reasoning_content"):
+                reasoning.append(extra["reasoning_content"])
+                assert not delta.content  # one kind of text per chunk
+            if delta.content:
+                content.append(delta.content)
+        assert "".join(reasoning) == r1.REASONING
+        assert "".join(content) == r1.ANSWER
+
+        raw = client.completions.create(model=path.stem, prompt="Let", max_tokens=8,
+                                        temperature=0)
+        assert raw.choices[0].text == " me think.</think>\n\nParis"
+    finally:
+        assert s.stop() == 0
