@@ -387,7 +387,8 @@ class Engine:
             ``max_tokens`` (its whole ``n_ctx`` when ``max_tokens`` is None)
             besides what running requests may still take; one that never
             could is refused by :meth:`submit`. Pages of finished requests
-            stay as prefix cache until needed.
+            stay as prefix cache until needed, and requests share the whole
+            pages of a common prompt start, running ones included.
         kv_type: what the KV cache stores: ``"f32"`` (exact) or ``"f16"``
             (half the memory, so twice the requests or context per byte).
 

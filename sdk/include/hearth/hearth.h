@@ -853,9 +853,13 @@ typedef struct hearth_engine_params {
      requests of any length share one budget; a request is admitted when the
      pool can hold its prompt plus max_tokens (its whole n_ctx for
      max_tokens < 0) besides what running requests may still take, and the
-     pages of finished requests stay as prefix cache until needed. n_ctx is
+     pages of finished requests stay as prefix cache until needed. Requests
+     share pages: one whose prompt starts with whole pages another slot
+     holds (a running request's or a finished one's, computed with the same
+     adapters and scales) reads those pages instead of computing them, so a
+     system prompt common to requests in flight is computed once. n_ctx is
      rounded down to a multiple of kv_block_size. 0 (default): n_seq fixed
-     slots of n_ctx positions. */
+     slots of n_ctx positions (reuse only of a finished request's slot). */
   uint32_t kv_block_size;
   uint32_t kv_pages;
   uint32_t kv_type; /* hearth_kv_type of the engine's KV cache; 0 = F32 */
