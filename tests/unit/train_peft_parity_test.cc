@@ -207,7 +207,7 @@ TEST_P(PeftParityTest, TenAdamWStepsMatchPeft) {
 
 INSTANTIATE_TEST_SUITE_P(Tiny, PeftParityTest,
                          ::testing::Values("tiny-llama-f32", "tiny-qwen2-f32",
-                                           "tiny-llama256-q8_0"));
+                                           "tiny-llama256-q8_0", "tiny-gemma3-f32"));
 
 }  // namespace
 }  // namespace hearth::train
