@@ -347,7 +347,8 @@ int RunChat(int argc, char** argv) {
   int64_t n_ctx = 0, n_batch = 0;
 
   ArgParser p("chat", "chat -m MODEL [-p QUESTION] [flags]",
-              "Talks with a chat model in its own chat format (Gemma, ChatML, Llama 3, Llama 2).\n"
+              "Talks with a chat model in its own chat format (Gemma, ChatML, Llama 3, Llama 2,\n"
+              "DeepSeek-R1).\n"
               "With -p: prints the reply to one question and exits. Without: reads messages\n"
               "from stdin, one per line (a trailing \\ continues a line), and streams each reply\n"
               "to stdout. In a conversation, /reset forgets it and /exit (or EOF) quits;\n"

@@ -613,6 +613,13 @@ def test_r1_distill_reasoning_is_returned_apart(tmp_path):
 
     path = tmp_path / "tiny-r1-chain.gguf"
     r1.write(path)
+    # `hearth chat` renders the same format and prints the reply as it is.
+    chat_out = subprocess.run([str(HEARTH), "chat", "-m", str(path), "-p", "Capital of France?",
+                               "--temp", "0", "-t", "1"], capture_output=True, text=True,
+                              timeout=60)
+    assert chat_out.returncode == 0, chat_out.stderr
+    assert chat_out.stdout.strip() == ("<think>" + r1.REASONING + "</think>\n\n" +
+                                       r1.ANSWER)
     s = Server(model=path, lora=False)
     try:
         client = s.client()
