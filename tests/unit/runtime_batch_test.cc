@@ -520,6 +520,54 @@ TEST_P(BatchModels, SharedPrefixPagesAreReadByBothAndWrittenByNone) {
   EXPECT_EQ(fixed->SharePrefix(1, 0, 1).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A page two slots share and both drop in one step (both rewind past it)
+// counts as freed for that step: here the step fits only with it.
+TEST(BatchPaged, ASharedPageBothSlotsDropIsFreeForTheStep) {
+  auto model = LoadModel("tiny-llama-f32");
+  ASSERT_NE(model, nullptr);
+  const int64_t V = model->config().n_vocab;
+  auto runner = MakeRunner(model, 2, {}, 4, 5);
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> a = Prompt(V, 8, 51), b = Prompt(V, 4, 52), c0 = Prompt(V, 8, 53),
+                             c1 = Prompt(V, 8, 54);
+  BatchEntry e0;
+  e0.slot = 0;
+  e0.tokens = a;
+  ASSERT_TRUE(runner->Step({e0}).ok());
+  ASSERT_TRUE(runner->SharePrefix(1, 0, 2).ok());
+  BatchEntry e1 = e0;
+  e1.slot = 1;
+  e1.tokens = b;
+  e1.start = 8;
+  e0.tokens = b;
+  e0.start = 8;
+  ASSERT_TRUE(runner->Step({e0, e1}).ok());
+  EXPECT_EQ(runner->free_pages(), 1);
+  // Both back to position 4 with 8 new tokens each: 2 pages each. Free for
+  // the step: the pool's 1, each slot's own third page, and page 1 of both.
+  e0.tokens = c0;
+  e0.start = 4;
+  e0.want_logits = true;
+  e1.tokens = c1;
+  e1.start = 4;
+  e1.want_logits = true;
+  int64_t need = 0, available = 0;
+  runner->StepPages({e0, e1}, &need, &available);
+  EXPECT_EQ(need, 4);
+  EXPECT_EQ(available, 4);
+  ASSERT_TRUE(runner->Step({e0, e1}).ok());
+  EXPECT_EQ(runner->free_pages(), 0);
+  for (int i = 0; i < 2; ++i) {
+    auto s = MakeSession(model);
+    ASSERT_TRUE(s->Feed(absl::MakeConstSpan(a.data(), 4)).ok());
+    ASSERT_TRUE(s->Feed(i == 0 ? c0 : c1).ok());
+    EXPECT_LE(RelErr(runner->logits(static_cast<size_t>(i)), s->logits()), kTolerance) << i;
+  }
+  runner->ResetSlot(0);
+  runner->ResetSlot(1);
+  EXPECT_EQ(runner->free_pages(), 5);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, BatchModels,
                          ::testing::Values("tiny-llama-f32", "tiny-qwen2-f32", "tiny-gemma3"),
                          [](const auto& info) {

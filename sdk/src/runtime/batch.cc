@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
                                                          r->n_pages_, kv_dtype, &r->kv_buffer_));
     r->pages_.resize(static_cast<size_t>(r->n_seq_));
     r->page_refs_.assign(static_cast<size_t>(r->n_pages_), 0);
+    r->page_drops_.assign(static_cast<size_t>(r->n_pages_), 0);
     // Popped from the back: page 0 first.
     for (int64_t p = r->n_pages_ - 1; p >= 0; --p)
       r->free_pages_.push_back(static_cast<int32_t>(p));
@@ -415,18 +416,27 @@ int64_t BatchRunner::ReleasablePages(int32_t slot) const {
 void BatchRunner::StepPages(absl::Span<const BatchEntry> entries, int64_t* need,
                             int64_t* available) const {
   // Each entry keeps the pages of its rows before `start` and needs enough
-  // for start + len; what a rewind drops goes back to the pool unless
-  // another slot shares it.
+  // for start + len; a page that rewinds drop goes back to the pool when
+  // every slot holding it drops it in this step.
   *need = 0;
   *available = free_pages();
-  for (const BatchEntry& e : entries) {
-    const int64_t held = slot_pages(e.slot);
-    const int64_t keep = std::min(held, PagesFor(e.start));
+  auto dropped = [this](const BatchEntry& e) {
     const std::vector<int32_t>& pages = pages_[static_cast<size_t>(e.slot)];
-    for (int64_t i = keep; i < held; ++i) {
-      *available += page_refs_[static_cast<size_t>(pages[static_cast<size_t>(i)])] == 1;
-    }
+    const size_t keep =
+        static_cast<size_t>(std::min(static_cast<int64_t>(pages.size()), PagesFor(e.start)));
+    return absl::MakeConstSpan(pages).subspan(keep);
+  };
+  for (const BatchEntry& e : entries) {
+    for (int32_t p : dropped(e)) ++page_drops_[static_cast<size_t>(p)];
+    const int64_t keep = slot_pages(e.slot) - static_cast<int64_t>(dropped(e).size());
     *need += std::max<int64_t>(0, PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
+  }
+  for (const BatchEntry& e : entries) {
+    for (int32_t p : dropped(e)) {
+      int32_t& n = page_drops_[static_cast<size_t>(p)];
+      if (n > 0 && n == page_refs_[static_cast<size_t>(p)]) ++*available;
+      n = 0;  // counted once; the scratch is all zero again at the end
+    }
   }
 }
 

@@ -162,6 +162,7 @@ class BatchRunner {
   int64_t block_size_ = 0, n_pages_ = 0, max_blocks_ = 0;
   std::vector<std::vector<int32_t>> pages_;
   std::vector<int32_t> page_refs_;
+  mutable std::vector<int32_t> page_drops_;  // StepPages' scratch, all 0 between calls
   std::vector<int32_t> free_pages_;
   std::vector<int32_t> blocks_;
   // Host staging, sized at Create so a step allocates nothing.
