@@ -471,6 +471,9 @@ TEST_P(BatchModels, SharedPrefixPagesAreReadByBothAndWrittenByNone) {
   e1.start = 12;
   e1.want_logits = true;
   ASSERT_TRUE(runner->Step({d0, e1}).ok());
+  // 15 and 17 positions, 12 of them on the pages both read.
+  EXPECT_EQ(runner->HeldPositions({0, 1}), 15 + 17 - 12);
+  EXPECT_EQ(runner->HeldPositions({1}), 17);
   ASSERT_TRUE(s0->Feed(next0).ok());
   EXPECT_LE(RelErr(runner->logits(0), s0->logits()), kTolerance);
   EXPECT_LE(RelErr(runner->logits(1), s1->logits()), kTolerance);

@@ -440,6 +440,22 @@ void BatchRunner::StepPages(absl::Span<const BatchEntry> entries, int64_t* need,
   }
 }
 
+int64_t BatchRunner::HeldPositions(absl::Span<const int32_t> slots) const {
+  int64_t n = 0;
+  for (int32_t s : slots) n += n_past(s);
+  if (block_size_ == 0) return n;
+  // Shared pages are whole pages: each further holder counted them again.
+  for (int32_t s : slots) {
+    for (int32_t p : pages_[static_cast<size_t>(s)]) {
+      if (page_drops_[static_cast<size_t>(p)]++ > 0) n -= block_size_;
+    }
+  }
+  for (int32_t s : slots) {
+    for (int32_t p : pages_[static_cast<size_t>(s)]) page_drops_[static_cast<size_t>(p)] = 0;
+  }
+  return n;
+}
+
 int64_t BatchRunner::slot_pages(int32_t slot) const {
   if (block_size_ == 0 || slot < 0 || slot >= n_seq_) return 0;
   return static_cast<int64_t>(pages_[static_cast<size_t>(slot)].size());

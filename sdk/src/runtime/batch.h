@@ -107,6 +107,9 @@ class BatchRunner {
   // Pages that ResetSlot(slot) would give back to the pool (those no other
   // slot holds).
   int64_t ReleasablePages(int32_t slot) const;
+  // Positions the given slots (in range, each once) hold, a shared page's
+  // counted once: the KV cache they occupy.
+  int64_t HeldPositions(absl::Span<const int32_t> slots) const;
 
   // Paged cache (0 when not paged): positions per page, pages in all, pages
   // free, pages a slot holds, and the pages n positions take.
@@ -162,7 +165,8 @@ class BatchRunner {
   int64_t block_size_ = 0, n_pages_ = 0, max_blocks_ = 0;
   std::vector<std::vector<int32_t>> pages_;
   std::vector<int32_t> page_refs_;
-  mutable std::vector<int32_t> page_drops_;  // StepPages' scratch, all 0 between calls
+  mutable std::vector<int32_t> page_drops_;  // StepPages' and HeldPositions' scratch, all 0
+                                             // between calls
   std::vector<int32_t> free_pages_;
   std::vector<int32_t> blocks_;
   // Host staging, sized at Create so a step allocates nothing.

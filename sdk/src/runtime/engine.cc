@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Mod
   e->entries_.reserve(n_seq);
   e->entry_request_.reserve(n_seq);
   e->running_.reserve(n_seq);
+  e->running_slots_.reserve(n_seq);
   e->stats_.n_seq = static_cast<uint32_t>(n_seq);
   e->stats_.kv_tokens_capacity =
       e->runner_->block_size() > 0
@@ -603,10 +604,9 @@ absl::StatusOr<size_t> Engine::StepLocked() {
   }
 
   std::lock_guard<std::mutex> lock(mu_);
-  uint64_t kv = 0;
-  for (const std::unique_ptr<Request>& r : running_) {
-    kv += slots_[static_cast<size_t>(r->slot)].held.size();
-  }
+  running_slots_.clear();
+  for (const std::unique_ptr<Request>& r : running_) running_slots_.push_back(r->slot);
+  const uint64_t kv = static_cast<uint64_t>(runner_->HeldPositions(running_slots_));
   ++stats_.steps;
   stats_.prompt_tokens += prompt_tokens;
   stats_.generated_tokens += step_generated_;

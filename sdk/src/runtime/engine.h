@@ -213,6 +213,7 @@ class Engine {
   std::vector<BatchEntry> entries_;
   std::vector<Request*> entry_request_;
   std::vector<int32_t> decode_tokens_;  // one per slot: the fed token's storage
+  std::vector<int32_t> running_slots_;  // stats: the running requests' slots
 };
 
 }  // namespace hearth
