@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> BatchRunner::Create(
                                                          r->n_pages_, kv_dtype, &r->kv_buffer_));
     r->pages_.resize(static_cast<size_t>(r->n_seq_));
     r->page_refs_.assign(static_cast<size_t>(r->n_pages_), 0);
-    r->page_drops_.assign(static_cast<size_t>(r->n_pages_), 0);
+    r->page_count_.assign(static_cast<size_t>(r->n_pages_), 0);
     // Popped from the back: page 0 first.
     for (int64_t p = r->n_pages_ - 1; p >= 0; --p)
       r->free_pages_.push_back(static_cast<int32_t>(p));
@@ -269,8 +269,7 @@ absl::Status BatchRunner::Step(absl::Span<const BatchEntry> entries) {
     // slot even if the graph then fails (a later step or reset trims them).
     for (const BatchEntry& e : entries) {
       std::vector<int32_t>& pages = pages_[static_cast<size_t>(e.slot)];
-      const size_t keep =
-          static_cast<size_t>(std::min(static_cast<int64_t>(pages.size()), PagesFor(e.start)));
+      const size_t keep = KeptPages(e.slot, e.start);
       while (pages.size() > keep) {
         ReleasePage(pages.back());
         pages.pop_back();
@@ -369,6 +368,10 @@ void BatchRunner::ResetSlot(int32_t slot) {
   }
 }
 
+size_t BatchRunner::KeptPages(int32_t slot, int64_t start) const {
+  return std::min(pages_[static_cast<size_t>(slot)].size(), static_cast<size_t>(PagesFor(start)));
+}
+
 void BatchRunner::ReleasePage(int32_t p) {
   if (--page_refs_[static_cast<size_t>(p)] == 0) free_pages_.push_back(p);
 }
@@ -421,19 +424,17 @@ void BatchRunner::StepPages(absl::Span<const BatchEntry> entries, int64_t* need,
   *need = 0;
   *available = free_pages();
   auto dropped = [this](const BatchEntry& e) {
-    const std::vector<int32_t>& pages = pages_[static_cast<size_t>(e.slot)];
-    const size_t keep =
-        static_cast<size_t>(std::min(static_cast<int64_t>(pages.size()), PagesFor(e.start)));
-    return absl::MakeConstSpan(pages).subspan(keep);
+    return absl::MakeConstSpan(pages_[static_cast<size_t>(e.slot)])
+        .subspan(KeptPages(e.slot, e.start));
   };
   for (const BatchEntry& e : entries) {
-    for (int32_t p : dropped(e)) ++page_drops_[static_cast<size_t>(p)];
-    const int64_t keep = slot_pages(e.slot) - static_cast<int64_t>(dropped(e).size());
+    for (int32_t p : dropped(e)) ++page_count_[static_cast<size_t>(p)];
+    const int64_t keep = static_cast<int64_t>(KeptPages(e.slot, e.start));
     *need += std::max<int64_t>(0, PagesFor(e.start + static_cast<int64_t>(e.tokens.size())) - keep);
   }
   for (const BatchEntry& e : entries) {
     for (int32_t p : dropped(e)) {
-      int32_t& n = page_drops_[static_cast<size_t>(p)];
+      int32_t& n = page_count_[static_cast<size_t>(p)];
       if (n > 0 && n == page_refs_[static_cast<size_t>(p)]) ++*available;
       n = 0;  // counted once; the scratch is all zero again at the end
     }
@@ -447,11 +448,11 @@ int64_t BatchRunner::HeldPositions(absl::Span<const int32_t> slots) const {
   // Shared pages are whole pages: each further holder counted them again.
   for (int32_t s : slots) {
     for (int32_t p : pages_[static_cast<size_t>(s)]) {
-      if (page_drops_[static_cast<size_t>(p)]++ > 0) n -= block_size_;
+      if (page_count_[static_cast<size_t>(p)]++ > 0) n -= block_size_;
     }
   }
   for (int32_t s : slots) {
-    for (int32_t p : pages_[static_cast<size_t>(s)]) page_drops_[static_cast<size_t>(p)] = 0;
+    for (int32_t p : pages_[static_cast<size_t>(s)]) page_count_[static_cast<size_t>(p)] = 0;
   }
   return n;
 }

@@ -144,6 +144,11 @@ class BatchRunner {
   absl::StatusOr<StepGraph*> StepFor(int64_t n_tokens, int64_t n_out, uint64_t adapters_used);
   absl::Status Run(StepGraph* step, absl::Span<const BatchEntry> entries, int64_t n_tokens,
                    int64_t n_out);
+  // Paged cache: the pages of `slot` an entry starting at `start` keeps (the
+  // rest it drops), and dropping one reference to page `p` (back to the pool
+  // at the last one).
+  size_t KeptPages(int32_t slot, int64_t start) const;
+  void ReleasePage(int32_t p);
 
   std::shared_ptr<const Model> model_;
   std::unique_ptr<Backend> backend_;
@@ -156,17 +161,14 @@ class BatchRunner {
   std::map<Key, std::unique_ptr<StepGraph>> steps_;
   uint64_t use_clock_ = 0;
   std::vector<int64_t> n_past_;  // per slot
-  // Drops a reference to page `p`, back to the pool at the last one.
-  void ReleasePage(int32_t p);
-
   // Paged cache: each slot's pages in order, the slots holding each page,
   // the free pool, and the [max_blocks, n_seq] table the graph reads
   // (unused entries 0).
   int64_t block_size_ = 0, n_pages_ = 0, max_blocks_ = 0;
   std::vector<std::vector<int32_t>> pages_;
   std::vector<int32_t> page_refs_;
-  mutable std::vector<int32_t> page_drops_;  // StepPages' and HeldPositions' scratch, all 0
-                                             // between calls
+  // Per-page counts of StepPages and HeldPositions, all 0 between calls.
+  mutable std::vector<int32_t> page_count_;
   std::vector<int32_t> free_pages_;
   std::vector<int32_t> blocks_;
   // Host staging, sized at Create so a step allocates nothing.

@@ -19,6 +19,14 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The length of the common start of `a` and `b`, at most `limit`.
+size_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t limit) {
+  const size_t n = std::min({a.size(), b.size(), limit});
+  size_t c = 0;
+  while (c < n && a[c] == b[c]) ++c;
+  return c;
+}
+
 bool SameAdapters(const std::vector<BatchAdapter>& a, const std::vector<BatchAdapter>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -282,11 +290,9 @@ void Engine::Admit(std::unique_ptr<Request> r) {
   for (size_t s = 0; s < slots_.size(); ++s) {
     const SlotState& st = slots_[s];
     if (st.request != nullptr) continue;
-    size_t common = 0;
-    if (SameAdapters(st.adapters, r->options.adapters)) {
-      const size_t n = std::min(st.held.size(), prompt.size());
-      while (common < n && st.held[common] == prompt[common]) ++common;
-    }
+    const size_t common = SameAdapters(st.adapters, r->options.adapters)
+                              ? CommonPrefix(st.held, prompt, prompt.size())
+                              : 0;
     if (best < 0 || common > best_common ||
         (common == best_common && st.last_use < slots_[static_cast<size_t>(best)].last_use)) {
       best = static_cast<int32_t>(s);
@@ -319,10 +325,7 @@ bool Engine::SharePrompt(Request* r, size_t order) {
   const int64_t limit = (static_cast<int64_t>(prompt.size()) - 1) / bs * bs;
   if (limit <= r->n_done) return false;
   auto common = [&](const std::vector<int32_t>& ids) {
-    const size_t n = std::min(ids.size(), static_cast<size_t>(limit));
-    size_t c = 0;
-    while (c < n && ids[c] == prompt[c]) ++c;
-    return static_cast<int64_t>(c) / bs * bs;
+    return static_cast<int64_t>(CommonPrefix(ids, prompt, static_cast<size_t>(limit))) / bs * bs;
   };
   int32_t from = -1;
   int64_t best = r->n_done;
