@@ -175,6 +175,20 @@ void GenMulMat(Suite& s) {
         }
       }
     }
+    // Products larger than one register or thread-block tile of a plugin
+    // (64 x 64 outputs on the GPU): several tiles each way, partial last
+    // ones, the token count on both sides of a plugin's few-token path.
+    for (int64_t T : Pick<int64_t>(s, {67}, {8, 9, 67})) {
+      const int64_t K = be > 1 ? 2 * be : 70, M = 130;
+      Case c(&rng, "tiles, w " + Str({K, M}) + ", x " + Str({K, T}));
+      Vec w, x;
+      const int tw = WeightInput(c, rng, dt, {K, M}, kC, &w);
+      const int tx = c.Input(HEARTH_DTYPE_F32, {K, T}, RandomVec(rng, K * T), kC, &x);
+      const int to = c.Output(HEARTH_DTYPE_F32, {M, T}, kC);
+      c.Node(HEARTH_OP_MUL_MAT, {to}, {tw, tx});
+      AddProductCheck(c, to, w, x, K, M, T, 1, 1, 1, 1, dt);
+      s.Run(c);
+    }
     // HEARTH_MUL_MAT_FLOAT_ACTIVATIONS: x is never rounded, so only float
     // accumulation is allowed (2e-5 of sum |w x|), whatever the weights.
     s.Row("MUL_MAT", "w=" + DN(dt) + " x=F32 float-x");

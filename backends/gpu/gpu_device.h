@@ -174,6 +174,93 @@ GPU_FN float WeightElem(const uint8_t* row, uint32_t dtype, int64_t nb0, int64_t
   }
 }
 
+// Weights 32u .. 32u + 31 of a row (a "unit": one block of the 32-element
+// formats, a 32-element part of a Q4_K/Q6_K super-block, or 32 plain
+// elements nb0 bytes apart), dequantized into w as WeightElem does each;
+// elements at or past K are 0. The product kernels read a row unit by unit:
+// one load of a block's scale serves its 32 weights.
+constexpr int kUnit = 32;
+
+GPU_FN void DequantUnit(const uint8_t* row, uint32_t dtype, int64_t nb0, int64_t u, int64_t K,
+                        float* w) {
+  switch (dtype) {
+    case kQ8_0: {
+      const uint8_t* b = row + u * 34;
+      const float d = HalfToFloat(Load16(b));
+      for (int i = 0; i < kUnit; ++i) w[i] = d * static_cast<float>(static_cast<int8_t>(b[2 + i]));
+      return;
+    }
+    case kQ4_0:
+    case kQ4_1: {
+      const bool q41 = dtype == kQ4_1;
+      const uint8_t* b = row + u * (q41 ? 20 : 18);
+      const uint8_t* qs = b + (q41 ? 4 : 2);
+      const float d = HalfToFloat(Load16(b));
+      const float m = q41 ? HalfToFloat(Load16(b + 2)) : 0.0f;
+      const int off = q41 ? 0 : 8;
+      for (int i = 0; i < 16; ++i) {
+        w[i] = d * static_cast<float>((qs[i] & 15) - off) + m;
+        w[i + 16] = d * static_cast<float>((qs[i] >> 4) - off) + m;
+      }
+      return;
+    }
+    case kQ5_0: {
+      const uint8_t* b = row + u * 22;
+      const float d = HalfToFloat(Load16(b));
+      const uint32_t qh = static_cast<uint32_t>(b[2]) | (static_cast<uint32_t>(b[3]) << 8) |
+                          (static_cast<uint32_t>(b[4]) << 16) | (static_cast<uint32_t>(b[5]) << 24);
+      for (int i = 0; i < 16; ++i) {
+        const int lo = (b[6 + i] & 15) | static_cast<int>(((qh >> i) & 1u) << 4);
+        const int hi = (b[6 + i] >> 4) | static_cast<int>(((qh >> (i + 16)) & 1u) << 4);
+        w[i] = d * static_cast<float>(lo - 16);
+        w[i + 16] = d * static_cast<float>(hi - 16);
+      }
+      return;
+    }
+    case kQ4_K: {
+      const uint8_t* b = row + (u / 8) * 144;
+      const int j = static_cast<int>(u % 8);
+      const uint8_t* sc = b + 4;
+      int s, m;
+      if (j < 4) {
+        s = sc[j] & 63;
+        m = sc[j + 4] & 63;
+      } else {
+        s = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4);
+        m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+      }
+      const float d = HalfToFloat(Load16(b));
+      const float dm = HalfToFloat(Load16(b + 2)) * static_cast<float>(m);
+      const uint8_t* qs = b + 16 + (j / 2) * 32;
+      const int shift = (j & 1) * 4;
+      for (int i = 0; i < kUnit; ++i)
+        w[i] = d * static_cast<float>(s * ((qs[i] >> shift) & 15)) - dm;
+      return;
+    }
+    case kQ6_K: {
+      const uint8_t* b = row + (u / 8) * 210;
+      const int j = static_cast<int>(u % 8), h = j / 4, quarter = j % 4;
+      const float d = HalfToFloat(Load16(b + 208));
+      const uint8_t* ql = b + 64 * h + (quarter & 1) * 32;
+      const uint8_t* qh = b + 128 + 32 * h;
+      const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * h + 2 * quarter);
+      for (int i = 0; i < kUnit; ++i) {
+        const int lo = quarter >= 2 ? (ql[i] >> 4) : (ql[i] & 15);
+        const int hi = (qh[i] >> (2 * quarter)) & 3;
+        w[i] = d * static_cast<float>(sc[i / 16]) * static_cast<float>((lo | (hi << 4)) - 32);
+      }
+      return;
+    }
+    default: {  // F32, F16, BF16
+      const int64_t k0 = u * kUnit;
+      for (int i = 0; i < kUnit; ++i) {
+        w[i] = k0 + i < K ? LoadPlain(row + (k0 + i) * nb0, dtype) : 0.0f;
+      }
+      return;
+    }
+  }
+}
+
 GPU_FN uint8_t* At(const TRef& t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
   return t.data + i0 * t.nb[0] + i1 * t.nb[1] + i2 * t.nb[2] + i3 * t.nb[3];
 }

@@ -1,8 +1,9 @@
 // gpu_kernels.cu — hearth's GPU kernels, one source for CUDA, HIP and the
-// emulator (gpu_port.h). This first set is written for exactness and for
-// every stride the ABI allows, not yet for speed: one block of kBlock threads
-// per output row (or row chunk), reductions through shared memory, weights
-// dequantized element by element where they are read.
+// emulator (gpu_port.h). Every kernel takes every stride the ABI allows.
+// The products read weights a 32-weight unit at a time (one dequantization
+// serves all tokens of a launch, or of a 64-token tile for prompts); the
+// other ops are written for exactness first: a block of kBlock threads per
+// row, reductions through shared memory.
 #include <cmath>
 
 #include "backends/gpu/gpu_device.h"
@@ -12,8 +13,6 @@ namespace hearth::gpu {
 namespace {
 
 using namespace dev;  // NOLINT: the kernels' vocabulary
-
-constexpr int kTT = 4;  // tokens per MUL_MAT block
 
 // ----------------------------------------------------------------- kernels
 
@@ -97,38 +96,125 @@ GPU_KERNEL void KGetRows(TRef out, TRef table, TRef ids, int* flag, int flag_val
   }
 }
 
-GPU_KERNEL void KMulMat(TRef out, TRef w, TRef x, int64_t n_chunks) {
-  GPU_SHARED float red[kTT][kBlock];
+// MUL_MAT, few tokens (decode, small batches): kVecLanes threads per weight
+// row, kVecRows rows per block. Lane l reads units l, l + kVecLanes, … of its
+// row, so the lanes of a row read adjacent blocks (one stretch of memory per
+// step), dequantizes each unit once and applies it to every token; the
+// lanes' sums are added through shared memory. The lane group is this
+// kernel's choice, not the warp: nothing here depends on the warp width.
+constexpr int kVecT = 8;
+constexpr unsigned kVecLanes = 32;
+constexpr unsigned kVecRows = kBlock / kVecLanes;
+
+GPU_FN const uint8_t* WeightRow(const TRef& w, int64_t m, int64_t i2, int64_t i3) {
+  return w.data + m * w.nb[1] + (w.ne[2] == 1 ? 0 : i2) * w.nb[2] +
+         (w.ne[3] == 1 ? 0 : i3) * w.nb[3];
+}
+
+GPU_KERNEL void KMulMatVec(TRef out, TRef w, TRef x, int64_t n_groups) {
+  GPU_SHARED float red[kVecT][kBlock];
   const int64_t K = x.ne[0], T = x.ne[1], M = out.ne[0];
-  const int64_t total = M * n_chunks * x.ne[2] * x.ne[3];
-  const unsigned tid = ThreadX();
+  const int64_t units = (K + kUnit - 1) / kUnit;
+  const int64_t total = n_groups * x.ne[2] * x.ne[3];
+  const unsigned tid = ThreadX(), lane = tid % kVecLanes;
   for (int64_t item = BlockX(); item < total; item += GridDimX()) {
-    const int64_t m = item % M, r = item / M;
-    const int64_t chunk = r % n_chunks, i2 = r / n_chunks % x.ne[2], i3 = r / n_chunks / x.ne[2];
-    const uint8_t* wrow = w.data + m * w.nb[1] + (w.ne[2] == 1 ? 0 : i2) * w.nb[2] +
-                          (w.ne[3] == 1 ? 0 : i3) * w.nb[3];
-    const int64_t t0 = chunk * kTT;
-    const int nt = static_cast<int>(T - t0 < kTT ? T - t0 : kTT);
-    float acc[kTT];
-    for (int j = 0; j < kTT; ++j) acc[j] = 0;
-    for (int64_t k = tid; k < K; k += kBlock) {
-      const float wv = WeightElem(wrow, w.dtype, w.nb[0], k);
-      for (int j = 0; j < kTT; ++j) {
-        if (j < nt) acc[j] += wv * LoadF(x, k, t0 + j, i2, i3);
+    const int64_t b = item / n_groups, i2 = b % x.ne[2], i3 = b / x.ne[2];
+    const int64_t m = item % n_groups * kVecRows + tid / kVecLanes;
+    float acc[kVecT];
+    for (int j = 0; j < kVecT; ++j) acc[j] = 0;
+    if (m < M) {
+      const uint8_t* wrow = WeightRow(w, m, i2, i3);
+      for (int64_t u = lane; u < units; u += kVecLanes) {
+        float wv[kUnit];
+        DequantUnit(wrow, w.dtype, w.nb[0], u, K, wv);
+        const int64_t k0 = u * kUnit;
+        const int n = static_cast<int>(K - k0 < kUnit ? K - k0 : kUnit);
+        for (int j = 0; j < kVecT; ++j) {
+          if (j >= T) break;
+          float s = 0;
+          for (int i = 0; i < n; ++i) s += wv[i] * LoadF(x, k0 + i, j, i2, i3);
+          acc[j] += s;
+        }
       }
     }
-    for (int j = 0; j < kTT; ++j) red[j][tid] = acc[j];
+    for (int j = 0; j < kVecT; ++j) red[j][tid] = acc[j];
     SyncThreads();
-    for (unsigned s = kBlock / 2; s > 0; s >>= 1) {
-      if (tid < s) {
-        for (int j = 0; j < kTT; ++j) red[j][tid] += red[j][tid + s];
+    for (unsigned s = kVecLanes / 2; s > 0; s >>= 1) {
+      if (lane < s) {
+        for (int j = 0; j < kVecT; ++j) red[j][tid] += red[j][tid + s];
       }
       SyncThreads();
     }
-    if (tid < static_cast<unsigned>(nt)) {
-      StorePlain(At(out, m, t0 + tid, i2, i3), out.dtype, red[tid][0]);
-    }
+    if (m < M && lane < T) StorePlain(At(out, m, lane, i2, i3), out.dtype, red[lane][tid - lane]);
     SyncThreads();  // red is reused by the next item
+  }
+}
+
+// MUL_MAT, many tokens (prompts, training): a block computes a kTileM x
+// kTileN tile of out (rows of w x tokens), each thread a 4 x 4 part of it.
+// Per unit of K, the first kTileM threads dequantize one weight row's unit
+// each into ws and the others load the tokens' 32 values into xs; then every
+// thread adds its 4 x 4 outer products from shared memory. Each weight is
+// dequantized once per tile of tokens instead of once per token.
+constexpr int kTileM = 64, kTileN = 64, kSub = 4;
+constexpr int kTilePad = 4;  // columns past the tile: spreads ws/xs writes over banks
+static_assert(kTileM / kSub * (kTileN / kSub) == static_cast<int>(kBlock), "a 4x4 part per thread");
+static_assert(kTileM < static_cast<int>(kBlock), "some threads load x");
+
+GPU_KERNEL void KMulMatTiled(TRef out, TRef w, TRef x, int64_t m_tiles, int64_t n_tiles) {
+  GPU_SHARED float ws[kUnit][kTileM + kTilePad];
+  GPU_SHARED float xs[kUnit][kTileN + kTilePad];
+  const int64_t K = x.ne[0], T = x.ne[1], M = out.ne[0];
+  const int64_t units = (K + kUnit - 1) / kUnit;
+  const int64_t total = m_tiles * n_tiles * x.ne[2] * x.ne[3];
+  const unsigned tid = ThreadX();
+  const int tm = static_cast<int>(tid % (kTileM / kSub)) * kSub;
+  const int tn = static_cast<int>(tid / (kTileM / kSub)) * kSub;
+  for (int64_t item = BlockX(); item < total; item += GridDimX()) {
+    const int64_t m0 = item % m_tiles * kTileM, r = item / m_tiles;
+    const int64_t n0 = r % n_tiles * kTileN, b = r / n_tiles;
+    const int64_t i2 = b % x.ne[2], i3 = b / x.ne[2];
+    float acc[kSub][kSub];
+    for (int i = 0; i < kSub; ++i) {
+      for (int j = 0; j < kSub; ++j) acc[i][j] = 0;
+    }
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t k0 = u * kUnit;
+      if (tid < static_cast<unsigned>(kTileM)) {
+        float wv[kUnit];
+        const int64_t m = m0 + tid;
+        if (m < M) {
+          DequantUnit(WeightRow(w, m, i2, i3), w.dtype, w.nb[0], u, K, wv);
+        } else {
+          for (int i = 0; i < kUnit; ++i) wv[i] = 0;
+        }
+        for (int i = 0; i < kUnit; ++i) ws[i][tid] = wv[i];
+      } else {
+        const int64_t n = K - k0 < kUnit ? K - k0 : kUnit;
+        for (unsigned e = tid - kTileM; e < static_cast<unsigned>(kUnit * kTileN);
+             e += kBlock - kTileM) {
+          const int kk = static_cast<int>(e % kUnit), j = static_cast<int>(e / kUnit);
+          const int64_t t = n0 + j;
+          xs[kk][j] = kk < n && t < T ? LoadF(x, k0 + kk, t, i2, i3) : 0.0f;
+        }
+      }
+      SyncThreads();
+      for (int kk = 0; kk < kUnit; ++kk) {
+        float a[kSub], c[kSub];
+        for (int i = 0; i < kSub; ++i) a[i] = ws[kk][tm + i];
+        for (int j = 0; j < kSub; ++j) c[j] = xs[kk][tn + j];
+        for (int i = 0; i < kSub; ++i) {
+          for (int j = 0; j < kSub; ++j) acc[i][j] += a[i] * c[j];
+        }
+      }
+      SyncThreads();  // ws and xs are refilled by the next unit
+    }
+    for (int i = 0; i < kSub; ++i) {
+      for (int j = 0; j < kSub; ++j) {
+        const int64_t m = m0 + tm + i, t = n0 + tn + j;
+        if (m < M && t < T) StorePlain(At(out, m, t, i2, i3), out.dtype, acc[i][j]);
+      }
+    }
   }
 }
 
@@ -376,9 +462,17 @@ Error LaunchGetRows(Stream s, const TRef& out, const TRef& table, const TRef& id
 }
 
 Error LaunchMulMat(Stream s, const TRef& out, const TRef& w, const TRef& x) {
-  const int64_t n_chunks = (x.ne[1] + kTT - 1) / kTT;
-  GPU_LAUNCH(KMulMat, Dim3(GridFor(out.ne[0] * n_chunks * x.ne[2] * x.ne[3], 1)), Dim3(kBlock), s,
-             out, w, x, n_chunks);
+  const int64_t batch = x.ne[2] * x.ne[3];
+  if (x.ne[1] <= kVecT) {
+    const int64_t n_groups = (out.ne[0] + kVecRows - 1) / kVecRows;
+    GPU_LAUNCH(KMulMatVec, Dim3(GridFor(n_groups * batch, 1)), Dim3(kBlock), s, out, w, x,
+               n_groups);
+  } else {
+    const int64_t m_tiles = (out.ne[0] + kTileM - 1) / kTileM;
+    const int64_t n_tiles = (x.ne[1] + kTileN - 1) / kTileN;
+    GPU_LAUNCH(KMulMatTiled, Dim3(GridFor(m_tiles * n_tiles * batch, 1)), Dim3(kBlock), s, out, w,
+               x, m_tiles, n_tiles);
+  }
   return LastError();
 }
 
