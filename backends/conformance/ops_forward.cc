@@ -176,10 +176,12 @@ void GenMulMat(Suite& s) {
       }
     }
     // Products larger than one register or thread-block tile of a plugin
-    // (64 x 64 outputs on the GPU): several tiles each way, partial last
-    // ones, the token count on both sides of a plugin's few-token path.
-    for (int64_t T : Pick<int64_t>(s, {67}, {8, 9, 67})) {
-      const int64_t K = be > 1 ? 2 * be : 70, M = 130;
+    // (64 x 64 outputs on the GPU) and rows longer than one pass of a
+    // plugin's lanes (32 lanes x 32 weights on the GPU): several tiles each
+    // way, partial last ones, the token count on both sides of a plugin's
+    // few-token path.
+    for (int64_t T : Pick<int64_t>(s, {3, 67}, {3, 8, 9, 67})) {
+      const int64_t K = (1040 + be - 1) / be * be, M = 130;
       Case c(&rng, "tiles, w " + Str({K, M}) + ", x " + Str({K, T}));
       Vec w, x;
       const int tw = WeightInput(c, rng, dt, {K, M}, kC, &w);
