@@ -66,6 +66,23 @@ struct Pool {
 thread_local Pool* t_pool = nullptr;
 thread_local ThreadState t_state;
 
+// Error codes of the emulator (0 is success).
+constexpr Error kOutOfMemory = 2;
+constexpr Error kNotCapturable = 3;
+constexpr Error kCaptureState = 4;
+
+}  // namespace
+
+// A captured graph: what the stream received, in order.
+struct Recording {
+  std::vector<std::function<void()>> ops;
+};
+
+namespace {
+
+// The recording this OS thread is capturing into, or null.
+thread_local Recording* t_capture = nullptr;
+
 // From a fiber back to the scheduler.
 void YieldToMain(Pool* p) {
   Fiber& f = p->fibers[p->current];
@@ -153,6 +170,10 @@ void Launch(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   if (n == 0 || n > kMaxBlockThreads || block.y != 1 || block.z != 1 || grid.z != 1) {
     throw std::invalid_argument("emulator: unsupported launch shape");
   }
+  if (t_capture != nullptr) {
+    t_capture->ops.push_back([grid, block, body] { Launch(grid, block, body); });
+    return;
+  }
   Pool* p = GetPool(n);
   if (p->in_launch) throw std::logic_error("emulator: launch inside a kernel");
   p->in_launch = true;
@@ -180,11 +201,45 @@ void Launch(Dim3 grid, Dim3 block, const std::function<void()>& body) {
   p->body = nullptr;
 }
 
-const char* ErrorString(Error e) { return e == 0 ? "no error" : "emulator: out of memory"; }
+const char* ErrorString(Error e) {
+  switch (e) {
+    case 0:
+      return "no error";
+    case kOutOfMemory:
+      return "emulator: out of memory";
+    case kNotCapturable:
+      return "emulator: a copy between host and device while a graph is captured";
+    case kCaptureState:
+      return "emulator: capture begun twice, or ended without a begin";
+    default:
+      return "emulator: unknown error";
+  }
+}
+
+Error BeginCapture(Stream) {
+  if (t_capture != nullptr) return kCaptureState;
+  t_capture = new Recording;
+  return 0;
+}
+
+Error EndCapture(Stream, GraphExec* exec) {
+  if (t_capture == nullptr) return kCaptureState;
+  *exec = t_capture;
+  t_capture = nullptr;
+  return 0;
+}
+
+Error GraphLaunch(GraphExec exec, Stream) {
+  if (t_capture != nullptr) return kCaptureState;
+  for (const std::function<void()>& op : exec->ops) op();
+  return 0;
+}
+
+void GraphExecDestroy(GraphExec exec) { delete exec; }
 
 Error MemGetInfo(size_t* free_b, size_t* total_b) {
   struct sysinfo si;
-  if (sysinfo(&si) != 0) return 2;
+  if (sysinfo(&si) != 0) return kOutOfMemory;
   *total_b = static_cast<size_t>(si.totalram) * si.mem_unit;
   *free_b = static_cast<size_t>(si.freeram) * si.mem_unit;
   return 0;
@@ -192,7 +247,7 @@ Error MemGetInfo(size_t* free_b, size_t* total_b) {
 
 Error Malloc(void** p, size_t n) {
   *p = std::aligned_alloc(256, (n + 255) / 256 * 256);
-  return *p == nullptr && n > 0 ? 2 : 0;
+  return *p == nullptr && n > 0 ? kOutOfMemory : 0;
 }
 
 Error Free(void* p) {
@@ -213,20 +268,32 @@ Error GetDeviceProps(DeviceProps* p, int) {
   return kSuccess;
 }
 
+// Host memory takes no part in a captured graph (CUDA refuses pageable
+// copies during capture); device-side copies and memsets are recorded.
 Error CopyH2D(void* d, const void* h, size_t n, Stream) {
+  if (emu::t_capture != nullptr) return emu::kNotCapturable;
   if (n > 0) std::memmove(d, h, n);
   return kSuccess;
 }
 Error CopyD2H(void* h, const void* d, size_t n, Stream) {
+  if (emu::t_capture != nullptr) return emu::kNotCapturable;
   if (n > 0) std::memmove(h, d, n);
   return kSuccess;
 }
 Error CopyD2D(void* d, const void* src, size_t n, Stream) {
-  if (n > 0) std::memmove(d, src, n);
+  if (emu::t_capture != nullptr) {
+    emu::t_capture->ops.push_back([d, src, n] { std::memmove(d, src, n); });
+  } else if (n > 0) {
+    std::memmove(d, src, n);
+  }
   return kSuccess;
 }
 Error Memset(void* d, int v, size_t n, Stream) {
-  if (n > 0) std::memset(d, v, n);
+  if (emu::t_capture != nullptr) {
+    emu::t_capture->ops.push_back([d, v, n] { std::memset(d, v, n); });
+  } else if (n > 0) {
+    std::memset(d, v, n);
+  }
   return kSuccess;
 }
 

@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <tuple>
+#include <utility>
 
 namespace hearth::gpu {
 
@@ -37,6 +39,25 @@ void SyncThreads();
 // The runtime calls of gpu_port.h, on host memory.
 using Stream = void*;
 using Error = int;
+
+// GPU_LAUNCH: the arguments become the kernel's parameters now; the launch
+// runs now, or is recorded while this OS thread captures a graph.
+template <typename... P, typename... A>
+void LaunchKernel(Dim3 grid, Dim3 block, Stream, void (*kernel)(P...), A&&... args) {
+  std::tuple<P...> params(std::forward<A>(args)...);
+  Launch(grid, block, [kernel, params] { std::apply(kernel, params); });
+}
+
+// Graph capture on the OS thread that calls BeginCapture: launches and
+// memory operations are recorded in order until EndCapture, and GraphLaunch
+// runs the recording again.
+struct Recording;
+using GraphExec = Recording*;
+Error BeginCapture(Stream s);
+Error EndCapture(Stream s, GraphExec* exec);
+Error GraphLaunch(GraphExec exec, Stream s);
+void GraphExecDestroy(GraphExec exec);
+
 struct DeviceProps {
   char name[256];
   size_t totalGlobalMem;
@@ -53,6 +74,12 @@ Error Free(void* p);
 using Stream = emu::Stream;
 using Error = emu::Error;
 using DeviceProps = emu::DeviceProps;
+using GraphExec = emu::GraphExec;
+constexpr bool kGraphsByDefault = true;
+using emu::BeginCapture;
+using emu::EndCapture;
+using emu::GraphExecDestroy;
+using emu::GraphLaunch;
 constexpr Error kSuccess = 0;
 constexpr const char* kApiName = "emulator";
 inline const char* ErrorString(Error e) { return emu::ErrorString(e); }

@@ -7,6 +7,7 @@
 // No exception leaves a vtable slot.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -28,6 +29,79 @@ struct hearth_pbuffer {
   uint32_t device = 0;
 };
 
+namespace hearth::gpu {
+
+// Captured graphs of a context, by hearth_graph.binding_key. Decode brings
+// the same graph step after step (same nodes, params, buffers and offsets;
+// only the contents of token ids, positions and caches change), so the
+// second time a key comes its work is captured, and from the third on it is
+// replayed with one launch: no node checks, no per-kernel launch cost.
+// Keys whose capture failed are run node by node from then on.
+class GraphCache {
+ public:
+  static constexpr size_t kMaxGraphs = 16;  // least recently used ones go
+  static constexpr size_t kRemembered = 64;  // keys seen once, and refused ones
+
+  GraphCache() = default;
+  GraphCache(const GraphCache&) = delete;
+  GraphCache& operator=(const GraphCache&) = delete;
+  ~GraphCache() { Clear(); }
+
+  // The captured graph of key, or null.
+  const GraphExec* Find(uint64_t key) {
+    for (Entry& e : graphs_) {
+      if (e.key == key) {
+        e.used = ++clock_;
+        return &e.exec;
+      }
+    }
+    return nullptr;
+  }
+  // Whether key came before (and may be captured now); remembers it if not.
+  bool SeenBefore(uint64_t key) {
+    if (Contains(refused_, key)) return false;
+    if (Contains(seen_, key)) return true;
+    Remember(&seen_, key);
+    return false;
+  }
+  void Refuse(uint64_t key) { Remember(&refused_, key); }
+  void Add(uint64_t key, GraphExec exec) {
+    if (graphs_.size() == kMaxGraphs) {
+      auto lru = std::min_element(graphs_.begin(), graphs_.end(),
+                                  [](const Entry& a, const Entry& b) { return a.used < b.used; });
+      GraphExecDestroy(lru->exec);
+      graphs_.erase(lru);
+    }
+    graphs_.push_back({key, exec, ++clock_});
+  }
+  // Drops every captured graph (they name the old workspace, or the context
+  // goes); the device must be current.
+  void Clear() {
+    for (Entry& e : graphs_) GraphExecDestroy(e.exec);
+    graphs_.clear();
+  }
+  size_t size() const { return graphs_.size(); }
+
+ private:
+  struct Entry {
+    uint64_t key;
+    GraphExec exec;
+    uint64_t used;
+  };
+  static bool Contains(const std::vector<uint64_t>& v, uint64_t key) {
+    return std::find(v.begin(), v.end(), key) != v.end();
+  }
+  static void Remember(std::vector<uint64_t>* v, uint64_t key) {
+    if (v->size() == kRemembered) v->erase(v->begin());
+    v->push_back(key);
+  }
+  std::vector<Entry> graphs_;
+  std::vector<uint64_t> seen_, refused_;
+  uint64_t clock_ = 0;
+};
+
+}  // namespace hearth::gpu
+
 struct hearth_pcontext {
   uint32_t device = 0;
   hearth::gpu::Stream stream{};
@@ -39,6 +113,7 @@ struct hearth_pcontext {
   // The nodes of the graph being run, kept between calls so a decode step
   // does not allocate (and fault in) a fresh array of them each time.
   std::vector<hearth::gpu::Prepared> prepared;
+  hearth::gpu::GraphCache graphs;
 };
 
 namespace hearth::gpu {
@@ -159,6 +234,7 @@ hearth_pstatus RuntimeFail(const char* what, uint32_t device, Error e) {
 void ContextFree(hearth_pcontext* ctx) {
   if (ctx == nullptr) return;
   (void)SetDevice(static_cast<int>(ctx->device));
+  ctx->graphs.Clear();
   if (ctx->flag != nullptr) (void)Free(ctx->flag);
   if (ctx->work != nullptr) (void)Free(ctx->work);
   (void)StreamDestroy(ctx->stream);
@@ -477,12 +553,61 @@ int32_t Supports(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index) tr
   return 0;
 }
 
+// HEARTH_GPU_GRAPHS=0 runs every graph node by node, =1 captures graphs
+// even where this build does not by default (ROCm); read once.
+bool GraphsEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("HEARTH_GPU_GRAPHS");
+    if (v != nullptr && std::strcmp(v, "0") == 0) return false;
+    if (v != nullptr && std::strcmp(v, "1") == 0) return true;
+    return kGraphsByDefault;
+  }();
+  return on;
+}
+
+// The flag reset, then every node's launch, on ctx's stream. On a launch
+// error, *failed is the node's index.
+Error Enqueue(hearth_pcontext* ctx, const std::vector<Prepared>& nodes, uint32_t* failed) {
+  Error e = Memset(ctx->flag, 0, sizeof(int), ctx->stream);
+  for (uint32_t i = 0; e == kSuccess && i < nodes.size(); ++i) {
+    e = Launch(ctx, nodes[i], static_cast<int>(i) + 1);
+    if (e != kSuccess) *failed = i;
+  }
+  return e;
+}
+
+// Waits for the graph's work, then reads the flag that kernels raise on
+// index data breaking an op's contract.
+hearth_pstatus FinishCompute(hearth_pcontext* ctx, const hearth_graph* g, Error e) {
+  int flag = 0;
+  if (e == kSuccess) e = CopyD2H(&flag, ctx->flag, sizeof(int), ctx->stream);
+  const hearth_pstatus st = Finish(ctx, "graph_compute", e);
+  if (st != HEARTH_P_OK) return st;
+  if (flag > 0) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("%s graph_compute: node %d (%s): index data the device read breaks the "
+                          "op's contract (a row id, target, sequence, position or page out of "
+                          "range, or a (sequence, position) pair given twice)",
+                          g_plugin_name, flag - 1, plugin::OpName(g->nodes[flag - 1].op)));
+  }
+  return HEARTH_P_OK;
+}
+
 hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
   if (ctx == nullptr) return Fail(HEARTH_P_INVALID_ARGUMENT, "graph_compute: ctx is NULL");
   std::string why;
   if (!plugin::CheckGraphLayout(g, &why)) {
     return Fail(HEARTH_P_INVALID_ARGUMENT,
                 StrFormat("%s graph_compute: %s", g_plugin_name, why.c_str()));
+  }
+  (void)SetDevice(static_cast<int>(ctx->device));
+  // A graph with a binding key seen and captured before: its nodes passed
+  // every check then, and nothing the checks read has changed.
+  const uint64_t key = GraphsEnabled() ? g->binding_key : 0;
+  if (key != 0) {
+    if (const GraphExec* exec = ctx->graphs.Find(key)) {
+      return FinishCompute(ctx, g, GraphLaunch(*exec, ctx->stream));
+    }
   }
   std::vector<Prepared>& nodes = ctx->prepared;
   nodes.assign(g->n_nodes, Prepared());  // reuses the capacity of earlier graphs
@@ -493,12 +618,12 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
           StrFormat("%s graph_compute: node %u: %s", g_plugin_name, i, why.c_str()));
     }
   }
-  (void)SetDevice(static_cast<int>(ctx->device));
   int64_t work = 0;
   for (const Prepared& p : nodes) {
     if (!IsTrainOp(p.op)) work = std::max(work, ForwardWorkBytes(p));
   }
   if (work > ctx->work_bytes) {
+    ctx->graphs.Clear();  // they use the old workspace
     if (ctx->work != nullptr) (void)Free(ctx->work);
     ctx->work = nullptr;
     ctx->work_bytes = 0;
@@ -513,27 +638,51 @@ hearth_pstatus GraphCompute(hearth_pcontext* ctx, const hearth_graph* g) try {
     ctx->work = mem;
     ctx->work_bytes = work;
   }
-  Error e = Memset(ctx->flag, 0, sizeof(int), ctx->stream);
-  for (uint32_t i = 0; e == kSuccess && i < g->n_nodes; ++i) {
-    e = Launch(ctx, nodes[i], static_cast<int>(i) + 1);
-    if (e != kSuccess) {
-      return RuntimeFail(
-          StrFormat("graph_compute: node %u (%s)", i, plugin::OpName(nodes[i].op)).c_str(),
-          ctx->device, e);
+  bool capture = key != 0 && ctx->graphs.SeenBefore(key);
+  if (capture && BeginCapture(ctx->stream) != kSuccess) {
+    (void)LastError();
+    ctx->graphs.Refuse(key);
+    capture = false;
+  }
+  // Ends a capture that an exception leaves open (the stream would go on
+  // recording instead of running).
+  struct CaptureGuard {
+    Stream stream;
+    bool open;
+    ~CaptureGuard() {
+      GraphExec exec{};
+      if (open && EndCapture(stream, &exec) == kSuccess) GraphExecDestroy(exec);
+    }
+  } guard{ctx->stream, capture};
+  uint32_t failed = g->n_nodes;
+  Error e = Enqueue(ctx, nodes, &failed);
+  if (capture) {
+    GraphExec exec{};
+    guard.open = false;
+    const Error ce = EndCapture(ctx->stream, &exec);
+    if (e == kSuccess && ce == kSuccess) {
+      ctx->graphs.Add(key, exec);
+      plugin::Log(HEARTH_LOG_INFO,
+                  StrFormat("%s:%u graph of %u nodes captured (binding key %016llx); replayed "
+                            "from now on",
+                            g_plugin_name, ctx->device, g->n_nodes,
+                            static_cast<unsigned long long>(key)));
+      e = GraphLaunch(exec, ctx->stream);
+    } else {
+      // Nothing ran: run the nodes one by one, as for any graph.
+      if (ce == kSuccess) GraphExecDestroy(exec);
+      (void)LastError();
+      ctx->graphs.Refuse(key);
+      failed = g->n_nodes;
+      e = Enqueue(ctx, nodes, &failed);
     }
   }
-  int flag = 0;
-  if (e == kSuccess) e = CopyD2H(&flag, ctx->flag, sizeof(int), ctx->stream);
-  const hearth_pstatus st = Finish(ctx, "graph_compute", e);
-  if (st != HEARTH_P_OK) return st;
-  if (flag > 0) {
-    return Fail(HEARTH_P_INVALID_ARGUMENT,
-                StrFormat("%s graph_compute: node %d (%s): index data the device read breaks the "
-                          "op's contract (a row id, target, sequence, position or page out of "
-                          "range, or a (sequence, position) pair given twice)",
-                          g_plugin_name, flag - 1, plugin::OpName(g->nodes[flag - 1].op)));
+  if (e != kSuccess && failed < g->n_nodes) {
+    return RuntimeFail(
+        StrFormat("graph_compute: node %u (%s)", failed, plugin::OpName(nodes[failed].op)).c_str(),
+        ctx->device, e);
   }
-  return HEARTH_P_OK;
+  return FinishCompute(ctx, g, e);
 } catch (const std::bad_alloc&) {
   return Fail(HEARTH_P_RESOURCE_EXHAUSTED, "graph_compute: out of host memory");
 } catch (const std::exception& e) {

@@ -11,7 +11,7 @@
 // geometry both sides must agree on).
 // Kernels use only what is defined here: the thread/block index functions,
 // SyncThreads(), GPU_SHARED arrays of a fixed size, and the runtime calls
-// below. No kernel exchanges values between lanes by shuffles, so nothing
+// below (graph capture included). No kernel exchanges values between lanes by shuffles, so nothing
 // assumes a warp of 32 (gfx90a runs wavefronts of 64): reductions go through
 // shared memory, and the warp width is only ever read from the device.
 #ifndef HEARTH_BACKENDS_GPU_GPU_PORT_H_
@@ -61,6 +61,23 @@ inline const char* DeviceArch(const DeviceProps& p, char* buf, size_t n) {
   std::snprintf(buf, n, "sm_%d%d", p.major, p.minor);
   return buf;
 }
+// Graph capture: the work enqueued on a stream between BeginCapture and
+// EndCapture is recorded, not run, and GraphLaunch replays it (same kernels,
+// same arguments; the memory they read may hold new contents).
+using GraphExec = cudaGraphExec_t;
+constexpr bool kGraphsByDefault = true;
+inline Error BeginCapture(Stream s) {
+  return cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+}
+inline Error EndCapture(Stream s, GraphExec* exec) {
+  cudaGraph_t g = nullptr;
+  Error e = cudaStreamEndCapture(s, &g);
+  if (e == cudaSuccess) e = cudaGraphInstantiate(exec, g, 0);
+  if (g != nullptr) (void)cudaGraphDestroy(g);
+  return e;
+}
+inline Error GraphLaunch(GraphExec x, Stream s) { return cudaGraphLaunch(x, s); }
+inline void GraphExecDestroy(GraphExec x) { (void)cudaGraphExecDestroy(x); }
 }  // namespace hearth::gpu
 
 #elif defined(HEARTH_GPU_HIP)
@@ -108,6 +125,22 @@ inline const char* DeviceArch(const DeviceProps& p, char* buf, size_t n) {
   buf[i] = '\0';
   return buf;
 }
+// Graph capture as on CUDA. Off unless HEARTH_GPU_GRAPHS=1: HIP 5.2 marks
+// its graph API beta, and no AMD device has run this plugin yet.
+using GraphExec = hipGraphExec_t;
+constexpr bool kGraphsByDefault = false;
+inline Error BeginCapture(Stream s) {
+  return hipStreamBeginCapture(s, hipStreamCaptureModeThreadLocal);
+}
+inline Error EndCapture(Stream s, GraphExec* exec) {
+  hipGraph_t g = nullptr;
+  Error e = hipStreamEndCapture(s, &g);
+  if (e == hipSuccess) e = hipGraphInstantiate(exec, g, nullptr, nullptr, 0);
+  if (g != nullptr) (void)hipGraphDestroy(g);
+  return e;
+}
+inline Error GraphLaunch(GraphExec x, Stream s) { return hipGraphLaunch(x, s); }
+inline void GraphExecDestroy(GraphExec x) { (void)hipGraphExecDestroy(x); }
 }  // namespace hearth::gpu
 
 #elif defined(HEARTH_GPU_EMU)
@@ -118,11 +151,10 @@ inline const char* DeviceArch(const DeviceProps& p, char* buf, size_t n) {
 // All fibers of a block run on one OS thread, blocks one after another: a
 // function-level static per OS thread is exactly a block's shared memory.
 #define GPU_SHARED static thread_local
-#define GPU_LAUNCH(kernel, grid, block, stream, ...)                           \
-  do {                                                                         \
-    (void)(stream);                                                            \
-    ::hearth::gpu::emu::Launch((grid), (block), [&] { kernel(__VA_ARGS__); }); \
-  } while (0)
+// The arguments are converted to the kernel's parameters at the launch, as
+// on a GPU, so a recorded launch (graph capture) replays with them.
+#define GPU_LAUNCH(kernel, grid, block, stream, ...) \
+  ::hearth::gpu::emu::LaunchKernel((grid), (block), (stream), kernel, __VA_ARGS__)
 
 #else
 #error "compile backends/gpu with HEARTH_GPU_CUDA, HEARTH_GPU_HIP or HEARTH_GPU_EMU"
