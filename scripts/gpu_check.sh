@@ -3,8 +3,9 @@
 # (docs/gpu.md): builds with every core, runs the conformance suite on the
 # GPU plugin, checks that greedy generation on the GPU gives the CPU's
 # tokens for the tiny fixture models (several weight formats, two
-# architectures, a LoRA adapter), then times decode on the bench model on the
-# GPU and the CPU. Everything it prints goes to $OUT/gpu_check.log too (when
+# architectures, a LoRA adapter) and that replayed graph captures give the
+# tokens of node-by-node launches, then times decode on the bench model on
+# the GPU (with and without graph capture) and the CPU. Everything it prints goes to $OUT/gpu_check.log too (when
 # OUT is set, as on the device machine).
 #
 #   scripts/gpu_check.sh [cuda|rocm]     (default cuda)
@@ -26,7 +27,7 @@ lscpu | grep -E '^Model name|^CPU\(s\)' || true
 
 echo "== build ($build, $(nproc) jobs)"
 HEARTH_BUILD_DIR=$build "$root/scripts/build.sh" -DHEARTH_TESTS=OFF \
-  -DHEARTH_$(echo "$kind" | tr a-z A-Z)=ON || exit 1
+  "-DHEARTH_${kind^^}=ON" || exit 1
 "$hearth" info | sed -n '1,/^devices/p'
 
 echo "== conformance ($plugin)"
@@ -52,8 +53,23 @@ q8_0|$models/tiny-llama256-q8_0.gguf
 q4_0|$models/tiny-llama256-q4_0.gguf
 q4_k_m|$models/tiny-llama256-q4_k_m.gguf
 qwen2|$models/tiny-qwen2-f32.gguf
+gemma3|$models/tiny-gemma3-f32.gguf
 lora|$models/tiny-llama-f32.gguf --lora $root/tests/data/lora/llama-all:0.5
 EOF
+
+echo "== graph capture: replayed decode steps against node-by-node ones"
+args="$models/tiny-llama256-q4_k_m.gguf -p The -n 32 --temp 0 --quiet --device $kind:0"
+# shellcheck disable=SC2086
+want=$(HEARTH_GPU_GRAPHS=0 "$hearth" generate -m $args)
+# shellcheck disable=SC2086
+got=$(HEARTH_GPU_GRAPHS=1 "$hearth" generate -m $args --verbose 2>"$build/gpu_check_graphs.log")
+if [[ -n $want && $want == "$got" ]] && grep -q 'nodes captured' "$build/gpu_check_graphs.log"; then
+  echo "same tokens with captured graphs"
+else
+  echo "DIFFERENT with captured graphs (or none captured):"$'\n'"  off: $want"$'\n'"  on: $got"
+  cat "$build/gpu_check_graphs.log"
+  failed=1
+fi
 
 echo "== decode speed (bench model; tokens/s on each device)"
 bench=$root/models/bench-1b-q4_0.gguf
@@ -64,6 +80,8 @@ if [[ -f $bench ]]; then
   for dev in "$kind:0" cpu; do
     "$hearth" bench -m "$bench" --device "$dev" || failed=1
   done
+  echo "-- $kind:0 without graph capture"
+  HEARTH_GPU_GRAPHS=0 "$hearth" bench -m "$bench" --device "$kind:0" || failed=1
 else
   echo "no bench model (scripts/make_bench_model.py failed); speed not measured"
 fi
