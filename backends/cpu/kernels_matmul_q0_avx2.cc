@@ -13,7 +13,9 @@
 // saturate: |pair| <= 2 * 128 * 127 < 32768.
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "backends/cpu/quant_avx2.h"
 #include "backends/cpu/quant_blocks.h"
@@ -200,10 +202,79 @@ struct Q0Decode {
   }
 };
 
+// The Q4_0 decode tile takes two blocks a step, A and B, so the steps that
+// cost per block in Q0Decode are shared: one load holds both blocks' quants
+// ([A's 16 bytes | B's 16 bytes]), whose low nibbles are [A 0..15 | B 0..15]
+// and high nibbles [A 16..31 | B 16..31]; x's two blocks are regrouped to
+// match (two lane permutes), so the two maddubs add up into one vector whose
+// lanes 0-3 belong to A and 4-7 to B, and one conversion and one FMA serve
+// both blocks. The scales are one 4-lane product [d_A, d_B, d_A, d_B] *
+// [dx_A, dx_B, dsum_A, dsum_B]: lanes 0-1 spread over the halves, lanes 2-3
+// the offset terms. |maddubs lo + maddubs hi| <= 4 * 15 * 127 < 32768.
+struct Q4_0PairDecode {
+  static inline void Pair(const uint8_t* blk, const XBlock32* x, __m256& acc, __m128& off) {
+    const __m128i qa = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m128i qb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4_0Bytes + 2));
+    const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(qa), qb, 1);
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_and_si256(q, mask);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+    const __m256i xa = Load256(x[0].q), xb = Load256(x[1].q);
+    const __m256i xlo = _mm256_permute2x128_si256(xa, xb, 0x20);
+    const __m256i xhi = _mm256_permute2x128_si256(xa, xb, 0x31);
+    const __m256i p16 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    const __m128 dw = _mm_cvtph_ps(
+        _mm_insert_epi16(_mm_cvtsi32_si128(LoadU16(blk)), LoadU16(blk + kQ4_0Bytes), 1));
+    const __m128 dxa = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(&x[0].d)));
+    const __m128 dxb = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(&x[1].d)));
+    const __m128 s = _mm_mul_ps(_mm_movelh_ps(dw, dw), _mm_unpacklo_ps(dxa, dxb));
+    off = _mm_add_ps(off, s);
+    const __m256 scale = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s),
+                                                  _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+    acc = _mm256_fmadd_ps(p, scale, acc);
+  }
+
+  static void Run(const TileArgs& t) {
+    static_assert(offsetof(XBlock32, dsum) == offsetof(XBlock32, d) + sizeof(float),
+                  "d and dsum are read as one 8-byte pair");
+    const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x);
+    const avx2::RowPrefetcher prefetch(t, 1, kQ4_0Bytes);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m128 off0 = _mm_setzero_ps(), off1 = _mm_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= t.k_units; b += 4) {
+      const uint8_t* blk = t.w + b * kQ4_0Bytes;
+      prefetch.Ahead<2 * kQ4_0Bytes>(blk, b * kQ4_0Bytes);
+      prefetch.Ahead<2 * kQ4_0Bytes>(blk + 2 * kQ4_0Bytes, (b + 2) * kQ4_0Bytes);
+      Pair(blk, x + b, acc0, off0);
+      Pair(blk + 2 * kQ4_0Bytes, x + b + 2, acc1, off1);
+    }
+    for (; b + 2 <= t.k_units; b += 2) Pair(t.w + b * kQ4_0Bytes, x + b, acc0, off0);
+    float sum = Hsum(_mm256_add_ps(acc0, acc1));
+    float offset = 0.0f;
+    if (b < t.k_units) {  // an odd last block
+      const uint8_t* blk = t.w + b * kQ4_0Bytes;
+      const __m256i p16 = _mm256_maddubs_epi16(Q4_0Format::Weights(blk), Load256(x[b].q));
+      const float dw = Half(blk);
+      sum += Hsum(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)))) * (dw * x[b].d);
+      offset = dw * x[b].dsum;
+    }
+    const __m128 o = _mm_add_ps(off0, off1);
+    offset += _mm_cvtss_f32(_mm_movehl_ps(o, o)) + _mm_cvtss_f32(_mm_shuffle_ps(o, o, 3));
+    t.y[0] = sum - static_cast<float>(Q4_0Format::kOffset) * offset;
+  }
+};
+
 template <class F>
 TileKernel MakeQ0Kernel() {
   TileKernel k = avx2::MakeTileKernel<Q0Kernel<F>>(1);
-  k.decode_fn = Q0Decode<F>::Run;
+  if constexpr (std::is_same_v<F, Q4_0Format>) {
+    k.decode_fn = Q4_0PairDecode::Run;
+  } else {
+    k.decode_fn = Q0Decode<F>::Run;
+  }
   return k;
 }
 
