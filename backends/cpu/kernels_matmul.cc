@@ -307,6 +307,15 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth) {
     const int64_t m_end = m_begin + m_per_job < a.M ? m_begin + m_per_job : a.M;
     const int64_t n_begin = job % n_jobs_n * n_per_job;
     const int64_t n_end = n_begin + n_per_job < a.N ? n_begin + n_per_job : a.N;
+    if (a.N > 1 && tk.job_fn != nullptr) {
+      t.rw = static_cast<int>(m_end - m_begin);
+      t.rx = static_cast<int>(n_end - n_begin);
+      t.w = a.w + m_begin * a.w_row_bytes;
+      t.x = x_base + n_begin * t.x_row_bytes;
+      t.y = a.y + n_begin * a.y_row_stride + m_begin;
+      tk.job_fn(t);
+      continue;
+    }
     for (int64_t n0 = n_begin; n0 < n_end; n0 += rx) {
       t.rx = static_cast<int>(n_end - n0 < rx ? n_end - n0 : rx);
       t.x = x_base + n0 * t.x_row_bytes;

@@ -267,9 +267,191 @@ struct Q4_0PairDecode {
   }
 };
 
+// Prompt jobs: the job's weight rows are repacked, 8 at a time, into a
+// panel that every x row of the job reads. Per block of 32 weights a panel
+// holds the 8 rows' scales (and Q4_1 minimums) as floats and their quants
+// interleaved by groups of 4 (group g: elements 4g..4g+3 of row 0, of row 1,
+// …, of row 7: one 32-byte vector). Against the group's 4 x bytes broadcast
+// to every row, one maddubs gives all 8 rows' partial sums, lane pair 2r,
+// 2r+1 for row r, so the per-block float work (conversion, scales, FMA) is
+// done once for 8 rows instead of per row, and the quants are unpacked once
+// per job instead of once per tile of x rows. K is taken in chunks of
+// kPanelBlocks blocks so that a panel stays in L1; the rows' float sums
+// carry over from chunk to chunk, so each output is summed in one order.
+//
+// Unsigned quants (Q4_0, Q5_0, Q4_1) add the int16 products of several
+// groups before widening: |sum| <= groups * 2 * max_q * 128 < 32768 for 8
+// groups of 4-bit quants and 4 of 5-bit ones. Q8_0's signed quants go
+// through the sign trick and widen every group.
+constexpr int kPanelRows = 8;
+constexpr int kPanelRx = 4;       // x rows per pass over a panel
+constexpr int kPanelBlocks = 64;  // blocks of K per panel chunk
+constexpr int kMaxJobRows = 64;   // the work split's most x rows per job
+
+struct alignas(32) PanelBlock {
+  float d[kPanelRows];
+  float m[kPanelRows];
+  uint8_t q[8][32];
+};
+
+template <class F>
+constexpr int GroupsPerWiden() {
+  return F::kSigned ? 1 : (F::kOffset == 16 ? 4 : 8);
+}
+
+// rows[g] = 32-bit element g of rows 0..7 (an 8x8 transpose of dwords).
+inline void TransposeDwords8(__m256i (&r)[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    r[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+    r[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+  }
+}
+
+// Blocks [b0, b0 + nb) of `rows` (<= 8) weight rows into panel[0, nb); rows
+// past `rows` get zero scales and quants.
+template <class F>
+void PackPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
+               PanelBlock* panel) {
+  for (int64_t b = 0; b < nb; ++b) {
+    PanelBlock& pb = panel[b];
+    __m256i r[8];
+    for (int i = 0; i < kPanelRows; ++i) {
+      if (i < rows) {
+        const uint8_t* blk = w + i * w_row_bytes + (b0 + b) * F::kBytes;
+        r[i] = F::Weights(blk);
+        pb.d[i] = Half(blk);
+        pb.m[i] = F::kMin ? Half(blk + 2) : 0.0f;
+      } else {
+        r[i] = _mm256_setzero_si256();
+        pb.d[i] = 0.0f;
+        pb.m[i] = 0.0f;
+      }
+    }
+    TransposeDwords8(r);
+    for (int g = 0; g < 8; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[g]), r[g]);
+  }
+}
+
+// acc[j] += the panel's nb blocks against x rows xrow[j] from block b0 on.
+template <class F, int RX>
+void PanelPass(const PanelBlock* panel, int64_t nb, const XBlock32* const (&xrow)[RX], int64_t b0,
+               __m256 (&acc)[RX]) {
+  constexpr int kGroups = GroupsPerWiden<F>();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const PanelBlock& pb = panel[b];
+    __m256i i32[RX];
+    for (int j = 0; j < RX; ++j) i32[j] = _mm256_setzero_si256();
+    for (int g0 = 0; g0 < 8; g0 += kGroups) {
+      __m256i i16[RX];
+      for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
+      for (int g = g0; g < g0 + kGroups; ++g) {
+        const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[g]));
+        __m256i wabs = wq;
+        if constexpr (F::kSigned) wabs = _mm256_abs_epi8(wq);
+        for (int j = 0; j < RX; ++j) {
+          const uint8_t* xq4 = reinterpret_cast<const uint8_t*>(xrow[j][b0 + b].q) + 4 * g;
+          const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(xq4)));
+          const __m256i p = F::kSigned ? _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq))
+                                       : _mm256_maddubs_epi16(wq, xq);
+          i16[j] = _mm256_add_epi16(i16[j], p);
+        }
+      }
+      for (int j = 0; j < RX; ++j)
+        i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], ones));
+    }
+    const __m256 dw = _mm256_load_ps(pb.d);
+    for (int j = 0; j < RX; ++j) {
+      const XBlock32& xb = xrow[j][b0 + b];
+      const __m256 p = _mm256_cvtepi32_ps(i32[j]);
+      __m256 t;
+      if constexpr (F::kOffset != 0) {
+        t = _mm256_fmsub_ps(p, _mm256_set1_ps(xb.d),
+                            _mm256_set1_ps(static_cast<float>(F::kOffset) * xb.dsum));
+      } else {
+        t = _mm256_mul_ps(p, _mm256_set1_ps(xb.d));
+      }
+      acc[j] = _mm256_fmadd_ps(t, dw, acc[j]);
+      if constexpr (F::kMin) {
+        acc[j] = _mm256_fmadd_ps(_mm256_load_ps(pb.m), _mm256_set1_ps(xb.dsum), acc[j]);
+      }
+    }
+  }
+}
+
+template <class F, int RX>
+void PanelChunk(const PanelBlock* panel, int64_t nb, const TileArgs& t, int64_t n0, int64_t b0,
+                float (*sums)[kPanelRows]) {
+  const XBlock32* xrow[RX];
+  __m256 acc[RX];
+  for (int j = 0; j < RX; ++j) {
+    xrow[j] = reinterpret_cast<const XBlock32*>(t.x + (n0 + j) * t.x_row_bytes);
+    acc[j] = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[n0 + j]);
+  }
+  PanelPass<F, RX>(panel, nb, xrow, b0, acc);
+  for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
+}
+
+// At most kMaxJobRows rows of x (the work split gives no more).
+template <class F>
+void PanelJobPart(const TileArgs& t) {
+  PanelBlock panel[kPanelBlocks];
+  float sums[kMaxJobRows][kPanelRows];
+  for (int m0 = 0; m0 < t.rw; m0 += kPanelRows) {
+    const int rows = t.rw - m0 < kPanelRows ? t.rw - m0 : kPanelRows;
+    for (int64_t b0 = 0; b0 < t.k_units; b0 += kPanelBlocks) {
+      const int64_t nb = t.k_units - b0 < kPanelBlocks ? t.k_units - b0 : kPanelBlocks;
+      PackPanel<F>(t.w + m0 * t.w_row_bytes, t.w_row_bytes, rows, b0, nb, panel);
+      int n0 = 0;
+      for (; n0 + kPanelRx <= t.rx; n0 += kPanelRx) {
+        PanelChunk<F, kPanelRx>(panel, nb, t, n0, b0, sums);
+      }
+      switch (t.rx - n0) {
+        case 3:
+          PanelChunk<F, 3>(panel, nb, t, n0, b0, sums);
+          break;
+        case 2:
+          PanelChunk<F, 2>(panel, nb, t, n0, b0, sums);
+          break;
+        case 1:
+          PanelChunk<F, 1>(panel, nb, t, n0, b0, sums);
+          break;
+        default:
+          break;
+      }
+    }
+    for (int j = 0; j < t.rx; ++j) {
+      for (int i = 0; i < rows; ++i) t.y[j * t.y_row_stride + m0 + i] = sums[j][i];
+    }
+  }
+}
+
+template <class F>
+void PanelJob(const TileArgs& t) {
+  for (int n = 0; n < t.rx; n += kMaxJobRows) {
+    TileArgs part = t;
+    part.x = t.x + n * t.x_row_bytes;
+    part.y = t.y + n * t.y_row_stride;
+    part.rx = t.rx - n < kMaxJobRows ? t.rx - n : kMaxJobRows;
+    PanelJobPart<F>(part);
+  }
+}
+
 template <class F>
 TileKernel MakeQ0Kernel() {
   TileKernel k = avx2::MakeTileKernel<Q0Kernel<F>>(1);
+  k.job_fn = PanelJob<F>;
   if constexpr (std::is_same_v<F, Q4_0Format>) {
     k.decode_fn = Q4_0PairDecode::Run;
   } else {

@@ -61,6 +61,12 @@ struct TileKernel {
   // is summed in one order whatever the tile, so results do not depend on nth.
   int decode_rw = 1;
   TileFn decode_fn = nullptr;
+  // When N > 1 and set: computes a whole job of the work split at once
+  // (TileArgs with rw = the job's rows of w, up to 64, and rx = its rows of
+  // x, up to 64), e.g. repacking the job's weight rows once into a layout
+  // that every x row of the job then reads. Each output is still summed in
+  // one order whatever the job's extent.
+  TileFn job_fn = nullptr;
 };
 
 TileKernel ScalarTileKernel(uint32_t w_dtype);

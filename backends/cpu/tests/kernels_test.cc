@@ -364,7 +364,9 @@ double Tolerance(uint32_t dtype, const Bound& b) {
 
 std::vector<int64_t> KsFor(uint32_t dtype) {
   if (hearth_dtype_block_elems(dtype) == 256) return {256, 512, 768};
-  if (IsQuantized(dtype)) return {32, 64, 96, 256, 512, 768};  // odd and even block counts
+  // Odd and even block counts; 2144 = 67 blocks: more than one 64-block
+  // chunk of the AVX2 prompt panels.
+  if (IsQuantized(dtype)) return {32, 64, 96, 256, 512, 768, 2144};
   return {3, 32, 37, 64, 256, 512, 768};  // 3 and 37 exercise the non-SIMD tail
 }
 
