@@ -279,10 +279,9 @@ struct Q4_0PairDecode {
 // kPanelBlocks blocks so that a panel stays in L1; the rows' float sums
 // carry over from chunk to chunk, so each output is summed in one order.
 //
-// Unsigned quants (Q4_0, Q5_0, Q4_1) add the int16 products of several
-// groups before widening: |sum| <= groups * 2 * max_q * 128 < 32768 for 8
-// groups of 4-bit quants and 4 of 5-bit ones. Q8_0's signed quants go
-// through the sign trick and widen every group.
+// Unsigned quants (Q4_0, Q5_0, Q4_1) add the int16 products of 4 groups
+// before widening: |sum| <= 4 * 2 * 31 * 128 < 32768. Q8_0's signed quants
+// go through the sign trick and widen every group.
 constexpr int kPanelRows = 8;
 constexpr int kPanelRx = 4;       // x rows per pass over a panel
 constexpr int kPanelBlocks = 64;  // blocks of K per panel chunk
@@ -296,7 +295,7 @@ struct alignas(32) PanelBlock {
 
 template <class F>
 constexpr int GroupsPerWiden() {
-  return F::kSigned ? 1 : (F::kOffset == 16 ? 4 : 8);
+  return F::kSigned ? 1 : 4;  // 8 would not overflow for 4-bit quants, but ran slower
 }
 
 // rows[g] = 32-bit element g of rows 0..7 (an 8x8 transpose of dwords).
