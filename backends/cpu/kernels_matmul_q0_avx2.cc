@@ -298,25 +298,6 @@ constexpr int GroupsPerWiden() {
   return F::kSigned ? 1 : 4;  // 8 would not overflow for 4-bit quants, but ran slower
 }
 
-// rows[g] = 32-bit element g of rows 0..7 (an 8x8 transpose of dwords).
-inline void TransposeDwords8(__m256i (&r)[8]) {
-  __m256i t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int g = 0; g < 4; ++g) {
-    r[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
-    r[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
-  }
-}
-
 // Blocks [b0, b0 + nb) of `rows` (<= 8) weight rows into panel[0, nb); rows
 // past `rows` get zero scales and quants.
 template <class F>
@@ -337,7 +318,7 @@ void PackPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int6
         pb.m[i] = 0.0f;
       }
     }
-    TransposeDwords8(r);
+    avx2::TransposeDwords8(r);
     for (int g = 0; g < 8; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[g]), r[g]);
   }
 }

@@ -62,6 +62,27 @@ inline __m256i HighBits32(uint32_t qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
+// r[g] becomes 32-bit element g of rows r[0..7] (an 8x8 transpose of
+// dwords): the prompt panels' interleaving of 8 weight rows by groups of 4
+// bytes.
+inline void TransposeDwords8(__m256i (&r)[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    r[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+    r[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+  }
+}
+
 // Software prefetch of the weight rows. A tile reads RW rows in lock step;
 // near the end of a row the stream continues into the row RW below, which
 // the next tile reads: a thread's rows are one contiguous region, and its RW

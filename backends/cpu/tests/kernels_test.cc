@@ -363,7 +363,8 @@ double Tolerance(uint32_t dtype, const Bound& b) {
 }
 
 std::vector<int64_t> KsFor(uint32_t dtype) {
-  if (hearth_dtype_block_elems(dtype) == 256) return {256, 512, 768};
+  // 2304 = 9 super-blocks: more than one 8-block chunk of the AVX2 Q4_K panels.
+  if (hearth_dtype_block_elems(dtype) == 256) return {256, 512, 768, 2304};
   // Odd and even block counts; 2144 = 67 blocks: more than one 64-block
   // chunk of the AVX2 prompt panels.
   if (IsQuantized(dtype)) return {32, 64, 96, 256, 512, 768, 2144};
