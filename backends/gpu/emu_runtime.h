@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace hearth::gpu {
@@ -44,6 +45,7 @@ using Error = int;
 // runs now, or is recorded while this OS thread captures a graph.
 template <typename... P, typename... A>
 void LaunchKernel(Dim3 grid, Dim3 block, Stream, void (*kernel)(P...), A&&... args) {
+  static_assert((!std::is_reference_v<P> && ...), "kernel parameters are values, as on a GPU");
   std::tuple<P...> params(std::forward<A>(args)...);
   Launch(grid, block, [kernel, params] { std::apply(kernel, params); });
 }
