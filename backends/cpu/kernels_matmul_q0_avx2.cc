@@ -282,10 +282,8 @@ struct Q4_0PairDecode {
 // Unsigned quants (Q4_0, Q5_0, Q4_1) add the int16 products of 4 groups
 // before widening: |sum| <= 4 * 2 * 31 * 128 < 32768. Q8_0's signed quants
 // go through the sign trick and widen every group.
-constexpr int kPanelRows = 8;
-constexpr int kPanelRx = 4;       // x rows per pass over a panel
-constexpr int kPanelBlocks = 64;  // blocks of K per panel chunk
-constexpr int kMaxJobRows = 64;   // the work split's most x rows per job
+using avx2::kPanelRows;
+constexpr int kPanelBlocks = 64;  // blocks of K per panel chunk (20 KB)
 
 struct alignas(32) PanelBlock {
   float d[kPanelRows];
@@ -371,7 +369,7 @@ void PanelPass(const PanelBlock* panel, int64_t nb, const XBlock32* const (&xrow
 }
 
 template <class F, int RX>
-void PanelChunk(const PanelBlock* panel, int64_t nb, const TileArgs& t, int64_t n0, int64_t b0,
+void PanelChunk(const PanelBlock* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
                 float (*sums)[kPanelRows]) {
   const XBlock32* xrow[RX];
   __m256 acc[RX];
@@ -383,55 +381,26 @@ void PanelChunk(const PanelBlock* panel, int64_t nb, const TileArgs& t, int64_t 
   for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
 }
 
-// At most kMaxJobRows rows of x (the work split gives no more).
+// The 32-block formats as a panel format of avx2::PanelJob.
 template <class F>
-void PanelJobPart(const TileArgs& t) {
-  PanelBlock panel[kPanelBlocks];
-  float sums[kMaxJobRows][kPanelRows];
-  for (int m0 = 0; m0 < t.rw; m0 += kPanelRows) {
-    const int rows = t.rw - m0 < kPanelRows ? t.rw - m0 : kPanelRows;
-    for (int64_t b0 = 0; b0 < t.k_units; b0 += kPanelBlocks) {
-      const int64_t nb = t.k_units - b0 < kPanelBlocks ? t.k_units - b0 : kPanelBlocks;
-      PackPanel<F>(t.w + m0 * t.w_row_bytes, t.w_row_bytes, rows, b0, nb, panel);
-      int n0 = 0;
-      for (; n0 + kPanelRx <= t.rx; n0 += kPanelRx) {
-        PanelChunk<F, kPanelRx>(panel, nb, t, n0, b0, sums);
-      }
-      switch (t.rx - n0) {
-        case 3:
-          PanelChunk<F, 3>(panel, nb, t, n0, b0, sums);
-          break;
-        case 2:
-          PanelChunk<F, 2>(panel, nb, t, n0, b0, sums);
-          break;
-        case 1:
-          PanelChunk<F, 1>(panel, nb, t, n0, b0, sums);
-          break;
-        default:
-          break;
-      }
-    }
-    for (int j = 0; j < t.rx; ++j) {
-      for (int i = 0; i < rows; ++i) t.y[j * t.y_row_stride + m0 + i] = sums[j][i];
-    }
+struct Q0Panel {
+  using Block = PanelBlock;
+  static constexpr int kBlocks = kPanelBlocks;
+  static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
+                   Block* panel) {
+    PackPanel<F>(w, w_row_bytes, rows, b0, nb, panel);
   }
-}
-
-template <class F>
-void PanelJob(const TileArgs& t) {
-  for (int n = 0; n < t.rx; n += kMaxJobRows) {
-    TileArgs part = t;
-    part.x = t.x + n * t.x_row_bytes;
-    part.y = t.y + n * t.y_row_stride;
-    part.rx = t.rx - n < kMaxJobRows ? t.rx - n : kMaxJobRows;
-    PanelJobPart<F>(part);
+  template <int RX>
+  static void Chunk(const Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
+                    float (*sums)[kPanelRows]) {
+    PanelChunk<F, RX>(panel, nb, t, n0, b0, sums);
   }
-}
+};
 
 template <class F>
 TileKernel MakeQ0Kernel() {
   TileKernel k = avx2::MakeTileKernel<Q0Kernel<F>>(1);
-  k.job_fn = PanelJob<F>;
+  k.job_fn = avx2::PanelJob<Q0Panel<F>>;
   if constexpr (std::is_same_v<F, Q4_0Format>) {
     k.decode_fn = Q4_0PairDecode::Run;
   } else {

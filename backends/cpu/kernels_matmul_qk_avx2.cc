@@ -196,14 +196,12 @@ struct Q6KKernel {
 // into the rows' s32 sums, and one madd of the minimums with x's two
 // 16-element sums gives the rows' minimum terms; per super-block one float
 // FMA each applies d_w * d_x and dmin_w * d_x to all 8 rows.
-constexpr int kQ4KPanelRows = 8;
-constexpr int kQ4KPanelRx = 4;
-constexpr int kQ4KPanelBlocks = 8;  // super-blocks per panel chunk (21 KB)
-constexpr int kQ4KMaxJobRows = 64;
+using avx2::kPanelRows;
+constexpr int kKPanelBlocks = 8;  // super-blocks per panel chunk (21-23 KB)
 
 struct alignas(32) Q4KPanelBlock {
-  float d[kQ4KPanelRows];
-  float dmin[kQ4KPanelRows];
+  float d[kPanelRows];
+  float dmin[kPanelRows];
   int16_t sc[8][16];
   int16_t m[8][16];
   uint8_t q[8][8][32];  // [sub-block][group][row * 4 + element]
@@ -214,8 +212,8 @@ void PackQ4KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, i
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
     Q4KPanelBlock& pb = panel[b];
-    const uint8_t* blk[kQ4KPanelRows];
-    for (int i = 0; i < kQ4KPanelRows; ++i) {
+    const uint8_t* blk[kPanelRows];
+    for (int i = 0; i < kPanelRows; ++i) {
       blk[i] = i < rows ? w + i * w_row_bytes + (b0 + b) * kQ4_KBytes : nullptr;
       uint8_t sc[8] = {}, m[8] = {};
       if (blk[i] != nullptr) UnpackQ4KScales(blk[i] + kQ4_KScales, sc, m);
@@ -228,7 +226,7 @@ void PackQ4KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, i
     }
     for (int sb = 0; sb < 8; ++sb) {
       __m256i r[8];
-      for (int i = 0; i < kQ4KPanelRows; ++i) {
+      for (int i = 0; i < kPanelRows; ++i) {
         if (blk[i] == nullptr) {
           r[i] = _mm256_setzero_si256();
           continue;
@@ -246,7 +244,7 @@ void PackQ4KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, i
 
 template <int RX>
 void Q4KPanelChunk(const Q4KPanelBlock* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                   float (*sums)[kQ4KPanelRows]) {
+                   float (*sums)[kPanelRows]) {
   const XBlock256* xrow[RX];
   __m256 acc[RX];
   for (int j = 0; j < RX; ++j) {
@@ -293,7 +291,7 @@ void Q4KPanelChunk(const Q4KPanelBlock* panel, int64_t nb, const TileArgs& t, in
 // group widens twice; the offset is -32 * sum_k scale_k * bsum_k, one madd
 // of two scale groups against x's two 16-element sums per 32 elements.
 struct alignas(32) Q6KPanelBlock {
-  float d[kQ4KPanelRows];
+  float d[kPanelRows];
   int16_t sc[16][16];   // [scale group k]: lanes 2r, 2r+1 = row r's scale k
   int16_t scp[8][16];   // [32-element chunk c]: lane 2r = scale 2c, 2r+1 = 2c+1
   uint8_t q[8][8][32];  // [chunk][group][row * 4 + element]
@@ -304,8 +302,8 @@ void PackQ6KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, i
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
   for (int64_t b = 0; b < nb; ++b) {
     Q6KPanelBlock& pb = panel[b];
-    __m256i chunks[8][kQ4KPanelRows];  // [chunk][row]: 32 quants in element order
-    for (int i = 0; i < kQ4KPanelRows; ++i) {
+    __m256i chunks[8][kPanelRows];  // [chunk][row]: 32 quants in element order
+    for (int i = 0; i < kPanelRows; ++i) {
       const uint8_t* blk = i < rows ? w + i * w_row_bytes + (b0 + b) * kQ6_KBytes : nullptr;
       pb.d[i] = blk != nullptr ? Half(blk + kQ6_KD) : 0.0f;
       for (int k = 0; k < 16; ++k) {
@@ -342,7 +340,7 @@ void PackQ6KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, i
 
 template <int RX>
 void Q6KPanelChunk(const Q6KPanelBlock* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                   float (*sums)[kQ4KPanelRows]) {
+                   float (*sums)[kPanelRows]) {
   const XBlock256* xrow[RX];
   __m256 acc[RX];
   for (int j = 0; j < RX; ++j) {
@@ -387,78 +385,34 @@ void Q6KPanelChunk(const Q6KPanelBlock* panel, int64_t nb, const TileArgs& t, in
   for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
 }
 
-// The Q4_K and Q6_K panels' formats: their panel block, how to fill it,
-// and one pass of RX x rows over it.
+// Q4_K and Q6_K as panel formats of avx2::PanelJob.
 struct Q4KPanel {
   using Block = Q4KPanelBlock;
+  static constexpr int kBlocks = kKPanelBlocks;
   static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
                    Block* panel) {
     PackQ4KPanel(w, w_row_bytes, rows, b0, nb, panel);
   }
   template <int RX>
   static void Chunk(const Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                    float (*sums)[kQ4KPanelRows]) {
+                    float (*sums)[kPanelRows]) {
     Q4KPanelChunk<RX>(panel, nb, t, n0, b0, sums);
   }
 };
 
 struct Q6KPanel {
   using Block = Q6KPanelBlock;
+  static constexpr int kBlocks = kKPanelBlocks;
   static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
                    Block* panel) {
     PackQ6KPanel(w, w_row_bytes, rows, b0, nb, panel);
   }
   template <int RX>
   static void Chunk(const Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                    float (*sums)[kQ4KPanelRows]) {
+                    float (*sums)[kPanelRows]) {
     Q6KPanelChunk<RX>(panel, nb, t, n0, b0, sums);
   }
 };
-
-// At most kQ4KMaxJobRows rows of x.
-template <class P>
-void KPanelJobPart(const TileArgs& t) {
-  typename P::Block panel[kQ4KPanelBlocks];
-  float sums[kQ4KMaxJobRows][kQ4KPanelRows];
-  for (int m0 = 0; m0 < t.rw; m0 += kQ4KPanelRows) {
-    const int rows = t.rw - m0 < kQ4KPanelRows ? t.rw - m0 : kQ4KPanelRows;
-    for (int64_t b0 = 0; b0 < t.k_units; b0 += kQ4KPanelBlocks) {
-      const int64_t nb = t.k_units - b0 < kQ4KPanelBlocks ? t.k_units - b0 : kQ4KPanelBlocks;
-      P::Pack(t.w + m0 * t.w_row_bytes, t.w_row_bytes, rows, b0, nb, panel);
-      int n0 = 0;
-      for (; n0 + kQ4KPanelRx <= t.rx; n0 += kQ4KPanelRx) {
-        P::template Chunk<kQ4KPanelRx>(panel, nb, t, n0, b0, sums);
-      }
-      switch (t.rx - n0) {
-        case 3:
-          P::template Chunk<3>(panel, nb, t, n0, b0, sums);
-          break;
-        case 2:
-          P::template Chunk<2>(panel, nb, t, n0, b0, sums);
-          break;
-        case 1:
-          P::template Chunk<1>(panel, nb, t, n0, b0, sums);
-          break;
-        default:
-          break;
-      }
-    }
-    for (int j = 0; j < t.rx; ++j) {
-      for (int i = 0; i < rows; ++i) t.y[j * t.y_row_stride + m0 + i] = sums[j][i];
-    }
-  }
-}
-
-template <class P>
-void KPanelJob(const TileArgs& t) {
-  for (int n = 0; n < t.rx; n += kQ4KMaxJobRows) {
-    TileArgs part = t;
-    part.x = t.x + n * t.x_row_bytes;
-    part.y = t.y + n * t.y_row_stride;
-    part.rx = t.rx - n < kQ4KMaxJobRows ? t.rx - n : kQ4KMaxJobRows;
-    KPanelJobPart<P>(part);
-  }
-}
 
 }  // namespace
 
@@ -466,12 +420,12 @@ TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
   switch (w_dtype) {
     case HEARTH_DTYPE_Q4_K: {
       TileKernel k = avx2::MakeTileKernel<Q4KKernel>(1);
-      k.job_fn = KPanelJob<Q4KPanel>;
+      k.job_fn = avx2::PanelJob<Q4KPanel>;
       return k;
     }
     case HEARTH_DTYPE_Q6_K: {
       TileKernel k = avx2::MakeTileKernel<Q6KKernel>(1);
-      k.job_fn = KPanelJob<Q6KPanel>;
+      k.job_fn = avx2::PanelJob<Q6KPanel>;
       return k;
     }
     default:

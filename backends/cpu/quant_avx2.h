@@ -83,6 +83,64 @@ inline void TransposeDwords8(__m256i (&r)[8]) {
   }
 }
 
+// The prompt panels (kernels_matmul_q0_avx2.cc, kernels_matmul_qk_avx2.cc):
+// a job's weight rows are repacked kPanelRows at a time into a panel of
+// P::kBlocks blocks of K (an L1's worth) that the job's x rows read
+// kPanelRx at a time; the rows' float sums carry from one chunk of K to the
+// next, so every output is summed in one order. P has `Block`, kBlocks,
+// Pack(w, w_row_bytes, rows, b0, nb, panel) (blocks [b0, b0 + nb) of `rows`
+// weight rows; rows past them zero) and Chunk<RX>(panel, nb, t, n0, b0,
+// sums) (adds the panel against x rows n0 .. n0 + RX - 1 into sums[n0 ..],
+// starting from zero when b0 == 0).
+inline constexpr int kPanelRows = 8;
+inline constexpr int kPanelRx = 4;
+inline constexpr int kPanelMaxJobRows = 64;  // x rows of one pass (the work split's most)
+
+template <class P>
+void PanelJobPart(const TileArgs& t) {
+  typename P::Block panel[P::kBlocks];
+  float sums[kPanelMaxJobRows][kPanelRows];
+  for (int m0 = 0; m0 < t.rw; m0 += kPanelRows) {
+    const int rows = t.rw - m0 < kPanelRows ? t.rw - m0 : kPanelRows;
+    for (int64_t b0 = 0; b0 < t.k_units; b0 += P::kBlocks) {
+      const int64_t nb = t.k_units - b0 < P::kBlocks ? t.k_units - b0 : P::kBlocks;
+      P::Pack(t.w + m0 * t.w_row_bytes, t.w_row_bytes, rows, b0, nb, panel);
+      int n0 = 0;
+      for (; n0 + kPanelRx <= t.rx; n0 += kPanelRx) {
+        P::template Chunk<kPanelRx>(panel, nb, t, n0, b0, sums);
+      }
+      switch (t.rx - n0) {
+        case 3:
+          P::template Chunk<3>(panel, nb, t, n0, b0, sums);
+          break;
+        case 2:
+          P::template Chunk<2>(panel, nb, t, n0, b0, sums);
+          break;
+        case 1:
+          P::template Chunk<1>(panel, nb, t, n0, b0, sums);
+          break;
+        default:
+          break;
+      }
+    }
+    for (int j = 0; j < t.rx; ++j) {
+      for (int i = 0; i < rows; ++i) t.y[j * t.y_row_stride + m0 + i] = sums[j][i];
+    }
+  }
+}
+
+// TileKernel::job_fn of a panel format P.
+template <class P>
+void PanelJob(const TileArgs& t) {
+  for (int n = 0; n < t.rx; n += kPanelMaxJobRows) {
+    TileArgs part = t;
+    part.x = t.x + n * t.x_row_bytes;
+    part.y = t.y + n * t.y_row_stride;
+    part.rx = t.rx - n < kPanelMaxJobRows ? t.rx - n : kPanelMaxJobRows;
+    PanelJobPart<P>(part);
+  }
+}
+
 // Software prefetch of the weight rows. A tile reads RW rows in lock step;
 // near the end of a row the stream continues into the row RW below, which
 // the next tile reads: a thread's rows are one contiguous region, and its RW
