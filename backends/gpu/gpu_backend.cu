@@ -80,7 +80,6 @@ class GraphCache {
     for (Entry& e : graphs_) GraphExecDestroy(e.exec);
     graphs_.clear();
   }
-  size_t size() const { return graphs_.size(); }
 
  private:
   struct Entry {
