@@ -252,15 +252,9 @@ struct Q4_0PairDecode {
       Pair(blk + 2 * kQ4_0Bytes, x + b + 2, acc1, off1);
     }
     for (; b + 2 <= t.k_units; b += 2) Pair(t.w + b * kQ4_0Bytes, x + b, acc0, off0);
-    float sum = Hsum(_mm256_add_ps(acc0, acc1));
-    float offset = 0.0f;
-    if (b < t.k_units) {  // an odd last block
-      const uint8_t* blk = t.w + b * kQ4_0Bytes;
-      const __m256i p16 = _mm256_maddubs_epi16(Q4_0Format::Weights(blk), Load256(x[b].q));
-      const float dw = Half(blk);
-      sum += Hsum(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)))) * (dw * x[b].d);
-      offset = dw * x[b].dsum;
-    }
+    float offset = 0.0f;  // an odd last block: as the one-block decode tile does it
+    if (b < t.k_units) Q0Decode<Q4_0Format>::Block<false>(t.w, x, b, prefetch, acc0, offset);
+    const float sum = Hsum(_mm256_add_ps(acc0, acc1));
     const __m128 o = _mm_add_ps(off0, off1);
     offset += _mm_cvtss_f32(_mm_movehl_ps(o, o)) + _mm_cvtss_f32(_mm_shuffle_ps(o, o, 3));
     t.y[0] = sum - static_cast<float>(Q4_0Format::kOffset) * offset;
@@ -296,104 +290,79 @@ constexpr int GroupsPerWiden() {
   return F::kSigned ? 1 : 4;  // 8 would not overflow for 4-bit quants, but ran slower
 }
 
-// Blocks [b0, b0 + nb) of `rows` (<= 8) weight rows into panel[0, nb); rows
-// past `rows` get zero scales and quants.
-template <class F>
-void PackPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
-               PanelBlock* panel) {
-  for (int64_t b = 0; b < nb; ++b) {
-    PanelBlock& pb = panel[b];
-    __m256i r[8];
-    for (int i = 0; i < kPanelRows; ++i) {
-      if (i < rows) {
-        const uint8_t* blk = w + i * w_row_bytes + (b0 + b) * F::kBytes;
-        r[i] = F::Weights(blk);
-        pb.d[i] = Half(blk);
-        pb.m[i] = F::kMin ? Half(blk + 2) : 0.0f;
-      } else {
-        r[i] = _mm256_setzero_si256();
-        pb.d[i] = 0.0f;
-        pb.m[i] = 0.0f;
-      }
-    }
-    avx2::TransposeDwords8(r);
-    for (int g = 0; g < 8; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[g]), r[g]);
-  }
-}
-
-// acc[j] += the panel's nb blocks against x rows xrow[j] from block b0 on.
-template <class F, int RX>
-void PanelPass(const PanelBlock* panel, int64_t nb, const XBlock32* const (&xrow)[RX], int64_t b0,
-               __m256 (&acc)[RX]) {
-  constexpr int kGroups = GroupsPerWiden<F>();
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < nb; ++b) {
-    const PanelBlock& pb = panel[b];
-    __m256i i32[RX];
-    for (int j = 0; j < RX; ++j) i32[j] = _mm256_setzero_si256();
-    for (int g0 = 0; g0 < 8; g0 += kGroups) {
-      __m256i i16[RX];
-      for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
-      for (int g = g0; g < g0 + kGroups; ++g) {
-        const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[g]));
-        __m256i wabs = wq;
-        if constexpr (F::kSigned) wabs = _mm256_abs_epi8(wq);
-        for (int j = 0; j < RX; ++j) {
-          const uint8_t* xq4 = reinterpret_cast<const uint8_t*>(xrow[j][b0 + b].q) + 4 * g;
-          const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(xq4)));
-          const __m256i p = F::kSigned ? _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq))
-                                       : _mm256_maddubs_epi16(wq, xq);
-          i16[j] = _mm256_add_epi16(i16[j], p);
-        }
-      }
-      for (int j = 0; j < RX; ++j)
-        i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], ones));
-    }
-    const __m256 dw = _mm256_load_ps(pb.d);
-    for (int j = 0; j < RX; ++j) {
-      const XBlock32& xb = xrow[j][b0 + b];
-      const __m256 p = _mm256_cvtepi32_ps(i32[j]);
-      __m256 t;
-      if constexpr (F::kOffset != 0) {
-        t = _mm256_fmsub_ps(p, _mm256_set1_ps(xb.d),
-                            _mm256_set1_ps(static_cast<float>(F::kOffset) * xb.dsum));
-      } else {
-        t = _mm256_mul_ps(p, _mm256_set1_ps(xb.d));
-      }
-      acc[j] = _mm256_fmadd_ps(t, dw, acc[j]);
-      if constexpr (F::kMin) {
-        acc[j] = _mm256_fmadd_ps(_mm256_load_ps(pb.m), _mm256_set1_ps(xb.dsum), acc[j]);
-      }
-    }
-  }
-}
-
-template <class F, int RX>
-void PanelChunk(const PanelBlock* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                float (*sums)[kPanelRows]) {
-  const XBlock32* xrow[RX];
-  __m256 acc[RX];
-  for (int j = 0; j < RX; ++j) {
-    xrow[j] = reinterpret_cast<const XBlock32*>(t.x + (n0 + j) * t.x_row_bytes);
-    acc[j] = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[n0 + j]);
-  }
-  PanelPass<F, RX>(panel, nb, xrow, b0, acc);
-  for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
-}
-
 // The 32-block formats as a panel format of avx2::PanelJob.
 template <class F>
 struct Q0Panel {
   using Block = PanelBlock;
+  using XBlock = XBlock32;
   static constexpr int kBlocks = kPanelBlocks;
+
   static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
                    Block* panel) {
-    PackPanel<F>(w, w_row_bytes, rows, b0, nb, panel);
+    for (int64_t b = 0; b < nb; ++b) {
+      Block& pb = panel[b];
+      __m256i r[8];
+      for (int i = 0; i < kPanelRows; ++i) {
+        if (i < rows) {
+          const uint8_t* blk = w + i * w_row_bytes + (b0 + b) * F::kBytes;
+          r[i] = F::Weights(blk);
+          pb.d[i] = Half(blk);
+          pb.m[i] = F::kMin ? Half(blk + 2) : 0.0f;
+        } else {
+          r[i] = _mm256_setzero_si256();
+          pb.d[i] = 0.0f;
+          pb.m[i] = 0.0f;
+        }
+      }
+      avx2::TransposeDwords8(r);
+      for (int g = 0; g < 8; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[g]), r[g]);
+    }
   }
+
   template <int RX>
-  static void Chunk(const Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                    float (*sums)[kPanelRows]) {
-    PanelChunk<F, RX>(panel, nb, t, n0, b0, sums);
+  static void Pass(const Block* panel, int64_t nb, const XBlock* const (&xrow)[RX],
+                   __m256 (&acc)[RX]) {
+    constexpr int kGroups = GroupsPerWiden<F>();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      const Block& pb = panel[b];
+      __m256i i32[RX];
+      for (int j = 0; j < RX; ++j) i32[j] = _mm256_setzero_si256();
+      for (int g0 = 0; g0 < 8; g0 += kGroups) {
+        __m256i i16[RX];
+        for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
+        for (int g = g0; g < g0 + kGroups; ++g) {
+          const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[g]));
+          __m256i wabs = wq;
+          if constexpr (F::kSigned) wabs = _mm256_abs_epi8(wq);
+          for (int j = 0; j < RX; ++j) {
+            const uint8_t* xq4 = reinterpret_cast<const uint8_t*>(xrow[j][b].q) + 4 * g;
+            const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(xq4)));
+            const __m256i p = F::kSigned ? _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq))
+                                         : _mm256_maddubs_epi16(wq, xq);
+            i16[j] = _mm256_add_epi16(i16[j], p);
+          }
+        }
+        for (int j = 0; j < RX; ++j)
+          i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], ones));
+      }
+      const __m256 dw = _mm256_load_ps(pb.d);
+      for (int j = 0; j < RX; ++j) {
+        const XBlock32& xb = xrow[j][b];
+        const __m256 p = _mm256_cvtepi32_ps(i32[j]);
+        __m256 t;
+        if constexpr (F::kOffset != 0) {
+          t = _mm256_fmsub_ps(p, _mm256_set1_ps(xb.d),
+                              _mm256_set1_ps(static_cast<float>(F::kOffset) * xb.dsum));
+        } else {
+          t = _mm256_mul_ps(p, _mm256_set1_ps(xb.d));
+        }
+        acc[j] = _mm256_fmadd_ps(t, dw, acc[j]);
+        if constexpr (F::kMin) {
+          acc[j] = _mm256_fmadd_ps(_mm256_load_ps(pb.m), _mm256_set1_ps(xb.dsum), acc[j]);
+        }
+      }
+    }
   }
 };
 

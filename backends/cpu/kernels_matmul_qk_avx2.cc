@@ -207,83 +207,83 @@ struct alignas(32) Q4KPanelBlock {
   uint8_t q[8][8][32];  // [sub-block][group][row * 4 + element]
 };
 
-void PackQ4KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
-                  Q4KPanelBlock* panel) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  for (int64_t b = 0; b < nb; ++b) {
-    Q4KPanelBlock& pb = panel[b];
-    const uint8_t* blk[kPanelRows];
-    for (int i = 0; i < kPanelRows; ++i) {
-      blk[i] = i < rows ? w + i * w_row_bytes + (b0 + b) * kQ4_KBytes : nullptr;
-      uint8_t sc[8] = {}, m[8] = {};
-      if (blk[i] != nullptr) UnpackQ4KScales(blk[i] + kQ4_KScales, sc, m);
-      pb.d[i] = blk[i] != nullptr ? Half(blk[i]) : 0.0f;
-      pb.dmin[i] = blk[i] != nullptr ? Half(blk[i] + 2) : 0.0f;
-      for (int sb = 0; sb < 8; ++sb) {
-        pb.sc[sb][2 * i] = pb.sc[sb][2 * i + 1] = sc[sb];
-        pb.m[sb][2 * i] = pb.m[sb][2 * i + 1] = m[sb];
-      }
-    }
-    for (int sb = 0; sb < 8; ++sb) {
-      __m256i r[8];
-      for (int i = 0; i < kPanelRows; ++i) {
-        if (blk[i] == nullptr) {
-          r[i] = _mm256_setzero_si256();
-          continue;
-        }
-        const __m256i raw = Load256(blk[i] + kQ4_KQs + 32 * (sb / 2));
-        r[i] = _mm256_and_si256(sb % 2 == 0 ? raw : _mm256_srli_epi16(raw, 4), low4);
-      }
-      avx2::TransposeDwords8(r);
-      for (int g = 0; g < 8; ++g) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[sb][g]), r[g]);
-      }
-    }
-  }
-}
+// Q4_K as a panel format of avx2::PanelJob.
+struct Q4KPanel {
+  using Block = Q4KPanelBlock;
+  using XBlock = XBlock256;
+  static constexpr int kBlocks = kKPanelBlocks;
 
-template <int RX>
-void Q4KPanelChunk(const Q4KPanelBlock* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                   float (*sums)[kPanelRows]) {
-  const XBlock256* xrow[RX];
-  __m256 acc[RX];
-  for (int j = 0; j < RX; ++j) {
-    xrow[j] = reinterpret_cast<const XBlock256*>(t.x + (n0 + j) * t.x_row_bytes) + b0;
-    acc[j] = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[n0 + j]);
-  }
-  for (int64_t b = 0; b < nb; ++b) {
-    const Q4KPanelBlock& pb = panel[b];
-    __m256i i32[RX], mn[RX];
-    for (int j = 0; j < RX; ++j) i32[j] = mn[j] = _mm256_setzero_si256();
-    for (int sb = 0; sb < 8; ++sb) {
-      __m256i i16[RX];
-      for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
-      for (int g = 0; g < 8; ++g) {
-        const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[sb][g]));
-        for (int j = 0; j < RX; ++j) {
-          const uint8_t* x4 = reinterpret_cast<const uint8_t*>(xrow[j][b].q) + 32 * sb + 4 * g;
-          const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(x4)));
-          i16[j] = _mm256_add_epi16(i16[j], _mm256_maddubs_epi16(wq, xq));
+  static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
+                   Block* panel) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    for (int64_t b = 0; b < nb; ++b) {
+      Q4KPanelBlock& pb = panel[b];
+      const uint8_t* blk[kPanelRows];
+      for (int i = 0; i < kPanelRows; ++i) {
+        blk[i] = i < rows ? w + i * w_row_bytes + (b0 + b) * kQ4_KBytes : nullptr;
+        uint8_t sc[8] = {}, m[8] = {};
+        if (blk[i] != nullptr) UnpackQ4KScales(blk[i] + kQ4_KScales, sc, m);
+        pb.d[i] = blk[i] != nullptr ? Half(blk[i]) : 0.0f;
+        pb.dmin[i] = blk[i] != nullptr ? Half(blk[i] + 2) : 0.0f;
+        for (int sb = 0; sb < 8; ++sb) {
+          pb.sc[sb][2 * i] = pb.sc[sb][2 * i + 1] = sc[sb];
+          pb.m[sb][2 * i] = pb.m[sb][2 * i + 1] = m[sb];
         }
       }
-      const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.sc[sb]));
-      const __m256i m = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.m[sb]));
-      for (int j = 0; j < RX; ++j) {
-        i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], sc));
-        const uint8_t* bs = reinterpret_cast<const uint8_t*>(xrow[j][b].bsums + 2 * sb);
-        const __m256i bsum2 = _mm256_set1_epi32(static_cast<int>(LoadU32(bs)));
-        mn[j] = _mm256_add_epi32(mn[j], _mm256_madd_epi16(m, bsum2));
+      for (int sb = 0; sb < 8; ++sb) {
+        __m256i r[8];
+        for (int i = 0; i < kPanelRows; ++i) {
+          if (blk[i] == nullptr) {
+            r[i] = _mm256_setzero_si256();
+            continue;
+          }
+          const __m256i raw = Load256(blk[i] + kQ4_KQs + 32 * (sb / 2));
+          r[i] = _mm256_and_si256(sb % 2 == 0 ? raw : _mm256_srli_epi16(raw, 4), low4);
+        }
+        avx2::TransposeDwords8(r);
+        for (int g = 0; g < 8; ++g) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[sb][g]), r[g]);
+        }
       }
     }
-    const __m256 d = _mm256_load_ps(pb.d), dmin = _mm256_load_ps(pb.dmin);
-    for (int j = 0; j < RX; ++j) {
-      const __m256 dx = _mm256_set1_ps(xrow[j][b].d);
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32[j]), _mm256_mul_ps(d, dx), acc[j]);
-      acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn[j]), _mm256_mul_ps(dmin, dx), acc[j]);
+  }
+
+  template <int RX>
+  static void Pass(const Block* panel, int64_t nb, const XBlock* const (&xrow)[RX],
+                   __m256 (&acc)[RX]) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const Q4KPanelBlock& pb = panel[b];
+      __m256i i32[RX], mn[RX];
+      for (int j = 0; j < RX; ++j) i32[j] = mn[j] = _mm256_setzero_si256();
+      for (int sb = 0; sb < 8; ++sb) {
+        __m256i i16[RX];
+        for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; ++g) {
+          const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[sb][g]));
+          for (int j = 0; j < RX; ++j) {
+            const uint8_t* x4 = reinterpret_cast<const uint8_t*>(xrow[j][b].q) + 32 * sb + 4 * g;
+            const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(x4)));
+            i16[j] = _mm256_add_epi16(i16[j], _mm256_maddubs_epi16(wq, xq));
+          }
+        }
+        const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.sc[sb]));
+        const __m256i m = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.m[sb]));
+        for (int j = 0; j < RX; ++j) {
+          i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], sc));
+          const uint8_t* bs = reinterpret_cast<const uint8_t*>(xrow[j][b].bsums + 2 * sb);
+          const __m256i bsum2 = _mm256_set1_epi32(static_cast<int>(LoadU32(bs)));
+          mn[j] = _mm256_add_epi32(mn[j], _mm256_madd_epi16(m, bsum2));
+        }
+      }
+      const __m256 d = _mm256_load_ps(pb.d), dmin = _mm256_load_ps(pb.dmin);
+      for (int j = 0; j < RX; ++j) {
+        const __m256 dx = _mm256_set1_ps(xrow[j][b].d);
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32[j]), _mm256_mul_ps(d, dx), acc[j]);
+        acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn[j]), _mm256_mul_ps(dmin, dx), acc[j]);
+      }
     }
   }
-  for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
-}
+};
 
 // Q6_K prompt panels, the same way: quants 0..63 (6 bits, offset 32) by
 // groups of 4, a signed scale per 16 elements as s16 lane pairs. Two groups'
@@ -297,120 +297,92 @@ struct alignas(32) Q6KPanelBlock {
   uint8_t q[8][8][32];  // [chunk][group][row * 4 + element]
 };
 
-void PackQ6KPanel(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
-                  Q6KPanelBlock* panel) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
-  for (int64_t b = 0; b < nb; ++b) {
-    Q6KPanelBlock& pb = panel[b];
-    __m256i chunks[8][kPanelRows];  // [chunk][row]: 32 quants in element order
-    for (int i = 0; i < kPanelRows; ++i) {
-      const uint8_t* blk = i < rows ? w + i * w_row_bytes + (b0 + b) * kQ6_KBytes : nullptr;
-      pb.d[i] = blk != nullptr ? Half(blk + kQ6_KD) : 0.0f;
-      for (int k = 0; k < 16; ++k) {
-        const int16_t sc = blk != nullptr ? static_cast<int8_t>(blk[kQ6_KScales + k]) : 0;
-        pb.sc[k][2 * i] = pb.sc[k][2 * i + 1] = sc;
-        pb.scp[k / 2][2 * i + k % 2] = sc;
-      }
-      for (int h = 0; h < 2; ++h) {
-        if (blk == nullptr) {
-          for (int tq = 0; tq < 4; ++tq) chunks[4 * h + tq][i] = _mm256_setzero_si256();
-          continue;
-        }
-        const __m256i ql0 = Load256(blk + 64 * h);
-        const __m256i ql1 = Load256(blk + 64 * h + 32);
-        const __m256i qh = Load256(blk + kQ6_KQh + 32 * h);
-        chunks[4 * h][i] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
-        chunks[4 * h + 1][i] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
-        chunks[4 * h + 2][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                               _mm256_and_si256(qh, bits45));
-        chunks[4 * h + 3][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
-      }
-    }
-    for (int c = 0; c < 8; ++c) {
-      avx2::TransposeDwords8(chunks[c]);
-      for (int g = 0; g < 8; ++g) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[c][g]), chunks[c][g]);
-      }
-    }
-  }
-}
-
-template <int RX>
-void Q6KPanelChunk(const Q6KPanelBlock* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                   float (*sums)[kPanelRows]) {
-  const XBlock256* xrow[RX];
-  __m256 acc[RX];
-  for (int j = 0; j < RX; ++j) {
-    xrow[j] = reinterpret_cast<const XBlock256*>(t.x + (n0 + j) * t.x_row_bytes) + b0;
-    acc[j] = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[n0 + j]);
-  }
-  for (int64_t b = 0; b < nb; ++b) {
-    const Q6KPanelBlock& pb = panel[b];
-    __m256i i32[RX], off[RX];
-    for (int j = 0; j < RX; ++j) i32[j] = off[j] = _mm256_setzero_si256();
-    for (int c = 0; c < 8; ++c) {
-      for (int g0 = 0; g0 < 8; g0 += 2) {
-        __m256i i16[RX];
-        for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
-        for (int g = g0; g < g0 + 2; ++g) {
-          const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[c][g]));
-          for (int j = 0; j < RX; ++j) {
-            const uint8_t* x4 = reinterpret_cast<const uint8_t*>(xrow[j][b].q) + 32 * c + 4 * g;
-            const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(x4)));
-            i16[j] = _mm256_add_epi16(i16[j], _mm256_maddubs_epi16(wq, xq));
-          }
-        }
-        const __m256i sc =
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.sc[2 * c + g0 / 4]));
-        for (int j = 0; j < RX; ++j)
-          i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], sc));
-      }
-      const __m256i scp = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.scp[c]));
-      for (int j = 0; j < RX; ++j) {
-        const uint8_t* bs = reinterpret_cast<const uint8_t*>(xrow[j][b].bsums + 2 * c);
-        const __m256i bsum2 = _mm256_set1_epi32(static_cast<int>(LoadU32(bs)));
-        off[j] = _mm256_add_epi32(off[j], _mm256_madd_epi16(scp, bsum2));
-      }
-    }
-    const __m256 d = _mm256_load_ps(pb.d);
-    for (int j = 0; j < RX; ++j) {
-      const __m256i total = _mm256_sub_epi32(i32[j], _mm256_slli_epi32(off[j], 5));
-      const __m256 s = _mm256_mul_ps(d, _mm256_set1_ps(xrow[j][b].d));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), s, acc[j]);
-    }
-  }
-  for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
-}
-
-// Q4_K and Q6_K as panel formats of avx2::PanelJob.
-struct Q4KPanel {
-  using Block = Q4KPanelBlock;
-  static constexpr int kBlocks = kKPanelBlocks;
-  static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
-                   Block* panel) {
-    PackQ4KPanel(w, w_row_bytes, rows, b0, nb, panel);
-  }
-  template <int RX>
-  static void Chunk(const Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                    float (*sums)[kPanelRows]) {
-    Q4KPanelChunk<RX>(panel, nb, t, n0, b0, sums);
-  }
-};
-
+// Q6_K as a panel format of avx2::PanelJob.
 struct Q6KPanel {
   using Block = Q6KPanelBlock;
+  using XBlock = XBlock256;
   static constexpr int kBlocks = kKPanelBlocks;
+
   static void Pack(const uint8_t* w, int64_t w_row_bytes, int rows, int64_t b0, int64_t nb,
                    Block* panel) {
-    PackQ6KPanel(w, w_row_bytes, rows, b0, nb, panel);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; ++b) {
+      Q6KPanelBlock& pb = panel[b];
+      __m256i chunks[8][kPanelRows];  // [chunk][row]: 32 quants in element order
+      for (int i = 0; i < kPanelRows; ++i) {
+        const uint8_t* blk = i < rows ? w + i * w_row_bytes + (b0 + b) * kQ6_KBytes : nullptr;
+        pb.d[i] = blk != nullptr ? Half(blk + kQ6_KD) : 0.0f;
+        for (int k = 0; k < 16; ++k) {
+          const int16_t sc = blk != nullptr ? static_cast<int8_t>(blk[kQ6_KScales + k]) : 0;
+          pb.sc[k][2 * i] = pb.sc[k][2 * i + 1] = sc;
+          pb.scp[k / 2][2 * i + k % 2] = sc;
+        }
+        for (int h = 0; h < 2; ++h) {
+          if (blk == nullptr) {
+            for (int tq = 0; tq < 4; ++tq) chunks[4 * h + tq][i] = _mm256_setzero_si256();
+            continue;
+          }
+          const __m256i ql0 = Load256(blk + 64 * h);
+          const __m256i ql1 = Load256(blk + 64 * h + 32);
+          const __m256i qh = Load256(blk + kQ6_KQh + 32 * h);
+          chunks[4 * h][i] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+          chunks[4 * h + 1][i] = _mm256_or_si256(
+              _mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+          chunks[4 * h + 2][i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                                 _mm256_and_si256(qh, bits45));
+          chunks[4 * h + 3][i] =
+              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+        }
+      }
+      for (int c = 0; c < 8; ++c) {
+        avx2::TransposeDwords8(chunks[c]);
+        for (int g = 0; g < 8; ++g) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[c][g]), chunks[c][g]);
+        }
+      }
+    }
   }
+
   template <int RX>
-  static void Chunk(const Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
-                    float (*sums)[kPanelRows]) {
-    Q6KPanelChunk<RX>(panel, nb, t, n0, b0, sums);
+  static void Pass(const Block* panel, int64_t nb, const XBlock* const (&xrow)[RX],
+                   __m256 (&acc)[RX]) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const Q6KPanelBlock& pb = panel[b];
+      __m256i i32[RX], off[RX];
+      for (int j = 0; j < RX; ++j) i32[j] = off[j] = _mm256_setzero_si256();
+      for (int c = 0; c < 8; ++c) {
+        for (int g0 = 0; g0 < 8; g0 += 2) {
+          __m256i i16[RX];
+          for (int j = 0; j < RX; ++j) i16[j] = _mm256_setzero_si256();
+          for (int g = g0; g < g0 + 2; ++g) {
+            const __m256i wq = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.q[c][g]));
+            for (int j = 0; j < RX; ++j) {
+              const uint8_t* x4 = reinterpret_cast<const uint8_t*>(xrow[j][b].q) + 32 * c + 4 * g;
+              const __m256i xq = _mm256_set1_epi32(static_cast<int>(LoadU32(x4)));
+              i16[j] = _mm256_add_epi16(i16[j], _mm256_maddubs_epi16(wq, xq));
+            }
+          }
+          const __m256i sc =
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.sc[2 * c + g0 / 4]));
+          for (int j = 0; j < RX; ++j)
+            i32[j] = _mm256_add_epi32(i32[j], _mm256_madd_epi16(i16[j], sc));
+        }
+        const __m256i scp = _mm256_load_si256(reinterpret_cast<const __m256i*>(pb.scp[c]));
+        for (int j = 0; j < RX; ++j) {
+          const uint8_t* bs = reinterpret_cast<const uint8_t*>(xrow[j][b].bsums + 2 * c);
+          const __m256i bsum2 = _mm256_set1_epi32(static_cast<int>(LoadU32(bs)));
+          off[j] = _mm256_add_epi32(off[j], _mm256_madd_epi16(scp, bsum2));
+        }
+      }
+      const __m256 d = _mm256_load_ps(pb.d);
+      for (int j = 0; j < RX; ++j) {
+        const __m256i total = _mm256_sub_epi32(i32[j], _mm256_slli_epi32(off[j], 5));
+        const __m256 s = _mm256_mul_ps(d, _mm256_set1_ps(xrow[j][b].d));
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), s, acc[j]);
+      }
+    }
   }
 };
 

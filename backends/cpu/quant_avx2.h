@@ -87,14 +87,30 @@ inline void TransposeDwords8(__m256i (&r)[8]) {
 // a job's weight rows are repacked kPanelRows at a time into a panel of
 // P::kBlocks blocks of K (an L1's worth) that the job's x rows read
 // kPanelRx at a time; the rows' float sums carry from one chunk of K to the
-// next, so every output is summed in one order. P has `Block`, kBlocks,
-// Pack(w, w_row_bytes, rows, b0, nb, panel) (blocks [b0, b0 + nb) of `rows`
-// weight rows; rows past them zero) and Chunk<RX>(panel, nb, t, n0, b0,
-// sums) (adds the panel against x rows n0 .. n0 + RX - 1 into sums[n0 ..],
-// starting from zero when b0 == 0).
+// next, so every output is summed in one order. A panel format P has
+// `Block` (one block of K of the panel), `XBlock` (one block of x in
+// scratch), kBlocks, Pack(w, w_row_bytes, rows, b0, nb, panel) (blocks
+// [b0, b0 + nb) of `rows` weight rows; rows past them zero) and
+// Pass<RX>(panel, nb, xrow, acc) (acc[j] lane r += the panel's row r
+// against x row xrow[j], whose first block is the panel's first).
 inline constexpr int kPanelRows = 8;
 inline constexpr int kPanelRx = 4;
 inline constexpr int kPanelMaxJobRows = 64;  // x rows of one pass (the work split's most)
+
+// The panel against x rows n0 .. n0 + RX - 1 from block b0 on, added to
+// their sums (which start from zero at b0 == 0).
+template <class P, int RX>
+void PanelChunk(const typename P::Block* panel, int64_t nb, const TileArgs& t, int n0, int64_t b0,
+                float (*sums)[kPanelRows]) {
+  const typename P::XBlock* xrow[RX];
+  __m256 acc[RX];
+  for (int j = 0; j < RX; ++j) {
+    xrow[j] = reinterpret_cast<const typename P::XBlock*>(t.x + (n0 + j) * t.x_row_bytes) + b0;
+    acc[j] = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums[n0 + j]);
+  }
+  P::template Pass<RX>(panel, nb, xrow, acc);
+  for (int j = 0; j < RX; ++j) _mm256_storeu_ps(sums[n0 + j], acc[j]);
+}
 
 template <class P>
 void PanelJobPart(const TileArgs& t) {
@@ -107,17 +123,17 @@ void PanelJobPart(const TileArgs& t) {
       P::Pack(t.w + m0 * t.w_row_bytes, t.w_row_bytes, rows, b0, nb, panel);
       int n0 = 0;
       for (; n0 + kPanelRx <= t.rx; n0 += kPanelRx) {
-        P::template Chunk<kPanelRx>(panel, nb, t, n0, b0, sums);
+        PanelChunk<P, kPanelRx>(panel, nb, t, n0, b0, sums);
       }
       switch (t.rx - n0) {
         case 3:
-          P::template Chunk<3>(panel, nb, t, n0, b0, sums);
+          PanelChunk<P, 3>(panel, nb, t, n0, b0, sums);
           break;
         case 2:
-          P::template Chunk<2>(panel, nb, t, n0, b0, sums);
+          PanelChunk<P, 2>(panel, nb, t, n0, b0, sums);
           break;
         case 1:
-          P::template Chunk<1>(panel, nb, t, n0, b0, sums);
+          PanelChunk<P, 1>(panel, nb, t, n0, b0, sums);
           break;
         default:
           break;

@@ -265,6 +265,13 @@ GPU_FN uint8_t* At(const TRef& t, int64_t i0, int64_t i1, int64_t i2, int64_t i3
   return t.data + i0 * t.nb[0] + i1 * t.nb[1] + i2 * t.nb[2] + i3 * t.nb[3];
 }
 
+// Row m of the weight matrix that batch entry (i2, i3) multiplies: a
+// weight with ne[2] or ne[3] of 1 is broadcast over that batch dimension.
+GPU_FN const uint8_t* WeightRow(const TRef& w, int64_t m, int64_t i2, int64_t i3) {
+  return w.data + m * w.nb[1] + (w.ne[2] == 1 ? 0 : i2) * w.nb[2] +
+         (w.ne[3] == 1 ? 0 : i3) * w.nb[3];
+}
+
 GPU_FN float LoadF(const TRef& t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
   return LoadPlain(At(t, i0, i1, i2, i3), t.dtype);
 }

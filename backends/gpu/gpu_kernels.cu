@@ -106,11 +106,6 @@ constexpr int kVecT = 8;
 constexpr unsigned kVecLanes = 32;
 constexpr unsigned kVecRows = kBlock / kVecLanes;
 
-GPU_FN const uint8_t* WeightRow(const TRef& w, int64_t m, int64_t i2, int64_t i3) {
-  return w.data + m * w.nb[1] + (w.ne[2] == 1 ? 0 : i2) * w.nb[2] +
-         (w.ne[3] == 1 ? 0 : i3) * w.nb[3];
-}
-
 GPU_KERNEL void KMulMatVec(TRef out, TRef w, TRef x, int64_t n_groups) {
   GPU_SHARED float red[kVecT][kBlock];
   const int64_t K = x.ne[0], T = x.ne[1], M = out.ne[0];

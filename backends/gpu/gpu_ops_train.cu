@@ -109,8 +109,7 @@ GPU_KERNEL void KMulMatT(TRef out, TRef w, TRef dy, int64_t t_chunks) {
     const int64_t k = item % K, r = item / K;
     const int64_t chunk = r % t_chunks, i2 = r / t_chunks % out.ne[2],
                   i3 = r / t_chunks / out.ne[2];
-    const uint8_t* wm =
-        w.data + (w.ne[2] == 1 ? 0 : i2) * w.nb[2] + (w.ne[3] == 1 ? 0 : i3) * w.nb[3];
+    const uint8_t* wm = WeightRow(w, 0, i2, i3);
     const int64_t t0 = chunk * kTokens;
     const int nt = static_cast<int>(T - t0 < kTokens ? T - t0 : kTokens);
     float acc[kTokens];
