@@ -125,12 +125,20 @@ double MeasureBandwidth(int nth, size_t bytes, int reps) {
 struct Case {
   uint32_t dtype;
   const char* name;
+  // Q4_0x8: Q4_0 repacked the way weight_place stores a model's Q4_0 matrices.
+  hearth::cpu::WeightLayout layout = hearth::cpu::WeightLayout::kPlain;
 };
 
 const Case kCases[] = {
-    {HEARTH_DTYPE_Q8_0, "Q8_0"}, {HEARTH_DTYPE_Q4_0, "Q4_0"}, {HEARTH_DTYPE_Q5_0, "Q5_0"},
-    {HEARTH_DTYPE_Q4_K, "Q4_K"}, {HEARTH_DTYPE_Q6_K, "Q6_K"}, {HEARTH_DTYPE_F16, "F16"},
-    {HEARTH_DTYPE_BF16, "BF16"}, {HEARTH_DTYPE_F32, "F32"},
+    {HEARTH_DTYPE_Q8_0, "Q8_0"},
+    {HEARTH_DTYPE_Q4_0, "Q4_0"},
+    {HEARTH_DTYPE_Q4_0, "Q4_0x8", hearth::cpu::WeightLayout::kQ4_0x8},
+    {HEARTH_DTYPE_Q5_0, "Q5_0"},
+    {HEARTH_DTYPE_Q4_K, "Q4_K"},
+    {HEARTH_DTYPE_Q6_K, "Q6_K"},
+    {HEARTH_DTYPE_F16, "F16"},
+    {HEARTH_DTYPE_BF16, "BF16"},
+    {HEARTH_DTYPE_F32, "F32"},
 };
 
 // Random bytes with small finite f16 scales wherever a block has one.
@@ -178,8 +186,9 @@ struct Result {
 // Runs y = W_i x over the weight set, on nth threads, in 20 timed windows of
 // about seconds / 20 each; the best window counts (other processes on a
 // shared machine only ever slow a window down).
-Result RunProducts(uint32_t dtype, const std::vector<uint8_t*>& mats, int64_t m, int64_t k,
+Result RunProducts(const Case& c, const std::vector<uint8_t*>& mats, int64_t m, int64_t k,
                    int64_t n, int nth, double seconds) {
+  const uint32_t dtype = c.dtype;
   const int64_t row_bytes = k / hearth_dtype_block_elems(dtype) * hearth_dtype_block_bytes(dtype);
   std::vector<float> x(static_cast<size_t>(n * k)), y(static_cast<size_t>(n * m));
   std::mt19937 rng(1);
@@ -188,6 +197,7 @@ Result RunProducts(uint32_t dtype, const std::vector<uint8_t*>& mats, int64_t m,
   std::vector<uint64_t> scratch(hearth::cpu::MatMulScratchBytes(dtype, k, n) / 8 + 8);
   hearth::cpu::MatMulArgs a;
   a.w_dtype = dtype;
+  a.w_layout = c.layout;
   a.w_row_bytes = row_bytes;
   a.x = x.data();
   a.x_row_stride = k;
@@ -274,16 +284,20 @@ int main(int argc, char** argv) {
           return 1;
         }
         FillWeights(c.dtype, p, mat_bytes, rng);
+        if (c.layout != hearth::cpu::WeightLayout::kPlain) {
+          std::vector<uint8_t> plain(p, p + mat_bytes);
+          hearth::cpu::RepackWeight(c.layout, c.dtype, plain.data(), row_bytes, m, p);
+        }
         mats.push_back(p);
       }
       // Bandwidth again, just before: on a shared machine it moves.
       const double bw_now = MeasureBandwidth(nth, size_t{256} << 20, 3);
-      const Result r = RunProducts(c.dtype, mats, m, k, 1, nth, seconds);
+      const Result r = RunProducts(c, mats, m, k, 1, nth, seconds);
       const double gbs = mat_bytes / r.seconds_per_product / 1e9;
       // The compute ceiling of one thread: the first ~256 KB of rows of one
       // matrix over and over, from L2.
-      const int64_t hot_rows = std::max<int64_t>(8, (256 << 10) / row_bytes);
-      const Result h = RunProducts(c.dtype, {mats[0]}, hot_rows, k, 1, 1, seconds / 2);
+      const int64_t hot_rows = std::max<int64_t>(8, (256 << 10) / row_bytes / 8 * 8);
+      const Result h = RunProducts(c, {mats[0]}, hot_rows, k, 1, 1, seconds / 2);
       const double hot_gbs = hot_rows * row_bytes / h.seconds_per_product / 1e9;
       std::printf("%-6s %6lld %6lld %10.2f %10.1f %9.2f %7.0f%% %10.0f%% %14.2f\n", c.name,
                   static_cast<long long>(m), static_cast<long long>(k), mat_bytes / 1e6,
@@ -292,7 +306,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       if (s[0] == 2048) {
         // Prompt processing on the same (cache-cold) set, N = 64.
-        const Result p = RunProducts(c.dtype, mats, m, k, 64, nth, seconds);
+        const Result p = RunProducts(c, mats, m, k, 64, nth, seconds);
         std::printf("%-6s %6lld %6lld   prompt N=64: %8.1f us, %6.1f GFLOP/s\n", c.name,
                     static_cast<long long>(m), static_cast<long long>(k),
                     p.seconds_per_product * 1e6, 2.0 * m * k * 64 / p.seconds_per_product / 1e9);

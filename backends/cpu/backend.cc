@@ -18,6 +18,7 @@
 #include <unordered_set>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/quant_dispatch.h"
 
 #ifndef HEARTH_CPU_PLUGIN_VERSION
 #define HEARTH_CPU_PLUGIN_VERSION "0.0.0"
@@ -275,6 +276,12 @@ hearth_pstatus CheckTransfer(const char* what, hearth_pcontext* ctx, const heart
                                                  static_cast<unsigned long long>(offset),
                                                  static_cast<unsigned long long>(size)));
   }
+  if (buf->layout != WeightLayout::kPlain) {
+    return Fail(HEARTH_P_INVALID_ARGUMENT,
+                StrFormat("cpu %s: buffer %p holds a weight repacked by weight_place; it cannot "
+                          "be read, written or copied",
+                          what, static_cast<const void*>(buf)));
+  }
   if (offset + size > buf->size) {
     return Fail(HEARTH_P_OUT_OF_RANGE,
                 StrFormat("cpu %s: offset %llu + size %llu is past the end of the buffer "
@@ -303,7 +310,8 @@ hearth_pstatus BufferDownload(hearth_pcontext* ctx, const hearth_pbuffer* buf, u
 }
 
 void* BufferHostPtr(hearth_pcontext*, hearth_pbuffer* buf) {
-  return buf != nullptr && BufferIsLive(buf) ? buf->data : nullptr;
+  return buf != nullptr && BufferIsLive(buf) && buf->layout == WeightLayout::kPlain ? buf->data
+                                                                                    : nullptr;
 }
 
 hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint64_t src_offset,
@@ -316,9 +324,21 @@ hearth_pstatus BufferCopy(hearth_pcontext* ctx, const hearth_pbuffer* src, uint6
   return HEARTH_P_OK;
 }
 
-// Weights stay where the host mapped them when it lets us (zero copy);
-// otherwise they are copied once. No CPU kernel reads a repacked layout yet
-// (docs/abi/plugins.md says which would), so *repacked is always 0.
+// Whether weight_place may repack: the active kernels read the repacked
+// layouts natively from AVX2 up (a scalar fallback exists for tests that
+// lower the ISA later), and HEARTH_CPU_REPACK=0 keeps every weight plain.
+bool RepackAllowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("HEARTH_CPU_REPACK");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return allowed && ActiveIsa() >= Isa::kAvx2;
+}
+
+// Weights stay where the host mapped them when it lets us (zero copy) or
+// are copied once; a 2-D Q4_0 matrix whose rows come in whole groups of 8
+// (the multiplied ones: every projection, a tied embedding) is repacked
+// into kQ4_0x8 (kernels.h) instead, unless HEARTH_CPU_REPACK=0.
 hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth_pbuffer** out,
                            uint32_t* repacked) try {
   if (ctx == nullptr || w == nullptr || out == nullptr || repacked == nullptr) {
@@ -339,6 +359,23 @@ hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth
                 StrFormat("cpu weight_place: %s: %s", name, why.c_str()));
   }
   *repacked = 0;
+  const int64_t rows = v.ne[1] * v.ne[2] * v.ne[3];
+  const WeightLayout layout =
+      (w->usage & HEARTH_WEIGHT_USE_MATMUL) != 0 && v.ne[2] == 1 && v.ne[3] == 1 && RepackAllowed()
+          ? RepackLayoutFor(v.dtype, v.ne[0], rows, v.nb[1])
+          : WeightLayout::kPlain;
+  if (layout != WeightLayout::kPlain &&
+      static_cast<uint64_t>(rows) * static_cast<uint64_t>(v.nb[1]) == w->size) {
+    hearth_pbuffer* buf = nullptr;
+    hearth_pstatus st = BufferAlloc(ctx, w->size, &buf);
+    if (st != HEARTH_P_OK) return st;
+    RepackWeight(layout, v.dtype, static_cast<const uint8_t*>(w->data), v.nb[1], rows, buf->data);
+    buf->layout = layout;
+    buf->row_bytes = v.nb[1];
+    *repacked = 1;
+    *out = buf;
+    return HEARTH_P_OK;
+  }
   if (w->data_outlives) {
     return BufferWrapHost(ctx, const_cast<void*>(w->data), w->size, out);
   }

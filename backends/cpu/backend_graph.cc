@@ -32,6 +32,23 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
     t->nb[i] = v.nb[i];
   }
   t->data = d.buffer->data + d.offset;
+  t->layout = d.buffer->layout;
+  if (t->layout != WeightLayout::kPlain) {
+    // A repacked weight is read in whole groups of rows: a view must keep
+    // the dtype and row length, start on a group and stay 2-D.
+    const int64_t group_bytes = kQ4_0x8Rows * d.buffer->row_bytes;
+    if (v.dtype != HEARTH_DTYPE_Q4_0 || v.nb[1] != d.buffer->row_bytes ||
+        RowBytes(v.dtype, v.ne[0]) != d.buffer->row_bytes || d.offset % group_bytes != 0 ||
+        v.ne[2] != 1 || v.ne[3] != 1) {
+      *why = StrFormat(
+          "buffer %p holds a Q4_0 weight repacked by weight_place (rows of %lld bytes in groups "
+          "of %d); a view of it must be Q4_0, 2-D, with that row length and stride, and start on "
+          "a group (offset %llu, dtype %s, shape %s)",
+          static_cast<void*>(d.buffer), static_cast<long long>(d.buffer->row_bytes), kQ4_0x8Rows,
+          static_cast<unsigned long long>(d.offset), DtypeName(v.dtype), ShapeStr(*t).c_str());
+      return false;
+    }
+  }
   // Plain elements are read as their type, quantized blocks start with an f16.
   const int64_t elem = PlainElemBytes(d.dtype);
   const int64_t align = elem > 0 ? elem : 2;
@@ -149,6 +166,24 @@ bool ResolveNode(hearth_pcontext* ctx, const hearth_graph* g, uint32_t index,
     }
     n->has[s] = true;
     n->in[s] = ctx->tensors[id];
+  }
+  // A repacked weight is only ever the weight input of the ops that read it
+  // through its layout, and never written.
+  for (int o = -1; o >= -1 - n_extra; --o) {
+    if (o < -1 && !n->has_extra[-o - 2]) continue;
+    if (SlotTensor(*n, o).layout != WeightLayout::kPlain) {
+      *why = SlotName(*n, o) + " is a weight repacked by weight_place; it cannot be written";
+      return false;
+    }
+  }
+  const bool reads_weights =
+      hn.op == HEARTH_OP_GET_ROWS || hn.op == HEARTH_OP_MUL_MAT || hn.op == HEARTH_OP_MUL_MAT_T;
+  for (int s = 0; s < n_slots; ++s) {
+    if (n->has[s] && n->in[s].layout != WeightLayout::kPlain && !(reads_weights && s == 0)) {
+      *why = SlotName(*n, s) + " is a weight repacked by weight_place; " + op->name +
+             " cannot read it there";
+      return false;
+    }
   }
   if (!op->dtypes_ok(*n, why)) return false;
   // Every output (the first is slot -1, extra e is slot -2 - e) must not

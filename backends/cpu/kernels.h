@@ -27,11 +27,41 @@ void DequantizeRowRef(uint32_t dtype, const void* src, float* dst, int64_t n);
 // Same result, SIMD where the CPU has it.
 void DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
 
+// How a weight's rows lie in memory. kPlain: row m at w + m * w_row_bytes,
+// GGUF blocks in order. kQ4_0x8 (Q4_0 only, the placement hook's repacked
+// layout, docs/cpu-kernels.md): rows in groups of 8; the group of rows
+// 8g..8g+7 takes the bytes rows 8g..8g+7 would take plainly, and holds per
+// block b (144 bytes at b * 144 from the group's start) the 8 rows' f16
+// scales, then 4 chunks of 32 bytes: chunk c holds row r's quant bytes
+// 4c..4c+3 at 4r. So the low nibbles of chunk c are elements 4c..4c+3 of
+// every row and the high nibbles elements 16+4c..16+4c+3: one vector load
+// feeds 8 rows.
+enum class WeightLayout : uint8_t { kPlain = 0, kQ4_0x8 = 1 };
+inline constexpr int kQ4_0x8Rows = 8;
+
+// The layout weight_place gives a 2-D weight of `dtype` with `rows` rows of
+// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 for Q4_0 with whole
+// groups of rows laid out contiguously, else kPlain.
+WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t row_bytes);
+// Writes the `rows` plain rows at src (row_bytes apart, contiguous) into dst
+// (as many bytes) in `layout`.
+void RepackWeight(WeightLayout layout, uint32_t dtype, const uint8_t* src, int64_t row_bytes,
+                  int64_t rows, uint8_t* dst);
+// Row m of a weight whose row 0 (in `layout`, rows row_bytes apart when
+// plain) is at w, as n floats: plain scalar dequantization for the Ref
+// version, SIMD where the CPU has it for the other.
+void WeightRowRef(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t row_bytes,
+                  int64_t m, float* dst, int64_t n);
+void WeightRow(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t row_bytes, int64_t m,
+               float* dst, int64_t n);
+
 // y[n, m] = sum_k x[n, k] * w[m, k] for n < N, m < M, k < K.
-// Row m of w starts at w + m * w_row_bytes; x and y are F32 with row strides
-// in elements.
+// Row m of w starts at w + m * w_row_bytes (w_layout kPlain), or w is the
+// start of a group of rows of a repacked weight whose rows are w_row_bytes
+// each; x and y are F32 with row strides in elements.
 struct MatMulArgs {
   uint32_t w_dtype = 0;
+  WeightLayout w_layout = WeightLayout::kPlain;
   const uint8_t* w = nullptr;
   int64_t w_row_bytes = 0;
   const float* x = nullptr;
@@ -54,7 +84,7 @@ void MatMulPrepare(const MatMulArgs& a, void* scratch, int ith, int nth);
 // Phase 2, after every thread finished phase 1: thread ith computes its
 // share of y.
 void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth);
-// Reference: dequantize w with DequantizeRowRef, accumulate in double.
+// Reference: dequantize w with WeightRowRef, accumulate in double.
 void MatMulRef(const MatMulArgs& a);
 
 // "F32", "Q4_K", … ("unknown" for values this build does not know).

@@ -198,8 +198,17 @@ std::string MatMulCheck(const MatMulArgs& a) {
     return "K = " + std::to_string(a.K) + " is not a multiple of the " + DtypeName(a.w_dtype) +
            " block size (" + std::to_string(be) + ")";
   }
-  if (a.M == 0 || a.N == 0) return "";
   const int64_t row_bytes = a.K / be * hearth_dtype_block_bytes(a.w_dtype);
+  if (a.w_layout == WeightLayout::kQ4_0x8 &&
+      (a.w_dtype != HEARTH_DTYPE_Q4_0 || a.w_row_bytes != row_bytes)) {
+    return std::string("weights repacked by 8 rows must be Q4_0 with rows of exactly ") +
+           std::to_string(row_bytes) + " bytes (got " + DtypeName(a.w_dtype) + ", " +
+           std::to_string(a.w_row_bytes) + ")";
+  }
+  if (a.w_layout != WeightLayout::kPlain && a.w_layout != WeightLayout::kQ4_0x8) {
+    return "unknown weight layout " + std::to_string(static_cast<int>(a.w_layout));
+  }
+  if (a.M == 0 || a.N == 0) return "";
   if (a.M > 1 && a.w_row_bytes < row_bytes) {
     return "weight row stride " + std::to_string(a.w_row_bytes) + " bytes is less than a row of " +
            std::to_string(a.K) + " " + DtypeName(a.w_dtype) + " elements (" +
@@ -266,9 +275,19 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth) {
   }
   const XFormat f = XFormatFor(a.w_dtype);
   if (f != XFormat::kF32 && scratch == nullptr) return;
-  const TileKernel tk = KernelFor(a.w_dtype);
-  const TileFn tile_fn = a.N == 1 && tk.decode_fn != nullptr ? tk.decode_fn : tk.fn;
-  const int64_t rw = a.N == 1 ? tk.decode_rw : tk.max_rw, rx = tk.max_rx;
+  TileKernel tk = KernelFor(a.w_dtype);
+  TileFn tile_fn = a.N == 1 && tk.decode_fn != nullptr ? tk.decode_fn : tk.fn;
+  TileFn job_fn = tk.job_fn;
+  int64_t rw = a.N == 1 ? tk.decode_rw : tk.max_rw;
+  const int64_t rx = tk.max_rx;
+  if (a.w_layout == WeightLayout::kQ4_0x8) {
+    // Groups of 8 rows: tiles of one group for decode, jobs of whole groups.
+    if (tk.x8_decode_fn == nullptr || tk.x8_job_fn == nullptr) tk = ScalarTileKernel(a.w_dtype);
+    tile_fn = tk.x8_decode_fn;
+    job_fn = tk.x8_job_fn;
+    rw = kQ4_0x8Rows;
+    if (tile_fn == nullptr || job_fn == nullptr) return;
+  }
 
   // Job geometry (see the file comment). Rows of x per job: at most 64, a
   // multiple of the register tile.
@@ -307,13 +326,13 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth) {
     const int64_t m_end = m_begin + m_per_job < a.M ? m_begin + m_per_job : a.M;
     const int64_t n_begin = job % n_jobs_n * n_per_job;
     const int64_t n_end = n_begin + n_per_job < a.N ? n_begin + n_per_job : a.N;
-    if (a.N > 1 && tk.job_fn != nullptr) {
+    if (a.N > 1 && job_fn != nullptr) {
       t.rw = static_cast<int>(m_end - m_begin);
       t.rx = static_cast<int>(n_end - n_begin);
       t.w = a.w + m_begin * a.w_row_bytes;
       t.x = x_base + n_begin * t.x_row_bytes;
       t.y = a.y + n_begin * a.y_row_stride + m_begin;
-      tk.job_fn(t);
+      job_fn(t);
       continue;
     }
     for (int64_t n0 = n_begin; n0 < n_end; n0 += rx) {
@@ -333,7 +352,7 @@ void MatMulRef(const MatMulArgs& a) {
   if (!MatMulCheck(a).empty() || a.M == 0 || a.N == 0) return;
   std::vector<float> w(static_cast<size_t>(a.K));
   for (int64_t m = 0; m < a.M; ++m) {
-    DequantizeRowRef(a.w_dtype, a.w + m * a.w_row_bytes, w.data(), a.K);
+    WeightRowRef(a.w_dtype, a.w_layout, a.w, a.w_row_bytes, m, w.data(), a.K);
     for (int64_t n = 0; n < a.N; ++n) {
       const float* x = a.x + n * a.x_row_stride;
       double acc = 0.0;

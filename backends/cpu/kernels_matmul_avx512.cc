@@ -20,7 +20,12 @@ TileKernel Avx512TileKernel(uint32_t w_dtype) {
     case XFormat::kF32:
       break;
   }
-  return k.fn != nullptr ? k : Avx2TileKernel(w_dtype);
+  const TileKernel avx2 = Avx2TileKernel(w_dtype);
+  if (k.fn == nullptr) return avx2;
+  // Repacked Q4_0 runs the AVX2 kernels of its layout (8 rows per vector).
+  k.x8_decode_fn = avx2.x8_decode_fn;
+  k.x8_job_fn = avx2.x8_job_fn;
+  return k;
 }
 
 }  // namespace hearth::cpu

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backends/cpu/kernels.h"
 #include "backends/cpu/quant_avx2.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_dispatch.h"
@@ -366,12 +367,91 @@ struct Q0Panel {
   }
 };
 
+// Q4_0 in the kQ4_0x8 layout (kernels.h): the quant bytes of a block of 8
+// rows are already interleaved by groups of 4 the way the panels want them
+// (the low nibbles of chunk c are group c, the high nibbles group 4 + c),
+// and the 8 scales are one f16 vector. Decode reads each group of rows as
+// one stream and does the per-block float work once for 8 rows; prompts
+// unpack the nibbles into the panel without a transposition.
+constexpr int64_t kX8Bytes = kQ4_0x8Rows * kQ4_0Bytes;
+
+// The 8 groups of the block at src, as bytes 0..15.
+inline void X8Groups(const uint8_t* src, __m256i (&q)[8]) {
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = Load256(src + 16 + 32 * c);
+    q[c] = _mm256_and_si256(v, mask);
+    q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+  }
+}
+
+inline __m256 X8Scales(const uint8_t* src) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+}
+
+// One group of rows against one x row: the 8 groups' maddubs add up in
+// int16 (|sum| <= 8 * 2 * 15 * 128 < 32768), one madd widens them, and the
+// float steps are those of Q0Panel<Q4_0Format>::Pass, so decode and prompt
+// rows of a repacked weight give the same bits.
+struct Q4_0x8Decode {
+  static void Run(const TileArgs& t) {
+    const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < t.k_units; ++b) {
+      const uint8_t* src = t.w + b * kX8Bytes;
+      const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + 64, _MM_HINT_T0);
+      _mm_prefetch(ahead + 128, _MM_HINT_T0);
+      __m256i q[8];
+      X8Groups(src, q);
+      const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
+      __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+      for (int g = 0; g < 8; g += 2) {
+        s0 = _mm256_add_epi16(
+            s0,
+            _mm256_maddubs_epi16(q[g], _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)))));
+        s1 = _mm256_add_epi16(
+            s1, _mm256_maddubs_epi16(q[g + 1],
+                                     _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)))));
+      }
+      const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones));
+      const __m256 v =
+          _mm256_fmsub_ps(p, _mm256_set1_ps(x[b].d),
+                          _mm256_set1_ps(static_cast<float>(Q4_0Format::kOffset) * x[b].dsum));
+      acc = _mm256_fmadd_ps(v, X8Scales(src), acc);
+    }
+    float y[kQ4_0x8Rows];
+    _mm256_storeu_ps(y, acc);
+    for (int i = 0; i < t.rw; ++i) t.y[i] = y[i];
+  }
+};
+
+// The prompt panel of a repacked Q4_0 weight: Q0Panel<Q4_0Format> with a
+// Pack that only unpacks.
+struct Q4_0x8Panel : Q0Panel<Q4_0Format> {
+  static void Pack(const uint8_t* w, int64_t, int, int64_t b0, int64_t nb, Block* panel) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* src = w + (b0 + b) * kX8Bytes;
+      __m256i q[8];
+      X8Groups(src, q);
+      for (int g = 0; g < 8; ++g) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(panel[b].q[g]), q[g]);
+      }
+      _mm256_store_ps(panel[b].d, X8Scales(src));
+    }
+  }
+};
+
 template <class F>
 TileKernel MakeQ0Kernel() {
   TileKernel k = avx2::MakeTileKernel<Q0Kernel<F>>(1);
   k.job_fn = avx2::PanelJob<Q0Panel<F>>;
   if constexpr (std::is_same_v<F, Q4_0Format>) {
     k.decode_fn = Q4_0PairDecode::Run;
+    k.x8_decode_fn = Q4_0x8Decode::Run;
+    k.x8_job_fn = avx2::PanelJob<Q4_0x8Panel>;
   } else {
     k.decode_fn = Q0Decode<F>::Run;
   }

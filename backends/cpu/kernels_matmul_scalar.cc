@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/cpu/kernels.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_dispatch.h"
 #include "hearth/hearth_plugin.h"
@@ -205,6 +206,37 @@ void ScalarQuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_
   }
 }
 
+// Q4_0 in the kQ4_0x8 layout (kernels.h): t.rw rows from the groups at t.w
+// against t.rx rows of x, any sizes. Each output is summed block by block
+// as the AVX2 kernels do: (d_x * isum - 8 * dsum_x) * d_w.
+void TileQ4_0x8(const TileArgs& t) {
+  constexpr int kRows = kQ4_0x8Rows;
+  const int64_t block_bytes = kRows * kQ4_0Bytes;
+  for (int m0 = 0; m0 < t.rw; m0 += kRows) {
+    const uint8_t* g = t.w + m0 * t.w_row_bytes;
+    const int rows = t.rw - m0 < kRows ? t.rw - m0 : kRows;
+    for (int j = 0; j < t.rx; ++j) {
+      const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
+      float acc[kRows] = {};
+      for (int64_t b = 0; b < t.k_units; ++b) {
+        const uint8_t* blk = g + b * block_bytes;
+        for (int r = 0; r < rows; ++r) {
+          int isum = 0;
+          for (int c = 0; c < 4; ++c) {
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t q = blk[16 + 32 * c + 4 * r + e];
+              isum += (q & 0x0f) * x[b].q[4 * c + e] + (q >> 4) * x[b].q[16 + 4 * c + e];
+            }
+          }
+          const float dw = HalfToFloat(LoadU16(blk + 2 * r));
+          acc[r] += (x[b].d * static_cast<float>(isum) - 8.0f * x[b].dsum) * dw;
+        }
+      }
+      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
+    }
+  }
+}
+
 TileKernel ScalarTileKernel(uint32_t w_dtype) {
   TileKernel k;
   k.max_rw = 4;
@@ -225,6 +257,8 @@ TileKernel ScalarTileKernel(uint32_t w_dtype) {
       break;
     case HEARTH_DTYPE_Q4_0:
       k.fn = Tile<XBlock32, DotQ4_0>;
+      k.x8_decode_fn = TileQ4_0x8;
+      k.x8_job_fn = TileQ4_0x8;
       break;
     case HEARTH_DTYPE_Q5_0:
       k.fn = Tile<XBlock32, DotQ5_0>;

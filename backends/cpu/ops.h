@@ -31,6 +31,10 @@ constexpr int kMaxExtraOutputs = 2;
 struct Tensor {
   uint8_t* data = nullptr;  // element 0: buffer base + offset
   uint32_t dtype = 0;
+  // kPlain but for a weight weight_place repacked (only GET_ROWS, MUL_MAT
+  // and MUL_MAT_T take one, and only as their weight input): Row() and
+  // FlatRow() are then meaningless; read rows with WeightRowToF32.
+  WeightLayout layout = WeightLayout::kPlain;
   int64_t ne[4] = {1, 1, 1, 1};
   int64_t nb[4] = {0, 0, 0, 0};
 
@@ -187,6 +191,10 @@ void ParallelRowPieces(ExecEnv& env, int64_t rows, int64_t ne0, int64_t min_elem
 // BF16 or a block format, n a multiple of its block) to F32 (ops_matmul.cc).
 struct VecOps;
 void RowToF32(uint32_t dtype, const uint8_t* src, float* dst, int64_t n, const VecOps& vec);
+// Row m of a weight in any layout (kernels.h) whose row 0 is at w, rows
+// row_bytes apart when plain, as n floats.
+void WeightRowToF32(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t row_bytes,
+                    int64_t m, float* dst, int64_t n, const VecOps& vec);
 
 // Registry entries, one per file of ops.
 extern const OpInfo kOpGetRows, kOpMulMat, kOpAdd, kOpMul, kOpScale, kOpRmsNorm, kOpRope,

@@ -6,15 +6,19 @@
 
 #include <cstdint>
 
+#include "backends/cpu/kernels.h"
+
 namespace hearth::cpu {
 
 struct VecOps;
 
-// dst[r * ld + i] = bf16(row r of src)[i] for r < rows, i < n: src rows of
-// any weight dtype (src_row_bytes apart), dequantized to F32 in row_f32 (n
-// floats of the caller's) first where they are not F32 or BF16 already.
-void RowsToBf16(uint32_t dtype, const uint8_t* src, int64_t src_row_bytes, uint16_t* dst,
-                int64_t ld, int64_t rows, int64_t n, float* row_f32, const VecOps& vec);
+// dst[r * ld + i] = bf16(row m0 + r of w)[i] for r < rows, i < n: w a
+// weight of any dtype and layout (kernels.h; rows w_row_bytes apart when
+// plain), dequantized to F32 in row_f32 (n floats of the caller's) first
+// where its rows are not F32 or BF16 already.
+void RowsToBf16(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t w_row_bytes,
+                int64_t m0, uint16_t* dst, int64_t ld, int64_t rows, int64_t n, float* row_f32,
+                const VecOps& vec);
 
 }  // namespace hearth::cpu
 

@@ -39,6 +39,15 @@ void RowToF32(uint32_t dtype, const uint8_t* src, float* dst, int64_t n, const V
   }
 }
 
+void WeightRowToF32(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t row_bytes,
+                    int64_t m, float* dst, int64_t n, const VecOps& vec) {
+  if (layout == WeightLayout::kPlain) {
+    RowToF32(dtype, w + m * row_bytes, dst, n, vec);
+  } else {
+    WeightRow(dtype, layout, w, row_bytes, m, dst, n);
+  }
+}
+
 namespace {
 
 // Below this many activation rows the kernels' dot products win (decode).
@@ -98,7 +107,8 @@ bool GetRowsRun(const Node& n, ExecEnv& env, std::string* why) {
   int64_t min_rows = 16384 / (d > 0 ? d : 1);
   ParallelFor(env, n_ids, min_rows > 0 ? min_rows : 1, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) {
-      RowToF32(table.dtype, table.Row(id[t]), n.out.F32Row(t), d, vec);
+      WeightRowToF32(table.dtype, table.layout, table.data, table.nb[1], id[t], n.out.F32Row(t), d,
+                     vec);
     }
   });
   return true;
@@ -172,6 +182,7 @@ MatMulArgs ArgsFor(const Node& n, int64_t i2, int64_t i3) {
   const Tensor& x = n.in[1];
   MatMulArgs a;
   a.w_dtype = w.dtype;
+  a.w_layout = w.layout;
   a.w = w.Row(0, w.ne[2] == 1 ? 0 : i2, w.ne[3] == 1 ? 0 : i3);
   a.w_row_bytes = w.nb[1];
   a.x = reinterpret_cast<const float*>(x.Row(0, i2, i3));
@@ -258,7 +269,7 @@ bool RunFloatRows(const MatMulArgs& a, ExecEnv& env) {
   ParallelFor(env, a.M, 1, [&](int64_t m0, int64_t m1, int ith) {
     float* row = reinterpret_cast<float*>(env.scratch + per_thread * ith);
     for (int64_t m = m0; m < m1; ++m) {
-      RowToF32(a.w_dtype, a.w + m * a.w_row_bytes, row, a.K, vec);
+      WeightRowToF32(a.w_dtype, a.w_layout, a.w, a.w_row_bytes, m, row, a.K, vec);
       for (int64_t t = 0; t < a.N; ++t) {
         a.y[t * a.y_row_stride + m] = vec.dot_f32(row, a.x + t * a.x_row_stride, a.K);
       }
@@ -286,7 +297,7 @@ bool RunDnnlSlabs(const MatMulArgs& a, ExecEnv& env, int64_t slab_rows, std::str
     const int64_t rows = a.M - m0 < slab_rows ? a.M - m0 : slab_rows;
     ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int) {
       for (int64_t r = r0; r < r1; ++r) {
-        RowToF32(a.w_dtype, a.w + (m0 + r) * a.w_row_bytes, slab + r * a.K, a.K, vec);
+        WeightRowToF32(a.w_dtype, a.w_layout, a.w, a.w_row_bytes, m0 + r, slab + r * a.K, a.K, vec);
       }
     });
     env.pool->Park();
@@ -312,8 +323,8 @@ bool RunDnnlBf16(const MatMulArgs& a, ExecEnv& env, std::string* why) {
   for (int64_t m0 = 0; m0 < a.M; m0 += slab_rows) {
     const int64_t rows = std::min(slab_rows, a.M - m0);
     ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int ith) {
-      RowsToBf16(a.w_dtype, a.w + (m0 + r0) * a.w_row_bytes, a.w_row_bytes, slab + r0 * a.K, a.K,
-                 r1 - r0, a.K, reinterpret_cast<float*>(rows_f32 + s.row_bytes * ith), vec);
+      RowsToBf16(a.w_dtype, a.w_layout, a.w, a.w_row_bytes, m0 + r0, slab + r0 * a.K, a.K, r1 - r0,
+                 a.K, reinterpret_cast<float*>(rows_f32 + s.row_bytes * ith), vec);
     });
     env.pool->Park();
     if (!env.dnnl->RunStridedBf16(xb, a.K, 1, slab, 1, a.K, a.y + m0, a.y_row_stride, a.K, rows,

@@ -126,6 +126,7 @@ struct MatT {
   const uint8_t* w;  // row m at w + m * w_row_bytes
   int64_t w_row_bytes;
   uint32_t w_dtype;
+  WeightLayout w_layout;
   const float* dy;  // dy[t, m] at dy[t * ldd + m]
   int64_t ldd;
   float* out;  // out[t, k] at out[t * ldo + k]
@@ -137,14 +138,14 @@ struct MatT {
 // slab by the pool. Returns the rows and sets *ld to their stride.
 const float* SlabOf(const MatT& a, int64_t m0, int64_t rows, float* slab, ExecEnv& env,
                     int64_t* ld) {
-  if (a.w_dtype == HEARTH_DTYPE_F32) {
+  if (a.w_dtype == HEARTH_DTYPE_F32 && a.w_layout == WeightLayout::kPlain) {
     *ld = a.w_row_bytes / static_cast<int64_t>(sizeof(float));
     return reinterpret_cast<const float*>(a.w + m0 * a.w_row_bytes);
   }
   const VecOps& vec = Vec();
   ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
-      RowToF32(a.w_dtype, a.w + (m0 + r) * a.w_row_bytes, slab + r * a.K, a.K, vec);
+      WeightRowToF32(a.w_dtype, a.w_layout, a.w, a.w_row_bytes, m0 + r, slab + r * a.K, a.K, vec);
     }
   });
   *ld = a.K;
@@ -183,8 +184,8 @@ bool MulMatTBf16(const MatT& a, const Bf16Layout& l, ExecEnv& env, std::string* 
   for (int64_t m0 = 0; m0 < a.M; m0 += l.slab_rows) {
     const int64_t rows = std::min(l.slab_rows, a.M - m0);
     ParallelFor(env, rows, 4, [&](int64_t r0, int64_t r1, int ith) {
-      RowsToBf16(a.w_dtype, a.w + (m0 + r0) * a.w_row_bytes, a.w_row_bytes, slab + r0 * a.K, a.K,
-                 r1 - r0, a.K, reinterpret_cast<float*>(rows_f32 + l.row_bytes * ith), vec);
+      RowsToBf16(a.w_dtype, a.w_layout, a.w, a.w_row_bytes, m0 + r0, slab + r0 * a.K, a.K, r1 - r0,
+                 a.K, reinterpret_cast<float*>(rows_f32 + l.row_bytes * ith), vec);
     });
     env.pool->Park();
     if (!env.dnnl->RunStridedBf16(dyb + m0, a.M, 1, slab, a.K, 1, a.out, a.ldo, rows, a.K, a.T,
@@ -211,6 +212,7 @@ bool MulMatTRun(const Node& n, ExecEnv& env, std::string* why) {
       a.w = w.Row(0, w.ne[2] == 1 ? 0 : i2, w.ne[3] == 1 ? 0 : i3);
       a.w_row_bytes = w.nb[1];
       a.w_dtype = w.dtype;
+      a.w_layout = w.layout;
       a.dy = reinterpret_cast<const float*>(dy.Row(0, i2, i3));
       a.ldd = Ld(dy);
       a.out = reinterpret_cast<float*>(n.out.Row(0, i2, i3));

@@ -37,6 +37,18 @@ using ::hearth::testing::CpuHost;
 
 // A Gemma 3 of 3 layers (the middle one global, the others a 4-position
 // sliding window) with seeded random weights, written once per process.
+// The model file TinyGemma3Path() wrote, removed when the tests end.
+std::string* g_tiny_gemma3_file = nullptr;
+
+class RemoveTinyGemma3 : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (g_tiny_gemma3_file != nullptr) std::remove(g_tiny_gemma3_file->c_str());
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveTinyGemma3 =
+    ::testing::AddGlobalTestEnvironment(new RemoveTinyGemma3);
+
 std::string TinyGemma3Path() {
   static const std::string path = [] {
     const uint64_t E = 32, F = 64, H = 2, D = 16, V = 24, L = 3;
@@ -96,6 +108,7 @@ std::string TinyGemma3Path() {
     std::ofstream f(out, std::ios::binary);
     f.write(reinterpret_cast<const char*>(image.data()),
             static_cast<std::streamsize>(image.size()));
+    g_tiny_gemma3_file = new std::string(out);
     return out;
   }();
   return path;

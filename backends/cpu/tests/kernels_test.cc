@@ -503,6 +503,125 @@ TEST_P(MatMulTest, EmptyShapes) {
 
 INSTANTIATE_TEST_SUITE_P(AllFormats, MatMulTest, testing::ValuesIn(kFormats), FormatName);
 
+// Q4_0 weights in weight_place's repacked layout (kQ4_0x8): rows read back
+// equal the plain rows exactly, and every ISA and thread count matches the
+// reference on the plain weights, views of fewer rows than the groups hold
+// included; with AVX2 a prompt row equals the same row decoded alone.
+TEST(MatMulRepackedTest, Q4_0x8MatchesThePlainWeights) {
+  const uint32_t dt = HEARTH_DTYPE_Q4_0;
+  std::mt19937 rng(77);
+  for (int64_t k : {32, 64, 96, 512, 2144}) {
+    for (int64_t rows : {8, 16, 72}) {
+      const Problem full = MakeProblem(dt, k, rows, 33, rng);
+      ASSERT_EQ(full.w_row_bytes, RowBytes(dt, k));
+      ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes), WeightLayout::kQ4_0x8);
+      ASSERT_EQ(RepackLayoutFor(dt, k, rows + 4, full.w_row_bytes), WeightLayout::kPlain);
+      ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes + 18), WeightLayout::kPlain);
+      std::vector<uint8_t> packed(full.w.size(), 0xee);
+      RepackWeight(WeightLayout::kQ4_0x8, dt, full.w.data(), full.w_row_bytes, rows, packed.data());
+      ASSERT_NE(packed, full.w);
+      std::vector<float> plain_row(static_cast<size_t>(k)), got(static_cast<size_t>(k));
+      for (int64_t m = 0; m < rows; ++m) {
+        DequantizeRowRef(dt, full.w.data() + m * full.w_row_bytes, plain_row.data(), k);
+        WeightRowRef(dt, WeightLayout::kQ4_0x8, packed.data(), full.w_row_bytes, m, got.data(), k);
+        ASSERT_EQ(got, plain_row) << "WeightRowRef row " << m << " K " << k;
+        WeightRow(dt, WeightLayout::kQ4_0x8, packed.data(), full.w_row_bytes, m, got.data(), k);
+        ASSERT_EQ(got, plain_row) << "WeightRow row " << m << " K " << k;
+      }
+      for (int64_t m : {rows, rows - 3}) {
+        for (int64_t n : {1, 2, 7, 33}) {
+          SCOPED_TRACE("K=" + std::to_string(k) + " rows=" + std::to_string(rows) +
+                       " M=" + std::to_string(m) + " N=" + std::to_string(n));
+          Problem p = full;
+          p.M = m;
+          p.N = n;
+          std::vector<float> ref(static_cast<size_t>(n * p.y_stride), std::nanf(""));
+          MatMulRef(ArgsFor(p, ref.data()));
+          std::vector<float> ref_packed(ref.size(), std::nanf(""));
+          MatMulArgs rp = ArgsFor(p, ref_packed.data());
+          rp.w = packed.data();
+          rp.w_layout = WeightLayout::kQ4_0x8;
+          ASSERT_EQ(MatMulCheck(rp), "");
+          MatMulRef(rp);
+          for (size_t i = 0; i < ref.size(); ++i)
+            ASSERT_TRUE(SameBitsOrBothNaN(ref[i], ref_packed[i]));
+          for (Isa isa : IsasToTest()) {
+            ScopedIsa pin(isa);
+            std::vector<float> first;
+            for (int nth : {1, 2, 3, 5}) {
+              std::vector<float> y(static_cast<size_t>(n * p.y_stride), std::nanf(""));
+              MatMulArgs a = ArgsFor(p, y.data());
+              a.w = packed.data();
+              a.w_layout = WeightLayout::kQ4_0x8;
+              std::vector<uint64_t> scratch(MatMulScratchBytes(dt, k, n) / 8 + 1);
+              for (int ith = 0; ith < nth; ++ith) MatMulPrepare(a, scratch.data(), ith, nth);
+              for (int ith = 0; ith < nth; ++ith) MatMulCompute(a, scratch.data(), ith, nth);
+              for (int64_t r = 0; r < n; ++r) {
+                for (int64_t c = 0; c < p.y_stride; ++c) {
+                  const float v = y[r * p.y_stride + c];
+                  if (c >= m) {
+                    ASSERT_TRUE(std::isnan(v)) << "wrote y padding at " << r << "," << c;
+                    continue;
+                  }
+                  const double want = ref[r * p.y_stride + c];
+                  ASSERT_LE(std::fabs(v - want), Tolerance(dt, BoundFor(p, r, c)))
+                      << IsaName(isa) << " nth " << nth << " y[" << r << "," << c << "] = " << v
+                      << ", reference " << want;
+                }
+              }
+              if (first.empty()) {
+                first = y;
+              } else {
+                for (size_t i = 0; i < y.size(); ++i) {
+                  ASSERT_TRUE(SameBitsOrBothNaN(y[i], first[i])) << "nth " << nth << " at " << i;
+                }
+              }
+            }
+            if (isa == Isa::kScalar || n == 1) continue;
+            for (int64_t r = 0; r < n; r += 3) {  // row r of the prompt, decoded alone
+              Problem one = p;
+              one.N = 1;
+              one.x.assign(p.x.begin() + r * p.x_stride, p.x.begin() + (r + 1) * p.x_stride);
+              std::vector<float> y1(static_cast<size_t>(p.y_stride), std::nanf(""));
+              MatMulArgs a = ArgsFor(one, y1.data());
+              a.w = packed.data();
+              a.w_layout = WeightLayout::kQ4_0x8;
+              std::vector<uint64_t> scratch(MatMulScratchBytes(dt, k, 1) / 8 + 1);
+              MatMulPrepare(a, scratch.data(), 0, 1);
+              MatMulCompute(a, scratch.data(), 0, 1);
+              for (int64_t c = 0; c < m; ++c) {
+                ASSERT_TRUE(SameBitsOrBothNaN(y1[c], first[r * p.y_stride + c]))
+                    << IsaName(isa) << " decode vs prompt row " << r << " col " << c;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MatMulRepackedTest, RejectsARepackedLayoutItCannotRead) {
+  MatMulArgs a;
+  std::vector<uint8_t> w(8 * 18);
+  std::vector<float> x(32, 1.0f), y(8, 5.0f);
+  a.w_dtype = HEARTH_DTYPE_Q8_0;
+  a.w_layout = WeightLayout::kQ4_0x8;
+  a.w = w.data();
+  a.w_row_bytes = 34;
+  a.x = x.data();
+  a.y = y.data();
+  a.K = 32;
+  a.M = 8;
+  a.N = 1;
+  EXPECT_NE(MatMulCheck(a).find("repacked"), std::string::npos) << MatMulCheck(a);
+  a.w_dtype = HEARTH_DTYPE_Q4_0;
+  a.w_row_bytes = 36;  // padded rows cannot be repacked
+  EXPECT_NE(MatMulCheck(a).find("18"), std::string::npos) << MatMulCheck(a);
+  a.w_row_bytes = 18;
+  EXPECT_EQ(MatMulCheck(a), "");
+}
+
 TEST(MatMulArgsTest, RejectsBadArgumentsAndWritesNothing) {
   std::mt19937 rng(11);
   const Problem p = MakeProblem(HEARTH_DTYPE_Q4_K, 512, 4, 2, rng);

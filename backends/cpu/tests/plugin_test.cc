@@ -4,12 +4,14 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/quant_dispatch.h"
 #include "backends/cpu/tests/ops_test_util.h"
 
 namespace hearth::cpu::testing {
@@ -339,6 +341,115 @@ TEST_F(BufferTest, WeightPlaceWrapsLiveDataAndCopiesTheRest) {
   EXPECT_EQ(vt_->weight_place(ctx_, &pw, &buf, &repacked), HEARTH_P_INVALID_ARGUMENT);
   EXPECT_NE(Recorder().last_error.find("blk.0.attn_q.weight"), std::string::npos)
       << Recorder().last_error;
+}
+
+// A Q4_0 matrix placed for MUL_MAT is repacked (kQ4_0x8): the host can no
+// longer read, write or copy its buffer, the weight-reading ops give what
+// they give on the plain weight (GET_ROWS and MUL_MAT_T the same bits, the
+// product to the kernels' tolerance), and any other use is refused by name.
+TEST(RepackTest, Q4_0MatricesAreRepackedAndReadThroughTheirLayout) {
+  if (!CpuHasAvx2()) GTEST_SKIP() << "weights are repacked from AVX2 up";
+  Backend b(2);
+  ASSERT_TRUE(b.ok());
+  const hearth_backend_vtable* vt = b.vt();
+  constexpr int64_t K = 96, M = 24;
+  std::vector<uint8_t> w = RandomWeights(HEARTH_DTYPE_Q4_0, M, K, 17);
+  hearth_pweight pw{};
+  pw.struct_size = sizeof(pw);
+  pw.usage = HEARTH_WEIGHT_USE_MATMUL | HEARTH_WEIGHT_USE_ROWS;
+  pw.name = "blk.0.ffn_up.weight";
+  const int wi = b.Add(HEARTH_DTYPE_Q4_0, {K, M}, w.data());
+  pw.desc = b.desc(wi);
+  pw.desc.buffer = nullptr;
+  pw.data = w.data();
+  pw.size = w.size();
+  pw.data_outlives = 1;
+  hearth_pbuffer* packed = nullptr;
+  uint32_t repacked = 0;
+  ASSERT_EQ(vt->weight_place(b.ctx(), &pw, &packed, &repacked), HEARTH_P_OK)
+      << Recorder().last_error;
+  EXPECT_EQ(repacked, 1u);
+  EXPECT_EQ(vt->buffer_host_ptr(b.ctx(), packed), nullptr);
+  uint8_t byte = 0;
+  Recorder().last_error.clear();
+  EXPECT_EQ(vt->buffer_download(b.ctx(), packed, 0, &byte, 1), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"repacked"});
+  EXPECT_EQ(vt->buffer_upload(b.ctx(), packed, 0, &byte, 1), HEARTH_P_INVALID_ARGUMENT);
+
+  // Rows only (an untied embedding table) and odd row counts stay plain.
+  {
+    hearth_pweight rows_only = pw;
+    rows_only.usage = HEARTH_WEIGHT_USE_ROWS;
+    hearth_pbuffer* buf = nullptr;
+    ASSERT_EQ(vt->weight_place(b.ctx(), &rows_only, &buf, &repacked), HEARTH_P_OK);
+    EXPECT_EQ(repacked, 0u);
+    vt->buffer_free(b.ctx(), buf);
+    hearth_pweight odd = pw;
+    odd.desc.ne[1] = M - 4;
+    odd.size = w.size() - 4 * w.size() / M;
+    ASSERT_EQ(vt->weight_place(b.ctx(), &odd, &buf, &repacked), HEARTH_P_OK);
+    EXPECT_EQ(repacked, 0u);
+    vt->buffer_free(b.ctx(), buf);
+  }
+
+  const int pi = b.Add(HEARTH_DTYPE_Q4_0, {K, M});
+  b.desc(pi).buffer = packed;
+  const std::vector<float> x = RandomF32(K * 5, 3);
+  const std::vector<float> dy = RandomF32(M * 20, 4);
+  const std::vector<int32_t> ids = {0, 7, 8, 23, 5};
+  const int x1 = b.Add(HEARTH_DTYPE_F32, {K, 1}, x.data());
+  const int x5 = b.Add(HEARTH_DTYPE_F32, {K, 5}, x.data());
+  const int di = b.Add(HEARTH_DTYPE_F32, {M, 20}, dy.data());
+  const int ii = b.Add(HEARTH_DTYPE_I32, {5}, ids.data());
+  int out[2][4];
+  for (int v = 0; v < 2; ++v) {
+    const int wv = v == 0 ? wi : pi;
+    out[v][0] = b.Add(HEARTH_DTYPE_F32, {M, 1});
+    out[v][1] = b.Add(HEARTH_DTYPE_F32, {M, 5});
+    out[v][2] = b.Add(HEARTH_DTYPE_F32, {K, 5});
+    out[v][3] = b.Add(HEARTH_DTYPE_F32, {K, 20});
+    b.Node(HEARTH_OP_MUL_MAT, out[v][0], {wv, x1});
+    b.Node(HEARTH_OP_MUL_MAT, out[v][1], {wv, x5});
+    b.Node(HEARTH_OP_GET_ROWS, out[v][2], {wv, ii});
+    b.Node(HEARTH_OP_MUL_MAT_T, out[v][3], {wv, di});
+  }
+  ASSERT_EQ(b.Compute(), HEARTH_P_OK) << Recorder().last_error;
+  for (int o = 0; o < 4; ++o) {
+    const std::vector<float> plain = b.Read(out[0][o]), got = b.Read(out[1][o]);
+    ASSERT_EQ(plain.size(), got.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (o >= 2) {
+        ASSERT_EQ(got[i], plain[i]) << "output " << o << " at " << i;
+      } else {
+        ASSERT_NEAR(got[i], plain[i], 1e-4 * (1.0 + std::fabs(plain[i])))
+            << "output " << o << " at " << i;
+      }
+    }
+  }
+
+  // A view that does not start on a group of 8 rows, another op reading it,
+  // an op writing it: refused, naming the repacked weight.
+  b.ClearNodes();
+  const int view = b.Add(HEARTH_DTYPE_Q4_0, {K, 8});
+  b.desc(view).buffer = packed;
+  b.desc(view).offset = 3 * RowBytes(HEARTH_DTYPE_Q4_0, K);
+  const int out8 = b.Add(HEARTH_DTYPE_F32, {8, 1});
+  b.Node(HEARTH_OP_MUL_MAT, out8, {view, x1});
+  EXPECT_EQ(b.Compute(), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"repacked", "start on a group"});
+  b.desc(view).offset = 8 * RowBytes(HEARTH_DTYPE_Q4_0, K);
+  ASSERT_EQ(b.Compute(), HEARTH_P_OK) << Recorder().last_error;
+  const std::vector<float> rows8 = b.Read(out8), all = b.Read(out[1][0]);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(rows8[i], all[8 + i]) << "rows 8..15 through a view, " << i;
+  b.ClearNodes();
+  b.Node(HEARTH_OP_MUL_MAT, out[1][0], {x1, pi});
+  EXPECT_EQ(b.Compute(), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"input 1", "repacked", "MUL_MAT cannot read it"});
+  b.ClearNodes();
+  b.Node(HEARTH_OP_COPY, pi, {wi});
+  EXPECT_EQ(b.Compute(), HEARTH_P_INVALID_ARGUMENT);
+  ExpectMessage({"repacked", "cannot be written"});
+  vt->buffer_free(b.ctx(), packed);
 }
 
 }  // namespace
