@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <string>
@@ -106,6 +108,49 @@ TEST_F(RegularFileTest, RegularFilesReadWholeAndCapped) {
   auto missing = ReadSmallFile(dir_ + "/nope", 4);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr(dir_ + "/nope: cannot open"));
+  ::unlink(path.c_str());
+}
+
+// Resident kB of the mapping that starts at `addr` (/proc/self/smaps), -1
+// if not found.
+long MappingRssKb(const void* addr) {
+  std::ifstream smaps("/proc/self/smaps");
+  char want[32];
+  std::snprintf(want, sizeof(want), "%lx-", reinterpret_cast<unsigned long>(addr));
+  std::string line;
+  bool in = false;
+  while (std::getline(smaps, line)) {
+    if (line.rfind(want, 0) == 0) in = true;
+    if (in && line.rfind("Rss:", 0) == 0) return std::strtol(line.c_str() + 4, nullptr, 10);
+  }
+  return -1;
+}
+
+// A repacked weight's file pages are dropped from the process; reading them
+// again gives the same bytes, and ranges outside the mapping are ignored.
+TEST_F(RegularFileTest, DroppedPagesLeaveMemoryAndReadBackUnchanged) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::string path = dir_ + "/pages.bin";
+  std::string bytes(static_cast<size_t>(8 * page), '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + i / 4096);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  auto m = MappedFile::Map(path);
+  ASSERT_TRUE(m.ok()) << m.status();
+  volatile uint64_t sum = 0;
+  for (size_t i = 0; i < m->size(); i += 64) sum = sum + m->data()[i];
+  const long before = MappingRssKb(m->data());
+  ASSERT_GE(before, 8 * page / 1024) << "all 8 pages read";
+  // Pages 1..6 lie wholly inside [page / 2, 7.5 pages): 6 pages leave.
+  m->DropPages(m->data() + page / 2, static_cast<size_t>(7 * page));
+  const long after = MappingRssKb(m->data());
+  EXPECT_LE(after, before - 6 * page / 1024);
+  m->DropPages(m->data() - page, static_cast<size_t>(page));      // before the mapping
+  m->DropPages(m->data() + page, static_cast<size_t>(8 * page));  // past its end
+  EXPECT_EQ(MappingRssKb(m->data()), after);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(m->data()), m->size()), bytes);
   ::unlink(path.c_str());
 }
 

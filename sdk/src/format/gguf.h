@@ -136,6 +136,13 @@ class File {
   const uint8_t* data() const { return base_; }
   // Start and size of the tensor-data section.
   uint64_t data_offset() const { return data_offset_; }
+  // [offset, offset + size) of the file is held elsewhere now (a weight the
+  // backend repacked): its mapped pages may leave memory (MappedFile::
+  // DropPages); reading them again still works. Nothing for an in-memory
+  // image.
+  void DropPages(uint64_t offset, uint64_t size) const {
+    if (offset <= size_ && size <= size_ - offset) mapping_.DropPages(base_ + offset, size);
+  }
 
  private:
   friend class Parser;  // gguf.cc: fills the fields below while validating

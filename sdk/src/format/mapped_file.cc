@@ -3,6 +3,7 @@
 #include "sdk/src/format/mapped_file.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -69,6 +70,19 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 MappedFile::~MappedFile() { Reset(); }
+
+void MappedFile::DropPages(const uint8_t* p, size_t n) const {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(addr_);
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p);
+  if (addr_ == nullptr || lo < base || n > size_ || lo - base > size_ - n) return;
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (page_size <= 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(page_size);
+  const uintptr_t first = (lo + page - 1) / page * page, end = (lo + n) / page * page;
+  // A private, read-only mapping never written: dropping its pages loses
+  // nothing. Advice only; a failure changes nothing.
+  if (first < end) ::madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+}
 
 void MappedFile::Reset() {
   if (addr_ != nullptr) ::munmap(addr_, size_);

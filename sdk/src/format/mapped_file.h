@@ -34,6 +34,11 @@ class MappedFile {
 
   const uint8_t* data() const { return static_cast<const uint8_t*>(addr_); }
   size_t size() const { return size_; }
+  // Lets the pages wholly inside [p, p + n) leave this process (a copy of
+  // those bytes lives elsewhere now, e.g. a repacked weight); a later read
+  // maps them in again from the file, unchanged. Nothing for a range that is
+  // not inside the mapping.
+  void DropPages(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile(void* addr, size_t size) : addr_(addr), size_(size) {}

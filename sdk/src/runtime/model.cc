@@ -101,6 +101,8 @@ absl::Status Model::PlaceWeights() {
       bool repacked = false;
       HEARTH_ASSIGN_OR_RETURN(hearth_pbuffer * buf, loader_->PlaceWeight(w, &repacked));
       placed_weights_.push_back(buf);
+      // The plugin keeps its own copy: the file's pages need not stay.
+      if (repacked) f.DropPages(t.offset, t.size);
       d.buffer = buf;
       d.offset = 0;
     } else {
