@@ -125,20 +125,16 @@ double MeasureBandwidth(int nth, size_t bytes, int reps) {
 struct Case {
   uint32_t dtype;
   const char* name;
-  // Q4_0x8: Q4_0 repacked the way weight_place stores a model's Q4_0 matrices.
+  // Q4_0x8, Q8_0x8: repacked the way weight_place stores a model's matrices.
   hearth::cpu::WeightLayout layout = hearth::cpu::WeightLayout::kPlain;
 };
 
 const Case kCases[] = {
-    {HEARTH_DTYPE_Q8_0, "Q8_0"},
-    {HEARTH_DTYPE_Q4_0, "Q4_0"},
-    {HEARTH_DTYPE_Q4_0, "Q4_0x8", hearth::cpu::WeightLayout::kQ4_0x8},
-    {HEARTH_DTYPE_Q5_0, "Q5_0"},
-    {HEARTH_DTYPE_Q4_K, "Q4_K"},
-    {HEARTH_DTYPE_Q6_K, "Q6_K"},
-    {HEARTH_DTYPE_F16, "F16"},
-    {HEARTH_DTYPE_BF16, "BF16"},
-    {HEARTH_DTYPE_F32, "F32"},
+    {HEARTH_DTYPE_Q8_0, "Q8_0"}, {HEARTH_DTYPE_Q8_0, "Q8_0x8", hearth::cpu::WeightLayout::kQ8_0x8},
+    {HEARTH_DTYPE_Q4_0, "Q4_0"}, {HEARTH_DTYPE_Q4_0, "Q4_0x8", hearth::cpu::WeightLayout::kQ4_0x8},
+    {HEARTH_DTYPE_Q5_0, "Q5_0"}, {HEARTH_DTYPE_Q4_K, "Q4_K"},
+    {HEARTH_DTYPE_Q6_K, "Q6_K"}, {HEARTH_DTYPE_F16, "F16"},
+    {HEARTH_DTYPE_BF16, "BF16"}, {HEARTH_DTYPE_F32, "F32"},
 };
 
 // Random bytes with small finite f16 scales wherever a block has one.

@@ -336,9 +336,10 @@ bool RepackAllowed() {
 }
 
 // Weights stay where the host mapped them when it lets us (zero copy) or
-// are copied once; a 2-D Q4_0 matrix whose rows come in whole groups of 8
-// (the multiplied ones: every projection, a tied embedding) is repacked
-// into kQ4_0x8 (kernels.h) instead, unless HEARTH_CPU_REPACK=0.
+// are copied once; a 2-D Q4_0 or Q8_0 matrix whose rows come in whole
+// groups of 8 (the multiplied ones: every projection, a tied embedding) is
+// repacked into its x8 layout (kernels.h) instead, unless
+// HEARTH_CPU_REPACK=0.
 hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth_pbuffer** out,
                            uint32_t* repacked) try {
   if (ctx == nullptr || w == nullptr || out == nullptr || repacked == nullptr) {

@@ -36,15 +36,17 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
   if (t->layout != WeightLayout::kPlain) {
     // A repacked weight is read in whole groups of rows: a view must keep
     // the dtype and row length, start on a group and stay 2-D.
-    const int64_t group_bytes = kQ4_0x8Rows * d.buffer->row_bytes;
-    if (v.dtype != HEARTH_DTYPE_Q4_0 || v.nb[1] != d.buffer->row_bytes ||
+    const int64_t group_bytes = kX8Rows * d.buffer->row_bytes;
+    const uint32_t dtype = X8Dtype(t->layout);
+    if (v.dtype != dtype || v.nb[1] != d.buffer->row_bytes ||
         RowBytes(v.dtype, v.ne[0]) != d.buffer->row_bytes || d.offset % group_bytes != 0 ||
         v.ne[2] != 1 || v.ne[3] != 1) {
       *why = StrFormat(
-          "buffer %p holds a Q4_0 weight repacked by weight_place (rows of %lld bytes in groups "
-          "of %d); a view of it must be Q4_0, 2-D, with that row length and stride, and start on "
+          "buffer %p holds a %s weight repacked by weight_place (rows of %lld bytes in groups "
+          "of %d); a view of it must be %s, 2-D, with that row length and stride, and start on "
           "a group (offset %llu, dtype %s, shape %s)",
-          static_cast<void*>(d.buffer), static_cast<long long>(d.buffer->row_bytes), kQ4_0x8Rows,
+          static_cast<void*>(d.buffer), DtypeName(dtype),
+          static_cast<long long>(d.buffer->row_bytes), kX8Rows, DtypeName(dtype),
           static_cast<unsigned long long>(d.offset), DtypeName(v.dtype), ShapeStr(*t).c_str());
       return false;
     }

@@ -28,20 +28,23 @@ void DequantizeRowRef(uint32_t dtype, const void* src, float* dst, int64_t n);
 void DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
 
 // How a weight's rows lie in memory. kPlain: row m at w + m * w_row_bytes,
-// GGUF blocks in order. kQ4_0x8 (Q4_0 only, the placement hook's repacked
-// layout, docs/cpu-kernels.md): rows in groups of 8; the group of rows
-// 8g..8g+7 takes the bytes rows 8g..8g+7 would take plainly, and holds per
-// block b (144 bytes at b * 144 from the group's start) the 8 rows' f16
-// scales, then 4 chunks of 32 bytes: chunk c holds row r's quant bytes
-// 4c..4c+3 at 4r. So the low nibbles of chunk c are elements 4c..4c+3 of
-// every row and the high nibbles elements 16+4c..16+4c+3: one vector load
-// feeds 8 rows.
-enum class WeightLayout : uint8_t { kPlain = 0, kQ4_0x8 = 1 };
-inline constexpr int kQ4_0x8Rows = 8;
+// GGUF blocks in order. The x8 layouts (the placement hook's repacking,
+// docs/cpu-kernels.md): rows in groups of 8; the group of rows 8g..8g+7
+// takes the bytes rows 8g..8g+7 would take plainly, and holds per block b
+// (8 plain blocks' bytes, at 8 * b * block bytes from the group's start)
+// the 8 rows' f16 scales, then chunks of 32 bytes: chunk c holds row r's
+// quant bytes 4c..4c+3 at 4r. kQ4_0x8 (Q4_0, 4 chunks): the low nibbles of
+// chunk c are elements 4c..4c+3 of every row and the high nibbles elements
+// 16+4c..16+4c+3. kQ8_0x8 (Q8_0, 8 chunks): chunk c is elements 4c..4c+3.
+// Either way one vector load feeds 8 rows.
+enum class WeightLayout : uint8_t { kPlain = 0, kQ4_0x8 = 1, kQ8_0x8 = 2 };
+inline constexpr int kX8Rows = 8;
+// The dtype an x8 layout holds (0 for kPlain and unknown values).
+uint32_t X8Dtype(WeightLayout layout);
 
 // The layout weight_place gives a 2-D weight of `dtype` with `rows` rows of
-// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 for Q4_0 with whole
-// groups of rows laid out contiguously, else kPlain.
+// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 / kQ8_0x8 for Q4_0 /
+// Q8_0 with whole groups of rows laid out contiguously, else kPlain.
 WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t row_bytes);
 // Writes the `rows` plain rows at src (row_bytes apart, contiguous) into dst
 // (as many bytes) in `layout`.

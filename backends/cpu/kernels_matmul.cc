@@ -199,14 +199,14 @@ std::string MatMulCheck(const MatMulArgs& a) {
            " block size (" + std::to_string(be) + ")";
   }
   const int64_t row_bytes = a.K / be * hearth_dtype_block_bytes(a.w_dtype);
-  if (a.w_layout == WeightLayout::kQ4_0x8 &&
-      (a.w_dtype != HEARTH_DTYPE_Q4_0 || a.w_row_bytes != row_bytes)) {
-    return std::string("weights repacked by 8 rows must be Q4_0 with rows of exactly ") +
-           std::to_string(row_bytes) + " bytes (got " + DtypeName(a.w_dtype) + ", " +
-           std::to_string(a.w_row_bytes) + ")";
-  }
-  if (a.w_layout != WeightLayout::kPlain && a.w_layout != WeightLayout::kQ4_0x8) {
-    return "unknown weight layout " + std::to_string(static_cast<int>(a.w_layout));
+  if (a.w_layout != WeightLayout::kPlain) {
+    const uint32_t want = X8Dtype(a.w_layout);
+    if (want == 0) return "unknown weight layout " + std::to_string(static_cast<int>(a.w_layout));
+    if (a.w_dtype != want || a.w_row_bytes != row_bytes) {
+      return std::string("weights repacked by 8 rows must be ") + DtypeName(want) +
+             " with rows of exactly " + std::to_string(row_bytes) + " bytes (got " +
+             DtypeName(a.w_dtype) + ", " + std::to_string(a.w_row_bytes) + ")";
+    }
   }
   if (a.M == 0 || a.N == 0) return "";
   if (a.M > 1 && a.w_row_bytes < row_bytes) {
@@ -280,12 +280,12 @@ void MatMulCompute(const MatMulArgs& a, const void* scratch, int ith, int nth) {
   TileFn job_fn = tk.job_fn;
   int64_t rw = a.N == 1 ? tk.decode_rw : tk.max_rw;
   const int64_t rx = tk.max_rx;
-  if (a.w_layout == WeightLayout::kQ4_0x8) {
+  if (a.w_layout != WeightLayout::kPlain) {
     // Groups of 8 rows: tiles of one group for decode, jobs of whole groups.
     if (tk.x8_decode_fn == nullptr || tk.x8_job_fn == nullptr) tk = ScalarTileKernel(a.w_dtype);
     tile_fn = tk.x8_decode_fn;
     job_fn = tk.x8_job_fn;
-    rw = kQ4_0x8Rows;
+    rw = kX8Rows;
     if (tile_fn == nullptr || job_fn == nullptr) return;
   }
 

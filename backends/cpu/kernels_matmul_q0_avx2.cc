@@ -367,21 +367,31 @@ struct Q0Panel {
   }
 };
 
-// Q4_0 in the kQ4_0x8 layout (kernels.h): the quant bytes of a block of 8
-// rows are already interleaved by groups of 4 the way the panels want them
-// (the low nibbles of chunk c are group c, the high nibbles group 4 + c),
-// and the 8 scales are one f16 vector. Decode reads each group of rows as
-// one stream and does the per-block float work once for 8 rows; prompts
-// unpack the nibbles into the panel without a transposition.
-constexpr int64_t kX8Bytes = kQ4_0x8Rows * kQ4_0Bytes;
+// Q4_0 and Q8_0 in their x8 layouts (kernels.h): the quant bytes of a
+// block of 8 rows are already interleaved by groups of 4 the way the panels
+// want them (Q4_0: the low nibbles of chunk c are group c, the high nibbles
+// group 4 + c; Q8_0: chunk c is group c), and the 8 scales are one f16
+// vector. Decode reads each group of rows as one stream and does the
+// per-block float work once for 8 rows; prompts fill the panel without a
+// transposition.
+template <class F>
+constexpr int64_t X8Bytes() {
+  return kX8Rows * F::kBytes;
+}
 
-// The 8 groups of the block at src, as bytes 0..15.
+// The 8 groups of the x8 block at src, as the panel holds them.
+template <class F>
 inline void X8Groups(const uint8_t* src, __m256i (&q)[8]) {
-  const __m256i mask = _mm256_set1_epi8(0x0f);
-  for (int c = 0; c < 4; ++c) {
-    const __m256i v = Load256(src + 16 + 32 * c);
-    q[c] = _mm256_and_si256(v, mask);
-    q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+  if constexpr (std::is_same_v<F, Q4_0Format>) {
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = Load256(src + 2 * kX8Rows + 32 * c);
+      q[c] = _mm256_and_si256(v, mask);
+      q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+    }
+  } else {
+    static_assert(std::is_same_v<F, Q8_0Format>, "x8 layouts exist for Q4_0 and Q8_0");
+    for (int c = 0; c < 8; ++c) q[c] = Load256(src + 2 * kX8Rows + 32 * c);
   }
 }
 
@@ -389,53 +399,76 @@ inline __m256 X8Scales(const uint8_t* src) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
 }
 
-// One group of rows against one x row: the 8 groups' maddubs add up in
-// int16 (|sum| <= 8 * 2 * 15 * 128 < 32768), one madd widens them, and the
-// float steps are those of Q0Panel<Q4_0Format>::Pass, so decode and prompt
-// rows of a repacked weight give the same bits.
-struct Q4_0x8Decode {
+// One group of rows against one x row, with the float steps of
+// Q0Panel<F>::Pass, so decode and prompt rows of a repacked weight give the
+// same bits. Q4_0: the 8 groups' maddubs add up in int16 (|sum| <= 8 * 2 *
+// 15 * 128 < 32768), one madd widens them; Q8_0 (signed, sign trick):
+// every group widens.
+template <class F>
+struct X8Decode {
   static void Run(const TileArgs& t) {
     const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < t.k_units; ++b) {
-      const uint8_t* src = t.w + b * kX8Bytes;
+      const uint8_t* src = t.w + b * X8Bytes<F>();
       const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      _mm_prefetch(ahead + 64, _MM_HINT_T0);
-      _mm_prefetch(ahead + 128, _MM_HINT_T0);
+      for (int64_t o = 0; o < X8Bytes<F>(); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
       __m256i q[8];
-      X8Groups(src, q);
+      X8Groups<F>(src, q);
       const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
-      __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-      for (int g = 0; g < 8; g += 2) {
-        s0 = _mm256_add_epi16(
-            s0,
-            _mm256_maddubs_epi16(q[g], _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)))));
-        s1 = _mm256_add_epi16(
-            s1, _mm256_maddubs_epi16(q[g + 1],
-                                     _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)))));
+      __m256i i32;
+      if constexpr (F::kSigned) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g += 2) {
+          const __m256i x0 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)));
+          const __m256i x1 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)));
+          const __m256i p0 =
+              _mm256_maddubs_epi16(_mm256_abs_epi8(q[g]), _mm256_sign_epi8(x0, q[g]));
+          const __m256i p1 =
+              _mm256_maddubs_epi16(_mm256_abs_epi8(q[g + 1]), _mm256_sign_epi8(x1, q[g + 1]));
+          s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones));
+          s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones));
+        }
+        i32 = _mm256_add_epi32(s0, s1);
+      } else {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g += 2) {
+          s0 = _mm256_add_epi16(
+              s0,
+              _mm256_maddubs_epi16(q[g], _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)))));
+          s1 = _mm256_add_epi16(
+              s1, _mm256_maddubs_epi16(
+                      q[g + 1], _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)))));
+        }
+        i32 = _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
       }
-      const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones));
-      const __m256 v =
-          _mm256_fmsub_ps(p, _mm256_set1_ps(x[b].d),
-                          _mm256_set1_ps(static_cast<float>(Q4_0Format::kOffset) * x[b].dsum));
+      const __m256 p = _mm256_cvtepi32_ps(i32);
+      __m256 v;
+      if constexpr (F::kOffset != 0) {
+        v = _mm256_fmsub_ps(p, _mm256_set1_ps(x[b].d),
+                            _mm256_set1_ps(static_cast<float>(F::kOffset) * x[b].dsum));
+      } else {
+        v = _mm256_mul_ps(p, _mm256_set1_ps(x[b].d));
+      }
       acc = _mm256_fmadd_ps(v, X8Scales(src), acc);
     }
-    float y[kQ4_0x8Rows];
+    float y[kX8Rows];
     _mm256_storeu_ps(y, acc);
     for (int i = 0; i < t.rw; ++i) t.y[i] = y[i];
   }
 };
 
-// The prompt panel of a repacked Q4_0 weight: Q0Panel<Q4_0Format> with a
-// Pack that only unpacks.
-struct Q4_0x8Panel : Q0Panel<Q4_0Format> {
+// The prompt panel of a repacked weight: Q0Panel<F> with a Pack that only
+// copies (Q8_0) or unpacks (Q4_0).
+template <class F>
+struct X8Panel : Q0Panel<F> {
+  using Block = typename Q0Panel<F>::Block;
   static void Pack(const uint8_t* w, int64_t, int, int64_t b0, int64_t nb, Block* panel) {
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* src = w + (b0 + b) * kX8Bytes;
+      const uint8_t* src = w + (b0 + b) * X8Bytes<F>();
       __m256i q[8];
-      X8Groups(src, q);
+      X8Groups<F>(src, q);
       for (int g = 0; g < 8; ++g) {
         _mm256_store_si256(reinterpret_cast<__m256i*>(panel[b].q[g]), q[g]);
       }
@@ -448,10 +481,12 @@ template <class F>
 TileKernel MakeQ0Kernel() {
   TileKernel k = avx2::MakeTileKernel<Q0Kernel<F>>(1);
   k.job_fn = avx2::PanelJob<Q0Panel<F>>;
+  if constexpr (std::is_same_v<F, Q4_0Format> || std::is_same_v<F, Q8_0Format>) {
+    k.x8_decode_fn = X8Decode<F>::Run;
+    k.x8_job_fn = avx2::PanelJob<X8Panel<F>>;
+  }
   if constexpr (std::is_same_v<F, Q4_0Format>) {
     k.decode_fn = Q4_0PairDecode::Run;
-    k.x8_decode_fn = Q4_0x8Decode::Run;
-    k.x8_job_fn = avx2::PanelJob<Q4_0x8Panel>;
   } else {
     k.decode_fn = Q0Decode<F>::Run;
   }

@@ -206,30 +206,37 @@ void ScalarQuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_
   }
 }
 
-// Q4_0 in the kQ4_0x8 layout (kernels.h): t.rw rows from the groups at t.w
-// against t.rx rows of x, any sizes. Each output is summed block by block
-// as the AVX2 kernels do: (d_x * isum - 8 * dsum_x) * d_w.
-void TileQ4_0x8(const TileArgs& t) {
-  constexpr int kRows = kQ4_0x8Rows;
-  const int64_t block_bytes = kRows * kQ4_0Bytes;
-  for (int m0 = 0; m0 < t.rw; m0 += kRows) {
+// Q4_0 / Q8_0 in their x8 layout (kernels.h): t.rw rows from the groups at
+// t.w against t.rx rows of x, any sizes. Each output is summed block by
+// block as the AVX2 kernels do: (d_x * isum - offset * dsum_x) * d_w.
+template <uint32_t kDtype>
+void TileX8(const TileArgs& t) {
+  constexpr bool kQ4 = kDtype == HEARTH_DTYPE_Q4_0;
+  constexpr int64_t kBlockBytes = kX8Rows * (kQ4 ? kQ4_0Bytes : kQ8_0Bytes);
+  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
     const uint8_t* g = t.w + m0 * t.w_row_bytes;
-    const int rows = t.rw - m0 < kRows ? t.rw - m0 : kRows;
+    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
     for (int j = 0; j < t.rx; ++j) {
       const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
-      float acc[kRows] = {};
+      float acc[kX8Rows] = {};
       for (int64_t b = 0; b < t.k_units; ++b) {
-        const uint8_t* blk = g + b * block_bytes;
+        const uint8_t* blk = g + b * kBlockBytes;
         for (int r = 0; r < rows; ++r) {
           int isum = 0;
-          for (int c = 0; c < 4; ++c) {
+          for (int c = 0; c < (kQ4 ? 4 : 8); ++c) {
             for (int e = 0; e < 4; ++e) {
-              const uint8_t q = blk[16 + 32 * c + 4 * r + e];
-              isum += (q & 0x0f) * x[b].q[4 * c + e] + (q >> 4) * x[b].q[16 + 4 * c + e];
+              const uint8_t q = blk[2 * kX8Rows + 32 * c + 4 * r + e];
+              if constexpr (kQ4) {
+                isum += (q & 0x0f) * x[b].q[4 * c + e] + (q >> 4) * x[b].q[16 + 4 * c + e];
+              } else {
+                isum += static_cast<int8_t>(q) * x[b].q[4 * c + e];
+              }
             }
           }
           const float dw = HalfToFloat(LoadU16(blk + 2 * r));
-          acc[r] += (x[b].d * static_cast<float>(isum) - 8.0f * x[b].dsum) * dw;
+          const float v = kQ4 ? x[b].d * static_cast<float>(isum) - 8.0f * x[b].dsum
+                              : x[b].d * static_cast<float>(isum);
+          acc[r] += v * dw;
         }
       }
       for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
@@ -254,11 +261,13 @@ TileKernel ScalarTileKernel(uint32_t w_dtype) {
       break;
     case HEARTH_DTYPE_Q8_0:
       k.fn = Tile<XBlock32, DotQ8_0>;
+      k.x8_decode_fn = TileX8<HEARTH_DTYPE_Q8_0>;
+      k.x8_job_fn = TileX8<HEARTH_DTYPE_Q8_0>;
       break;
     case HEARTH_DTYPE_Q4_0:
       k.fn = Tile<XBlock32, DotQ4_0>;
-      k.x8_decode_fn = TileQ4_0x8;
-      k.x8_job_fn = TileQ4_0x8;
+      k.x8_decode_fn = TileX8<HEARTH_DTYPE_Q4_0>;
+      k.x8_job_fn = TileX8<HEARTH_DTYPE_Q4_0>;
       break;
     case HEARTH_DTYPE_Q5_0:
       k.fn = Tile<XBlock32, DotQ5_0>;

@@ -67,10 +67,10 @@ struct TileKernel {
   // that every x row of the job then reads. Each output is still summed in
   // one order whatever the job's extent.
   TileFn job_fn = nullptr;
-  // The same for weights in the kQ4_0x8 layout (kernels.h): t.w is the start
-  // of a group of 8 rows and t.rw (at most 8 for x8_decode_fn, up to 64 for
-  // x8_job_fn, in whole groups but the last) says how many rows to write.
-  // Both are set for Q4_0 on every ISA.
+  // The same for weights in the format's x8 layout (kernels.h): t.w is the
+  // start of a group of 8 rows and t.rw (at most 8 for x8_decode_fn, up to
+  // 64 for x8_job_fn, in whole groups but the last) says how many rows to
+  // write. Both are set for Q4_0 and Q8_0 on every ISA.
   TileFn x8_decode_fn = nullptr;
   TileFn x8_job_fn = nullptr;
 };

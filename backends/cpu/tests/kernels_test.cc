@@ -503,29 +503,35 @@ TEST_P(MatMulTest, EmptyShapes) {
 
 INSTANTIATE_TEST_SUITE_P(AllFormats, MatMulTest, testing::ValuesIn(kFormats), FormatName);
 
-// Q4_0 weights in weight_place's repacked layout (kQ4_0x8): rows read back
-// equal the plain rows exactly, and every ISA and thread count matches the
-// reference on the plain weights, views of fewer rows than the groups hold
-// included; with AVX2 a prompt row equals the same row decoded alone.
-TEST(MatMulRepackedTest, Q4_0x8MatchesThePlainWeights) {
-  const uint32_t dt = HEARTH_DTYPE_Q4_0;
+// Q4_0 and Q8_0 weights in weight_place's repacked layouts (kQ4_0x8,
+// kQ8_0x8): rows read back equal the plain rows exactly, and every ISA and
+// thread count matches the reference on the plain weights, views of fewer
+// rows than the groups hold included; with AVX2 a prompt row equals the
+// same row decoded alone.
+class MatMulRepackedTest : public testing::TestWithParam<WeightLayout> {};
+
+TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
+  const WeightLayout layout = GetParam();
+  const uint32_t dt = X8Dtype(layout);
+  ASSERT_NE(dt, 0u);
   std::mt19937 rng(77);
   for (int64_t k : {32, 64, 96, 512, 2144}) {
     for (int64_t rows : {8, 16, 72}) {
       const Problem full = MakeProblem(dt, k, rows, 33, rng);
       ASSERT_EQ(full.w_row_bytes, RowBytes(dt, k));
-      ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes), WeightLayout::kQ4_0x8);
+      ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes), layout);
       ASSERT_EQ(RepackLayoutFor(dt, k, rows + 4, full.w_row_bytes), WeightLayout::kPlain);
-      ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes + 18), WeightLayout::kPlain);
+      ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes + hearth_dtype_block_bytes(dt)),
+                WeightLayout::kPlain);
       std::vector<uint8_t> packed(full.w.size(), 0xee);
-      RepackWeight(WeightLayout::kQ4_0x8, dt, full.w.data(), full.w_row_bytes, rows, packed.data());
+      RepackWeight(layout, dt, full.w.data(), full.w_row_bytes, rows, packed.data());
       ASSERT_NE(packed, full.w);
       std::vector<float> plain_row(static_cast<size_t>(k)), got(static_cast<size_t>(k));
       for (int64_t m = 0; m < rows; ++m) {
         DequantizeRowRef(dt, full.w.data() + m * full.w_row_bytes, plain_row.data(), k);
-        WeightRowRef(dt, WeightLayout::kQ4_0x8, packed.data(), full.w_row_bytes, m, got.data(), k);
+        WeightRowRef(dt, layout, packed.data(), full.w_row_bytes, m, got.data(), k);
         ASSERT_EQ(got, plain_row) << "WeightRowRef row " << m << " K " << k;
-        WeightRow(dt, WeightLayout::kQ4_0x8, packed.data(), full.w_row_bytes, m, got.data(), k);
+        WeightRow(dt, layout, packed.data(), full.w_row_bytes, m, got.data(), k);
         ASSERT_EQ(got, plain_row) << "WeightRow row " << m << " K " << k;
       }
       for (int64_t m : {rows, rows - 3}) {
@@ -540,7 +546,7 @@ TEST(MatMulRepackedTest, Q4_0x8MatchesThePlainWeights) {
           std::vector<float> ref_packed(ref.size(), std::nanf(""));
           MatMulArgs rp = ArgsFor(p, ref_packed.data());
           rp.w = packed.data();
-          rp.w_layout = WeightLayout::kQ4_0x8;
+          rp.w_layout = layout;
           ASSERT_EQ(MatMulCheck(rp), "");
           MatMulRef(rp);
           for (size_t i = 0; i < ref.size(); ++i)
@@ -552,7 +558,7 @@ TEST(MatMulRepackedTest, Q4_0x8MatchesThePlainWeights) {
               std::vector<float> y(static_cast<size_t>(n * p.y_stride), std::nanf(""));
               MatMulArgs a = ArgsFor(p, y.data());
               a.w = packed.data();
-              a.w_layout = WeightLayout::kQ4_0x8;
+              a.w_layout = layout;
               std::vector<uint64_t> scratch(MatMulScratchBytes(dt, k, n) / 8 + 1);
               for (int ith = 0; ith < nth; ++ith) MatMulPrepare(a, scratch.data(), ith, nth);
               for (int ith = 0; ith < nth; ++ith) MatMulCompute(a, scratch.data(), ith, nth);
@@ -585,7 +591,7 @@ TEST(MatMulRepackedTest, Q4_0x8MatchesThePlainWeights) {
               std::vector<float> y1(static_cast<size_t>(p.y_stride), std::nanf(""));
               MatMulArgs a = ArgsFor(one, y1.data());
               a.w = packed.data();
-              a.w_layout = WeightLayout::kQ4_0x8;
+              a.w_layout = layout;
               std::vector<uint64_t> scratch(MatMulScratchBytes(dt, k, 1) / 8 + 1);
               MatMulPrepare(a, scratch.data(), 0, 1);
               MatMulCompute(a, scratch.data(), 0, 1);
@@ -601,7 +607,13 @@ TEST(MatMulRepackedTest, Q4_0x8MatchesThePlainWeights) {
   }
 }
 
-TEST(MatMulRepackedTest, RejectsARepackedLayoutItCannotRead) {
+INSTANTIATE_TEST_SUITE_P(Layouts, MatMulRepackedTest,
+                         testing::Values(WeightLayout::kQ4_0x8, WeightLayout::kQ8_0x8),
+                         [](const testing::TestParamInfo<WeightLayout>& i) {
+                           return std::string(DtypeName(X8Dtype(i.param))) + "x8";
+                         });
+
+TEST(MatMulRepackedArgsTest, RejectsARepackedLayoutItCannotRead) {
   MatMulArgs a;
   std::vector<uint8_t> w(8 * 18);
   std::vector<float> x(32, 1.0f), y(8, 5.0f);

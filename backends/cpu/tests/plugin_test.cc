@@ -343,22 +343,26 @@ TEST_F(BufferTest, WeightPlaceWrapsLiveDataAndCopiesTheRest) {
       << Recorder().last_error;
 }
 
-// A Q4_0 matrix placed for MUL_MAT is repacked (kQ4_0x8): the host can no
-// longer read, write or copy its buffer, the weight-reading ops give what
-// they give on the plain weight (GET_ROWS and MUL_MAT_T the same bits, the
-// product to the kernels' tolerance), and any other use is refused by name.
-TEST(RepackTest, Q4_0MatricesAreRepackedAndReadThroughTheirLayout) {
+// A Q4_0 or Q8_0 matrix placed for MUL_MAT is repacked (x8 layouts): the
+// host can no longer read, write or copy its buffer, the weight-reading ops
+// give what they give on the plain weight (GET_ROWS and MUL_MAT_T the same
+// bits, the product to the kernels' tolerance), and any other use is
+// refused by name.
+class RepackTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(RepackTest, MatricesAreRepackedAndReadThroughTheirLayout) {
   if (!CpuHasAvx2()) GTEST_SKIP() << "weights are repacked from AVX2 up";
+  const uint32_t dt = GetParam();
   Backend b(2);
   ASSERT_TRUE(b.ok());
   const hearth_backend_vtable* vt = b.vt();
   constexpr int64_t K = 96, M = 24;
-  std::vector<uint8_t> w = RandomWeights(HEARTH_DTYPE_Q4_0, M, K, 17);
+  std::vector<uint8_t> w = RandomWeights(dt, M, K, 17);
   hearth_pweight pw{};
   pw.struct_size = sizeof(pw);
   pw.usage = HEARTH_WEIGHT_USE_MATMUL | HEARTH_WEIGHT_USE_ROWS;
   pw.name = "blk.0.ffn_up.weight";
-  const int wi = b.Add(HEARTH_DTYPE_Q4_0, {K, M}, w.data());
+  const int wi = b.Add(dt, {K, M}, w.data());
   pw.desc = b.desc(wi);
   pw.desc.buffer = nullptr;
   pw.data = w.data();
@@ -392,7 +396,7 @@ TEST(RepackTest, Q4_0MatricesAreRepackedAndReadThroughTheirLayout) {
     vt->buffer_free(b.ctx(), buf);
   }
 
-  const int pi = b.Add(HEARTH_DTYPE_Q4_0, {K, M});
+  const int pi = b.Add(dt, {K, M});
   b.desc(pi).buffer = packed;
   const std::vector<float> x = RandomF32(K * 5, 3);
   const std::vector<float> dy = RandomF32(M * 20, 4);
@@ -430,14 +434,14 @@ TEST(RepackTest, Q4_0MatricesAreRepackedAndReadThroughTheirLayout) {
   // A view that does not start on a group of 8 rows, another op reading it,
   // an op writing it: refused, naming the repacked weight.
   b.ClearNodes();
-  const int view = b.Add(HEARTH_DTYPE_Q4_0, {K, 8});
+  const int view = b.Add(dt, {K, 8});
   b.desc(view).buffer = packed;
-  b.desc(view).offset = 3 * RowBytes(HEARTH_DTYPE_Q4_0, K);
+  b.desc(view).offset = 3 * RowBytes(dt, K);
   const int out8 = b.Add(HEARTH_DTYPE_F32, {8, 1});
   b.Node(HEARTH_OP_MUL_MAT, out8, {view, x1});
   EXPECT_EQ(b.Compute(), HEARTH_P_INVALID_ARGUMENT);
   ExpectMessage({"repacked", "start on a group"});
-  b.desc(view).offset = 8 * RowBytes(HEARTH_DTYPE_Q4_0, K);
+  b.desc(view).offset = 8 * RowBytes(dt, K);
   ASSERT_EQ(b.Compute(), HEARTH_P_OK) << Recorder().last_error;
   const std::vector<float> rows8 = b.Read(out8), all = b.Read(out[1][0]);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(rows8[i], all[8 + i]) << "rows 8..15 through a view, " << i;
@@ -451,6 +455,10 @@ TEST(RepackTest, Q4_0MatricesAreRepackedAndReadThroughTheirLayout) {
   ExpectMessage({"repacked", "cannot be written"});
   vt->buffer_free(b.ctx(), packed);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Dtypes, RepackTest, ::testing::Values(uint32_t{HEARTH_DTYPE_Q4_0}, uint32_t{HEARTH_DTYPE_Q8_0}),
+    [](const ::testing::TestParamInfo<uint32_t>& i) { return std::string(DtypeName(i.param)); });
 
 }  // namespace
 }  // namespace hearth::cpu::testing
