@@ -130,11 +130,17 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {HEARTH_DTYPE_Q8_0, "Q8_0"}, {HEARTH_DTYPE_Q8_0, "Q8_0x8", hearth::cpu::WeightLayout::kQ8_0x8},
-    {HEARTH_DTYPE_Q4_0, "Q4_0"}, {HEARTH_DTYPE_Q4_0, "Q4_0x8", hearth::cpu::WeightLayout::kQ4_0x8},
-    {HEARTH_DTYPE_Q5_0, "Q5_0"}, {HEARTH_DTYPE_Q4_K, "Q4_K"},
-    {HEARTH_DTYPE_Q6_K, "Q6_K"}, {HEARTH_DTYPE_F16, "F16"},
-    {HEARTH_DTYPE_BF16, "BF16"}, {HEARTH_DTYPE_F32, "F32"},
+    {HEARTH_DTYPE_Q8_0, "Q8_0"},
+    {HEARTH_DTYPE_Q8_0, "Q8_0x8", hearth::cpu::WeightLayout::kQ8_0x8},
+    {HEARTH_DTYPE_Q4_0, "Q4_0"},
+    {HEARTH_DTYPE_Q4_0, "Q4_0x8", hearth::cpu::WeightLayout::kQ4_0x8},
+    {HEARTH_DTYPE_Q5_0, "Q5_0"},
+    {HEARTH_DTYPE_Q4_K, "Q4_K"},
+    {HEARTH_DTYPE_Q4_K, "Q4_Kx8", hearth::cpu::WeightLayout::kQ4_Kx8},
+    {HEARTH_DTYPE_Q6_K, "Q6_K"},
+    {HEARTH_DTYPE_F16, "F16"},
+    {HEARTH_DTYPE_BF16, "BF16"},
+    {HEARTH_DTYPE_F32, "F32"},
 };
 
 // Random bytes with small finite f16 scales wherever a block has one.
@@ -185,7 +191,7 @@ struct Result {
 Result RunProducts(const Case& c, const std::vector<uint8_t*>& mats, int64_t m, int64_t k,
                    int64_t n, int nth, double seconds) {
   const uint32_t dtype = c.dtype;
-  const int64_t row_bytes = k / hearth_dtype_block_elems(dtype) * hearth_dtype_block_bytes(dtype);
+  const int64_t row_bytes = hearth::cpu::LayoutRowBytes(c.layout, dtype, k);
   std::vector<float> x(static_cast<size_t>(n * k)), y(static_cast<size_t>(n * m));
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
@@ -267,8 +273,10 @@ int main(int argc, char** argv) {
     if (!only.empty() && only.find(std::string(",") + c.name + ",") == std::string::npos) continue;
     for (const auto& s : shapes) {
       const int64_t m = s[0], k = s[1];
-      const int64_t row_bytes =
+      const int64_t plain_row_bytes =
           k / hearth_dtype_block_elems(c.dtype) * hearth_dtype_block_bytes(c.dtype);
+      // What a product reads: the layout's bytes (Q4_Kx8 takes 148 per 144).
+      const int64_t row_bytes = hearth::cpu::LayoutRowBytes(c.layout, c.dtype, k);
       const int64_t mat_bytes = row_bytes * m;
       const int64_t count = std::max<int64_t>(2, static_cast<int64_t>(set_mb * 1e6 / mat_bytes));
       std::vector<uint8_t*> mats;
@@ -279,10 +287,12 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "out of memory for the weight set\n");
           return 1;
         }
-        FillWeights(c.dtype, p, mat_bytes, rng);
         if (c.layout != hearth::cpu::WeightLayout::kPlain) {
-          std::vector<uint8_t> plain(p, p + mat_bytes);
-          hearth::cpu::RepackWeight(c.layout, c.dtype, plain.data(), row_bytes, m, p);
+          std::vector<uint8_t> plain(static_cast<size_t>(plain_row_bytes * m));
+          FillWeights(c.dtype, plain.data(), plain_row_bytes * m, rng);
+          hearth::cpu::RepackWeight(c.layout, c.dtype, plain.data(), plain_row_bytes, m, p);
+        } else {
+          FillWeights(c.dtype, p, mat_bytes, rng);
         }
         mats.push_back(p);
       }

@@ -336,10 +336,11 @@ bool RepackAllowed() {
 }
 
 // Weights stay where the host mapped them when it lets us (zero copy) or
-// are copied once; a 2-D Q4_0 or Q8_0 matrix whose rows come in whole
-// groups of 8 (the multiplied ones: every projection, a tied embedding) is
-// repacked into its x8 layout (kernels.h) instead, unless
-// HEARTH_CPU_REPACK=0.
+// are copied once; a 2-D Q4_0, Q8_0 or Q4_K matrix whose rows come in
+// whole groups of 8 (the multiplied ones: every projection, a tied
+// embedding) is repacked into its x8 layout (kernels.h) instead, unless
+// HEARTH_CPU_REPACK=0. Q4_0 and Q8_0 keep their size; Q4_K takes 148 bytes
+// per 256 elements instead of 144.
 hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth_pbuffer** out,
                            uint32_t* repacked) try {
   if (ctx == nullptr || w == nullptr || out == nullptr || repacked == nullptr) {
@@ -367,12 +368,15 @@ hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth
           : WeightLayout::kPlain;
   if (layout != WeightLayout::kPlain &&
       static_cast<uint64_t>(rows) * static_cast<uint64_t>(v.nb[1]) == w->size) {
+    const int64_t layout_row_bytes = LayoutRowBytes(layout, v.dtype, v.ne[0]);
     hearth_pbuffer* buf = nullptr;
-    hearth_pstatus st = BufferAlloc(ctx, w->size, &buf);
+    hearth_pstatus st = BufferAlloc(
+        ctx, static_cast<uint64_t>(rows) * static_cast<uint64_t>(layout_row_bytes), &buf);
     if (st != HEARTH_P_OK) return st;
     RepackWeight(layout, v.dtype, static_cast<const uint8_t*>(w->data), v.nb[1], rows, buf->data);
     buf->layout = layout;
     buf->row_bytes = v.nb[1];
+    buf->layout_row_bytes = layout_row_bytes;
     *repacked = 1;
     *out = buf;
     return HEARTH_P_OK;

@@ -18,14 +18,17 @@
 
 // A buffer: host memory, owned (buffer_alloc) or borrowed (buffer_wrap_host).
 // Buffers belong to the device, not to a context (see hearth_plugin.h).
-// A weight placed by weight_place may be repacked: `layout` says how, and
-// row_bytes is then the logical (plain) bytes of one of its rows.
+// A weight placed by weight_place may be repacked: `layout` says how,
+// row_bytes is then the logical (plain) bytes of one of its rows, which
+// graphs' descriptors use, and layout_row_bytes what a row takes in the
+// buffer (LayoutRowBytes), which the kernels use.
 struct hearth_pbuffer {
   uint8_t* data = nullptr;
   uint64_t size = 0;
   bool owned = false;
   hearth::cpu::WeightLayout layout = hearth::cpu::WeightLayout::kPlain;
   int64_t row_bytes = 0;
+  int64_t layout_row_bytes = 0;
 };
 
 struct hearth_pcontext {

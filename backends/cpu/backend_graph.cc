@@ -25,7 +25,14 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
     return false;
   }
   plugin::DescView v;
-  if (!plugin::CheckDesc(d, d.buffer->size, &v, why)) return false;
+  const bool repacked = d.buffer->layout != WeightLayout::kPlain;
+  // A repacked buffer's descriptors are logical: they are checked against the
+  // plain size of its rows.
+  const uint64_t logical_size = repacked ? d.buffer->size /
+                                               static_cast<uint64_t>(d.buffer->layout_row_bytes) *
+                                               static_cast<uint64_t>(d.buffer->row_bytes)
+                                         : d.buffer->size;
+  if (!plugin::CheckDesc(d, logical_size, &v, why)) return false;
   t->dtype = v.dtype;
   for (int i = 0; i < 4; ++i) {
     t->ne[i] = v.ne[i];
@@ -33,9 +40,10 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
   }
   t->data = d.buffer->data + d.offset;
   t->layout = d.buffer->layout;
-  if (t->layout != WeightLayout::kPlain) {
+  if (repacked) {
     // A repacked weight is read in whole groups of rows: a view must keep
-    // the dtype and row length, start on a group and stay 2-D.
+    // the dtype and row length, start on a group and stay 2-D. Its address
+    // and row stride become the layout's.
     const int64_t group_bytes = kX8Rows * d.buffer->row_bytes;
     const uint32_t dtype = X8Dtype(t->layout);
     if (v.dtype != dtype || v.nb[1] != d.buffer->row_bytes ||
@@ -50,6 +58,10 @@ bool ResolveTensor(const hearth_tensor_desc& d, const BufferRegistryReader& buff
           static_cast<unsigned long long>(d.offset), DtypeName(v.dtype), ShapeStr(*t).c_str());
       return false;
     }
+    const int64_t first_row = static_cast<int64_t>(d.offset) / d.buffer->row_bytes;
+    t->data = d.buffer->data + first_row * d.buffer->layout_row_bytes;
+    for (int i = 2; i < 4; ++i) t->nb[i] = d.buffer->layout_row_bytes * t->ne[1];
+    t->nb[1] = d.buffer->layout_row_bytes;
   }
   // Plain elements are read as their type, quantized blocks start with an f16.
   const int64_t elem = PlainElemBytes(d.dtype);

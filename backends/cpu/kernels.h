@@ -36,23 +36,34 @@ void DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
 // quant bytes 4c..4c+3 at 4r. kQ4_0x8 (Q4_0, 4 chunks): the low nibbles of
 // chunk c are elements 4c..4c+3 of every row and the high nibbles elements
 // 16+4c..16+4c+3. kQ8_0x8 (Q8_0, 8 chunks): chunk c is elements 4c..4c+3.
-// Either way one vector load feeds 8 rows.
-enum class WeightLayout : uint8_t { kPlain = 0, kQ4_0x8 = 1, kQ8_0x8 = 2 };
+// Either way one vector load feeds 8 rows. kQ4_Kx8 (Q4_K) takes 148 bytes
+// per row and super-block instead of 144 (its 6-bit sub-block scales and
+// minimums are stored as bytes): per super-block of 8 rows (1184 bytes) the
+// 8 d, the 8 dmin (f16), the sub-block scales [sub-block][row] and minimums
+// [sub-block][row] as bytes, then for each pair p of sub-blocks 8 chunks of
+// 32 bytes, chunk g holding row r's quant bytes 32p+4g..32p+4g+3 at 4r (low
+// nibbles: elements 64p+4g.., sub-block 2p; high: 64p+32+4g.., 2p+1).
+enum class WeightLayout : uint8_t { kPlain = 0, kQ4_0x8 = 1, kQ8_0x8 = 2, kQ4_Kx8 = 3 };
 inline constexpr int kX8Rows = 8;
 // The dtype an x8 layout holds (0 for kPlain and unknown values).
 uint32_t X8Dtype(WeightLayout layout);
+// Bytes one row of ne0 elements takes in `layout` (a group of 8 rows takes
+// 8 times that): the plain row bytes but for kQ4_Kx8. 0 for a bad ne0.
+int64_t LayoutRowBytes(WeightLayout layout, uint32_t dtype, int64_t ne0);
 
 // The layout weight_place gives a 2-D weight of `dtype` with `rows` rows of
-// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 / kQ8_0x8 for Q4_0 /
-// Q8_0 with whole groups of rows laid out contiguously, else kPlain.
+// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 / kQ8_0x8 / kQ4_Kx8
+// for Q4_0 / Q8_0 / Q4_K with whole groups of rows laid out contiguously,
+// else kPlain.
 WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t row_bytes);
 // Writes the `rows` plain rows at src (row_bytes apart, contiguous) into dst
-// (as many bytes) in `layout`.
+// (rows * LayoutRowBytes bytes) in `layout`.
 void RepackWeight(WeightLayout layout, uint32_t dtype, const uint8_t* src, int64_t row_bytes,
                   int64_t rows, uint8_t* dst);
-// Row m of a weight whose row 0 (in `layout`, rows row_bytes apart when
-// plain) is at w, as n floats: plain scalar dequantization for the Ref
-// version, SIMD where the CPU has it for the other.
+// Row m of a weight whose row 0 is at w, in `layout` with rows row_bytes
+// apart (LayoutRowBytes; groups of 8 rows 8 * row_bytes apart), as n
+// floats: plain scalar dequantization for the Ref version, SIMD where the
+// CPU has it for the other.
 void WeightRowRef(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t row_bytes,
                   int64_t m, float* dst, int64_t n);
 void WeightRow(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t row_bytes, int64_t m,
@@ -60,8 +71,9 @@ void WeightRow(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t ro
 
 // y[n, m] = sum_k x[n, k] * w[m, k] for n < N, m < M, k < K.
 // Row m of w starts at w + m * w_row_bytes (w_layout kPlain), or w is the
-// start of a group of rows of a repacked weight whose rows are w_row_bytes
-// each; x and y are F32 with row strides in elements.
+// start of a group of rows of a repacked weight whose rows take
+// w_row_bytes = LayoutRowBytes each; x and y are F32 with row strides in
+// elements.
 struct MatMulArgs {
   uint32_t w_dtype = 0;
   WeightLayout w_layout = WeightLayout::kPlain;

@@ -202,9 +202,10 @@ std::string MatMulCheck(const MatMulArgs& a) {
   if (a.w_layout != WeightLayout::kPlain) {
     const uint32_t want = X8Dtype(a.w_layout);
     if (want == 0) return "unknown weight layout " + std::to_string(static_cast<int>(a.w_layout));
-    if (a.w_dtype != want || a.w_row_bytes != row_bytes) {
+    const int64_t layout_row_bytes = LayoutRowBytes(a.w_layout, want, a.K);
+    if (a.w_dtype != want || a.w_row_bytes != layout_row_bytes) {
       return std::string("weights repacked by 8 rows must be ") + DtypeName(want) +
-             " with rows of exactly " + std::to_string(row_bytes) + " bytes (got " +
+             " with rows of exactly " + std::to_string(layout_row_bytes) + " bytes (got " +
              DtypeName(a.w_dtype) + ", " + std::to_string(a.w_row_bytes) + ")";
     }
   }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "backends/cpu/kernels.h"
 #include "backends/cpu/quant_avx2.h"
 #include "backends/cpu/quant_blocks.h"
 #include "backends/cpu/quant_dispatch.h"
@@ -386,6 +387,99 @@ struct Q6KPanel {
   }
 };
 
+// Q4_K in the kQ4_Kx8 layout (kernels.h): per super-block of 8 rows the
+// scales and minimums are bytes [sub-block][row] and the quant bytes are
+// interleaved by groups of 4 the way the panel wants them (the low nibbles
+// of chunk g of pair p are sub-block 2p's group g, the high nibbles
+// sub-block 2p + 1's). Decode reads each group of rows as one stream and
+// does the scale and float work once for 8 rows; prompts fill the panel
+// without a transposition or a 6-bit unpacking.
+constexpr int64_t kKx8Dmin = 16, kKx8Sc = 32, kKx8M = 96, kKx8Qs = 160;
+constexpr int64_t kKx8Bytes = kKx8Qs + kX8Rows * 128;
+
+// The 8 bytes at p as s16 lane pairs: lanes 2r and 2r + 1 = byte r.
+inline __m256i X8PairLanes(const uint8_t* p) {
+  const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+inline __m256 X8Halves(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// One group of rows against one x row, with the integer sums and float
+// steps of Q4KPanel::Pass, so decode and prompt rows give the same bits.
+struct Q4KX8Decode {
+  static void Run(const TileArgs& t) {
+    const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x);
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < t.k_units; ++b) {
+      const uint8_t* src = t.w + b * kKx8Bytes;
+      const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
+      for (int64_t o = 0; o < kKx8Bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+      const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
+      const uint8_t* bs = reinterpret_cast<const uint8_t*>(x[b].bsums);
+      __m256i i32 = _mm256_setzero_si256(), mn = _mm256_setzero_si256();
+      for (int p = 0; p < 4; ++p) {
+        __m256i lo16 = _mm256_setzero_si256(), hi16 = _mm256_setzero_si256();
+        for (int g = 0; g < 8; ++g) {
+          const __m256i v = Load256(src + kKx8Qs + 256 * p + 32 * g);
+          const __m256i xlo = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 64 * p + 4 * g)));
+          const __m256i xhi =
+              _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 64 * p + 32 + 4 * g)));
+          lo16 = _mm256_add_epi16(lo16, _mm256_maddubs_epi16(_mm256_and_si256(v, low4), xlo));
+          hi16 = _mm256_add_epi16(
+              hi16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), xhi));
+        }
+        const int s0 = 2 * p, s1 = 2 * p + 1;
+        i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(lo16, X8PairLanes(src + kKx8Sc + 8 * s0)));
+        i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(hi16, X8PairLanes(src + kKx8Sc + 8 * s1)));
+        mn = _mm256_add_epi32(
+            mn, _mm256_madd_epi16(X8PairLanes(src + kKx8M + 8 * s0),
+                                  _mm256_set1_epi32(static_cast<int>(LoadU32(bs + 4 * s0)))));
+        mn = _mm256_add_epi32(
+            mn, _mm256_madd_epi16(X8PairLanes(src + kKx8M + 8 * s1),
+                                  _mm256_set1_epi32(static_cast<int>(LoadU32(bs + 4 * s1)))));
+      }
+      const __m256 dx = _mm256_set1_ps(x[b].d);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(X8Halves(src), dx), acc);
+      acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn), _mm256_mul_ps(X8Halves(src + kKx8Dmin), dx),
+                             acc);
+    }
+    float y[kX8Rows];
+    _mm256_storeu_ps(y, acc);
+    for (int i = 0; i < t.rw; ++i) t.y[i] = y[i];
+  }
+};
+
+// The prompt panel of a repacked Q4_K weight: Q4KPanel with a Pack that
+// only unpacks.
+struct Q4KX8Panel : Q4KPanel {
+  static void Pack(const uint8_t* w, int64_t, int, int64_t b0, int64_t nb, Block* panel) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* src = w + (b0 + b) * kKx8Bytes;
+      Q4KPanelBlock& pb = panel[b];
+      _mm256_store_ps(pb.d, X8Halves(src));
+      _mm256_store_ps(pb.dmin, X8Halves(src + kKx8Dmin));
+      for (int sb = 0; sb < 8; ++sb) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.sc[sb]),
+                           X8PairLanes(src + kKx8Sc + 8 * sb));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.m[sb]), X8PairLanes(src + kKx8M + 8 * sb));
+      }
+      for (int p = 0; p < 4; ++p) {
+        for (int g = 0; g < 8; ++g) {
+          const __m256i v = Load256(src + kKx8Qs + 256 * p + 32 * g);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[2 * p][g]), _mm256_and_si256(v, low4));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[2 * p + 1][g]),
+                             _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
@@ -393,6 +487,8 @@ TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
     case HEARTH_DTYPE_Q4_K: {
       TileKernel k = avx2::MakeTileKernel<Q4KKernel>(1);
       k.job_fn = avx2::PanelJob<Q4KPanel>;
+      k.x8_decode_fn = Q4KX8Decode::Run;
+      k.x8_job_fn = avx2::PanelJob<Q4KX8Panel>;
       return k;
     }
     case HEARTH_DTYPE_Q6_K: {

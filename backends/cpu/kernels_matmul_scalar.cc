@@ -244,6 +244,44 @@ void TileX8(const TileArgs& t) {
   }
 }
 
+// Q4_K in its x8 layout (kernels.h), as TileX8: per super-block the rows'
+// integer sums scaled by the sub-block scales, and the minimums against x's
+// 16-element sums, then d_w * d_x and dmin_w * d_x in float.
+void TileQ4_Kx8(const TileArgs& t) {
+  constexpr int64_t kSc = 32, kM = 96, kQs = 160, kBlockBytes = kQs + kX8Rows * 128;
+  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
+    const uint8_t* g = t.w + m0 * t.w_row_bytes;
+    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
+    for (int j = 0; j < t.rx; ++j) {
+      const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes);
+      float acc[kX8Rows] = {};
+      for (int64_t b = 0; b < t.k_units; ++b) {
+        const uint8_t* blk = g + b * kBlockBytes;
+        for (int r = 0; r < rows; ++r) {
+          int32_t isum = 0, msum = 0;
+          for (int sb = 0; sb < 8; ++sb) {
+            const int p = sb / 2, shift = 4 * (sb % 2);
+            int32_t s = 0;
+            for (int c = 0; c < 8; ++c) {
+              for (int e = 0; e < 4; ++e) {
+                const int q = (blk[kQs + 256 * p + 32 * c + 4 * r + e] >> shift) & 0x0f;
+                s += q * x[b].q[32 * sb + 4 * c + e];
+              }
+            }
+            isum += blk[kSc + 8 * sb + r] * s;
+            msum += blk[kM + 8 * sb + r] * (x[b].bsums[2 * sb] + x[b].bsums[2 * sb + 1]);
+          }
+          const float d = HalfToFloat(LoadU16(blk + 2 * r));
+          const float dmin = HalfToFloat(LoadU16(blk + 16 + 2 * r));
+          acc[r] += static_cast<float>(isum) * (d * x[b].d);
+          acc[r] -= static_cast<float>(msum) * (dmin * x[b].d);
+        }
+      }
+      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
+    }
+  }
+}
+
 TileKernel ScalarTileKernel(uint32_t w_dtype) {
   TileKernel k;
   k.max_rw = 4;
@@ -277,6 +315,8 @@ TileKernel ScalarTileKernel(uint32_t w_dtype) {
       break;
     case HEARTH_DTYPE_Q4_K:
       k.fn = Tile<XBlock256, DotQ4_K>;
+      k.x8_decode_fn = TileQ4_Kx8;
+      k.x8_job_fn = TileQ4_Kx8;
       break;
     case HEARTH_DTYPE_Q6_K:
       k.fn = Tile<XBlock256, DotQ6_K>;

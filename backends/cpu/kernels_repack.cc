@@ -15,38 +15,103 @@ namespace hearth::cpu {
 namespace {
 
 // Plain blocks rebuilt at a time by WeightRow (a small stack buffer).
-constexpr int64_t kRowChunkBlocks = 64;
-constexpr int64_t kMaxBlockBytes = kQ8_0Bytes;
+constexpr int64_t kRowChunkBlocks = 16;
+constexpr int64_t kMaxBlockBytes = kQ4_KBytes;
 
-// Bytes of one plain block of an x8 layout's dtype (0 for none); its quant
-// bytes (after the f16 scale) come in (bytes - 2) / 4 groups of 4.
-int64_t PlainBlockBytes(WeightLayout layout) {
+// Offsets inside a kQ4_Kx8 super-block of 8 rows.
+constexpr int64_t kKx8Dmin = 16, kKx8Sc = 32, kKx8M = 96, kKx8Qs = 160;
+constexpr int64_t kKx8Bytes = kKx8Qs + kX8Rows * 128;  // 1184
+
+// Elements and plain bytes of one block of an x8 layout's dtype, and the
+// bytes of one block of 8 rows in the layout (0 for kPlain).
+struct X8Geometry {
+  int64_t elems = 0, plain_bytes = 0, x8_bytes = 0;
+};
+
+X8Geometry GeometryOf(WeightLayout layout) {
   switch (layout) {
     case WeightLayout::kQ4_0x8:
-      return kQ4_0Bytes;
+      return {32, kQ4_0Bytes, kX8Rows * kQ4_0Bytes};
     case WeightLayout::kQ8_0x8:
-      return kQ8_0Bytes;
+      return {32, kQ8_0Bytes, kX8Rows * kQ8_0Bytes};
+    case WeightLayout::kQ4_Kx8:
+      return {256, kQ4_KBytes, kKx8Bytes};
     case WeightLayout::kPlain:
       break;
   }
-  return 0;
+  return {};
+}
+
+// The 12 packed bytes of 8 6-bit scales and 8 6-bit minimums (the inverse
+// of UnpackQ4KScales).
+void PackQ4KScales(const uint8_t sc[8], const uint8_t m[8], uint8_t s12[12]) {
+  for (int i = 0; i < 4; ++i) {
+    s12[i] = static_cast<uint8_t>(sc[i] | ((sc[4 + i] & 0x30) << 2));
+    s12[4 + i] = static_cast<uint8_t>(m[i] | ((m[4 + i] & 0x30) << 2));
+    s12[8 + i] = static_cast<uint8_t>((sc[4 + i] & 0x0f) | ((m[4 + i] & 0x0f) << 4));
+  }
 }
 
 // Block b of row r of the group of rows starting at g, as a plain block.
 void PlainBlockOfX8(WeightLayout layout, const uint8_t* g, int64_t r, int64_t b, uint8_t* out) {
-  const int64_t bb = PlainBlockBytes(layout);
-  const uint8_t* src = g + b * kX8Rows * bb;
+  const X8Geometry geo = GeometryOf(layout);
+  const uint8_t* src = g + b * geo.x8_bytes;
+  if (layout == WeightLayout::kQ4_Kx8) {
+    std::memcpy(out, src + 2 * r, 2);
+    std::memcpy(out + 2, src + kKx8Dmin + 2 * r, 2);
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 8; ++s) {
+      sc[s] = src[kKx8Sc + 8 * s + r];
+      m[s] = src[kKx8M + 8 * s + r];
+    }
+    PackQ4KScales(sc, m, out + kQ4_KScales);
+    for (int p = 0; p < 4; ++p) {
+      for (int c = 0; c < 8; ++c) {
+        std::memcpy(out + kQ4_KQs + 32 * p + 4 * c, src + kKx8Qs + 256 * p + 32 * c + 4 * r, 4);
+      }
+    }
+    return;
+  }
   std::memcpy(out, src + 2 * r, 2);
-  for (int64_t c = 0; c < (bb - 2) / 4; ++c) {
+  for (int64_t c = 0; c < (geo.plain_bytes - 2) / 4; ++c) {
     std::memcpy(out + 2 + 4 * c, src + 2 * kX8Rows + 32 * c + 4 * r, 4);
   }
 }
 
-// Whether a row of `row_bytes` plain bytes holds `n` elements (whole blocks)
-// of `dtype` in the x8 `layout`.
+// Block b of the 8 plain rows at s (row_bytes apart) into the x8 block at out.
+void X8BlockOfPlain(WeightLayout layout, const uint8_t* s, int64_t row_bytes, int64_t b,
+                    uint8_t* out) {
+  const X8Geometry geo = GeometryOf(layout);
+  for (int r = 0; r < kX8Rows; ++r) {
+    const uint8_t* blk = s + r * row_bytes + b * geo.plain_bytes;
+    std::memcpy(out + 2 * r, blk, 2);
+    if (layout == WeightLayout::kQ4_Kx8) {
+      std::memcpy(out + kKx8Dmin + 2 * r, blk + 2, 2);
+      uint8_t sc[8], m[8];
+      UnpackQ4KScales(blk + kQ4_KScales, sc, m);
+      for (int sb = 0; sb < 8; ++sb) {
+        out[kKx8Sc + 8 * sb + r] = sc[sb];
+        out[kKx8M + 8 * sb + r] = m[sb];
+      }
+      for (int p = 0; p < 4; ++p) {
+        for (int c = 0; c < 8; ++c) {
+          std::memcpy(out + kKx8Qs + 256 * p + 32 * c + 4 * r, blk + kQ4_KQs + 32 * p + 4 * c, 4);
+        }
+      }
+      continue;
+    }
+    for (int64_t c = 0; c < (geo.plain_bytes - 2) / 4; ++c) {
+      std::memcpy(out + 2 * kX8Rows + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
+    }
+  }
+}
+
+// Whether rows of `row_bytes` in `layout` hold `n` elements (whole blocks)
+// of `dtype`.
 bool RowFits(uint32_t dtype, WeightLayout layout, int64_t row_bytes, int64_t n) {
-  return dtype != 0 && X8Dtype(layout) == dtype && n >= 0 && n % 32 == 0 &&
-         n / 32 * PlainBlockBytes(layout) <= row_bytes;
+  const X8Geometry geo = GeometryOf(layout);
+  return dtype != 0 && X8Dtype(layout) == dtype && n >= 0 && n % geo.elems == 0 &&
+         n / geo.elems * (geo.x8_bytes / kX8Rows) <= row_bytes;
 }
 
 }  // namespace
@@ -57,18 +122,33 @@ uint32_t X8Dtype(WeightLayout layout) {
       return HEARTH_DTYPE_Q4_0;
     case WeightLayout::kQ8_0x8:
       return HEARTH_DTYPE_Q8_0;
+    case WeightLayout::kQ4_Kx8:
+      return HEARTH_DTYPE_Q4_K;
     case WeightLayout::kPlain:
       break;
   }
   return 0;
 }
 
+int64_t LayoutRowBytes(WeightLayout layout, uint32_t dtype, int64_t ne0) {
+  if (layout == WeightLayout::kPlain) {
+    const int64_t be = hearth_dtype_block_elems(dtype);
+    return be > 0 && ne0 >= 0 && ne0 % be == 0 ? ne0 / be * hearth_dtype_block_bytes(dtype) : 0;
+  }
+  const X8Geometry geo = GeometryOf(layout);
+  if (X8Dtype(layout) != dtype || ne0 < 0 || ne0 % geo.elems != 0) return 0;
+  return ne0 / geo.elems * (geo.x8_bytes / kX8Rows);
+}
+
 WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t row_bytes) {
   const WeightLayout layout = dtype == HEARTH_DTYPE_Q4_0   ? WeightLayout::kQ4_0x8
                               : dtype == HEARTH_DTYPE_Q8_0 ? WeightLayout::kQ8_0x8
+                              : dtype == HEARTH_DTYPE_Q4_K ? WeightLayout::kQ4_Kx8
                                                            : WeightLayout::kPlain;
-  if (layout == WeightLayout::kPlain || ne0 <= 0 || ne0 % 32 != 0 || rows <= 0 ||
-      rows % kX8Rows != 0 || row_bytes != ne0 / 32 * PlainBlockBytes(layout)) {
+  if (layout == WeightLayout::kPlain) return layout;
+  const X8Geometry geo = GeometryOf(layout);
+  if (ne0 <= 0 || ne0 % geo.elems != 0 || rows <= 0 || rows % kX8Rows != 0 ||
+      row_bytes != ne0 / geo.elems * geo.plain_bytes) {
     return WeightLayout::kPlain;
   }
   return layout;
@@ -76,26 +156,16 @@ WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t 
 
 void RepackWeight(WeightLayout layout, uint32_t dtype, const uint8_t* src, int64_t row_bytes,
                   int64_t rows, uint8_t* dst) {
-  const int64_t bb = PlainBlockBytes(layout);
-  if (bb == 0 || row_bytes % bb != 0 ||
-      RepackLayoutFor(dtype, row_bytes / bb * 32, rows, row_bytes) != layout) {
+  const X8Geometry geo = GeometryOf(layout);
+  if (geo.plain_bytes == 0 || row_bytes % geo.plain_bytes != 0 ||
+      RepackLayoutFor(dtype, row_bytes / geo.plain_bytes * geo.elems, rows, row_bytes) != layout) {
     return;
   }
-  const int64_t nb = row_bytes / bb;
-  const int64_t group_bytes = kX8Rows * row_bytes;
+  const int64_t nb = row_bytes / geo.plain_bytes;
   for (int64_t g = 0; g < rows / kX8Rows; ++g) {
-    const uint8_t* s = src + g * group_bytes;
-    uint8_t* d = dst + g * group_bytes;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* out = d + b * kX8Rows * bb;
-      for (int r = 0; r < kX8Rows; ++r) {
-        const uint8_t* blk = s + r * row_bytes + b * bb;
-        std::memcpy(out + 2 * r, blk, 2);
-        for (int64_t c = 0; c < (bb - 2) / 4; ++c) {
-          std::memcpy(out + 2 * kX8Rows + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
-        }
-      }
-    }
+    const uint8_t* s = src + g * kX8Rows * row_bytes;
+    uint8_t* d = dst + g * nb * geo.x8_bytes;
+    for (int64_t b = 0; b < nb; ++b) X8BlockOfPlain(layout, s, row_bytes, b, d + b * geo.x8_bytes);
   }
 }
 
@@ -106,11 +176,12 @@ void WeightRowRef(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t
     return;
   }
   if (!RowFits(dtype, layout, row_bytes, n) || m < 0) return;
+  const X8Geometry geo = GeometryOf(layout);
   const uint8_t* g = w + m / kX8Rows * kX8Rows * row_bytes;
   uint8_t blk[kMaxBlockBytes];
-  for (int64_t b = 0; b < n / 32; ++b) {
+  for (int64_t b = 0; b < n / geo.elems; ++b) {
     PlainBlockOfX8(layout, g, m % kX8Rows, b, blk);
-    DequantizeRowRef(dtype, blk, dst + 32 * b, 32);
+    DequantizeRowRef(dtype, blk, dst + geo.elems * b, geo.elems);
   }
 }
 
@@ -121,13 +192,16 @@ void WeightRow(uint32_t dtype, WeightLayout layout, const uint8_t* w, int64_t ro
     return;
   }
   if (!RowFits(dtype, layout, row_bytes, n) || m < 0) return;
-  const int64_t bb = PlainBlockBytes(layout);
+  const X8Geometry geo = GeometryOf(layout);
   const uint8_t* g = w + m / kX8Rows * kX8Rows * row_bytes;
   uint8_t plain[kRowChunkBlocks * kMaxBlockBytes];
-  for (int64_t b0 = 0; b0 < n / 32; b0 += kRowChunkBlocks) {
-    const int64_t nb = n / 32 - b0 < kRowChunkBlocks ? n / 32 - b0 : kRowChunkBlocks;
-    for (int64_t b = 0; b < nb; ++b) PlainBlockOfX8(layout, g, m % kX8Rows, b0 + b, plain + b * bb);
-    DequantizeRow(dtype, plain, dst + 32 * b0, 32 * nb);
+  const int64_t total = n / geo.elems;
+  for (int64_t b0 = 0; b0 < total; b0 += kRowChunkBlocks) {
+    const int64_t nb = total - b0 < kRowChunkBlocks ? total - b0 : kRowChunkBlocks;
+    for (int64_t b = 0; b < nb; ++b) {
+      PlainBlockOfX8(layout, g, m % kX8Rows, b0 + b, plain + b * geo.plain_bytes);
+    }
+    DequantizeRow(dtype, plain, dst + geo.elems * b0, geo.elems * nb);
   }
 }
 

@@ -515,7 +515,10 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
   const uint32_t dt = X8Dtype(layout);
   ASSERT_NE(dt, 0u);
   std::mt19937 rng(77);
-  for (int64_t k : {32, 64, 96, 512, 2144}) {
+  const std::vector<int64_t> ks = hearth_dtype_block_elems(dt) == 256
+                                      ? std::vector<int64_t>{256, 512, 2304}
+                                      : std::vector<int64_t>{32, 64, 96, 512, 2144};
+  for (int64_t k : ks) {
     for (int64_t rows : {8, 16, 72}) {
       const Problem full = MakeProblem(dt, k, rows, 33, rng);
       ASSERT_EQ(full.w_row_bytes, RowBytes(dt, k));
@@ -523,15 +526,17 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
       ASSERT_EQ(RepackLayoutFor(dt, k, rows + 4, full.w_row_bytes), WeightLayout::kPlain);
       ASSERT_EQ(RepackLayoutFor(dt, k, rows, full.w_row_bytes + hearth_dtype_block_bytes(dt)),
                 WeightLayout::kPlain);
-      std::vector<uint8_t> packed(full.w.size(), 0xee);
+      const int64_t packed_row_bytes = LayoutRowBytes(layout, dt, k);
+      ASSERT_GE(packed_row_bytes, full.w_row_bytes);
+      std::vector<uint8_t> packed(static_cast<size_t>(rows * packed_row_bytes), 0xee);
       RepackWeight(layout, dt, full.w.data(), full.w_row_bytes, rows, packed.data());
       ASSERT_NE(packed, full.w);
       std::vector<float> plain_row(static_cast<size_t>(k)), got(static_cast<size_t>(k));
       for (int64_t m = 0; m < rows; ++m) {
         DequantizeRowRef(dt, full.w.data() + m * full.w_row_bytes, plain_row.data(), k);
-        WeightRowRef(dt, layout, packed.data(), full.w_row_bytes, m, got.data(), k);
+        WeightRowRef(dt, layout, packed.data(), packed_row_bytes, m, got.data(), k);
         ASSERT_EQ(got, plain_row) << "WeightRowRef row " << m << " K " << k;
-        WeightRow(dt, layout, packed.data(), full.w_row_bytes, m, got.data(), k);
+        WeightRow(dt, layout, packed.data(), packed_row_bytes, m, got.data(), k);
         ASSERT_EQ(got, plain_row) << "WeightRow row " << m << " K " << k;
       }
       for (int64_t m : {rows, rows - 3}) {
@@ -547,6 +552,7 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
           MatMulArgs rp = ArgsFor(p, ref_packed.data());
           rp.w = packed.data();
           rp.w_layout = layout;
+          rp.w_row_bytes = packed_row_bytes;
           ASSERT_EQ(MatMulCheck(rp), "");
           MatMulRef(rp);
           for (size_t i = 0; i < ref.size(); ++i)
@@ -559,6 +565,7 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
               MatMulArgs a = ArgsFor(p, y.data());
               a.w = packed.data();
               a.w_layout = layout;
+              a.w_row_bytes = packed_row_bytes;
               std::vector<uint64_t> scratch(MatMulScratchBytes(dt, k, n) / 8 + 1);
               for (int ith = 0; ith < nth; ++ith) MatMulPrepare(a, scratch.data(), ith, nth);
               for (int ith = 0; ith < nth; ++ith) MatMulCompute(a, scratch.data(), ith, nth);
@@ -592,6 +599,7 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
               MatMulArgs a = ArgsFor(one, y1.data());
               a.w = packed.data();
               a.w_layout = layout;
+              a.w_row_bytes = packed_row_bytes;
               std::vector<uint64_t> scratch(MatMulScratchBytes(dt, k, 1) / 8 + 1);
               MatMulPrepare(a, scratch.data(), 0, 1);
               MatMulCompute(a, scratch.data(), 0, 1);
@@ -608,7 +616,8 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, MatMulRepackedTest,
-                         testing::Values(WeightLayout::kQ4_0x8, WeightLayout::kQ8_0x8),
+                         testing::Values(WeightLayout::kQ4_0x8, WeightLayout::kQ8_0x8,
+                                         WeightLayout::kQ4_Kx8),
                          [](const testing::TestParamInfo<WeightLayout>& i) {
                            return std::string(DtypeName(X8Dtype(i.param))) + "x8";
                          });

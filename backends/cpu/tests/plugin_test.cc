@@ -356,7 +356,8 @@ TEST_P(RepackTest, MatricesAreRepackedAndReadThroughTheirLayout) {
   Backend b(2);
   ASSERT_TRUE(b.ok());
   const hearth_backend_vtable* vt = b.vt();
-  constexpr int64_t K = 96, M = 24;
+  const int64_t K = hearth_dtype_block_elems(dt) == 256 ? 512 : 96;
+  constexpr int64_t M = 24;
   std::vector<uint8_t> w = RandomWeights(dt, M, K, 17);
   hearth_pweight pw{};
   pw.struct_size = sizeof(pw);
@@ -456,9 +457,12 @@ TEST_P(RepackTest, MatricesAreRepackedAndReadThroughTheirLayout) {
   vt->buffer_free(b.ctx(), packed);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Dtypes, RepackTest, ::testing::Values(uint32_t{HEARTH_DTYPE_Q4_0}, uint32_t{HEARTH_DTYPE_Q8_0}),
-    [](const ::testing::TestParamInfo<uint32_t>& i) { return std::string(DtypeName(i.param)); });
+INSTANTIATE_TEST_SUITE_P(Dtypes, RepackTest,
+                         ::testing::Values(uint32_t{HEARTH_DTYPE_Q4_0}, uint32_t{HEARTH_DTYPE_Q8_0},
+                                           uint32_t{HEARTH_DTYPE_Q4_K}),
+                         [](const ::testing::TestParamInfo<uint32_t>& i) {
+                           return std::string(DtypeName(i.param));
+                         });
 
 }  // namespace
 }  // namespace hearth::cpu::testing
