@@ -113,6 +113,30 @@ void Prefetch(const uint8_t* p, int64_t bytes) {
   for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
 }
 
+// Rows [j0, j0 + count) of kv head g of sequence s in cache c, when they
+// lie one after the other in memory (rows a row's bytes apart, all in one
+// slot or page): the first row's address, else null.
+const uint8_t* RunOf(const Tensor& c, const CacheMap& map, int64_t s, int64_t g, int64_t j0,
+                     int64_t count) {
+  const int64_t row_bytes = c.ne[0] * PlainElemBytes(c.dtype);
+  if (count <= 0 || c.nb[2] != row_bytes) return nullptr;
+  if (map.blocks != nullptr && j0 / map.block_size != (j0 + count - 1) / map.block_size) {
+    return nullptr;
+  }
+  int64_t i2, i3;
+  map.Locate(s, j0, &i2, &i3);
+  return c.Row(g, i2, i3);
+}
+
+// n elements of an F32 or F16 cache run as F32.
+void ToF32(const uint8_t* src, uint32_t dtype, float* dst, int64_t n, const VecOps& vec) {
+  if (dtype == HEARTH_DTYPE_F16) {
+    vec.f16_to_f32(dst, reinterpret_cast<const uint16_t*>(src), n);
+  } else {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  }
+}
+
 size_t PerThreadBytes(const Node& n) { return ThreadLayout(n).bytes; }
 
 bool AttentionDtypes(const Node& n, std::string* why) {
@@ -355,8 +379,19 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
       }
       if (!any) continue;
       // K and V of the block in F32; rows no query of the tile sees (between
-      // windows) and the padding as zeros.
-      for (int64_t j = 0; j < nk4; ++j) {
+      // windows) and the padding as zeros. Without a window every row is
+      // seen, and where the block's rows lie one after the other in the
+      // caches (the runtime's head-major caches; a block inside one page)
+      // each converts with one call.
+      const uint8_t* k_run = window <= 0 && dk == dk8 ? RunOf(kc, map, s, g, b0, nk) : nullptr;
+      const uint8_t* v_run = k_run != nullptr ? RunOf(vc, map, s, g, b0, nk) : nullptr;
+      if (v_run != nullptr) {
+        ToF32(k_run, kc.dtype, kb, nk * dk, vec);
+        ToF32(v_run, vc.dtype, vb, nk * dv, vec);
+        std::fill(kb + nk * dk8, kb + nk4 * dk8, 0.0f);
+        std::fill(vb + nk * dv, vb + nk4 * dv, 0.0f);
+      }
+      for (int64_t j = v_run != nullptr ? nk4 : 0; j < nk4; ++j) {
         float* kr = kb + j * dk8;
         float* vr = vb + j * dv;
         bool seen = j < nk && window <= 0;
@@ -387,7 +422,15 @@ bool AttentionRun(const Node& n, ExecEnv& env, std::string* why) {
       // stream well anyway; with heads interleaved (any strides are valid)
       // a head's rows are 1/n_head_kv of each stride, which the hardware
       // prefetcher follows late.
-      for (int64_t j = b0 + kKBlock; j < std::min(b0 + 2 * kKBlock, r_hi + 1); ++j) {
+      const int64_t next_nk = std::min(kKBlock, r_hi + 1 - (b0 + kKBlock));
+      const uint8_t* k_next = next_nk > 0 ? RunOf(kc, map, s, g, b0 + kKBlock, next_nk) : nullptr;
+      const uint8_t* v_next =
+          k_next != nullptr ? RunOf(vc, map, s, g, b0 + kKBlock, next_nk) : nullptr;
+      if (v_next != nullptr) {
+        Prefetch(k_next, next_nk * k_row_bytes);
+        Prefetch(v_next, next_nk * v_row_bytes);
+      }
+      for (int64_t j = b0 + kKBlock; v_next == nullptr && j < b0 + kKBlock + next_nk; ++j) {
         int64_t i2, i3;
         map.Locate(s, j, &i2, &i3);
         Prefetch(kc.Row(g, i2, i3), k_row_bytes);

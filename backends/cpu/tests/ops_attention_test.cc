@@ -101,11 +101,27 @@ std::vector<uint8_t> ToDtype(uint32_t dtype, const std::vector<float>& v) {
 // Backend caches plus the matching reference; Step() runs one graph.
 class Harness {
  public:
-  Harness(Backend& b, const Shape& s, uint32_t seed) : b_(b), s_(s) {
+  // head_major: the caches as the runtime lays them out (a kv head's rows
+  // adjacent: nb[1] spans all rows), else with the heads of a row adjacent.
+  Harness(Backend& b, const Shape& s, uint32_t seed, bool head_major = false) : b_(b), s_(s) {
     std::vector<float> k0 = RandomF32(s.n_ctx * s.n_head_kv * s.dk, seed);
     std::vector<float> v0 = RandomF32(s.n_ctx * s.n_head_kv * s.dv, seed + 1);
-    kc_ = b.Add(s.k_dtype, {s.dk, s.n_head_kv, s.n_ctx}, ToDtype(s.k_dtype, k0).data());
-    vc_ = b.Add(s.v_dtype, {s.dv, s.n_head_kv, s.n_ctx}, ToDtype(s.v_dtype, v0).data());
+    auto add = [&](uint32_t dtype, int64_t d, const std::vector<float>& rows) {
+      if (!head_major) return b.Add(dtype, {d, s.n_head_kv, s.n_ctx}, ToDtype(dtype, rows).data());
+      std::vector<float> hm(rows.size());  // [head][row][d] from [row][head][d]
+      for (int64_t h = 0; h < s.n_head_kv; ++h) {
+        for (int64_t j = 0; j < s.n_ctx; ++j) {
+          for (int64_t e = 0; e < d; ++e) {
+            hm[(h * s.n_ctx + j) * d + e] = rows[(j * s.n_head_kv + h) * d + e];
+          }
+        }
+      }
+      const int64_t esz = dtype == HEARTH_DTYPE_F16 ? 2 : 4;
+      return b.Add(dtype, {d, s.n_head_kv, s.n_ctx}, ToDtype(dtype, hm).data(),
+                   {esz, s.n_ctx * d * esz, d * esz});
+    };
+    kc_ = add(s.k_dtype, s.dk, k0);
+    vc_ = add(s.v_dtype, s.dv, v0);
     ref_ = std::make_unique<Reference>(s, k0, v0);
     seed_ = seed + 2;
   }
@@ -273,6 +289,25 @@ TEST_P(AttentionTest, PromptThenDecodeEqualsOneShot) {
     // without a window.
     CheckPromptThenDecode(b_, other, {20, 12, 8, 2, 140, dtype, dtype, 0.3f, 0.0f, 0}, 97, 133);
     CheckPromptThenDecode(b_, other, {20, 12, 8, 2, 140, dtype, dtype, 0.3f, 5.0f, 40}, 70, 135);
+  }
+}
+
+// Caches laid out head-major, as the runtime keeps them (blocks of a kv
+// head's rows then convert in one run), give the bits of the same caches
+// with the heads of a row adjacent (row by row), for prompts and decode
+// steps, with and without a window.
+TEST_P(AttentionTest, HeadMajorCachesGiveTheSameBits) {
+  for (uint32_t dtype : {HEARTH_DTYPE_F16, HEARTH_DTYPE_F32}) {
+    for (int32_t window : {0, 50}) {
+      SCOPED_TRACE(::testing::Message() << "dtype " << dtype << " window " << window);
+      const Shape s{64, 64, 8, 2, 300, dtype, dtype, 0.125f, 0.0f, window};
+      Harness rows(b_, s, 80), heads(b_, s, 80, /*head_major=*/true);
+      std::vector<int32_t> prompt(150);
+      for (int32_t i = 0; i < 150; ++i) prompt[i] = i;
+      ASSERT_EQ(rows.Step(prompt), heads.Step(prompt));
+      for (int32_t t = 150; t < 155; ++t) ASSERT_EQ(rows.Step({t}), heads.Step({t}));
+      ASSERT_EQ(rows.Step({299}), heads.Step({299}));
+    }
   }
 }
 
