@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/sysinfo.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -373,7 +374,16 @@ hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth
     hearth_pstatus st = BufferAlloc(
         ctx, static_cast<uint64_t>(rows) * static_cast<uint64_t>(layout_row_bytes), &buf);
     if (st != HEARTH_P_OK) return st;
-    RepackWeight(layout, v.dtype, static_cast<const uint8_t*>(w->data), v.nb[1], rows, buf->data);
+    // Groups of rows split over the context's threads (an 8B model's
+    // matrices are gigabytes).
+    const int64_t groups = rows / kX8Rows;
+    const int nth =
+        static_cast<int>(std::min<int64_t>(ctx->n_threads, std::max<int64_t>(groups / 64, 1)));
+    ctx->pool->Run(nth, [&](int ith, int n) {
+      const int64_t g0 = groups * ith / n, g1 = groups * (ith + 1) / n;
+      RepackWeight(layout, v.dtype, static_cast<const uint8_t*>(w->data) + g0 * kX8Rows * v.nb[1],
+                   v.nb[1], (g1 - g0) * kX8Rows, buf->data + g0 * kX8Rows * layout_row_bytes);
+    });
     buf->layout = layout;
     buf->row_bytes = v.nb[1];
     buf->layout_row_bytes = layout_row_bytes;
