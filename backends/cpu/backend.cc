@@ -30,6 +30,8 @@ namespace {
 
 constexpr uint32_t kMaxThreads = 1024;
 
+bool RepackAllowed();
+
 // ------------------------------------------------------------ buffer registry
 
 std::shared_mutex g_buffers_mu;
@@ -91,8 +93,9 @@ const CpuInfo& GetCpuInfo() {
     }
     ci.cores = AvailableCpus();
     ci.arch = std::string("x86-64+") + KernelIsa();
-    ci.description = ci.model + ", " + KernelIsa() + " kernels, " + std::to_string(ci.cores) +
-                     (ci.cores == 1 ? " CPU" : " CPUs");
+    ci.description = ci.model + ", " + KernelIsa() + " kernels" +
+                     (RepackAllowed() ? ", Q4_0/Q8_0/Q4_K repacked by 8 rows, " : ", ") +
+                     std::to_string(ci.cores) + (ci.cores == 1 ? " CPU" : " CPUs");
     return ci;
   }();
   return info;
