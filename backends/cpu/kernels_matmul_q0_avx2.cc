@@ -399,65 +399,109 @@ inline __m256 X8Scales(const uint8_t* src) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
 }
 
-// One group of rows against one x row, with the float steps of
-// Q0Panel<F>::Pass, so decode and prompt rows of a repacked weight give the
-// same bits. Q4_0: the 8 groups' maddubs add up in int16 (|sum| <= 8 * 2 *
-// 15 * 128 < 32768), one madd widens them; Q8_0 (signed, sign trick):
-// every group widens.
+// The integer dot products of the 8 rows' groups q with one x block's
+// quants xq, lane r for row r. Q4_0: the 8 groups' maddubs add up in int16
+// (|sum| <= 8 * 2 * 15 * 128 < 32768), one madd widens them; Q8_0 (signed,
+// sign trick): every group widens.
 template <class F>
-struct X8Decode {
-  static void Run(const TileArgs& t) {
-    const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < t.k_units; ++b) {
-      const uint8_t* src = t.w + b * X8Bytes<F>();
-      const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
-      for (int64_t o = 0; o < X8Bytes<F>(); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
-      __m256i q[8];
-      X8Groups<F>(src, q);
-      const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
-      __m256i i32;
-      if constexpr (F::kSigned) {
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        for (int g = 0; g < 8; g += 2) {
-          const __m256i x0 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)));
-          const __m256i x1 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)));
-          const __m256i p0 =
-              _mm256_maddubs_epi16(_mm256_abs_epi8(q[g]), _mm256_sign_epi8(x0, q[g]));
-          const __m256i p1 =
-              _mm256_maddubs_epi16(_mm256_abs_epi8(q[g + 1]), _mm256_sign_epi8(x1, q[g + 1]));
-          s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones));
-          s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones));
-        }
-        i32 = _mm256_add_epi32(s0, s1);
-      } else {
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        for (int g = 0; g < 8; g += 2) {
-          s0 = _mm256_add_epi16(
-              s0,
-              _mm256_maddubs_epi16(q[g], _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)))));
-          s1 = _mm256_add_epi16(
-              s1, _mm256_maddubs_epi16(
-                      q[g + 1], _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)))));
-        }
-        i32 = _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
-      }
-      const __m256 p = _mm256_cvtepi32_ps(i32);
+inline __m256i X8Dot(const __m256i (&q)[8], const uint8_t* xq) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+  for (int g = 0; g < 8; g += 2) {
+    const __m256i x0 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g)));
+    const __m256i x1 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 4 * g + 4)));
+    if constexpr (F::kSigned) {
+      const __m256i p0 = _mm256_maddubs_epi16(_mm256_abs_epi8(q[g]), _mm256_sign_epi8(x0, q[g]));
+      const __m256i p1 =
+          _mm256_maddubs_epi16(_mm256_abs_epi8(q[g + 1]), _mm256_sign_epi8(x1, q[g + 1]));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones));
+    } else {
+      s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[g], x0));
+      s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(q[g + 1], x1));
+    }
+  }
+  if constexpr (F::kSigned) return _mm256_add_epi32(s0, s1);
+  return _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
+}
+
+// One group of rows against RX x rows (acc[j] lane r += row r . x row j),
+// each block's groups unpacked once for all of them, with the float steps
+// of Q0Panel<F>::Pass, so decode, small batches and prompts of a repacked
+// weight give the same bits.
+template <class F, int RX>
+void X8Rows(const uint8_t* w, int64_t k_units, const XBlock32* const (&x)[RX], __m256 (&acc)[RX]) {
+  for (int64_t b = 0; b < k_units; ++b) {
+    const uint8_t* src = w + b * X8Bytes<F>();
+    const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
+    for (int64_t o = 0; o < X8Bytes<F>(); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+    __m256i q[8];
+    X8Groups<F>(src, q);
+    const __m256 dw = X8Scales(src);
+    for (int j = 0; j < RX; ++j) {
+      const XBlock32& xb = x[j][b];
+      const __m256 p = _mm256_cvtepi32_ps(X8Dot<F>(q, reinterpret_cast<const uint8_t*>(xb.q)));
       __m256 v;
       if constexpr (F::kOffset != 0) {
-        v = _mm256_fmsub_ps(p, _mm256_set1_ps(x[b].d),
-                            _mm256_set1_ps(static_cast<float>(F::kOffset) * x[b].dsum));
+        v = _mm256_fmsub_ps(p, _mm256_set1_ps(xb.d),
+                            _mm256_set1_ps(static_cast<float>(F::kOffset) * xb.dsum));
       } else {
-        v = _mm256_mul_ps(p, _mm256_set1_ps(x[b].d));
+        v = _mm256_mul_ps(p, _mm256_set1_ps(xb.d));
       }
-      acc = _mm256_fmadd_ps(v, X8Scales(src), acc);
+      acc[j] = _mm256_fmadd_ps(v, dw, acc[j]);
     }
-    float y[kX8Rows];
-    _mm256_storeu_ps(y, acc);
-    for (int i = 0; i < t.rw; ++i) t.y[i] = y[i];
   }
+}
+
+// Rows [m0, m0 + rows) of the job (one group) against x rows [j0, j0 + RX).
+template <class F, int RX>
+void X8RowsInto(const TileArgs& t, int m0, int rows, int j0) {
+  const XBlock32* x[RX];
+  __m256 acc[RX];
+  for (int j = 0; j < RX; ++j) {
+    x[j] = reinterpret_cast<const XBlock32*>(t.x + (j0 + j) * t.x_row_bytes);
+    acc[j] = _mm256_setzero_ps();
+  }
+  X8Rows<F, RX>(t.w + m0 * t.w_row_bytes, t.k_units, x, acc);
+  for (int j = 0; j < RX; ++j) {
+    float y[kX8Rows];
+    _mm256_storeu_ps(y, acc[j]);
+    for (int i = 0; i < rows; ++i) t.y[(j0 + j) * t.y_row_stride + m0 + i] = y[i];
+  }
+}
+
+// Decode: one group of rows against one x row.
+template <class F>
+struct X8Decode {
+  static void Run(const TileArgs& t) { X8RowsInto<F, 1>(t, 0, t.rw, 0); }
 };
+
+// A job of up to kX8DirectRx x rows (batched decode) reads the repacked
+// groups directly, 4 x rows at a time: filling a panel that so few rows read
+// costs more than unpacking each block twice in registers.
+constexpr int kX8DirectRx = 8;
+
+template <class F>
+void X8SmallJob(const TileArgs& t) {
+  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
+    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
+    int j0 = 0;
+    for (; j0 + 4 <= t.rx; j0 += 4) X8RowsInto<F, 4>(t, m0, rows, j0);
+    switch (t.rx - j0) {
+      case 3:
+        X8RowsInto<F, 3>(t, m0, rows, j0);
+        break;
+      case 2:
+        X8RowsInto<F, 2>(t, m0, rows, j0);
+        break;
+      case 1:
+        X8RowsInto<F, 1>(t, m0, rows, j0);
+        break;
+      default:
+        break;
+    }
+  }
+}
 
 // The prompt panel of a repacked weight: Q0Panel<F> with a Pack that only
 // copies (Q8_0) or unpacks (Q4_0).
@@ -483,7 +527,13 @@ TileKernel MakeQ0Kernel() {
   k.job_fn = avx2::PanelJob<Q0Panel<F>>;
   if constexpr (std::is_same_v<F, Q4_0Format> || std::is_same_v<F, Q8_0Format>) {
     k.x8_decode_fn = X8Decode<F>::Run;
-    k.x8_job_fn = avx2::PanelJob<X8Panel<F>>;
+    k.x8_job_fn = [](const TileArgs& t) {
+      if (t.rx <= kX8DirectRx) {
+        X8SmallJob<F>(t);
+      } else {
+        avx2::PanelJob<X8Panel<F>>(t);
+      }
+    };
   }
   if constexpr (std::is_same_v<F, Q4_0Format>) {
     k.decode_fn = Q4_0PairDecode::Run;
