@@ -138,6 +138,7 @@ const Case kCases[] = {
     {HEARTH_DTYPE_Q4_K, "Q4_K"},
     {HEARTH_DTYPE_Q4_K, "Q4_Kx8", hearth::cpu::WeightLayout::kQ4_Kx8},
     {HEARTH_DTYPE_Q6_K, "Q6_K"},
+    {HEARTH_DTYPE_Q6_K, "Q6_Kx8", hearth::cpu::WeightLayout::kQ6_Kx8},
     {HEARTH_DTYPE_F16, "F16"},
     {HEARTH_DTYPE_BF16, "BF16"},
     {HEARTH_DTYPE_F32, "F32"},

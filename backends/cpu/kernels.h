@@ -43,7 +43,17 @@ void DequantizeRow(uint32_t dtype, const void* src, float* dst, int64_t n);
 // [sub-block][row] as bytes, then for each pair p of sub-blocks 8 chunks of
 // 32 bytes, chunk g holding row r's quant bytes 32p+4g..32p+4g+3 at 4r (low
 // nibbles: elements 64p+4g.., sub-block 2p; high: 64p+32+4g.., 2p+1).
-enum class WeightLayout : uint8_t { kPlain = 0, kQ4_0x8 = 1, kQ8_0x8 = 2, kQ4_Kx8 = 3 };
+// kQ6_Kx8 (Q6_K, same size): per super-block of 8 rows (1680 bytes) the 8 d
+// (f16), the scales [scale][row] (int8), the low bits as 4 quarters u of 8
+// chunks (chunk g of quarter u: row r's ql bytes 32u+4g..32u+4g+3 at 4r),
+// the high bits as 2 halves of 8 chunks (row r's qh bytes 32h+4g.. at 4r).
+enum class WeightLayout : uint8_t {
+  kPlain = 0,
+  kQ4_0x8 = 1,
+  kQ8_0x8 = 2,
+  kQ4_Kx8 = 3,
+  kQ6_Kx8 = 4
+};
 inline constexpr int kX8Rows = 8;
 // The dtype an x8 layout holds (0 for kPlain and unknown values).
 uint32_t X8Dtype(WeightLayout layout);
@@ -52,9 +62,9 @@ uint32_t X8Dtype(WeightLayout layout);
 int64_t LayoutRowBytes(WeightLayout layout, uint32_t dtype, int64_t ne0);
 
 // The layout weight_place gives a 2-D weight of `dtype` with `rows` rows of
-// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 / kQ8_0x8 / kQ4_Kx8
-// for Q4_0 / Q8_0 / Q4_K with whole groups of rows laid out contiguously,
-// else kPlain.
+// ne0 elements, plain rows `row_bytes` apart: kQ4_0x8 / kQ8_0x8 / kQ4_Kx8 /
+// kQ6_Kx8 for Q4_0 / Q8_0 / Q4_K / Q6_K with whole groups of rows laid out
+// contiguously, else kPlain.
 WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t row_bytes);
 // Writes the `rows` plain rows at src (row_bytes apart, contiguous) into dst
 // (rows * LayoutRowBytes bytes) in `layout`.

@@ -480,6 +480,119 @@ struct Q4KX8Panel : Q4KPanel {
   }
 };
 
+// Q6_K in the kQ6_Kx8 layout (kernels.h): the low and high bits of 8 rows
+// come in chunks already interleaved by groups of 4, so the panel's chunks
+// are built with the plain Pack's shifts and masks but no transposition; the
+// scales are bytes [scale][row].
+constexpr int64_t k6x8Sc = 16, k6x8Ql = 144, k6x8Qh = k6x8Ql + kX8Rows * 128;
+constexpr int64_t k6x8Bytes = kX8Rows * kQ6_KBytes;
+
+// Group g of the 4 chunks 4h .. 4h + 3 of the super-block at src (6-bit
+// quants 0..63 as bytes).
+inline void Q6X8Chunks(const uint8_t* src, int h, int g, __m256i (&c)[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+  const __m256i ql0 = Load256(src + k6x8Ql + 256 * (2 * h) + 32 * g);
+  const __m256i ql1 = Load256(src + k6x8Ql + 256 * (2 * h + 1) + 32 * g);
+  const __m256i qh = Load256(src + k6x8Qh + 256 * h + 32 * g);
+  c[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                         _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+  c[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                         _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+  c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                         _mm256_and_si256(qh, bits45));
+  c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+}
+
+// Scale k of the 8 rows as s16 lane pairs (lanes 2r, 2r + 1 = row r's).
+inline __m256i Q6X8Scale(const uint8_t* src, int k) {
+  const __m256i v =
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k6x8Sc + 8 * k)));
+  return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
+}
+
+// Scales 2c and 2c + 1 of the 8 rows as s16 lane pairs (lane 2r = row r's
+// scale 2c, 2r + 1 its scale 2c + 1).
+inline __m256i Q6X8ScalePair(const uint8_t* src, int c) {
+  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k6x8Sc + 16 * c));
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k6x8Sc + 16 * c + 8));
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+}
+
+// One group of rows against one x row, with the integer sums and float
+// steps of Q6KPanel::Pass (two groups' products per int16 sum, each 16
+// elements' sum scaled by a madd), so decode and prompt rows give the same
+// bits.
+struct Q6KX8Decode {
+  static void Run(const TileArgs& t) {
+    const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < t.k_units; ++b) {
+      const uint8_t* src = t.w + b * k6x8Bytes;
+      const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
+      for (int64_t o = 0; o < k6x8Bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+      const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
+      const uint8_t* bs = reinterpret_cast<const uint8_t*>(x[b].bsums);
+      __m256i i32 = _mm256_setzero_si256(), off = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        for (int g0 = 0; g0 < 8; g0 += 2) {
+          __m256i c0[4], c1[4];
+          Q6X8Chunks(src, h, g0, c0);
+          Q6X8Chunks(src, h, g0 + 1, c1);
+          for (int tq = 0; tq < 4; ++tq) {
+            const int c = 4 * h + tq;
+            const __m256i x0 = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 32 * c + 4 * g0)));
+            const __m256i x1 =
+                _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 32 * c + 4 * g0 + 4)));
+            const __m256i i16 = _mm256_add_epi16(_mm256_maddubs_epi16(c0[tq], x0),
+                                                 _mm256_maddubs_epi16(c1[tq], x1));
+            i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(i16, Q6X8Scale(src, 2 * c + g0 / 4)));
+          }
+        }
+      }
+      for (int c = 0; c < 8; ++c) {
+        const __m256i bsum2 = _mm256_set1_epi32(static_cast<int>(LoadU32(bs + 4 * c)));
+        off = _mm256_add_epi32(off, _mm256_madd_epi16(Q6X8ScalePair(src, c), bsum2));
+      }
+      const __m256i total = _mm256_sub_epi32(i32, _mm256_slli_epi32(off, 5));
+      const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+      acc =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[b].d)), acc);
+    }
+    float y[kX8Rows];
+    _mm256_storeu_ps(y, acc);
+    for (int i = 0; i < t.rw; ++i) t.y[i] = y[i];
+  }
+};
+
+// The prompt panel of a repacked Q6_K weight: Q6KPanel with a Pack that
+// builds the chunks without a transposition.
+struct Q6KX8Panel : Q6KPanel {
+  static void Pack(const uint8_t* w, int64_t, int, int64_t b0, int64_t nb, Block* panel) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* src = w + (b0 + b) * k6x8Bytes;
+      Q6KPanelBlock& pb = panel[b];
+      _mm256_store_ps(pb.d,
+                      _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+      for (int k = 0; k < 16; ++k) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.sc[k]), Q6X8Scale(src, k));
+      }
+      for (int c = 0; c < 8; ++c) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.scp[c]), Q6X8ScalePair(src, c));
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int g = 0; g < 8; ++g) {
+          __m256i c4[4];
+          Q6X8Chunks(src, h, g, c4);
+          for (int tq = 0; tq < 4; ++tq) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[4 * h + tq][g]), c4[tq]);
+          }
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
@@ -494,6 +607,8 @@ TileKernel Avx2QKTileKernel(uint32_t w_dtype) {
     case HEARTH_DTYPE_Q6_K: {
       TileKernel k = avx2::MakeTileKernel<Q6KKernel>(1);
       k.job_fn = avx2::PanelJob<Q6KPanel>;
+      k.x8_decode_fn = Q6KX8Decode::Run;
+      k.x8_job_fn = avx2::PanelJob<Q6KX8Panel>;
       return k;
     }
     default:

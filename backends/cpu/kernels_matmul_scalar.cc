@@ -282,6 +282,47 @@ void TileQ4_Kx8(const TileArgs& t) {
   }
 }
 
+// Q6_K in its x8 layout (kernels.h), as TileX8: per super-block each row's
+// 16-element sums scaled by its scales, less 32 times the scales against
+// x's 16-element sums, then d_w * d_x in float.
+void TileQ6_Kx8(const TileArgs& t) {
+  constexpr int64_t kSc = 16, kQl = 144, kQh = kQl + kX8Rows * 128;
+  constexpr int64_t kBlockBytes = kX8Rows * kQ6_KBytes;
+  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
+    const uint8_t* g = t.w + m0 * t.w_row_bytes;
+    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
+    for (int j = 0; j < t.rx; ++j) {
+      const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes);
+      float acc[kX8Rows] = {};
+      for (int64_t b = 0; b < t.k_units; ++b) {
+        const uint8_t* blk = g + b * kBlockBytes;
+        for (int r = 0; r < rows; ++r) {
+          int32_t total = 0, off = 0;
+          for (int c = 0; c < 8; ++c) {  // 32 elements: chunk tq of half h
+            const int h = c / 4, tq = c % 4;
+            for (int gr = 0; gr < 8; ++gr) {
+              const int k = 2 * c + gr / 4;
+              int32_t s = 0;
+              for (int e = 0; e < 4; ++e) {
+                const uint8_t l = blk[kQl + 256 * (2 * h + tq % 2) + 32 * gr + 4 * r + e];
+                const uint8_t hb = blk[kQh + 256 * h + 32 * gr + 4 * r + e];
+                const int q = (tq < 2 ? l & 0x0f : l >> 4) | (((hb >> (2 * tq)) & 3) << 4);
+                s += q * x[b].q[32 * c + 4 * gr + e];
+              }
+              total += static_cast<int8_t>(blk[kSc + 8 * k + r]) * s;
+            }
+          }
+          for (int k = 0; k < 16; ++k)
+            off += static_cast<int8_t>(blk[kSc + 8 * k + r]) * x[b].bsums[k];
+          const float d = HalfToFloat(LoadU16(blk + 2 * r));
+          acc[r] += static_cast<float>(total - 32 * off) * (d * x[b].d);
+        }
+      }
+      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
+    }
+  }
+}
+
 TileKernel ScalarTileKernel(uint32_t w_dtype) {
   TileKernel k;
   k.max_rw = 4;
@@ -320,6 +361,8 @@ TileKernel ScalarTileKernel(uint32_t w_dtype) {
       break;
     case HEARTH_DTYPE_Q6_K:
       k.fn = Tile<XBlock256, DotQ6_K>;
+      k.x8_decode_fn = TileQ6_Kx8;
+      k.x8_job_fn = TileQ6_Kx8;
       break;
     default:
       break;

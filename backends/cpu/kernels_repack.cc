@@ -16,11 +16,13 @@ namespace {
 
 // Plain blocks rebuilt at a time by WeightRow (a small stack buffer).
 constexpr int64_t kRowChunkBlocks = 16;
-constexpr int64_t kMaxBlockBytes = kQ4_KBytes;
+constexpr int64_t kMaxBlockBytes = kQ6_KBytes;
 
 // Offsets inside a kQ4_Kx8 super-block of 8 rows.
 constexpr int64_t kKx8Dmin = 16, kKx8Sc = 32, kKx8M = 96, kKx8Qs = 160;
 constexpr int64_t kKx8Bytes = kKx8Qs + kX8Rows * 128;  // 1184
+// Offsets inside a kQ6_Kx8 super-block of 8 rows.
+constexpr int64_t k6x8Sc = 16, k6x8Ql = 144, k6x8Qh = k6x8Ql + kX8Rows * 128;  // qh at 1168
 
 // Elements and plain bytes of one block of an x8 layout's dtype, and the
 // bytes of one block of 8 rows in the layout (0 for kPlain).
@@ -36,6 +38,8 @@ X8Geometry GeometryOf(WeightLayout layout) {
       return {32, kQ8_0Bytes, kX8Rows * kQ8_0Bytes};
     case WeightLayout::kQ4_Kx8:
       return {256, kQ4_KBytes, kKx8Bytes};
+    case WeightLayout::kQ6_Kx8:
+      return {256, kQ6_KBytes, kX8Rows * kQ6_KBytes};
     case WeightLayout::kPlain:
       break;
   }
@@ -72,6 +76,21 @@ void PlainBlockOfX8(WeightLayout layout, const uint8_t* g, int64_t r, int64_t b,
     }
     return;
   }
+  if (layout == WeightLayout::kQ6_Kx8) {
+    std::memcpy(out + kQ6_KD, src + 2 * r, 2);
+    for (int k = 0; k < 16; ++k) out[kQ6_KScales + k] = src[k6x8Sc + 8 * k + r];
+    for (int u = 0; u < 4; ++u) {
+      for (int c = 0; c < 8; ++c) {
+        std::memcpy(out + 32 * u + 4 * c, src + k6x8Ql + 256 * u + 32 * c + 4 * r, 4);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int c = 0; c < 8; ++c) {
+        std::memcpy(out + kQ6_KQh + 32 * h + 4 * c, src + k6x8Qh + 256 * h + 32 * c + 4 * r, 4);
+      }
+    }
+    return;
+  }
   std::memcpy(out, src + 2 * r, 2);
   for (int64_t c = 0; c < (geo.plain_bytes - 2) / 4; ++c) {
     std::memcpy(out + 2 + 4 * c, src + 2 * kX8Rows + 32 * c + 4 * r, 4);
@@ -84,6 +103,21 @@ void X8BlockOfPlain(WeightLayout layout, const uint8_t* s, int64_t row_bytes, in
   const X8Geometry geo = GeometryOf(layout);
   for (int r = 0; r < kX8Rows; ++r) {
     const uint8_t* blk = s + r * row_bytes + b * geo.plain_bytes;
+    if (layout == WeightLayout::kQ6_Kx8) {
+      std::memcpy(out + 2 * r, blk + kQ6_KD, 2);
+      for (int k = 0; k < 16; ++k) out[k6x8Sc + 8 * k + r] = blk[kQ6_KScales + k];
+      for (int u = 0; u < 4; ++u) {
+        for (int c = 0; c < 8; ++c) {
+          std::memcpy(out + k6x8Ql + 256 * u + 32 * c + 4 * r, blk + 32 * u + 4 * c, 4);
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int c = 0; c < 8; ++c) {
+          std::memcpy(out + k6x8Qh + 256 * h + 32 * c + 4 * r, blk + kQ6_KQh + 32 * h + 4 * c, 4);
+        }
+      }
+      continue;
+    }
     std::memcpy(out + 2 * r, blk, 2);
     if (layout == WeightLayout::kQ4_Kx8) {
       std::memcpy(out + kKx8Dmin + 2 * r, blk + 2, 2);
@@ -124,6 +158,8 @@ uint32_t X8Dtype(WeightLayout layout) {
       return HEARTH_DTYPE_Q8_0;
     case WeightLayout::kQ4_Kx8:
       return HEARTH_DTYPE_Q4_K;
+    case WeightLayout::kQ6_Kx8:
+      return HEARTH_DTYPE_Q6_K;
     case WeightLayout::kPlain:
       break;
   }
@@ -144,6 +180,7 @@ WeightLayout RepackLayoutFor(uint32_t dtype, int64_t ne0, int64_t rows, int64_t 
   const WeightLayout layout = dtype == HEARTH_DTYPE_Q4_0   ? WeightLayout::kQ4_0x8
                               : dtype == HEARTH_DTYPE_Q8_0 ? WeightLayout::kQ8_0x8
                               : dtype == HEARTH_DTYPE_Q4_K ? WeightLayout::kQ4_Kx8
+                              : dtype == HEARTH_DTYPE_Q6_K ? WeightLayout::kQ6_Kx8
                                                            : WeightLayout::kPlain;
   if (layout == WeightLayout::kPlain) return layout;
   const X8Geometry geo = GeometryOf(layout);

@@ -70,7 +70,7 @@ struct TileKernel {
   // The same for weights in the format's x8 layout (kernels.h): t.w is the
   // start of a group of 8 rows and t.rw (at most 8 for x8_decode_fn, up to
   // 64 for x8_job_fn, in whole groups but the last) says how many rows to
-  // write. Both are set for Q4_0, Q8_0 and Q4_K on every ISA.
+  // write. Both are set for Q4_0, Q8_0, Q4_K and Q6_K on every ISA.
   TileFn x8_decode_fn = nullptr;
   TileFn x8_job_fn = nullptr;
 };

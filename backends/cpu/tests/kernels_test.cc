@@ -617,7 +617,7 @@ TEST_P(MatMulRepackedTest, MatchesThePlainWeights) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, MatMulRepackedTest,
                          testing::Values(WeightLayout::kQ4_0x8, WeightLayout::kQ8_0x8,
-                                         WeightLayout::kQ4_Kx8),
+                                         WeightLayout::kQ4_Kx8, WeightLayout::kQ6_Kx8),
                          [](const testing::TestParamInfo<WeightLayout>& i) {
                            return std::string(DtypeName(X8Dtype(i.param))) + "x8";
                          });

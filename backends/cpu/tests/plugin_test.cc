@@ -459,7 +459,8 @@ TEST_P(RepackTest, MatricesAreRepackedAndReadThroughTheirLayout) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, RepackTest,
                          ::testing::Values(uint32_t{HEARTH_DTYPE_Q4_0}, uint32_t{HEARTH_DTYPE_Q8_0},
-                                           uint32_t{HEARTH_DTYPE_Q4_K}),
+                                           uint32_t{HEARTH_DTYPE_Q4_K},
+                                           uint32_t{HEARTH_DTYPE_Q6_K}),
                          [](const ::testing::TestParamInfo<uint32_t>& i) {
                            return std::string(DtypeName(i.param));
                          });
