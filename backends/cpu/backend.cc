@@ -94,7 +94,7 @@ const CpuInfo& GetCpuInfo() {
     ci.cores = AvailableCpus();
     ci.arch = std::string("x86-64+") + KernelIsa();
     ci.description = ci.model + ", " + KernelIsa() + " kernels" +
-                     (RepackAllowed() ? ", Q4_0/Q8_0/Q4_K repacked by 8 rows, " : ", ") +
+                     (RepackAllowed() ? ", Q4_0/Q8_0/Q4_K/Q6_K repacked by 8 rows, " : ", ") +
                      std::to_string(ci.cores) + (ci.cores == 1 ? " CPU" : " CPUs");
     return ci;
   }();
@@ -340,11 +340,11 @@ bool RepackAllowed() {
 }
 
 // Weights stay where the host mapped them when it lets us (zero copy) or
-// are copied once; a 2-D Q4_0, Q8_0 or Q4_K matrix whose rows come in
+// are copied once; a 2-D Q4_0, Q8_0, Q4_K or Q6_K matrix whose rows come in
 // whole groups of 8 (the multiplied ones: every projection, a tied
 // embedding) is repacked into its x8 layout (kernels.h) instead, unless
-// HEARTH_CPU_REPACK=0. Q4_0 and Q8_0 keep their size; Q4_K takes 148 bytes
-// per 256 elements instead of 144.
+// HEARTH_CPU_REPACK=0. Q4_0, Q8_0 and Q6_K keep their size; Q4_K takes 148
+// bytes per 256 elements instead of 144.
 hearth_pstatus WeightPlace(hearth_pcontext* ctx, const hearth_pweight* w, hearth_pbuffer** out,
                            uint32_t* repacked) try {
   if (ctx == nullptr || w == nullptr || out == nullptr || repacked == nullptr) {
