@@ -55,6 +55,11 @@ enum class WeightLayout : uint8_t {
   kQ6_Kx8 = 4
 };
 inline constexpr int kX8Rows = 8;
+// Byte offsets inside one super-block of 8 rows of kQ4_Kx8 and kQ6_Kx8.
+inline constexpr int64_t kQ4_Kx8Dmin = 16, kQ4_Kx8Sc = 32, kQ4_Kx8M = 96, kQ4_Kx8Qs = 160;
+inline constexpr int64_t kQ4_Kx8Bytes = kQ4_Kx8Qs + kX8Rows * 128;  // 1184
+inline constexpr int64_t kQ6_Kx8Sc = 16, kQ6_Kx8Ql = 144, kQ6_Kx8Qh = kQ6_Kx8Ql + kX8Rows * 128;
+inline constexpr int64_t kQ6_Kx8Bytes = kQ6_Kx8Qh + kX8Rows * 64;  // 1680, as 8 plain blocks
 // The dtype an x8 layout holds (0 for kPlain and unknown values).
 uint32_t X8Dtype(WeightLayout layout);
 // Bytes one row of ne0 elements takes in `layout` (a group of 8 rows takes

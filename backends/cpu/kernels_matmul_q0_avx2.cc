@@ -395,10 +395,6 @@ inline void X8Groups(const uint8_t* src, __m256i (&q)[8]) {
   }
 }
 
-inline __m256 X8Scales(const uint8_t* src) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-}
-
 // The integer dot products of the 8 rows' groups q with one x block's
 // quants xq, lane r for row r. Q4_0: the 8 groups' maddubs add up in int16
 // (|sum| <= 8 * 2 * 15 * 128 < 32768), one madd widens them; Q8_0 (signed,
@@ -437,7 +433,7 @@ void X8Rows(const uint8_t* w, int64_t k_units, const XBlock32* const (&x)[RX], _
     for (int64_t o = 0; o < X8Bytes<F>(); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
     __m256i q[8];
     X8Groups<F>(src, q);
-    const __m256 dw = X8Scales(src);
+    const __m256 dw = avx2::Halves8(src);
     for (int j = 0; j < RX; ++j) {
       const XBlock32& xb = x[j][b];
       const __m256 p = _mm256_cvtepi32_ps(X8Dot<F>(q, reinterpret_cast<const uint8_t*>(xb.q)));
@@ -516,7 +512,7 @@ struct X8Panel : Q0Panel<F> {
       for (int g = 0; g < 8; ++g) {
         _mm256_store_si256(reinterpret_cast<__m256i*>(panel[b].q[g]), q[g]);
       }
-      _mm256_store_ps(panel[b].d, X8Scales(src));
+      _mm256_store_ps(panel[b].d, avx2::Halves8(src));
     }
   }
 };

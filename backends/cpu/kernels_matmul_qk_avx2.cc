@@ -394,17 +394,11 @@ struct Q6KPanel {
 // sub-block 2p + 1's). Decode reads each group of rows as one stream and
 // does the scale and float work once for 8 rows; prompts fill the panel
 // without a transposition or a 6-bit unpacking.
-constexpr int64_t kKx8Dmin = 16, kKx8Sc = 32, kKx8M = 96, kKx8Qs = 160;
-constexpr int64_t kKx8Bytes = kKx8Qs + kX8Rows * 128;
 
 // The 8 bytes at p as s16 lane pairs: lanes 2r and 2r + 1 = byte r.
 inline __m256i X8PairLanes(const uint8_t* p) {
   const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
-}
-
-inline __m256 X8Halves(const uint8_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
 // One group of rows against one x row, with the integer sums and float
@@ -415,16 +409,16 @@ struct Q4KX8Decode {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < t.k_units; ++b) {
-      const uint8_t* src = t.w + b * kKx8Bytes;
+      const uint8_t* src = t.w + b * kQ4_Kx8Bytes;
       const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
-      for (int64_t o = 0; o < kKx8Bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+      for (int64_t o = 0; o < kQ4_Kx8Bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
       const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
       const uint8_t* bs = reinterpret_cast<const uint8_t*>(x[b].bsums);
       __m256i i32 = _mm256_setzero_si256(), mn = _mm256_setzero_si256();
       for (int p = 0; p < 4; ++p) {
         __m256i lo16 = _mm256_setzero_si256(), hi16 = _mm256_setzero_si256();
         for (int g = 0; g < 8; ++g) {
-          const __m256i v = Load256(src + kKx8Qs + 256 * p + 32 * g);
+          const __m256i v = Load256(src + kQ4_Kx8Qs + 256 * p + 32 * g);
           const __m256i xlo = _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 64 * p + 4 * g)));
           const __m256i xhi =
               _mm256_set1_epi32(static_cast<int>(LoadU32(xq + 64 * p + 32 + 4 * g)));
@@ -433,19 +427,19 @@ struct Q4KX8Decode {
               hi16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), xhi));
         }
         const int s0 = 2 * p, s1 = 2 * p + 1;
-        i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(lo16, X8PairLanes(src + kKx8Sc + 8 * s0)));
-        i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(hi16, X8PairLanes(src + kKx8Sc + 8 * s1)));
+        i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(lo16, X8PairLanes(src + kQ4_Kx8Sc + 8 * s0)));
+        i32 = _mm256_add_epi32(i32, _mm256_madd_epi16(hi16, X8PairLanes(src + kQ4_Kx8Sc + 8 * s1)));
         mn = _mm256_add_epi32(
-            mn, _mm256_madd_epi16(X8PairLanes(src + kKx8M + 8 * s0),
+            mn, _mm256_madd_epi16(X8PairLanes(src + kQ4_Kx8M + 8 * s0),
                                   _mm256_set1_epi32(static_cast<int>(LoadU32(bs + 4 * s0)))));
         mn = _mm256_add_epi32(
-            mn, _mm256_madd_epi16(X8PairLanes(src + kKx8M + 8 * s1),
+            mn, _mm256_madd_epi16(X8PairLanes(src + kQ4_Kx8M + 8 * s1),
                                   _mm256_set1_epi32(static_cast<int>(LoadU32(bs + 4 * s1)))));
       }
       const __m256 dx = _mm256_set1_ps(x[b].d);
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(X8Halves(src), dx), acc);
-      acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn), _mm256_mul_ps(X8Halves(src + kKx8Dmin), dx),
-                             acc);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(avx2::Halves8(src), dx), acc);
+      acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn),
+                             _mm256_mul_ps(avx2::Halves8(src + kQ4_Kx8Dmin), dx), acc);
     }
     float y[kX8Rows];
     _mm256_storeu_ps(y, acc);
@@ -459,18 +453,19 @@ struct Q4KX8Panel : Q4KPanel {
   static void Pack(const uint8_t* w, int64_t, int, int64_t b0, int64_t nb, Block* panel) {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* src = w + (b0 + b) * kKx8Bytes;
+      const uint8_t* src = w + (b0 + b) * kQ4_Kx8Bytes;
       Q4KPanelBlock& pb = panel[b];
-      _mm256_store_ps(pb.d, X8Halves(src));
-      _mm256_store_ps(pb.dmin, X8Halves(src + kKx8Dmin));
+      _mm256_store_ps(pb.d, avx2::Halves8(src));
+      _mm256_store_ps(pb.dmin, avx2::Halves8(src + kQ4_Kx8Dmin));
       for (int sb = 0; sb < 8; ++sb) {
         _mm256_store_si256(reinterpret_cast<__m256i*>(pb.sc[sb]),
-                           X8PairLanes(src + kKx8Sc + 8 * sb));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.m[sb]), X8PairLanes(src + kKx8M + 8 * sb));
+                           X8PairLanes(src + kQ4_Kx8Sc + 8 * sb));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pb.m[sb]),
+                           X8PairLanes(src + kQ4_Kx8M + 8 * sb));
       }
       for (int p = 0; p < 4; ++p) {
         for (int g = 0; g < 8; ++g) {
-          const __m256i v = Load256(src + kKx8Qs + 256 * p + 32 * g);
+          const __m256i v = Load256(src + kQ4_Kx8Qs + 256 * p + 32 * g);
           _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[2 * p][g]), _mm256_and_si256(v, low4));
           _mm256_store_si256(reinterpret_cast<__m256i*>(pb.q[2 * p + 1][g]),
                              _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
@@ -484,16 +479,14 @@ struct Q4KX8Panel : Q4KPanel {
 // come in chunks already interleaved by groups of 4, so the panel's chunks
 // are built with the plain Pack's shifts and masks but no transposition; the
 // scales are bytes [scale][row].
-constexpr int64_t k6x8Sc = 16, k6x8Ql = 144, k6x8Qh = k6x8Ql + kX8Rows * 128;
-constexpr int64_t k6x8Bytes = kX8Rows * kQ6_KBytes;
 
 // Group g of the 4 chunks 4h .. 4h + 3 of the super-block at src (6-bit
 // quants 0..63 as bytes).
 inline void Q6X8Chunks(const uint8_t* src, int h, int g, __m256i (&c)[4]) {
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
-  const __m256i ql0 = Load256(src + k6x8Ql + 256 * (2 * h) + 32 * g);
-  const __m256i ql1 = Load256(src + k6x8Ql + 256 * (2 * h + 1) + 32 * g);
-  const __m256i qh = Load256(src + k6x8Qh + 256 * h + 32 * g);
+  const __m256i ql0 = Load256(src + kQ6_Kx8Ql + 256 * (2 * h) + 32 * g);
+  const __m256i ql1 = Load256(src + kQ6_Kx8Ql + 256 * (2 * h + 1) + 32 * g);
+  const __m256i qh = Load256(src + kQ6_Kx8Qh + 256 * h + 32 * g);
   c[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
   c[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
@@ -506,16 +499,16 @@ inline void Q6X8Chunks(const uint8_t* src, int h, int g, __m256i (&c)[4]) {
 
 // Scale k of the 8 rows as s16 lane pairs (lanes 2r, 2r + 1 = row r's).
 inline __m256i Q6X8Scale(const uint8_t* src, int k) {
-  const __m256i v =
-      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k6x8Sc + 8 * k)));
+  const __m256i v = _mm256_cvtepi8_epi32(
+      _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + kQ6_Kx8Sc + 8 * k)));
   return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
 }
 
 // Scales 2c and 2c + 1 of the 8 rows as s16 lane pairs (lane 2r = row r's
 // scale 2c, 2r + 1 its scale 2c + 1).
 inline __m256i Q6X8ScalePair(const uint8_t* src, int c) {
-  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k6x8Sc + 16 * c));
-  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k6x8Sc + 16 * c + 8));
+  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + kQ6_Kx8Sc + 16 * c));
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + kQ6_Kx8Sc + 16 * c + 8));
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
 }
 
@@ -528,9 +521,9 @@ struct Q6KX8Decode {
     const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < t.k_units; ++b) {
-      const uint8_t* src = t.w + b * k6x8Bytes;
+      const uint8_t* src = t.w + b * kQ6_Kx8Bytes;
       const char* ahead = reinterpret_cast<const char*>(src + avx2::kPrefetchDistance);
-      for (int64_t o = 0; o < k6x8Bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+      for (int64_t o = 0; o < kQ6_Kx8Bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
       const uint8_t* xq = reinterpret_cast<const uint8_t*>(x[b].q);
       const uint8_t* bs = reinterpret_cast<const uint8_t*>(x[b].bsums);
       __m256i i32 = _mm256_setzero_si256(), off = _mm256_setzero_si256();
@@ -555,7 +548,7 @@ struct Q6KX8Decode {
         off = _mm256_add_epi32(off, _mm256_madd_epi16(Q6X8ScalePair(src, c), bsum2));
       }
       const __m256i total = _mm256_sub_epi32(i32, _mm256_slli_epi32(off, 5));
-      const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+      const __m256 d = avx2::Halves8(src);
       acc =
           _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(x[b].d)), acc);
     }
@@ -570,10 +563,9 @@ struct Q6KX8Decode {
 struct Q6KX8Panel : Q6KPanel {
   static void Pack(const uint8_t* w, int64_t, int, int64_t b0, int64_t nb, Block* panel) {
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* src = w + (b0 + b) * k6x8Bytes;
+      const uint8_t* src = w + (b0 + b) * kQ6_Kx8Bytes;
       Q6KPanelBlock& pb = panel[b];
-      _mm256_store_ps(pb.d,
-                      _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+      _mm256_store_ps(pb.d, avx2::Halves8(src));
       for (int k = 0; k < 16; ++k) {
         _mm256_store_si256(reinterpret_cast<__m256i*>(pb.sc[k]), Q6X8Scale(src, k));
       }

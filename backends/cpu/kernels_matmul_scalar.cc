@@ -206,121 +206,104 @@ void ScalarQuantizeX(XFormat fmt, const float* x, int64_t b0, int64_t b1, uint8_
   }
 }
 
-// Q4_0 / Q8_0 in their x8 layout (kernels.h): t.rw rows from the groups at
-// t.w against t.rx rows of x, any sizes. Each output is summed block by
-// block as the AVX2 kernels do: (d_x * isum - offset * dsum_x) * d_w.
+// The loops every x8 tile shares: t.rw rows from the groups of 8 at t.w
+// against t.rx rows of x (blocks XB), any sizes; add(blk, r, xb, acc) adds
+// row r's term of one block of kBlockBytes (8 rows) to acc.
+template <class XB, int64_t kBlockBytes, class Add>
+void X8TileLoops(const TileArgs& t, Add add) {
+  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
+    const uint8_t* g = t.w + m0 * t.w_row_bytes;
+    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
+    for (int j = 0; j < t.rx; ++j) {
+      const XB* x = reinterpret_cast<const XB*>(t.x + j * t.x_row_bytes);
+      float acc[kX8Rows] = {};
+      for (int64_t b = 0; b < t.k_units; ++b) {
+        for (int r = 0; r < rows; ++r) add(g + b * kBlockBytes, r, x[b], acc[r]);
+      }
+      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
+    }
+  }
+}
+
+// Q4_0 / Q8_0 in their x8 layout (kernels.h). Each output is summed block
+// by block as the AVX2 kernels do: (d_x * isum - offset * dsum_x) * d_w.
 template <uint32_t kDtype>
 void TileX8(const TileArgs& t) {
   constexpr bool kQ4 = kDtype == HEARTH_DTYPE_Q4_0;
   constexpr int64_t kBlockBytes = kX8Rows * (kQ4 ? kQ4_0Bytes : kQ8_0Bytes);
-  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
-    const uint8_t* g = t.w + m0 * t.w_row_bytes;
-    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
-    for (int j = 0; j < t.rx; ++j) {
-      const XBlock32* x = reinterpret_cast<const XBlock32*>(t.x + j * t.x_row_bytes);
-      float acc[kX8Rows] = {};
-      for (int64_t b = 0; b < t.k_units; ++b) {
-        const uint8_t* blk = g + b * kBlockBytes;
-        for (int r = 0; r < rows; ++r) {
-          int isum = 0;
-          for (int c = 0; c < (kQ4 ? 4 : 8); ++c) {
-            for (int e = 0; e < 4; ++e) {
-              const uint8_t q = blk[2 * kX8Rows + 32 * c + 4 * r + e];
-              if constexpr (kQ4) {
-                isum += (q & 0x0f) * x[b].q[4 * c + e] + (q >> 4) * x[b].q[16 + 4 * c + e];
-              } else {
-                isum += static_cast<int8_t>(q) * x[b].q[4 * c + e];
-              }
+  X8TileLoops<XBlock32, kBlockBytes>(
+      t, [](const uint8_t* blk, int r, const XBlock32& xb, float& acc) {
+        int isum = 0;
+        for (int c = 0; c < (kQ4 ? 4 : 8); ++c) {
+          for (int e = 0; e < 4; ++e) {
+            const uint8_t q = blk[2 * kX8Rows + 32 * c + 4 * r + e];
+            if constexpr (kQ4) {
+              isum += (q & 0x0f) * xb.q[4 * c + e] + (q >> 4) * xb.q[16 + 4 * c + e];
+            } else {
+              isum += static_cast<int8_t>(q) * xb.q[4 * c + e];
             }
           }
-          const float dw = HalfToFloat(LoadU16(blk + 2 * r));
-          const float v = kQ4 ? x[b].d * static_cast<float>(isum) - 8.0f * x[b].dsum
-                              : x[b].d * static_cast<float>(isum);
-          acc[r] += v * dw;
         }
-      }
-      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
-    }
-  }
+        const float dw = HalfToFloat(LoadU16(blk + 2 * r));
+        const float v = kQ4 ? xb.d * static_cast<float>(isum) - 8.0f * xb.dsum
+                            : xb.d * static_cast<float>(isum);
+        acc += v * dw;
+      });
 }
 
-// Q4_K in its x8 layout (kernels.h), as TileX8: per super-block the rows'
-// integer sums scaled by the sub-block scales, and the minimums against x's
-// 16-element sums, then d_w * d_x and dmin_w * d_x in float.
+// Q4_K in its x8 layout: per super-block the row's integer sums scaled by
+// the sub-block scales, and the minimums against x's 16-element sums, then
+// d_w * d_x and dmin_w * d_x in float.
 void TileQ4_Kx8(const TileArgs& t) {
-  constexpr int64_t kSc = 32, kM = 96, kQs = 160, kBlockBytes = kQs + kX8Rows * 128;
-  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
-    const uint8_t* g = t.w + m0 * t.w_row_bytes;
-    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
-    for (int j = 0; j < t.rx; ++j) {
-      const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes);
-      float acc[kX8Rows] = {};
-      for (int64_t b = 0; b < t.k_units; ++b) {
-        const uint8_t* blk = g + b * kBlockBytes;
-        for (int r = 0; r < rows; ++r) {
-          int32_t isum = 0, msum = 0;
-          for (int sb = 0; sb < 8; ++sb) {
-            const int p = sb / 2, shift = 4 * (sb % 2);
-            int32_t s = 0;
-            for (int c = 0; c < 8; ++c) {
-              for (int e = 0; e < 4; ++e) {
-                const int q = (blk[kQs + 256 * p + 32 * c + 4 * r + e] >> shift) & 0x0f;
-                s += q * x[b].q[32 * sb + 4 * c + e];
-              }
+  X8TileLoops<XBlock256, kQ4_Kx8Bytes>(
+      t, [](const uint8_t* blk, int r, const XBlock256& xb, float& acc) {
+        int32_t isum = 0, msum = 0;
+        for (int sb = 0; sb < 8; ++sb) {
+          const int p = sb / 2, shift = 4 * (sb % 2);
+          int32_t s = 0;
+          for (int c = 0; c < 8; ++c) {
+            for (int e = 0; e < 4; ++e) {
+              const int q = (blk[kQ4_Kx8Qs + 256 * p + 32 * c + 4 * r + e] >> shift) & 0x0f;
+              s += q * xb.q[32 * sb + 4 * c + e];
             }
-            isum += blk[kSc + 8 * sb + r] * s;
-            msum += blk[kM + 8 * sb + r] * (x[b].bsums[2 * sb] + x[b].bsums[2 * sb + 1]);
           }
-          const float d = HalfToFloat(LoadU16(blk + 2 * r));
-          const float dmin = HalfToFloat(LoadU16(blk + 16 + 2 * r));
-          acc[r] += static_cast<float>(isum) * (d * x[b].d);
-          acc[r] -= static_cast<float>(msum) * (dmin * x[b].d);
+          isum += blk[kQ4_Kx8Sc + 8 * sb + r] * s;
+          msum += blk[kQ4_Kx8M + 8 * sb + r] * (xb.bsums[2 * sb] + xb.bsums[2 * sb + 1]);
         }
-      }
-      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
-    }
-  }
+        const float d = HalfToFloat(LoadU16(blk + 2 * r));
+        const float dmin = HalfToFloat(LoadU16(blk + kQ4_Kx8Dmin + 2 * r));
+        acc += static_cast<float>(isum) * (d * xb.d);
+        acc -= static_cast<float>(msum) * (dmin * xb.d);
+      });
 }
 
-// Q6_K in its x8 layout (kernels.h), as TileX8: per super-block each row's
-// 16-element sums scaled by its scales, less 32 times the scales against
-// x's 16-element sums, then d_w * d_x in float.
+// Q6_K in its x8 layout: per super-block the row's 16-element sums scaled
+// by its scales, less 32 times the scales against x's 16-element sums,
+// then d_w * d_x in float.
 void TileQ6_Kx8(const TileArgs& t) {
-  constexpr int64_t kSc = 16, kQl = 144, kQh = kQl + kX8Rows * 128;
-  constexpr int64_t kBlockBytes = kX8Rows * kQ6_KBytes;
-  for (int m0 = 0; m0 < t.rw; m0 += kX8Rows) {
-    const uint8_t* g = t.w + m0 * t.w_row_bytes;
-    const int rows = t.rw - m0 < kX8Rows ? t.rw - m0 : kX8Rows;
-    for (int j = 0; j < t.rx; ++j) {
-      const XBlock256* x = reinterpret_cast<const XBlock256*>(t.x + j * t.x_row_bytes);
-      float acc[kX8Rows] = {};
-      for (int64_t b = 0; b < t.k_units; ++b) {
-        const uint8_t* blk = g + b * kBlockBytes;
-        for (int r = 0; r < rows; ++r) {
-          int32_t total = 0, off = 0;
-          for (int c = 0; c < 8; ++c) {  // 32 elements: chunk tq of half h
-            const int h = c / 4, tq = c % 4;
-            for (int gr = 0; gr < 8; ++gr) {
-              const int k = 2 * c + gr / 4;
-              int32_t s = 0;
-              for (int e = 0; e < 4; ++e) {
-                const uint8_t l = blk[kQl + 256 * (2 * h + tq % 2) + 32 * gr + 4 * r + e];
-                const uint8_t hb = blk[kQh + 256 * h + 32 * gr + 4 * r + e];
-                const int q = (tq < 2 ? l & 0x0f : l >> 4) | (((hb >> (2 * tq)) & 3) << 4);
-                s += q * x[b].q[32 * c + 4 * gr + e];
-              }
-              total += static_cast<int8_t>(blk[kSc + 8 * k + r]) * s;
+  X8TileLoops<XBlock256, kQ6_Kx8Bytes>(
+      t, [](const uint8_t* blk, int r, const XBlock256& xb, float& acc) {
+        int32_t total = 0, off = 0;
+        for (int c = 0; c < 8; ++c) {  // 32 elements: chunk tq of half h
+          const int h = c / 4, tq = c % 4;
+          for (int gr = 0; gr < 8; ++gr) {
+            const int k = 2 * c + gr / 4;
+            int32_t s = 0;
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t l = blk[kQ6_Kx8Ql + 256 * (2 * h + tq % 2) + 32 * gr + 4 * r + e];
+              const uint8_t hb = blk[kQ6_Kx8Qh + 256 * h + 32 * gr + 4 * r + e];
+              const int q = (tq < 2 ? l & 0x0f : l >> 4) | (((hb >> (2 * tq)) & 3) << 4);
+              s += q * xb.q[32 * c + 4 * gr + e];
             }
+            total += static_cast<int8_t>(blk[kQ6_Kx8Sc + 8 * k + r]) * s;
           }
-          for (int k = 0; k < 16; ++k)
-            off += static_cast<int8_t>(blk[kSc + 8 * k + r]) * x[b].bsums[k];
-          const float d = HalfToFloat(LoadU16(blk + 2 * r));
-          acc[r] += static_cast<float>(total - 32 * off) * (d * x[b].d);
         }
-      }
-      for (int r = 0; r < rows; ++r) t.y[j * t.y_row_stride + m0 + r] = acc[r];
-    }
-  }
+        for (int k = 0; k < 16; ++k) {
+          off += static_cast<int8_t>(blk[kQ6_Kx8Sc + 8 * k + r]) * xb.bsums[k];
+        }
+        const float d = HalfToFloat(LoadU16(blk + 2 * r));
+        acc += static_cast<float>(total - 32 * off) * (d * xb.d);
+      });
 }
 
 TileKernel ScalarTileKernel(uint32_t w_dtype) {

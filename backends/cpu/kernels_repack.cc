@@ -18,11 +18,7 @@ namespace {
 constexpr int64_t kRowChunkBlocks = 16;
 constexpr int64_t kMaxBlockBytes = kQ6_KBytes;
 
-// Offsets inside a kQ4_Kx8 super-block of 8 rows.
-constexpr int64_t kKx8Dmin = 16, kKx8Sc = 32, kKx8M = 96, kKx8Qs = 160;
-constexpr int64_t kKx8Bytes = kKx8Qs + kX8Rows * 128;  // 1184
-// Offsets inside a kQ6_Kx8 super-block of 8 rows.
-constexpr int64_t k6x8Sc = 16, k6x8Ql = 144, k6x8Qh = k6x8Ql + kX8Rows * 128;  // qh at 1168
+static_assert(kQ6_Kx8Bytes == kX8Rows * kQ6_KBytes, "kQ6_Kx8 keeps Q6_K's size");
 
 // Elements and plain bytes of one block of an x8 layout's dtype, and the
 // bytes of one block of 8 rows in the layout (0 for kPlain).
@@ -37,9 +33,9 @@ X8Geometry GeometryOf(WeightLayout layout) {
     case WeightLayout::kQ8_0x8:
       return {32, kQ8_0Bytes, kX8Rows * kQ8_0Bytes};
     case WeightLayout::kQ4_Kx8:
-      return {256, kQ4_KBytes, kKx8Bytes};
+      return {256, kQ4_KBytes, kQ4_Kx8Bytes};
     case WeightLayout::kQ6_Kx8:
-      return {256, kQ6_KBytes, kX8Rows * kQ6_KBytes};
+      return {256, kQ6_KBytes, kQ6_Kx8Bytes};
     case WeightLayout::kPlain:
       break;
   }
@@ -62,31 +58,31 @@ void PlainBlockOfX8(WeightLayout layout, const uint8_t* g, int64_t r, int64_t b,
   const uint8_t* src = g + b * geo.x8_bytes;
   if (layout == WeightLayout::kQ4_Kx8) {
     std::memcpy(out, src + 2 * r, 2);
-    std::memcpy(out + 2, src + kKx8Dmin + 2 * r, 2);
+    std::memcpy(out + 2, src + kQ4_Kx8Dmin + 2 * r, 2);
     uint8_t sc[8], m[8];
     for (int s = 0; s < 8; ++s) {
-      sc[s] = src[kKx8Sc + 8 * s + r];
-      m[s] = src[kKx8M + 8 * s + r];
+      sc[s] = src[kQ4_Kx8Sc + 8 * s + r];
+      m[s] = src[kQ4_Kx8M + 8 * s + r];
     }
     PackQ4KScales(sc, m, out + kQ4_KScales);
     for (int p = 0; p < 4; ++p) {
       for (int c = 0; c < 8; ++c) {
-        std::memcpy(out + kQ4_KQs + 32 * p + 4 * c, src + kKx8Qs + 256 * p + 32 * c + 4 * r, 4);
+        std::memcpy(out + kQ4_KQs + 32 * p + 4 * c, src + kQ4_Kx8Qs + 256 * p + 32 * c + 4 * r, 4);
       }
     }
     return;
   }
   if (layout == WeightLayout::kQ6_Kx8) {
     std::memcpy(out + kQ6_KD, src + 2 * r, 2);
-    for (int k = 0; k < 16; ++k) out[kQ6_KScales + k] = src[k6x8Sc + 8 * k + r];
+    for (int k = 0; k < 16; ++k) out[kQ6_KScales + k] = src[kQ6_Kx8Sc + 8 * k + r];
     for (int u = 0; u < 4; ++u) {
       for (int c = 0; c < 8; ++c) {
-        std::memcpy(out + 32 * u + 4 * c, src + k6x8Ql + 256 * u + 32 * c + 4 * r, 4);
+        std::memcpy(out + 32 * u + 4 * c, src + kQ6_Kx8Ql + 256 * u + 32 * c + 4 * r, 4);
       }
     }
     for (int h = 0; h < 2; ++h) {
       for (int c = 0; c < 8; ++c) {
-        std::memcpy(out + kQ6_KQh + 32 * h + 4 * c, src + k6x8Qh + 256 * h + 32 * c + 4 * r, 4);
+        std::memcpy(out + kQ6_KQh + 32 * h + 4 * c, src + kQ6_Kx8Qh + 256 * h + 32 * c + 4 * r, 4);
       }
     }
     return;
@@ -105,31 +101,33 @@ void X8BlockOfPlain(WeightLayout layout, const uint8_t* s, int64_t row_bytes, in
     const uint8_t* blk = s + r * row_bytes + b * geo.plain_bytes;
     if (layout == WeightLayout::kQ6_Kx8) {
       std::memcpy(out + 2 * r, blk + kQ6_KD, 2);
-      for (int k = 0; k < 16; ++k) out[k6x8Sc + 8 * k + r] = blk[kQ6_KScales + k];
+      for (int k = 0; k < 16; ++k) out[kQ6_Kx8Sc + 8 * k + r] = blk[kQ6_KScales + k];
       for (int u = 0; u < 4; ++u) {
         for (int c = 0; c < 8; ++c) {
-          std::memcpy(out + k6x8Ql + 256 * u + 32 * c + 4 * r, blk + 32 * u + 4 * c, 4);
+          std::memcpy(out + kQ6_Kx8Ql + 256 * u + 32 * c + 4 * r, blk + 32 * u + 4 * c, 4);
         }
       }
       for (int h = 0; h < 2; ++h) {
         for (int c = 0; c < 8; ++c) {
-          std::memcpy(out + k6x8Qh + 256 * h + 32 * c + 4 * r, blk + kQ6_KQh + 32 * h + 4 * c, 4);
+          std::memcpy(out + kQ6_Kx8Qh + 256 * h + 32 * c + 4 * r, blk + kQ6_KQh + 32 * h + 4 * c,
+                      4);
         }
       }
       continue;
     }
     std::memcpy(out + 2 * r, blk, 2);
     if (layout == WeightLayout::kQ4_Kx8) {
-      std::memcpy(out + kKx8Dmin + 2 * r, blk + 2, 2);
+      std::memcpy(out + kQ4_Kx8Dmin + 2 * r, blk + 2, 2);
       uint8_t sc[8], m[8];
       UnpackQ4KScales(blk + kQ4_KScales, sc, m);
       for (int sb = 0; sb < 8; ++sb) {
-        out[kKx8Sc + 8 * sb + r] = sc[sb];
-        out[kKx8M + 8 * sb + r] = m[sb];
+        out[kQ4_Kx8Sc + 8 * sb + r] = sc[sb];
+        out[kQ4_Kx8M + 8 * sb + r] = m[sb];
       }
       for (int p = 0; p < 4; ++p) {
         for (int c = 0; c < 8; ++c) {
-          std::memcpy(out + kKx8Qs + 256 * p + 32 * c + 4 * r, blk + kQ4_KQs + 32 * p + 4 * c, 4);
+          std::memcpy(out + kQ4_Kx8Qs + 256 * p + 32 * c + 4 * r, blk + kQ4_KQs + 32 * p + 4 * c,
+                      4);
         }
       }
       continue;

@@ -43,6 +43,11 @@ inline float Half(const uint8_t* p) {
 
 inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// The 8 f16 at p as floats (an x8 layout's 8 rows' scales).
+inline __m256 Halves8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 // 16 bytes of nibbles to 32 bytes: low nibbles first, then high nibbles
 // (the Q4_0/Q5_0 element order).
 inline __m256i Nibbles32(const uint8_t* p) {
